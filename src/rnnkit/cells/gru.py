@@ -1,0 +1,203 @@
+"""GRU cell over a whole sequence (PyTorch ``nn.GRU`` gate order r, z, n; Keras ``GRU``).
+
+Equations, sigma = recurrent_activation (default sigmoid), act = activation (default tanh),
+m_k the optional recurrent dropout mask of gate k (one shared mask, or one per gate as Keras
+draws them). reset_after=True is PyTorch's form (and Keras's default); xw_t holds
+x_t W_ih^T + b_ih plus b_hh's r and z parts, and b_hn stays inside the reset::
+
+    r = sigma(xw_r + (h_{t-1} * m_r) W_hr^T)       z = sigma(xw_z + (h_{t-1} * m_z) W_hz^T)
+    n = act(xw_n + r * ((h_{t-1} * m_n) W_hn^T + b_hn))
+    h_t = (1 - z) * n + z * h_{t-1}                 (the unmasked h_{t-1}, as in Keras)
+
+reset_after=False (Keras ``reset_after=False``, the original GRU); xw_t holds all of b_hh::
+
+    n = act(xw_n + (r * h_{t-1} * m_n) W_hn^T)
+
+Where mask[t, b] is False: h_t = h_{t-1}, with no gradient to the weights.
+
+BPTT (dh = dL/dh_t incl. the carry from t+1)::
+
+    dzn = dh (1 - z) act'(n)     dzz = dh (h_{t-1} - n) sigma'(z)
+    reset_after:  dhn = dzn * r,  dzr = dzn * hn * sigma'(r)   (hn = (h m_n) W_hn^T + b_hn)
+                  dh_{t-1} = dh z + ([dzr, dzz, dhn] W_hh) * m
+    otherwise:    d(rh) = dzn W_hn,  dzr = d(rh) h m_n sigma'(r)
+                  dh_{t-1} = dh z + ([dzr, dzz] W_hrz) * m_rz + d(rh) r m_n
+
+Shapes: T time, B batch, H hidden.
+
+Example:
+    >>> import numpy as np
+    >>> from rnnkit.cells import gru
+    >>> rng = np.random.default_rng(0)
+    >>> xw, W_hh, b_hn = rng.normal(size=(5, 2, 9)), rng.normal(size=(9, 3)), np.zeros(3)
+    >>> hs, h_T, cache = gru.forward(xw, np.zeros((2, 3)), W_hh, b_hn)
+    >>> dxw, dh0, dW_hh, db_hn = gru.backward(np.ones_like(hs), None, cache)
+    >>> hs.shape, dxw.shape, dW_hh.shape, db_hn.shape
+    ((5, 2, 3), (5, 2, 9), (9, 3), (3,))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.cells import activations
+from rnnkit.cells.rnn import _zeros_if_none, check, holes, masked_matmul, masked_matmul_dinput, masked_matmul_dweight
+
+__all__ = ["forward", "backward"]
+
+
+def _split_rec_mask(rec_mask):
+    """(mask for the r, z product, mask for the n product)."""
+    if rec_mask is None or rec_mask.ndim == 2:
+        return rec_mask, rec_mask
+    return rec_mask[:2], rec_mask[2]
+
+
+def forward(xw, h0, W_hh, b_hn=None, *, mask=None, rec_mask=None, activation="tanh",
+            recurrent_activation="sigmoid", reset_after=True):
+    """Run the GRU over a sequence.
+
+    Args:
+        xw: (T, B, 3H) input projection plus the foldable biases (see the module docstring).
+        h0: (B, H) initial state.
+        W_hh: (3H, H) recurrent weight (r, z, n).
+        b_hn: optional (H,) recurrent bias of n, applied inside the reset (reset_after only).
+        mask: optional bool (T, B); False carries the state through that step.
+        rec_mask: optional (B, H) or (3, B, H) recurrent dropout mask(s) on h_{t-1}.
+        activation: for n (default tanh); recurrent_activation: for r, z (default sigmoid).
+        reset_after: PyTorch's form (True) or the reset before the product (False).
+
+    Returns:
+        ``(hs, h_T, cache)``: hs (T, B, H) state after each step (carried where masked),
+        h_T (B, H), cache for :func:`backward`. Outputs are views of the cache.
+    """
+    act = activations.get(activation)
+    ract = activations.get(recurrent_activation, "recurrent_activation")
+    T, B, H, rec_mask = check(xw, 3, h0, W_hh, mask, rec_mask)
+    if b_hn is not None and (not reset_after or b_hn.shape != (H,) or b_hn.dtype != xw.dtype):
+        raise ValueError(f"b_hn: expected None (reset_after=False) or shape {(H,)} and dtype {xw.dtype}, "
+                         f"got {b_hn.shape} {b_hn.dtype} with reset_after={reset_after}")
+    dtype = xw.dtype
+    keep_z = act.saves == "input" or ract.saves == "input"
+    A = np.empty((T, B, 3 * H), dtype)  # (T, B, 3H) r, z, n
+    Z = np.empty((T if keep_z else 1, B, 3 * H), dtype)  # pre-activations (all steps only if needed)
+    hs = np.empty((T + 1, B, H), dtype)  # (T+1, B, H) hs[0] = h0, hs[t+1] = h_t
+    hs[0] = h0
+    # reset_after: hn = (h m_n) W_hn^T + b_hn; otherwise: rh = r * h * m_n, the input of W_hn.
+    hn = np.empty((T, B, H), dtype)  # (T, B, H)
+    r_, z_, n_ = (A[..., k * H:(k + 1) * H] for k in range(3))  # (T, B, H) each
+    m_rz, m_n = _split_rec_mask(rec_mask)
+    if reset_after:
+        W_hhT = np.ascontiguousarray(W_hh.T)  # (H, 3H)
+    else:
+        W_rzT = np.ascontiguousarray(W_hh[:2 * H].T)  # (H, 2H)
+        W_nT = np.ascontiguousarray(W_hh[2 * H:].T)  # (H, H)
+    tmp = np.empty((B, H), dtype)
+    hole, carry = holes(mask, T)
+    with np.errstate(over="ignore"):
+        for t in range(T):
+            z = Z[t if keep_z else 0]
+            zrz, zn = z[:, :2 * H], z[:, 2 * H:]
+            if reset_after:
+                masked_matmul(hs[t], rec_mask, W_hhT, out=z)  # (B, 3H) (h_{t-1} * m) W_hh^T
+                if b_hn is None:
+                    np.copyto(hn[t], zn)  # (B, H) hn
+                else:
+                    np.add(zn, b_hn, out=hn[t])  # (B, H) hn = (h m_n) W_hn^T + b_hn
+            else:
+                masked_matmul(hs[t], m_rz, W_rzT, out=zrz)  # (B, 2H) (h_{t-1} * m) W_hrz^T
+            np.add(zrz, xw[t, :, :2 * H], out=zrz)  # (B, 2H) zr, zz
+            ract.forward(zrz, out=A[t, :, :2 * H])  # (B, 2H) r, z
+            if reset_after:
+                np.multiply(r_[t], hn[t], out=zn)  # (B, H) r * hn
+            else:
+                np.multiply(r_[t], hs[t], out=hn[t])  # (B, H) r * h_{t-1}
+                if m_n is not None:
+                    hn[t] *= m_n  # (B, H) rh = r * h_{t-1} * m_n
+                np.matmul(hn[t], W_nT, out=zn)  # (B, H) rh W_hn^T
+            np.add(zn, xw[t, :, 2 * H:], out=zn)  # (B, H) zn
+            act.forward(zn, out=n_[t])  # (B, H) n
+            np.subtract(hs[t], n_[t], out=tmp)  # (B, H) h_{t-1} - n
+            np.multiply(z_[t], tmp, out=tmp)  # (B, H) z (h_{t-1} - n)
+            np.add(n_[t], tmp, out=hs[t + 1])  # (B, H) h_t = (1 - z) n + z h_{t-1}
+            if hole[t]:
+                np.copyto(hs[t + 1], hs[t], where=carry[t])  # (B, H) carried rows
+    cache = dict(act=act, ract=ract, A=A, Z=Z if keep_z else None, hs=hs, hn=hn, W_hh=W_hh,
+                 has_b_hn=b_hn is not None, reset_after=reset_after, mask=mask, rec_mask=rec_mask)
+    return hs[1:], hs[T], cache
+
+
+def backward(dhs, dh_T, cache):
+    """BPTT through :func:`forward`.
+
+    Args:
+        dhs: (T, B, H) gradient wrt hs, or None; dh_T: (B, H) or None; cache: from :func:`forward`.
+
+    Returns:
+        ``(dxw, dh0, dW_hh, db_hn)``: (T, B, 3H), (B, H), (3H, H), (H,) or None (no b_hn).
+    """
+    act, ract, A, Z, hs, hn, W_hh, mask, rec_mask, reset_after = (cache[k] for k in (
+        "act", "ract", "A", "Z", "hs", "hn", "W_hh", "mask", "rec_mask", "reset_after"))
+    T, B, H3 = A.shape
+    H, dtype = H3 // 3, A.dtype
+    r_, z_, n_ = (A[..., k * H:(k + 1) * H] for k in range(3))  # (T, B, H) each
+    h_prev = hs[:-1]  # (T, B, H)
+    S = A if ract.saves == "output" else Z  # what sigma' needs
+    m_rz, m_n = _split_rec_mask(rec_mask)
+    # Per-step factors for all steps at once (masked steps: no gate gradient, h passes through).
+    pn = act.derivative(n_ if act.saves == "output" else Z[..., 2 * H:])  # (T, B, H) act'(zn)
+    pn *= 1 - z_  # (T, B, H) dzn = dh * pn
+    F = np.empty((T, B, 3, H), dtype)  # (T, B, 3, H) per-dh factors (see below)
+    np.subtract(h_prev, n_, out=F[:, :, 1])  # (T, B, H) h_{t-1} - n
+    F[:, :, 1] *= ract.derivative(S[..., H:2 * H])  # (T, B, H) dzz = dh * F1
+    if reset_after:  # rows of the recurrent product: [dzr, dzz, dhn] = dh * F
+        np.multiply(pn, hn, out=F[:, :, 0])  # (T, B, H) (1 - z) act' hn
+        F[:, :, 0] *= ract.derivative(S[..., :H])  # (T, B, H) dzr = dh * F0
+        np.multiply(pn, r_, out=F[:, :, 2])  # (T, B, H) dhn = dh * F2
+    else:  # [., dzz, dzn] = dh * F; dzr comes from d(rh) = dzn W_hn
+        F[:, :, 2] = pn  # (T, B, H)
+        qr = ract.derivative(S[..., :H])  # (T, B, H) sigma'(zr)
+        qr *= h_prev  # (T, B, H) dzr = d(rh) * qr
+        if m_n is not None:
+            qr *= m_n  # (T, B, H)
+    zc = z_  # (T, B, H) dh_{t-1} = dh * zc + recurrent part
+    if mask is not None:
+        F *= mask[:, :, None, None]  # (T, B, 3, H)
+        pn *= mask[:, :, None]  # (T, B, H)
+        zc = np.where(mask[:, :, None], z_, np.ones((), dtype))  # (T, B, H) 1 where carried
+    dhs = _zeros_if_none(dhs, (T, B, H), dtype)
+    dh_next = np.zeros((B, H), dtype) if dh_T is None else np.array(dh_T, dtype=dtype)  # (B, H)
+    dH = np.empty((T, B, H), dtype)  # (T, B, H) dL/dh_t
+    dZ = np.empty((T, B, 3 * H), dtype)  # (T, B, 3H) reset_after: [dzr, dzz, dhn]; else dL/dxw
+    dZ3 = dZ.reshape(T, B, 3, H)
+    rec = np.empty((B, H), dtype)
+    drh = np.empty((B, H), dtype)
+    if not reset_after:
+        W_rz, W_n = W_hh[:2 * H], W_hh[2 * H:]  # (2H, H), (H, H)
+    for t in range(T - 1, -1, -1):
+        dh = dH[t]
+        np.add(dhs[t], dh_next, out=dh)  # (B, H) dL/dh_t
+        if reset_after:
+            np.multiply(dh[:, None, :], F[t], out=dZ3[t])  # (B, 3, H) dzr, dzz, dhn
+            masked_matmul_dinput(dZ[t], W_hh, rec_mask, out=rec)  # (B, H) through W_hh
+        else:
+            np.multiply(dh[:, None, :], F[t, :, 1:], out=dZ3[t, :, 1:])  # (B, 2, H) dzz, dzn
+            np.matmul(dZ[t, :, 2 * H:], W_n, out=drh)  # (B, H) d(rh)
+            np.multiply(drh, qr[t], out=dZ[t, :, :H])  # (B, H) dzr
+            masked_matmul_dinput(dZ[t, :, :2 * H], W_rz, m_rz, out=rec)  # (B, H) through W_hrz
+            drh *= r_[t]  # (B, H) d(rh) r
+            if m_n is not None:
+                drh *= m_n  # (B, H)
+            rec += drh  # (B, H)
+        np.multiply(dh, zc[t], out=dh_next)  # (B, H) direct path z h_{t-1}
+        dh_next += rec  # (B, H) dL/dh_{t-1}
+    if reset_after:
+        dW_hh = masked_matmul_dweight(dZ, h_prev, rec_mask)  # (3H, H)
+        db_hn = dZ[..., 2 * H:].sum(axis=(0, 1)) if cache["has_b_hn"] else None  # (H,)
+        np.multiply(dH, pn, out=dZ[..., 2 * H:])  # (T, B, H) dzn: dZ is now dL/dxw
+    else:
+        dW_hh = np.empty_like(W_hh)  # (3H, H)
+        dW_hh[:2 * H] = masked_matmul_dweight(dZ[..., :2 * H], h_prev, m_rz)  # (2H, H)
+        dW_hh[2 * H:] = dZ[..., 2 * H:].reshape(-1, H).T @ hn.reshape(-1, H)  # (H, H) sum dzn^T rh
+        db_hn = None
+    return dZ, dh_next, dW_hh, db_hn

@@ -1,0 +1,223 @@
+"""The options of every ``rnnkit`` command, one dataclass per command.
+
+Each field is declared with :func:`option`, whose ``help`` is the one comment on that
+default: :func:`build_parser` turns the fields into argparse options (``--seq-len`` for
+``seq_len``), the ``--help`` text is derived from them (with the default), and
+:func:`make` validates the values against the bounds and choices declared here.
+
+Example:
+    >>> parser = build_parser()
+    >>> command, opts, given = parse(parser, ["train", "--cell", "gru", "--steps", "50"])
+    >>> command, opts.cell, opts.steps, opts.layers, sorted(given)
+    ('train', 'gru', 50, 2, ['cell', 'steps'])
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "InputError", "option", "TrainOptions", "SampleOptions", "ForecastOptions", "LabOptions",
+    "InspectOptions", "BenchOptions", "COMMANDS", "build_parser", "parse", "make",
+]
+
+CELLS = ("lstm", "gru", "rnn")
+TASKS = ("adding", "copy", "reber")
+
+
+class InputError(Exception):
+    """Bad input from the user: ``rnnkit`` prints the message as one line and exits with status 2."""
+
+
+def option(default: Any, help: str, *, flag: str | None = None, choices: tuple | None = None,
+           positional: bool = False, minimum: float | None = None, above: float | None = None,
+           maximum: float | None = None, below: float | None = None, group: str | None = None,
+           metavar: str | None = None) -> Any:
+    """A dataclass field carrying its command-line description.
+
+    Args:
+        default: the default value (None: not set).
+        help: the one comment on this option, shown by ``--help`` with the default.
+        flag: the option string, ``--field-name`` by default.
+        choices: the allowed values.
+        positional: an argument without a flag (``rnnkit sample DIR``).
+        minimum, above, maximum, below: bounds checked by :func:`make` (>=, >, <=, <).
+        group: options sharing a group name are mutually exclusive (``--steps | --minutes``).
+        metavar: the name shown in usage.
+    """
+    meta = dict(help=help, flag=flag, choices=choices, positional=positional, minimum=minimum, above=above,
+                maximum=maximum, below=below, group=group, metavar=metavar)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class TrainOptions:
+    """``rnnkit train``: a character-level language model with truncated BPTT."""
+
+    text: str | None = option(None, "training text (UTF-8); default: the docstrings of this Python's standard library", metavar="FILE")
+    cell: str = option("lstm", "recurrent cell", choices=CELLS)
+    layers: int = option(2, "stacked recurrent layers", minimum=1)
+    hidden: int = option(192, "hidden units per layer", minimum=1)
+    embed: int = option(48, "character embedding size", minimum=1)
+    seq_len: int = option(64, "characters per truncated-BPTT window (the hidden state carries across windows)", minimum=1)
+    batch_size: int = option(32, "parallel streams through the text", minimum=1)
+    lr: float = option(3e-3, "Adam learning rate", above=0)
+    dropout: float = option(0.0, "dropout on embeddings, between layers and before the output", minimum=0, below=1)
+    clip: float = option(1.0, "clip the gradient's total norm to this (0: no clipping)", minimum=0)
+    steps: int | None = option(800, "total optimizer steps (with --resume: the total, not the extra)", minimum=1, group="duration")
+    minutes: float | None = option(None, "train for this many minutes instead of a number of steps", above=0, group="duration")
+    val_fraction: float = option(0.05, "fraction of the text, at its end, held out for validation", above=0, below=0.5)
+    eval_every: int = option(100, "steps between validation (bits per character), a sample and a checkpoint", minimum=1)
+    seed: int = option(1337, "random seed (initialisation, dropout, sampling)")
+    out: str = option("runs/charlm", "output directory for the checkpoint, metrics.csv and loss.png", metavar="DIR")
+    resume: bool = option(False, "continue the checkpoint in --out (the model options default to the checkpoint's)")
+
+
+@dataclass
+class SampleOptions:
+    """``rnnkit sample``: stream text from a trained model, one character at a time."""
+
+    dir: str = option(None, "directory written by `rnnkit train`", positional=True, metavar="DIR")
+    prompt: str = option("", "text to start from (fed once, then generation continues from its state)")
+    length: int = option(500, "characters to generate after the prompt", minimum=0)
+    temperature: float = option(0.8, "softmax temperature (lower: more conservative)", above=0)
+    top_k: int = option(0, "sample among the k most likely characters only (0: all)", minimum=0)
+    seed: int | None = option(None, "random seed for sampling (default: unpredictable)")
+
+
+@dataclass
+class ForecastOptions:
+    """``rnnkit forecast``: forecast a numeric CSV column with a recurrent network."""
+
+    csv: str = option(None, "CSV file with a header row", positional=True, metavar="CSV")
+    column: str = option(None, "name of the column to forecast (required)", metavar="NAME")
+    window: int = option(24, "past values the model reads for each forecast", minimum=1)
+    horizon: int = option(1, "steps ahead forecast at once", minimum=1)
+    cell: str = option("lstm", "recurrent cell", choices=CELLS)
+    hidden: int = option(32, "hidden units", minimum=1)
+    epochs: int = option(30, "passes over the training windows", minimum=1)
+    batch_size: int = option(32, "windows per optimizer step", minimum=1)
+    lr: float = option(5e-3, "Adam learning rate", above=0)
+    season: int = option(0, "seasonal period for the seasonal-naive baseline (0: detect from the training span's autocorrelation)", minimum=0)
+    seed: int = option(0, "random seed")
+    out: str = option("runs/forecast", "output directory for metrics.json, forecast.png and the model", metavar="DIR")
+
+
+@dataclass
+class LabOptions:
+    """``rnnkit lab``: the long-term-dependency experiments, cells side by side."""
+
+    task: str = option(None, "adding (sum of two marked numbers), copy (recall symbols after a gap), reber (embedded Reber grammar)", positional=True, choices=TASKS)
+    seq_len: int | None = option(None, "sequence length T (adding: 50, copy: 30-step gap, reber: strings of at least 20 symbols when not given)", minimum=2)
+    cells: str = option("rnn,lstm,gru", "comma-separated cells to compare (their hidden sizes are chosen to match parameter counts)")
+    params: int = option(2000, "target parameter count of every model (recurrent layer and output)", minimum=50)
+    steps: int = option(1500, "optimizer steps per cell", minimum=1)
+    batch_size: int = option(32, "sequences per step", minimum=1)
+    lr: float = option(1e-2, "Adam learning rate", above=0)
+    seed: int = option(0, "random seed (the same data for every cell)")
+    out: str | None = option(None, "output directory (default: runs/lab-TASK)", metavar="DIR")
+
+
+@dataclass
+class InspectOptions:
+    """``rnnkit inspect``: a saved model's architecture, parameters and training metadata."""
+
+    dir: str = option(None, "directory written by `rnnkit train` or `rnnkit forecast`", positional=True, metavar="DIR")
+
+
+@dataclass
+class BenchOptions:
+    """``rnnkit bench``: the engine-vs-torch benchmark (its own options: `rnnkit bench --help`)."""
+
+
+COMMANDS: dict[str, type] = {
+    "train": TrainOptions, "sample": SampleOptions, "forecast": ForecastOptions, "lab": LabOptions,
+    "inspect": InspectOptions, "bench": BenchOptions,
+}
+
+
+def _value_type(cls: type, f: dataclasses.Field) -> type:
+    """The scalar type of a field (``int`` for ``int | None``)."""
+    hint = typing.get_type_hints(cls)[f.name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def _help(f: dataclasses.Field) -> str:
+    """The option's comment, with its default when it has one worth showing."""
+    if f.default is None or isinstance(f.default, bool) or f.metadata["positional"]:
+        return f.metadata["help"]
+    return f"{f.metadata['help']} (default: {f.default})"
+
+
+_METAVARS = {int: "N", float: "X", str: "TEXT"}
+
+
+def _add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    groups: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        meta, kind = f.metadata, _value_type(cls, f)
+        target = parser
+        if meta["group"]:
+            if meta["group"] not in groups:
+                groups[meta["group"]] = parser.add_mutually_exclusive_group()
+            target = groups[meta["group"]]
+        if meta["positional"]:
+            target.add_argument(f.name, help=_help(f), metavar=meta["metavar"], choices=meta["choices"])
+            continue
+        flag = meta["flag"] or "--" + f.name.replace("_", "-")
+        if kind is bool:
+            target.add_argument(flag, dest=f.name, action="store_true", help=_help(f))
+        else:
+            target.add_argument(flag, dest=f.name, type=kind, choices=meta["choices"], help=_help(f),
+                                metavar=meta["metavar"] or (None if meta["choices"] else _METAVARS.get(kind)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rnnkit`` parser: one sub-command per entry of :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="rnnkit", description="Train, sample and study recurrent networks (RNN, LSTM, GRU) on NumPy.",
+        argument_default=argparse.SUPPRESS,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, cls in COMMANDS.items():
+        summary = (cls.__doc__ or "").split(": ", 1)[-1].strip()
+        command = sub.add_parser(name, help=summary, description=summary, argument_default=argparse.SUPPRESS,
+                                 add_help=name != "bench")
+        _add_arguments(command, cls)
+    return parser
+
+
+def make(cls: type, values: dict[str, Any]) -> Any:
+    """Build and validate ``cls(**values)``; raise :class:`InputError` naming the bad option."""
+    opts = cls(**values)
+    for f in dataclasses.fields(cls):
+        value, meta = getattr(opts, f.name), f.metadata
+        name = f.name if meta["positional"] else "--" + f.name.replace("_", "-")
+        if value is None:
+            if meta["positional"] or f.name == "column":
+                raise InputError(f"{name} is required")
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"{name}: expected a finite number, got {value}")
+        for bound, test, words in (("minimum", lambda v, b: v >= b, ">="), ("above", lambda v, b: v > b, ">"),
+                                   ("maximum", lambda v, b: v <= b, "<="), ("below", lambda v, b: v < b, "<")):
+            if meta[bound] is not None and not test(value, meta[bound]):
+                raise InputError(f"{name}: expected a value {words} {meta[bound]}, got {value}")
+    return opts
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[str, Any, set[str]]:
+    """Parse ``argv`` into ``(command, options, given)``; ``given`` names the options set explicitly."""
+    namespace = vars(parser.parse_args(argv))
+    command = namespace.pop("command")
+    cls = COMMANDS[command]
+    given = set(namespace)
+    if "minutes" in given and "steps" not in given:
+        namespace["steps"] = None  # --minutes replaces the default step count
+    return command, make(cls, namespace), given

@@ -1,0 +1,55 @@
+"""``rnnkit sample``: stream text from a trained character model, one character at a time.
+
+The prompt is fed once; then each new character is drawn from
+``softmax(logits / temperature)`` (optionally among the ``top_k`` most likely), printed at
+once, and fed back alone with the carried recurrent state (see
+:func:`rnnkit.cli.charlm.generate`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from rnnkit import serialization
+from rnnkit.cli import checkpoint
+from rnnkit.cli.charlm import CharLM, generate
+from rnnkit.cli.options import InputError, SampleOptions
+
+__all__ = ["run", "load_model"]
+
+
+def load_model(directory: str) -> tuple[CharLM, dict]:
+    """The character model saved in ``directory`` and its config; :class:`InputError` if there is none."""
+    if not os.path.isdir(directory):
+        raise InputError(f"{directory}: no such directory")
+    config = checkpoint.read_config(directory)
+    if config is None:
+        raise InputError(f"{directory} holds no model (no {checkpoint.CONFIG}); train one with rnnkit train --out {directory}")
+    if config.get("kind") != "charlm":
+        raise InputError(f"{directory} holds a {config.get('kind')} model, not a character model")
+    model = CharLM.from_config(config["model"])
+    try:
+        model.load_state_dict(serialization.load(os.path.join(directory, checkpoint.MODEL)))
+    except (OSError, ValueError) as error:
+        raise InputError(f"{directory}: cannot load {checkpoint.MODEL} ({error})") from None
+    return model.eval(), config
+
+
+def run(opts: SampleOptions) -> int:
+    model, config = load_model(opts.dir)
+    chars = config["vocab"]
+    missing = "".join(sorted(set(opts.prompt) - set(chars)))
+    if missing:
+        raise InputError(f"--prompt: the characters {missing!r} are not in the model's vocabulary")
+    rng = np.random.default_rng(opts.seed)
+    out = sys.stdout
+    out.write(opts.prompt)
+    for char in generate(model, chars, opts.prompt, opts.length, opts.temperature, opts.top_k, rng):
+        out.write(char)
+        out.flush()
+    out.write("\n")
+    out.flush()
+    return 0

@@ -1,0 +1,304 @@
+"""``rnnkit train``: a character-level language model, trained with truncated BPTT.
+
+The loop reads top to bottom: text -> vocabulary -> streams; model and optimizer (or the
+checkpoint's); then per step: window, forward (carrying the detached state), loss,
+backward, clip, step, log; every ``--eval-every`` steps the validation bits per character,
+a sample and an atomic checkpoint.
+
+Resuming is exact. The data position is a function of the step (see :mod:`rnnkit.cli.data`),
+and the checkpoint holds the weights, the optimizer state, the carried hidden state and
+the RNG state; evaluation draws nothing from the global generator and samples use their
+own (seeded by seed and step). Ctrl-C sets a flag that the loop checks between steps, so
+the checkpoint is always that of a whole step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from rnnkit import get_rng_state, manual_seed, nn, no_grad, optim, set_rng_state
+from rnnkit.cli import checkpoint, plots
+from rnnkit.cli.charlm import CharLM, detach, generate
+from rnnkit.cli.data import Vocab, batchify, num_windows, read_text, sha256, split, stdlib_corpus, window
+from rnnkit.cli.options import InputError, TrainOptions
+from rnnkit.cli.progress import Progress, format_seconds
+from rnnkit.serialization import atomic_write_text
+
+__all__ = ["run", "evaluate", "describe"]
+
+ARCHITECTURE = ("cell", "layers", "hidden", "embed")  # must match the checkpoint's to resume
+DATA_LAYOUT = ("text", "seq_len", "batch_size", "val_fraction")  # fixes what step k reads: cannot change on resume
+LOG_EVERY = 10  # steps per metrics.csv row (the mean training loss over them)
+EVAL_CHARS = 32_768  # held-out characters scored at each evaluation
+SAMPLE_CHARS = 200  # characters of the sample printed at each evaluation
+LN2 = math.log(2.0)
+
+
+def run(opts: TrainOptions, given: set[str], on_step: Callable[[int], None] | None = None) -> int:
+    """Train (or resume) as ``opts`` says; return the exit status.
+
+    Args:
+        opts: the parsed options.
+        given: names of the options set on the command line (the others, when resuming,
+            come from the checkpoint).
+        on_step: called with the step number after each completed step (for tests).
+
+    Returns:
+        0 when done, 1 when the loss became non-finite, 130 when interrupted (after saving).
+    """
+    # -- the checkpoint in --out decides between a fresh run and a resumed one
+    saved = checkpoint.read_config(opts.out)
+    if opts.resume:
+        if saved is None:
+            raise InputError(f"--resume: {opts.out} holds no checkpoint (no {checkpoint.CONFIG})")
+        opts = _continue(opts, given, saved)
+    elif saved is not None:
+        raise InputError(f"--out {opts.out} already holds {describe(saved)}; pass --resume to continue it "
+                         "or choose another --out")
+
+    # -- text, vocabulary, train/validation streams
+    text, source = (read_text(opts.text), opts.text) if opts.text else stdlib_corpus()
+    digest = sha256(text)
+    if opts.resume and digest != saved["data"]["sha256"]:
+        raise InputError(f"--resume: the text ({source}) differs from the one the checkpoint in {opts.out} "
+                         "was trained on")
+    vocab = Vocab(saved["vocab"]) if opts.resume else Vocab.from_text(text)
+    train_ids, val_ids = split(vocab.encode(text), opts.val_fraction)
+    B, T = opts.batch_size, opts.seq_len
+    streams = batchify(train_ids, B)  # (B, L)
+    K = num_windows(streams, T)
+    if K < 1:
+        raise InputError(f"the text is too short: {len(train_ids)} training characters cannot make {B} streams "
+                         f"of more than --seq-len {T}; use a longer text or smaller --batch-size/--seq-len")
+    if len(val_ids) < 2:
+        raise InputError(f"the held-out split ({len(val_ids)} character) is too short; raise --val-fraction")
+    val_streams = batchify(val_ids[:EVAL_CHARS], max(1, min(B, (len(val_ids[:EVAL_CHARS]) - 1) // T)))
+
+    # -- model, loss and optimizer
+    manual_seed(opts.seed)
+    model = CharLM(len(vocab), opts.cell, opts.layers, opts.hidden, opts.embed, opts.dropout)
+    criterion = nn.CrossEntropyLoss()
+    optimizer = optim.Adam(model.parameters(), lr=opts.lr)
+    step, carry, elapsed, metrics = 0, None, 0.0, []
+    if opts.resume:
+        carry, state = checkpoint.restore(opts.out, model, optimizer)
+        step, elapsed = state["step"], state["elapsed_seconds"]
+        set_rng_state(state["rng_state"])
+        for group in optimizer.param_groups:
+            group["lr"] = opts.lr
+        metrics = [row for row in _read_metrics(opts.out) if row["step"] <= step]
+
+    def save(val_bpc: float | None) -> None:
+        config = {
+            "kind": "charlm", "model": model.config.to_json(), "vocab": vocab.chars,
+            "data": {"source": source, "sha256": digest, "chars": len(text), "train_chars": len(train_ids),
+                     "val_chars": len(val_ids)},
+            "train": dataclasses.asdict(opts), "step": step, "elapsed_seconds": elapsed,
+            "val_bpc": val_bpc, "rng_state": get_rng_state(),
+        }
+        checkpoint.save(opts.out, model, optimizer, carry, config)
+        _write_metrics(opts.out, metrics)
+        if not plots.loss_curves(os.path.join(opts.out, "loss.png"), *_curves(metrics),
+                                 title=f"{opts.cell.upper()} {opts.layers}x{opts.hidden} on {len(text):,} characters"):
+            progress.write(plots.MISSING)
+
+    def report(val_bpc: float) -> None:
+        rng = np.random.default_rng([opts.seed, step])  # its own generator: training's RNG stays untouched
+        sample = "".join(generate(model, vocab.chars, "", SAMPLE_CHARS, temperature=0.8, rng=rng))
+        progress.write(f"step {step}: validation {val_bpc:.3f} bits/char\n--- sample ---\n{sample}\n--------------")
+
+    # -- the loop
+    total = opts.steps
+    deadline = time.monotonic() + 60 * opts.minutes if opts.minutes else math.inf
+    if total is not None and step >= total:
+        print(f"{opts.out} is already at step {step} (--steps {total}): nothing to do")
+        return 0
+    print(f"training a {opts.layers}-layer {opts.cell.upper()} (hidden {opts.hidden}, "
+          f"{sum(p.numel() for p in model.parameters()):,} parameters) on {source}: "
+          f"{len(train_ids):,} train / {len(val_ids):,} held-out characters, vocabulary {len(vocab)}", flush=True)
+    last_saved, running, tokens_per_s, val_bpc = step, [], 0.0, None
+    session_start, session_steps = time.monotonic(), 0
+    with Progress(total, initial=step, every=LOG_EVERY) as progress, _stop_on_sigint() as stop:
+        if step == 0:
+            val_bpc = evaluate(model, criterion, val_streams, T)
+            _log(metrics, 0, val_bpc=val_bpc)
+            report(val_bpc)
+            save(val_bpc)
+        while (total is None or step < total) and time.monotonic() < deadline:
+            tic = time.perf_counter()
+            k = step % K
+            if k == 0:
+                carry = None  # a new pass over the streams starts from a zero state
+            x, y = window(streams, k, T)  # (B, T), (B, T)
+            model.train()
+            logits, carry = model(x, carry)  # (B, T, V)
+            loss = criterion(logits.reshape(-1, len(vocab)), y.reshape(-1))
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                return _diverged(step + 1, f"the loss is {loss_value}", opts.out, last_saved)
+            optimizer.zero_grad()
+            loss.backward()
+            norm = nn.utils.clip_grad_norm_(model.parameters(), opts.clip) if opts.clip > 0 else 0.0
+            if not math.isfinite(float(norm)):
+                return _diverged(step + 1, f"the gradient norm is {float(norm)}", opts.out, last_saved)
+            optimizer.step()
+            carry = detach(carry)  # truncated BPTT: the state goes on, its graph does not
+            step += 1
+
+            dt = time.perf_counter() - tic
+            elapsed, session_steps = elapsed + dt, session_steps + 1
+            tokens_per_s = 0.9 * tokens_per_s + 0.1 * (B * T / dt) if tokens_per_s else B * T / dt
+            running.append(loss_value)
+            per_step = (time.monotonic() - session_start) / session_steps
+            left = (total - step) * per_step if total else deadline - time.monotonic()
+            progress.update(step, {"loss": f"{loss_value:.3f}", "tok/s": f"{tokens_per_s:,.0f}",
+                                   "left": format_seconds(left)})
+            if step % LOG_EVERY == 0:
+                _log(metrics, step, train_loss=float(np.mean(running)), tokens_per_s=tokens_per_s, elapsed=elapsed)
+                running = []
+            if on_step is not None:
+                on_step(step)
+            if step % opts.eval_every == 0:
+                val_bpc = evaluate(model, criterion, val_streams, T)
+                _log(metrics, step, val_bpc=val_bpc, tokens_per_s=tokens_per_s, elapsed=elapsed)
+                report(val_bpc)
+                save(val_bpc)
+                last_saved = step
+            if stop.requested:
+                save(val_bpc)
+                progress.write(f"interrupted: saved step {step} to {opts.out}; continue with "
+                               f"rnnkit train --out {opts.out} --resume")
+                return 130
+        if last_saved != step:
+            val_bpc = evaluate(model, criterion, val_streams, T)
+            _log(metrics, step, val_bpc=val_bpc, tokens_per_s=tokens_per_s, elapsed=elapsed)
+            report(val_bpc)
+            save(val_bpc)
+    first = next((r["val_bpc"] for r in metrics if r["val_bpc"] is not None), val_bpc)
+    print(f"done: {step} steps in {format_seconds(elapsed)}; validation {val_bpc:.3f} bits/char "
+          f"(from {first:.3f}); checkpoint in {opts.out}\ntry: rnnkit sample {opts.out}")
+    return 0
+
+
+def evaluate(model: CharLM, criterion: Any, streams: np.ndarray, seq_len: int) -> float:
+    """Bits per character of the model on ``streams`` (B, L), read in windows with the state carried."""
+    model.eval()
+    total, count, state = 0.0, 0, None
+    with no_grad():
+        for start in range(0, streams.shape[1] - 1, seq_len):
+            y = streams[:, start + 1 : start + seq_len + 1]  # (B, T')
+            x = streams[:, start : start + y.shape[1]]  # (B, T')
+            logits, state = model(x, state)  # (B, T', V)
+            total += criterion(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)).item() * y.size
+            count += y.size
+    model.train()
+    return total / count / LN2
+
+
+def describe(config: dict) -> str:
+    """A short description of the model in a checkpoint's config."""
+    if config.get("kind") == "charlm":
+        m = config["model"]
+        return (f"a {m['layers']}-layer {m['cell'].upper()} character model (hidden {m['hidden']}, "
+                f"embed {m['embed']}) at step {config.get('step')}")
+    return f"a {config.get('kind', 'unknown')} model"
+
+
+def _continue(opts: TrainOptions, given: set[str], saved: dict) -> TrainOptions:
+    """The options of a resumed run: the checkpoint's, except those given; check they can continue."""
+    if saved.get("kind") != "charlm":
+        raise InputError(f"--resume: {opts.out} holds {describe(saved)}, not a character model")
+    previous = saved["train"]
+    for name in ARCHITECTURE:
+        if name in given and getattr(opts, name) != previous[name]:
+            raise InputError(f"--resume: the checkpoint in {opts.out} is {describe(saved)}; --{name} "
+                             f"{getattr(opts, name)} asks for another architecture")
+    for name in DATA_LAYOUT[1:]:
+        if name in given and getattr(opts, name) != previous[name]:
+            raise InputError(f"--resume: --{name.replace('_', '-')} cannot change when resuming "
+                             f"(the checkpoint used {previous[name]})")
+    keep = {k: v for k, v in previous.items() if k not in given and k not in ("resume", "out")}
+    if "minutes" in given:
+        keep.pop("steps", None)
+    elif "steps" in given:
+        keep.pop("minutes", None)
+    return dataclasses.replace(opts, **keep)
+
+
+def _diverged(step: int, what: str, out: str, last_saved: int) -> int:
+    print(f"rnnkit train: error: step {step}: {what}; stopped. The last good checkpoint (step {last_saved}) "
+          f"is in {out}; try a lower --lr or a smaller --clip", file=sys.stderr)
+    return 1
+
+
+@contextlib.contextmanager
+def _stop_on_sigint():
+    """While active, Ctrl-C sets ``.requested`` (checked between steps); a second Ctrl-C interrupts at once."""
+    flag = type("Stop", (), {"requested": False})()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        if flag.requested:
+            raise KeyboardInterrupt
+        flag.requested = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# -- metrics.csv ------------------------------------------------------------------------------
+_FIELDS = ("step", "train_loss", "train_bpc", "val_bpc", "tokens_per_s", "elapsed_seconds")
+
+
+def _log(rows: list[dict], step: int, train_loss: float | None = None, val_bpc: float | None = None,
+         tokens_per_s: float = 0.0, elapsed: float = 0.0) -> None:
+    """Add the values of ``step`` to its row of ``rows`` (a new row for a new step)."""
+    if not rows or rows[-1]["step"] != step:
+        rows.append(dict.fromkeys(_FIELDS) | {"step": step})
+    row = rows[-1]
+    if train_loss is not None:
+        row["train_loss"], row["train_bpc"] = train_loss, train_loss / LN2
+    if val_bpc is not None:
+        row["val_bpc"] = val_bpc
+    row["tokens_per_s"], row["elapsed_seconds"] = tokens_per_s, elapsed
+
+
+def _write_metrics(out: str, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row[k] is None else (row[k] if k == "step" else f"{row[k]:.6g}") for k in _FIELDS})
+    atomic_write_text(os.path.join(out, "metrics.csv"), buffer.getvalue())
+
+
+def _read_metrics(out: str) -> list[dict]:
+    path = os.path.join(out, "metrics.csv")
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="", encoding="utf-8") as file:
+        return [{k: (int(v) if k == "step" else float(v) if v else None) for k, v in row.items()}
+                for row in csv.DictReader(file)]
+
+
+def _curves(rows: list[dict]) -> tuple[tuple[list, list], tuple[list, list]]:
+    train = [(r["step"], r["train_bpc"]) for r in rows if r["train_bpc"] is not None]
+    val = [(r["step"], r["val_bpc"]) for r in rows if r["val_bpc"] is not None]
+    return tuple(map(list, zip(*train))) or ([], []), tuple(map(list, zip(*val))) or ([], [])

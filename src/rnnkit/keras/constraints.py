@@ -1,0 +1,148 @@
+"""Keras's weight constraints: projections applied to a weight after each optimizer step.
+
+A constraint maps an ndarray to an ndarray of the same shape (a Tensor in gives a Tensor out,
+without gradient). With ``norms = sqrt(sum(w^2, axis, keepdims))`` and ``eps = 1e-7``::
+
+    MaxNorm(max_value=2, axis=0):   w * clip(norms, 0, max_value) / (eps + norms)
+    NonNeg():                       max(w, 0)
+    UnitNorm(axis=0):               w / (eps + norms)
+    MinMaxNorm(min_value=0, max_value=1, rate=1, axis=0):
+                                    w * (rate * clip(norms, min, max) + (1 - rate) * norms) / (eps + norms)
+
+Example:
+    >>> import numpy as np
+    >>> from rnnkit.keras import constraints
+    >>> constraints.get("non_neg")(np.array([-1.0, 2.0]))
+    array([0., 2.])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnnkit._tensor import Tensor
+
+__all__ = ["Constraint", "MaxNorm", "NonNeg", "UnitNorm", "MinMaxNorm", "get", "serialize", "deserialize"]
+
+_EPSILON = 1e-7  # keras.backend.epsilon()
+
+
+class Constraint:
+    """Base class: ``__call__(w) -> projected w`` and ``get_config()``."""
+
+    def __call__(self, w: Any) -> Any:
+        if isinstance(w, Tensor):
+            return Tensor(self.project(w.data))
+        return self.project(np.asarray(w))
+
+    def project(self, w: np.ndarray) -> np.ndarray:
+        return w
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Constraint":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _norms(w: np.ndarray, axis: Any) -> np.ndarray:
+    axis = tuple(axis) if isinstance(axis, (list, tuple)) else axis
+    return np.sqrt(np.sum(np.square(w), axis=axis, keepdims=True))
+
+
+class MaxNorm(Constraint):
+    """Rescale the weights incident to each unit to a norm of at most ``max_value``."""
+
+    def __init__(self, max_value: float = 2, axis: Any = 0):
+        self.max_value, self.axis = max_value, axis
+
+    def project(self, w):
+        norms = _norms(w, self.axis)
+        return (w * (np.clip(norms, 0, self.max_value) / (_EPSILON + norms))).astype(w.dtype)
+
+    def get_config(self):
+        return {"max_value": self.max_value, "axis": self.axis}
+
+
+class NonNeg(Constraint):
+    """Clip negative weights to zero."""
+
+    def project(self, w):
+        return np.maximum(w, 0).astype(w.dtype)
+
+
+class UnitNorm(Constraint):
+    """Rescale the weights incident to each unit to unit norm."""
+
+    def __init__(self, axis: Any = 0):
+        self.axis = axis
+
+    def project(self, w):
+        return (w / (_EPSILON + _norms(w, self.axis))).astype(w.dtype)
+
+    def get_config(self):
+        return {"axis": self.axis}
+
+
+class MinMaxNorm(Constraint):
+    """Move the norm of the weights incident to each unit into [min_value, max_value] at ``rate``."""
+
+    def __init__(self, min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0, axis: Any = 0):
+        self.min_value, self.max_value, self.rate, self.axis = min_value, max_value, rate, axis
+
+    def project(self, w):
+        norms = _norms(w, self.axis)
+        desired = self.rate * np.clip(norms, self.min_value, self.max_value) + (1 - self.rate) * norms
+        return (w * (desired / (_EPSILON + norms))).astype(w.dtype)
+
+    def get_config(self):
+        return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate, "axis": self.axis}
+
+
+max_norm, non_neg, unit_norm, min_max_norm = MaxNorm, NonNeg, UnitNorm, MinMaxNorm
+
+_CLASSES = {"MaxNorm": MaxNorm, "NonNeg": NonNeg, "UnitNorm": UnitNorm, "MinMaxNorm": MinMaxNorm}
+_REGISTRY: dict[str, type] = dict(_CLASSES)
+_REGISTRY.update({"max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm, "min_max_norm": MinMaxNorm,
+                  "maxnorm": MaxNorm, "nonneg": NonNeg, "unitnorm": UnitNorm})
+
+
+def get(identifier: Any, argument: str = "constraint"):
+    """A constraint from a name, a config dict, an instance, a callable or None."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, dict):
+        return deserialize(identifier, argument)
+    if isinstance(identifier, str):
+        if identifier not in _REGISTRY:
+            raise ValueError(f"{argument}: unknown constraint {identifier!r}; expected one of {sorted(_REGISTRY)}")
+        return _REGISTRY[identifier]()
+    if isinstance(identifier, type) and issubclass(identifier, Constraint):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"{argument}: expected a constraint name, instance or callable, got {type(identifier).__name__}")
+
+
+def serialize(constraint: Any) -> dict | None:
+    """``{"class_name": ..., "config": {...}}`` (JSON-able)."""
+    if constraint is None:
+        return None
+    if not isinstance(constraint, Constraint):
+        raise TypeError(f"constraint: cannot serialize {constraint!r}; use a keras.constraints class")
+    return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
+
+
+def deserialize(config: dict, argument: str = "constraint") -> Constraint:
+    """Inverse of :func:`serialize`."""
+    name = config.get("class_name")
+    if name not in _CLASSES:
+        raise ValueError(f"{argument}: unknown constraint class {name!r}; expected one of {sorted(_CLASSES)}")
+    return _CLASSES[name].from_config(dict(config.get("config") or {}))

@@ -1,0 +1,366 @@
+"""Keras's core layers: ``Input``/``InputLayer``, ``Dense``, ``Activation``, ``Dropout``, ``Flatten``,
+``Embedding`` and ``Masking``.
+
+Equations (B batch, T time, I input features, U units, V vocabulary, E embedding size)::
+
+    Dense:      y = activation(x @ kernel + bias)        x (..., I), kernel (I, U), bias (U,)
+    Dropout:    y = x * m / (1 - rate), m ~ Bernoulli(1 - rate)   (training only; identity otherwise)
+    Embedding:  y[b, t] = embeddings[ids[b, t]]          embeddings (V, E); mask = ids != 0 if mask_zero
+    Masking:    mask[b, t] = any(x[b, t] != mask_value);  y = x where mask else 0
+
+Example:
+    >>> import numpy as np
+    >>> from rnnkit.keras import layers
+    >>> emb = layers.Embedding(10, 4, mask_zero=True)
+    >>> y = emb(np.array([[3, 1, 0]]))
+    >>> y.shape, y._keras_mask.tolist()
+    ((1, 3, 4), [[True, True, False]])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnnkit import _ops
+from rnnkit._random import generator
+from rnnkit._tensor import Tensor
+from rnnkit.keras import activations, constraints, initializers, regularizers
+from rnnkit.keras.layers.base import InputSpec, KerasTensor, Layer, Node, _shape_arg
+
+__all__ = ["InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Embedding", "Masking"]
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected a positive int, got {type(value).__name__} {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name}: expected a positive int, got {value}")
+    return int(value)
+
+
+def _rate(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name}: expected a float in [0, 1), got {type(value).__name__} {value!r}")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name}: expected a float in [0, 1) (the fraction of units to drop), got {value}")
+    return float(value)
+
+
+def _rng_for(seed: Any) -> np.random.Generator | None:
+    """A private generator for a layer given ``seed`` (a repeatable sequence, as Keras's SeedGenerator)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed: expected an int or None, got {type(seed).__name__} {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
+# -- inputs --------------------------------------------------------------------------
+class InputLayer(Layer):
+    """The source of a functional graph: holds the symbolic input ``output`` (a KerasTensor).
+
+    Args:
+        shape: input shape without the batch axis; ``batch_shape`` with it.
+        batch_size: fixed batch size (None: any).
+        dtype: the input's dtype (``'float32'`` default; ``'int32'``/``'int64'`` for token ids).
+        name: layer name.
+    """
+
+    def __init__(self, shape: Any = None, batch_size: int | None = None, dtype: Any = None, sparse: Any = None,
+                 batch_shape: Any = None, input_tensor: Any = None, optional: bool = False, name: str | None = None,
+                 **kwargs: Any):
+        input_shape = kwargs.pop("input_shape", None)  # Keras 2 spellings
+        batch_input_shape = kwargs.pop("batch_input_shape", None)
+        if shape is None:
+            shape = input_shape
+        if batch_shape is None:
+            batch_shape = batch_input_shape
+        kwargs.pop("trainable", None)
+        super().__init__(name=name, **kwargs)
+        if sparse:
+            raise ValueError("sparse: rnnkit has no sparse tensors; pass sparse=False")
+        if input_tensor is not None:
+            raise ValueError("input_tensor: wrapping an existing tensor is not supported; pass shape=... instead")
+        if optional:
+            raise ValueError("optional: optional inputs are not supported")
+        if batch_shape is not None:
+            full = _shape_arg("batch_shape", batch_shape)
+        elif shape is not None:
+            full = (batch_size,) + _shape_arg("shape", shape)
+        else:
+            raise ValueError("Input: expected shape=(...) (without the batch axis) or batch_shape=(...)")
+        try:
+            self._input_dtype = np.dtype("float32" if dtype is None else dtype).name
+        except TypeError:
+            raise TypeError(f"dtype: expected a NumPy dtype name such as 'float32' or 'int32', got {dtype!r}") from None
+        self._batch_input_shape = full
+        self._build_input_shape = full
+        self.built = True
+        self.output = KerasTensor(full, self._input_dtype, name=self.name)
+        Node(self, (), {}, self.output)
+
+    @property
+    def batch_shape(self) -> tuple:
+        return self._batch_input_shape
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {"batch_shape": list(self._batch_input_shape), "dtype": self._input_dtype, "sparse": False,
+                "name": self.name}
+
+
+def Input(shape: Any = None, batch_size: int | None = None, dtype: Any = None, sparse: Any = None,
+          batch_shape: Any = None, name: str | None = None, tensor: Any = None, optional: bool = False) -> KerasTensor:
+    """A symbolic input for ``keras.Model(inputs, outputs)`` or the first entry of a ``Sequential``.
+
+    Example:
+        >>> from rnnkit import keras
+        >>> keras.Input(shape=(49, 1)).shape
+        (None, 49, 1)
+    """
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse, batch_shape=batch_shape,
+                       input_tensor=tensor, optional=optional, name=name)
+    return layer.output
+
+
+# -- dense -----------------------------------------------------------------------------
+class Dense(Layer):
+    """``y = activation(x @ kernel + bias)`` on the last axis of inputs of any rank >= 2.
+
+    Args:
+        units: output size U.
+        activation: name or callable (None: linear).
+        use_bias: add ``bias`` (U,).
+        kernel_initializer / bias_initializer, kernel_regularizer / bias_regularizer,
+        kernel_constraint / bias_constraint: as Keras.
+    """
+
+    def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None, activity_regularizer: Any = None,
+                 kernel_constraint: Any = None, bias_constraint: Any = None, **kwargs: Any):
+        kwargs.pop("quantization_config", None)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.units = _positive_int("units", units)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
+        self.kernel_constraint = constraints.get(kernel_constraint, "kernel_constraint")
+        self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
+        self.input_spec = InputSpec(min_ndim=2)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(f"Dense '{self.name}': the last axis of the input must be known, got shape {input_shape}")
+        self.kernel = self.add_weight("kernel", (input_dim, self.units), self.kernel_initializer,
+                                      self.kernel_regularizer, self.kernel_constraint)
+        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer,
+                                    self.bias_constraint) if self.use_bias else None
+        self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
+
+    def call(self, inputs):
+        y = _ops.matmul(inputs, self.kernel)  # (..., U)
+        if self.bias is not None:
+            y = y + self.bias  # (..., U)
+        return self.activation(y)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
+
+
+class Activation(Layer):
+    """Apply an activation function elementwise (``softmax`` on the last axis)."""
+
+    def __init__(self, activation: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return self.activation(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+class Dropout(Layer):
+    """Zero a fraction ``rate`` of the inputs while training and scale the rest by ``1 / (1 - rate)``.
+
+    Args:
+        rate: fraction dropped, in [0, 1).
+        noise_shape: shape of the mask, broadcast over the input (None entries take the input's size);
+            e.g. ``(batch, 1, features)`` drops the same features at every time step.
+        seed: seed of a private generator (rnnkit's global generator when None).
+    """
+
+    def __init__(self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.rate = _rate("rate", rate)
+        self.noise_shape = None if noise_shape is None else _shape_arg("noise_shape", noise_shape)
+        self.seed = seed
+        self._rng = _rng_for(seed)
+        self.supports_masking = True
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0.0:
+            return inputs
+        shape = tuple(inputs.shape)
+        if self.noise_shape is not None:
+            if len(self.noise_shape) != len(shape):
+                raise ValueError(f"noise_shape: expected {len(shape)} entries for inputs of shape {shape}, "
+                                 f"got {self.noise_shape}")
+            shape = tuple(s if n is None else n for n, s in zip(self.noise_shape, shape))
+        rng = self._rng if self._rng is not None else generator()
+        keep = (rng.random(shape) >= self.rate) / (1.0 - self.rate)  # broadcastable to the input
+        return inputs * Tensor(keep.astype(inputs.dtype))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate,
+                "noise_shape": None if self.noise_shape is None else list(self.noise_shape), "seed": self.seed}
+
+
+class Flatten(Layer):
+    """Reshape (B, d1, d2, ...) to (B, d1 * d2 * ...). Drops any mask, as Keras."""
+
+    def __init__(self, data_format: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"data_format: only 'channels_last' is supported, got {data_format!r}")
+        self.data_format = data_format
+
+    def call(self, inputs):
+        return _ops.reshape(inputs, (inputs.shape[0], -1))
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        size = None if any(s is None for s in rest) else int(np.prod(rest))
+        return (input_shape[0], size)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+class Embedding(Layer):
+    """Look up rows of ``embeddings`` (V, E) by integer id.
+
+    Args:
+        input_dim: vocabulary size V (ids in [0, V)).
+        output_dim: embedding size E.
+        embeddings_initializer: ``'uniform'`` (U(-0.05, 0.05)) by default, as Keras.
+        embeddings_regularizer, embeddings_constraint: as Keras.
+        mask_zero: id 0 is padding: the output carries the mask ``ids != 0`` for the next layers.
+        weights: initial value of ``embeddings`` (an array, or a one-element list).
+        input_length: Keras 2 argument: fixes the input shape to (batch, input_length).
+    """
+
+    _float_inputs = False
+
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
+                 embeddings_regularizer: Any = None, embeddings_constraint: Any = None, mask_zero: bool = False,
+                 weights: Any = None, lora_rank: Any = None, input_length: int | None = None, **kwargs: Any):
+        if lora_rank is not None:
+            raise ValueError("lora_rank: LoRA adapters are not supported; pass lora_rank=None")
+        kwargs.pop("lora_alpha", None)
+        if isinstance(weights, np.ndarray):
+            weights = [weights]
+        if input_length is not None and "input_shape" not in kwargs and "batch_input_shape" not in kwargs:
+            kwargs["input_shape"] = (_positive_int("input_length", input_length),)
+        super().__init__(weights=weights, **kwargs)
+        self.input_dim = _positive_int("input_dim", input_dim)
+        self.output_dim = _positive_int("output_dim", output_dim)
+        self.embeddings_initializer = initializers.get(embeddings_initializer, "embeddings_initializer")
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer, "embeddings_regularizer")
+        self.embeddings_constraint = constraints.get(embeddings_constraint, "embeddings_constraint")
+        self.mask_zero = bool(mask_zero)
+        self.supports_masking = self.mask_zero
+
+    def build(self, input_shape=None):
+        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
+                                          self.embeddings_initializer, self.embeddings_regularizer,
+                                          self.embeddings_constraint)
+
+    def _ids(self, inputs: Tensor) -> np.ndarray:
+        ids = inputs.data
+        if ids.dtype.kind == "f":
+            if not np.all(ids == np.round(ids)):
+                raise ValueError(f"Embedding '{self.name}': argument inputs must hold integer ids, got non-integer floats")
+            ids = ids.astype(np.int64)
+        elif ids.dtype.kind not in "iub":
+            raise TypeError(f"Embedding '{self.name}': argument inputs must hold integer ids, got dtype {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.input_dim):
+            raise ValueError(
+                f"Embedding '{self.name}': ids must lie in [0, input_dim={self.input_dim}), got values in "
+                f"[{ids.min()}, {ids.max()}]"
+            )
+        return ids.astype(np.int64, copy=False)
+
+    def call(self, inputs):
+        return _ops.getitem(self.embeddings, self._ids(inputs))  # (..., E)
+
+    def compute_mask(self, inputs, mask=None):
+        if not self.mask_zero:
+            return None
+        return np.asarray(inputs.data if isinstance(inputs, Tensor) else inputs) != 0
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def get_config(self):
+        return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
+                "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
+                "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
+                "embeddings_constraint": constraints.serialize(self.embeddings_constraint),
+                "mask_zero": self.mask_zero}
+
+
+class Masking(Layer):
+    """Mask the time steps whose features all equal ``mask_value`` (and zero them), for the layers after it."""
+
+    def __init__(self, mask_value: float = 0.0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.mask_value = mask_value
+        self.supports_masking = True
+
+    def _keep(self, inputs: Tensor) -> np.ndarray:
+        return np.any(inputs.data != self.mask_value, axis=-1)  # (B, T)
+
+    def call(self, inputs):
+        keep = self._keep(inputs)
+        return _ops.where(keep[..., None], inputs, 0.0)  # (B, T, I)
+
+    def compute_mask(self, inputs, mask=None):
+        return self._keep(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mask_value": self.mask_value}

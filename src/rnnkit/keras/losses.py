@@ -1,0 +1,606 @@
+"""Keras losses: per-sample loss functions, ``Loss`` objects and Keras's reductions.
+
+The functions (``categorical_crossentropy``, ``mean_squared_error``, ...) map ``(y_true,
+y_pred)`` to one loss per sample, differentiable in ``y_pred`` (an rnnkit ``Tensor``);
+``y_true`` is a constant. ``Loss`` objects add Keras's reduction: by default
+``"sum_over_batch_size"``, i.e. ``sum(loss * sample_weight) / loss.size``. They follow
+Keras 3 exactly: probabilities (``from_logits=False``) are renormalised and clipped to
+``[epsilon, 1 - epsilon]`` with ``epsilon = 1e-7`` before the log, and the clip has zero
+gradient outside that interval (as ``torch.clip`` under Keras's torch backend).
+
+The crossentropies are single fused :class:`~rnnkit._tensor.Function` s (forward and
+backward on ndarrays); the regression losses compose :mod:`rnnkit._ops`.
+
+Legend: B batch, C classes, ``...`` any leading axes (e.g. ``(B, T)`` for sequences).
+
+Example:
+    >>> import numpy as np
+    >>> from rnnkit.keras import losses
+    >>> y_true = np.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> y_pred = np.array([[0.4, 0.6], [0.9, 0.1]], np.float32)
+    >>> round(float(losses.CategoricalCrossentropy()(y_true, y_pred).item()), 4)
+    0.3081
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from rnnkit import _ops
+from rnnkit._tensor import Function, Tensor, as_tensor
+
+__all__ = [
+    "EPSILON", "Loss", "LossFunctionWrapper", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
+    "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError", "Huber",
+    "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
+    "mean_squared_error", "mean_absolute_error", "huber", "mse", "mae", "MSE", "MAE",
+    "reduce_weighted_values", "get", "serialize", "deserialize",
+]
+
+EPSILON = 1e-7  # keras.backend.epsilon(): the probability clip of the crossentropies
+REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
+
+
+# -- fused crossentropies (forward and backward on ndarrays) ---------------------------------
+class _ProbCrossentropy(Function):
+    """``-sum(t * log(clip(p / sum(p), eps, 1 - eps)), axis)`` and its gradient in ``p``.
+
+    Equations (``s = sum(p)``, ``q = p / s``, ``qc = clip(q, eps, 1 - eps)``, ``m`` the
+    indicator ``eps <= q <= 1 - eps``)::
+
+        L     = -sum_c t_c * log(qc_c)
+        dL/dq = -g * t / qc * m
+        dL/dp = (dL/dq - sum_c(dL/dq_c * q_c)) / s
+    """
+
+    def forward(self, p, target, axis):  # p, target (..., C)
+        s = p.sum(axis=axis, keepdims=True)  # (..., 1)
+        q = p / s  # (..., C)
+        qc = np.clip(q, EPSILON, 1.0 - EPSILON)  # (..., C)
+        self.target, self.axis, self.s, self.q, self.qc = target, axis, s, q, qc
+        return -(target * np.log(qc)).sum(axis=axis)  # (...)
+
+    def backward(self, g):  # g (...)
+        g = np.expand_dims(g, self.axis)  # (..., 1)
+        inside = (self.q >= np.float32(EPSILON)) & (self.q <= np.float32(1.0 - EPSILON))  # (..., C)
+        dq = -g * self.target / self.qc * inside  # (..., C)
+        return (dq - (dq * self.q).sum(axis=self.axis, keepdims=True)) / self.s  # (..., C)
+
+
+class _SoftmaxCrossentropy(Function):
+    """``-sum(t * log_softmax(z), axis)``; gradient ``g * (softmax(z) * sum(t) - t)``."""
+
+    def forward(self, z, target, axis):  # z, target (..., C)
+        shifted = z - z.max(axis=axis, keepdims=True)  # (..., C)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))  # (..., C)
+        self.target, self.axis, self.log_p = target, axis, log_p
+        return -(target * log_p).sum(axis=axis)  # (...)
+
+    def backward(self, g):  # g (...)
+        g = np.expand_dims(g, self.axis)  # (..., 1)
+        total = self.target.sum(axis=self.axis, keepdims=True)  # (..., 1)
+        return g * (np.exp(self.log_p) * total - self.target)  # (..., C)
+
+
+class _BinaryCrossentropy(Function):
+    """Elementwise ``-(t log pc + (1 - t) log(1 - pc))``, ``pc = clip(p, eps, 1 - eps)``.
+
+    The gradient is torch's ``binary_cross_entropy`` one, ``(pc - t) / max(pc (1 - pc), 1e-12)``,
+    times the clip indicator.
+    """
+
+    def forward(self, p, target):  # p, target (..., K)
+        pc = np.clip(p, EPSILON, 1.0 - EPSILON)  # (..., K)
+        self.p, self.pc, self.target = p, pc, target
+        log_p = np.maximum(np.log(pc), -100)  # (..., K) torch clamps the logs at -100
+        log_1mp = np.maximum(np.log1p(-pc), -100)  # (..., K)
+        return -(target * log_p + (1 - target) * log_1mp)  # (..., K)
+
+    def backward(self, g):  # g (..., K)
+        pc, t = self.pc, self.target
+        inside = (self.p >= np.float32(EPSILON)) & (self.p <= np.float32(1.0 - EPSILON))  # (..., K)
+        return g * (pc - t) / np.maximum(pc * (1 - pc), 1e-12) * inside  # (..., K)
+
+
+class _SigmoidBinaryCrossentropy(Function):
+    """Elementwise ``max(z, 0) - z t + log(1 + exp(-|z|))``; gradient ``g * (sigmoid(z) - t)``."""
+
+    def forward(self, z, target):  # z, target (..., K)
+        self.z, self.target = z, target
+        return np.maximum(z, 0) - z * target + np.log1p(np.exp(-np.abs(z)))  # (..., K)
+
+    def backward(self, g):  # g (..., K)
+        return g * (_ops._sigmoid(self.z) - self.target)  # (..., K)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _pred(y_pred: Any) -> Tensor:
+    """``y_pred`` as a floating Tensor (ndarrays are wrapped; float64 stays float64)."""
+    y_pred = as_tensor(y_pred)
+    if y_pred.dtype.kind != "f":
+        y_pred = as_tensor(y_pred.data.astype(np.float32))
+    return y_pred
+
+
+def _true(y_true: Any, dtype: np.dtype) -> np.ndarray:
+    """``y_true`` as a constant ndarray of ``dtype`` (Keras casts it to ``y_pred``'s dtype)."""
+    data = y_true.data if isinstance(y_true, Tensor) else np.asarray(y_true)
+    if data.dtype.kind not in "biuf":
+        raise TypeError(f"y_true: expected numbers, got an array of dtype {data.dtype}")
+    return data.astype(dtype, copy=False)
+
+
+def _same_shape(name: str, y_true: np.ndarray, y_pred: Tensor) -> None:
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"{name}: y_true and y_pred must have the same shape, got y_true.shape={y_true.shape} "
+            f"and y_pred.shape={y_pred.shape}"
+        )
+
+
+def _squeeze_or_expand(y_true: np.ndarray, y_pred: Tensor) -> tuple[np.ndarray, Tensor]:
+    """Keras's ``squeeze_or_expand_to_same_rank``: fix a rank gap of one trailing 1-axis."""
+    t_rank, p_rank = y_true.ndim, y_pred.ndim
+    if t_rank == p_rank + 1 and y_true.shape[-1] == 1:
+        if p_rank == 1:
+            y_pred = _ops.unsqueeze(y_pred, -1)
+        else:
+            y_true = y_true[..., 0]
+    elif p_rank == t_rank + 1 and y_pred.shape[-1] == 1:
+        if t_rank == 1:
+            y_true = y_true[..., None]
+        else:
+            y_pred = _ops.squeeze(y_pred, -1)
+    return y_true, y_pred
+
+
+def _one_hot(name: str, labels: np.ndarray, depth: int, dtype: np.dtype) -> np.ndarray:
+    """``(...)`` integer labels -> ``(..., depth)`` one-hot of ``dtype``; ValueError when out of range."""
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+            raise ValueError(f"{name}: y_true must hold integer class indices, got non-integer values")
+    labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= depth):
+        raise ValueError(
+            f"{name}: y_true holds class indices in [{labels.min()}, {labels.max()}] but y_pred has "
+            f"{depth} classes (expected indices in [0, {depth - 1}])"
+        )
+    out = np.zeros(labels.shape + (depth,), dtype)  # (..., C)
+    np.put_along_axis(out, labels[..., None], 1, axis=-1)
+    return out
+
+
+# -- per-sample loss functions -----------------------------------------------------------------
+def categorical_crossentropy(y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1):
+    """Crossentropy between one-hot (or soft) targets and predicted class probabilities.
+
+    Equations (``eps = 1e-7``; ``ls`` = label_smoothing)::
+
+        t    = y_true * (1 - ls) + ls / C
+        loss = -sum_c t_c * log_softmax(y_pred)_c                        (from_logits)
+        loss = -sum_c t_c * log(clip(y_pred_c / sum(y_pred), eps, 1 - eps))   (otherwise)
+
+    Args:
+        y_true: ``(..., C)`` targets.
+        y_pred: ``(..., C)`` probabilities, or logits when ``from_logits``.
+        from_logits: whether ``y_pred`` holds logits.
+        label_smoothing: in ``[0, 1]``; mixes the targets with the uniform distribution.
+        axis: the class axis.
+
+    Returns:
+        ``(...)`` Tensor: one loss per sample.
+
+    Example:
+        >>> import numpy as np
+        >>> categorical_crossentropy(np.array([[0.0, 1.0]]), np.array([[0.5, 0.5]], np.float32)).numpy().round(4)
+        array([0.6931], dtype=float32)
+    """
+    y_pred = _pred(y_pred)
+    target = _true(y_true, y_pred.dtype)
+    _same_shape("categorical_crossentropy", target, y_pred)
+    if label_smoothing:
+        target = target * (1.0 - label_smoothing) + label_smoothing / target.shape[axis]  # (..., C)
+        target = target.astype(y_pred.dtype)
+    fn = _SoftmaxCrossentropy if from_logits else _ProbCrossentropy
+    return fn.apply(y_pred, target=target, axis=axis % y_pred.ndim)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, axis: int = -1):
+    """Crossentropy between integer class labels and predicted class probabilities.
+
+    Same as :func:`categorical_crossentropy` with ``one_hot(y_true)`` (labels of shape
+    ``(..., 1)`` are squeezed first, as Keras does).
+
+    Args:
+        y_true: ``(...)`` or ``(..., 1)`` integer labels in ``[0, C)``.
+        y_pred: ``(..., C)`` probabilities, or logits when ``from_logits``.
+        from_logits: whether ``y_pred`` holds logits.
+        axis: the class axis (must be the last one).
+
+    Returns:
+        ``(...)`` Tensor: one loss per sample.
+
+    Example:
+        >>> import numpy as np
+        >>> sparse_categorical_crossentropy(np.array([1, 2]), np.array([[0.05, 0.95, 0], [0.1, 0.8, 0.1]], np.float32)).numpy().round(4)
+        array([0.0513, 2.3026], dtype=float32)
+    """
+    y_pred = _pred(y_pred)
+    if axis % y_pred.ndim != y_pred.ndim - 1:
+        raise ValueError(f"sparse_categorical_crossentropy: only axis=-1 is supported, got axis={axis}")
+    labels = y_true.data if isinstance(y_true, Tensor) else np.asarray(y_true)
+    if labels.ndim == y_pred.ndim and labels.shape[-1] == 1:
+        labels = labels[..., 0]
+    if labels.shape != y_pred.shape[:-1]:
+        raise ValueError(
+            "sparse_categorical_crossentropy: y_true must have y_pred's shape without the class axis, "
+            f"got y_true.shape={labels.shape} and y_pred.shape={y_pred.shape}"
+        )
+    target = _one_hot("sparse_categorical_crossentropy", labels, y_pred.shape[-1], y_pred.dtype)  # (..., C)
+    fn = _SoftmaxCrossentropy if from_logits else _ProbCrossentropy
+    return fn.apply(y_pred, target=target, axis=y_pred.ndim - 1)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1):
+    """Binary crossentropy, averaged over ``axis``.
+
+    Equations (``eps = 1e-7``, ``ls`` = label_smoothing)::
+
+        t    = y_true * (1 - ls) + 0.5 * ls
+        e    = max(z, 0) - z * t + log(1 + exp(-|z|))                     (from_logits, z = y_pred)
+        e    = -(t log pc + (1 - t) log(1 - pc)),  pc = clip(y_pred, eps, 1 - eps)   (otherwise)
+        loss = mean(e, axis)
+
+    Args:
+        y_true: ``(..., K)`` targets in ``[0, 1]``.
+        y_pred: ``(..., K)`` probabilities, or logits when ``from_logits``.
+        from_logits: whether ``y_pred`` holds logits.
+        label_smoothing: in ``[0, 1]``; squeezes the targets towards 0.5.
+        axis: the axis averaged over.
+
+    Returns:
+        ``(...)`` Tensor: one loss per sample.
+
+    Example:
+        >>> import numpy as np
+        >>> binary_crossentropy(np.array([[0, 1], [0, 0]]), np.array([[0.6, 0.4], [0.4, 0.6]], np.float32)).numpy().round(3)
+        array([0.916, 0.714], dtype=float32)
+    """
+    y_pred = _pred(y_pred)
+    target = _true(y_true, y_pred.dtype)
+    _same_shape("binary_crossentropy", target, y_pred)
+    if label_smoothing:
+        target = (target * (1.0 - label_smoothing) + 0.5 * label_smoothing).astype(y_pred.dtype)  # (..., K)
+    fn = _SigmoidBinaryCrossentropy if from_logits else _BinaryCrossentropy
+    return _ops.mean(fn.apply(y_pred, target=target), dim=axis)
+
+
+def mean_squared_error(y_true, y_pred):
+    """``mean((y_true - y_pred)**2, axis=-1)``: one loss per sample.
+
+    Args:
+        y_true: ``(..., K)`` targets (``(B,)`` against ``(B, 1)`` is accepted, as in Keras).
+        y_pred: ``(..., K)`` predictions.
+
+    Returns:
+        ``(...)`` Tensor.
+
+    Example:
+        >>> import numpy as np
+        >>> mean_squared_error(np.array([[1.0, 2.0]]), np.array([[1.0, 4.0]], np.float32)).numpy()
+        array([2.], dtype=float32)
+    """
+    y_pred = _pred(y_pred)
+    target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
+    _same_shape("mean_squared_error", target, y_pred)
+    return _ops.mean((y_pred - target) ** 2, dim=-1)  # (...)
+
+
+def mean_absolute_error(y_true, y_pred):
+    """``mean(|y_true - y_pred|, axis=-1)``: one loss per sample.
+
+    Args:
+        y_true: ``(..., K)`` targets.
+        y_pred: ``(..., K)`` predictions.
+
+    Returns:
+        ``(...)`` Tensor.
+
+    Example:
+        >>> import numpy as np
+        >>> mean_absolute_error(np.array([[1.0, 2.0]]), np.array([[1.0, 4.0]], np.float32)).numpy()
+        array([1.], dtype=float32)
+    """
+    y_pred = _pred(y_pred)
+    target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
+    _same_shape("mean_absolute_error", target, y_pred)
+    return _ops.mean(_ops.abs(y_pred - target), dim=-1)  # (...)
+
+
+def huber(y_true, y_pred, delta: float = 1.0):
+    """Huber loss: quadratic for small errors, linear beyond ``delta``; averaged over the last axis.
+
+    Equations (``e = y_pred - y_true``)::
+
+        h    = 0.5 * e**2                       if |e| <= delta
+        h    = delta * |e| - 0.5 * delta**2     otherwise
+        loss = mean(h, axis=-1)
+
+    Args:
+        y_true: ``(..., K)`` targets.
+        y_pred: ``(..., K)`` predictions.
+        delta: where the loss turns from quadratic to linear.
+
+    Returns:
+        ``(...)`` Tensor.
+
+    Example:
+        >>> import numpy as np
+        >>> huber(np.array([[0, 1], [0, 0]]), np.array([[0.6, 0.4], [0.4, 0.6]], np.float32)).numpy().round(3)
+        array([0.18, 0.13], dtype=float32)
+    """
+    y_pred = _pred(y_pred)
+    target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
+    _same_shape("huber", target, y_pred)
+    error = y_pred - target  # (..., K)
+    abs_error = _ops.abs(error)  # (..., K)
+    quadratic = 0.5 * error**2  # (..., K)
+    linear = delta * abs_error - 0.5 * delta**2  # (..., K)
+    return _ops.mean(_ops.where(abs_error.data <= delta, quadratic, linear), dim=-1)  # (...)
+
+
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+
+
+# -- reduction -------------------------------------------------------------------------------
+def _apply_mask(sample_weight, mask, dtype, reduction):
+    """Keras's ``apply_mask``: fold an output mask into the sample weights."""
+    if mask is None:
+        return sample_weight
+    mask = np.asarray(mask, bool)
+    if reduction in ("mean", "sum_over_batch_size"):
+        valid = mask.sum()
+        float_mask = np.where(mask, mask.size / valid if valid else 0.0, 0.0).astype(dtype)
+    else:
+        float_mask = mask.astype(dtype)
+    if sample_weight is None:
+        return float_mask
+    sample_weight = np.asarray(sample_weight, dtype)
+    if sample_weight.ndim < float_mask.ndim:
+        sample_weight = sample_weight.reshape(sample_weight.shape + (1,) * (float_mask.ndim - sample_weight.ndim))
+    return sample_weight * float_mask
+
+
+def reduce_weighted_values(values: Tensor, sample_weight=None, mask=None, reduction="sum_over_batch_size") -> Tensor:
+    """Keras's loss reduction of per-sample ``values``.
+
+    Equations (``w`` = sample_weight, broadcast to ``values`` after Keras's rank fix)::
+
+        "sum_over_batch_size", "mean":  sum(values * w) / values.size
+        "mean_with_sample_weight":      sum(values * w) / sum(w)
+        "sum":                          sum(values * w)
+        "none" / None:                  values * w
+
+    Args:
+        values: ``(B, ...)`` per-sample losses.
+        sample_weight: ``(B,)`` or ``(B, ...)`` weights, or None.
+        mask: ``(B, ...)`` bool mask of valid entries (e.g. ``y_pred._keras_mask``), or None.
+        reduction: one of ``REDUCTIONS``.
+
+    Returns:
+        A scalar Tensor (or ``values * w`` for no reduction).
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction: expected one of {list(REDUCTIONS)}, got {reduction!r}")
+    sample_weight = _apply_mask(sample_weight, mask, values.dtype, reduction)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight.data if isinstance(sample_weight, Tensor) else sample_weight)
+        sample_weight = sample_weight.astype(values.dtype)
+        if sample_weight.ndim == values.ndim + 1 and sample_weight.shape[-1] == 1:
+            sample_weight = sample_weight[..., 0]
+        elif values.ndim == sample_weight.ndim + 1 and values.shape[-1] == 1:
+            sample_weight = sample_weight[..., None]
+        while sample_weight.ndim < values.ndim:  # (B,) weights against (B, T) losses
+            sample_weight = sample_weight[..., None]
+        try:
+            np.broadcast_shapes(sample_weight.shape, values.shape)
+        except ValueError:
+            raise ValueError(
+                f"sample_weight of shape {sample_weight.shape} does not match the losses of shape {values.shape}"
+            ) from None
+        values = values * sample_weight
+    if reduction in (None, "none") or values.ndim == 0 or values.data.size == 0:
+        return values
+    total = _ops.sum(values)
+    if reduction == "sum":
+        return total
+    if reduction == "mean_with_sample_weight" and sample_weight is not None:
+        divisor = float(np.broadcast_to(sample_weight, values.shape).sum())
+    else:
+        divisor = float(values.data.size)
+    return total / divisor if divisor else total * 0.0
+
+
+# -- Loss objects ----------------------------------------------------------------------------
+class Loss:
+    """Base class of Keras losses: ``loss(y_true, y_pred, sample_weight=None)`` -> scalar Tensor.
+
+    Subclasses implement ``call(y_true, y_pred)`` returning per-sample losses; ``__call__``
+    applies the output mask (``y_pred._keras_mask``), the sample weights and the reduction.
+
+    Args:
+        name: the loss's name.
+        reduction: ``"sum_over_batch_size"`` (default), ``"sum"``, ``"mean"``,
+            ``"mean_with_sample_weight"``, ``"none"`` or None.
+        dtype: ignored (the computation runs in ``y_pred``'s dtype); accepted for Keras compatibility.
+    """
+
+    def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size", dtype: Any = None):
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction: expected one of {list(REDUCTIONS)}, got {reduction!r}")
+        self.name = name or _snake(type(self).__name__)
+        self.reduction = reduction
+        self.dtype = dtype
+
+    def call(self, y_true, y_pred) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__}.call")
+
+    def __call__(self, y_true, y_pred, sample_weight=None) -> Tensor:
+        mask = getattr(y_pred, "_keras_mask", None)
+        values = self.call(y_true, y_pred)
+        return reduce_weighted_values(values, sample_weight, mask, self.reduction)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Loss:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
+
+
+class LossFunctionWrapper(Loss):
+    """A :class:`Loss` around a per-sample function ``fn(y_true, y_pred, **kwargs)``."""
+
+    def __init__(self, fn: Callable, reduction="sum_over_batch_size", name: str | None = None, dtype=None, **kwargs):
+        super().__init__(name=name or getattr(fn, "__name__", None), reduction=reduction, dtype=dtype)
+        self.fn = fn
+        self._fn_kwargs = kwargs
+
+    def call(self, y_true, y_pred) -> Tensor:
+        return as_tensor(self.fn(y_true, y_pred, **self._fn_kwargs))
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(self._fn_kwargs)
+        return config
+
+
+class CategoricalCrossentropy(LossFunctionWrapper):
+    """:func:`categorical_crossentropy` with a reduction (Keras's ``CategoricalCrossentropy``)."""
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="categorical_crossentropy", dtype=None):
+        super().__init__(categorical_crossentropy, reduction=reduction, name=name, dtype=dtype,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+
+class SparseCategoricalCrossentropy(LossFunctionWrapper):
+    """:func:`sparse_categorical_crossentropy` with a reduction."""
+
+    def __init__(self, from_logits=False, axis=-1, reduction="sum_over_batch_size",
+                 name="sparse_categorical_crossentropy", dtype=None):
+        super().__init__(sparse_categorical_crossentropy, reduction=reduction, name=name, dtype=dtype,
+                         from_logits=from_logits, axis=axis)
+
+
+class BinaryCrossentropy(LossFunctionWrapper):
+    """:func:`binary_crossentropy` with a reduction."""
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="binary_crossentropy", dtype=None):
+        super().__init__(binary_crossentropy, reduction=reduction, name=name, dtype=dtype,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+
+class MeanSquaredError(LossFunctionWrapper):
+    """:func:`mean_squared_error` with a reduction."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
+        super().__init__(mean_squared_error, reduction=reduction, name=name, dtype=dtype)
+
+
+class MeanAbsoluteError(LossFunctionWrapper):
+    """:func:`mean_absolute_error` with a reduction."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
+        super().__init__(mean_absolute_error, reduction=reduction, name=name, dtype=dtype)
+
+
+class Huber(LossFunctionWrapper):
+    """:func:`huber` with a reduction."""
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
+        super().__init__(huber, reduction=reduction, name=name, dtype=dtype, delta=delta)
+
+
+# -- lookup ----------------------------------------------------------------------------------
+def _snake(name: str) -> str:
+    out = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+    return out
+
+
+_FUNCTIONS = {
+    "categorical_crossentropy": categorical_crossentropy,
+    "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
+    "binary_crossentropy": binary_crossentropy,
+    "mean_squared_error": mean_squared_error, "mse": mean_squared_error, "MSE": mean_squared_error,
+    "mean_absolute_error": mean_absolute_error, "mae": mean_absolute_error, "MAE": mean_absolute_error,
+    "huber": huber, "huber_loss": huber,
+}
+_CLASSES = {
+    cls.__name__: cls
+    for cls in (CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
+                MeanSquaredError, MeanAbsoluteError, Huber)
+}
+
+
+def get(identifier: Any) -> Callable | Loss | None:
+    """Resolve a loss given by name, config dict, ``Loss`` object or callable, as ``keras.losses.get``.
+
+    Raises:
+        ValueError: for an unknown name, naming it and the known ones.
+        TypeError: for anything else.
+    """
+    if identifier is None or isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, str):
+        if identifier in _FUNCTIONS:
+            return _FUNCTIONS[identifier]
+        if identifier in _CLASSES:
+            return _CLASSES[identifier]()
+        raise ValueError(
+            f"loss: unknown loss {identifier!r}; expected one of {sorted(set(_FUNCTIONS) | set(_CLASSES))}, "
+            "a keras.losses.Loss object or a callable(y_true, y_pred)"
+        )
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"loss: expected a name, a Loss object or a callable, got {type(identifier).__name__} {identifier!r}")
+
+
+def serialize(loss: Any) -> dict | str:
+    """A JSON-able description of ``loss`` (a name for the built-in functions)."""
+    if isinstance(loss, Loss):
+        if type(loss).__name__ not in _CLASSES:
+            if isinstance(loss, LossFunctionWrapper) and loss.fn in _FUNCTIONS.values():
+                return {"class_name": "LossFunctionWrapper", "config": {**loss.get_config(), "fn": loss.fn.__name__}}
+            raise ValueError(f"loss: cannot serialize a custom loss object {loss!r}")
+        return {"class_name": type(loss).__name__, "config": loss.get_config()}
+    for name, fn in _FUNCTIONS.items():
+        if loss is fn:
+            return name
+    raise ValueError(f"loss: cannot serialize the custom loss {loss!r}; pass it again to compile() after loading")
+
+
+def deserialize(config: dict | str) -> Callable | Loss:
+    """Inverse of :func:`serialize`."""
+    if isinstance(config, str):
+        return get(config)
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"loss: expected a name or a {{'class_name', 'config'}} dict, got {config!r}")
+    name, cfg = config["class_name"], dict(config.get("config") or {})
+    if name == "LossFunctionWrapper":
+        fn = get(cfg.pop("fn"))
+        return LossFunctionWrapper(fn, **cfg)
+    if name not in _CLASSES:
+        raise ValueError(f"loss: unknown loss class {name!r}; expected one of {sorted(_CLASSES)}")
+    return _CLASSES[name].from_config(cfg)

@@ -1,0 +1,537 @@
+"""Keras optimizers with Keras 3's update rules and defaults, acting in place on ``.data``.
+
+Keras and PyTorch write the same algorithms differently (Keras puts epsilon inside the
+square root for RMSprop and Adagrad, uses the "epsilon hat" form of Adam, starts Adagrad's
+accumulator at 0.1, keeps SGD momentum as a velocity scaled by the learning rate...), so
+each Keras rule is implemented here once, as a pure function on arrays. Plain SGD (no
+momentum) is the same rule in both dialects and reuses :func:`rnnkit.optim.sgd.sgd`.
+
+One step (``Optimizer.apply``), in Keras's order::
+
+    g   = clip(grads)                      (clipnorm | global_clipnorm | clipvalue; at most one)
+    w   = w * (1 - weight_decay * lr)      (if weight_decay; decoupled, as Keras)
+    w   = update_rule(w, g, state, lr, t)  (t = iterations + 1)
+    iterations += 1
+
+A *variable* is any object with ``.data`` (an ndarray, updated in place), such as
+``rnnkit.nn.Parameter``. Shapes: every array has its variable's shape, written ``(*P)``.
+
+Example:
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> w = SimpleNamespace(data=np.array([1.0, 2.0], np.float32))
+    >>> opt = Adam(learning_rate=0.1)
+    >>> opt.apply([np.array([0.5, -0.5], np.float32)], [w])
+    >>> w.data.round(4)
+    array([0.9, 2.1], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from rnnkit.optim.sgd import sgd as _torch_sgd
+
+__all__ = [
+    "Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "AdamW",
+    "keras_sgd_momentum", "keras_rmsprop", "keras_adagrad", "keras_adam",
+    "get", "serialize", "deserialize",
+]
+
+
+# -- update rules (pure functions, in place) ---------------------------------------------------
+def keras_sgd_momentum(w: np.ndarray, g: np.ndarray, m: np.ndarray, *, lr: float, momentum: float, nesterov: bool) -> None:
+    """Keras's SGD with momentum; ``m`` is a velocity that already includes the learning rate.
+
+    Equations::
+
+        m = momentum * m - lr * g
+        w = w + momentum * m - lr * g     (nesterov)
+        w = w + m                         (otherwise)
+
+    Args:
+        w: ``(*P)`` variable, updated in place.
+        g: ``(*P)`` gradient.
+        m: ``(*P)`` velocity, updated in place (zeros before the first step).
+        lr, momentum, nesterov: as :class:`SGD`.
+
+    Example:
+        >>> w, m = np.array([1.0]), np.zeros(1)
+        >>> keras_sgd_momentum(w, np.array([1.0]), m, lr=0.1, momentum=0.9, nesterov=False)
+        >>> w, m
+        (array([0.9]), array([-0.1]))
+    """
+    m *= momentum  # (*P)
+    m -= lr * g  # (*P)
+    if nesterov:
+        w -= lr * g  # (*P)
+        w += momentum * m  # (*P)
+    else:
+        w += m  # (*P)
+
+
+def keras_rmsprop(w, g, v, mom, avg_g, *, lr: float, rho: float, momentum: float, epsilon: float) -> None:
+    """Keras's RMSprop (epsilon inside the square root).
+
+    Equations::
+
+        v     = rho * v + (1 - rho) * g**2
+        a     = rho * a + (1 - rho) * g                 (centered)
+        d     = sqrt(v - a**2 + eps)  if centered  else  sqrt(v + eps)
+        inc   = lr * g / d
+        mom   = momentum * mom + inc;  w = w - mom      (momentum > 0)
+        w     = w - inc                                 (otherwise)
+
+    Args:
+        w: ``(*P)`` variable, updated in place.
+        g: ``(*P)`` gradient.
+        v: ``(*P)`` mean square, updated in place.
+        mom: ``(*P)`` momentum buffer or None.
+        avg_g: ``(*P)`` mean gradient (centered) or None.
+        lr, rho, momentum, epsilon: as :class:`RMSprop`.
+
+    Example:
+        >>> w, v = np.array([1.0]), np.zeros(1)
+        >>> keras_rmsprop(w, np.array([2.0]), v, None, None, lr=0.1, rho=0.9, momentum=0.0, epsilon=0.0)
+        >>> w.round(6), v.round(6)
+        (array([0.683772]), array([0.4]))
+    """
+    v *= rho  # (*P)
+    v += (1 - rho) * (g * g)  # (*P)
+    if avg_g is not None:
+        avg_g *= rho  # (*P)
+        avg_g += (1 - rho) * g  # (*P)
+        denominator = np.sqrt(v + epsilon - avg_g * avg_g)  # (*P)
+    else:
+        denominator = np.sqrt(v + epsilon)  # (*P)
+    increment = g * lr / denominator  # (*P)
+    if mom is not None:
+        mom *= momentum  # (*P)
+        mom += increment  # (*P)
+        w -= mom  # (*P)
+    else:
+        w -= increment  # (*P)
+
+
+def keras_adagrad(w, g, acc, *, lr: float, epsilon: float) -> None:
+    """Keras's Adagrad (accumulator starts at ``initial_accumulator_value``; epsilon inside the root).
+
+    Equations::
+
+        acc = acc + g**2
+        w   = w - lr * g / sqrt(acc + eps)
+
+    Example:
+        >>> w, acc = np.array([1.0]), np.full(1, 0.1)
+        >>> keras_adagrad(w, np.array([0.3]), acc, lr=0.1, epsilon=0.0)
+        >>> w.round(6), acc.round(6)
+        (array([0.9]), array([0.19]))
+    """
+    acc += g * g  # (*P)
+    w -= g * lr / np.sqrt(acc + epsilon)  # (*P)
+
+
+def keras_adam(w, g, m, v, v_hat, *, lr: float, beta_1: float, beta_2: float, epsilon: float, step: int) -> None:
+    """Keras's Adam ("epsilon hat" form: the bias correction is folded into the step size).
+
+    Equations (``t`` = step, counted from 1)::
+
+        alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)
+        m     = m + (g - m) * (1 - beta_1)
+        v     = v + (g**2 - v) * (1 - beta_2)
+        v_hat = max(v_hat, v);  v = v_hat              (amsgrad)
+        w     = w - m * alpha / (sqrt(v) + eps)
+
+    Args:
+        w: ``(*P)`` variable, updated in place.
+        g: ``(*P)`` gradient.
+        m, v: ``(*P)`` moments, updated in place.
+        v_hat: ``(*P)`` running max of ``v`` (amsgrad) or None.
+        lr, beta_1, beta_2, epsilon: as :class:`Adam`.
+        step: the number of this step, 1 for the first.
+
+    Example:
+        >>> w, m, v = np.array([1.0]), np.zeros(1), np.zeros(1)
+        >>> keras_adam(w, np.array([2.0]), m, v, None, lr=0.1, beta_1=0.9, beta_2=0.999, epsilon=0.0, step=1)
+        >>> w.round(12)
+        array([0.9])
+    """
+    dtype = w.dtype.type
+    t = dtype(step)  # Keras computes the powers in the variable's dtype
+    alpha = dtype(lr) * np.sqrt(1 - dtype(beta_2) ** t) / (1 - dtype(beta_1) ** t)  # scalar
+    m *= beta_1  # (*P)
+    m += (1 - beta_1) * g  # (*P)
+    v *= beta_2  # (*P)
+    v += (1 - beta_2) * (g * g)  # (*P)
+    if v_hat is not None:
+        np.maximum(v_hat, v, out=v_hat)  # (*P)
+        v = v_hat
+    w -= m * alpha / (np.sqrt(v) + epsilon)  # (*P)
+
+
+# -- base class ------------------------------------------------------------------------------------
+def _grad_array(grad: Any) -> np.ndarray | None:
+    if grad is None:
+        return None
+    return grad.data if hasattr(grad, "data") and isinstance(grad.data, np.ndarray) else np.asarray(grad)
+
+
+class Optimizer:
+    """Keras 3's optimizer contract: ``apply(grads, variables)`` updates ``variable.data`` in place.
+
+    Args:
+        learning_rate: a float, or a callable ``schedule(iterations) -> float``.
+        weight_decay: decoupled weight decay ``w *= 1 - weight_decay * lr`` before each update.
+        clipnorm: clip each gradient to this L2 norm.
+        clipvalue: clip each gradient element to ``[-clipvalue, clipvalue]``.
+        global_clipnorm: clip all gradients jointly to this global L2 norm.
+        name: the optimizer's name.
+        lr: legacy alias of ``learning_rate`` (Keras 2).
+        decay: legacy argument, ignored with a warning (as Keras 3).
+
+    Raises:
+        ValueError: for more than one clipping option, a negative option, or an unknown or
+            unsupported argument (``use_ema``, ``loss_scale_factor``,
+            ``gradient_accumulation_steps`` are rejected, not silently ignored).
+    """
+
+    _DEFAULT_LR = 0.001
+
+    def __init__(self, learning_rate: Any = None, weight_decay: float | None = None, clipnorm: float | None = None,
+                 clipvalue: float | None = None, global_clipnorm: float | None = None, name: str | None = None,
+                 **kwargs: Any):
+        legacy_lr = kwargs.pop("lr", None)
+        if legacy_lr is not None:
+            if learning_rate is not None:
+                raise ValueError(
+                    f"{type(self).__name__}: pass either learning_rate or its legacy alias lr, not both "
+                    f"(got learning_rate={learning_rate}, lr={legacy_lr})"
+                )
+            learning_rate = legacy_lr
+        if kwargs.pop("decay", None) is not None:
+            warnings.warn("Argument `decay` is no longer supported and will be ignored.", stacklevel=2)
+        unsupported = {k: kwargs.pop(k) for k in ("use_ema", "loss_scale_factor", "gradient_accumulation_steps")
+                       if k in kwargs}
+        unsupported = {k: v for k, v in unsupported.items() if v not in (None, False)}
+        if unsupported:
+            raise ValueError(f"{type(self).__name__}: argument(s) not supported by rnnkit: {unsupported}")
+        for key in ("ema_momentum", "ema_overwrite_frequency"):
+            kwargs.pop(key, None)
+        if kwargs:
+            raise ValueError(f"{type(self).__name__}: argument(s) not recognized: {kwargs}")
+        clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+        given = {k: v for k, v in clips.items() if v is not None}
+        if len(given) > 1:
+            raise ValueError(
+                f"{type(self).__name__}: only one of clipnorm, clipvalue and global_clipnorm can be set, got {given}"
+            )
+        for key, value in {**given, "weight_decay": weight_decay}.items():
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
+                raise ValueError(f"{type(self).__name__}: {key} must be a non-negative float, got {value!r}")
+        self.name = name or _snake(type(self).__name__)
+        self.weight_decay = weight_decay
+        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        self.iterations = 0  # number of apply() calls so far
+        self._learning_rate: float | Callable = self._DEFAULT_LR
+        self.learning_rate = self._DEFAULT_LR if learning_rate is None else learning_rate
+        self._slots: dict[int, dict[str, np.ndarray | None]] = {}  # id(variable) -> per-variable buffers
+        self._variables: list[Any] = []
+
+    # -- learning rate -------------------------------------------------------------------------
+    @property
+    def learning_rate(self) -> float:
+        """The current learning rate (a schedule is evaluated at ``iterations``); settable."""
+        lr = self._learning_rate
+        return float(lr(self.iterations)) if callable(lr) else lr
+
+    @learning_rate.setter
+    def learning_rate(self, value: Any) -> None:
+        if callable(value):
+            self._learning_rate = value
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not value >= 0:
+            raise ValueError(f"{type(self).__name__}: learning_rate must be a non-negative float or a schedule, got {value!r}")
+        self._learning_rate = float(value)
+
+    lr = learning_rate  # Keras 2 attribute alias
+
+    # -- state ---------------------------------------------------------------------------------
+    def build(self, variables: Sequence[Any]) -> None:
+        """Create the per-variable buffers (also done lazily by :meth:`apply`)."""
+        for variable in variables:
+            if id(variable) not in self._slots:
+                self._slots[id(variable)] = self._init_slots(variable.data)
+                self._variables.append(variable)
+
+    def _init_slots(self, w: np.ndarray) -> dict[str, np.ndarray | None]:
+        return {}
+
+    def _update(self, w: np.ndarray, g: np.ndarray, slots: dict, lr: float, step: int) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    @property
+    def variables(self) -> list[np.ndarray]:
+        """The optimizer's buffers as arrays, in a stable order (variables in build order, then slot names)."""
+        out = []
+        for variable in self._variables:
+            out.extend(a for _, a in sorted(self._slots[id(variable)].items()) if a is not None)
+        return out
+
+    def get_state(self, variables: Sequence[Any] | None = None) -> dict[str, np.ndarray]:
+        """``{"iterations": ..., "<index>/<slot>": array}`` for checkpoints.
+
+        Args:
+            variables: the variables whose buffers to export, numbered in this order
+                (default: the order in which they were first updated).
+        """
+        variables = self._variables if variables is None else list(variables)
+        state = {"iterations": np.asarray(self.iterations, np.int64)}
+        for index, variable in enumerate(variables):
+            for slot, array in self._slots.get(id(variable), {}).items():
+                if array is not None:
+                    state[f"{index}/{slot}"] = array
+        return state
+
+    def set_state(self, state: dict[str, np.ndarray], variables: Sequence[Any]) -> None:
+        """Restore :meth:`get_state` for ``variables`` (numbered as when saved).
+
+        Raises:
+            ValueError: naming the entry whose variable index or shape does not match.
+        """
+        variables = list(variables)
+        self.build(variables)
+        self.iterations = int(np.asarray(state.get("iterations", 0)))
+        for key, array in state.items():
+            if key == "iterations":
+                continue
+            index, _, slot = key.partition("/")
+            if not index.isdigit() or int(index) >= len(variables):
+                raise ValueError(f"optimizer state {key!r} does not match the {len(variables)} variables")
+            target = self._slots[id(variables[int(index)])].get(slot)
+            if target is None or target.shape != array.shape:
+                raise ValueError(
+                    f"optimizer state {key!r}: expected shape {None if target is None else target.shape}, "
+                    f"got {array.shape}"
+                )
+            target[...] = array
+
+    # -- the step ------------------------------------------------------------------------------
+    def _clip(self, grads: list[np.ndarray]) -> list[np.ndarray]:
+        if self.clipnorm:
+            return [g * self.clipnorm / max(float(np.sqrt((g * g).sum())), self.clipnorm) for g in grads]
+        if self.global_clipnorm:
+            norm = float(np.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads)))
+            scale = self.global_clipnorm * min(1.0 / norm if norm else np.inf, 1.0 / self.global_clipnorm)
+            scale += norm - norm  # NaN/inf norms propagate, as in Keras
+            return [g * np.asarray(scale, g.dtype) for g in grads]
+        if self.clipvalue:
+            return [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        return grads
+
+    def apply(self, grads: Sequence[Any], variables: Sequence[Any] | None = None) -> None:
+        """Apply one step: clip, decay, update each variable with a gradient; then ``iterations += 1``.
+
+        Args:
+            grads: one gradient (ndarray or None) per variable.
+            variables: objects with ``.data``; defaults to the variables of the previous call.
+        """
+        variables = self._variables if variables is None else list(variables)
+        grads = list(grads)
+        if len(grads) != len(variables):
+            raise ValueError(f"{type(self).__name__}.apply: got {len(grads)} gradients for {len(variables)} variables")
+        pairs = [(_grad_array(g), v) for g, v in zip(grads, variables) if g is not None]
+        if not pairs:
+            warnings.warn(f"{type(self).__name__}: no gradients provided for any variable", stacklevel=2)
+            return
+        for g, v in pairs:
+            if g.shape != v.data.shape:
+                raise ValueError(
+                    f"{type(self).__name__}.apply: gradient of shape {g.shape} for a variable of shape {v.data.shape}"
+                )
+        self.build([v for _, v in pairs])
+        clipped = self._clip([g.astype(v.data.dtype, copy=False) for g, v in pairs])
+        lr = self.learning_rate
+        step = self.iterations + 1
+        for g, v in zip(clipped, (v for _, v in pairs)):
+            w = v.data
+            if self.weight_decay:
+                w *= 1 - np.asarray(self.weight_decay, w.dtype) * np.asarray(lr, w.dtype)  # (*P)
+            self._update(w, g, self._slots[id(v)], lr, step)
+        self.iterations += 1
+
+    def apply_gradients(self, grads_and_vars) -> int:
+        """Keras 2/3 form: ``apply_gradients(zip(grads, variables))``; returns ``iterations``."""
+        grads, variables = zip(*list(grads_and_vars)) if grads_and_vars else ((), ())
+        self.apply(list(grads), list(variables))
+        return self.iterations
+
+    # -- config --------------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        lr = self._learning_rate
+        if callable(lr):
+            raise ValueError(f"{type(self).__name__}: a learning-rate schedule cannot be serialized")
+        return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
+                "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Optimizer:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(learning_rate={self.learning_rate})"
+
+
+class SGD(Optimizer):
+    """Keras's SGD: ``w -= lr * g``, or with momentum the velocity rule :func:`keras_sgd_momentum`.
+
+    Args:
+        learning_rate: step size (Keras default 0.01).
+        momentum: float in ``[0, 1]``.
+        nesterov: Nesterov momentum.
+        **kwargs: see :class:`Optimizer`.
+    """
+
+    _DEFAULT_LR = 0.01
+
+    def __init__(self, learning_rate=None, momentum=0.0, nesterov=False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
+            raise ValueError(f"SGD: momentum must be a float in [0, 1], got {momentum!r}")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def _init_slots(self, w):
+        return {"momentum": np.zeros_like(w) if self.momentum else None}  # (*P)
+
+    def _update(self, w, g, slots, lr, step):
+        if self.momentum:
+            keras_sgd_momentum(w, g, slots["momentum"], lr=lr, momentum=self.momentum, nesterov=self.nesterov)
+        else:  # the same rule as PyTorch's plain SGD
+            _torch_sgd(w, g, None, lr=lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False)
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class RMSprop(Optimizer):
+    """Keras's RMSprop (:func:`keras_rmsprop`); defaults rho=0.9, epsilon=1e-7, learning_rate=0.001."""
+
+    def __init__(self, learning_rate=None, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, bool(centered)
+
+    def _init_slots(self, w):
+        return {
+            "velocity": np.zeros_like(w),  # (*P) mean square
+            "momentum": np.zeros_like(w) if self.momentum > 0 else None,  # (*P)
+            "average_gradient": np.zeros_like(w) if self.centered else None,  # (*P)
+        }
+
+    def _update(self, w, g, slots, lr, step):
+        keras_rmsprop(w, g, slots["velocity"], slots["momentum"], slots["average_gradient"],
+                      lr=lr, rho=self.rho, momentum=self.momentum, epsilon=self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}
+
+
+class Adagrad(Optimizer):
+    """Keras's Adagrad (:func:`keras_adagrad`); defaults initial_accumulator_value=0.1, epsilon=1e-7."""
+
+    def __init__(self, learning_rate=None, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
+
+    def _init_slots(self, w):
+        return {"accumulator": np.full_like(w, self.initial_accumulator_value)}  # (*P)
+
+    def _update(self, w, g, slots, lr, step):
+        keras_adagrad(w, g, slots["accumulator"], lr=lr, epsilon=self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+
+class Adam(Optimizer):
+    """Keras's Adam (:func:`keras_adam`); defaults beta_1=0.9, beta_2=0.999, epsilon=1e-7."""
+
+    def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, bool(amsgrad)
+
+    def _init_slots(self, w):
+        return {
+            "momentum": np.zeros_like(w),  # (*P)
+            "velocity": np.zeros_like(w),  # (*P)
+            "velocity_hat": np.zeros_like(w) if self.amsgrad else None,  # (*P)
+        }
+
+    def _update(self, w, g, slots, lr, step):
+        keras_adam(w, g, slots["momentum"], slots["velocity"], slots["velocity_hat"], lr=lr,
+                   beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon, step=step)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+class AdamW(Adam):
+    """Keras's AdamW: :class:`Adam` with decoupled weight decay (default 0.004, required)."""
+
+    def __init__(self, learning_rate=None, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, **kwargs):
+        if weight_decay is None:
+            raise ValueError("AdamW: weight_decay must be a float, got None")
+        super().__init__(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=amsgrad,
+                         weight_decay=weight_decay, **kwargs)
+
+
+# -- lookup ----------------------------------------------------------------------------------------
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+_CLASSES = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adagrad, Adam, AdamW)}
+
+
+def get(identifier: Any) -> Optimizer:
+    """An :class:`Optimizer` from a name ("adam", case-insensitive), a config dict or an instance.
+
+    Raises:
+        ValueError: for an unknown name, naming it and the known ones.
+        TypeError: for other objects (e.g. an ``rnnkit.optim`` optimizer, which follows PyTorch's rules).
+    """
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, str):
+        cls = _CLASSES.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"optimizer: unknown optimizer {identifier!r}; expected one of {sorted(_CLASSES)}")
+        return cls()
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        return identifier()
+    raise TypeError(
+        "optimizer: expected a name or a keras.optimizers.Optimizer, got "
+        f"{type(identifier).__name__} {identifier!r}"
+    )
+
+
+def serialize(optimizer: Optimizer) -> dict:
+    """``{"class_name": ..., "config": ...}`` (JSON-able)."""
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(config: dict) -> Optimizer:
+    """Inverse of :func:`serialize`."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"optimizer: expected a {{'class_name', 'config'}} dict, got {config!r}")
+    cls = _CLASSES.get(str(config["class_name"]).lower())
+    if cls is None:
+        raise ValueError(f"optimizer: unknown optimizer class {config['class_name']!r}; expected one of {sorted(_CLASSES)}")
+    return cls.from_config(dict(config.get("config") or {}))

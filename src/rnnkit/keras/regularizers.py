@@ -1,0 +1,156 @@
+"""Keras's weight regularizers: penalties added to the training loss.
+
+A regularizer maps a weight (a Tensor) to a scalar Tensor, differentiably::
+
+    L1(l1):        l1 * sum(|w|)                 (default l1 = 0.01)
+    L2(l2):        l2 * sum(w^2)                 (default l2 = 0.01)
+    L1L2(l1, l2):  l1 * sum(|w|) + l2 * sum(w^2) (class defaults 0, 0)
+
+The name ``"l1_l2"`` (and the function :func:`l1_l2`) means ``L1L2(0.01, 0.01)``, Keras 2's
+defaults; Keras 3 no longer accepts the string, rnnkit keeps it for old models.
+
+Example:
+    >>> import numpy as np
+    >>> from rnnkit.keras import regularizers
+    >>> float(regularizers.get("l2")(np.ones((2, 3), np.float32)).item())
+    0.06
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnnkit import _ops
+from rnnkit._tensor import Tensor
+
+__all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize", "deserialize"]
+
+
+def _factor(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or value < 0:
+        raise ValueError(f"{name}: expected a non-negative float, got {value!r}")
+    return float(value)
+
+
+class Regularizer:
+    """Base class: ``__call__(w: Tensor) -> scalar Tensor`` and ``get_config()``."""
+
+    def __call__(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Regularizer":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+
+
+class L1L2(Regularizer):
+    """``l1 * sum(|w|) + l2 * sum(w^2)``."""
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0):
+        self.l1 = _factor("l1", 0.0 if l1 is None else l1)
+        self.l2 = _factor("l2", 0.0 if l2 is None else l2)
+
+    def __call__(self, x):
+        x = _tensor(x)
+        total = _ops.sum(x * 0.0)  # a differentiable zero of the weight's dtype
+        if self.l1:
+            total = total + _ops.sum(_ops.abs(x)) * self.l1
+        if self.l2:
+            total = total + _ops.sum(x * x) * self.l2
+        return total
+
+    def get_config(self):
+        return {"l1": self.l1, "l2": self.l2}
+
+
+class L1(Regularizer):
+    """``l1 * sum(|w|)``."""
+
+    def __init__(self, l1: float = 0.01):
+        self.l1 = _factor("l1", l1)
+
+    def __call__(self, x):
+        return _ops.sum(_ops.abs(_tensor(x))) * self.l1
+
+    def get_config(self):
+        return {"l1": self.l1}
+
+
+class L2(Regularizer):
+    """``l2 * sum(w^2)``."""
+
+    def __init__(self, l2: float = 0.01):
+        self.l2 = _factor("l2", l2)
+
+    def __call__(self, x):
+        x = _tensor(x)
+        return _ops.sum(x * x) * self.l2
+
+    def get_config(self):
+        return {"l2": self.l2}
+
+
+def l1(l1: float = 0.01) -> L1:  # noqa: D103 - Keras 2 function form
+    return L1(l1)
+
+
+def l2(l2: float = 0.01) -> L2:  # noqa: D103
+    return L2(l2)
+
+
+def l1_l2(l1: float = 0.01, l2: float = 0.01) -> L1L2:
+    """Keras 2's ``l1_l2`` with its defaults (0.01, 0.01)."""
+    return L1L2(l1, l2)
+
+
+_REGISTRY: dict[str, Any] = {
+    "L1": L1, "L2": L2, "L1L2": L1L2, "l1": L1, "l2": L2, "l1l2": L1L2, "l1_l2": l1_l2,
+}
+
+
+def get(identifier: Any, argument: str = "regularizer"):
+    """A regularizer from a name, a config dict, an instance, a callable or None."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, dict):
+        return deserialize(identifier, argument)
+    if isinstance(identifier, str):
+        if identifier not in _REGISTRY:
+            raise ValueError(f"{argument}: unknown regularizer {identifier!r}; expected one of {sorted(_REGISTRY)}")
+        return _REGISTRY[identifier]()
+    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"{argument}: expected a regularizer name, instance or callable, got {type(identifier).__name__}")
+
+
+def serialize(regularizer: Any) -> dict | None:
+    """``{"class_name": ..., "config": {...}}`` (JSON-able)."""
+    if regularizer is None:
+        return None
+    if not isinstance(regularizer, Regularizer):
+        raise TypeError(f"regularizer: cannot serialize {regularizer!r}; use a keras.regularizers class")
+    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+
+
+def deserialize(config: dict, argument: str = "regularizer") -> Regularizer:
+    """Inverse of :func:`serialize`."""
+    name = config.get("class_name")
+    cls = {"L1": L1, "L2": L2, "L1L2": L1L2}.get(name)
+    if cls is None:
+        raise ValueError(f"{argument}: unknown regularizer class {name!r}; expected 'L1', 'L2' or 'L1L2'")
+    return cls.from_config(dict(config.get("config") or {}))

@@ -1,0 +1,711 @@
+"""The Keras training loop: ``compile``, ``fit``, ``evaluate``, ``predict`` and the ``*_on_batch`` forms.
+
+:class:`Trainer` is a mixin of :class:`rnnkit.keras.Model`. It relies only on the model's
+``__call__(x, training=...)`` (a Tensor, or a list of Tensors for several outputs),
+``trainable_weights`` (Parameters, optionally with ``.constraint``), ``losses``
+(regularisation terms of the last call), ``get_weights``/``set_weights`` and ``get_config``.
+
+One training step (``train_on_batch`` and every batch of ``fit``)::
+
+    y_pred = model(x, training=True)
+    loss   = sum_o loss_weight_o * loss_o(y_o, y_pred_o, sample_weight) + sum(model.losses)
+    loss.backward()                          (skipped, with a warning, when loss is not finite)
+    optimizer.apply(grads, trainable_weights)
+    w.data = w.constraint(w.data)            (for each weight with a constraint)
+
+Logs follow Keras 3: ``loss`` is the running mean of the batch losses weighted by batch
+size, metrics are running means over the epoch, keys are sorted, validation keys are
+prefixed ``val_``. ``metrics`` are unweighted; ``weighted_metrics`` use the sample weights
+(and ``class_weight``), as in Keras 3.
+
+Example:
+    >>> import numpy as np
+    >>> from rnnkit import keras
+    >>> model = keras.Sequential([keras.layers.Dense(3, activation="softmax", input_shape=(4,))])
+    >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    >>> x, y = np.random.rand(32, 4).astype("float32"), np.random.randint(0, 3, 32)
+    >>> history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    >>> sorted(history.history), history.epoch
+    (['accuracy', 'loss'], [0, 1])
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from rnnkit import _ops
+from rnnkit._random import generator
+from rnnkit._tensor import Tensor, no_grad
+from rnnkit.keras import callbacks as callbacks_module
+from rnnkit.keras import losses as losses_module
+from rnnkit.keras import metrics as metrics_module
+from rnnkit.keras import optimizers as optimizers_module
+
+__all__ = ["Trainer"]
+
+_CROSSENTROPY_ALIASES = ("crossentropy", "ce")  # resolved from the shapes, as Keras's compile
+
+
+# -- data helpers ----------------------------------------------------------------------------------
+def _flat(data: Any) -> list:
+    return list(data) if isinstance(data, (list, tuple)) else [data]
+
+
+def _num_samples(name: str, data: Any) -> int:
+    """The common first dimension of ``data`` (an array or a list of arrays)."""
+    sizes = {len(a) for a in _flat(data) if a is not None}
+    if len(sizes) != 1:
+        raise ValueError(f"{name}: all arrays must have the same number of samples, got {sorted(sizes)}")
+    return sizes.pop()
+
+
+def _take(data: Any, index: Any) -> Any:
+    if data is None:
+        return None
+    if isinstance(data, list):
+        return [_take(a, index) for a in data]
+    return data[index]
+
+
+def _check_lengths(x: Any, y: Any, sample_weight: Any) -> int:
+    n = _num_samples("x", x)
+    if y is not None:
+        ny = _num_samples("y", y)
+        if ny != n:
+            raise ValueError(f"x and y must have the same number of samples, got x with {n} and y with {ny}")
+    if sample_weight is not None and len(sample_weight) != n:
+        raise ValueError(
+            f"sample_weight must have one weight per sample, got {len(sample_weight)} weights for {n} samples"
+        )
+    return n
+
+
+def _class_weight_to_sample_weight(y: np.ndarray, class_weight: dict) -> np.ndarray:
+    """Keras's rule: the class of a sample is ``argmax(y)`` (one-hot) or ``round(y)`` (labels)."""
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be a dict {{class index: weight}}, got {type(class_weight).__name__}")
+    if isinstance(y, list):
+        raise ValueError("class_weight is only supported for models with a single output")
+    labels = np.asarray(y)
+    if labels.ndim > 1:
+        labels = labels.argmax(-1) if labels.shape[-1] != 1 else labels[..., 0]
+    labels = np.round(labels).astype(np.int64)
+    if labels.ndim != 1:
+        raise ValueError(f"class_weight needs one class per sample, got y of shape {np.shape(y)}")
+    return np.array([float(class_weight.get(int(c), 1.0)) for c in labels], np.float32)
+
+
+def _batches(n: int, batch_size: int, shuffle: Any, steps: int | None) -> list[np.ndarray]:
+    """Index arrays of each batch; ``shuffle`` is True/False/"batch" (shuffle whole batches)."""
+    order = np.arange(n)
+    if shuffle is True:
+        order = generator().permutation(n)
+    batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    if shuffle == "batch":
+        batches = [batches[i] for i in generator().permutation(len(batches))]
+    return batches[:steps] if steps else batches
+
+
+def _check_verbose(verbose: Any) -> int:
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return int(verbose)
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _to_numpy(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        return value.data
+    return value
+
+
+class Trainer:
+    """Keras's training API, mixed into ``rnnkit.keras.Model`` (see the module docstring)."""
+
+    # -- compile -----------------------------------------------------------------------------------
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None, metrics: Any = None,
+                weighted_metrics: Any = None, run_eagerly: bool = False, steps_per_execution: int = 1,
+                jit_compile: Any = "auto", auto_scale_loss: bool = True) -> None:
+        """Configure the model for training, as ``keras.Model.compile``.
+
+        Args:
+            optimizer: a name ("sgd", "rmsprop", "adagrad", "adam", "adamw") or a
+                ``keras.optimizers.Optimizer``.
+            loss: a name ("categorical_crossentropy", "sparse_categorical_crossentropy",
+                "binary_crossentropy", "mse", "mae", "huber", or "crossentropy" resolved from
+                the shapes), a ``keras.losses.Loss``, a callable ``fn(y_true, y_pred)`` returning
+                per-sample losses; for several outputs, a list or a dict by output name.
+            loss_weights: per-output scalars (list or dict) multiplying each output's loss.
+            metrics: names ("accuracy"/"acc" pick binary/sparse/categorical from the shapes,
+                "mae", "mse", loss names), Metric objects or callables; for several outputs,
+                a list of lists or a dict by output name.
+            weighted_metrics: like ``metrics``, but weighted by the sample weights.
+            run_eagerly, steps_per_execution, jit_compile, auto_scale_loss: accepted for Keras
+                compatibility (rnnkit always runs eagerly, one step at a time).
+
+        Raises:
+            ValueError: an unknown optimizer, loss or metric name, naming it.
+            TypeError: an object of the wrong kind.
+        """
+        if steps_per_execution != 1:
+            raise ValueError(f"steps_per_execution: rnnkit runs one step at a time, got {steps_per_execution}")
+        self.optimizer = optimizers_module.get(optimizer)
+        for i, identifier in enumerate(self._per_output_list(loss, "loss")):
+            if identifier is not None and not (isinstance(identifier, str) and identifier in _CROSSENTROPY_ALIASES):
+                losses_module.get(identifier)  # fail fast on unknown names
+        for name, given in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
+            for entry in self._per_output_list(given, name):
+                for identifier in entry or []:
+                    if not (isinstance(identifier, str) and identifier.lower() in metrics_module.ACCURACY_NAMES):
+                        metrics_module.get(identifier)
+        self.loss = loss
+        self._compile_args = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics,
+                              "weighted_metrics": weighted_metrics}
+        self._compiled_outputs = None  # resolved on the first batch, when the shapes are known
+        self._loss_tracker = metrics_module.Mean(name="loss")
+        self.compiled = True
+        self.stop_training = False
+
+    def _output_names(self, count: int | None = None) -> list[str]:
+        names = list(getattr(self, "output_names", None) or [])
+        if count is not None and len(names) != count:
+            names = [f"output_{i + 1}" for i in range(count)] if count > 1 else ["output"]
+        return names
+
+    def _per_output_list(self, given: Any, what: str, count: int | None = None) -> list:
+        """Spread a compile argument over the outputs: one entry per output."""
+        if count is None:  # validation only: flatten whatever structure was given
+            if isinstance(given, dict):
+                return list(given.values())
+            if what == "loss":
+                return list(given) if isinstance(given, (list, tuple)) else [given]
+            if isinstance(given, (list, tuple)) and given and all(isinstance(m, (list, tuple)) for m in given):
+                return list(given)
+            return [given]
+        names = self._output_names(count)
+        if isinstance(given, dict):
+            unknown = sorted(set(given) - set(names))
+            if unknown:
+                raise ValueError(f"{what}: unknown output name(s) {unknown}; the model's outputs are {names}")
+            return [given.get(name) for name in names]
+        if what == "loss":
+            if isinstance(given, (list, tuple)):
+                if len(given) != count:
+                    raise ValueError(f"loss: got {len(given)} losses for a model with {count} outputs")
+                return list(given)
+            return [given] * count
+        if given is None:
+            return [None] * count
+        if count > 1 and all(isinstance(m, (list, tuple)) for m in given):
+            if len(given) != count:
+                raise ValueError(f"{what}: got {len(given)} lists for a model with {count} outputs")
+            return [list(m) for m in given]
+        return [list(given) if isinstance(given, (list, tuple)) else [given]] * count
+
+    def _resolve_compiled(self, y: list[np.ndarray], y_pred: list[Tensor]) -> None:
+        """Build the per-output losses and metrics once the shapes are known (Keras's build)."""
+        count = len(y_pred)
+        if len(y) != count:
+            raise ValueError(f"y: the model has {count} outputs but {len(y)} target arrays were given")
+        names = self._output_names(count)
+        args = self._compile_args
+        losses = self._per_output_list(args["loss"], "loss", count)
+        weights = args["loss_weights"]
+        if isinstance(weights, dict):
+            weights = [weights.get(name, 1.0) for name in names]
+        weights = [1.0] * count if weights is None else list(weights)
+        if len(weights) != count:
+            raise ValueError(f"loss_weights: got {len(weights)} weights for a model with {count} outputs")
+        metric_lists = self._per_output_list(args["metrics"], "metrics", count)
+        weighted_lists = self._per_output_list(args["weighted_metrics"], "weighted_metrics", count)
+        outputs = []
+        for i in range(count):
+            t_shape, p_shape = np.shape(y[i]), tuple(y_pred[i].shape)
+            prefix = f"{names[i]}_" if count > 1 else ""
+            identifier = losses[i]
+            if isinstance(identifier, str) and identifier in _CROSSENTROPY_ALIASES:
+                is_binary = p_shape[-1] == 1
+                is_sparse = len(t_shape) < len(p_shape) or (t_shape[-1] == 1 and p_shape[-1] > 1)
+                identifier = ("binary_crossentropy" if is_binary
+                              else "sparse_categorical_crossentropy" if is_sparse else "categorical_crossentropy")
+            loss = losses_module.get(identifier)
+            if loss is not None and not isinstance(loss, losses_module.Loss):
+                loss = losses_module.LossFunctionWrapper(
+                    loss, name=identifier if isinstance(identifier, str) else getattr(loss, "__name__", "loss"))
+            metrics = [metrics_module.resolve(m, t_shape, p_shape) for m in (metric_lists[i] or [])]
+            weighted = [metrics_module.resolve(m, t_shape, p_shape) for m in (weighted_lists[i] or [])]
+            taken = {m.name for m in metrics}
+            for m in metrics + weighted:
+                if m in weighted and m.name in taken:
+                    m.name = "weighted_" + m.name
+                m.name = prefix + m.name
+            tracker = metrics_module.Mean(name=f"{names[i]}_loss") if count > 1 and loss is not None else None
+            outputs.append({"loss": loss, "weight": float(weights[i]), "metrics": metrics, "weighted": weighted,
+                            "tracker": tracker})
+        if all(o["loss"] is None for o in outputs) and not self.losses:
+            raise ValueError("compile(loss=...): no loss to optimize; pass a loss to compile()")
+        self._compiled_outputs = outputs
+
+    @property
+    def metrics(self) -> list:
+        """The metric objects in Keras's order: the loss tracker, per-output loss trackers, compiled metrics."""
+        if not getattr(self, "compiled", False):
+            return []
+        result = [self._loss_tracker]
+        for output in self._compiled_outputs or []:
+            if output["tracker"] is not None:
+                result.append(output["tracker"])
+        for output in self._compiled_outputs or []:
+            result.extend(output["metrics"] + output["weighted"])
+        return result
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return [m.name for m in self.metrics]
+
+    def reset_metrics(self) -> None:
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def _assert_compiled(self, method: str) -> None:
+        if not getattr(self, "compiled", False):
+            raise ValueError(f"You must call compile() before {method}() (the model has no loss or optimizer yet)")
+
+    # -- one step ----------------------------------------------------------------------------------
+    def _float_dtype(self) -> np.dtype:
+        for weight in getattr(self, "weights", None) or []:
+            if weight.data.dtype.kind == "f":
+                return weight.data.dtype
+        return np.dtype(np.float32)
+
+    def _standardize_x(self, x: Any) -> Any:
+        """ndarrays of the model's float dtype (integers stay integers); a list for several inputs."""
+        dtype = self._float_dtype()
+
+        def convert(a):
+            a = np.asarray(_to_numpy(a))
+            if a.dtype.kind in "fb":
+                return a.astype(dtype, copy=False)
+            if a.dtype.kind not in "iu":
+                raise TypeError(f"x: expected numeric arrays, got dtype {a.dtype}")
+            return a
+
+        if x is None:
+            raise ValueError("x: expected input data, got None")
+        if isinstance(x, (list, tuple)) and len(getattr(self, "inputs", None) or []) > 1:
+            return [convert(a) for a in x]
+        return convert(x)
+
+    @staticmethod
+    def _standardize_y(y: Any) -> Any:
+        if y is None:
+            return None
+        if isinstance(y, (list, tuple)) and y and all(isinstance(a, (np.ndarray, Tensor)) for a in y):
+            return [np.asarray(_to_numpy(a)) for a in y]
+        y = np.asarray(_to_numpy(y))
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"y: expected numeric targets, got an array of dtype {y.dtype}")
+        return y
+
+    def _remember_input_shape(self, x: Any) -> None:
+        shapes = [tuple(a.shape[1:]) for a in _flat(x)]
+        self._build_input_shape = [(None,) + s for s in shapes] if isinstance(x, list) else (None,) + shapes[0]
+
+    def _forward(self, x: Any, training: bool) -> list[Tensor]:
+        out = self(x, training=training)
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+
+    def _compute_loss(self, y: list, y_pred: list[Tensor], sample_weight: Any) -> Tensor:
+        total = None
+        for output, target, pred in zip(self._compiled_outputs, y, y_pred):
+            if output["loss"] is None:
+                continue
+            try:
+                value = output["loss"](target, pred, sample_weight)
+            except ValueError as error:
+                raise ValueError(
+                    f"y does not match the model's output (y batch shape {np.shape(target)}, "
+                    f"output shape {tuple(pred.shape)}): {error}"
+                ) from None
+            if output["tracker"] is not None:
+                output["tracker"].update_state(value.data, sample_weight=np.asarray(len(pred)))
+            if output["weight"] != 1.0:
+                value = value * output["weight"]
+            total = value if total is None else total + value
+        for term in self.losses or []:
+            term = term if isinstance(term, Tensor) else Tensor(np.asarray(term))
+            term = _ops.sum(term) if term.ndim else term
+            total = term if total is None else total + term
+        if total is None:
+            raise ValueError("compile(loss=...): no loss to optimize; pass a loss to compile()")
+        return total
+
+    def _update_metrics(self, y: list, y_pred: list[Tensor], sample_weight: Any) -> None:
+        for output, target, pred in zip(self._compiled_outputs, y, y_pred):
+            for metric in output["metrics"]:
+                metric.update_state(target, pred)
+            for metric in output["weighted"]:
+                metric.update_state(target, pred, sample_weight)
+
+    def _logs(self) -> dict[str, float]:
+        return {m.name: float(m.result()) for m in sorted(self.metrics, key=lambda m: m.name)}
+
+    def _train_step(self, x: Any, y: Any, sample_weight: Any, where: str) -> bool:
+        """One optimizer step; returns False (weights untouched) when the loss is not finite."""
+        y = _flat(y)
+        y_pred = self._forward(x, training=True)
+        if self._compiled_outputs is None:
+            self._resolve_compiled(y, y_pred)
+        loss = self._compute_loss(y, y_pred, sample_weight)
+        value = float(loss.data)
+        self._loss_tracker.update_state(np.asarray(value), sample_weight=np.asarray(_num_samples("x", x)))
+        finite = math.isfinite(value)
+        if finite:
+            weights = list(self.trainable_weights)
+            for weight in getattr(self, "weights", None) or weights:
+                weight.grad = None
+            if loss.requires_grad:
+                loss.backward()
+                self.optimizer.apply([w.grad for w in weights], weights)
+                for weight in weights:
+                    constraint = getattr(weight, "constraint", None)
+                    if constraint is not None:
+                        np.copyto(weight.data, np.asarray(_to_numpy(constraint(weight.data))), casting="same_kind")
+            else:
+                warnings.warn("The model does not have any trainable weights.", stacklevel=3)
+        else:
+            warnings.warn(
+                f"{where}: the loss is {value} (not finite); the weights were not updated for this batch "
+                "and training stops.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self.stop_training = True
+        self._update_metrics(y, y_pred, sample_weight)
+        return finite
+
+    def _test_step(self, x: Any, y: Any, sample_weight: Any) -> None:
+        y = _flat(y)
+        with no_grad():
+            y_pred = self._forward(x, training=False)
+            if self._compiled_outputs is None:
+                self._resolve_compiled(y, y_pred)
+            loss = self._compute_loss(y, y_pred, sample_weight)
+        self._loss_tracker.update_state(np.asarray(float(loss.data)), sample_weight=np.asarray(_num_samples("x", x)))
+        self._update_metrics(y, y_pred, sample_weight)
+
+    # -- fit -----------------------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
+        """Train for ``epochs`` epochs over arrays, as ``keras.Model.fit``.
+
+        Args:
+            x: ``(N, ...)`` inputs (a list of arrays for several inputs).
+            y: ``(N, ...)`` targets (a list for several outputs).
+            batch_size: samples per step (default 32).
+            epochs: index of the last epoch (training runs ``initial_epoch .. epochs - 1``).
+            verbose: 0 silent, 1 progress bar, 2 one line per epoch, "auto" = 1.
+            callbacks: ``keras.callbacks.Callback`` objects.
+            validation_split: fraction of the data, taken from the END before shuffling, held out.
+            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``.
+            shuffle: shuffle the samples every epoch (True), the batches ("batch"), or not (False);
+                drawn from ``rnnkit``'s global generator, so ``rnnkit.manual_seed`` fixes it.
+            class_weight: ``{class index: weight}`` turned into sample weights.
+            sample_weight: ``(N,)`` (or ``(N, T)``) weights of the loss terms.
+            initial_epoch: the epoch to start from (for resuming).
+            steps_per_epoch: batches per epoch (default: all).
+            validation_steps: batches per validation (default: all).
+            validation_batch_size: batch size of the validation (default: ``batch_size``).
+            validation_freq: validate every this many epochs.
+
+        Returns:
+            A ``keras.callbacks.History`` (also stored as ``model.history``).
+
+        Raises:
+            ValueError: x and y (or sample weights) of different lengths, a y that does not match
+                the model's output, both class_weight and sample_weight, bad options.
+        """
+        self._assert_compiled("fit")
+        verbose = _check_verbose(verbose)
+        batch_size = 32 if batch_size is None else _check_positive_int("batch_size", batch_size)
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        if shuffle not in (True, False, "batch"):
+            raise ValueError(f"shuffle must be True, False or 'batch', got {shuffle!r}")
+        validation_freq = _check_positive_int("validation_freq", validation_freq)
+        if y is None:
+            raise ValueError("fit(y=...): targets are required (rnnkit does not take datasets yielding (x, y))")
+        x, y = self._standardize_x(x), self._standardize_y(y)
+        if class_weight is not None:
+            if sample_weight is not None:
+                raise ValueError("You cannot pass both class_weight and sample_weight to fit(); combine them first")
+            sample_weight = _class_weight_to_sample_weight(y, class_weight)
+        if sample_weight is not None:
+            sample_weight = np.asarray(_to_numpy(sample_weight), np.float32)
+        n = _check_lengths(x, y, sample_weight)
+        if validation_data is None and validation_split:
+            if not 0 <= validation_split < 1:
+                raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+            split = int(math.floor(n * (1.0 - validation_split)))
+            if split == 0 or split == n:
+                raise ValueError(
+                    f"validation_split={validation_split} leaves {split} training and {n - split} validation samples "
+                    f"out of {n}; both must be non-empty"
+                )
+            validation_data = (_take(x, slice(split, None)), _take(y, slice(split, None)),
+                               None if sample_weight is None else sample_weight[split:])
+            x, y = _take(x, slice(None, split)), _take(y, slice(None, split))
+            sample_weight = None if sample_weight is None else sample_weight[:split]
+            n = split
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError(
+                    "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val), "
+                    f"got {type(validation_data).__name__}"
+                    + (f" of length {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else "")
+                )
+            x_val, y_val, sw_val = (*validation_data, None)[:3]
+            x_val, y_val = self._standardize_x(x_val), self._standardize_y(y_val)
+            sw_val = None if sw_val is None else np.asarray(_to_numpy(sw_val), np.float32)
+            _check_lengths(x_val, y_val, sw_val)
+        self._remember_input_shape(x)
+
+        steps = math.ceil(n / batch_size)
+        if steps_per_epoch:
+            steps = min(steps, _check_positive_int("steps_per_epoch", steps_per_epoch))
+        history = callbacks_module.History()
+        user = list(callbacks or [])
+        default = [history] + ([callbacks_module.ProgbarLogger()] if verbose else [])
+        cbs = callbacks_module.CallbackList(user + default, model=self,
+                                            params={"epochs": int(epochs), "steps": steps, "verbose": verbose})
+        self.stop_training = False
+        cbs.on_train_begin()
+        epoch_logs: dict[str, float] = {}
+        for epoch in range(int(initial_epoch), int(epochs)):
+            self.reset_metrics()
+            cbs.on_epoch_begin(epoch)
+            for step, index in enumerate(_batches(n, batch_size, shuffle, steps)):
+                cbs.on_train_batch_begin(step)
+                self._train_step(_take(x, index), _take(y, index),
+                                 None if sample_weight is None else sample_weight[index],
+                                 where=f"Epoch {epoch + 1}/{epochs}, batch {step + 1}/{steps}")
+                logs = self._logs()
+                cbs.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+            epoch_logs = self._logs()
+            if validation_data is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._evaluate_arrays(x_val, y_val, sw_val, validation_batch_size or batch_size,
+                                                 validation_steps, callbacks_module.CallbackList(user))
+                epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
+            cbs.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(epoch_logs)
+        self.history = history
+        return history
+
+    # -- evaluate / predict --------------------------------------------------------------------------
+    def _evaluate_arrays(self, x, y, sample_weight, batch_size, steps, cbs) -> dict[str, float]:
+        n = _num_samples("x", x)
+        self.reset_metrics()
+        cbs.on_test_begin()
+        for step, index in enumerate(_batches(n, batch_size, False, steps)):
+            cbs.on_test_batch_begin(step)
+            self._test_step(_take(x, index), _take(y, index), None if sample_weight is None else sample_weight[index])
+            cbs.on_test_batch_end(step, self._logs())
+        logs = self._logs()
+        cbs.on_test_end(logs)
+        return logs
+
+    def _results(self, logs: dict[str, float], return_dict: bool):
+        """Keras's ``evaluate`` result: a dict, the loss alone, or ``[loss, metrics...]`` in metrics order."""
+        if return_dict:
+            return logs
+        values = [logs[name] for name in self.metrics_names if name in logs]
+        return values[0] if len(values) == 1 else values
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """Loss and metrics over ``(x, y)``, as ``keras.Model.evaluate``.
+
+        Returns:
+            The loss (a float) when there are no metrics, else ``[loss, metric1, ...]`` in
+            ``model.metrics_names`` order; a dict when ``return_dict``.
+        """
+        self._assert_compiled("evaluate")
+        verbose = _check_verbose(verbose)
+        batch_size = 32 if batch_size is None else _check_positive_int("batch_size", batch_size)
+        if y is None:
+            raise ValueError("evaluate(y=...): targets are required")
+        x, y = self._standardize_x(x), self._standardize_y(y)
+        sample_weight = None if sample_weight is None else np.asarray(_to_numpy(sample_weight), np.float32)
+        n = _check_lengths(x, y, sample_weight)
+        self._remember_input_shape(x)
+        total = math.ceil(n / batch_size) if not steps else min(steps, math.ceil(n / batch_size))
+        extra = [callbacks_module.ProgbarLogger()] if verbose else []
+        cbs = callbacks_module.CallbackList(list(callbacks or []) + extra, model=self,
+                                            params={"epochs": 1, "steps": total, "verbose": verbose})
+        logs = self._evaluate_arrays(x, y, sample_weight, batch_size, steps, cbs)
+        return self._results(logs, return_dict)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """The model's outputs for ``x`` in inference mode, batch by batch, as ``keras.Model.predict``.
+
+        Returns:
+            An ndarray ``(N, ...)`` (a list of them for several outputs).
+        """
+        verbose = _check_verbose(verbose)
+        batch_size = 32 if batch_size is None else _check_positive_int("batch_size", batch_size)
+        x = self._standardize_x(x)
+        n = _num_samples("x", x)
+        self._remember_input_shape(x)
+        batches = _batches(n, batch_size, False, steps)
+        extra = [callbacks_module.ProgbarLogger()] if verbose else []
+        cbs = callbacks_module.CallbackList(list(callbacks or []) + extra, model=self,
+                                            params={"epochs": 1, "steps": len(batches), "verbose": verbose})
+        cbs.on_predict_begin()
+        outputs: list[list[np.ndarray]] = []
+        for step, index in enumerate(batches):
+            cbs.on_predict_batch_begin(step)
+            with no_grad():
+                out = self._forward(_take(x, index), training=False)
+            outputs.append([o.data for o in out])
+            cbs.on_predict_batch_end(step, {"outputs": outputs[-1]})
+        cbs.on_predict_end()
+        if not outputs:
+            raise ValueError("predict(x): x holds no samples")
+        result = [np.concatenate(parts, axis=0) for parts in zip(*outputs)]
+        return result[0] if len(result) == 1 else result
+
+    # -- single batches ------------------------------------------------------------------------------
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on one batch (metrics are reset first, as Keras 3).
+
+        Returns:
+            The loss, or ``[loss, metrics...]``, or a dict when ``return_dict``.
+        """
+        self._assert_compiled("train_on_batch")
+        x, y = self._standardize_x(x), self._standardize_y(y)
+        if y is None:
+            raise ValueError("train_on_batch(y=...): targets are required")
+        if class_weight is not None:
+            if sample_weight is not None:
+                raise ValueError("You cannot pass both class_weight and sample_weight to train_on_batch()")
+            sample_weight = _class_weight_to_sample_weight(y, class_weight)
+        sample_weight = None if sample_weight is None else np.asarray(_to_numpy(sample_weight), np.float32)
+        _check_lengths(x, y, sample_weight)
+        self._remember_input_shape(x)
+        self.reset_metrics()
+        self._train_step(x, y, sample_weight, where="train_on_batch")
+        return self._results(self._logs(), return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss and metrics on one batch in inference mode (metrics are reset first)."""
+        self._assert_compiled("test_on_batch")
+        x, y = self._standardize_x(x), self._standardize_y(y)
+        if y is None:
+            raise ValueError("test_on_batch(y=...): targets are required")
+        sample_weight = None if sample_weight is None else np.asarray(_to_numpy(sample_weight), np.float32)
+        _check_lengths(x, y, sample_weight)
+        self.reset_metrics()
+        self._test_step(x, y, sample_weight)
+        return self._results(self._logs(), return_dict)
+
+    def predict_on_batch(self, x):
+        """The model's outputs for one batch, in inference mode, as ndarray(s)."""
+        x = self._standardize_x(x)
+        with no_grad():
+            out = self._forward(x, training=False)
+        return out[0].data if len(out) == 1 else [o.data for o in out]
+
+    # -- compile config and saving -------------------------------------------------------------------
+    def get_compile_config(self) -> dict | None:
+        """The JSON-able arguments of ``compile`` (None if not compiled).
+
+        Raises:
+            ValueError: when a custom loss, metric or schedule cannot be described in JSON.
+        """
+        if not getattr(self, "compiled", False):
+            return None
+        args = self._compile_args
+
+        def metric_tree(given):
+            if given is None:
+                return None
+            if isinstance(given, dict):
+                return {k: metric_tree(v) for k, v in given.items()}
+            if isinstance(given, (list, tuple)):
+                return [metric_tree(m) for m in given]
+            return metrics_module.serialize(given)
+
+        def loss_tree(given):
+            if given is None:
+                return None
+            if isinstance(given, dict):
+                return {k: loss_tree(v) for k, v in given.items()}
+            if isinstance(given, (list, tuple)):
+                return [loss_tree(v) for v in given]
+            if isinstance(given, str):
+                return given
+            return losses_module.serialize(given)
+
+        return {"optimizer": optimizers_module.serialize(self.optimizer), "loss": loss_tree(args["loss"]),
+                "loss_weights": args["loss_weights"], "metrics": metric_tree(args["metrics"]),
+                "weighted_metrics": metric_tree(args["weighted_metrics"])}
+
+    def compile_from_config(self, config: dict) -> None:
+        """``compile`` again from :meth:`get_compile_config`."""
+
+        def loss_tree(given):
+            if isinstance(given, dict) and "class_name" not in given:
+                return {k: loss_tree(v) for k, v in given.items()}
+            if isinstance(given, list):
+                return [loss_tree(v) for v in given]
+            return None if given is None else losses_module.deserialize(given)
+
+        def metric_tree(given):
+            if isinstance(given, dict) and "class_name" not in given:
+                return {k: metric_tree(v) for k, v in given.items()}
+            if isinstance(given, list):
+                return [metric_tree(v) for v in given]
+            return None if given is None else metrics_module.deserialize(given)
+
+        loss = config.get("loss")
+        self.compile(optimizer=optimizers_module.deserialize(config["optimizer"]),
+                     loss=loss if isinstance(loss, str) else loss_tree(loss),
+                     loss_weights=config.get("loss_weights"), metrics=metric_tree(config.get("metrics")),
+                     weighted_metrics=metric_tree(config.get("weighted_metrics")))
+
+    def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
+        """Save architecture, weights, compile config and optimizer state to ONE safetensors file.
+
+        See :func:`rnnkit.keras.saving.save_model`.
+        """
+        from rnnkit.keras import saving
+
+        saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath, overwrite: bool = True) -> None:
+        """Save the weights only (safetensors, atomic). See :func:`rnnkit.keras.saving.save_weights`."""
+        from rnnkit.keras import saving
+
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch: bool = False) -> None:
+        """Load weights saved by :meth:`save_weights` or :meth:`save`. See :func:`rnnkit.keras.saving.load_weights`."""
+        from rnnkit.keras import saving
+
+        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)

@@ -1,0 +1,241 @@
+"""``Module`` and ``Parameter``: PyTorch's module contract on NumPy."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from rnnkit._tensor import Tensor
+
+__all__ = ["Module", "Parameter"]
+
+
+class Parameter(Tensor):
+    """A Tensor that is a module's weight: it requires grad and is listed by ``parameters()``."""
+
+    def __init__(self, data: Any, requires_grad: bool = True):
+        data = data.data if isinstance(data, Tensor) else data
+        super().__init__(np.array(data, copy=True), requires_grad=requires_grad)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class Module:
+    """Base class of every layer, as ``torch.nn.Module``.
+
+    Attributes that are :class:`Parameter` or :class:`Module` are registered by assignment;
+    ``state_dict`` names them with dotted paths (``lstm.weight_ih_l0``).
+    """
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # -- registration ------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            if isinstance(value, (Parameter, Module)):
+                raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning {name}")
+            object.__setattr__(self, name, value)
+            return
+        if isinstance(value, Parameter):
+            target = self._parameters
+        elif isinstance(value, Module):
+            target = self._modules
+        elif name in self._buffers and (value is None or isinstance(value, np.ndarray)):
+            target = self._buffers  # assigning to a buffer updates it, as torch
+        else:
+            target = None
+        for store in (self._parameters, self._modules, self._buffers):
+            if store is not target:
+                store.pop(name, None)
+        if target is None:
+            object.__setattr__(self, name, value)
+        else:
+            self.__dict__.pop(name, None)  # a plain attribute of that name would shadow the registered one
+            target[name] = value  # re-assigning keeps the registration order
+
+    def __getattr__(self, name: str) -> Any:
+        for store in ("_parameters", "_modules", "_buffers"):
+            values = self.__dict__.get(store)
+            if values is not None and name in values:
+                return values[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        for store in (self._parameters, self._modules, self._buffers):
+            if name in store:
+                del store[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is None:
+            self._parameters.pop(name, None)
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, param)
+
+    def register_buffer(self, name: str, array: np.ndarray | None) -> None:
+        """A persistent non-trainable array (saved in ``state_dict``)."""
+        self.__dict__.pop(name, None)
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        self._buffers[name] = array
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        if module is None:
+            self._modules[name] = None
+        else:
+            setattr(self, name, module)
+
+    # -- traversal ---------------------------------------------------------
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is not None:
+                yield from module.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator[Module]:
+        for _, module in self.named_modules():
+            yield module
+
+    def children(self) -> Iterator[Module]:
+        yield from (m for m in self._modules.values() if m is not None)
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        seen: set[int] = set()
+        for path, module in self.named_modules(prefix):
+            for name, param in module._parameters.items():
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    yield (f"{path}.{name}" if path else name), param
+
+    def parameters(self) -> Iterator[Parameter]:
+        for _, param in self.named_parameters():
+            yield param
+
+    # -- state -------------------------------------------------------------
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
+        """Every parameter and buffer by dotted name, as ndarrays (views of the live data)."""
+        state: OrderedDict[str, np.ndarray] = OrderedDict()
+        for path, module in self.named_modules():
+            dot = f"{path}." if path else ""
+            for name, param in module._parameters.items():
+                state[dot + name] = param.data
+            for name, buf in module._buffers.items():
+                if buf is not None:
+                    state[dot + name] = buf
+        return state
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
+        """Copy arrays (or Tensors, or anything with ``.numpy()``) into the parameters in place.
+
+        Raises:
+            ValueError: naming every missing, unexpected and mis-shaped key (shapes always;
+                missing and unexpected keys when ``strict``).
+        Returns:
+            ``(missing_keys, unexpected_keys)``.
+        """
+        own = self.state_dict()
+        given = {k: _as_array(v) for k, v in state_dict.items()}
+        missing = [k for k in own if k not in given]
+        unexpected = [k for k in given if k not in own]
+        misshaped = [
+            f"{k}: expected shape {own[k].shape}, got {given[k].shape}"
+            for k in own
+            if k in given and own[k].shape != given[k].shape
+        ]
+        problems = []
+        if strict and missing:
+            problems.append("missing keys: " + ", ".join(missing))
+        if strict and unexpected:
+            problems.append("unexpected keys: " + ", ".join(unexpected))
+        if misshaped:
+            problems.append("mis-shaped keys: " + "; ".join(misshaped))
+        if problems:
+            raise ValueError(f"load_state_dict for {type(self).__name__}: " + " | ".join(problems))
+        for key, target in own.items():
+            if key in given:
+                np.copyto(target, given[key], casting="same_kind")
+        return missing, unexpected
+
+    # -- modes and dtypes ----------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for param in self.parameters():
+            if set_to_none or param.grad is None:
+                param.grad = None
+            else:
+                param.grad[...] = 0
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for param in self.parameters():
+            param.requires_grad = requires_grad
+        return self
+
+    def to(self, dtype: Any) -> Module:
+        """Cast every floating parameter and buffer to ``dtype`` (np.float32 or np.float64)."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"to(dtype): expected np.float32 or np.float64, got {dtype}")
+        for module in self.modules():
+            for param in module._parameters.values():
+                param.data = param.data.astype(dtype)
+                param.grad = None if param.grad is None else param.grad.astype(dtype)
+            for name, buf in module._buffers.items():
+                if buf is not None and buf.dtype.kind == "f":
+                    module._buffers[name] = buf.astype(dtype)
+            if "dtype" in module.__dict__:
+                object.__setattr__(module, "dtype", dtype)
+        return self
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    def apply(self, fn) -> Module:
+        for module in self.modules():
+            fn(module)
+        return self
+
+    # -- calling -----------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any):
+        return self.forward(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _as_array(value: Any) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, Tensor):
+        return value.data
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        return value.detach().cpu().numpy()
+    return np.asarray(value)

@@ -1,0 +1,352 @@
+"""Learning-rate schedulers (``torch.optim.lr_scheduler``): StepLR, ExponentialLR,
+CosineAnnealingLR and ReduceLROnPlateau.
+
+A scheduler rewrites ``group["lr"]`` of its optimizer's parameter groups each time its
+``step()`` is called (once per epoch, after ``optimizer.step()``). The values match
+PyTorch's step for step, including CosineAnnealingLR's recursive form. Every scheduler's
+``state_dict()`` holds only numbers, strings and lists, so it can be stored as JSON.
+
+Unlike PyTorch, the constructors take no ``last_epoch`` and ``step()`` takes no ``epoch``
+(both deprecated there); resume with :meth:`LRScheduler.load_state_dict`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any, SupportsFloat
+
+from rnnkit.optim.optimizer import Optimizer, _check_range
+
+__all__ = [
+    "LRScheduler", "StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau", "cosine_annealing_lr",
+]
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    """Raise TypeError/ValueError naming ``name`` unless ``value`` is an int >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < low:
+        raise ValueError(f"Invalid {name}: {value} ({name} must be >= {low})")
+
+
+def _check_optimizer(optimizer: Any) -> None:
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be an rnnkit.optim.Optimizer, got {type(optimizer).__name__}")
+
+
+def cosine_annealing_lr(lr: float, base_lr: float, epoch: int, T_max: int, eta_min: float) -> float:
+    """The learning rate of epoch ``epoch`` from that of epoch ``epoch - 1`` (PyTorch's recursion).
+
+    Equations (``t`` = epoch >= 1; the closed form is ``eta_min + (base_lr - eta_min) *
+    (1 + cos(pi * t / T_max)) / 2``)::
+
+        lr_t = lr_{t-1} + (base_lr - eta_min) * (1 - cos(pi / T_max)) / 2
+                                                  if (t - 1 - T_max) % (2 T_max) == 0
+        lr_t = eta_min + (lr_{t-1} - eta_min) * (1 + cos(pi t / T_max)) / (1 + cos(pi (t - 1) / T_max))
+                                                  otherwise
+
+    Example:
+        >>> [round(cosine_annealing_lr(lr, 1.0, t, 2, 0.0), 12) for lr, t in [(1.0, 1), (0.5, 2), (0.0, 3)]]
+        [0.5, 0.0, 0.5]
+    """
+    if (epoch - 1 - T_max) % (2 * T_max) == 0:
+        return lr + (base_lr - eta_min) * (1 - math.cos(math.pi / T_max)) / 2
+    return (
+        (1 + math.cos(math.pi * epoch / T_max))
+        / (1 + math.cos(math.pi * (epoch - 1) / T_max))
+        * (lr - eta_min)
+        + eta_min
+    )
+
+
+class LRScheduler:
+    """Base class: keeps ``last_epoch`` and writes ``get_lr()`` into the groups on ``step()``.
+
+    At construction each group gets ``initial_lr`` (if absent) and ``base_lrs`` lists them;
+    ``last_epoch`` starts at 0 and the learning rates are left unchanged (as PyTorch's
+    initial step).
+
+    Args:
+        optimizer: the :class:`~rnnkit.optim.Optimizer` whose ``group["lr"]`` are scheduled.
+    """
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        _check_optimizer(optimizer)
+        self.optimizer = optimizer
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = 0
+        self._last_lr: list[float] = [group["lr"] for group in optimizer.param_groups]
+
+    def get_lr(self) -> list[float]:
+        """The learning rate of each group for epoch ``last_epoch`` (already incremented)."""
+        raise NotImplementedError
+
+    def step(self) -> None:
+        """Advance one epoch and set every group's ``lr``."""
+        self.last_epoch += 1
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rates set by the last :meth:`step` (one per group)."""
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every attribute except the optimizer (numbers, strings and lists only)."""
+        return {key: copy.deepcopy(value) for key, value in self.__dict__.items() if key != "optimizer"}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore the attributes saved by :meth:`state_dict` (unknown keys, e.g. PyTorch's
+        ``_step_count``, are ignored)."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
+        expected = self.__dict__.keys() - {"optimizer"}
+        missing = sorted(expected - set(state_dict))
+        if missing:
+            raise ValueError(f"state_dict for {type(self).__name__} is missing keys {missing}")
+        for key in expected:
+            setattr(self, key, copy.deepcopy(state_dict[key]))
+
+
+class StepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs (``torch.optim.lr_scheduler.StepLR``).
+
+    Equations (``t`` = last_epoch)::
+
+        lr_t = lr_{t-1} * gamma   if t > 0 and t % step_size == 0   else   lr_{t-1}
+
+    Args:
+        optimizer: the scheduled optimizer.
+        step_size: period of the decay, in epochs.
+        gamma: multiplicative factor.
+
+    Example:
+        >>> import numpy as np
+        >>> from types import SimpleNamespace
+        >>> from rnnkit.optim import SGD
+        >>> opt = SGD([SimpleNamespace(data=np.zeros(1), grad=None)], lr=1.0)
+        >>> sched = StepLR(opt, step_size=2, gamma=0.5)
+        >>> [(sched.step(), sched.get_last_lr()[0])[1] for _ in range(4)]
+        [1.0, 0.5, 0.5, 0.25]
+    """
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        _check_int("step_size", step_size, 1)
+        _check_range("gamma", "gamma", gamma, 0.0)
+        self.step_size = step_size
+        self.gamma = gamma
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        lrs = [group["lr"] for group in self.optimizer.param_groups]
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return lrs
+        return [lr * self.gamma for lr in lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every epoch (``torch.optim.lr_scheduler.ExponentialLR``).
+
+    Equations::
+
+        lr_t = lr_{t-1} * gamma
+
+    Args:
+        optimizer: the scheduled optimizer.
+        gamma: multiplicative factor.
+
+    Example:
+        >>> import numpy as np
+        >>> from types import SimpleNamespace
+        >>> from rnnkit.optim import SGD
+        >>> opt = SGD([SimpleNamespace(data=np.zeros(1), grad=None)], lr=1.0)
+        >>> sched = ExponentialLR(opt, gamma=0.5)
+        >>> sched.step(); sched.step(); sched.get_last_lr()
+        [0.25]
+    """
+
+    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+        _check_range("gamma", "gamma", gamma, 0.0)
+        self.gamma = gamma
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Cosine annealing from the initial lr to ``eta_min`` over ``T_max`` epochs
+    (``torch.optim.lr_scheduler.CosineAnnealingLR``, its recursive form; see
+    :func:`cosine_annealing_lr`). Past ``T_max`` the lr rises again (period ``2 T_max``).
+
+    Args:
+        optimizer: the scheduled optimizer.
+        T_max: number of epochs from the initial lr to ``eta_min``.
+        eta_min: the minimum learning rate.
+
+    Example:
+        >>> import numpy as np
+        >>> from types import SimpleNamespace
+        >>> from rnnkit.optim import SGD
+        >>> opt = SGD([SimpleNamespace(data=np.zeros(1), grad=None)], lr=1.0)
+        >>> sched = CosineAnnealingLR(opt, T_max=2)
+        >>> sched.step(); round(sched.get_last_lr()[0], 12)
+        0.5
+    """
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
+        _check_int("T_max", T_max, 1)
+        _check_range("eta_min", "eta_min", eta_min, 0.0)
+        self.T_max = T_max
+        self.eta_min = eta_min
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        return [
+            cosine_annealing_lr(group["lr"], base_lr, self.last_epoch, self.T_max, self.eta_min)
+            for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs)
+        ]
+
+
+def _is_better(current: float, best: float, mode: str, threshold_mode: str, threshold: float) -> bool:
+    """True if ``current`` improves on ``best`` by more than the threshold (ReduceLROnPlateau's test).
+
+    Equations::
+
+        min, rel: current < best * (1 - threshold)      max, rel: current > best * (1 + threshold)
+        min, abs: current < best - threshold            max, abs: current > best + threshold
+    """
+    if mode == "min":
+        return current < (best * (1.0 - threshold) if threshold_mode == "rel" else best - threshold)
+    return current > (best * (threshold + 1.0) if threshold_mode == "rel" else best + threshold)
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """Multiply the lr by ``factor`` when a metric stops improving
+    (``torch.optim.lr_scheduler.ReduceLROnPlateau``).
+
+    Each ``step(metric)``: an improvement (see ``threshold``) resets the count of bad epochs;
+    after more than ``patience`` bad epochs every group's lr becomes
+    ``max(lr * factor, min_lr)`` (skipped if that changes it by no more than ``eps``) and
+    ``cooldown`` epochs follow in which bad epochs are not counted.
+
+    Args:
+        optimizer: the scheduled optimizer.
+        mode: ``"min"`` (the metric should decrease) or ``"max"``.
+        factor: multiplicative factor, in [0, 1).
+        patience: number of bad epochs tolerated before reducing.
+        threshold: minimal change that counts as an improvement.
+        threshold_mode: ``"rel"`` (relative to the best value) or ``"abs"``.
+        cooldown: epochs to wait after a reduction before counting bad epochs again.
+        min_lr: a lower bound on the lr, one for all groups or a list with one per group.
+        eps: minimal change of the lr; smaller reductions are ignored.
+
+    Example:
+        >>> import numpy as np
+        >>> from types import SimpleNamespace
+        >>> from rnnkit.optim import SGD
+        >>> opt = SGD([SimpleNamespace(data=np.zeros(1), grad=None)], lr=1.0)
+        >>> sched = ReduceLROnPlateau(opt, factor=0.5, patience=1)
+        >>> [(sched.step(loss), sched.get_last_lr()[0])[1] for loss in [3.0, 2.0, 2.0, 2.0, 2.0]]
+        [1.0, 1.0, 1.0, 0.5, 0.5]
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float | Sequence[float] = 0.0,
+        eps: float = 1e-8,
+    ) -> None:
+        _check_optimizer(optimizer)
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        _check_range("factor", "factor", factor, 0.0, 1.0)
+        _check_int("patience", patience, 0)
+        _check_range("threshold", "threshold", threshold, 0.0)
+        _check_int("cooldown", cooldown, 0)
+        _check_range("eps", "eps", eps, 0.0)
+        n_groups = len(optimizer.param_groups)
+        if isinstance(min_lr, (list, tuple)):
+            if len(min_lr) != n_groups:
+                raise ValueError(f"min_lr must have one value per parameter group ({n_groups}), got {len(min_lr)}")
+            for i, value in enumerate(min_lr):
+                _check_range(f"min_lr[{i}]", "min_lr", value, 0.0)
+            self.default_min_lr: float | None = None
+            self.min_lrs = list(min_lr)
+        else:
+            _check_range("min_lr", "min_lr", min_lr, 0.0)
+            self.default_min_lr = min_lr
+            self.min_lrs = [min_lr] * n_groups
+        self.optimizer = optimizer
+        self.mode = mode
+        self.factor = factor
+        self.patience = patience
+        self.threshold = threshold
+        self.threshold_mode = threshold_mode
+        self.cooldown = cooldown
+        self.eps = eps
+        self.last_epoch = 0
+        self.best = math.inf if mode == "min" else -math.inf  # the worst value for the mode
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+    def step(self, metrics: SupportsFloat) -> None:  # type: ignore[override]
+        """Record this epoch's metric and reduce the lr if it has plateaued.
+
+        Args:
+            metrics: the monitored value (a float, a 0-d array or a one-element tensor).
+        """
+        try:
+            current = float(metrics)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"metrics must be a number, got {type(metrics).__name__}: {error}") from None
+        self.last_epoch += 1
+        if _is_better(current, self.best, self.mode, self.threshold_mode, self.threshold):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0  # bad epochs in cooldown are ignored
+        if self.num_bad_epochs > self.patience:
+            self._reduce_lr()
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def _reduce_lr(self) -> None:
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self.min_lrs):
+            if self.default_min_lr is None:
+                raise ValueError(
+                    f"the optimizer has {len(groups)} parameter groups but min_lr lists {len(self.min_lrs)}; "
+                    "update min_lrs after adding a parameter group"
+                )
+            self.min_lrs = [self.default_min_lr] * len(groups)
+        for group, min_lr in zip(groups, self.min_lrs):
+            old_lr = float(group["lr"])
+            new_lr = max(old_lr * self.factor, min_lr)
+            if old_lr - new_lr > self.eps:
+                group["lr"] = new_lr
+
+    @property
+    def in_cooldown(self) -> bool:
+        """True while the cooldown after a reduction lasts."""
+        return self.cooldown_counter > 0

@@ -1,0 +1,340 @@
+"""Safe checkpoint IO: safetensors files written atomically, and nothing ever unpickled.
+
+- :func:`save` / :func:`load`: a state dict (``{name: array}``, PyTorch's names) to and from
+  a ``.safetensors`` file that ``safetensors.torch.load_file`` and
+  ``torch.nn.Module.load_state_dict`` accept as they are.
+- :func:`flatten_optimizer_state` / :func:`unflatten_optimizer_state`: an optimizer's
+  ``state_dict()`` as ``{str: ndarray}`` plus JSON-able metadata and back;
+  :func:`save_optimizer_state` / :func:`load_optimizer_state` store it in one safetensors file.
+- :func:`atomic_write_bytes` / :func:`atomic_write_text`: write a temporary file in the
+  target's directory, fsync it, then ``os.replace`` it over the target, so a crash or an
+  error mid-write leaves the old file intact.
+
+Example:
+    >>> import numpy as np, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> save({"weight_ih_l0": np.ones((4, 2), np.float32)}, path, metadata={"epoch": "3"})
+    >>> load(path)["weight_ih_l0"].shape, load_metadata(path)
+    ((4, 2), {'epoch': '3'})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import safetensors.numpy
+
+__all__ = [
+    "save", "load", "load_metadata", "atomic_write_bytes", "atomic_write_text",
+    "flatten_optimizer_state", "unflatten_optimizer_state", "save_optimizer_state", "load_optimizer_state",
+]
+
+_OPTIMIZER_FORMAT = "rnnkit.optim.state_dict/1"  # the value of metadata["format"] for optimizer states
+_OPTIMIZER_METADATA_KEY = "rnnkit.optimizer"  # safetensors metadata entry holding the optimizer JSON
+
+
+# -- atomic writes -------------------------------------------------------------------------
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memoryview) -> None:
+    """Write ``data`` to ``path`` atomically: temp file in the same directory, fsync, ``os.replace``.
+
+    Either the whole new content is at ``path`` afterwards or (on any error, including
+    KeyboardInterrupt) the previous file is untouched and the temp file is removed.
+
+    Args:
+        path: the destination file; its directory must exist.
+        data: the bytes to write.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write {path!r}: directory {directory!r} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot write {path!r}: it is a directory")
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        try:
+            view = memoryview(data).cast("B")
+            while view:  # os.write may write fewer bytes than asked
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_directory(directory)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    atomic_write_bytes(path, text.encode(encoding))
+
+
+def _fsync_directory(directory: str) -> None:
+    """Persist the rename itself (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# -- tensors -------------------------------------------------------------------------------
+def _to_numpy(name: str, value: Any) -> np.ndarray:
+    """An ndarray from an ndarray, an rnnkit Tensor/Parameter (``.data``) or a torch tensor (``.numpy()``)."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(getattr(value, "data", None), np.ndarray):
+        return value.data
+    if hasattr(value, "numpy"):
+        value = value.detach() if hasattr(value, "detach") else value
+        return np.asarray(value.numpy())
+    raise TypeError(f"state dict entry {name!r} must be an array or tensor, got {type(value).__name__}")
+
+
+def _as_arrays(obj: Any) -> dict[str, np.ndarray]:
+    """``{name: contiguous ndarray}`` from a state dict or from a module (``.state_dict()``)."""
+    if not isinstance(obj, Mapping) and callable(getattr(obj, "state_dict", None)):
+        obj = obj.state_dict()
+    if not isinstance(obj, Mapping):
+        raise TypeError(f"obj must be a state dict (mapping str -> array) or a module, got {type(obj).__name__}")
+    arrays = {}
+    for name, value in obj.items():
+        if not isinstance(name, str):
+            raise TypeError(f"state dict keys must be str, got {type(name).__name__} {name!r}")
+        arrays[name] = np.ascontiguousarray(_to_numpy(name, value))
+    return arrays
+
+
+def _check_metadata(metadata: Any) -> dict[str, str] | None:
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise TypeError(f"metadata must be a dict of str -> str (JSON-encode other values), got {metadata!r}")
+    return dict(metadata)
+
+
+def save(obj: Any, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
+    """Save a state dict (or a module's) as a safetensors file, atomically.
+
+    Args:
+        obj: ``{name: array}`` (ndarrays, rnnkit Tensors/Parameters or torch tensors) or an
+            object with ``.state_dict()`` such as an ``rnnkit.nn.Module``.
+        path: destination file (conventionally ``*.safetensors``).
+        metadata: optional ``{str: str}`` stored in the file's header.
+
+    Example:
+        >>> import numpy as np, os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
+        >>> save({"w": np.arange(3.0)}, path)
+        >>> load(path)
+        {'w': array([0., 1., 2.])}
+    """
+    arrays = _as_arrays(obj)
+    meta = _check_metadata(metadata)
+    try:
+        data = safetensors.numpy.save(arrays, metadata=meta)
+    except Exception as error:  # e.g. an unsupported dtype; safetensors names it
+        raise TypeError(f"cannot save to {os.fspath(path)!r} as safetensors: {error}") from None
+    atomic_write_bytes(path, data)
+
+
+def _diagnose(data: bytes) -> str:
+    """A human explanation of why ``data`` is not a safetensors file ("" if none is obvious)."""
+    if not data:
+        return "the file is empty (0 bytes)"
+    if data[:1] == b"\x80" and len(data) > 1 and data[1] <= 5:
+        return "it looks like a Python pickle (e.g. a legacy torch.save file); rnnkit never unpickles files"
+    if data.startswith(b"PK\x03\x04"):
+        return "it looks like a zip archive (e.g. a torch.save file); rnnkit never unpickles files"
+    if len(data) < 8:
+        return f"it is too short ({len(data)} bytes) to hold a safetensors header; it may be truncated"
+    header_len = int.from_bytes(data[:8], "little")
+    if header_len > len(data) - 8:
+        if data[8:9] in (b"{", b"") and header_len < 100_000_000:
+            return f"it is truncated: the header declares {header_len} bytes but only {len(data) - 8} follow"
+        return "it does not start with a safetensors header"
+    try:
+        header = json.loads(data[8 : 8 + header_len])
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return ""
+    if 8 + header_len + end > len(data):
+        return f"it is truncated: the header describes {end} bytes of data but only {len(data) - 8 - header_len} follow"
+    return ""
+
+
+def _read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Read and validate a safetensors file: ``(arrays, metadata)``; clear errors otherwise."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path!r}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path!r} is a directory, expected a .safetensors file")
+    with open(path, "rb") as file:
+        data = file.read()
+    try:
+        arrays = safetensors.numpy.load(data)
+        header_len = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + header_len])
+    except Exception as error:  # SafetensorError and friends: report, never execute anything
+        reason = _diagnose(data) or f"safetensors says: {error}"
+        raise ValueError(f"{path!r} is not a valid safetensors file ({len(data)} bytes): {reason}") from None
+    return arrays, dict(header.get("__metadata__") or {})
+
+
+def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Load a safetensors file as ``{name: ndarray}`` (nothing in the file is executed).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is empty, truncated, a pickle / torch.save archive or otherwise not
+            safetensors; the message names the path and the problem.
+    """
+    return _read_safetensors(path)[0]
+
+
+def load_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``{str: str}`` metadata stored by :func:`save` (``{}`` if none); validates the file as :func:`load`."""
+    return _read_safetensors(path)[1]
+
+
+# -- optimizer state -----------------------------------------------------------------------
+def _jsonable(value: Any, where: str) -> Any:
+    """A JSON-able copy of a group option or state scalar (tuples become lists)."""
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if isinstance(value, (int, float, np.integer, np.floating, np.bool_)):
+        return value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, where) for v in value]
+    raise TypeError(f"{where} must be a number, string, bool, None or a list of them, got {type(value).__name__}")
+
+
+def flatten_optimizer_state(state_dict: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Split an optimizer ``state_dict()`` into safetensors arrays and JSON-able metadata.
+
+    Arrays become ``tensors["state/<index>/<name>"]``; everything else (``param_groups``
+    and scalar state such as ``step``) goes into ``metadata``. Inverse:
+    :func:`unflatten_optimizer_state`.
+
+    Args:
+        state_dict: ``{"state": {index: {name: value}}, "param_groups": [...]}``.
+
+    Returns:
+        ``(tensors, metadata)``: ``{str: ndarray}`` and a dict that ``json.dumps`` accepts.
+
+    Example:
+        >>> import numpy as np
+        >>> sd = {"state": {0: {"step": 3, "exp_avg": np.zeros(2)}},
+        ...       "param_groups": [{"lr": 0.1, "betas": (0.9, 0.99), "params": [0]}]}
+        >>> tensors, meta = flatten_optimizer_state(sd)
+        >>> sorted(tensors), meta["scalars"]
+        (['state/0/exp_avg'], {'0': {'step': 3}})
+        >>> unflatten_optimizer_state(tensors, meta)["param_groups"][0]["betas"]
+        (0.9, 0.99)
+    """
+    missing = [k for k in ("state", "param_groups") if k not in state_dict]
+    if missing:
+        raise ValueError(f"state_dict is missing {missing}; expected an optimizer state_dict()")
+    tensors: dict[str, np.ndarray] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, pstate in state_dict["state"].items():
+        scalars[str(int(index))] = {}
+        for name, value in pstate.items():
+            where = f"state_dict['state'][{index}][{name!r}]"
+            if isinstance(value, np.ndarray) or hasattr(value, "numpy"):
+                tensors[f"state/{int(index)}/{name}"] = np.ascontiguousarray(_to_numpy(where, value))
+            else:
+                scalars[str(int(index))][name] = _jsonable(value, where)
+    groups = [
+        {key: _jsonable(value, f"param_groups[{i}][{key!r}]") for key, value in group.items()}
+        for i, group in enumerate(state_dict["param_groups"])
+    ]
+    return tensors, {"format": _OPTIMIZER_FORMAT, "param_groups": groups, "scalars": scalars}
+
+
+def unflatten_optimizer_state(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Rebuild an optimizer ``state_dict()`` from :func:`flatten_optimizer_state`'s output.
+
+    Group options that were tuples (e.g. ``betas``) come back as tuples; ``params`` stays a list.
+    """
+    if not isinstance(metadata, Mapping) or metadata.get("format") != _OPTIMIZER_FORMAT:
+        raise ValueError(f"metadata is not an rnnkit optimizer state (expected format {_OPTIMIZER_FORMAT!r})")
+    state: dict[int, dict[str, Any]] = {int(i): dict(values) for i, values in metadata["scalars"].items()}
+    for key, array in tensors.items():
+        prefix, sep, rest = key.partition("/")
+        index, sep2, name = rest.partition("/")
+        if prefix != "state" or not sep or not sep2 or not index.isdigit():
+            raise ValueError(f"unexpected optimizer tensor name {key!r}; expected 'state/<index>/<name>'")
+        state.setdefault(int(index), {})[name] = array
+    groups = [
+        {key: (tuple(value) if isinstance(value, list) and key != "params" else value) for key, value in group.items()}
+        for group in metadata["param_groups"]
+    ]
+    return {"state": dict(sorted(state.items())), "param_groups": groups}
+
+
+def save_optimizer_state(
+    optimizer_or_state_dict: Any, path: str | os.PathLike, metadata: Mapping[str, str] | None = None
+) -> None:
+    """Save an optimizer (or its ``state_dict()``) as one safetensors file, atomically, without pickle.
+
+    Args:
+        optimizer_or_state_dict: an :class:`rnnkit.optim.Optimizer` or its ``state_dict()``.
+        path: destination file.
+        metadata: extra ``{str: str}`` entries for the header (e.g. a scheduler's
+            ``json.dumps(scheduler.state_dict())``).
+
+    Example:
+        >>> import numpy as np, os, tempfile
+        >>> from types import SimpleNamespace
+        >>> from rnnkit.optim import Adam
+        >>> p = SimpleNamespace(data=np.ones(2), grad=np.ones(2))
+        >>> opt = Adam([p]); opt.step()
+        >>> path = os.path.join(tempfile.mkdtemp(), "optim.safetensors")
+        >>> save_optimizer_state(opt, path)
+        >>> load_optimizer_state(path)["state"][0]["step"]
+        1
+    """
+    state_dict = optimizer_or_state_dict
+    if callable(getattr(state_dict, "state_dict", None)):
+        state_dict = state_dict.state_dict()
+    tensors, meta = flatten_optimizer_state(state_dict)
+    header = _check_metadata(metadata) or {}
+    if _OPTIMIZER_METADATA_KEY in header:
+        raise ValueError(f"metadata must not use the reserved key {_OPTIMIZER_METADATA_KEY!r}")
+    header[_OPTIMIZER_METADATA_KEY] = json.dumps(meta)
+    save(tensors, path, metadata=header)
+
+
+def load_optimizer_state(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a file written by :func:`save_optimizer_state` as an optimizer ``state_dict()``."""
+    tensors, header = _read_safetensors(path)
+    if _OPTIMIZER_METADATA_KEY not in header:
+        raise ValueError(f"{os.fspath(path)!r} holds no optimizer state (no {_OPTIMIZER_METADATA_KEY!r} metadata)")
+    try:
+        meta = json.loads(header[_OPTIMIZER_METADATA_KEY])
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{os.fspath(path)!r} has corrupt optimizer metadata: {error}") from None
+    return unflatten_optimizer_state(tensors, meta)
