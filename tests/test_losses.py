@@ -252,3 +252,13 @@ def test_option_errors():
         F.binary_cross_entropy_with_logits(randn(2, 3), randn(2, 3), pos_weight=np.ones(4))
     with pytest.raises(TypeError, match="input: expected a floating-point tensor"):
         F.cross_entropy(rnnkit.tensor([[1, 2]]), [0])
+
+
+def test_target_of_another_dtype_keeps_its_gradient():
+    x = rnnkit.tensor(randn(3).astype(np.float32))
+    y = rnnkit.tensor(randn(3), requires_grad=True, dtype=np.float64)
+    loss = F.mse_loss(x, y)
+    assert loss.dtype == np.float32
+    loss.backward()
+    assert y.grad.dtype == np.float64
+    np.testing.assert_allclose(y.grad, -2 * (x.data - y.data.astype(np.float32)) / 3, rtol=1e-5)

@@ -38,7 +38,7 @@ from rnnkit.cli import checkpoint, plots
 from rnnkit.cli.charlm import LAYERS
 from rnnkit.cli.options import CELLS, InputError, LabOptions
 
-__all__ = ["run", "TASKS", "Task", "LabNet", "hidden_for", "parameter_count", "hidden_gradients"]
+__all__ = ["run", "train_cell", "TASKS", "Task", "LabNet", "hidden_for", "parameter_count", "hidden_gradients"]
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 CELL_MODULES = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
@@ -230,48 +230,15 @@ def run(opts: LabOptions) -> int:
     if saved is not None:
         raise InputError(f"--out {out_dir} holds a {saved.get('kind')} model; choose another --out")
     eval_x, eval_target = task.batch(np.random.default_rng([opts.seed, 1]), EVAL_BATCH, T)
-    every = max(1, opts.steps // CURVE_POINTS)
     print(f"{task.name} task, T={T}, {opts.steps} steps of {opts.batch_size}; chance baseline: "
           f"{task.metric_name} {task.chance:.3f}", flush=True)
 
     results = {}
     for cell in cells:
-        hidden = hidden_for(cell, opts.params, task.inputs, task.outputs)
-        manual_seed(opts.seed)
-        model = LabNet(cell, task.inputs, hidden, task.outputs, task.per_step)
-        optimizer = optim.Adam(model.parameters(), lr=opts.lr)
-        data_rng = np.random.default_rng([opts.seed, 0])  # the same batches for every cell
-        probe = slice(0, 32)  # the sequences used for the gradient picture
-        grads = {"initial": hidden_gradients(model, task, eval_x[probe], eval_target[probe]).tolist()}
-        curve = {"step": [], "loss": [], "metric": []}
-        solved_at, tic = None, time.perf_counter()
-        for step in range(1, opts.steps + 1):
-            x, target = task.batch(data_rng, opts.batch_size, T)
-            loss = task.loss(model(x), target)
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), CLIP)
-            optimizer.step()
-            if step % every == 0 or step == opts.steps:
-                with no_grad():
-                    out = model(eval_x)
-                    eval_loss = task.loss(out, eval_target).item()
-                metric = task.metric(out.numpy(), eval_target)
-                curve["step"].append(step)
-                curve["loss"].append(eval_loss)
-                curve["metric"].append(metric)
-                good = metric >= task.solved if task.higher_is_better else metric <= task.solved
-                if good and solved_at is None:
-                    solved_at = step
-        seconds = time.perf_counter() - tic
-        grads["trained"] = hidden_gradients(model, task, eval_x[probe], eval_target[probe]).tolist()
-        results[cell] = {
-            "hidden": hidden, "parameters": parameter_count(cell, hidden, task.inputs, task.outputs),
-            "final_loss": curve["loss"][-1], "final_metric": curve["metric"][-1], "solved_at": solved_at,
-            "seconds": seconds, "curve": curve, "grad_norm": grads,
-        }
-        print(f"  {cell.upper()}: {task.metric_name} {curve['metric'][-1]:.4f} after {opts.steps} steps "
-              f"({seconds:.1f}s)", flush=True)
+        results[cell] = train_cell(task, cell, T, opts, eval_x, eval_target)
+        r = results[cell]
+        print(f"  {cell.upper()}: {task.metric_name} {r['final_metric']:.4f} after {opts.steps} steps "
+              f"({r['seconds']:.1f}s)", flush=True)
 
     _print_table(task, T, opts, results)
     os.makedirs(out_dir, exist_ok=True)
@@ -290,6 +257,45 @@ def run(opts: LabOptions) -> int:
                                          f"{title}: gradient reaching h_t from the loss")
     print(f"wrote {out_dir}/results.json" + (", curves.png and gradients.png" if drew else f"; {plots.MISSING}"))
     return 0
+
+
+def train_cell(task: Task, cell: str, T: int, opts: LabOptions, eval_x: np.ndarray, eval_target: np.ndarray) -> dict:
+    """Train one cell on ``task``; its curve, result and gradient norms before and after, as a dict."""
+    hidden = hidden_for(cell, opts.params, task.inputs, task.outputs)
+    manual_seed(opts.seed)
+    model = LabNet(cell, task.inputs, hidden, task.outputs, task.per_step)
+    optimizer = optim.Adam(model.parameters(), lr=opts.lr)
+    data_rng = np.random.default_rng([opts.seed, 0])  # the same batches for every cell
+    probe = slice(0, 32)  # the sequences of the gradient picture
+    grads = {"initial": hidden_gradients(model, task, eval_x[probe], eval_target[probe]).tolist()}
+    curve = {"step": [], "loss": [], "metric": []}
+    every = max(1, opts.steps // CURVE_POINTS)
+    solved_at, tic = None, time.perf_counter()
+    for step in range(1, opts.steps + 1):
+        x, target = task.batch(data_rng, opts.batch_size, T)
+        loss = task.loss(model(x), target)
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+        optimizer.step()
+        if step % every == 0 or step == opts.steps:
+            with no_grad():
+                out = model(eval_x)
+                eval_loss = task.loss(out, eval_target).item()
+            metric = task.metric(out.numpy(), eval_target)
+            curve["step"].append(step)
+            curve["loss"].append(eval_loss)
+            curve["metric"].append(metric)
+            good = metric >= task.solved if task.higher_is_better else metric <= task.solved
+            if good and solved_at is None:
+                solved_at = step
+    seconds = time.perf_counter() - tic
+    grads["trained"] = hidden_gradients(model, task, eval_x[probe], eval_target[probe]).tolist()
+    return {
+        "hidden": hidden, "parameters": parameter_count(cell, hidden, task.inputs, task.outputs),
+        "final_loss": curve["loss"][-1], "final_metric": curve["metric"][-1], "solved_at": solved_at,
+        "seconds": seconds, "curve": curve, "grad_norm": grads,
+    }
 
 
 def _print_table(task: Task, T: int, opts: LabOptions, results: dict) -> None:

@@ -92,7 +92,10 @@ class CallbackList:
         if name not in _HOOKS:
             raise AttributeError(name)
 
+        arity = 2 if ("batch" in name or "epoch" in name) else 1  # (batch|epoch, logs) or (logs)
+
         def call(*args):
+            args = args + ({},) * (arity - len(args))  # hooks always receive a logs dict, as in Keras
             for cb in self.callbacks:
                 getattr(cb, name)(*args)
 

@@ -288,7 +288,7 @@ class Optimizer:
                 (default: the order in which they were first updated).
         """
         variables = self._variables if variables is None else list(variables)
-        state = {"iterations": np.asarray(self.iterations, np.int64)}
+        state = {"iterations": np.asarray([self.iterations], np.int64)}
         for index, variable in enumerate(variables):
             for slot, array in self._slots.get(id(variable), {}).items():
                 if array is not None:
@@ -303,7 +303,7 @@ class Optimizer:
         """
         variables = list(variables)
         self.build(variables)
-        self.iterations = int(np.asarray(state.get("iterations", 0)))
+        self.iterations = int(np.asarray(state.get("iterations", 0)).reshape(-1)[0])
         for key, array in state.items():
             if key == "iterations":
                 continue

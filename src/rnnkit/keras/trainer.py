@@ -320,7 +320,7 @@ class Trainer:
 
     def _remember_input_shape(self, x: Any) -> None:
         shapes = [tuple(a.shape[1:]) for a in _flat(x)]
-        self._build_input_shape = [(None,) + s for s in shapes] if isinstance(x, list) else (None,) + shapes[0]
+        self._trainer_input_shape = [(None,) + s for s in shapes] if isinstance(x, list) else (None,) + shapes[0]
 
     def _forward(self, x: Any, training: bool) -> list[Tensor]:
         out = self(x, training=training)
@@ -448,10 +448,8 @@ class Trainer:
         if y is None:
             raise ValueError("fit(y=...): targets are required (rnnkit does not take datasets yielding (x, y))")
         x, y = self._standardize_x(x), self._standardize_y(y)
-        if class_weight is not None:
-            if sample_weight is not None:
-                raise ValueError("You cannot pass both class_weight and sample_weight to fit(); combine them first")
-            sample_weight = _class_weight_to_sample_weight(y, class_weight)
+        if class_weight is not None and sample_weight is not None:
+            raise ValueError("You cannot pass both class_weight and sample_weight to fit(); combine them first")
         if sample_weight is not None:
             sample_weight = np.asarray(_to_numpy(sample_weight), np.float32)
         n = _check_lengths(x, y, sample_weight)
@@ -480,6 +478,8 @@ class Trainer:
             x_val, y_val = self._standardize_x(x_val), self._standardize_y(y_val)
             sw_val = None if sw_val is None else np.asarray(_to_numpy(sw_val), np.float32)
             _check_lengths(x_val, y_val, sw_val)
+        if class_weight is not None:  # training data only, as Keras
+            sample_weight = _class_weight_to_sample_weight(y, class_weight)
         self._remember_input_shape(x)
 
         steps = math.ceil(n / batch_size)

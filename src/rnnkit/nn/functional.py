@@ -72,6 +72,13 @@ def _int_array(name: str, x: Any) -> np.ndarray:
     return array.astype(np.int64, copy=False)
 
 
+def _target_like(target: Any, x: Tensor) -> Tensor:
+    """A real-valued target in the input's dtype (a Tensor of another dtype is cast differentiably)."""
+    if isinstance(target, Tensor):
+        return target if target.dtype == x.dtype else target.astype(x.dtype)
+    return Tensor(np.asarray(target), dtype=x.dtype)
+
+
 def _const_array(name: str, x: Any, dtype: np.dtype) -> np.ndarray | None:
     """An optional constant (loss weights) as an ndarray of ``dtype``."""
     if x is None:
@@ -111,15 +118,15 @@ class _Linear(Function):
 
     def forward(self, x, weight, *bias):
         self.save_for_backward(x, weight)
-        y = x @ weight.T  # (*, O)
+        y = x.reshape(-1, x.shape[-1]) @ weight.T  # (M, O), M = prod(*): one matrix product
         if bias:
-            y += bias[0]  # (*, O)
-        return y
+            y += bias[0]  # (M, O)
+        return y.reshape(x.shape[:-1] + weight.shape[:1])  # (*, O)
 
     def backward(self, g):
         x, weight = self.saved
         g2 = g.reshape(-1, g.shape[-1])  # (M, O)
-        dx = g @ weight if self.needs_input_grad[0] else None  # (*, I)
+        dx = (g2 @ weight).reshape(x.shape) if self.needs_input_grad[0] else None  # (*, I)
         dW = g2.T @ x.reshape(-1, x.shape[-1]) if self.needs_input_grad[1] else None  # (O, I)
         if len(self.needs_input_grad) == 2:
             return dx, dW
@@ -161,7 +168,12 @@ class _Embedding(Function):
 
     def backward(self, g):
         dW = np.zeros((self.num_embeddings, g.shape[-1]), g.dtype)  # (V, E)
-        np.add.at(dW, self.indices.ravel(), g.reshape(-1, g.shape[-1]))
+        flat = self.indices.ravel()  # (M,)
+        if flat.size:  # sort, then one sum per distinct index (several times faster than np.add.at)
+            order = np.argsort(flat, kind="stable")  # (M,)
+            ordered = flat[order]  # (M,)
+            starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # (U,) first of each run
+            dW[ordered[starts]] = np.add.reduceat(g.reshape(-1, g.shape[-1])[order], starts, axis=0)  # (U, E)
         if self.padding_idx is not None:
             dW[self.padding_idx] = 0
         return dW
@@ -207,8 +219,11 @@ class _Dropout(Function):
 
 
 def _check_p(p: Any) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0 <= p <= 1:
-        raise ValueError(f"p: dropout probability has to be between 0 and 1, but got {p!r}")
+    """A dropout probability: a number in [0, 1]."""
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
+        raise TypeError(f"p: expected a dropout probability (a number in [0, 1]), got {type(p).__name__}")
+    if not 0 <= p <= 1:
+        raise ValueError(f"p: dropout probability has to be between 0 and 1, but got {p}")
     return float(p)
 
 
@@ -420,7 +435,7 @@ def cross_entropy(
             )
         if ignore_index >= 0:
             raise ValueError(f"ignore_index: not supported with class-probability targets, got {ignore_index}")
-        q = target if isinstance(target, Tensor) and target.dtype == x.dtype else as_tensor(target, x.dtype)
+        q = _target_like(target, x)
         return _CrossEntropyProb.apply(x, q, weight=w, reduction=reduction, label_smoothing=label_smoothing)
     targets = _ClassIndexTargets(x.shape, _int_array("target", target), w, ignore_index, x.dtype)
     return _CrossEntropyIndex.apply(
@@ -451,7 +466,7 @@ class _PointwiseLoss(Function):
 def _pointwise(kind: str, input: Any, target: Any, reduction: str) -> Tensor:
     _check_reduction(reduction)
     x = _float_input("input", input)
-    y = target if isinstance(target, Tensor) and target.dtype == x.dtype else as_tensor(target, x.dtype)
+    y = _target_like(target, x)
     if x.shape != y.shape:
         try:
             np.broadcast_shapes(x.shape, y.shape)
@@ -512,7 +527,7 @@ def binary_cross_entropy_with_logits(
     """
     _check_reduction(reduction)
     x = _float_input("input", input)
-    y = target if isinstance(target, Tensor) and target.dtype == x.dtype else as_tensor(target, x.dtype)
+    y = _target_like(target, x)
     if y.shape != x.shape:
         raise ValueError(f"target: expected the input's shape {x.shape}, got {y.shape}")
     w = _const_array("weight", weight, x.dtype)

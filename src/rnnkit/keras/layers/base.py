@@ -213,6 +213,7 @@ class Layer:
     """
 
     _float_inputs = True  # cast integer inputs to the layer's float dtype (Embedding keeps them)
+    _autocast = True  # cast float inputs to the layer's dtype (models leave it to their layers)
 
     def __init__(self, name: str | None = None, trainable: bool = True, dtype: Any = None,
                  input_shape: Any = None, batch_input_shape: Any = None, input_dim: int | None = None,
@@ -429,7 +430,8 @@ class Layer:
             return
         self.build(input_shape)
         self.built = True
-        self._build_input_shape = map_structure(lambda s: s, input_shape)
+        if self._build_input_shape is None:
+            self._build_input_shape = input_shape
         if self._initial_weights is not None:
             self.set_weights(self._initial_weights)
             self._initial_weights = None
@@ -476,6 +478,8 @@ class Layer:
                 f"{type(self).__name__} '{self.name}': expected an array or Tensor input, got {type(value).__name__}"
             )
         kind = tensor.dtype.kind
+        if not self._autocast:
+            return tensor
         if (kind == "f" or (kind in "iub" and self._float_inputs)) and tensor.dtype != self._np_dtype:
             mask = getattr(tensor, "_keras_mask", None)
             tensor = tensor.astype(self._np_dtype) if kind == "f" else Tensor(tensor.data.astype(self._np_dtype))

@@ -1,0 +1,40 @@
+"""The Keras dialect of rnnkit: ``from rnnkit import keras`` and write Keras code.
+
+Layers (``keras.layers.LSTM``...), models (``keras.Sequential``, ``keras.Model``, ``keras.Input``),
+initializers, activations, regularizers, constraints and utils are imported here; the training
+side (``optimizers``, ``losses``, ``metrics``, ``callbacks``, ``saving``, ``wrappers``) is loaded
+on first use. Import paths of Keras 2 tutorials work too (``rnnkit.keras.wrappers.scikit_learn``).
+
+Example:
+    >>> import numpy as np
+    >>> from rnnkit import keras
+    >>> x = np.eye(4, dtype=np.float32)[[[0, 1, 2, 2, 3], [1, 3, 2, 2, 2], [2, 2, 1, 1, 2]]]
+    >>> outputs, h, c = keras.layers.LSTM(units=2, return_state=True)(x)
+    >>> outputs.shape, bool((outputs.numpy() == h.numpy()).all())
+    ((3, 2), True)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from rnnkit.keras import activations, constraints, initializers, layers, regularizers, utils
+from rnnkit.keras.layers import Input, Layer
+from rnnkit.keras import models
+from rnnkit.keras.models import Model, Sequential
+
+__all__ = [
+    "layers", "models", "Model", "Sequential", "Input", "Layer", "activations", "initializers", "regularizers",
+    "constraints", "utils", "optimizers", "losses", "metrics", "callbacks", "saving", "wrappers",
+]
+
+_LAZY = ("optimizers", "losses", "metrics", "callbacks", "saving", "wrappers", "trainer")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f"rnnkit.keras.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'rnnkit.keras' has no attribute '{name}'")

@@ -1,0 +1,665 @@
+r"""Keras's recurrent layers ``SimpleRNN``, ``LSTM``, ``GRU``, their cells and ``RNN(cell)``.
+
+The math is not here: every layer calls :func:`rnnkit.nn._recurrent.recurrent` (one autograd
+op over the whole sequence, wrapping :mod:`rnnkit.cells.scan`). This module keeps Keras's
+weights and maps them onto PyTorch's layout with differentiable views::
+
+    SimpleRNN  h_t = act(x_t K + b + h_{t-1} U)                      K (I, H), U (H, H), b (H,)
+    LSTM       [i f c o] = x_t K + h_{t-1} U + b                     K (I, 4H), U (H, 4H), b (4H,)
+               c_t = σ(f) c_{t-1} + σ(i) act(c);  h_t = σ(o) act(c_t)      σ = recurrent_activation
+    GRU        [z r h] gates; z, r = σ(x K_{z,r} + b_{z,r} + h U_{z,r} + b'_{z,r})
+               reset_after=True:  h~ = act(x K_h + b_h + r (h_{t-1} U_h + b'_h)),  bias (2, 3H) = [b; b']
+               reset_after=False: h~ = act(x K_h + b_h + (r h_{t-1}) U_h),          bias (3H,) = b
+               h_t = z h_{t-1} + (1 - z) h~
+
+    PyTorch view: w_ih = K^T, w_hh = U^T, b_ih = b (LSTM gate order i,f,c,o is PyTorch's i,f,g,o;
+    GRU blocks z,r,h are permuted to PyTorch's r,z,n).
+
+Keras semantics kept (Keras 3, ``keras/src/layers/rnn``):
+
+* ``mask`` (from ``Embedding(mask_zero=True)`` or ``Masking``): a masked step leaves the states
+  unchanged; its output is the previous output (zeros before the first valid step), or zero
+  with ``zero_output_for_mask`` (forced by ``Bidirectional`` when returning sequences).
+* ``go_backwards``: the sequence is processed last to first and, with ``return_sequences``,
+  returned in that reversed order.
+* ``dropout`` / ``recurrent_dropout`` (training only): one mask per sequence, the same at every
+  step; one shared input mask, or one per gate when ``recurrent_dropout > 0`` or
+  ``implementation=1`` (as Keras's ``implementation=1``).
+* ``stateful``: the final states of a call are the initial states of the next (same batch size);
+  ``reset_states()`` zeroes them.
+* ``unroll`` is accepted and has no numeric effect (rnnkit always runs the fused loop); likewise
+  ``use_cudnn``. ``time_major`` (Keras 2) takes and returns (T, B, ...) tensors.
+
+Shapes: T time, B batch, I input, H units.
+
+Example:
+    >>> import numpy as np
+    >>> from rnnkit.keras import layers
+    >>> lstm = layers.LSTM(2, return_state=True)
+    >>> out, h, c = lstm(np.zeros((3, 5, 4), np.float32))
+    >>> out.shape, h.shape, c.shape, [w.shape for w in lstm.get_weights()]
+    ((3, 2), (3, 2), (3, 2), [(4, 8), (2, 8), (8,)])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnnkit import _ops
+from rnnkit._random import generator
+from rnnkit._tensor import Tensor
+from rnnkit.cells import activations as _cell_activations
+from rnnkit.keras import activations, constraints, initializers, regularizers
+from rnnkit.keras.layers.base import InputSpec, Layer, is_shape
+from rnnkit.keras.layers.core import _positive_int, _rate, _rng_for
+from rnnkit.nn._recurrent import recurrent
+
+__all__ = ["RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell"]
+
+
+def _scan_activation(argument: str, fn: Any) -> str:
+    """The name the fused op knows ``fn`` by; anything else cannot be honoured."""
+    name = activations._registered_name(fn)
+    if name is None or name not in _cell_activations.ACTIVATIONS:
+        raise ValueError(
+            f"{argument}: rnnkit's recurrent layers run one fused op with hand-derived gradients and support "
+            f"the activations {sorted(_cell_activations.ACTIVATIONS)}; got {getattr(fn, '__name__', fn)!r}"
+        )
+    return name
+
+
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _bernoulli(rng: np.random.Generator, shape: tuple, rate: float, dtype: np.dtype) -> np.ndarray:
+    """Keep with probability 1 - rate, scaled by 1 / (1 - rate) (Keras's dropout of a ones tensor)."""
+    return ((rng.random(shape) >= rate) / (1.0 - rate)).astype(dtype)
+
+
+class _ForgetBias(initializers.Initializer):
+    """LSTM ``unit_forget_bias``: [bias_init(H), ones(H), bias_init(2H)] (gate order i, f, c, o)."""
+
+    def __init__(self, inner: Any, units: int):
+        self.inner, self.units = inner, units
+
+    def __call__(self, shape, dtype=None):
+        H = self.units
+        return np.concatenate([np.asarray(self.inner((H,), dtype)), np.ones((H,), np.dtype(dtype or "float32")),
+                               np.asarray(self.inner((2 * H,), dtype))])
+
+
+# -- cells ---------------------------------------------------------------------------
+class _FusedCell(Layer):
+    """Weights, arguments and PyTorch views shared by the three cells (subclasses set ``mode``/``gates``)."""
+
+    mode = ""  # the op's mode name
+    gates = 1  # G: gate blocks in the kernels
+
+    def _setup(self, units, activation, recurrent_activation, use_bias, kernel_initializer, recurrent_initializer,
+               bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint,
+               recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed, implementation):
+        self.units = _positive_int("units", units)
+        self.activation = activations.get(activation)
+        self._activation_name = _scan_activation("activation", self.activation)
+        if recurrent_activation is not None or self.gates > 1:
+            self.recurrent_activation = activations.get(recurrent_activation)
+            self._recurrent_activation_name = _scan_activation("recurrent_activation", self.recurrent_activation)
+        self.use_bias = _bool("use_bias", use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
+        self.recurrent_initializer = initializers.get(recurrent_initializer, "recurrent_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer, "recurrent_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
+        self.kernel_constraint = constraints.get(kernel_constraint, "kernel_constraint")
+        self.recurrent_constraint = constraints.get(recurrent_constraint, "recurrent_constraint")
+        self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
+        self.dropout = _rate("dropout", dropout)
+        self.recurrent_dropout = _rate("recurrent_dropout", recurrent_dropout)
+        if implementation not in (1, 2):
+            raise ValueError(f"implementation: expected 1 or 2, got {implementation!r}")
+        # Keras switches to implementation 1 (one dropout mask per gate) when recurrent_dropout > 0.
+        self.implementation = 1 if self.recurrent_dropout > 0 else int(implementation)
+        self.seed = seed
+        self._rng = _rng_for(seed)
+
+    @property
+    def state_size(self) -> Any:
+        return self.units
+
+    @property
+    def output_size(self) -> int:
+        return self.units
+
+    def _bias_shape(self) -> tuple:
+        return (self.gates * self.units,)
+
+    def _bias_initializer(self) -> Any:
+        return self.bias_initializer
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(f"{type(self).__name__} '{self.name}': the feature axis of the input must be known, "
+                             f"got shape {input_shape}")
+        G, H = self.gates, self.units
+        self.kernel = self.add_weight("kernel", (input_dim, G * H), self.kernel_initializer,
+                                      self.kernel_regularizer, self.kernel_constraint)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (H, G * H), self.recurrent_initializer,
+                                                self.recurrent_regularizer, self.recurrent_constraint)
+        self.bias = self.add_weight("bias", self._bias_shape(), self._bias_initializer(), self.bias_regularizer,
+                                    self.bias_constraint) if self.use_bias else None
+
+    # -- the fused op's view of the weights ----------------------------------------------
+    def _columns(self) -> np.ndarray | None:
+        """Column permutation from Keras's gate blocks to PyTorch's (None when they agree)."""
+        return None
+
+    def torch_weights(self) -> tuple:
+        """(w_ih (G*H, I), w_hh (G*H, H), b_ih (G*H,) | None, b_hh (G*H,) | None), differentiable views."""
+        cols = self._columns()
+        kernel, recurrent_kernel = self.kernel, self.recurrent_kernel
+        if cols is not None:
+            kernel = _ops.getitem(kernel, (slice(None), cols))  # (I, G*H) PyTorch gate order
+            recurrent_kernel = _ops.getitem(recurrent_kernel, (slice(None), cols))  # (H, G*H)
+        b_ih = b_hh = None
+        if self.bias is not None:
+            if self.bias.ndim == 2:  # GRU reset_after: [input bias; recurrent bias]
+                b_ih, b_hh = (_ops.getitem(self.bias, (row, cols)) for row in (0, 1))  # (3H,) each
+            else:
+                b_ih = self.bias if cols is None else _ops.getitem(self.bias, cols)  # (G*H,)
+        return kernel.T, recurrent_kernel.T, b_ih, b_hh
+
+    def dropout_masks(self, batch: int, input_dim: int, dtype: np.dtype, training: bool) -> tuple:
+        """(input mask, recurrent mask) for one sequence, each None, (B, K) or (G, B, K) (PyTorch gate order)."""
+        if not training or (self.dropout == 0 and self.recurrent_dropout == 0):
+            return None, None
+        rng = self._rng if self._rng is not None else generator()
+        per_gate = self.gates > 1 and self.implementation == 1
+        lead = (self.gates,) if per_gate else ()
+        in_mask = rec_mask = None
+        if self.dropout > 0:
+            in_mask = _bernoulli(rng, lead + (batch, input_dim), self.dropout, dtype)
+        if self.recurrent_dropout > 0:
+            rec_mask = _bernoulli(rng, lead + (batch, self.units), self.recurrent_dropout, dtype)
+        cols = self._gate_order()
+        if per_gate and cols is not None:  # masks were drawn in Keras's gate order
+            in_mask = None if in_mask is None else in_mask[cols]
+            rec_mask = None if rec_mask is None else rec_mask[cols]
+        return in_mask, rec_mask
+
+    def _gate_order(self) -> list | None:
+        return None
+
+    def op_options(self) -> dict:
+        """Keyword options of the fused op that come from the cell."""
+        options = {"activation": self._activation_name}
+        if self.gates > 1:
+            options["recurrent_activation"] = self._recurrent_activation_name
+        return options
+
+    def run(self, x_tm: Tensor, states: list | None, training: bool, **options: Any) -> tuple:
+        """The fused op on a time-major sequence: (out (T, B, H), [final states (B, H)])."""
+        T, B, I = x_tm.shape
+        in_mask, rec_mask = self.dropout_masks(B, I, x_tm.dtype, training)
+        h0 = c0 = None
+        if states is not None:
+            h0 = _ops.unsqueeze(states[0], 0)  # (1, B, H)
+            c0 = _ops.unsqueeze(states[1], 0) if self.mode == "LSTM" else None
+        out, h_n, c_n = recurrent(
+            self.mode, x_tm, h0, c0, [self.torch_weights()],
+            input_dropout_masks=None if in_mask is None else [in_mask],
+            rec_dropout_masks=None if rec_mask is None else [rec_mask],
+            **self.op_options(), **options,
+        )
+        finals = [_ops.getitem(h_n, 0)] + ([_ops.getitem(c_n, 0)] if self.mode == "LSTM" else [])  # (B, H)
+        return out, finals
+
+    def call(self, inputs, states, training=False):
+        """One time step, as Keras cells: ``(output (B, H), new_states)``. Standalone calls draw fresh
+        dropout masks at every call (inside a layer the mask is drawn once per sequence)."""
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        states = [self._convert(s) for s in states]
+        out, finals = self.run(_ops.unsqueeze(inputs, 0), states, training)
+        return _ops.getitem(out, 0), finals
+
+    def get_initial_state(self, batch_size: int) -> list[Tensor]:
+        sizes = self.state_size if isinstance(self.state_size, list) else [self.state_size]
+        return [Tensor(np.zeros((batch_size, s), self._np_dtype)) for s in sizes]
+
+    def _cell_config(self) -> dict:
+        config = {
+            "units": self.units, "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+            "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed,
+            "implementation": self.implementation,
+        }
+        if self.gates > 1:
+            config["recurrent_activation"] = activations.serialize(self.recurrent_activation)
+        return config
+
+    def get_config(self):
+        return {**super().get_config(), **self._cell_config()}
+
+
+class SimpleRNNCell(_FusedCell):
+    """One step of ``SimpleRNN``: ``h_t = activation(x_t K + b + h_{t-1} U)``."""
+
+    mode, gates = "RNN_TANH", 1
+
+    def __init__(self, units: int, activation: Any = "tanh", use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", recurrent_initializer: Any = "orthogonal",
+                 bias_initializer: Any = "zeros", kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
+                 bias_regularizer: Any = None, kernel_constraint: Any = None, recurrent_constraint: Any = None,
+                 bias_constraint: Any = None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 seed: int | None = None, implementation: int = 2, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._setup(units, activation, None, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
+                    kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint,
+                    recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed, implementation)
+
+
+class LSTMCell(_FusedCell):
+    """One step of ``LSTM`` (gate order i, f, c, o); ``unit_forget_bias`` starts the forget bias at 1."""
+
+    mode, gates = "LSTM", 4
+
+    def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
+                 unit_forget_bias: bool = True, kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
+                 bias_regularizer: Any = None, kernel_constraint: Any = None, recurrent_constraint: Any = None,
+                 bias_constraint: Any = None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 seed: int | None = None, implementation: int = 2, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._setup(units, activation, recurrent_activation, use_bias, kernel_initializer, recurrent_initializer,
+                    bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
+                    kernel_constraint, recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed,
+                    implementation)
+        self.unit_forget_bias = _bool("unit_forget_bias", unit_forget_bias)
+
+    @property
+    def state_size(self) -> list[int]:
+        return [self.units, self.units]
+
+    def _bias_initializer(self):
+        return _ForgetBias(self.bias_initializer, self.units) if self.unit_forget_bias else self.bias_initializer
+
+    def _cell_config(self):
+        return {**super()._cell_config(), "unit_forget_bias": self.unit_forget_bias}
+
+
+class GRUCell(_FusedCell):
+    """One step of ``GRU`` (Keras gate order z, r, h), ``reset_after`` True (default) or False."""
+
+    mode, gates = "GRU", 3
+
+    def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, recurrent_regularizer: Any = None, bias_regularizer: Any = None,
+                 kernel_constraint: Any = None, recurrent_constraint: Any = None, bias_constraint: Any = None,
+                 dropout: float = 0.0, recurrent_dropout: float = 0.0, reset_after: bool = True,
+                 seed: int | None = None, implementation: int = 2, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._setup(units, activation, recurrent_activation, use_bias, kernel_initializer, recurrent_initializer,
+                    bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
+                    kernel_constraint, recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed,
+                    implementation)
+        self.reset_after = _bool("reset_after", reset_after)
+
+    def _bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _gate_order(self):
+        return [1, 0, 2]  # Keras z, r, h -> PyTorch r, z, n
+
+    def _columns(self):
+        H = self.units
+        return np.r_[H:2 * H, 0:H, 2 * H:3 * H]
+
+    def op_options(self):
+        return {**super().op_options(), "reset_after": self.reset_after}
+
+    def _cell_config(self):
+        return {**super()._cell_config(), "reset_after": self.reset_after}
+
+
+# -- layers ------------------------------------------------------------------------------
+_LAYER_FLAGS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll", "zero_output_for_mask",
+                "time_major")
+
+
+class RNN(Layer):
+    """Run a cell over a sequence (Keras's ``keras.layers.RNN``); ``SimpleRNN``/``LSTM``/``GRU`` are this
+    with their cell.
+
+    Args:
+        cell: ``SimpleRNNCell``, ``LSTMCell`` or ``GRUCell`` (rnnkit runs them as one fused op; other
+            cells, and lists of cells, are not supported).
+        return_sequences: output every step (B, T, H) instead of the last (B, H).
+        return_state: also return the final states (LSTM: h then c).
+        go_backwards: process the sequence backwards (and return the outputs in that order).
+        stateful: carry the final states over to the next call.
+        unroll: accepted for compatibility; no numeric effect.
+        zero_output_for_mask: zero outputs at masked steps (default: repeat the previous output).
+        time_major: inputs and sequence outputs are (T, B, ...) (Keras 2 argument).
+
+    Call arguments: ``inputs`` (B, T, I); ``initial_state`` (a list of (B, H) tensors, or symbolic
+    tensors in a functional model); ``mask`` (B, T) bool; ``training``.
+    """
+
+    def __init__(self, cell: Any, return_sequences: bool = False, return_state: bool = False,
+                 go_backwards: bool = False, stateful: bool = False, unroll: bool = False,
+                 zero_output_for_mask: bool = False, time_major: bool = False, **kwargs: Any):
+        input_length = kwargs.pop("input_length", None)  # Keras 2: input_length / input_dim fix the shape
+        input_dim = kwargs.pop("input_dim", None)
+        kwargs.pop("use_cudnn", None)
+        if (input_length is not None or input_dim is not None) and "input_shape" not in kwargs \
+                and "batch_input_shape" not in kwargs:
+            kwargs["input_shape"] = (input_length, input_dim)
+        if isinstance(cell, dict):
+            from rnnkit.keras.layers import deserialize
+
+            cell = deserialize(cell)
+        if isinstance(cell, (list, tuple)):
+            raise ValueError("cell: stacked cells are not supported; stack recurrent layers with "
+                             "return_sequences=True instead")
+        if not isinstance(cell, _FusedCell):
+            raise TypeError(f"cell: expected SimpleRNNCell, LSTMCell or GRUCell (rnnkit runs them as one fused "
+                            f"op with hand-derived gradients), got {type(cell).__name__}")
+        super().__init__(**kwargs)
+        self.cell = cell
+        for flag, value in zip(_LAYER_FLAGS, (return_sequences, return_state, go_backwards, stateful, unroll,
+                                              zero_output_for_mask, time_major)):
+            setattr(self, flag, _bool(flag, value))
+        self.input_spec = InputSpec(ndim=3)
+        self.supports_masking = True
+        self._states: list[np.ndarray] | None = None
+
+    # -- shapes -----------------------------------------------------------------------
+    @property
+    def state_size_list(self) -> list[int]:
+        size = self.cell.state_size
+        return list(size) if isinstance(size, (list, tuple)) else [size]
+
+    def _sequence_shape(self, input_shape):
+        return input_shape if is_shape(input_shape) else input_shape[0]
+
+    def _batch_time(self, shape) -> tuple:
+        return (shape[1], shape[0]) if self.time_major else (shape[0], shape[1])
+
+    def build(self, input_shape):
+        shape = self._sequence_shape(input_shape)
+        if len(shape) != 3:
+            raise ValueError(f"{type(self).__name__} '{self.name}': argument inputs expected a 3-D input "
+                             f"(batch, timesteps, features), got shape {tuple(shape)}")
+        batch, _ = self._batch_time(shape)
+        self.cell._build_once((batch, shape[-1]))
+        self.input_spec = InputSpec(ndim=3, axes={-1: shape[-1]})
+
+    def compute_output_shape(self, input_shape):
+        shape = self._sequence_shape(input_shape)
+        batch, time = self._batch_time(shape)
+        H = self.cell.output_size
+        if self.return_sequences:
+            out = (time, batch, H) if self.time_major else (batch, time, H)
+        else:
+            out = (batch, H)
+        if self.return_state:
+            return (out,) + tuple((batch, s) for s in self.state_size_list)
+        return out
+
+    def compute_mask(self, inputs, mask=None):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        out_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [out_mask] + [None] * len(self.state_size_list)
+        return out_mask
+
+    # -- running -------------------------------------------------------------------------
+    def _initial_states(self, initial_state: Any, batch: int) -> list[Tensor] | None:
+        n = len(self.state_size_list)
+        if initial_state is None:
+            if self.stateful and self._states is not None:
+                if self._states[0].shape[0] != batch:
+                    raise ValueError(
+                        f"{type(self).__name__} '{self.name}' is stateful: expected batch size "
+                        f"{self._states[0].shape[0]} (the batch size of its states), got {batch}; call "
+                        "reset_states() after changing the batch size"
+                    )
+                return [Tensor(s) for s in self._states]
+            return None
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        if len(states) != n:
+            raise ValueError(f"initial_state: {type(self).__name__} '{self.name}' expects {n} state tensor(s), "
+                             f"got {len(states)}")
+        out = []
+        for i, (state, size) in enumerate(zip(states, self.state_size_list)):
+            state = self._convert(state)
+            if tuple(state.shape) != (batch, size):
+                raise ValueError(f"initial_state[{i}]: expected shape {(batch, size)} (batch, units), got "
+                                 f"{tuple(state.shape)}")
+            out.append(state)
+        return out
+
+    def _time_major_mask(self, mask: Any, batch: int, time: int) -> np.ndarray | None:
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if mask is None:
+            return None
+        mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask).astype(bool)
+        expected = (time, batch) if self.time_major else (batch, time)
+        if mask.shape != expected:
+            raise ValueError(f"mask: expected shape {expected} ({'time, batch' if self.time_major else 'batch, time'})"
+                             f", got {mask.shape}")
+        return mask if self.time_major else mask.T  # (T, B)
+
+    def call(self, inputs, initial_state=None, mask=None, training=False):
+        if isinstance(inputs, (list, tuple)):  # Keras 2 form: layer([x, h0, c0])
+            if initial_state is not None:
+                raise ValueError("initial_state: given both inside the input list and as an argument")
+            inputs, initial_state = inputs[0], list(inputs[1:]) or None
+        batch, time = self._batch_time(tuple(inputs.shape))
+        if time == 0:
+            raise ValueError(f"{type(self).__name__} '{self.name}': argument inputs has no time steps (shape "
+                             f"{tuple(inputs.shape)})")
+        states = self._initial_states(initial_state, batch)
+        x_tm = inputs if self.time_major else _ops.transpose(inputs, 0, 1)  # (T, B, I)
+        out, finals = self.cell.run(
+            x_tm, states, bool(training), mask=self._time_major_mask(mask, batch, time),
+            masked_output="zero" if self.zero_output_for_mask else "carry", go_backwards=self.go_backwards,
+        )
+        if self.stateful:
+            self._states = [f.data.copy() for f in finals]
+        if self.return_sequences:
+            output = out if self.time_major else _ops.transpose(out, 0, 1)  # (B, T, H)
+        else:
+            output = _ops.getitem(out, -1)  # (B, H): Keras's last_output
+        return (output, *finals) if self.return_state else output
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def states(self) -> list[Tensor] | None:
+        """The carried states of a stateful layer (None before its first call)."""
+        return None if self._states is None else [Tensor(s) for s in self._states]
+
+    def reset_states(self, states: Any = None) -> None:
+        """Zero the carried states of a stateful layer, or set them to ``states`` (a list of (B, H) arrays)."""
+        if not self.stateful:
+            raise AttributeError(f"{type(self).__name__} '{self.name}': reset_states needs stateful=True")
+        if states is None:
+            if self._states is not None:
+                self._states = [np.zeros_like(s) for s in self._states]
+            return
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        if len(states) != len(self.state_size_list):
+            raise ValueError(f"states: expected {len(self.state_size_list)} arrays, got {len(states)}")
+        arrays = []
+        for i, (s, size) in enumerate(zip(states, self.state_size_list)):
+            s = np.asarray(s.data if isinstance(s, Tensor) else s, dtype=self._np_dtype)
+            if s.ndim != 2 or s.shape[1] != size:
+                raise ValueError(f"states[{i}]: expected shape (batch, {size}), got {s.shape}")
+            arrays.append(s.copy())
+        self._states = arrays
+
+    reset_state = reset_states
+
+    # -- configuration -------------------------------------------------------------------------
+    def _flag_config(self) -> dict:
+        return {flag: getattr(self, flag) for flag in _LAYER_FLAGS}
+
+    def get_config(self):
+        from rnnkit.keras.layers import serialize
+
+        return {**super().get_config(), **self._flag_config(), "cell": serialize(self.cell)}
+
+
+class _CellLayer(RNN):
+    """``SimpleRNN``/``LSTM``/``GRU``: an RNN whose cell is built from the layer's own arguments."""
+
+    _cell_class: type = _FusedCell
+
+    def __init__(self, cell_kwargs: dict, layer_kwargs: dict, kwargs: dict):
+        implementation = kwargs.pop("implementation", 2)
+        use_cudnn = kwargs.pop("use_cudnn", "auto")
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(f"use_cudnn: expected 'auto', True or False, got {use_cudnn!r}")
+        cell = self._cell_class(**cell_kwargs, implementation=implementation,
+                                dtype=kwargs.get("dtype"), trainable=kwargs.get("trainable", True),
+                                name=f"{_snake(type(self).__name__)}_cell")
+        super().__init__(cell, **layer_kwargs, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        # units, activation, dropout, kernel_initializer... live on the cell, as in Keras.
+        cell = self.__dict__.get("cell")
+        if cell is not None and not name.startswith("_") and name in _CELL_ATTRIBUTES:
+            return getattr(cell, name)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def get_config(self):
+        config = Layer.get_config(self)
+        return {**config, **self._flag_config(), **self.cell._cell_config()}
+
+
+_CELL_ATTRIBUTES = frozenset({
+    "units", "activation", "recurrent_activation", "use_bias", "kernel_initializer", "recurrent_initializer",
+    "bias_initializer", "unit_forget_bias", "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+    "kernel_constraint", "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout", "seed",
+    "implementation", "reset_after", "kernel", "recurrent_kernel", "bias",
+})
+
+
+def _snake(name: str) -> str:
+    from rnnkit.keras.layers.base import to_snake_case
+
+    return to_snake_case(name)
+
+
+class SimpleRNN(_CellLayer):
+    """Fully-connected RNN: ``h_t = activation(x_t K + b + h_{t-1} U)``; weights kernel (I, H),
+    recurrent_kernel (H, H), bias (H,). Arguments as Keras's ``SimpleRNN`` (see :class:`RNN`)."""
+
+    _cell_class = SimpleRNNCell
+
+    def __init__(self, units: int, activation: Any = "tanh", use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", recurrent_initializer: Any = "orthogonal",
+                 bias_initializer: Any = "zeros", kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
+                 bias_regularizer: Any = None, activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 recurrent_constraint: Any = None, bias_constraint: Any = None, dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, return_sequences: bool = False, return_state: bool = False,
+                 go_backwards: bool = False, stateful: bool = False, unroll: bool = False, seed: int | None = None,
+                 time_major: bool = False, zero_output_for_mask: bool = False, **kwargs: Any):
+        cell_kwargs = dict(units=units, activation=activation, use_bias=use_bias,
+                           kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+                           bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                           recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
+                           kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+                           bias_constraint=bias_constraint, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                           seed=seed)
+        layer_kwargs = dict(return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
+                            stateful=stateful, unroll=unroll, zero_output_for_mask=zero_output_for_mask,
+                            time_major=time_major, activity_regularizer=activity_regularizer)
+        super().__init__(cell_kwargs, layer_kwargs, kwargs)
+
+
+class LSTM(_CellLayer):
+    """Long short-term memory (Hochreiter 1997), Keras's ``LSTM`` with every argument of its signature.
+
+    Weights: kernel (I, 4H), recurrent_kernel (H, 4H), bias (4H,), gates i, f, c, o. Equations in the
+    module docstring; arguments as Keras (see :class:`RNN` for the sequence ones).
+
+    Example:
+        >>> import numpy as np
+        >>> from rnnkit.keras import layers
+        >>> layers.LSTM(50, return_sequences=True)(np.zeros((2, 49, 1), np.float32)).shape
+        (2, 49, 50)
+    """
+
+    _cell_class = LSTMCell
+
+    def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
+                 unit_forget_bias: bool = True, kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
+                 bias_regularizer: Any = None, activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 recurrent_constraint: Any = None, bias_constraint: Any = None, dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, implementation: int = 2, return_sequences: bool = False,
+                 return_state: bool = False, go_backwards: bool = False, stateful: bool = False,
+                 time_major: bool = False, unroll: bool = False, seed: int | None = None,
+                 zero_output_for_mask: bool = False, **kwargs: Any):
+        cell_kwargs = dict(units=units, activation=activation, recurrent_activation=recurrent_activation,
+                           use_bias=use_bias, kernel_initializer=kernel_initializer,
+                           recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
+                           unit_forget_bias=unit_forget_bias, kernel_regularizer=kernel_regularizer,
+                           recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
+                           kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+                           bias_constraint=bias_constraint, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                           seed=seed)
+        layer_kwargs = dict(return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
+                            stateful=stateful, unroll=unroll, zero_output_for_mask=zero_output_for_mask,
+                            time_major=time_major, activity_regularizer=activity_regularizer)
+        super().__init__(cell_kwargs, layer_kwargs, dict(kwargs, implementation=implementation))
+
+
+class GRU(_CellLayer):
+    """Gated recurrent unit (Cho et al. 2014), Keras's ``GRU``; ``reset_after=True`` (default, cuDNN/PyTorch
+    form, bias (2, 3H)) or False (bias (3H,)). Weights kernel (I, 3H), recurrent_kernel (H, 3H), gates z, r, h."""
+
+    _cell_class = GRUCell
+
+    def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, recurrent_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None, kernel_constraint: Any = None, recurrent_constraint: Any = None,
+                 bias_constraint: Any = None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 implementation: int = 2, return_sequences: bool = False, return_state: bool = False,
+                 go_backwards: bool = False, stateful: bool = False, unroll: bool = False, time_major: bool = False,
+                 reset_after: bool = True, seed: int | None = None, zero_output_for_mask: bool = False,
+                 **kwargs: Any):
+        cell_kwargs = dict(units=units, activation=activation, recurrent_activation=recurrent_activation,
+                           use_bias=use_bias, kernel_initializer=kernel_initializer,
+                           recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
+                           kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+                           bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                           recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
+                           dropout=dropout, recurrent_dropout=recurrent_dropout, reset_after=reset_after, seed=seed)
+        layer_kwargs = dict(return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
+                            stateful=stateful, unroll=unroll, zero_output_for_mask=zero_output_for_mask,
+                            time_major=time_major, activity_regularizer=activity_regularizer)
+        super().__init__(cell_kwargs, layer_kwargs, dict(kwargs, implementation=implementation))

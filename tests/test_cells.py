@@ -1,0 +1,502 @@
+"""rnnkit.cells: parity with torch.nn.RNN/LSTM/GRU, the fast path against the per-step reference
+(with torch autograd for the reference's gradients), finite differences, dtypes and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnnkit.cells import activations, gru, lstm, reference, rnn, scan
+
+TOL = 1e-10
+GATES = scan.MODES
+
+
+def _close(a, b, what, tol=TOL):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape, f"{what}: shape {a.shape} != {b.shape}"
+    err = np.max(np.abs(a - b)) if a.size else 0.0
+    assert err <= tol * max(1.0, np.max(np.abs(b)) if b.size else 1.0), f"{what}: max abs diff {err:.3e}"
+
+
+# ----------------------------------------------------------------------------- torch parity
+
+PARITY_CONFIGS = [
+    # (num_layers, bidirectional, bias, lengths, initial state)
+    (1, False, True, False, True),
+    (2, True, True, True, True),
+    (3, False, False, True, False),
+    (1, True, False, False, False),
+    (2, False, True, True, True),
+    (3, True, True, True, False),
+]
+PARITY_MODES = [("RNN_TANH", 0), ("RNN_RELU", 0), ("LSTM", 0), ("LSTM", 3), ("GRU", 0)]
+
+
+@pytest.mark.parametrize("mode,proj", PARITY_MODES, ids=[f"{m}-proj{p}" for m, p in PARITY_MODES])
+@pytest.mark.parametrize("L,bidir,bias,use_lengths,init", PARITY_CONFIGS,
+                         ids=[f"L{c[0]}-{'bi' if c[1] else 'uni'}-{'bias' if c[2] else 'nobias'}-"
+                              f"{'len' if c[3] else 'full'}-{'h0' if c[4] else 'noh0'}" for c in PARITY_CONFIGS])
+def test_parity_with_torch(mode, proj, L, bidir, bias, use_lengths, init):
+    torch = pytest.importorskip("torch")
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    T, B, I, H = 7, 4, 5, 6
+    D = 2 if bidir else 1
+    P = proj or H
+    torch.manual_seed(hash((mode, proj, L, bidir, bias, use_lengths, init)) % 2**31)
+    kw = dict(num_layers=L, bidirectional=bidir, bias=bias, dtype=torch.float64)
+    if mode.startswith("RNN"):
+        m = torch.nn.RNN(I, H, nonlinearity=mode[4:].lower(), **kw)
+    elif mode == "LSTM":
+        m = torch.nn.LSTM(I, H, proj_size=proj, **kw)
+    else:
+        m = torch.nn.GRU(I, H, **kw)
+    x = torch.randn(T, B, I, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(L * D, B, P, dtype=torch.float64, requires_grad=True)
+    c0 = torch.randn(L * D, B, H, dtype=torch.float64, requires_grad=True)
+    lengths = np.array([7, 3, 1, 5])[:B] if use_lengths else None
+    hx = None
+    if init:
+        hx = (h0, c0) if mode == "LSTM" else h0
+    if lengths is not None:
+        packed = pack_padded_sequence(x, torch.as_tensor(lengths), enforce_sorted=False)
+        out_p, hn = m(packed, hx)
+        out_t, _ = pad_packed_sequence(out_p, total_length=T)
+    else:
+        out_t, hn = m(x, hx)
+    h_t, c_t = hn if mode == "LSTM" else (hn, None)
+    g_out = torch.randn_like(out_t)
+    g_h = torch.randn_like(h_t)
+    g_c = None if c_t is None else torch.randn_like(c_t)
+    loss = (out_t * g_out).sum() + (h_t * g_h).sum() + (0 if c_t is None else (c_t * g_c).sum())
+    loss.backward()
+
+    names = m._flat_weights_names
+    per = len(names) // (L * D)
+    flat = [w.detach().numpy() for w in m._flat_weights]
+    weights = [tuple(flat[k * per:(k + 1) * per]) for k in range(L * D)]
+    out, h_n, c_n, cache = scan.forward(
+        mode, x.detach().numpy(), h0.detach().numpy() if init else None,
+        c0.detach().numpy() if (init and mode == "LSTM") else None, weights,
+        num_layers=L, bidirectional=bidir, proj_size=proj, lengths=lengths)
+    _close(out, out_t.detach().numpy(), "out")
+    _close(h_n, h_t.detach().numpy(), "h_n")
+    if mode == "LSTM":
+        _close(c_n, c_t.detach().numpy(), "c_n")
+    else:
+        assert c_n is None
+    dx, dh0, dc0, dweights = scan.backward(g_out.numpy(), g_h.numpy(), None if g_c is None else g_c.numpy(), cache)
+    _close(dx, x.grad.numpy(), "dx")
+    if init:
+        _close(dh0, h0.grad.numpy(), "dh0")
+        if mode == "LSTM":
+            _close(dc0, c0.grad.numpy(), "dc0")
+    for k in range(L * D):
+        assert len(dweights[k]) == per
+        for j in range(per):
+            _close(dweights[k][j], m._flat_weights[k * per + j].grad.numpy(), f"d{names[k * per + j]}")
+
+
+# ------------------------------------------------------------- fast path vs reference (torch autograd)
+
+def _torch_act(name):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    # torch's hardsigmoid backward multiplies by a float32 1/6 even in float64: use its definition
+    hard_sigmoid = lambda v: torch.clamp(v + 3, 0, 6) / 6  # noqa: E731
+    return {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": F.relu, "hard_sigmoid": hard_sigmoid,
+            "linear": lambda v: v, "exponential": torch.exp, "elu": F.elu, "selu": F.selu,
+            "softplus": F.softplus, "softsign": F.softsign, "silu": F.silu, "swish": F.silu,
+            "gelu": F.gelu}[name]
+
+
+def _random_case(mode, rng, T=6, B=3, I=4, H=5, proj=0, bias=True, scale=0.5):
+    G = GATES[mode]
+    P = proj or H
+    w = [rng.normal(0, scale, (G * H, I)), rng.normal(0, scale, (G * H, P))]
+    w += [rng.normal(0, scale, G * H), rng.normal(0, scale, G * H)] if bias else [None, None]
+    w.append(rng.normal(0, scale, (P, H)) if proj else None)
+    x = rng.normal(size=(T, B, I))
+    h0 = rng.normal(size=(1, B, P))
+    c0 = rng.normal(size=(1, B, H)) if mode == "LSTM" else None
+    return x, h0, c0, tuple(w)
+
+
+def _dropout_mask(rng, shape, p=0.3):
+    return (rng.random(shape) >= p) / (1 - p)
+
+
+def _reference_scan(mode, x, h0, c0, w, *, mask=None, in_mask=None, rec_mask=None, activation=None,
+                    recurrent_activation=None, reset_after=True, go_backwards=False, masked_output="zero"):
+    """One layer, one direction, in torch, from reference.py and Keras's masking rules literally."""
+    torch = pytest.importorskip("torch")
+    t = lambda a: None if a is None else torch.as_tensor(a)  # noqa: E731
+    x, h0, c0, in_mask, rec_mask = map(t, (x, h0, c0, in_mask, rec_mask))
+    w = [t(a) for a in w]
+    T, B = x.shape[:2]
+    m = None if mask is None else torch.as_tensor(mask, dtype=x.dtype)
+    if go_backwards:
+        x = torch.flip(x, [0])
+        m = None if m is None else torch.flip(m, [0])
+    W_ih, W_hh, b_ih, b_hh, W_hr = w
+    common = dict(W_ih=W_ih, W_hh=W_hh, b_ih=b_ih, b_hh=b_hh, m_x=in_mask, m_h=rec_mask)
+    if mode == "LSTM":
+        step, state = reference.lstm_step, (h0[0], c0[0])
+        common.update(act=_torch_act(activation or "tanh"), rec_act=_torch_act(recurrent_activation or "sigmoid"),
+                      W_hr=W_hr)
+    elif mode == "GRU":
+        step, state = reference.gru_step, (h0[0],)
+        common.update(act=_torch_act(activation or "tanh"), rec_act=_torch_act(recurrent_activation or "sigmoid"),
+                      reset_after=reset_after)
+    else:
+        step, state = reference.rnn_step, (h0[0],)
+        common.update(act=_torch_act(activation or ("relu" if mode == "RNN_RELU" else "tanh")))
+    states = reference.run(step, x, state, m, **common)
+    outs, prev = [], torch.zeros_like(states[0][0])
+    for k, s in enumerate(states):
+        if m is None:
+            o = s[0]
+        else:
+            keep = m[k][:, None]
+            o = keep * s[0] + (1 - keep) * (0 * prev if masked_output == "zero" else prev)
+        outs.append(o)
+        prev = o
+    out = torch.stack(outs)
+    final = states[-1]
+    return out, final[0][None], (final[1][None] if mode == "LSTM" else None), (x, h0, c0, w)
+
+
+def _compare_with_reference(mode, rng, *, proj=0, bias=True, scale=0.5, **options):
+    torch = pytest.importorskip("torch")
+    x, h0, c0, w = _random_case(mode, rng, proj=proj, bias=bias, scale=scale)
+    xt = torch.tensor(x, requires_grad=True)
+    h0t = torch.tensor(h0, requires_grad=True)
+    c0t = None if c0 is None else torch.tensor(c0, requires_grad=True)
+    wt = [None if a is None else torch.tensor(a, requires_grad=True) for a in w]
+    ref_opts = {k: v for k, v in options.items()}
+    out_r, h_r, c_r, _ = _reference_scan(mode, xt, h0t, c0t, wt, **ref_opts)
+    g_out, g_h = rng.normal(size=tuple(out_r.shape)), rng.normal(size=tuple(h_r.shape))
+    g_c = None if c_r is None else rng.normal(size=tuple(c_r.shape))
+    loss = (out_r * torch.tensor(g_out)).sum() + (h_r * torch.tensor(g_h)).sum()
+    if c_r is not None:
+        loss = loss + (c_r * torch.tensor(g_c)).sum()
+    loss.backward()
+
+    in_mask, rec_mask = options.pop("in_mask", None), options.pop("rec_mask", None)
+    out, h_n, c_n, cache = scan.forward(mode, x, h0, c0, [w], proj_size=proj, input_dropout_masks=[in_mask],
+                                        rec_dropout_masks=[rec_mask], **options)
+    _close(out, out_r.detach().numpy(), "out")
+    _close(h_n, h_r.detach().numpy(), "h_n")
+    if c_r is not None:
+        _close(c_n, c_r.detach().numpy(), "c_n")
+    dx, dh0, dc0, (dw,) = scan.backward(g_out, g_h, g_c, cache)
+    _close(dx, xt.grad.numpy(), "dx")
+    _close(dh0, h0t.grad.numpy(), "dh0")
+    if c_r is not None:
+        _close(dc0, c0t.grad.numpy(), "dc0")
+    for name, g, a in zip(("W_ih", "W_hh", "b_ih", "b_hh", "W_hr"), dw, wt):
+        if a is None:
+            assert g is None, name
+        else:
+            _close(g, a.grad.numpy(), "d" + name)
+
+
+def _holey_mask(rng, T=6, B=3):
+    mask = rng.random((T, B)) < 0.6
+    mask[:, 0] = True  # one full sequence
+    mask[:2, 1] = False  # one starting with masked steps
+    mask[-1, -1] = False  # one ending with a masked step
+    return mask
+
+
+REF_CASES = {
+    "rnn-tanh-holes": ("RNN_TANH", {}, dict(mask=True)),
+    "rnn-relu-recmask-inmask": ("RNN_RELU", {}, dict(in_mask=(None,), rec_mask=(None,))),
+    "rnn-softsign-carry-back": ("RNN_TANH", {}, dict(mask=True, activation="softsign", masked_output="carry",
+                                                    go_backwards=True)),
+    "lstm-holes-carry": ("LSTM", {}, dict(mask=True, masked_output="carry")),
+    "lstm-recmask-shared": ("LSTM", {}, dict(rec_mask=(None,), in_mask=(None,), mask=True)),
+    "lstm-recmask-pergate": ("LSTM", {}, dict(rec_mask=(4,), in_mask=(4,), mask=True, go_backwards=True)),
+    "lstm-hardsig-relu": ("LSTM", {}, dict(activation="relu", recurrent_activation="hard_sigmoid", mask=True)),
+    "lstm-swish-elu-proj": ("LSTM", dict(proj=3), dict(activation="elu", recurrent_activation="swish",
+                                                       rec_mask=(None,), mask=True)),
+    "lstm-proj-nobias": ("LSTM", dict(proj=2, bias=False), dict(mask=True, go_backwards=True)),
+    "gru-holes": ("GRU", {}, dict(mask=True)),
+    "gru-reset-before": ("GRU", {}, dict(reset_after=False, mask=True, masked_output="carry")),
+    "gru-reset-before-pergate": ("GRU", {}, dict(reset_after=False, rec_mask=(3,), in_mask=(3,), mask=True)),
+    "gru-reset-after-pergate": ("GRU", {}, dict(rec_mask=(3,), in_mask=(3,), mask=True, go_backwards=True)),
+    "gru-selu-hardsig-nobias": ("GRU", dict(bias=False), dict(activation="selu", recurrent_activation="hard_sigmoid",
+                                                              rec_mask=(None,))),
+    "lstm-softplus-silu": ("LSTM", dict(scale=0.2), dict(activation="softplus", recurrent_activation="silu")),
+    "gru-gelu-exp": ("GRU", {}, dict(activation="gelu", recurrent_activation="sigmoid", mask=True)),
+    "rnn-exponential": ("RNN_TANH", dict(scale=0.2), dict(activation="exponential", mask=True)),
+    "gru-linear-softsign": ("GRU", dict(scale=0.2), dict(activation="linear", recurrent_activation="softsign")),
+    "lstm-linear-softsign": ("LSTM", dict(scale=0.2), dict(activation="linear", recurrent_activation="softsign")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REF_CASES))
+def test_fast_path_matches_reference(case):
+    mode, shape_opts, opts = REF_CASES[case]
+    rng = np.random.default_rng(sorted(REF_CASES).index(case))
+    T, B, I, H = 6, 3, 4, 5
+    P = shape_opts.get("proj") or H
+    opts = dict(opts)
+    if opts.get("mask"):
+        opts["mask"] = _holey_mask(rng, T, B)
+    if "in_mask" in opts:
+        g = opts["in_mask"][0]
+        opts["in_mask"] = _dropout_mask(rng, (B, I) if g is None else (g, B, I))
+    if "rec_mask" in opts:
+        g = opts["rec_mask"][0]
+        opts["rec_mask"] = _dropout_mask(rng, (B, P) if g is None else (g, B, P))
+    _compare_with_reference(mode, rng, **shape_opts, **opts)
+
+
+def test_cells_match_reference_steps_directly():
+    """The cell functions themselves (xw in, no driver) against reference.run, in NumPy."""
+    rng = np.random.default_rng(7)
+    T, B, I, H = 5, 3, 4, 3
+    mask = _holey_mask(rng, T, B)
+    x = rng.normal(size=(T, B, I))
+    for mode, G in (("RNN_TANH", 1), ("LSTM", 4), ("GRU", 3)):
+        _, h0, c0, (W_ih, W_hh, b_ih, b_hh, _) = _random_case(mode, rng, T=T, B=B, I=I, H=H)
+        rec_mask = _dropout_mask(rng, (G, B, H))
+        xw = x @ W_ih.T + b_ih
+        act = activations.get("tanh").forward
+        sig = activations.get("sigmoid").forward
+        if mode == "LSTM":
+            hs, h_T, c_T, _ = lstm.forward(xw + b_hh, h0[0], c0[0], W_hh, mask=mask, rec_mask=rec_mask)
+            ref = reference.run(reference.lstm_step, x, (h0[0], c0[0]), mask, W_ih=W_ih, W_hh=W_hh, b_ih=b_ih,
+                                b_hh=b_hh, act=act, rec_act=sig, m_h=rec_mask)
+            _close(c_T, ref[-1][1], "c_T")
+        elif mode == "GRU":
+            b_fold = np.concatenate([b_hh[:2 * H], np.zeros(H)])
+            hs, h_T, _ = gru.forward(xw + b_fold, h0[0], W_hh, b_hh[2 * H:], mask=mask, rec_mask=rec_mask)
+            ref = reference.run(reference.gru_step, x, (h0[0],), mask, W_ih=W_ih, W_hh=W_hh, b_ih=b_ih, b_hh=b_hh,
+                                act=act, rec_act=sig, m_h=rec_mask)
+        else:
+            hs, h_T, _ = rnn.forward(xw + b_hh, h0[0], W_hh, mask=mask, rec_mask=rec_mask)
+            ref = reference.run(reference.rnn_step, x, (h0[0],), mask, W_ih=W_ih, W_hh=W_hh, b_ih=b_ih, b_hh=b_hh,
+                                act=act, m_h=rec_mask)
+        _close(hs, np.stack([s[0] for s in ref]), f"{mode} hs")
+        _close(h_T, ref[-1][0], f"{mode} h_T")
+
+
+# ----------------------------------------------------------------------------- finite differences
+
+def _fd_check(mode, rng, n_checks=12, proj=0, scale=0.5, **options):
+    """Central differences of L = <out, g> + <h_n, gh> (+ <c_n, gc>) for x, h0, c0 and every weight."""
+    x, h0, c0, w = _random_case(mode, rng, T=5, B=2, I=3, H=3, proj=proj, scale=scale)
+    in_mask, rec_mask = options.pop("in_mask", None), options.pop("rec_mask", None)
+    opts = dict(options, proj_size=proj, input_dropout_masks=[in_mask], rec_dropout_masks=[rec_mask])
+    out, h_n, c_n, cache = scan.forward(mode, x, h0, c0, [w], **opts)
+    g, gh = rng.normal(size=out.shape), rng.normal(size=h_n.shape)
+    gc = None if c_n is None else rng.normal(size=c_n.shape)
+
+    def loss():
+        o, hn, cn, _ = scan.forward(mode, x, h0, c0, [w], need_grad=False, **opts)
+        return np.sum(o * g) + np.sum(hn * gh) + (0.0 if cn is None else np.sum(cn * gc))
+
+    dx, dh0, dc0, (dw,) = scan.backward(g, gh, gc, cache)
+    arrays = [("x", x, dx), ("h0", h0, dh0)] + ([("c0", c0, dc0)] if c0 is not None else [])
+    arrays += [(n, a, d) for n, a, d in zip(("W_ih", "W_hh", "b_ih", "b_hh", "W_hr"), w, dw) if a is not None]
+    eps = 1e-6
+    for name, a, d in arrays:
+        for idx in rng.choice(a.size, size=min(n_checks, a.size), replace=False):
+            i = np.unravel_index(idx, a.shape)
+            old = a[i]
+            a[i] = old + eps
+            up = loss()
+            a[i] = old - eps
+            down = loss()
+            a[i] = old
+            num = (up - down) / (2 * eps)
+            assert abs(num - d[i]) <= 1e-6 * max(1.0, abs(num)), f"{mode} d{name}{i}: fd {num} vs bptt {d[i]}"
+
+
+def test_fd_gru_reset_before():
+    _fd_check("GRU", np.random.default_rng(1), reset_after=False)
+
+
+def test_fd_gru_reset_before_masks_and_dropout():
+    rng = np.random.default_rng(2)
+    _fd_check("GRU", rng, reset_after=False, mask=_holey_mask(rng, 5, 2), rec_mask=_dropout_mask(rng, (3, 2, 3)),
+              in_mask=_dropout_mask(rng, (2, 3)))
+
+
+@pytest.mark.parametrize("mode", ["RNN_TANH", "LSTM", "GRU"])
+def test_fd_rec_mask_and_arbitrary_mask(mode):
+    rng = np.random.default_rng(3)
+    G = GATES[mode]
+    _fd_check(mode, rng, mask=_holey_mask(rng, 5, 2), rec_mask=_dropout_mask(rng, (2, 3)),
+              masked_output="carry")
+    _fd_check(mode, rng, mask=_holey_mask(rng, 5, 2), rec_mask=_dropout_mask(rng, (G, 2, 3)), go_backwards=True)
+
+
+def test_fd_lstm_projection_with_mask():
+    rng = np.random.default_rng(4)
+    _fd_check("LSTM", rng, proj=2, mask=_holey_mask(rng, 5, 2), rec_mask=_dropout_mask(rng, (2, 2)))
+
+
+@pytest.mark.parametrize("name", sorted(set(activations.ACTIVATIONS) - {"swish"}))
+def test_fd_each_activation(name):
+    rng = np.random.default_rng(5)
+    # every role; small weights keep the unbounded ones (linear, exponential...) from exploding
+    _fd_check("LSTM", rng, n_checks=6, scale=0.05, activation=name)
+    _fd_check("LSTM", rng, n_checks=6, scale=0.2, recurrent_activation=name)
+    _fd_check("GRU", rng, n_checks=6, scale=0.2, activation=name)
+    _fd_check("RNN_TANH", rng, n_checks=6, scale=0.2, activation=name)
+
+
+# ----------------------------------------------------------------------------- activations
+
+@pytest.mark.parametrize("name", sorted(activations.ACTIVATIONS))
+def test_activation_matches_torch_and_keeps_dtype(name):
+    torch = pytest.importorskip("torch")
+    act = activations.get(name)
+    z = np.concatenate([np.linspace(-6, 6, 96), [-3.5, -2.9, 2.9, 3.5]])  # hits no kink (0, +-3)
+    zt = torch.tensor(z, requires_grad=True)
+    yt = _torch_act(name)(zt)
+    yt.sum().backward()
+    y = act.forward(z)
+    _close(y, yt.detach().numpy(), f"{name} forward", tol=1e-12)
+    _close(act.derivative(y if act.saves == "output" else z), zt.grad.numpy(), f"{name} derivative", tol=1e-12)
+    z32 = z.astype(np.float32)
+    y32 = act.forward(z32)
+    assert y32.dtype == np.float32
+    assert act.derivative(y32 if act.saves == "output" else z32).dtype == np.float32
+    out = np.empty_like(z32)
+    assert act.forward(z32, out=out) is out
+
+
+def test_hard_sigmoid_is_keras3_relu6():
+    """Keras 3: hard_sigmoid(x) = relu6(x + 3) / 6 (not Keras 2's 0.2 x + 0.5)."""
+    z = np.array([-3.0, -1.0, 0.0, 1.5, 3.0, 4.0])
+    expected = np.clip(z + 3.0, 0.0, 6.0) / 6.0
+    _close(activations.get("hard_sigmoid").forward(z), expected, "hard_sigmoid", tol=0)
+    assert activations.get(None).name == "linear"
+    assert activations.get("swish") is activations.get("silu")
+
+
+def test_activation_errors_name_the_argument():
+    with pytest.raises(ValueError, match="recurrent_activation"):
+        activations.get("nope", "recurrent_activation")
+    with pytest.raises(TypeError, match="activation"):
+        activations.get(3)
+
+
+# ----------------------------------------------------------------------------- dtype, options, errors
+
+@pytest.mark.parametrize("mode", sorted(GATES))
+def test_float32_stays_float32(mode):
+    rng = np.random.default_rng(6)
+    T, B, I, H, L, D = 5, 3, 4, 6, 2, 2
+    G = GATES[mode]
+    ws = []
+    for layer in range(L):
+        for _ in range(D):
+            ws.append(tuple(rng.normal(0, 0.4, s) for s in [(G * H, I if layer == 0 else D * H), (G * H, H),
+                                                             (G * H,), (G * H,)]))
+    x = rng.normal(size=(T, B, I))
+    opts = dict(num_layers=L, bidirectional=True, lengths=np.array([5, 2, 4]))
+    res64 = scan.forward(mode, x, None, None, ws, **opts)
+    ws32 = [tuple(a.astype(np.float32) for a in w) for w in ws]
+    out, h_n, c_n, cache = scan.forward(mode, x.astype(np.float32), None, None, ws32, **opts)
+    for a in (out, h_n) + ((c_n,) if c_n is not None else ()):
+        assert a.dtype == np.float32
+    g = rng.normal(size=out.shape).astype(np.float32)
+    grads = scan.backward(g, None, None, cache)
+    grads64 = scan.backward(g.astype(np.float64), None, None, res64[3])
+    assert grads[0].dtype == np.float32 and grads[1].dtype == np.float32
+    for dw, dw64 in zip(grads[3], grads64[3]):
+        for a, b in zip(dw, dw64):
+            assert a.dtype == np.float32
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(out, res64[0], rtol=1e-4, atol=1e-5)
+
+
+def test_dropout_between_layers_is_saved_for_backward():
+    torch = pytest.importorskip("torch")  # noqa: F841  (only for symmetry of skips)
+    rng = np.random.default_rng(8)
+    T, B, I, H = 4, 2, 3, 5
+    ws = [tuple(rng.normal(0, 0.5, s) for s in [(4 * H, I), (4 * H, H)]),
+          tuple(rng.normal(0, 0.5, s) for s in [(4 * H, H), (4 * H, H)])]
+    x = rng.normal(size=(T, B, I))
+    opts = dict(num_layers=2, dropout=0.5, training=True)
+    out, _, _, cache = scan.forward("LSTM", x, None, None, ws, rng=np.random.default_rng(0), **opts)
+    again, _, _, _ = scan.forward("LSTM", x, None, None, ws, rng=np.random.default_rng(0), **opts)
+    plain, _, _, _ = scan.forward("LSTM", x, None, None, ws, num_layers=2)
+    np.testing.assert_array_equal(out, again)
+    assert not np.allclose(out, plain)
+    drop = cache["drops"][0]
+    assert set(np.unique(drop)) <= {0.0, 2.0} and cache["drops"][1] is None
+    # gradient of x with the same masks by finite differences on one entry
+    g = rng.normal(size=out.shape)
+    dx = scan.backward(g, None, None, cache)[0]
+    eps = 1e-6
+    x2 = x.copy()
+    x2[1, 0, 2] += eps
+    up = np.sum(scan.forward("LSTM", x2, None, None, ws, rng=np.random.default_rng(0), **opts)[0] * g)
+    x2[1, 0, 2] -= 2 * eps
+    down = np.sum(scan.forward("LSTM", x2, None, None, ws, rng=np.random.default_rng(0), **opts)[0] * g)
+    assert abs((up - down) / (2 * eps) - dx[1, 0, 2]) < 1e-6
+
+
+def test_carry_output_and_go_backwards_semantics():
+    """Keras: carry repeats the last valid output (zeros before the first); go_backwards returns
+    outputs in processing order; h_n is the state after each sequence's last valid step."""
+    rng = np.random.default_rng(9)
+    x, h0, _, w = _random_case("GRU", rng, T=5, B=2, I=3, H=4)
+    mask = np.array([[False, True], [True, True], [False, True], [True, False], [False, False]])
+    out, h_n, _, _ = scan.forward("GRU", x, h0, None, [w], mask=mask, masked_output="carry")
+    np.testing.assert_array_equal(out[0, 0], 0)
+    np.testing.assert_array_equal(out[2, 0], out[1, 0])
+    np.testing.assert_array_equal(out[4, 0], out[3, 0])
+    np.testing.assert_array_equal(h_n[0, 1], out[2, 1])
+    zero, _, _, _ = scan.forward("GRU", x, h0, None, [w], mask=mask)
+    np.testing.assert_array_equal(zero[~mask], 0)
+    back, hb, _, _ = scan.forward("GRU", x, h0, None, [w], mask=mask, go_backwards=True)
+    flipped, hf, _, _ = scan.forward("GRU", x[::-1].copy(), h0, None, [w], mask=mask[::-1].copy())
+    np.testing.assert_array_equal(back, flipped)
+    np.testing.assert_array_equal(hb, hf)
+
+
+def test_no_state_and_no_gradients_given():
+    rng = np.random.default_rng(10)
+    x, _, _, w = _random_case("LSTM", rng)
+    out, h_n, c_n, cache = scan.forward("LSTM", x, None, None, [w])
+    dx, dh0, dc0, dw = scan.backward(None, None, None, cache)
+    assert not dx.any() and not dh0.any() and not dc0.any()
+    _, _, _, none_cache = scan.forward("LSTM", x, None, None, [w], need_grad=False)
+    assert none_cache is None
+    with pytest.raises(ValueError, match="cache"):
+        scan.backward(None, None, None, none_cache)
+
+
+def test_bad_input_messages_name_the_argument():
+    rng = np.random.default_rng(11)
+    x, h0, c0, w = _random_case("LSTM", rng)
+    with pytest.raises(ValueError, match="mode"):
+        scan.forward("LSTMX", x, None, None, [w])
+    with pytest.raises(TypeError, match="x"):
+        scan.forward("LSTM", x.astype(int), None, None, [w])
+    with pytest.raises(TypeError, match="w_hh"):
+        scan.forward("LSTM", x, None, None, [(w[0], w[1].astype(np.float32))])
+    with pytest.raises(ValueError, match="h0"):
+        scan.forward("LSTM", x, h0[:, :1], None, [w])
+    with pytest.raises(ValueError, match="lengths"):
+        scan.forward("LSTM", x, None, None, [w], lengths=np.array([1, 2]))
+    with pytest.raises(ValueError, match="lengths, mask"):
+        scan.forward("LSTM", x, None, None, [w], lengths=np.array([1, 2, 3]), mask=np.ones((6, 3), bool))
+    with pytest.raises(ValueError, match="weights"):
+        scan.forward("LSTM", x, None, None, [w, w])
+    with pytest.raises(ValueError, match="masked_output"):
+        scan.forward("LSTM", x, None, None, [w], masked_output="keep")
+    with pytest.raises(TypeError, match="rng"):
+        scan.forward("LSTM", x, None, None, [w, w], num_layers=2, dropout=0.5, training=True)
+    with pytest.raises(ValueError, match="rec_mask"):
+        scan.forward("LSTM", x, None, None, [w], rec_dropout_masks=[np.ones((2, 2))])
+    with pytest.raises(ValueError, match="activation"):
+        scan.forward("LSTM", x, None, None, [w], activation="nope")
