@@ -12,6 +12,20 @@ TOL = 1e-10
 GATES = scan.MODES
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _torch_single_thread():
+    """Tiny tensors: torch's thread pool only costs time here (and spins on a busy machine)."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _close(a, b, what, tol=TOL):
     a, b = np.asarray(a), np.asarray(b)
     assert a.shape == b.shape, f"{what}: shape {a.shape} != {b.shape}"
@@ -496,7 +510,9 @@ def test_bad_input_messages_name_the_argument():
         scan.forward("LSTM", x, None, None, [w], masked_output="keep")
     with pytest.raises(TypeError, match="rng"):
         scan.forward("LSTM", x, None, None, [w, w], num_layers=2, dropout=0.5, training=True)
-    with pytest.raises(ValueError, match="rec_mask"):
+    with pytest.raises(ValueError, match="rec_dropout_masks"):
         scan.forward("LSTM", x, None, None, [w], rec_dropout_masks=[np.ones((2, 2))])
+    with pytest.raises(ValueError, match="input_dropout_masks"):
+        scan.forward("LSTM", x, None, None, [w], input_dropout_masks=[np.ones((3, 3, 4))])
     with pytest.raises(ValueError, match="activation"):
         scan.forward("LSTM", x, None, None, [w], activation="nope")

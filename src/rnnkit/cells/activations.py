@@ -71,7 +71,7 @@ def _out(z: np.ndarray, out: np.ndarray | None) -> np.ndarray:
 
 
 def _tanh(z, out=None):
-    return np.tanh(z, out=_out(z, out))  # (...)
+    return np.tanh(z, out)  # (...)
 
 
 def _d_tanh(y):
@@ -80,10 +80,10 @@ def _d_tanh(y):
 
 
 def _sigmoid(z, out=None):
-    y = np.negative(z, out=_out(z, out))  # (...) -z
-    np.exp(y, out=y)  # (...) exp(-z)
-    np.add(y, 1, out=y)  # (...) 1 + exp(-z)
-    return np.reciprocal(y, out=y)  # (...) 1 / (1 + exp(-z))
+    y = np.negative(z, out)  # (...) -z
+    np.exp(y, y)  # (...) exp(-z)
+    np.add(y, 1, y)  # (...) 1 + exp(-z)
+    return np.reciprocal(y, y)  # (...) 1 / (1 + exp(-z))
 
 
 def _d_sigmoid(y):
@@ -92,7 +92,7 @@ def _d_sigmoid(y):
 
 
 def _relu(z, out=None):
-    return np.maximum(z, 0, out=_out(z, out))  # (...)
+    return np.maximum(z, 0, out)  # (...)
 
 
 def _d_relu(y):

@@ -38,6 +38,8 @@ Example:
 
 from __future__ import annotations
 
+from itertools import repeat
+
 import numpy as np
 
 from rnnkit.cells import activations
@@ -94,34 +96,41 @@ def forward(xw, h0, W_hh, b_hn=None, *, mask=None, rec_mask=None, activation="ta
         W_nT = np.ascontiguousarray(W_hh[2 * H:].T)  # (H, H)
     tmp = np.empty((B, H), dtype)
     hole, carry = holes(mask, T)
-    with np.errstate(over="ignore"):
-        for t in range(T):
-            z = Z[t if keep_z else 0]
-            zrz, zn = z[:, :2 * H], z[:, 2 * H:]
+    pres = Z if keep_z else repeat(Z[0], T)  # per-step pre-activation buffers (B, 3H)
+    pre_rzs = Z[..., :2 * H] if keep_z else repeat(Z[0, :, :2 * H], T)  # their r, z slots
+    pre_ns = Z[..., 2 * H:] if keep_z else repeat(Z[0, :, 2 * H:], T)  # their n slot
+    dot, add, mul = np.dot, np.add, np.multiply
+    steps = zip(pres, pre_rzs, pre_ns, xw[..., :2 * H], xw[..., 2 * H:], A[..., :2 * H], r_, z_, n_, hn,
+                hs[:-1], hs[1:], hole, carry)
+    with np.errstate(over="ignore"):  # exp(-z) -> inf in sigmoid is fine
+        for pre, pre_rz, pre_n, xw_rz, xw_n, a_rz, r, z, n, hn_t, h_prev, h, hole_t, carry_t in steps:
             if reset_after:
-                masked_matmul(hs[t], rec_mask, W_hhT, out=z)  # (B, 3H) (h_{t-1} * m) W_hh^T
-                if b_hn is None:
-                    np.copyto(hn[t], zn)  # (B, H) hn
+                if rec_mask is None:
+                    dot(h_prev, W_hhT, pre)  # (B, 3H) h_{t-1} W_hh^T
                 else:
-                    np.add(zn, b_hn, out=hn[t])  # (B, H) hn = (h m_n) W_hn^T + b_hn
+                    masked_matmul(h_prev, rec_mask, W_hhT, pre)  # (B, 3H) (h_{t-1} * m) W_hh^T
+                if b_hn is None:
+                    np.copyto(hn_t, pre_n)  # (B, H) hn
+                else:
+                    add(pre_n, b_hn, hn_t)  # (B, H) hn = (h m_n) W_hn^T + b_hn
             else:
-                masked_matmul(hs[t], m_rz, W_rzT, out=zrz)  # (B, 2H) (h_{t-1} * m) W_hrz^T
-            np.add(zrz, xw[t, :, :2 * H], out=zrz)  # (B, 2H) zr, zz
-            ract.forward(zrz, out=A[t, :, :2 * H])  # (B, 2H) r, z
+                masked_matmul(h_prev, m_rz, W_rzT, pre_rz)  # (B, 2H) (h_{t-1} * m) W_hrz^T
+            add(pre_rz, xw_rz, pre_rz)  # (B, 2H) zr, zz
+            ract.forward(pre_rz, a_rz)  # (B, 2H) r, z
             if reset_after:
-                np.multiply(r_[t], hn[t], out=zn)  # (B, H) r * hn
+                mul(r, hn_t, pre_n)  # (B, H) r * hn
             else:
-                np.multiply(r_[t], hs[t], out=hn[t])  # (B, H) r * h_{t-1}
+                mul(r, h_prev, hn_t)  # (B, H) r * h_{t-1}
                 if m_n is not None:
-                    hn[t] *= m_n  # (B, H) rh = r * h_{t-1} * m_n
-                np.matmul(hn[t], W_nT, out=zn)  # (B, H) rh W_hn^T
-            np.add(zn, xw[t, :, 2 * H:], out=zn)  # (B, H) zn
-            act.forward(zn, out=n_[t])  # (B, H) n
-            np.subtract(hs[t], n_[t], out=tmp)  # (B, H) h_{t-1} - n
-            np.multiply(z_[t], tmp, out=tmp)  # (B, H) z (h_{t-1} - n)
-            np.add(n_[t], tmp, out=hs[t + 1])  # (B, H) h_t = (1 - z) n + z h_{t-1}
-            if hole[t]:
-                np.copyto(hs[t + 1], hs[t], where=carry[t])  # (B, H) carried rows
+                    hn_t *= m_n  # (B, H) rh = r * h_{t-1} * m_n
+                np.matmul(hn_t, W_nT, pre_n)  # (B, H) rh W_hn^T
+            add(pre_n, xw_n, pre_n)  # (B, H) zn
+            act.forward(pre_n, n)  # (B, H) n
+            np.subtract(h_prev, n, tmp)  # (B, H) h_{t-1} - n
+            mul(z, tmp, tmp)  # (B, H) z (h_{t-1} - n)
+            add(n, tmp, h)  # (B, H) h_t = (1 - z) n + z h_{t-1}
+            if hole_t:
+                np.copyto(h, h_prev, where=carry_t)  # (B, H) carried rows
     cache = dict(act=act, ract=ract, A=A, Z=Z if keep_z else None, hs=hs, hn=hn, W_hh=W_hh,
                  has_b_hn=b_hn is not None, reset_after=reset_after, mask=mask, rec_mask=rec_mask)
     return hs[1:], hs[T], cache
@@ -150,6 +159,7 @@ def backward(dhs, dh_T, cache):
     F = np.empty((T, B, 3, H), dtype)  # (T, B, 3, H) per-dh factors (see below)
     np.subtract(h_prev, n_, out=F[:, :, 1])  # (T, B, H) h_{t-1} - n
     F[:, :, 1] *= ract.derivative(S[..., H:2 * H])  # (T, B, H) dzz = dh * F1
+    qr = None  # reset_after=False only
     if reset_after:  # rows of the recurrent product: [dzr, dzz, dhn] = dh * F
         np.multiply(pn, hn, out=F[:, :, 0])  # (T, B, H) (1 - z) act' hn
         F[:, :, 0] *= ract.derivative(S[..., :H])  # (T, B, H) dzr = dh * F0
@@ -172,25 +182,30 @@ def backward(dhs, dh_T, cache):
     dZ3 = dZ.reshape(T, B, 3, H)
     rec = np.empty((B, H), dtype)
     drh = np.empty((B, H), dtype)
-    if not reset_after:
-        W_rz, W_n = W_hh[:2 * H], W_hh[2 * H:]  # (2H, H), (H, H)
-    for t in range(T - 1, -1, -1):
-        dh = dH[t]
-        np.add(dhs[t], dh_next, out=dh)  # (B, H) dL/dh_t
+    W_rz, W_n = W_hh[:2 * H], W_hh[2 * H:]  # (2H, H), (H, H)
+    rev = lambda a: repeat(None, T) if a is None else a[::-1]  # noqa: E731  (BPTT walks time backwards)
+    steps = zip(*map(rev, (dhs, dH, dH[:, :, None], F, F[:, :, 1:], dZ, dZ3, dZ3[:, :, 1:], dZ[..., :H],
+                           dZ[..., :2 * H], dZ[..., 2 * H:], qr, r_, zc)))
+    dot, add, mul = np.dot, np.add, np.multiply
+    for dhs_t, dh, dh1, F_t, F_zn, dz, dz3, dz_zn, dz_r, dz_rz, dz_n, qr_t, r, zc_t in steps:
+        add(dhs_t, dh_next, dh)  # (B, H) dL/dh_t
         if reset_after:
-            np.multiply(dh[:, None, :], F[t], out=dZ3[t])  # (B, 3, H) dzr, dzz, dhn
-            masked_matmul_dinput(dZ[t], W_hh, rec_mask, out=rec)  # (B, H) through W_hh
+            mul(dh1, F_t, dz3)  # (B, 3, H) dzr, dzz, dhn
+            if rec_mask is None:
+                dot(dz, W_hh, rec)  # (B, H) through W_hh
+            else:
+                masked_matmul_dinput(dz, W_hh, rec_mask, rec)  # (B, H) through W_hh
         else:
-            np.multiply(dh[:, None, :], F[t, :, 1:], out=dZ3[t, :, 1:])  # (B, 2, H) dzz, dzn
-            np.matmul(dZ[t, :, 2 * H:], W_n, out=drh)  # (B, H) d(rh)
-            np.multiply(drh, qr[t], out=dZ[t, :, :H])  # (B, H) dzr
-            masked_matmul_dinput(dZ[t, :, :2 * H], W_rz, m_rz, out=rec)  # (B, H) through W_hrz
-            drh *= r_[t]  # (B, H) d(rh) r
+            mul(dh1, F_zn, dz_zn)  # (B, 2, H) dzz, dzn
+            np.matmul(dz_n, W_n, drh)  # (B, H) d(rh)
+            mul(drh, qr_t, dz_r)  # (B, H) dzr
+            masked_matmul_dinput(dz_rz, W_rz, m_rz, rec)  # (B, H) through W_hrz
+            drh *= r  # (B, H) d(rh) r
             if m_n is not None:
                 drh *= m_n  # (B, H)
             rec += drh  # (B, H)
-        np.multiply(dh, zc[t], out=dh_next)  # (B, H) direct path z h_{t-1}
-        dh_next += rec  # (B, H) dL/dh_{t-1}
+        mul(dh, zc_t, dh_next)  # (B, H) direct path z h_{t-1}
+        add(dh_next, rec, dh_next)  # (B, H) dL/dh_{t-1}
     if reset_after:
         dW_hh = masked_matmul_dweight(dZ, h_prev, rec_mask)  # (3H, H)
         db_hn = dZ[..., 2 * H:].sum(axis=(0, 1)) if cache["has_b_hn"] else None  # (H,)

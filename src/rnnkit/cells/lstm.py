@@ -36,10 +36,14 @@ Example:
 
 from __future__ import annotations
 
+from itertools import repeat
+
 import numpy as np
 
 from rnnkit.cells import activations
-from rnnkit.cells.rnn import _zeros_if_none, check, holes, masked_matmul, masked_matmul_dinput, masked_matmul_dweight
+from rnnkit.cells.rnn import (
+    _zeros_if_none, check, holes, masked_matmul, masked_matmul_dinput, masked_matmul_dweight,
+)
 
 __all__ = ["forward", "backward"]
 
@@ -83,23 +87,29 @@ def forward(xw, h0, c0, W_hh, W_hr=None, *, mask=None, rec_mask=None, activation
     W_hhT = np.ascontiguousarray(W_hh.T)  # (P, 4H)
     W_hrT = None if W_hr is None else np.ascontiguousarray(W_hr.T)  # (H, P)
     hole, carry = holes(mask, T)
-    with np.errstate(over="ignore"):
-        for t in range(T):
-            z = Z[t if keep_z else 0]
-            masked_matmul(hs[t], rec_mask, W_hhT, out=z)  # (B, 4H) (h_{t-1} * m) W_hh^T
-            np.add(z, xw[t], out=z)  # (B, 4H) zi, zf, zg, zo
-            ract.forward(z, out=A[t])  # (B, 4H) i, f, o (the g slot is overwritten next)
-            act.forward(z[:, 2 * H:3 * H], out=g_[t])  # (B, H) g
-            np.multiply(f_[t], cs[t], out=cs[t + 1])  # (B, H) f * c_{t-1}
-            np.multiply(i_[t], g_[t], out=ig)  # (B, H) i * g
-            np.add(cs[t + 1], ig, out=cs[t + 1])  # (B, H) c_t
-            act.forward(cs[t + 1], out=tc[t])  # (B, H) act(c_t)
-            np.multiply(o_[t], tc[t], out=rs[t])  # (B, H) r_t
+    zs = Z if keep_z else repeat(Z[0], T)  # per-step pre-activation buffers
+    zgs = Z[..., 2 * H:3 * H] if keep_z else repeat(Z[0, :, 2 * H:3 * H], T)  # their g slots
+    dot, add, mul = np.dot, np.add, np.multiply
+    steps = zip(zs, zgs, xw, A, i_, f_, g_, o_, cs[:-1], cs[1:], tc, rs, hs[:-1], hs[1:], hole, carry)
+    with np.errstate(over="ignore"):  # exp(-z) -> inf in sigmoid is fine
+        for z, zg, xw_t, a, i, f, g, o, c_prev, c, tc_t, r, h_prev, h, hole_t, carry_t in steps:
+            if rec_mask is None:
+                dot(h_prev, W_hhT, z)  # (B, 4H) h_{t-1} W_hh^T
+            else:
+                masked_matmul(h_prev, rec_mask, W_hhT, z)  # (B, 4H) (h_{t-1} * m) W_hh^T
+            add(z, xw_t, z)  # (B, 4H) zi, zf, zg, zo
+            ract.forward(z, a)  # (B, 4H) i, f, o (the g slot is overwritten next)
+            act.forward(zg, g)  # (B, H) g
+            mul(f, c_prev, c)  # (B, H) f * c_{t-1}
+            mul(i, g, ig)  # (B, H) i * g
+            add(c, ig, c)  # (B, H) c_t
+            act.forward(c, tc_t)  # (B, H) act(c_t)
+            mul(o, tc_t, r)  # (B, H) r_t
             if W_hrT is not None:
-                np.matmul(rs[t], W_hrT, out=hs[t + 1])  # (B, P) h_t = r_t W_hr^T
-            if hole[t]:
-                np.copyto(hs[t + 1], hs[t], where=carry[t])  # (B, P) carried rows
-                np.copyto(cs[t + 1], cs[t], where=carry[t])  # (B, H)
+                dot(r, W_hrT, h)  # (B, P) h_t = r_t W_hr^T
+            if hole_t:
+                np.copyto(h, h_prev, where=carry_t)  # (B, P) carried rows
+                np.copyto(c, c_prev, where=carry_t)  # (B, H)
     cache = dict(act=act, ract=ract, A=A, Z=Z if keep_z else None, cs=cs, hs=hs, tc=tc, rs=rs,
                  W_hh=W_hh, W_hr=W_hr, mask=mask, rec_mask=rec_mask)
     return hs[1:], hs[T], cs[T], cache
@@ -143,19 +153,26 @@ def backward(dhs, dh_T, dc_T, cache):
     dH = np.empty((T, B, P), dtype)  # (T, B, P) dL/dh_t (for dW_hr)
     dr = dH if W_hr is None else np.empty((T, B, H), dtype)  # (T, B, H) dL/dr_t
     dc = np.empty((B, H), dtype)
+    dc3 = dc[:, None, :]  # (B, 1, H) view
     hole, carry = holes(mask, T)
-    for t in range(T - 1, -1, -1):
-        np.add(dhs[t], dh_next, out=dH[t])  # (B, P) dL/dh_t
+    dot, add, mul = np.dot, np.add, np.multiply
+    steps = zip(*(a[::-1] for a in (dhs, dH, dr, od, F[:, :, :3], F[:, :, 3], dZ, dZ4[:, :, :3], dZ4[:, :, 3], fc)),
+                reversed(hole), reversed(carry))
+    for dhs_t, dh, dr_t, od_t, F_ifg, F_o, dz, dz_ifg, dz_o, fc_t, hole_t, carry_t in steps:
+        add(dhs_t, dh_next, dh)  # (B, P) dL/dh_t
         if W_hr is not None:
-            np.matmul(dH[t], W_hr, out=dr[t])  # (B, H) dL/dr_t
-        np.multiply(dr[t], od[t], out=dc)  # (B, H) through h = o act(c)
-        np.add(dc, dc_next, out=dc)  # (B, H) dL/dc_t
-        np.multiply(dc[:, None, :], F[t, :, :3], out=dZ4[t, :, :3])  # (B, 3, H) dzi, dzf, dzg
-        np.multiply(dr[t], F[t, :, 3], out=dZ4[t, :, 3])  # (B, H) dzo
-        np.multiply(dc, fc[t], out=dc_next)  # (B, H) dL/dc_{t-1}
-        masked_matmul_dinput(dZ[t], W_hh, rec_mask, out=dh_next)  # (B, P) dL/dh_{t-1}
-        if hole[t]:
-            np.copyto(dh_next, dH[t], where=carry[t])  # (B, P) carried rows pass dh through
+            dot(dh, W_hr, dr_t)  # (B, H) dL/dr_t
+        mul(dr_t, od_t, dc)  # (B, H) through h = o act(c)
+        add(dc, dc_next, dc)  # (B, H) dL/dc_t
+        mul(dc3, F_ifg, dz_ifg)  # (B, 3, H) dzi, dzf, dzg
+        mul(dr_t, F_o, dz_o)  # (B, H) dzo
+        mul(dc, fc_t, dc_next)  # (B, H) dL/dc_{t-1}
+        if rec_mask is None:
+            dot(dz, W_hh, dh_next)  # (B, P) dL/dh_{t-1}
+        else:
+            masked_matmul_dinput(dz, W_hh, rec_mask, dh_next)  # (B, P) dL/dh_{t-1}
+        if hole_t:
+            np.copyto(dh_next, dh, where=carry_t)  # (B, P) carried rows pass dh through
     dW_hh = masked_matmul_dweight(dZ, hs[:-1], rec_mask)  # (4H, P)
     dW_hr = None
     if W_hr is not None:

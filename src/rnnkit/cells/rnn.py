@@ -27,6 +27,8 @@ Example:
 
 from __future__ import annotations
 
+from itertools import repeat
+
 import numpy as np
 
 from rnnkit.cells import activations
@@ -136,11 +138,11 @@ def check(xw: np.ndarray, gates: int, h0: np.ndarray, W_hh: np.ndarray, mask, re
     return T, B, H, rec_mask
 
 
-def holes(mask: np.ndarray | None, T: int) -> tuple[list[bool], np.ndarray | None]:
-    """Per step: does any sequence skip it? And the (T, B, 1) 'carry' selector ``~mask``."""
+def holes(mask: np.ndarray | None, T: int) -> tuple[list[bool], list[np.ndarray | None]]:
+    """Per step: does any sequence skip it, and its (B, 1) 'carry' selector ``~mask[t]`` (or None)."""
     if mask is None:
-        return [False] * T, None
-    return (~mask).any(axis=1).tolist(), ~mask[:, :, None]
+        return [False] * T, [None] * T
+    return (~mask).any(axis=1).tolist(), list(~mask[:, :, None])
 
 
 def forward(xw, h0, W_hh, *, mask=None, rec_mask=None, activation="tanh"):
@@ -165,14 +167,17 @@ def forward(xw, h0, W_hh, *, mask=None, rec_mask=None, activation="tanh"):
     Z = np.empty((T, B, H) if act.saves == "input" else (1, B, H), dtype=xw.dtype)  # pre-activations
     W_hhT = np.ascontiguousarray(W_hh.T)  # (H, H)
     hole, carry = holes(mask, T)
-    with np.errstate(over="ignore"):
-        for t in range(T):
-            z = Z[t if act.saves == "input" else 0]
-            masked_matmul(hs[t], rec_mask, W_hhT, out=z)  # (B, H) (h_{t-1} * m) W_hh^T
-            np.add(z, xw[t], out=z)  # (B, H) z_t
-            act.forward(z, out=hs[t + 1])  # (B, H) h_t
-            if hole[t]:
-                np.copyto(hs[t + 1], hs[t], where=carry[t])  # (B, H) carried rows
+    zs = Z if act.saves == "input" else repeat(Z[0], T)  # per-step pre-activation buffers
+    with np.errstate(over="ignore"):  # exp overflow to inf is a correct limit
+        for z, xw_t, h_prev, h, hole_t, carry_t in zip(zs, xw, hs[:-1], hs[1:], hole, carry):
+            if rec_mask is None:
+                np.dot(h_prev, W_hhT, z)  # (B, H) h_{t-1} W_hh^T
+            else:
+                masked_matmul(h_prev, rec_mask, W_hhT, z)  # (B, H) (h_{t-1} * m) W_hh^T
+            np.add(z, xw_t, z)  # (B, H) z_t
+            act.forward(z, h)  # (B, H) h_t
+            if hole_t:
+                np.copyto(h, h_prev, where=carry_t)  # (B, H) carried rows
     cache = dict(act=act, hs=hs, Z=Z, W_hh=W_hh, mask=mask, rec_mask=rec_mask)
     return hs[1:], hs[T], cache
 
@@ -199,12 +204,15 @@ def backward(dhs, dh_T, cache):
     dh = np.empty((B, H), dtype)
     dZ = np.empty((T, B, H), dtype)  # (T, B, H) dL/dz_t = dL/dxw_t
     hole, carry = holes(mask, T)
-    for t in range(T - 1, -1, -1):
-        np.add(dhs[t], dh_next, out=dh)  # (B, H) dL/dh_t
-        np.multiply(dh, D[t], out=dZ[t])  # (B, H) dL/dz_t
-        masked_matmul_dinput(dZ[t], W_hh, rec_mask, out=dh_next)  # (B, H) dL/dh_{t-1}
-        if hole[t]:
-            np.copyto(dh_next, dh, where=carry[t])  # (B, H) carried rows pass dh through
+    for dhs_t, D_t, dz, hole_t, carry_t in zip(dhs[::-1], D[::-1], dZ[::-1], reversed(hole), reversed(carry)):
+        np.add(dhs_t, dh_next, dh)  # (B, H) dL/dh_t
+        np.multiply(dh, D_t, dz)  # (B, H) dL/dz_t
+        if rec_mask is None:
+            np.dot(dz, W_hh, dh_next)  # (B, H) dL/dh_{t-1}
+        else:
+            masked_matmul_dinput(dz, W_hh, rec_mask, dh_next)  # (B, H) dL/dh_{t-1}
+        if hole_t:
+            np.copyto(dh_next, dh, where=carry_t)  # (B, H) carried rows pass dh through
     dW_hh = masked_matmul_dweight(dZ, hs[:-1], rec_mask)  # (H, H)
     return dZ, dh_next, dW_hh
 

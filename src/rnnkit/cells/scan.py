@@ -133,8 +133,7 @@ def _state(a, shape, dtype, name):
     return a
 
 
-def forward(mode, x, h0, c0, weights, *, num_layers=1, bidirectional=False, proj_size=0, nonlinearity="tanh",
-            reset_after=True, lengths=None, mask=None, dropout=0.0, training=False, rng=None, activation=None,
+def forward(mode, x, h0, c0, weights, *, num_layers=1, bidirectional=False, proj_size=0, reset_after=True, lengths=None, mask=None, dropout=0.0, training=False, rng=None, activation=None,
             recurrent_activation=None, input_dropout_masks=None, rec_dropout_masks=None, go_backwards=False,
             masked_output="zero", need_grad=True):
     """Run a stack of recurrent layers over a time-major sequence.
@@ -147,7 +146,6 @@ def forward(mode, x, h0, c0, weights, *, num_layers=1, bidirectional=False, proj
             ``(w_ih, w_hh)``, ``(w_ih, w_hh, w_hr)``, ``(w_ih, w_hh, b_ih, b_hh)`` or
             ``(w_ih, w_hh, b_ih, b_hh, w_hr)``, PyTorch's shapes, None for an absent bias.
         num_layers, bidirectional, proj_size (LSTM only), reset_after (GRU): as in PyTorch/Keras.
-        nonlinearity: ignored (the mode names it); kept for PyTorch's spelling.
         lengths: optional (B,) ints in [0, T]: prefix masks. mask: optional bool (T, B). Not both.
         dropout: between layers (not after the last), only when ``training``; masks drawn from
             ``rng`` (an ``np.random.Generator``, required then), scaled by 1/(1-p).
@@ -217,12 +215,13 @@ def forward(mode, x, h0, c0, weights, *, num_layers=1, bidirectional=False, proj
                 raise ValueError(f"weights[{k}]: expected w_ih {(G * H, I)} and w_hh {(G * H, P)}, got "
                                  f"{w_ih.shape} and {w_hh.shape}")
             inp = layer_in if d == 0 else layer_in[::-1]  # (T, B, I) processing order
-            in_mask = _cast(in_masks[k], dtype)
+            in_mask = _dropout_mask(in_masks[k], (B, I), G, dtype, f"input_dropout_masks[{k}]")
             xw = masked_matmul(inp, in_mask, w_ih.T)  # (T, B, G*H) x W_ih^T
             b, b_hn = _fold_bias(mode, b_ih, b_hh, H, reset_after)
             if b is not None:
                 xw += b  # (T, B, G*H)
-            cell_kw = dict(kw, mask=masks_d[d], rec_mask=_cast(rec_masks[k], dtype))
+            rec_mask = _dropout_mask(rec_masks[k], (B, P), G, dtype, f"rec_dropout_masks[{k}]")
+            cell_kw = dict(kw, mask=masks_d[d], rec_mask=rec_mask)
             if mode == "LSTM":
                 hs, h_T, c_T, cell_cache = lstm.forward(xw, h0[k], c0[k], w_hh, w_hr, **cell_kw)
                 c_n[k] = c_T
@@ -322,8 +321,14 @@ def _keep(mask, masked_output, dtype):
     return seen[:, :, None].astype(dtype)
 
 
-def _cast(m, dtype):
-    return None if m is None else np.asarray(m).astype(dtype, copy=False)
+def _dropout_mask(m, shape, G, dtype, name):
+    """A dropout mask as ``dtype``, checked to be (B, K) or (G, B, K)."""
+    if m is None:
+        return None
+    m = np.asarray(m)
+    if m.shape not in (shape, (G,) + shape):
+        raise ValueError(f"{name}: expected shape {shape} or {(G,) + shape}, got {m.shape}")
+    return m.astype(dtype, copy=False)
 
 
 def _fold_bias(mode, b_ih, b_hh, H, reset_after):

@@ -7,7 +7,10 @@ Method:
   ``window`` values before time t and predicts the ``horizon`` values from t on; a sample
   belongs to the span holding its first target (its inputs may reach back before it, as
   they would in use).
-- Scale with the mean and standard deviation of the training span only.
+- Scale by the standard deviation of the training span only, and make every window
+  relative to its last value: the model reads (y[t-W:t] - y[t-1]) / s and predicts
+  (y[t:t+H] - y[t-1]) / s, i.e. a correction to the naive forecast. A trend then never
+  takes the values outside the range seen in training.
 - Model: a one-layer RNN/LSTM/GRU over the window; a linear map from its last hidden state
   to the ``horizon`` outputs (direct multi-step forecasting), trained on MSE with Adam.
 - Baselines: naive (every step ahead = the last observed value) and seasonal naive
@@ -98,6 +101,12 @@ def windows(y: np.ndarray, starts: np.ndarray, window: int, horizon: int) -> tup
     return x, target
 
 
+def relative(x: np.ndarray, target: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Window and targets relative to the window's last value, divided by ``scale``: (N, W), (N, H)."""
+    last = x[:, -1:]  # (N, 1)
+    return ((x - last) / scale).astype(np.float32), ((target - last) / scale).astype(np.float32)
+
+
 def naive(y: np.ndarray, starts: np.ndarray, horizon: int) -> np.ndarray:
     """Every step ahead = the last observed value y[t-1]: (N, H)."""
     return np.repeat(y[starts - 1][:, None], horizon, axis=1)
@@ -132,7 +141,7 @@ class Forecaster(nn.Module):
         self.head = nn.Linear(hidden, horizon)
 
     def forward(self, x: np.ndarray):
-        """x (N, W) scaled values -> (N, H) scaled forecasts."""
+        """x (N, W) relative, scaled values -> (N, H) relative, scaled forecasts."""
         out, _ = self.rnn(np.asarray(x, np.float32)[:, :, None])  # (N, W, K)
         return self.head(out[:, -1])  # (N, H)
 
@@ -155,9 +164,8 @@ def run(opts: ForecastOptions) -> int:
         raise InputError(f"--out {opts.out} already holds a {saved.get('kind')} model; choose another --out")
     spans = {"train": np.arange(W, n_train - H + 1), "val": np.arange(n_train, n_train + n_val - H + 1),
              "test": np.arange(n_train + n_val, n - H + 1)}
-    mean, std = float(y[:n_train].mean()), float(y[:n_train].std()) or 1.0
-    z = (y - mean) / std
-    data = {name: windows(z, starts, W, H) for name, starts in spans.items()}
+    std = float(y[:n_train].std()) or 1.0
+    data = {name: relative(*windows(y, starts, W, H), std) for name, starts in spans.items()}
     season = opts.season or detect_season(y[:n_train])
     if season > n_train + n_val:
         raise InputError(f"--season {season}: longer than the {n_train + n_val} values before the test span")
@@ -177,14 +185,14 @@ def run(opts: ForecastOptions) -> int:
         order = rng.permutation(len(x_train))
         for i in range(0, len(order), opts.batch_size):
             batch = order[i : i + opts.batch_size]
-            loss = criterion(model(x_train[batch]), t_train[batch].astype(np.float32))
+            loss = criterion(model(x_train[batch]), t_train[batch])
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
         model.eval()
         with no_grad():
-            val_loss = criterion(model(data["val"][0]), data["val"][1].astype(np.float32)).item()
+            val_loss = criterion(model(data["val"][0]), data["val"][1]).item()
         if val_loss < best_val:
             best_val, best_epoch = val_loss, epoch
             best_state = {k: v.copy() for k, v in model.state_dict().items()}
@@ -195,10 +203,10 @@ def run(opts: ForecastOptions) -> int:
 
     # -- test span: the model against the baselines
     model.eval()
-    with no_grad():
-        pred = model(data["test"][0]).numpy().astype(np.float64) * std + mean  # (N, H)
     starts = spans["test"]
-    target = windows(y, starts, W, H)[1]  # (N, H)
+    x_test, target = windows(y, starts, W, H)  # (N, W), (N, H)
+    with no_grad():
+        pred = x_test[:, -1:] + std * model(data["test"][0]).numpy().astype(np.float64)  # (N, H)
     scale = float(np.mean(np.abs(np.diff(y[:n_train])))) or 1.0  # in-sample one-step naive MAE
     results = {opts.cell.upper(): scores(pred, target, scale), "naive": scores(naive(y, starts, H), target, scale)}
     if season > 1:
@@ -233,7 +241,7 @@ def run(opts: ForecastOptions) -> int:
     serialization.save(model.state_dict(), os.path.join(opts.out, checkpoint.MODEL))
     checkpoint.write_json(os.path.join(opts.out, checkpoint.CONFIG), {
         "kind": "forecast", "model": {"cell": opts.cell, "hidden": opts.hidden, "window": W, "horizon": H},
-        "scaler": {"mean": mean, "std": std}, "train": dataclasses.asdict(opts),
+        "scaler": {"relative_to": "last value of the window", "std": std}, "train": dataclasses.asdict(opts),
         "metrics": {k: v for k, v in model_scores.items()},
     })
     title = f"{opts.column}: test span, one step ahead"

@@ -18,6 +18,18 @@ from rnnkit.cli.progress import format_seconds
 __all__ = ["run", "parameter_table"]
 
 
+def _model(config: dict):
+    """An (untrained) model of the config's architecture, for its parameter order."""
+    if config["kind"] == "charlm":
+        from rnnkit.cli.charlm import CharLM
+
+        return CharLM.from_config(config["model"])
+    from rnnkit.cli.forecast import Forecaster
+
+    m = config["model"]
+    return Forecaster(m["cell"], m["hidden"], m["horizon"])
+
+
 def parameter_table(weights: dict[str, np.ndarray]) -> str:
     """A text table: name, shape, dtype and count of every array, and the total."""
     rows = [(name, "x".join(map(str, a.shape)) or "scalar", str(a.dtype), f"{a.size:,}") for name, a in weights.items()]
@@ -39,6 +51,8 @@ def run(opts: InspectOptions) -> int:
     except (OSError, ValueError) as error:
         raise InputError(f"{opts.dir}: cannot read {checkpoint.MODEL} ({error})") from None
     kind = config.get("kind", "unknown")
+    order = list(_model(config).state_dict()) if kind in ("charlm", "forecast") else sorted(weights)
+    weights = {k: weights[k] for k in order if k in weights} | {k: weights[k] for k in sorted(weights) if k not in order}
     print(f"{opts.dir}: {kind} model")
     print("architecture: " + ", ".join(f"{k} {v}" for k, v in config.get("model", {}).items()))
     print("parameters:\n" + parameter_table(weights))
@@ -55,7 +69,7 @@ def run(opts: InspectOptions) -> int:
     else:
         train = {}
     if train:
-        print("options: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in train.items() if v is not None))
+        print("options: " + ", ".join(f"{k} {v}" for k, v in train.items() if v is not None and v is not False))
     for key in ("metrics",):
         if key in config:
             print(f"{key}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"

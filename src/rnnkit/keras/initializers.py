@@ -254,7 +254,7 @@ class Orthogonal(_Random):
         q = q * np.sign(np.diag(r))
         if rows < cols:
             q = q.T
-        return (self.gain * q.reshape(shape)).astype(_dtype(dtype))
+        return np.ascontiguousarray(self.gain * q.reshape(shape), dtype=_dtype(dtype))
 
     def get_config(self):
         return {"gain": self.gain, **super().get_config()}

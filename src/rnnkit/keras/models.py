@@ -110,6 +110,11 @@ class Model(Trainer, Layer):
         computable = set(flat_in)
         done: list[str] = []
         for node in self._execution_order:
+            if isinstance(node.layer, InputLayer) and node.output_tensors[0] not in computable:
+                raise ValueError(
+                    f"Graph disconnected: the outputs depend on input '{node.layer.name}', which is not among the "
+                    f"model's inputs {[t.name for t in flat_in]}"
+                )
             for t in node.input_tensors:
                 if t not in computable:
                     raise ValueError(
@@ -197,6 +202,9 @@ class Model(Trainer, Layer):
             if unknown:
                 raise ValueError(f"inputs: unknown input names {unknown}; expected {sorted(by_name)}")
             inputs = [inputs[t.name] for t in self._inputs]
+        if len(self._inputs) == 1 and isinstance(inputs, (list, tuple)) and len(inputs) == 1 \
+                and isinstance(inputs[0], (np.ndarray, Tensor)):
+            inputs = inputs[0]  # [x] for a one-input model, as Keras accepts
         values = [inputs] if len(self._inputs) == 1 else inputs
         if len(self._inputs) > 1 and (not isinstance(values, (list, tuple)) or len(values) != len(self._inputs)):
             raise ValueError(f"Model '{self.name}': expected a list of {len(self._inputs)} inputs, got "
@@ -552,16 +560,15 @@ def _layer_shape(layer: Layer) -> str:
         shape = layer.compute_output_shape(layer._build_input_shape)
     except Exception:  # a custom layer without compute_output_shape
         return "?"
-    shape = map_structure(lambda s: s, shape)
     if is_shape(shape):
         return _format_shape((None,) + tuple(shape[1:]))
-    return "[" + ", ".join(_format_shape((None,) + tuple(s[1:])) for s in flatten_shapes(shape)) + "]"
+    return "[" + ", ".join(_format_shape((None,) + tuple(s[1:])) for s in _flatten_shapes(shape)) + "]"
 
 
-def flatten_shapes(structure: Any) -> list:
+def _flatten_shapes(structure: Any) -> list:
     if is_shape(structure):
         return [tuple(structure)]
-    return [s for item in structure for s in flatten_shapes(item)]
+    return [s for item in structure for s in _flatten_shapes(item)]
 
 
 def _readable_size(size: float) -> str:

@@ -12,7 +12,7 @@ defaults; Keras 3 no longer accepts the string, rnnkit keeps it for old models.
 Example:
     >>> import numpy as np
     >>> from rnnkit.keras import regularizers
-    >>> float(regularizers.get("l2")(np.ones((2, 3), np.float32)).item())
+    >>> round(regularizers.get("l2")(np.ones((2, 3), np.float32)).item(), 6)
     0.06
 """
 

@@ -319,7 +319,7 @@ class Layer:
         value = np.asarray(init(shape, dtype=dtype))
         if value.shape != shape:
             raise ValueError(f"initializer: produced shape {value.shape} for weight {name!r}, expected {shape}")
-        weight = Parameter(value.astype(dtype, copy=False), requires_grad=bool(trainable) and self._trainable)
+        weight = Parameter(np.ascontiguousarray(value, dtype=dtype), requires_grad=bool(trainable) and self._trainable)
         weight.name = name or f"variable_{len(self._weights_list)}"
         weight.path = f"{self.name}/{weight.name}"
         weight.trainable = bool(trainable)

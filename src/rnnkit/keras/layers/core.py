@@ -77,7 +77,6 @@ class InputLayer(Layer):
             shape = input_shape
         if batch_shape is None:
             batch_shape = batch_input_shape
-        kwargs.pop("trainable", None)
         super().__init__(name=name, **kwargs)
         if sparse:
             raise ValueError("sparse: rnnkit has no sparse tensors; pass sparse=False")
@@ -146,7 +145,8 @@ class Dense(Layer):
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None, activity_regularizer: Any = None,
                  kernel_constraint: Any = None, bias_constraint: Any = None, **kwargs: Any):
-        kwargs.pop("quantization_config", None)
+        if kwargs.pop("quantization_config", None) is not None:
+            raise ValueError("quantization_config: quantized layers are not supported; pass None")
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = _positive_int("units", units)
         self.activation = activations.get(activation)
@@ -288,7 +288,8 @@ class Embedding(Layer):
                  weights: Any = None, lora_rank: Any = None, input_length: int | None = None, **kwargs: Any):
         if lora_rank is not None:
             raise ValueError("lora_rank: LoRA adapters are not supported; pass lora_rank=None")
-        kwargs.pop("lora_alpha", None)
+        if kwargs.pop("lora_alpha", None) is not None:
+            raise ValueError("lora_alpha: LoRA adapters are not supported; pass lora_alpha=None")
         if isinstance(weights, np.ndarray):
             weights = [weights]
         if input_length is not None and "input_shape" not in kwargs and "batch_input_shape" not in kwargs:

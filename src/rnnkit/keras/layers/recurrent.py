@@ -367,7 +367,8 @@ class RNN(Layer):
                  zero_output_for_mask: bool = False, time_major: bool = False, **kwargs: Any):
         input_length = kwargs.pop("input_length", None)  # Keras 2: input_length / input_dim fix the shape
         input_dim = kwargs.pop("input_dim", None)
-        kwargs.pop("use_cudnn", None)
+        if kwargs.pop("use_cudnn", "auto") not in ("auto", True, False):
+            raise ValueError("use_cudnn: expected 'auto', True or False (it has no effect in rnnkit)")
         if (input_length is not None or input_dim is not None) and "input_shape" not in kwargs \
                 and "batch_input_shape" not in kwargs:
             kwargs["input_shape"] = (input_length, input_dim)
@@ -432,6 +433,19 @@ class RNN(Layer):
         return out_mask
 
     # -- running -------------------------------------------------------------------------
+    def _symbolic_call(self, inputs, *args, **kwargs):
+        initial_state = kwargs.get("initial_state", args[0] if args else None)
+        if initial_state is not None:  # check the graph while it is being built
+            states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            if len(states) != len(self.state_size_list):
+                raise ValueError(f"initial_state: {type(self).__name__} '{self.name}' expects "
+                                 f"{len(self.state_size_list)} state tensor(s), got {len(states)}")
+            for i, (state, size) in enumerate(zip(states, self.state_size_list)):
+                shape = tuple(getattr(state, "shape", ()))
+                if len(shape) != 2 or shape[1] not in (None, size):
+                    raise ValueError(f"initial_state[{i}]: expected shape (batch, {size}), got {shape}")
+        return super()._symbolic_call(inputs, *args, **kwargs)
+
     def _initial_states(self, initial_state: Any, batch: int) -> list[Tensor] | None:
         n = len(self.state_size_list)
         if initial_state is None:

@@ -125,15 +125,15 @@ class Bidirectional(Layer):
         if self.return_sequences:
             time_axis = 0 if self.time_major else 1
             index = (slice(None),) * time_axis + (slice(None, None, -1),)
-            y_rev = _ops.getitem(y_rev, index)  # back in time order
+            y_rev = _ops.getitem(y_rev, index)  # (B, T, H) back in time order
         if self.merge_mode == "concat":
-            output: Any = _ops.cat([y, y_rev], dim=-1)
+            output: Any = _ops.cat([y, y_rev], dim=-1)  # (..., 2H)
         elif self.merge_mode == "sum":
-            output = y + y_rev
+            output = y + y_rev  # (..., H)
         elif self.merge_mode == "ave":
-            output = (y + y_rev) * 0.5
+            output = (y + y_rev) * 0.5  # (..., H)
         elif self.merge_mode == "mul":
-            output = y * y_rev
+            output = y * y_rev  # (..., H)
         else:
             output = (y, y_rev)
         if self.return_state:
