@@ -93,10 +93,12 @@ def test_linear_accepts_ndarrays_and_checks_input():
     layer = nn.Linear(4, 2)
     out = layer(np.ones((3, 4)))  # float64 ndarray -> module dtype
     assert out.dtype == np.float32 and out.shape == (3, 2)
-    assert layer([1, 2, 3, 4]).shape == (2,)
+    assert layer([1.0, 2.0, 3.0, 4.0]).shape == (2,)
+    with pytest.raises(TypeError, match="input: expected floating-point data, got dtype int64"):
+        layer(np.ones((3, 4), np.int64))
     with pytest.raises(ValueError, match=r"input: expected last dimension 4 \(in_features\), got shape \(3, 5\)"):
         layer(np.ones((3, 5)))
-    with pytest.raises(TypeError, match="input: expected dtype float32, got float64"):
+    with pytest.raises(TypeError, match=r"input: expected dtype float32 \(the module.s parameters\), got float64"):
         layer(rnnkit.tensor(np.ones((3, 4)), dtype=np.float64))
 
 

@@ -52,7 +52,8 @@ class Activation:
         name: registry key (Keras spelling).
         forward: ``forward(z, out=None) -> y``, same shape and dtype as ``z``; ``out`` must
             not be ``z`` itself.
-        derivative: ``derivative(s) -> dy/dz``, ``s`` is ``y`` or ``z`` as ``saves`` says.
+        derivative: ``derivative(s) -> dy/dz`` as a new array, ``s`` is ``y`` or ``z`` as
+            ``saves`` says.
         saves: ``"output"`` if ``derivative`` takes ``y``, ``"input"`` if it takes ``z``.
     """
 

@@ -56,7 +56,7 @@ def _split_rec_mask(rec_mask):
 
 
 def forward(xw, h0, W_hh, b_hn=None, *, mask=None, rec_mask=None, activation="tanh",
-            recurrent_activation="sigmoid", reset_after=True):
+            recurrent_activation="sigmoid", reset_after=True, overwrite_xw=False):
     """Run the GRU over a sequence.
 
     Args:
@@ -68,6 +68,8 @@ def forward(xw, h0, W_hh, b_hn=None, *, mask=None, rec_mask=None, activation="ta
         rec_mask: optional (B, H) or (3, B, H) recurrent dropout mask(s) on h_{t-1}.
         activation: for n (default tanh); recurrent_activation: for r, z (default sigmoid).
         reset_after: PyTorch's form (True) or the reset before the product (False).
+        overwrite_xw: store the gate activations in ``xw`` itself (saves a (T, B, 3H) array;
+            the driver, which owns xw, does).
 
     Returns:
         ``(hs, h_T, cache)``: hs (T, B, H) state after each step (carried where masked),
@@ -81,7 +83,7 @@ def forward(xw, h0, W_hh, b_hn=None, *, mask=None, rec_mask=None, activation="ta
                          f"got {b_hn.shape} {b_hn.dtype} with reset_after={reset_after}")
     dtype = xw.dtype
     keep_z = act.saves == "input" or ract.saves == "input"
-    A = np.empty((T, B, 3 * H), dtype)  # (T, B, 3H) r, z, n
+    A = xw if overwrite_xw else np.empty((T, B, 3 * H), dtype)  # (T, B, 3H) r, z, n
     Z = np.empty((T if keep_z else 1, B, 3 * H), dtype)  # pre-activations (all steps only if needed)
     hs = np.empty((T + 1, B, H), dtype)  # (T+1, B, H) hs[0] = h0, hs[t+1] = h_t
     hs[0] = h0
@@ -153,7 +155,8 @@ def backward(dhs, dh_T, cache):
     h_prev = hs[:-1]  # (T, B, H)
     S = A if ract.saves == "output" else Z  # what sigma' needs
     m_rz, m_n = _split_rec_mask(rec_mask)
-    # Per-step factors for all steps at once (masked steps: no gate gradient, h passes through).
+    # Per-step factors for all steps at once (masked steps: no gate gradient, h passes through);
+    # step t turns F[t] into its gate gradients in place.
     pn = act.derivative(n_ if act.saves == "output" else Z[..., 2 * H:])  # (T, B, H) act'(zn)
     pn *= 1 - z_  # (T, B, H) dzn = dh * pn
     F = np.empty((T, B, 3, H), dtype)  # (T, B, 3, H) per-dh factors (see below)
@@ -178,25 +181,24 @@ def backward(dhs, dh_T, cache):
     dhs = _zeros_if_none(dhs, (T, B, H), dtype)
     dh_next = np.zeros((B, H), dtype) if dh_T is None else np.array(dh_T, dtype=dtype)  # (B, H)
     dH = np.empty((T, B, H), dtype)  # (T, B, H) dL/dh_t
-    dZ = np.empty((T, B, 3 * H), dtype)  # (T, B, 3H) reset_after: [dzr, dzz, dhn]; else dL/dxw
-    dZ3 = dZ.reshape(T, B, 3, H)
+    dZ = F.reshape(T, B, 3 * H)  # (T, B, 3H) after step t: [dzr, dzz, dhn] (reset_after) or dL/dxw
     rec = np.empty((B, H), dtype)
     drh = np.empty((B, H), dtype)
     W_rz, W_n = W_hh[:2 * H], W_hh[2 * H:]  # (2H, H), (H, H)
     rev = lambda a: repeat(None, T) if a is None else a[::-1]  # noqa: E731  (BPTT walks time backwards)
-    steps = zip(*map(rev, (dhs, dH, dH[:, :, None], F, F[:, :, 1:], dZ, dZ3, dZ3[:, :, 1:], dZ[..., :H],
-                           dZ[..., :2 * H], dZ[..., 2 * H:], qr, r_, zc)))
+    steps = zip(*map(rev, (dhs, dH, dH[:, :, None], F, F[:, :, 1:], dZ, dZ[..., :H], dZ[..., :2 * H],
+                           dZ[..., 2 * H:], qr, r_, zc)))
     dot, add, mul = np.dot, np.add, np.multiply
-    for dhs_t, dh, dh1, F_t, F_zn, dz, dz3, dz_zn, dz_r, dz_rz, dz_n, qr_t, r, zc_t in steps:
+    for dhs_t, dh, dh1, F_t, F_zn, dz, dz_r, dz_rz, dz_n, qr_t, r, zc_t in steps:
         add(dhs_t, dh_next, dh)  # (B, H) dL/dh_t
         if reset_after:
-            mul(dh1, F_t, dz3)  # (B, 3, H) dzr, dzz, dhn
+            mul(dh1, F_t, F_t)  # (B, 3, H) dzr, dzz, dhn
             if rec_mask is None:
                 dot(dz, W_hh, rec)  # (B, H) through W_hh
             else:
                 masked_matmul_dinput(dz, W_hh, rec_mask, rec)  # (B, H) through W_hh
         else:
-            mul(dh1, F_zn, dz_zn)  # (B, 2, H) dzz, dzn
+            mul(dh1, F_zn, F_zn)  # (B, 2, H) dzz, dzn
             np.matmul(dz_n, W_n, drh)  # (B, H) d(rh)
             mul(drh, qr_t, dz_r)  # (B, H) dzr
             masked_matmul_dinput(dz_rz, W_rz, m_rz, rec)  # (B, H) through W_hrz

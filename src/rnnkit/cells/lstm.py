@@ -48,7 +48,8 @@ from rnnkit.cells.rnn import (
 __all__ = ["forward", "backward"]
 
 
-def forward(xw, h0, c0, W_hh, W_hr=None, *, mask=None, rec_mask=None, activation="tanh", recurrent_activation="sigmoid"):
+def forward(xw, h0, c0, W_hh, W_hr=None, *, mask=None, rec_mask=None, activation="tanh",
+            recurrent_activation="sigmoid", overwrite_xw=False):
     """Run the LSTM over a sequence.
 
     Args:
@@ -58,6 +59,8 @@ def forward(xw, h0, c0, W_hh, W_hr=None, *, mask=None, rec_mask=None, activation
         mask: optional bool (T, B); False carries (h, c) through that step.
         rec_mask: optional (B, P) or (4, B, P) recurrent dropout mask(s) multiplied into h_{t-1}.
         activation: for g and for c (default tanh); recurrent_activation: for i, f, o (default sigmoid).
+        overwrite_xw: store the gate activations in ``xw`` itself (saves a (T, B, 4H) array;
+            the driver, which owns xw, does).
 
     Returns:
         ``(hs, h_T, c_T, cache)``: hs (T, B, P) hidden state after each step (carried where
@@ -75,7 +78,7 @@ def forward(xw, h0, c0, W_hh, W_hr=None, *, mask=None, rec_mask=None, activation
         raise ValueError(f"c0: expected shape {(B, H)} and dtype {xw.dtype}, got {c0.shape} {c0.dtype}")
     dtype = xw.dtype
     keep_z = act.saves == "input" or ract.saves == "input"
-    A = np.empty((T, B, 4 * H), dtype)  # (T, B, 4H) i, f, g, o
+    A = xw if overwrite_xw else np.empty((T, B, 4 * H), dtype)  # (T, B, 4H) i, f, g, o
     Z = np.empty((T if keep_z else 1, B, 4 * H), dtype)  # pre-activations (all steps only if needed)
     cs = np.empty((T + 1, B, H), dtype)  # (T+1, B, H) cs[0] = c0, cs[t+1] = c_t
     hs = np.empty((T + 1, B, P), dtype)  # (T+1, B, P) hs[0] = h0, hs[t+1] = h_t
@@ -132,7 +135,8 @@ def backward(dhs, dh_T, dc_T, cache):
     i_, f_, g_, o_ = (A[..., k * H:(k + 1) * H] for k in range(4))  # (T, B, H) each
     S = A if ract.saves == "output" else Z  # what sigma' needs
     Sg = g_ if act.saves == "output" else Z[..., 2 * H:3 * H]  # what act'(zg) needs
-    # Per-step factors for all steps at once (masked steps: no gate gradient, c passes through).
+    # Per-step factors for all steps at once (masked steps: no gate gradient, c passes through);
+    # step t turns F[t] into dz_t in place, so F ends as dL/dxw.
     F = np.empty((T, B, 4, H), dtype)  # (T, B, 4, H) dz_k = F_k * (dc, dc, dc, dr)
     np.multiply(g_, ract.derivative(S[..., :H]), out=F[:, :, 0])  # (T, B, H) g sigma'(zi)
     np.multiply(cs[:-1], ract.derivative(S[..., H:2 * H]), out=F[:, :, 1])  # (T, B, H) c_{t-1} sigma'(zf)
@@ -148,24 +152,22 @@ def backward(dhs, dh_T, dc_T, cache):
     dhs = _zeros_if_none(dhs, (T, B, P), dtype)
     dh_next = np.zeros((B, P), dtype) if dh_T is None else np.array(dh_T, dtype=dtype)  # (B, P)
     dc_next = np.zeros((B, H), dtype) if dc_T is None else np.array(dc_T, dtype=dtype)  # (B, H)
-    dZ = np.empty((T, B, 4 * H), dtype)  # (T, B, 4H) dL/dz_t = dL/dxw_t
-    dZ4 = dZ.reshape(T, B, 4, H)
+    dZ = F.reshape(T, B, 4 * H)  # (T, B, 4H) dL/dz_t = dL/dxw_t once step t has run
     dH = np.empty((T, B, P), dtype)  # (T, B, P) dL/dh_t (for dW_hr)
     dr = dH if W_hr is None else np.empty((T, B, H), dtype)  # (T, B, H) dL/dr_t
     dc = np.empty((B, H), dtype)
     dc3 = dc[:, None, :]  # (B, 1, H) view
     hole, carry = holes(mask, T)
     dot, add, mul = np.dot, np.add, np.multiply
-    steps = zip(*(a[::-1] for a in (dhs, dH, dr, od, F[:, :, :3], F[:, :, 3], dZ, dZ4[:, :, :3], dZ4[:, :, 3], fc)),
-                reversed(hole), reversed(carry))
-    for dhs_t, dh, dr_t, od_t, F_ifg, F_o, dz, dz_ifg, dz_o, fc_t, hole_t, carry_t in steps:
+    steps = zip(*(a[::-1] for a in (dhs, dH, dr, od, F[:, :, :3], F[:, :, 3], dZ, fc)), reversed(hole), reversed(carry))
+    for dhs_t, dh, dr_t, od_t, F_ifg, F_o, dz, fc_t, hole_t, carry_t in steps:
         add(dhs_t, dh_next, dh)  # (B, P) dL/dh_t
         if W_hr is not None:
             dot(dh, W_hr, dr_t)  # (B, H) dL/dr_t
         mul(dr_t, od_t, dc)  # (B, H) through h = o act(c)
         add(dc, dc_next, dc)  # (B, H) dL/dc_t
-        mul(dc3, F_ifg, dz_ifg)  # (B, 3, H) dzi, dzf, dzg
-        mul(dr_t, F_o, dz_o)  # (B, H) dzo
+        mul(dc3, F_ifg, F_ifg)  # (B, 3, H) dzi, dzf, dzg
+        mul(dr_t, F_o, F_o)  # (B, H) dzo
         mul(dc, fc_t, dc_next)  # (B, H) dL/dc_{t-1}
         if rec_mask is None:
             dot(dz, W_hh, dh_next)  # (B, P) dL/dh_{t-1}

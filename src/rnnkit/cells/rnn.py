@@ -196,17 +196,17 @@ def backward(dhs, dh_T, cache):
     act, hs, W_hh, mask, rec_mask = (cache[k] for k in ("act", "hs", "W_hh", "mask", "rec_mask"))
     T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     dtype = hs.dtype
-    D = act.derivative(hs[1:] if act.saves == "output" else cache["Z"])  # (T, B, H) act'(z_t)
+    # act'(z_t) for all steps at once (0 at masked steps); step t turns dZ[t] into dL/dz_t in place
+    dZ = act.derivative(hs[1:] if act.saves == "output" else cache["Z"])  # (T, B, H)
     if mask is not None:
-        D *= mask[:, :, None]  # (T, B, H) masked steps pass no gradient to z
+        dZ *= mask[:, :, None]  # (T, B, H) masked steps pass no gradient to z
     dhs = _zeros_if_none(dhs, (T, B, H), dtype)
     dh_next = np.zeros((B, H), dtype) if dh_T is None else np.array(dh_T, dtype=dtype)  # (B, H)
     dh = np.empty((B, H), dtype)
-    dZ = np.empty((T, B, H), dtype)  # (T, B, H) dL/dz_t = dL/dxw_t
     hole, carry = holes(mask, T)
-    for dhs_t, D_t, dz, hole_t, carry_t in zip(dhs[::-1], D[::-1], dZ[::-1], reversed(hole), reversed(carry)):
+    for dhs_t, dz, hole_t, carry_t in zip(dhs[::-1], dZ[::-1], reversed(hole), reversed(carry)):
         np.add(dhs_t, dh_next, dh)  # (B, H) dL/dh_t
-        np.multiply(dh, D_t, dz)  # (B, H) dL/dz_t
+        np.multiply(dh, dz, dz)  # (B, H) dL/dz_t = dL/dh_t act'(z_t)
         if rec_mask is None:
             np.dot(dz, W_hh, dh_next)  # (B, H) dL/dh_{t-1}
         else:

@@ -133,7 +133,8 @@ def _state(a, shape, dtype, name):
     return a
 
 
-def forward(mode, x, h0, c0, weights, *, num_layers=1, bidirectional=False, proj_size=0, reset_after=True, lengths=None, mask=None, dropout=0.0, training=False, rng=None, activation=None,
+def forward(mode, x, h0, c0, weights, *, num_layers=1, bidirectional=False, proj_size=0, reset_after=True,
+            lengths=None, mask=None, dropout=0.0, training=False, rng=None, activation=None,
             recurrent_activation=None, input_dropout_masks=None, rec_dropout_masks=None, go_backwards=False,
             masked_output="zero", need_grad=True):
     """Run a stack of recurrent layers over a time-major sequence.
@@ -223,10 +224,11 @@ def forward(mode, x, h0, c0, weights, *, num_layers=1, bidirectional=False, proj
             rec_mask = _dropout_mask(rec_masks[k], (B, P), G, dtype, f"rec_dropout_masks[{k}]")
             cell_kw = dict(kw, mask=masks_d[d], rec_mask=rec_mask)
             if mode == "LSTM":
-                hs, h_T, c_T, cell_cache = lstm.forward(xw, h0[k], c0[k], w_hh, w_hr, **cell_kw)
+                hs, h_T, c_T, cell_cache = lstm.forward(xw, h0[k], c0[k], w_hh, w_hr, overwrite_xw=True, **cell_kw)
                 c_n[k] = c_T
             elif mode == "GRU":
-                hs, h_T, cell_cache = gru.forward(xw, h0[k], w_hh, b_hn, reset_after=reset_after, **cell_kw)
+                hs, h_T, cell_cache = gru.forward(xw, h0[k], w_hh, b_hn, reset_after=reset_after, overwrite_xw=True,
+                                                  **cell_kw)
             else:
                 hs, h_T, cell_cache = rnn.forward(xw, h0[k], w_hh, **cell_kw)
             h_n[k] = h_T

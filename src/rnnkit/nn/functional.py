@@ -38,6 +38,7 @@ import numpy as np
 from rnnkit._ops import _unbroadcast, log_softmax, relu, sigmoid, softmax, tanh
 from rnnkit._random import generator
 from rnnkit._tensor import Function, Tensor, as_tensor
+from rnnkit.nn._validation import float_input
 
 __all__ = [
     "linear", "embedding", "dropout", "relu", "tanh", "sigmoid", "softmax", "log_softmax", "one_hot",
@@ -48,22 +49,6 @@ _REDUCTIONS = ("none", "mean", "sum")
 
 
 # -- argument helpers ----------------------------------------------------------
-def _float_input(name: str, x: Any, dtype: Any = None) -> Tensor:
-    """A floating Tensor: Tensors must already have ``dtype``; array-likes are converted to it."""
-    if isinstance(x, Tensor):
-        if x.dtype.kind != "f":
-            raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
-        if dtype is not None and x.dtype != dtype:
-            raise TypeError(f"{name}: expected dtype {np.dtype(dtype)}, got {x.dtype}")
-        return x
-    array = np.asarray(x)
-    if array.dtype.kind not in "fiub":
-        raise TypeError(f"{name}: expected numbers, got an array of dtype {array.dtype}")
-    if dtype is None:
-        dtype = array.dtype if array.dtype.kind == "f" else np.float32
-    return Tensor(array.astype(dtype, copy=False))
-
-
 def _int_array(name: str, x: Any) -> np.ndarray:
     """Class indices as an int64 ndarray (TypeError for anything else)."""
     array = x.data if isinstance(x, Tensor) else np.asarray(x)
@@ -146,7 +131,7 @@ def linear(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         (*, O).
     """
     weight = as_tensor(weight)
-    x = _float_input("input", input, weight.dtype)
+    x = float_input("input", input, weight.dtype)
     if weight.ndim != 2:
         raise ValueError(f"weight: expected a 2-D (out_features, in_features) tensor, got shape {weight.shape}")
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
@@ -233,7 +218,7 @@ def dropout(input: Any, p: float = 0.5, training: bool = True) -> Tensor:
     Identity when ``training`` is False or ``p`` is 0.
     """
     p = _check_p(p)
-    x = _float_input("input", input)
+    x = float_input("input", input)
     if not training or p == 0:
         return x
     return _Dropout.apply(x, p=p)
@@ -365,7 +350,7 @@ class _CrossEntropyProb(Function):
 
 
 def _class_input(x: Any) -> Tensor:
-    x = _float_input("input", x)
+    x = float_input("input", x)
     if x.ndim == 0:
         raise ValueError("input: expected (C,), (N, C) or (N, C, d1, ...) scores, got a 0-d tensor")
     return x
@@ -465,7 +450,7 @@ class _PointwiseLoss(Function):
 
 def _pointwise(kind: str, input: Any, target: Any, reduction: str) -> Tensor:
     _check_reduction(reduction)
-    x = _float_input("input", input)
+    x = float_input("input", input)
     y = _target_like(target, x)
     if x.shape != y.shape:
         try:
@@ -526,7 +511,7 @@ def binary_cross_entropy_with_logits(
         pos_weight: optional weight of positive examples, broadcast along the last axis (C,).
     """
     _check_reduction(reduction)
-    x = _float_input("input", input)
+    x = float_input("input", input)
     y = _target_like(target, x)
     if y.shape != x.shape:
         raise ValueError(f"target: expected the input's shape {x.shape}, got {y.shape}")

@@ -12,29 +12,10 @@ import numpy as np
 
 from rnnkit.nn import functional as F
 from rnnkit.nn import init
+from rnnkit.nn._validation import check_dtype, check_size
 from rnnkit.nn.modules.module import Module, Parameter
 
 __all__ = ["Linear"]
-
-
-def check_dtype(dtype: Any) -> np.dtype:
-    """np.float32 or np.float64 as a ``np.dtype``; TypeError for anything else."""
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype: expected np.float32 or np.float64, got {dtype!r}") from None
-    if resolved not in (np.float32, np.float64):
-        raise TypeError(f"dtype: expected np.float32 or np.float64, got {resolved}")
-    return resolved
-
-
-def check_size(name: str, value: Any, minimum: int = 0) -> int:
-    """A non-negative (or at least ``minimum``) int size; ValueError/TypeError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
-    return int(value)
 
 
 class Linear(Module):

@@ -20,46 +20,12 @@ from rnnkit._random import generator
 from rnnkit._tensor import Tensor, as_tensor
 from rnnkit import _ops
 from rnnkit.nn._recurrent import recurrent
+from rnnkit.nn._validation import check_dtype, check_size, float_input
 from rnnkit.nn.modules.module import Module, Parameter
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
-
-
-def _check_size(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_dtype(dtype: Any) -> np.dtype:
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype: expected np.float32 or np.float64, got {dtype!r}") from None
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"dtype: expected np.float32 or np.float64, got {dtype}")
-    return dtype
-
-
-def _as_input(name: str, value: Any, dtype: np.dtype) -> Tensor:
-    """ndarrays and lists are cast to the module's dtype; a Tensor must already have it."""
-    if isinstance(value, Tensor):
-        if value.dtype.kind != "f":
-            raise TypeError(f"{name}: expected a floating-point tensor, got dtype {value.dtype}")
-        if value.dtype != dtype:
-            raise TypeError(
-                f"{name}: expected dtype {dtype} (the module's parameters), got {value.dtype}; "
-                "convert the input or call .double()/.float() on the module"
-            )
-        return value
-    array = np.asarray(value)
-    if array.dtype.kind != "f":
-        raise TypeError(f"{name}: expected floating-point data, got dtype {array.dtype}")
-    return Tensor(array.astype(dtype, copy=False))
 
 
 def _init_uniform(shape: tuple[int, ...], bound: float, dtype: np.dtype) -> Parameter:
@@ -85,10 +51,10 @@ class RNNBase(Module):
     ):
         super().__init__()
         self.mode = mode
-        self.input_size = _check_size("input_size", input_size)
-        self.hidden_size = _check_size("hidden_size", hidden_size)
-        self.num_layers = _check_size("num_layers", num_layers)
-        self.proj_size = _check_size("proj_size", proj_size, minimum=0)
+        self.input_size = check_size("input_size", input_size, 1)
+        self.hidden_size = check_size("hidden_size", hidden_size, 1)
+        self.num_layers = check_size("num_layers", num_layers, 1)
+        self.proj_size = check_size("proj_size", proj_size)
         if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
             raise ValueError(f"dropout: expected a number in [0, 1], got {dropout!r}")
         if self.proj_size and mode != "LSTM":
@@ -104,7 +70,7 @@ class RNNBase(Module):
         self.dropout = float(dropout)
         self.bidirectional = bool(bidirectional)
         self.reset_after = bool(reset_after)
-        self.dtype = _check_dtype(dtype)
+        self.dtype = check_dtype(dtype)
 
         gate_size = _GATES[mode] * self.hidden_size
         real_hidden = self.proj_size or self.hidden_size
@@ -168,7 +134,7 @@ class RNNBase(Module):
         return s
 
     def _check_state(self, name: str, state: Any, shape: tuple[int, ...]) -> Tensor:
-        state = _as_input(name, state, self.dtype)
+        state = float_input(name, state, self.dtype)
         if state.shape != shape:
             raise ValueError(f"{name}: expected hidden state of shape {shape}, got {state.shape}")
         return state
@@ -199,7 +165,7 @@ class RNNBase(Module):
             x, lengths = packed_to_padded(packed)
             batched, batch_first = True, False
         else:
-            x = _as_input("input", input, self.dtype)
+            x = float_input("input", input, self.dtype)
             if x.ndim not in (2, 3):
                 raise ValueError(
                     f"input: expected a 2-D (unbatched) or 3-D (batched) tensor, got {x.ndim}-D of shape {x.shape}"
@@ -372,13 +338,13 @@ class RNNCellBase(Module):
                  reset_after: bool = True, dtype: Any = np.float32):
         super().__init__()
         self.mode = mode
-        self.input_size = _check_size("input_size", input_size)
-        self.hidden_size = _check_size("hidden_size", hidden_size)
+        self.input_size = check_size("input_size", input_size, 1)
+        self.hidden_size = check_size("hidden_size", hidden_size, 1)
         if not isinstance(bias, (bool, np.bool_)):
             raise TypeError(f"bias: expected a bool, got {type(bias).__name__} {bias!r}")
         self.bias = bool(bias)
         self.reset_after = bool(reset_after)
-        self.dtype = _check_dtype(dtype)
+        self.dtype = check_dtype(dtype)
         gate_size = _GATES[mode] * self.hidden_size
         bound = 1.0 / math.sqrt(self.hidden_size)
         self.weight_ih = _init_uniform((gate_size, self.input_size), bound, self.dtype)
@@ -398,7 +364,7 @@ class RNNCellBase(Module):
         return s
 
     def _step(self, input: Any, hx: Any):
-        x = _as_input("input", input, self.dtype)
+        x = float_input("input", input, self.dtype)
         if x.ndim not in (1, 2):
             raise ValueError(f"input: expected a 1-D (unbatched) or 2-D (batched) tensor, got {x.ndim}-D of shape {x.shape}")
         if x.shape[-1] != self.input_size:
