@@ -146,3 +146,21 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(text_file, tmp
     weights = serialization.load(os.path.join(out, "model.safetensors"))
     state = serialization.load(os.path.join(out, "training_state.safetensors"))
     assert all(np.isfinite(w).all() and np.array_equal(w, state["model/" + k]) for k, w in weights.items())
+
+
+def test_inspect_shows_the_parameter_table_and_training_metadata(trained, capsys):
+    assert main(["inspect", trained]) == 0
+    text = capsys.readouterr().out
+    weights = serialization.load(os.path.join(trained, "model.safetensors"))
+    total = sum(w.size for w in weights.values())
+    assert f"total" in text and f"{total:,}" in text
+    assert "rnn.weight_hh_l0" in text and "48x192" not in text and "192x48" in text  # (4H, H) for H=48
+    assert "training: step 80" in text and "bits/char" in text
+
+
+def test_minutes_bounds_the_run_by_time(text_file, tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert main(["train", "--text", text_file, *SMALL, "--minutes", "0.003", "--out", out]) == 0
+    config = json.load(open(os.path.join(out, "config.json")))
+    assert config["train"]["steps"] is None and config["train"]["minutes"] == 0.003
+    assert 1 <= config["step"] < 80

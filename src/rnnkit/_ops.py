@@ -148,11 +148,13 @@ class Neg(Function):
 
 class Exp(Function):
     def forward(self, a):
-        self.out = np.exp(a)
-        return self.out
+        out = np.exp(a)
+        self.save_for_backward(out)
+        return out
 
     def backward(self, g):
-        return g * self.out
+        (out,) = self.saved
+        return g * out
 
 
 class Log(Function):
@@ -166,60 +168,71 @@ class Log(Function):
 
 class Tanh(Function):
     def forward(self, a):
-        self.out = np.tanh(a)
-        return self.out
+        out = np.tanh(a)
+        self.save_for_backward(out)
+        return out
 
     def backward(self, g):
-        return g * (1 - self.out * self.out)
+        (out,) = self.saved
+        return g * (1 - out * out)
 
 
 class Sigmoid(Function):
     def forward(self, a):
-        self.out = _sigmoid(a)
-        return self.out
+        out = _sigmoid(a)
+        self.save_for_backward(out)
+        return out
 
     def backward(self, g):
-        return g * self.out * (1 - self.out)
+        (out,) = self.saved
+        return g * out * (1 - out)
 
 
 class Relu(Function):
     def forward(self, a):
-        self.positive = a > 0
-        return np.where(self.positive, a, 0).astype(a.dtype)
+        positive = a > 0
+        self.save_for_backward(positive)
+        return np.where(positive, a, 0).astype(a.dtype)
 
     def backward(self, g):
-        return g * self.positive
+        (positive,) = self.saved
+        return g * positive
 
 
 class Abs(Function):
     def forward(self, a):
-        self.sign = np.sign(a)
+        self.save_for_backward(np.sign(a))
         return np.abs(a)
 
     def backward(self, g):
-        return g * self.sign
+        (sign,) = self.saved
+        return g * sign
 
 
 class Sqrt(Function):
     def forward(self, a):
-        self.out = np.sqrt(a)
-        return self.out
+        out = np.sqrt(a)
+        self.save_for_backward(out)
+        return out
 
     def backward(self, g):
-        return g / (2 * self.out)
+        (out,) = self.saved
+        return g / (2 * out)
 
 
 class Clamp(Function):
     def forward(self, a, lo=None, hi=None):
-        self.inside = np.ones(a.shape, bool)
+        inside = np.ones(a.shape, bool)
         if lo is not None:
-            self.inside &= a >= lo
+            inside &= a >= lo
         if hi is not None:
-            self.inside &= a <= hi
+            inside &= a <= hi
+        self.save_for_backward(inside)
         return np.clip(a, lo, hi).astype(a.dtype)
 
     def backward(self, g):
-        return g * self.inside
+        (inside,) = self.saved
+        return g * inside
 
 
 class Cast(Function):
@@ -274,33 +287,39 @@ class Extreme(Function):
         reduce = np.max if largest else np.min
         out = reduce(a, axis=axes, keepdims=True)
         hits = a == out
-        self.weights = hits / hits.sum(axis=axes, keepdims=True)
+        self.save_for_backward((hits / hits.sum(axis=axes, keepdims=True)).astype(a.dtype))
         self.axes, self.keepdim = axes, keepdim
         return out if keepdim else np.asarray(np.squeeze(out, axis=axes) if axes is not None else out.reshape(()))
 
     def backward(self, g):
-        return _expand_back(g, self.weights.shape, self.axes, self.keepdim) * self.weights
+        (weights,) = self.saved
+        return _expand_back(g, weights.shape, self.axes, self.keepdim) * weights
 
 
 class LogSoftmax(Function):
     def forward(self, a, dim):
         shifted = a - a.max(axis=dim, keepdims=True)
         out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
-        self.out, self.dim = out, dim
+        self.save_for_backward(out)
+        self.dim = dim
         return out
 
     def backward(self, g):
-        return g - np.exp(self.out) * g.sum(axis=self.dim, keepdims=True)
+        (out,) = self.saved
+        return g - np.exp(out) * g.sum(axis=self.dim, keepdims=True)
 
 
 class Softmax(Function):
     def forward(self, a, dim):
         e = np.exp(a - a.max(axis=dim, keepdims=True))
-        self.out, self.dim = e / e.sum(axis=dim, keepdims=True), dim
-        return self.out
+        out = e / e.sum(axis=dim, keepdims=True)
+        self.save_for_backward(out)
+        self.dim = dim
+        return out
 
     def backward(self, g):
-        return self.out * (g - (g * self.out).sum(axis=self.dim, keepdims=True))
+        (out,) = self.saved
+        return out * (g - (g * out).sum(axis=self.dim, keepdims=True))
 
 
 # -- shape -----------------------------------------------------------------

@@ -93,7 +93,7 @@ def _d_sigmoid(y):
 
 
 def _relu(z, out=None):
-    return np.maximum(z, 0, out)  # (...)
+    return np.maximum(z, 0, out=out)  # (...)
 
 
 def _d_relu(y):

@@ -118,7 +118,7 @@ class LabOptions:
     params: int = option(2000, "target parameter count of every model (recurrent layer and output)", minimum=50)
     steps: int = option(1500, "optimizer steps per cell", minimum=1)
     batch_size: int = option(32, "sequences per step", minimum=1)
-    lr: float = option(1e-2, "Adam learning rate", above=0)
+    lr: float = option(2e-2, "Adam learning rate", above=0)
     seed: int = option(0, "random seed (the same data for every cell)")
     out: str | None = option(None, "output directory (default: runs/lab-TASK)", metavar="DIR")
 
