@@ -477,6 +477,86 @@ def test_carry_output_and_go_backwards_semantics():
     np.testing.assert_array_equal(hb, hf)
 
 
+def _keras():
+    """keras 3 on the torch backend, or skip."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"needs KERAS_BACKEND=torch, got {keras.backend.backend()}")
+    return keras
+
+
+def _keras_weights(kind, layer, H, reset_after=True):
+    """Keras (kernel, recurrent_kernel, bias) as our (w_ih, w_hh, b_ih, b_hh); GRU z,r,h -> r,z,n."""
+    kernel, rkernel, bias = (v.numpy() for v in layer.weights)
+    perm = np.r_[H:2 * H, 0:H, 2 * H:3 * H] if kind == "GRU" else np.arange(kernel.shape[1])
+    b_ih, b_hh = (bias[0][perm], bias[1][perm]) if bias.ndim == 2 else (bias[perm], None)
+    return (kernel[:, perm].T.copy(), rkernel[:, perm].T.copy(), b_ih, b_hh)
+
+
+KERAS_MASK = np.array([[False, True, True, False, True], [True, True, True, True, True],
+                       [True, False, False, True, False]])  # (B, T): holes, a leading masked step
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # keras's own __array__ use under NumPy 2
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("zero_output_for_mask", [False, True])
+def test_masking_matches_keras(go_backwards, zero_output_for_mask):
+    """masked_output 'carry' / 'zero' = Keras zero_output_for_mask False / True; go_backwards order.
+    (Keras's torch backend leaks float32 rounding even for float64 layers: hence 1e-6.)"""
+    keras = _keras()
+    rng = np.random.default_rng(12)
+    B, T, I, H = 3, 5, 4, 3
+    x = rng.normal(size=(B, T, I))
+    layer = keras.layers.GRU(H, return_sequences=True, return_state=True, go_backwards=go_backwards,
+                             zero_output_for_mask=zero_output_for_mask, dtype="float64")
+    out_k, h_k = (keras.ops.convert_to_numpy(a) for a in layer(x, mask=KERAS_MASK))
+    out, h_n, _, _ = scan.forward("GRU", x.transpose(1, 0, 2).copy(), None, None,
+                                  [_keras_weights("GRU", layer, H)], mask=KERAS_MASK.T.copy(),
+                                  go_backwards=go_backwards, masked_output="zero" if zero_output_for_mask else "carry")
+    _close(out.transpose(1, 0, 2), out_k, "out", tol=1e-6)
+    _close(h_n[0], h_k, "h_n", tol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # keras's own __array__ use under NumPy 2
+@pytest.mark.parametrize("kind,reset_after", [("LSTM", True), ("GRU", True), ("GRU", False), ("RNN_TANH", True)])
+def test_dropout_placement_matches_keras(kind, reset_after):
+    """Keras 3 with dropout and recurrent_dropout (implementation 1: one mask per gate) run with
+    masks we give its cell: the same masks in input_dropout_masks / rec_dropout_masks reproduce it."""
+    keras = _keras()
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(13)
+    B, T, I, H = 3, 5, 4, 3
+    G = GATES[kind]
+    x = rng.normal(size=(B, T, I))
+    kw = dict(return_sequences=True, return_state=True, dropout=0.3, recurrent_dropout=0.4, dtype="float64")
+    if kind == "LSTM":
+        layer = keras.layers.LSTM(H, **kw)
+    elif kind == "GRU":
+        layer = keras.layers.GRU(H, reset_after=reset_after, **kw)
+    else:
+        layer = keras.layers.SimpleRNN(H, **kw)
+    layer.build((B, T, I))
+    m_in = rng.random((G, B, I) if G > 1 else (B, I)) * 2
+    m_h = rng.random((G, B, H) if G > 1 else (B, H)) * 2
+    cell = layer.cell  # Keras reuses masks already set on the cell for the whole call
+    cell._dropout_mask = [torch.tensor(m) for m in m_in] if G > 1 else torch.tensor(m_in)
+    cell._recurrent_dropout_mask = [torch.tensor(m) for m in m_h] if G > 1 else torch.tensor(m_h)
+    res = [keras.ops.convert_to_numpy(a) for a in layer(x, mask=KERAS_MASK, training=True)]
+    if kind == "GRU":  # Keras's gate order z, r, h
+        m_in, m_h = m_in[[1, 0, 2]], m_h[[1, 0, 2]]
+    out, h_n, c_n, _ = scan.forward(kind, x.transpose(1, 0, 2).copy(), None, None,
+                                    [_keras_weights(kind, layer, H, reset_after)], mask=KERAS_MASK.T.copy(),
+                                    masked_output="carry", reset_after=reset_after, input_dropout_masks=[m_in],
+                                    rec_dropout_masks=[m_h])
+    _close(out.transpose(1, 0, 2), res[0], "out", tol=1e-6)
+    _close(h_n[0], res[1], "h_n", tol=1e-6)
+    if kind == "LSTM":
+        _close(c_n[0], res[2], "c_n", tol=1e-6)
+
+
 def test_no_state_and_no_gradients_given():
     rng = np.random.default_rng(10)
     x, _, _, w = _random_case("LSTM", rng)
@@ -487,6 +567,8 @@ def test_no_state_and_no_gradients_given():
     assert none_cache is None
     with pytest.raises(ValueError, match="cache"):
         scan.backward(None, None, None, none_cache)
+    with pytest.raises(ValueError, match="dh_n"):
+        scan.backward(None, np.zeros((2, 3, 5)), None, cache)
 
 
 def test_bad_input_messages_name_the_argument():
@@ -516,3 +598,15 @@ def test_bad_input_messages_name_the_argument():
         scan.forward("LSTM", x, None, None, [w], input_dropout_masks=[np.ones((3, 3, 4))])
     with pytest.raises(ValueError, match="activation"):
         scan.forward("LSTM", x, None, None, [w], activation="nope")
+
+
+def test_zero_length_sequence_keeps_initial_state():
+    rng = np.random.default_rng(14)
+    x, h0, c0, w = _random_case("LSTM", rng)
+    out, h_n, c_n, cache = scan.forward("LSTM", x, h0, c0, [w], lengths=np.array([0, 6, 2]))
+    np.testing.assert_array_equal(out[:, 0], 0)
+    np.testing.assert_array_equal(h_n[0, 0], h0[0, 0])
+    np.testing.assert_array_equal(c_n[0, 0], c0[0, 0])
+    dx, dh0, dc0, _ = scan.backward(rng.normal(size=out.shape), np.ones_like(h_n), None, cache)
+    np.testing.assert_array_equal(dx[:, 0], 0)
+    np.testing.assert_array_equal(dh0[0, 0], 1)

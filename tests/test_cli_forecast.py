@@ -26,7 +26,7 @@ def seasonal_series(n=300, period=12, seed=0):
 def test_forecast_beats_naive_on_a_seasonal_series(tmp_path, capsys):
     csv_path = write_csv(tmp_path / "series.csv", seasonal_series())
     out = str(tmp_path / "fc")
-    assert main(["forecast", csv_path, "--column", "value", "--window", "24", "--hidden", "24", "--epochs", "15",
+    assert main(["forecast", csv_path, "--column", "value", "--window", "24", "--horizon", "3", "--hidden", "24", "--epochs", "15",
                  "--out", out]) == 0
     stdout = capsys.readouterr().out
     metrics = json.load(open(os.path.join(out, "metrics.json")))

@@ -181,7 +181,8 @@ def test_losses_by_name_and_errors():
 
 METRIC_CASES = [
     ("BinaryAccuracy", lambda r: ((r.random((8, 1)) > 0.5).astype("float32"), r.random((8, 1)).astype("float32"))),
-    ("CategoricalAccuracy", lambda r: (np.eye(4, dtype="float32")[r.integers(0, 4, 8)], r.random((8, 4)).astype("float32"))),
+    ("CategoricalAccuracy",
+     lambda r: (np.eye(4, dtype="float32")[r.integers(0, 4, 8)], r.random((8, 4)).astype("float32"))),
     ("SparseCategoricalAccuracy", lambda r: (r.integers(0, 4, (8, 1)), r.random((8, 4)).astype("float32"))),
     ("MeanSquaredError", lambda r: (r.normal(size=(8, 3)).astype("float32"), r.normal(size=(8, 3)).astype("float32"))),
     ("MeanAbsoluteError", lambda r: (r.normal(size=(8, 3)).astype("float32"), r.normal(size=(8, 3)).astype("float32"))),
@@ -277,6 +278,60 @@ def test_regularizer_constraint_class_weight_and_validation_match_keras(K):
         np.testing.assert_allclose(mine.history[key], ref.history[key], rtol=1e-5, atol=1e-6)
     kernel = ours.layers[-1].get_weights()[0]
     assert np.sqrt((kernel**2).sum(axis=0)).max() <= 2.0 + 1e-5  # max_norm(2) held after every step
+
+
+def test_masked_sequence_loss_matches_keras(K):
+    """Masking + LSTM(return_sequences) + Dense: the loss averages over the unmasked steps only, as Keras."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(12, 7, 3)).astype(np.float32)
+    x[:4, 5:], x[4:8, 3:] = 0, 0  # padded tails
+    y = rng.integers(0, 4, (12, 7))
+    K.utils.set_random_seed(0)
+    theirs = K.Sequential([K.Input((7, 3)), K.layers.Masking(), K.layers.LSTM(5, return_sequences=True),
+                           K.layers.Dense(4, activation="softmax")])
+    ours = rk.Sequential([rk.layers.Masking(input_shape=(7, 3)), rk.layers.LSTM(5, return_sequences=True),
+                          rk.layers.Dense(4, activation="softmax")])
+    ours.set_weights([_to_numpy(w) for w in theirs.get_weights()])
+    for model, lib in ((ours, rk), (theirs, K)):
+        model.compile(optimizer=lib.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    mine = ours.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    ref = theirs.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    for key in ("loss", "accuracy"):
+        np.testing.assert_allclose(mine.history[key], ref.history[key], rtol=1e-5, atol=1e-6)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, _to_numpy(b), rtol=1e-4, atol=1e-5)
+
+
+def test_multi_output_training_matches_keras(K):
+    """Two heads with a loss each, loss_weights and per-output metrics: values and log names as Keras."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(16, 4)).astype(np.float32)
+    y_class, y_value = rng.integers(0, 3, 16), rng.normal(size=(16, 1)).astype(np.float32)
+
+    def build(lib):
+        inputs = lib.Input((4,))
+        hidden = lib.layers.Dense(6, activation="tanh", name="hidden")(inputs)
+        return lib.Model(inputs, [lib.layers.Dense(3, activation="softmax", name="cls")(hidden),
+                                  lib.layers.Dense(1, name="reg")(hidden)])
+
+    K.utils.set_random_seed(0)
+    theirs, ours = build(K), build(rk)
+    ours.set_weights([_to_numpy(w) for w in theirs.get_weights()])
+    for model, lib in ((ours, rk), (theirs, K)):
+        model.compile(optimizer=lib.optimizers.SGD(0.1), loss=["sparse_categorical_crossentropy", "mse"],
+                      loss_weights=[1.0, 0.5], metrics=[["accuracy"], ["mae"]])
+    mine = ours.fit(x, [y_class, y_value], batch_size=8, epochs=2, shuffle=False, verbose=0)
+    ref = theirs.fit(x, [y_class, y_value], batch_size=8, epochs=2, shuffle=False, verbose=0)
+    assert sorted(mine.history) == sorted(ref.history) == ["cls_accuracy", "cls_loss", "loss", "reg_loss", "reg_mae"]
+    for key in ref.history:
+        np.testing.assert_allclose(mine.history[key], ref.history[key], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.evaluate(x, [y_class, y_value], verbose=0),
+                               theirs.evaluate(x, [y_class, y_value], verbose=0), rtol=1e-5)
+    by_name = ours.evaluate(x, {"reg": y_value, "cls": y_class}, verbose=0)  # targets by output name
+    np.testing.assert_allclose(by_name, ours.evaluate(x, [y_class, y_value], verbose=0))
+    with pytest.raises(ValueError, match=r"no targets for output\(s\) \['reg'\]"):
+        ours.fit(x, {"cls": y_class}, verbose=0)
 
 
 def test_train_test_predict_on_batch_match_keras(K):

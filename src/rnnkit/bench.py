@@ -326,7 +326,9 @@ def memory_probe(framework: str, cell: str, size: tuple[int, int, int]) -> dict[
     Method: build the layer and its input, run one training step (warm-up: lazy
     initialisation, thread pools), drop the gradients, ``gc.collect()``; then read the RSS,
     reset the kernel's peak-RSS mark (``/proc/self/clear_refs``), run one training step with
-    the gradients still alive at its end, and read the peak (``VmHWM``). ``step_bytes`` =
+    the gradients still alive at its end, and read the peak (``VmHWM``). The parent starts
+    the child with glibc's mmap threshold fixed at 64 KiB, so freed arrays leave the RSS
+    and neither framework's step is hidden in heap kept from the warm-up. ``step_bytes`` =
     peak - RSS before: the memory the step itself needed (activations saved for the
     backward, workspaces, gradients). ``peak_bytes`` is the absolute peak of the process
     (it includes the framework's own import). Without ``clear_refs`` the peak falls back to
@@ -381,7 +383,10 @@ def memory_probe(framework: str, cell: str, size: tuple[int, int, int]) -> dict[
 
 def _memory_child(framework: str, cell: str, size: tuple[int, int, int]) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "rnnkit.bench", "--memory-probe", framework, cell, ",".join(map(str, size))]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    # glibc: serve every block >= 64 KiB by mmap and give it back on free (no adaptive threshold,
+    # no heap kept from the warm-up step), so the RSS follows the live arrays of both frameworks.
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="131072")
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"memory probe {framework} {cell} {size} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

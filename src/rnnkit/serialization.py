@@ -31,7 +31,7 @@ import numpy as np
 import safetensors.numpy
 
 __all__ = [
-    "save", "load", "load_metadata", "atomic_write_bytes", "atomic_write_text",
+    "save", "load", "load_metadata", "read_safetensors", "atomic_write_bytes", "atomic_write_text",
     "flatten_optimizer_state", "unflatten_optimizer_state", "save_optimizer_state", "load_optimizer_state",
 ]
 
@@ -184,7 +184,7 @@ def _diagnose(data: bytes) -> str:
     return ""
 
 
-def _read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Read and validate a safetensors file: ``(arrays, metadata)``; clear errors otherwise."""
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -211,12 +211,12 @@ def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
         ValueError: the file is empty, truncated, a pickle / torch.save archive or otherwise not
             safetensors; the message names the path and the problem.
     """
-    return _read_safetensors(path)[0]
+    return read_safetensors(path)[0]
 
 
 def load_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The ``{str: str}`` metadata stored by :func:`save` (``{}`` if none); validates the file as :func:`load`."""
-    return _read_safetensors(path)[1]
+    return read_safetensors(path)[1]
 
 
 # -- optimizer state -----------------------------------------------------------------------
@@ -330,7 +330,7 @@ def save_optimizer_state(
 
 def load_optimizer_state(path: str | os.PathLike) -> dict[str, Any]:
     """Load a file written by :func:`save_optimizer_state` as an optimizer ``state_dict()``."""
-    tensors, header = _read_safetensors(path)
+    tensors, header = read_safetensors(path)
     if _OPTIMIZER_METADATA_KEY not in header:
         raise ValueError(f"{os.fspath(path)!r} holds no optimizer state (no {_OPTIMIZER_METADATA_KEY!r} metadata)")
     try:

@@ -43,7 +43,7 @@ from itertools import repeat
 import numpy as np
 
 from rnnkit.cells import activations
-from rnnkit.cells.rnn import _zeros_if_none, check, holes, masked_matmul, masked_matmul_dinput, masked_matmul_dweight
+from rnnkit.cells.rnn import zeros_if_none, check, holes, masked_matmul, masked_matmul_dinput, masked_matmul_dweight
 
 __all__ = ["forward", "backward"]
 
@@ -178,7 +178,7 @@ def backward(dhs, dh_T, cache):
         F *= mask[:, :, None, None]  # (T, B, 3, H)
         pn *= mask[:, :, None]  # (T, B, H)
         zc = np.where(mask[:, :, None], z_, np.ones((), dtype))  # (T, B, H) 1 where carried
-    dhs = _zeros_if_none(dhs, (T, B, H), dtype)
+    dhs = zeros_if_none(dhs, (T, B, H), dtype)
     dh_next = np.zeros((B, H), dtype) if dh_T is None else np.array(dh_T, dtype=dtype)  # (B, H)
     dH = np.empty((T, B, H), dtype)  # (T, B, H) dL/dh_t
     dZ = F.reshape(T, B, 3 * H)  # (T, B, 3H) after step t: [dzr, dzz, dhn] (reset_after) or dL/dxw

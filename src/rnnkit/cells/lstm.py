@@ -42,7 +42,7 @@ import numpy as np
 
 from rnnkit.cells import activations
 from rnnkit.cells.rnn import (
-    _zeros_if_none, check, holes, masked_matmul, masked_matmul_dinput, masked_matmul_dweight,
+    zeros_if_none, check, holes, masked_matmul, masked_matmul_dinput, masked_matmul_dweight,
 )
 
 __all__ = ["forward", "backward"]
@@ -149,7 +149,7 @@ def backward(dhs, dh_T, dc_T, cache):
         F *= mask[:, :, None, None]  # (T, B, 4, H)
         od *= mask[:, :, None]  # (T, B, H)
         fc = np.where(mask[:, :, None], f_, np.ones((), dtype))  # (T, B, H) 1 where carried
-    dhs = _zeros_if_none(dhs, (T, B, P), dtype)
+    dhs = zeros_if_none(dhs, (T, B, P), dtype)
     dh_next = np.zeros((B, P), dtype) if dh_T is None else np.array(dh_T, dtype=dtype)  # (B, P)
     dc_next = np.zeros((B, H), dtype) if dc_T is None else np.array(dc_T, dtype=dtype)  # (B, H)
     dZ = F.reshape(T, B, 4 * H)  # (T, B, 4H) dL/dz_t = dL/dxw_t once step t has run

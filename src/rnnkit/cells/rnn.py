@@ -200,7 +200,7 @@ def backward(dhs, dh_T, cache):
     dZ = act.derivative(hs[1:] if act.saves == "output" else cache["Z"])  # (T, B, H)
     if mask is not None:
         dZ *= mask[:, :, None]  # (T, B, H) masked steps pass no gradient to z
-    dhs = _zeros_if_none(dhs, (T, B, H), dtype)
+    dhs = zeros_if_none(dhs, (T, B, H), dtype)
     dh_next = np.zeros((B, H), dtype) if dh_T is None else np.array(dh_T, dtype=dtype)  # (B, H)
     dh = np.empty((B, H), dtype)
     hole, carry = holes(mask, T)
@@ -217,7 +217,7 @@ def backward(dhs, dh_T, cache):
     return dZ, dh_next, dW_hh
 
 
-def _zeros_if_none(a, shape, dtype):
+def zeros_if_none(a, shape, dtype):
     """``a`` as given, or a read-only zero array of ``shape`` that costs no memory."""
     if a is None:
         return np.broadcast_to(np.zeros((), dtype), shape)

@@ -194,12 +194,11 @@ def forward(mode, x, h0, c0, weights, *, num_layers=1, bidirectional=False, proj
     if go_backwards:
         x = x[::-1]
         mask = None if mask is None else mask[::-1]
-    kw = {}
     if mode in ("LSTM", "GRU"):
         kw = dict(activation=activation or "tanh", recurrent_activation=recurrent_activation or "sigmoid")
     else:
         kw = dict(activation=activation or ("relu" if mode == "RNN_RELU" else "tanh"))
-    masks_d = [mask, None if mask is None else mask[::-1]]  # per direction, processing order
+    masks_d = [mask, None if mask is None else mask[::-1]][:D]  # per direction, processing order
     keeps = [_keep(m, masked_output, dtype) for m in masks_d]  # (T, B, 1) output factor or None
 
     h_n = np.empty((L * D, B, P), dtype)
@@ -253,7 +252,7 @@ def forward(mode, x, h0, c0, weights, *, num_layers=1, bidirectional=False, proj
     cache = None
     if need_grad:
         cache = dict(mode=mode, caches=caches, drops=drops, keeps=keeps, L=L, D=D, P=P, H=H, G=G, T=T, B=B,
-                     dtype=dtype, reset_after=reset_after, go_backwards=go_backwards, x_shape=x.shape)
+                     dtype=dtype, reset_after=reset_after, go_backwards=go_backwards)
     return layer_in, h_n, c_n, cache
 
 
@@ -271,8 +270,9 @@ def backward(dout, dh_n, dc_n, cache):
     if cache is None:
         raise ValueError("cache: forward ran with need_grad=False, so there is nothing to differentiate")
     mode, L, D, P, H, G, T, B, dtype = (cache[k] for k in ("mode", "L", "D", "P", "H", "G", "T", "B", "dtype"))
-    if dout is not None and (dout.shape != (T, B, D * P)):
-        raise ValueError(f"dout: expected shape {(T, B, D * P)}, got {dout.shape}")
+    for name, g, shape in (("dout", dout, (T, B, D * P)), ("dh_n", dh_n, (L * D, B, P)), ("dc_n", dc_n, (L * D, B, H))):
+        if g is not None and np.shape(g) != shape:
+            raise ValueError(f"{name}: expected shape {shape}, got {np.shape(g)}")
     dh0 = np.zeros((L * D, B, P), dtype)
     dc0 = np.zeros((L * D, B, H), dtype) if mode == "LSTM" else None
     dweights = [None] * (L * D)

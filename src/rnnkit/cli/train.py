@@ -121,7 +121,6 @@ def run(opts: TrainOptions, given: set[str], on_step: Callable[[int], None] | No
 
     # -- the loop
     total = opts.steps
-    deadline = time.monotonic() + 60 * opts.minutes if opts.minutes else math.inf
     if total is not None and step >= total:
         print(f"{opts.out} is already at step {step} (--steps {total}): nothing to do")
         return 0
@@ -129,13 +128,14 @@ def run(opts: TrainOptions, given: set[str], on_step: Callable[[int], None] | No
           f"{sum(p.numel() for p in model.parameters()):,} parameters) on {source}: "
           f"{len(train_ids):,} train / {len(val_ids):,} held-out characters, vocabulary {len(vocab)}", flush=True)
     last_saved, running, tokens_per_s, val_bpc = step, [], 0.0, None
-    session_start, session_steps = time.monotonic(), 0
     with Progress(total, initial=step, every=LOG_EVERY) as progress, _stop_on_sigint() as stop:
         if step == 0:
             val_bpc = evaluate(model, criterion, val_streams, T)
             _log(metrics, 0, val_bpc=val_bpc)
             report(val_bpc)
             save(val_bpc)
+        session_start, session_steps = time.monotonic(), 0
+        deadline = session_start + 60 * opts.minutes if opts.minutes else math.inf
         while (total is None or step < total) and time.monotonic() < deadline:
             tic = time.perf_counter()
             k = step % K

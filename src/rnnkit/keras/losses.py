@@ -224,7 +224,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, a
 
     Example:
         >>> import numpy as np
-        >>> sparse_categorical_crossentropy(np.array([1, 2]), np.array([[0.05, 0.95, 0], [0.1, 0.8, 0.1]], np.float32)).numpy().round(4)
+        >>> probs = np.array([[0.05, 0.95, 0], [0.1, 0.8, 0.1]], np.float32)
+        >>> sparse_categorical_crossentropy(np.array([1, 2]), probs).numpy().round(4)
         array([0.0513, 2.3026], dtype=float32)
     """
     y_pred = _pred(y_pred)
@@ -265,7 +266,8 @@ def binary_crossentropy(y_true, y_pred, from_logits: bool = False, label_smoothi
 
     Example:
         >>> import numpy as np
-        >>> binary_crossentropy(np.array([[0, 1], [0, 0]]), np.array([[0.6, 0.4], [0.4, 0.6]], np.float32)).numpy().round(3)
+        >>> probs = np.array([[0.6, 0.4], [0.4, 0.6]], np.float32)
+        >>> binary_crossentropy(np.array([[0, 1], [0, 0]]), probs).numpy().round(3)
         array([0.916, 0.714], dtype=float32)
     """
     y_pred = _pred(y_pred)
@@ -574,7 +576,9 @@ def get(identifier: Any) -> Callable | Loss | None:
         return identifier()
     if callable(identifier):
         return identifier
-    raise TypeError(f"loss: expected a name, a Loss object or a callable, got {type(identifier).__name__} {identifier!r}")
+    raise TypeError(
+        f"loss: expected a name, a Loss object or a callable, got {type(identifier).__name__} {identifier!r}"
+    )
 
 
 def serialize(loss: Any) -> dict | str:

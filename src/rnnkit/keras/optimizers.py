@@ -43,7 +43,8 @@ __all__ = [
 
 
 # -- update rules (pure functions, in place) ---------------------------------------------------
-def keras_sgd_momentum(w: np.ndarray, g: np.ndarray, m: np.ndarray, *, lr: float, momentum: float, nesterov: bool) -> None:
+def keras_sgd_momentum(w: np.ndarray, g: np.ndarray, m: np.ndarray, *, lr: float, momentum: float,
+                       nesterov: bool) -> None:
     """Keras's SGD with momentum; ``m`` is a velocity that already includes the learning rate.
 
     Equations::
@@ -128,7 +129,7 @@ def keras_adagrad(w, g, acc, *, lr: float, epsilon: float) -> None:
         >>> w, acc = np.array([1.0]), np.full(1, 0.1)
         >>> keras_adagrad(w, np.array([0.3]), acc, lr=0.1, epsilon=0.0)
         >>> w.round(6), acc.round(6)
-        (array([0.9]), array([0.19]))
+        (array([0.931175]), array([0.19]))
     """
     acc += g * g  # (*P)
     w -= g * lr / np.sqrt(acc + epsilon)  # (*P)
@@ -253,7 +254,9 @@ class Optimizer:
             self._learning_rate = value
             return
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not value >= 0:
-            raise ValueError(f"{type(self).__name__}: learning_rate must be a non-negative float or a schedule, got {value!r}")
+            raise ValueError(
+                f"{type(self).__name__}: learning_rate must be a non-negative float or a schedule, got {value!r}"
+            )
         self._learning_rate = float(value)
 
     lr = learning_rate  # Keras 2 attribute alias
@@ -533,5 +536,7 @@ def deserialize(config: dict) -> Optimizer:
         raise ValueError(f"optimizer: expected a {{'class_name', 'config'}} dict, got {config!r}")
     cls = _CLASSES.get(str(config["class_name"]).lower())
     if cls is None:
-        raise ValueError(f"optimizer: unknown optimizer class {config['class_name']!r}; expected one of {sorted(_CLASSES)}")
+        raise ValueError(
+            f"optimizer: unknown optimizer class {config['class_name']!r}; expected one of {sorted(_CLASSES)}"
+        )
     return cls.from_config(dict(config.get("config") or {}))

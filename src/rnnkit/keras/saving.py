@@ -113,7 +113,7 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
 def _read(filepath) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Arrays and metadata of a safetensors file; ValueError naming the problem otherwise."""
     filepath = os.fspath(filepath)
-    arrays, metadata = serialization._read_safetensors(filepath)
+    arrays, metadata = serialization.read_safetensors(filepath)
     if metadata.get("format") not in (MODEL_FORMAT, WEIGHTS_FORMAT):
         raise ValueError(
             f"{filepath!r} is a safetensors file but not an rnnkit Keras model or weights file "

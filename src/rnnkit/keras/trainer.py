@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -69,6 +69,15 @@ def _take(data: Any, index: Any) -> Any:
     if isinstance(data, list):
         return [_take(a, index) for a in data]
     return data[index]
+
+
+def _leaves(given: Any) -> list:
+    """Every identifier in a compile argument (a value, or lists / dicts of them)."""
+    if isinstance(given, dict):
+        given = list(given.values())
+    if isinstance(given, (list, tuple)):
+        return [leaf for entry in given for leaf in _leaves(entry)]
+    return [] if given is None else [given]
 
 
 def _check_lengths(x: Any, y: Any, sample_weight: Any) -> int:
@@ -161,14 +170,12 @@ class Trainer:
         if steps_per_execution != 1:
             raise ValueError(f"steps_per_execution: rnnkit runs one step at a time, got {steps_per_execution}")
         self.optimizer = optimizers_module.get(optimizer)
-        for i, identifier in enumerate(self._per_output_list(loss, "loss")):
-            if identifier is not None and not (isinstance(identifier, str) and identifier in _CROSSENTROPY_ALIASES):
-                losses_module.get(identifier)  # fail fast on unknown names
-        for name, given in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
-            for entry in self._per_output_list(given, name):
-                for identifier in entry or []:
-                    if not (isinstance(identifier, str) and identifier.lower() in metrics_module.ACCURACY_NAMES):
-                        metrics_module.get(identifier)
+        for identifier in _leaves(loss):  # fail fast on unknown names; shapes decide the rest later
+            if not (isinstance(identifier, str) and identifier in _CROSSENTROPY_ALIASES):
+                losses_module.get(identifier)
+        for identifier in _leaves(metrics) + _leaves(weighted_metrics):
+            if not (isinstance(identifier, str) and identifier.lower() in metrics_module.ACCURACY_NAMES):
+                metrics_module.get(identifier)
         self.loss = loss
         self._compile_args = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics,
                               "weighted_metrics": weighted_metrics}
@@ -178,21 +185,18 @@ class Trainer:
         self.stop_training = False
 
     def _output_names(self, count: int | None = None) -> list[str]:
+        """Keras's output names: the names of the layers that produce the outputs (``output_i`` otherwise)."""
         names = list(getattr(self, "output_names", None) or [])
-        if count is not None and len(names) != count:
+        if not names:
+            for tensor in getattr(self, "outputs", None) or []:
+                history = getattr(tensor, "_keras_history", None)  # (layer, node index, tensor index)
+                names.append(getattr(history[0], "name", None) if history else None)
+        if count is not None and (len(names) != count or None in names or len(set(names)) != count):
             names = [f"output_{i + 1}" for i in range(count)] if count > 1 else ["output"]
         return names
 
-    def _per_output_list(self, given: Any, what: str, count: int | None = None) -> list:
-        """Spread a compile argument over the outputs: one entry per output."""
-        if count is None:  # validation only: flatten whatever structure was given
-            if isinstance(given, dict):
-                return list(given.values())
-            if what == "loss":
-                return list(given) if isinstance(given, (list, tuple)) else [given]
-            if isinstance(given, (list, tuple)) and given and all(isinstance(m, (list, tuple)) for m in given):
-                return list(given)
-            return [given]
+    def _per_output_list(self, given: Any, what: str, count: int) -> list:
+        """Spread a compile argument (one value, a list or a dict by output name) over the outputs."""
         names = self._output_names(count)
         if isinstance(given, dict):
             unknown = sorted(set(given) - set(names))
@@ -307,11 +311,16 @@ class Trainer:
             return [convert(a) for a in x]
         return convert(x)
 
-    @staticmethod
-    def _standardize_y(y: Any) -> Any:
+    def _standardize_y(self, y: Any) -> Any:
         if y is None:
             return None
-        if isinstance(y, (list, tuple)) and y and all(isinstance(a, (np.ndarray, Tensor)) for a in y):
+        if isinstance(y, dict):  # targets by output name
+            names = self._output_names()
+            missing = sorted(set(names) - set(y)) if names else sorted(y)
+            if missing:
+                raise ValueError(f"y: no targets for output(s) {missing}; the model's outputs are {names}")
+            y = [y[name] for name in names]
+        if isinstance(y, (list, tuple)) and len(getattr(self, "outputs", None) or []) > 1:  # one array per output
             return [np.asarray(_to_numpy(a)) for a in y]
         y = np.asarray(_to_numpy(y))
         if y.dtype.kind not in "biuf":

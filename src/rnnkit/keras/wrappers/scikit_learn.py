@@ -75,9 +75,9 @@ class BaseWrapper:
         self.check_params(sk_params)
 
     # -- parameters ----------------------------------------------------------------------------
-    def _build_callable(self) -> Callable:
+    def _build_callable(self) -> Callable | None:
         if self.build_fn is None:
-            return self.__call__
+            return getattr(self, "__call__", None)  # a subclass may define the model in __call__
         if isinstance(self.build_fn, (types.FunctionType, types.MethodType)) or not hasattr(self.build_fn, "__call__"):
             return self.build_fn
         return self.build_fn.__call__
@@ -85,7 +85,8 @@ class BaseWrapper:
     def _legal_fns(self) -> list[Callable]:
         from rnnkit.keras.trainer import Trainer
 
-        return [Trainer.fit, Trainer.predict, Trainer.evaluate, self._build_callable()]
+        build = self._build_callable()
+        return [Trainer.fit, Trainer.predict, Trainer.evaluate] + ([build] if build is not None else [])
 
     def check_params(self, params: dict) -> None:
         """Raise ValueError for a parameter that neither ``build_fn`` nor fit/predict/evaluate accepts."""
@@ -132,6 +133,9 @@ class BaseWrapper:
     # -- building and training ---------------------------------------------------------------
     def _build(self, **kwargs: Any):
         fn = self._build_callable()
+        if fn is None:
+            raise ValueError(f"{type(self).__name__}: build_fn is None; pass build_fn=<function returning a "
+                             "compiled model> (or subclass and define __call__)")
         model = fn(**self.filter_sk_params(fn, kwargs))
         if not getattr(model, "compiled", False):
             raise ValueError(f"build_fn must return a compiled model (call model.compile(...) in it), got {model!r}")
@@ -281,11 +285,7 @@ class KerasRegressor(BaseWrapper):
         from rnnkit.keras.trainer import Trainer
 
         self._check_fitted()
-        y = np.asarray(y)
-        out_dims = len(self.model.predict(x[:1] if not isinstance(x, list) else [a[:1] for a in x], verbose=0).shape)
-        if y.ndim == out_dims - 1:
-            y = y[..., None]
-        loss = self.model.evaluate(x, y, **self.filter_sk_params(Trainer.evaluate, kwargs))
+        loss = self.model.evaluate(x, np.asarray(y), **self.filter_sk_params(Trainer.evaluate, kwargs))
         return -float(loss[0] if isinstance(loss, list) else loss)
 
 
