@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
@@ -37,8 +38,10 @@ CASES = {
     "text too short": (["train", "--text", "{d}/short.txt", "--out", "{d}/short"], "the text is too short"),
     "csv without the column": (["forecast", "{d}/series.csv", "--column", "price"],
                                "--column 'price': {d}/series.csv has no such column; its columns are 't', 'value'"),
-    "csv with words": (["forecast", "{d}/words.csv", "--column", "value"], "line 4 of {d}/words.csv holds 'high', not a number"),
-    "csv with holes": (["forecast", "{d}/holes.csv", "--column", "value"], "line 3 of {d}/holes.csv holds '', not a number"),
+    "csv with words": (["forecast", "{d}/words.csv", "--column", "value"],
+                       "line 4 of {d}/words.csv holds 'high', not a number"),
+    "csv with holes": (["forecast", "{d}/holes.csv", "--column", "value"],
+                       "line 3 of {d}/holes.csv holds '', not a number"),
     "missing csv": (["forecast", "{d}/nope.csv", "--column", "value"], "{d}/nope.csv: no such file"),
     "no column": (["forecast", "{d}/series.csv"], "--column is required"),
     "window longer than the series": (["forecast", "{d}/series.csv", "--column", "value", "--window", "100"],
@@ -54,6 +57,8 @@ CASES = {
     "resume without a checkpoint": (["train", "--out", "{d}/nothing", "--resume"], "holds no checkpoint"),
     "resume on other text": (["train", "--out", "{d}/lstm", "--resume", "--text", "{d}/series.csv", "--steps", "4"],
                              "differs from the one the checkpoint"),
+    "out is a file": (["train", "--text", "{d}/text.txt", "--out", "{d}/text.txt"],
+                      "--out {d}/text.txt: is a file, expected a directory"),
     "sample without a model": (["sample", "{d}"], "{d} holds no model"),
     "sample a missing dir": (["sample", "{d}/nope"], "{d}/nope: no such directory"),
     "prompt outside the vocabulary": (["sample", "{d}/lstm", "--prompt", "XYZ"], "not in the model's vocabulary"),
@@ -86,7 +91,10 @@ def test_usage_errors_exit_2(capsys):
     assert "not allowed with argument" in capsys.readouterr().err
 
 
-def test_bench_without_its_module_says_so(monkeypatch, capsys):
+def test_bench_hands_over_or_says_it_is_missing(monkeypatch, capsys):
+    if importlib.util.find_spec("rnnkit.bench") is not None:
+        assert main(["bench", "--help"]) == 0
+        assert "usage: rnnkit bench" in capsys.readouterr().out
     real = rnnkit.cli.importlib.util.find_spec
     monkeypatch.setattr(rnnkit.cli.importlib.util, "find_spec",
                         lambda name, *a: None if name == "rnnkit.bench" else real(name, *a))

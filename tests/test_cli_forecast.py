@@ -6,7 +6,6 @@ import json
 import os
 
 import numpy as np
-import pytest
 
 from rnnkit.cli import main
 from rnnkit.cli.forecast import detect_season, naive, seasonal_naive
@@ -26,8 +25,8 @@ def seasonal_series(n=300, period=12, seed=0):
 def test_forecast_beats_naive_on_a_seasonal_series(tmp_path, capsys):
     csv_path = write_csv(tmp_path / "series.csv", seasonal_series())
     out = str(tmp_path / "fc")
-    assert main(["forecast", csv_path, "--column", "value", "--window", "24", "--horizon", "3", "--hidden", "24", "--epochs", "15",
-                 "--out", out]) == 0
+    assert main(["forecast", csv_path, "--column", "value", "--window", "24", "--horizon", "3", "--hidden", "24",
+                 "--epochs", "15", "--out", out]) == 0
     stdout = capsys.readouterr().out
     metrics = json.load(open(os.path.join(out, "metrics.json")))
     assert metrics["season"] == 12 and metrics["season_detected"]

@@ -153,7 +153,7 @@ def test_inspect_shows_the_parameter_table_and_training_metadata(trained, capsys
     text = capsys.readouterr().out
     weights = serialization.load(os.path.join(trained, "model.safetensors"))
     total = sum(w.size for w in weights.values())
-    assert f"total" in text and f"{total:,}" in text
+    assert "total" in text and f"{total:,}" in text
     assert "rnn.weight_hh_l0" in text and "48x192" not in text and "192x48" in text  # (4H, H) for H=48
     assert "training: step 80" in text and "bits/char" in text
 

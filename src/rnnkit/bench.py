@@ -199,7 +199,7 @@ def time_layer(cell: str, size: tuple[int, int, int], reps: int, budget: float) 
 
     def rk_train():
         rk.zero_grad()
-        xr = rnnkit.tensor(x, requires_grad=True)
+        xr = rnnkit.Tensor(x, requires_grad=True)  # no copy, like torch's detach().requires_grad_()
         out, _ = rk(xr)
         (out * g_r).sum().backward()
         return [xr.grad] + [p.grad for _, p in rk.named_parameters()]
@@ -358,7 +358,7 @@ def memory_probe(framework: str, cell: str, size: tuple[int, int, int]) -> dict[
 
         def step():
             layer.zero_grad()
-            xr = rnnkit.tensor(x, requires_grad=True)
+            xr = rnnkit.Tensor(x, requires_grad=True)  # no copy, like torch's detach().requires_grad_()
             out, _ = layer(xr)
             (out * g_r).sum().backward()
             return xr.grad

@@ -75,7 +75,8 @@ def masked_matmul(a: np.ndarray, mask: np.ndarray | None, W_T: np.ndarray, out: 
     return out
 
 
-def masked_matmul_dinput(dy: np.ndarray, W: np.ndarray, mask: np.ndarray | None, out: np.ndarray | None = None) -> np.ndarray:
+def masked_matmul_dinput(dy: np.ndarray, W: np.ndarray, mask: np.ndarray | None,
+                         out: np.ndarray | None = None) -> np.ndarray:
     """Gradient of :func:`masked_matmul` wrt ``a``: ``sum_g (dy[..., block g] @ W[block g]) * mask_g``.
 
     Args:
@@ -119,7 +120,8 @@ def masked_matmul_dweight(dy: np.ndarray, a: np.ndarray, mask: np.ndarray | None
 def check(xw: np.ndarray, gates: int, h0: np.ndarray, W_hh: np.ndarray, mask, rec_mask, out_size: int | None = None):
     """Validate the arguments every cell shares; returns (T, B, H, rec_mask cast to xw's dtype)."""
     if not isinstance(xw, np.ndarray) or xw.ndim != 3 or xw.dtype.kind != "f":
-        raise TypeError(f"xw: expected a float (T, B, {gates}*H) ndarray, got {getattr(xw, 'shape', type(xw).__name__)}")
+        raise TypeError(f"xw: expected a float (T, B, {gates}*H) ndarray, got "
+                        f"{getattr(xw, 'shape', type(xw).__name__)}")
     T, B, GH = xw.shape
     if GH % gates:
         raise ValueError(f"xw: expected a last axis of {gates}*H, got {GH}")

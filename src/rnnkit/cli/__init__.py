@@ -60,5 +60,8 @@ def _bench(argv: list[str]) -> int:
         print("rnnkit bench: error: the benchmark module rnnkit.bench is not available in this installation",
               file=sys.stderr)
         return 2
-    status = importlib.import_module("rnnkit.bench").main(argv)
+    try:
+        status = importlib.import_module("rnnkit.bench").main(argv)
+    except SystemExit as stop:  # its argparse: --help or a usage error
+        status = stop.code
     return int(status or 0)

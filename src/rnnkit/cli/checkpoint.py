@@ -51,7 +51,9 @@ def write_json(path: str, obj: Any) -> None:
 
 
 def read_config(directory: str) -> dict | None:
-    """The ``config.json`` of ``directory``, or None when there is none."""
+    """The ``config.json`` of ``directory``, or None when there is none (or no directory yet)."""
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise InputError(f"--out {directory}: is a file, expected a directory")
     path = os.path.join(directory, CONFIG)
     if not os.path.exists(path):
         return None

@@ -30,6 +30,7 @@ import csv
 import dataclasses
 import math
 import os
+import sys
 
 import numpy as np
 
@@ -87,7 +88,8 @@ def detect_season(y: np.ndarray, max_lag: int | None = None, threshold: float = 
     if denom == 0:
         return 1
     acf = np.array([r[:-k] @ r[k:] / denom for k in range(1, max_lag + 1)])  # acf[k-1] at lag k
-    peaks = [k for k in range(2, max_lag) if acf[k - 1] > threshold and acf[k - 1] >= acf[k - 2] and acf[k - 1] >= acf[k]]
+    peaks = [k for k in range(2, max_lag)
+             if acf[k - 1] > threshold and acf[k - 1] >= acf[k - 2] and acf[k - 1] >= acf[k]]  # local maxima
     if not peaks:
         return 1
     best = max(acf[k - 1] for k in peaks)
@@ -199,6 +201,10 @@ def run(opts: ForecastOptions) -> int:
         if epoch % max(1, opts.epochs // 10) == 0 or epoch == opts.epochs:
             print(f"epoch {epoch}/{opts.epochs}: train MSE {loss.item():.4f}, validation MSE {val_loss:.4f} (scaled)",
                   flush=True)
+    if best_state is None:
+        print(f"rnnkit forecast: error: the validation loss was never finite ({val_loss}); try a lower --lr",
+              file=sys.stderr)
+        return 1
     model.load_state_dict(best_state)
 
     # -- test span: the model against the baselines

@@ -52,7 +52,8 @@ def run(opts: InspectOptions) -> int:
         raise InputError(f"{opts.dir}: cannot read {checkpoint.MODEL} ({error})") from None
     kind = config.get("kind", "unknown")
     order = list(_model(config).state_dict()) if kind in ("charlm", "forecast") else sorted(weights)
-    weights = {k: weights[k] for k in order if k in weights} | {k: weights[k] for k in sorted(weights) if k not in order}
+    order += sorted(set(weights) - set(order))
+    weights = {k: weights[k] for k in order if k in weights}
     print(f"{opts.dir}: {kind} model")
     print("architecture: " + ", ".join(f"{k} {v}" for k, v in config.get("model", {}).items()))
     print("parameters:\n" + parameter_table(weights))

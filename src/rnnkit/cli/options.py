@@ -59,23 +59,32 @@ def option(default: Any, help: str, *, flag: str | None = None, choices: tuple |
 class TrainOptions:
     """``rnnkit train``: a character-level language model with truncated BPTT."""
 
-    text: str | None = option(None, "training text (UTF-8); default: the docstrings of this Python's standard library", metavar="FILE")
+    text: str | None = option(
+        None, "training text (UTF-8); default: the docstrings of this Python's standard library", metavar="FILE")
     cell: str = option("lstm", "recurrent cell", choices=CELLS)
     layers: int = option(2, "stacked recurrent layers", minimum=1)
     hidden: int = option(192, "hidden units per layer", minimum=1)
     embed: int = option(48, "character embedding size", minimum=1)
-    seq_len: int = option(64, "characters per truncated-BPTT window (the hidden state carries across windows)", minimum=1)
+    seq_len: int = option(
+        64, "characters per truncated-BPTT window (the hidden state carries across windows)", minimum=1)
     batch_size: int = option(32, "parallel streams through the text", minimum=1)
     lr: float = option(3e-3, "Adam learning rate", above=0)
-    dropout: float = option(0.0, "dropout on embeddings, between layers and before the output", minimum=0, below=1)
+    dropout: float = option(
+        0.0, "dropout on embeddings, between layers and before the output", minimum=0, below=1)
     clip: float = option(1.0, "clip the gradient's total norm to this (0: no clipping)", minimum=0)
-    steps: int | None = option(800, "total optimizer steps (with --resume: the total, not the extra)", minimum=1, group="duration")
-    minutes: float | None = option(None, "train for this many minutes instead of a number of steps", above=0, group="duration")
-    val_fraction: float = option(0.05, "fraction of the text, at its end, held out for validation", above=0, below=0.5)
-    eval_every: int = option(100, "steps between validation (bits per character), a sample and a checkpoint", minimum=1)
+    steps: int | None = option(
+        600, "total optimizer steps (with --resume: the total, not the extra)", minimum=1, group="duration")
+    minutes: float | None = option(
+        None, "train for this many minutes instead of a number of steps", above=0, group="duration")
+    val_fraction: float = option(
+        0.05, "fraction of the text, at its end, held out for validation", above=0, below=0.5)
+    eval_every: int = option(
+        100, "steps between validation (bits per character), a sample and a checkpoint", minimum=1)
     seed: int = option(1337, "random seed (initialisation, dropout, sampling)")
-    out: str = option("runs/charlm", "output directory for the checkpoint, metrics.csv and loss.png", metavar="DIR")
-    resume: bool = option(False, "continue the checkpoint in --out (the model options default to the checkpoint's)")
+    out: str = option(
+        "runs/charlm", "output directory for the checkpoint, metrics.csv and loss.png", metavar="DIR")
+    resume: bool = option(
+        False, "continue the checkpoint in --out (the options not given default to the checkpoint's)")
 
 
 @dataclass
@@ -103,18 +112,26 @@ class ForecastOptions:
     epochs: int = option(30, "passes over the training windows", minimum=1)
     batch_size: int = option(32, "windows per optimizer step", minimum=1)
     lr: float = option(5e-3, "Adam learning rate", above=0)
-    season: int = option(0, "seasonal period for the seasonal-naive baseline (0: detect from the training span's autocorrelation)", minimum=0)
+    season: int = option(
+        0, "seasonal period of the seasonal-naive baseline (0: detect it from the training span's "
+        "autocorrelation)", minimum=0)
     seed: int = option(0, "random seed")
-    out: str = option("runs/forecast", "output directory for metrics.json, forecast.png and the model", metavar="DIR")
+    out: str = option(
+        "runs/forecast", "output directory for metrics.json, forecast.png and the model", metavar="DIR")
 
 
 @dataclass
 class LabOptions:
     """``rnnkit lab``: the long-term-dependency experiments, cells side by side."""
 
-    task: str = option(None, "adding (sum of two marked numbers), copy (recall symbols after a gap), reber (embedded Reber grammar)", positional=True, choices=TASKS)
-    seq_len: int | None = option(None, "sequence length T (adding: 50, copy: 30-step gap, reber: strings of at least 20 symbols when not given)", minimum=2)
-    cells: str = option("rnn,lstm,gru", "comma-separated cells to compare (their hidden sizes are chosen to match parameter counts)")
+    task: str = option(
+        None, "adding (sum of two marked numbers), copy (recall symbols after a gap), reber (embedded Reber "
+        "grammar)", positional=True, choices=TASKS)
+    seq_len: int | None = option(
+        None, "sequence length T (when not given: adding 50, copy a gap of 10, reber strings of at least 12 "
+        "symbols)", minimum=2)
+    cells: str = option(
+        "rnn,lstm,gru", "comma-separated cells to compare (hidden sizes chosen to match parameter counts)")
     params: int = option(2000, "target parameter count of every model (recurrent layer and output)", minimum=50)
     steps: int = option(1500, "optimizer steps per cell", minimum=1)
     batch_size: int = option(32, "sequences per step", minimum=1)
@@ -127,7 +144,8 @@ class LabOptions:
 class InspectOptions:
     """``rnnkit inspect``: a saved model's architecture, parameters and training metadata."""
 
-    dir: str = option(None, "directory written by `rnnkit train` or `rnnkit forecast`", positional=True, metavar="DIR")
+    dir: str = option(
+        None, "directory written by `rnnkit train` or `rnnkit forecast`", positional=True, metavar="DIR")
 
 
 @dataclass

@@ -27,7 +27,8 @@ def load_model(directory: str) -> tuple[CharLM, dict]:
         raise InputError(f"{directory}: no such directory")
     config = checkpoint.read_config(directory)
     if config is None:
-        raise InputError(f"{directory} holds no model (no {checkpoint.CONFIG}); train one with rnnkit train --out {directory}")
+        raise InputError(f"{directory} holds no model (no {checkpoint.CONFIG}); "
+                         f"train one with rnnkit train --out {directory}")
     if config.get("kind") != "charlm":
         raise InputError(f"{directory} holds a {config.get('kind')} model, not a character model")
     model = CharLM.from_config(config["model"])
