@@ -206,7 +206,10 @@ class Tensor:
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
-        grad = ", requires_grad=True" if self.requires_grad else ""
+        if self._ctx is not None:
+            grad = f", grad_fn=<{type(self._ctx).__name__}Backward>"
+        else:
+            grad = ", requires_grad=True" if self.requires_grad else ""
         return f"tensor({body}{grad})"
 
     # -- the engine -------------------------------------------------------
