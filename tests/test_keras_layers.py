@@ -4,10 +4,6 @@
 
 from __future__ import annotations
 
-import os
-
-os.environ["KERAS_BACKEND"] = "torch"  # must precede the first import of keras (no conftest needed)
-
 import numpy as np
 import pytest
 
@@ -16,15 +12,6 @@ from rnnkit.keras import constraints, initializers, regularizers
 from rnnkit.keras import layers as L
 
 TOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def keras():
-    keras = pytest.importorskip("keras", reason="Keras 3 is the reference for these parity tests")
-    pytest.importorskip("torch", reason="Keras runs on its torch backend here")
-    if keras.backend.backend() != "torch":
-        pytest.skip(f"Keras was imported with the {keras.backend.backend()} backend before this module")
-    return keras
 
 
 def _as_list(out):
@@ -465,6 +452,8 @@ def test_seed_001_hello_lstm_return_state():
                                   "truncated_normal", "zeros", "ones", "identity"])
 def test_initializer_distributions_match_keras(keras, name):
     shape = (300, 200)
+    rnnkit.manual_seed(0)
+    keras.utils.set_random_seed(0)  # Keras's torch truncated normal can (rarely) leave a value past 2 stddev
     ours = initializers.get(name)(shape)
     theirs = np.asarray(keras.initializers.get(name)(shape))
     assert ours.dtype == np.float32 and ours.shape == shape

@@ -5,10 +5,6 @@ summary table, an encoder-decoder graph, configs, statefulness and errors."""
 from __future__ import annotations
 
 import json
-import os
-
-os.environ["KERAS_BACKEND"] = "torch"  # must precede the first import of keras (no conftest needed)
-
 import numpy as np
 import pytest
 
@@ -16,15 +12,6 @@ import rnnkit
 from rnnkit import keras as rk
 
 TOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def keras():
-    keras = pytest.importorskip("keras", reason="Keras 3 is the reference for these parity tests")
-    pytest.importorskip("torch", reason="Keras runs on its torch backend here")
-    if keras.backend.backend() != "torch":
-        pytest.skip(f"Keras was imported with the {keras.backend.backend()} backend before this module")
-    return keras
 
 
 def _summary(model, **kwargs):

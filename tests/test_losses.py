@@ -8,23 +8,16 @@ import pytest
 import rnnkit
 from rnnkit import nn
 from rnnkit.nn import functional as F
+from torch_parity import close
 
 torch = pytest.importorskip("torch", reason="parity tests compare against torch")
 TF = torch.nn.functional
 
-TOL = 1e-10
 RNG = np.random.default_rng(2)
 
 
 def randn(*shape):
     return RNG.standard_normal(shape)
-
-
-def close(ours, ref, tol=TOL):
-    ours = ours.data if isinstance(ours, rnnkit.Tensor) else np.asarray(ours)
-    ref = ref.detach().numpy() if isinstance(ref, torch.Tensor) else np.asarray(ref)
-    assert ours.shape == ref.shape, (ours.shape, ref.shape)
-    np.testing.assert_allclose(ours, ref, rtol=tol, atol=tol)
 
 
 def compare(ours_fn, ref_fn, x, target, float_target=False, **kwargs):

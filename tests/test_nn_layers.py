@@ -11,22 +11,15 @@ import pytest
 import rnnkit
 from rnnkit import nn
 from rnnkit.nn import functional as F
+from torch_parity import close
 
 torch = pytest.importorskip("torch", reason="parity tests compare against torch")
 
-TOL = 1e-10
 RNG = np.random.default_rng(1)
 
 
 def randn(*shape):
     return RNG.standard_normal(shape)
-
-
-def close(ours, ref, tol=TOL):
-    ours = ours.data if isinstance(ours, rnnkit.Tensor) else np.asarray(ours)
-    ref = ref.detach().numpy() if isinstance(ref, torch.Tensor) else np.asarray(ref)
-    assert ours.shape == ref.shape, (ours.shape, ref.shape)
-    np.testing.assert_allclose(ours, ref, rtol=tol, atol=tol)
 
 
 def run_both(ours, ref, x, int_input=False):

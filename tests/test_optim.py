@@ -13,22 +13,10 @@ from rnnkit.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_, get_tot
 from rnnkit.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from rnnkit.optim import lr_scheduler
 
-try:
-    from rnnkit.nn import Parameter
-except Exception:  # rnnkit.nn not importable yet: a stand-in with the same contract
-
-    class Parameter:  # type: ignore[no-redef]
-        def __init__(self, data):
-            self.data = np.array(data, copy=True)
-            self.grad = None
+from rnnkit.nn import Parameter
 
 
 SHAPES = [(3, 4), (5,), (2, 2, 3)]
-
-
-@pytest.fixture(scope="module")
-def torch():
-    return pytest.importorskip("torch", reason="torch is the reference for these tests")
 
 
 def _params(arrays):

@@ -23,19 +23,7 @@ from rnnkit.serialization import (
     unflatten_optimizer_state,
 )
 
-try:
-    from rnnkit.nn import Parameter
-except Exception:  # rnnkit.nn not importable yet: a stand-in with the same contract
-
-    class Parameter:  # type: ignore[no-redef]
-        def __init__(self, data):
-            self.data = np.array(data, copy=True)
-            self.grad = None
-
-
-@pytest.fixture(scope="module")
-def torch():
-    return pytest.importorskip("torch", reason="torch is the reference for these tests")
+from rnnkit.nn import Parameter
 
 
 def _lstm_state(torch):

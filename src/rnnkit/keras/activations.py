@@ -161,10 +161,8 @@ def get(identifier: Any) -> Callable:
 
 def serialize(activation: Callable) -> str:
     """The registered name of ``activation`` (the function's ``__name__`` for other callables)."""
-    for name, fn in _REGISTRY.items():
-        if fn is activation:
-            return name
-    return getattr(activation, "__name__", repr(activation))
+    name = _registered_name(activation)
+    return name if name is not None else getattr(activation, "__name__", repr(activation))
 
 
 def deserialize(config: Any) -> Callable:

@@ -23,13 +23,14 @@ from typing import Any
 import numpy as np
 
 from rnnkit._tensor import Tensor
+from rnnkit.keras._registry import Configurable, Registry
 
 __all__ = ["Constraint", "MaxNorm", "NonNeg", "UnitNorm", "MinMaxNorm", "get", "serialize", "deserialize"]
 
 _EPSILON = 1e-7  # keras.backend.epsilon()
 
 
-class Constraint:
+class Constraint(Configurable):
     """Base class: ``__call__(w) -> projected w`` and ``get_config()``."""
 
     def __call__(self, w: Any) -> Any:
@@ -39,17 +40,6 @@ class Constraint:
 
     def project(self, w: np.ndarray) -> np.ndarray:
         return w
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "Constraint":
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _norms(w: np.ndarray, axis: Any) -> np.ndarray:
@@ -109,40 +99,11 @@ class MinMaxNorm(Constraint):
 max_norm, non_neg, unit_norm, min_max_norm = MaxNorm, NonNeg, UnitNorm, MinMaxNorm
 
 _CLASSES = {"MaxNorm": MaxNorm, "NonNeg": NonNeg, "UnitNorm": UnitNorm, "MinMaxNorm": MinMaxNorm}
-_REGISTRY: dict[str, type] = dict(_CLASSES)
-_REGISTRY.update({"max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm, "min_max_norm": MinMaxNorm,
-                  "maxnorm": MaxNorm, "nonneg": NonNeg, "unitnorm": UnitNorm})
+_REGISTRY = Registry("constraint", Constraint, names={
+    **_CLASSES, "max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm, "min_max_norm": MinMaxNorm,
+    "maxnorm": MaxNorm, "nonneg": NonNeg, "unitnorm": UnitNorm,
+}, classes=_CLASSES)
 
-
-def get(identifier: Any, argument: str = "constraint"):
-    """A constraint from a name, a config dict, an instance, a callable or None."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier, argument)
-    if isinstance(identifier, str):
-        if identifier not in _REGISTRY:
-            raise ValueError(f"{argument}: unknown constraint {identifier!r}; expected one of {sorted(_REGISTRY)}")
-        return _REGISTRY[identifier]()
-    if isinstance(identifier, type) and issubclass(identifier, Constraint):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"{argument}: expected a constraint name, instance or callable, got {type(identifier).__name__}")
-
-
-def serialize(constraint: Any) -> dict | None:
-    """``{"class_name": ..., "config": {...}}`` (JSON-able)."""
-    if constraint is None:
-        return None
-    if not isinstance(constraint, Constraint):
-        raise TypeError(f"constraint: cannot serialize {constraint!r}; use a keras.constraints class")
-    return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
-
-
-def deserialize(config: dict, argument: str = "constraint") -> Constraint:
-    """Inverse of :func:`serialize`."""
-    name = config.get("class_name")
-    if name not in _CLASSES:
-        raise ValueError(f"{argument}: unknown constraint class {name!r}; expected one of {sorted(_CLASSES)}")
-    return _CLASSES[name].from_config(dict(config.get("config") or {}))
+# get(identifier, argument="constraint"): from a name, a config dict, a class, an instance, a callable or None;
+# serialize(constraint) -> {"class_name": ..., "config": {...}}; deserialize(config, argument="constraint").
+get, serialize, deserialize = _REGISTRY.get, _REGISTRY.serialize, _REGISTRY.deserialize

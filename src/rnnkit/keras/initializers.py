@@ -28,12 +28,12 @@ Example:
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
 
 from rnnkit._random import generator
+from rnnkit.keras._registry import Configurable, Registry, to_snake_case
 
 __all__ = [
     "Initializer", "Zeros", "Ones", "Constant", "Identity", "RandomNormal", "RandomUniform", "TruncatedNormal",
@@ -59,22 +59,11 @@ def _dtype(dtype: Any) -> np.dtype:
     return np.dtype("float32" if dtype is None else dtype)
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class: ``__call__(shape, dtype=None) -> ndarray`` and ``get_config()``."""
 
     def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "Initializer":
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class _Random(Initializer):
@@ -260,17 +249,12 @@ class Orthogonal(_Random):
         return {"gain": self.gain, **super().get_config()}
 
 
-def _snake(name: str) -> str:
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
 _CLASSES = [Zeros, Ones, Constant, Identity, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling,
             GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Orthogonal]
-_REGISTRY: dict[str, type] = {cls.__name__: cls for cls in _CLASSES}
-_REGISTRY.update({_snake(cls.__name__): cls for cls in _CLASSES})
-_REGISTRY.update({"normal": RandomNormal, "uniform": RandomUniform, "one": Ones, "zero": Zeros,
-                  "IdentityInitializer": Identity, "OrthogonalInitializer": Orthogonal})
+_NAMES: dict[str, type] = {cls.__name__: cls for cls in _CLASSES}
+_NAMES.update({to_snake_case(cls.__name__): cls for cls in _CLASSES})
+_NAMES.update({"normal": RandomNormal, "uniform": RandomUniform, "one": Ones, "zero": Zeros,
+               "IdentityInitializer": Identity, "OrthogonalInitializer": Orthogonal})
 
 # Keras's lower-case function aliases: initializers.glorot_uniform(seed=1) etc.
 zeros, ones, constant, identity = Zeros, Ones, Constant, Identity
@@ -292,6 +276,10 @@ class _FromArray(Initializer):
         return self.value.astype(_dtype(dtype))
 
 
+_REGISTRY = Registry("initializer", Initializer, names=_NAMES, classes=_NAMES,  # configs may use any name
+                     refuse=(_FromArray,))
+
+
 def get(identifier: Any, argument: str = "initializer"):
     """An initializer from a name, a config dict, a class, an instance, a callable or an array.
 
@@ -299,35 +287,10 @@ def get(identifier: Any, argument: str = "initializer"):
         ValueError: an unknown name (named after ``argument``, listing the known names).
         TypeError: anything else.
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier, argument)
-    if isinstance(identifier, str):
-        if identifier not in _REGISTRY:
-            raise ValueError(f"{argument}: unknown initializer {identifier!r}; expected one of {sorted(_REGISTRY)}")
-        return _REGISTRY[identifier]()
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
     if isinstance(identifier, (np.ndarray, list)):
         return _FromArray(np.asarray(identifier))
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"{argument}: expected an initializer name, instance or callable, got {type(identifier).__name__}")
+    return _REGISTRY.get(identifier, argument)
 
 
-def serialize(initializer: Any) -> dict | None:
-    """``{"class_name": ..., "config": {...}}`` (JSON-able)."""
-    if initializer is None:
-        return None
-    if not isinstance(initializer, Initializer) or isinstance(initializer, _FromArray):
-        raise TypeError(f"initializer: cannot serialize {initializer!r}; use a keras.initializers class")
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
-
-
-def deserialize(config: dict, argument: str = "initializer") -> Initializer:
-    """Inverse of :func:`serialize`."""
-    name = config.get("class_name")
-    if name not in _REGISTRY:
-        raise ValueError(f"{argument}: unknown initializer class {name!r}; expected one of {sorted(_REGISTRY)}")
-    return _REGISTRY[name].from_config(dict(config.get("config") or {}))
+# serialize(initializer) -> {"class_name": ..., "config": {...}}; deserialize(config, argument="initializer").
+serialize, deserialize = _REGISTRY.serialize, _REGISTRY.deserialize

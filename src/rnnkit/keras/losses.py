@@ -30,6 +30,8 @@ import numpy as np
 
 from rnnkit import _ops
 from rnnkit._tensor import Function, Tensor, as_tensor
+from rnnkit.keras._registry import Configurable, class_config, from_class_config
+from rnnkit.keras._registry import snake_per_capital as _snake
 
 __all__ = [
     "EPSILON", "Loss", "LossFunctionWrapper", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
@@ -427,7 +429,7 @@ def reduce_weighted_values(values: Tensor, sample_weight=None, mask=None, reduct
 
 
 # -- Loss objects ----------------------------------------------------------------------------
-class Loss:
+class Loss(Configurable):
     """Base class of Keras losses: ``loss(y_true, y_pred, sample_weight=None)`` -> scalar Tensor.
 
     Subclasses implement ``call(y_true, y_pred)`` returning per-sample losses; ``__call__``
@@ -457,13 +459,6 @@ class Loss:
 
     def get_config(self) -> dict:
         return {"name": self.name, "reduction": self.reduction}
-
-    @classmethod
-    def from_config(cls, config: dict) -> Loss:
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
 
 
 class LossFunctionWrapper(Loss):
@@ -532,11 +527,6 @@ class Huber(LossFunctionWrapper):
 
 
 # -- lookup ----------------------------------------------------------------------------------
-def _snake(name: str) -> str:
-    out = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
-    return out
-
-
 _FUNCTIONS = {
     "categorical_crossentropy": categorical_crossentropy,
     "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
@@ -588,7 +578,7 @@ def serialize(loss: Any) -> dict | str:
             if isinstance(loss, LossFunctionWrapper) and loss.fn in _FUNCTIONS.values():
                 return {"class_name": "LossFunctionWrapper", "config": {**loss.get_config(), "fn": loss.fn.__name__}}
             raise ValueError(f"loss: cannot serialize a custom loss object {loss!r}")
-        return {"class_name": type(loss).__name__, "config": loss.get_config()}
+        return class_config(loss)
     for name, fn in _FUNCTIONS.items():
         if loss is fn:
             return name
@@ -605,6 +595,4 @@ def deserialize(config: dict | str) -> Callable | Loss:
     if name == "LossFunctionWrapper":
         fn = get(cfg.pop("fn"))
         return LossFunctionWrapper(fn, **cfg)
-    if name not in _CLASSES:
-        raise ValueError(f"loss: unknown loss class {name!r}; expected one of {sorted(_CLASSES)}")
-    return _CLASSES[name].from_config(cfg)
+    return from_class_config(_CLASSES, name, config, "loss", "loss")

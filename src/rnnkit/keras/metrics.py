@@ -29,6 +29,8 @@ import numpy as np
 
 from rnnkit._tensor import Tensor, no_grad
 from rnnkit.keras import losses as losses_module
+from rnnkit.keras._registry import Configurable, class_config
+from rnnkit.keras._registry import snake_per_capital as _snake
 
 __all__ = [
     "Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
@@ -117,7 +119,7 @@ def sparse_categorical_accuracy(y_true, y_pred) -> np.ndarray:
 
 
 # -- stateful metrics ----------------------------------------------------------------------------
-class Metric:
+class Metric(Configurable):
     """Base class: ``update_state(y_true, y_pred, sample_weight=None)``, ``result()``, ``reset_state()``.
 
     Attributes:
@@ -147,10 +149,6 @@ class Metric:
 
     def get_config(self) -> dict:
         return {"name": self.name}
-
-    @classmethod
-    def from_config(cls, config: dict) -> Metric:
-        return cls(**config)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name} result={self.result():.4g}>"
@@ -266,10 +264,6 @@ class MeanAbsoluteError(MeanMetricWrapper):
 
 
 # -- lookup ----------------------------------------------------------------------------------------
-def _snake(name: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
-
-
 _CLASSES = {
     cls.__name__: cls
     for cls in (Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
@@ -348,7 +342,7 @@ def serialize(metric: Any) -> Any:
     if isinstance(metric, str):
         return metric
     if isinstance(metric, Metric) and type(metric).__name__ in _CLASSES:
-        return {"class_name": type(metric).__name__, "config": metric.get_config()}
+        return class_config(metric)
     raise ValueError(f"metrics: cannot serialize the custom metric {metric!r}")
 
 

@@ -33,6 +33,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from rnnkit.keras._registry import Configurable, class_config
+from rnnkit.keras._registry import snake_per_capital as _snake
 from rnnkit.optim.sgd import sgd as _torch_sgd
 
 __all__ = [
@@ -180,7 +182,7 @@ def _grad_array(grad: Any) -> np.ndarray | None:
     return grad.data if hasattr(grad, "data") and isinstance(grad.data, np.ndarray) else np.asarray(grad)
 
 
-class Optimizer:
+class Optimizer(Configurable):
     """Keras 3's optimizer contract: ``apply(grads, variables)`` updates ``variable.data`` in place.
 
     Args:
@@ -379,10 +381,6 @@ class Optimizer:
         return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
                 "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue}
 
-    @classmethod
-    def from_config(cls, config: dict) -> Optimizer:
-        return cls(**config)
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}(learning_rate={self.learning_rate})"
 
@@ -494,10 +492,6 @@ class AdamW(Adam):
 
 
 # -- lookup ----------------------------------------------------------------------------------------
-def _snake(name: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
-
-
 _CLASSES = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adagrad, Adam, AdamW)}
 
 
@@ -527,7 +521,7 @@ def get(identifier: Any) -> Optimizer:
 
 def serialize(optimizer: Optimizer) -> dict:
     """``{"class_name": ..., "config": ...}`` (JSON-able)."""
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+    return class_config(optimizer)
 
 
 def deserialize(config: dict) -> Optimizer:

@@ -24,6 +24,7 @@ import numpy as np
 
 from rnnkit import _ops
 from rnnkit._tensor import Tensor
+from rnnkit.keras._registry import Configurable, Registry
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize", "deserialize"]
 
@@ -34,22 +35,11 @@ def _factor(name: str, value: Any) -> float:
     return float(value)
 
 
-class Regularizer:
+class Regularizer(Configurable):
     """Base class: ``__call__(w: Tensor) -> scalar Tensor`` and ``get_config()``."""
 
     def __call__(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "Regularizer":
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _tensor(x: Any) -> Tensor:
@@ -116,41 +106,11 @@ def l1_l2(l1: float = 0.01, l2: float = 0.01) -> L1L2:
     return L1L2(l1, l2)
 
 
-_REGISTRY: dict[str, Any] = {
-    "L1": L1, "L2": L2, "L1L2": L1L2, "l1": L1, "l2": L2, "l1l2": L1L2, "l1_l2": l1_l2,
-}
+_CLASSES = {"L1": L1, "L2": L2, "L1L2": L1L2}
+_REGISTRY = Registry("regularizer", Regularizer, names={
+    **_CLASSES, "l1": L1, "l2": L2, "l1l2": L1L2, "l1_l2": l1_l2,
+}, classes=_CLASSES)
 
-
-def get(identifier: Any, argument: str = "regularizer"):
-    """A regularizer from a name, a config dict, an instance, a callable or None."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier, argument)
-    if isinstance(identifier, str):
-        if identifier not in _REGISTRY:
-            raise ValueError(f"{argument}: unknown regularizer {identifier!r}; expected one of {sorted(_REGISTRY)}")
-        return _REGISTRY[identifier]()
-    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"{argument}: expected a regularizer name, instance or callable, got {type(identifier).__name__}")
-
-
-def serialize(regularizer: Any) -> dict | None:
-    """``{"class_name": ..., "config": {...}}`` (JSON-able)."""
-    if regularizer is None:
-        return None
-    if not isinstance(regularizer, Regularizer):
-        raise TypeError(f"regularizer: cannot serialize {regularizer!r}; use a keras.regularizers class")
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
-
-
-def deserialize(config: dict, argument: str = "regularizer") -> Regularizer:
-    """Inverse of :func:`serialize`."""
-    name = config.get("class_name")
-    cls = {"L1": L1, "L2": L2, "L1L2": L1L2}.get(name)
-    if cls is None:
-        raise ValueError(f"{argument}: unknown regularizer class {name!r}; expected 'L1', 'L2' or 'L1L2'")
-    return cls.from_config(dict(config.get("config") or {}))
+# get(identifier, argument="regularizer"): from a name, a config dict, a class, an instance, a callable or None;
+# serialize(regularizer) -> {"class_name": ..., "config": {...}}; deserialize(config, argument="regularizer").
+get, serialize, deserialize = _REGISTRY.get, _REGISTRY.serialize, _REGISTRY.deserialize

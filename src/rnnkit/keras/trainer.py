@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -78,6 +78,27 @@ def _leaves(given: Any) -> list:
     if isinstance(given, (list, tuple)):
         return [leaf for entry in given for leaf in _leaves(entry)]
     return [] if given is None else [given]
+
+
+def _serialize_tree(given: Any, serialize: Callable) -> Any:
+    """A compile argument (None, a name, an object, or dicts/lists/tuples of them) with ``serialize`` applied to
+    each object (names stay names; tuples become lists)."""
+    if given is None:
+        return None
+    if isinstance(given, dict):
+        return {k: _serialize_tree(v, serialize) for k, v in given.items()}
+    if isinstance(given, (list, tuple)):
+        return [_serialize_tree(v, serialize) for v in given]
+    return given if isinstance(given, str) else serialize(given)
+
+
+def _deserialize_tree(given: Any, deserialize: Callable) -> Any:
+    """Inverse of :func:`_serialize_tree` (a dict with a ``class_name`` is one serialized object)."""
+    if isinstance(given, dict) and "class_name" not in given:
+        return {k: _deserialize_tree(v, deserialize) for k, v in given.items()}
+    if isinstance(given, list):
+        return [_deserialize_tree(v, deserialize) for v in given]
+    return None if given is None else deserialize(given)
 
 
 def _check_lengths(x: Any, y: Any, sample_weight: Any) -> int:
@@ -650,53 +671,19 @@ class Trainer:
         if not getattr(self, "compiled", False):
             return None
         args = self._compile_args
-
-        def metric_tree(given):
-            if given is None:
-                return None
-            if isinstance(given, dict):
-                return {k: metric_tree(v) for k, v in given.items()}
-            if isinstance(given, (list, tuple)):
-                return [metric_tree(m) for m in given]
-            return metrics_module.serialize(given)
-
-        def loss_tree(given):
-            if given is None:
-                return None
-            if isinstance(given, dict):
-                return {k: loss_tree(v) for k, v in given.items()}
-            if isinstance(given, (list, tuple)):
-                return [loss_tree(v) for v in given]
-            if isinstance(given, str):
-                return given
-            return losses_module.serialize(given)
-
-        return {"optimizer": optimizers_module.serialize(self.optimizer), "loss": loss_tree(args["loss"]),
-                "loss_weights": args["loss_weights"], "metrics": metric_tree(args["metrics"]),
-                "weighted_metrics": metric_tree(args["weighted_metrics"])}
+        losses, metrics = losses_module.serialize, metrics_module.serialize
+        return {"optimizer": optimizers_module.serialize(self.optimizer),
+                "loss": _serialize_tree(args["loss"], losses), "loss_weights": args["loss_weights"],
+                "metrics": _serialize_tree(args["metrics"], metrics),
+                "weighted_metrics": _serialize_tree(args["weighted_metrics"], metrics)}
 
     def compile_from_config(self, config: dict) -> None:
         """``compile`` again from :meth:`get_compile_config`."""
-
-        def loss_tree(given):
-            if isinstance(given, dict) and "class_name" not in given:
-                return {k: loss_tree(v) for k, v in given.items()}
-            if isinstance(given, list):
-                return [loss_tree(v) for v in given]
-            return None if given is None else losses_module.deserialize(given)
-
-        def metric_tree(given):
-            if isinstance(given, dict) and "class_name" not in given:
-                return {k: metric_tree(v) for k, v in given.items()}
-            if isinstance(given, list):
-                return [metric_tree(v) for v in given]
-            return None if given is None else metrics_module.deserialize(given)
-
-        loss = config.get("loss")
+        loss, metrics = config.get("loss"), metrics_module.deserialize
         self.compile(optimizer=optimizers_module.deserialize(config["optimizer"]),
-                     loss=loss if isinstance(loss, str) else loss_tree(loss),
-                     loss_weights=config.get("loss_weights"), metrics=metric_tree(config.get("metrics")),
-                     weighted_metrics=metric_tree(config.get("weighted_metrics")))
+                     loss=loss if isinstance(loss, str) else _deserialize_tree(loss, losses_module.deserialize),
+                     loss_weights=config.get("loss_weights"), metrics=_deserialize_tree(config.get("metrics"), metrics),
+                     weighted_metrics=_deserialize_tree(config.get("weighted_metrics"), metrics))
 
     def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
         """Save architecture, weights, compile config and optimizer state to ONE safetensors file.

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.optim.optimizer import Optimizer, _check_range
+from rnnkit.optim.optimizer import Optimizer, _check_nonnegative
 
 __all__ = ["Adagrad", "adagrad"]
 
@@ -100,18 +100,11 @@ class Adagrad(Optimizer):
             initial_accumulator_value=initial_accumulator_value, maximize=maximize,
         )
         super().__init__(params, defaults)
-        for group in self.param_groups:
-            for param in group["params"]:
-                self.state[param].update(self._init_state(param.data, group))
+        for group, _, param in self._params():  # eager, as PyTorch: the state exists before the first step
+            self._state_for(param, group)
 
     def _validate(self, group: Mapping[str, Any]) -> None:
-        _check_range("lr", "learning rate", group["lr"], 0.0)
-        _check_range("lr_decay", "lr_decay value", group["lr_decay"], 0.0)
-        _check_range("weight_decay", "weight_decay value", group["weight_decay"], 0.0)
-        _check_range(
-            "initial_accumulator_value", "initial_accumulator_value value", group["initial_accumulator_value"], 0.0
-        )
-        _check_range("eps", "epsilon value", group["eps"], 0.0)
+        _check_nonnegative(group, "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
     def _init_state(self, param: np.ndarray, group: Mapping[str, Any]) -> dict[str, Any]:
         return {"step": 0, "sum": np.full_like(param, group["initial_accumulator_value"])}  # (*P)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.optim.optimizer import Optimizer, _check_range, _lerp_
+from rnnkit.optim.optimizer import Optimizer, _check_nonnegative, _check_range, _lerp_
 
 __all__ = ["Adam", "AdamW", "adam"]
 
@@ -127,14 +127,13 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _validate(self, group: Mapping[str, Any]) -> None:
-        _check_range("lr", "learning rate", group["lr"], 0.0)
-        _check_range("eps", "epsilon value", group["eps"], 0.0)
+        _check_nonnegative(group, "lr", "eps")
         betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         _check_range("betas[0]", "beta parameter at index 0", betas[0], 0.0, 1.0)
         _check_range("betas[1]", "beta parameter at index 1", betas[1], 0.0, 1.0)
-        _check_range("weight_decay", "weight_decay value", group["weight_decay"], 0.0)
+        _check_nonnegative(group, "weight_decay")
 
     def _init_state(self, param: np.ndarray, group: Mapping[str, Any]) -> dict[str, Any]:
         state: dict[str, Any] = {"step": 0, "exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param)}

@@ -81,7 +81,11 @@ class LRScheduler:
             group.setdefault("initial_lr", group["lr"])
         self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = 0
-        self._last_lr: list[float] = [group["lr"] for group in optimizer.param_groups]
+        self._last_lr: list[float] = self._lrs()
+
+    def _lrs(self) -> list[float]:
+        """The current ``lr`` of each parameter group."""
+        return [group["lr"] for group in self.optimizer.param_groups]
 
     def get_lr(self) -> list[float]:
         """The learning rate of each group for epoch ``last_epoch`` (already incremented)."""
@@ -92,7 +96,7 @@ class LRScheduler:
         self.last_epoch += 1
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
             group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = self._lrs()
 
     def get_last_lr(self) -> list[float]:
         """The learning rates set by the last :meth:`step` (one per group)."""
@@ -145,7 +149,7 @@ class StepLR(LRScheduler):
         super().__init__(optimizer)
 
     def get_lr(self) -> list[float]:
-        lrs = [group["lr"] for group in self.optimizer.param_groups]
+        lrs = self._lrs()
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return lrs
         return [lr * self.gamma for lr in lrs]
@@ -304,7 +308,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.best = math.inf if mode == "min" else -math.inf  # the worst value for the mode
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
-        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+        self._last_lr = self._lrs()
 
     def step(self, metrics: SupportsFloat) -> None:  # type: ignore[override]
         """Record this epoch's metric and reduce the lr if it has plateaued.
@@ -329,7 +333,7 @@ class ReduceLROnPlateau(LRScheduler):
             self._reduce_lr()
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = self._lrs()
 
     def _reduce_lr(self) -> None:
         groups = self.optimizer.param_groups

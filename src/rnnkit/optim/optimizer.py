@@ -95,6 +95,15 @@ def _check_range(name: str, label: str, value: Any, low: float, high: float | No
         raise ValueError(f"Invalid {label}: {value} ({name} must be in [{low}, {high}))")
 
 
+_LABELS = {"lr": "learning rate", "eps": "epsilon value"}  # PyTorch's words; other options: "<name> value"
+
+
+def _check_nonnegative(group: Mapping[str, Any], *names: str) -> None:
+    """:func:`_check_range` ``group[name] >= 0`` for each name in order, labelled as PyTorch labels it."""
+    for name in names:
+        _check_range(name, _LABELS.get(name, f"{name} value"), group[name], 0.0)
+
+
 def _lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
     """``start += weight * (end - start)`` in place, with PyTorch's two-sided formula for ``lerp_``.
 
@@ -178,6 +187,19 @@ class Optimizer:
         """Apply one step to ``param`` (in place) given its ``grad`` and ``state``."""
         raise NotImplementedError
 
+    def _params(self) -> Iterator[tuple[dict[str, Any], int, Any]]:
+        """``(group, index in the group, param)`` for every parameter, group by group."""
+        for group in self.param_groups:
+            for i, param in enumerate(group["params"]):
+                yield group, i, param
+
+    def _state_for(self, param: Any, group: Mapping[str, Any]) -> dict[str, Any]:
+        """The state of ``param``, created by :meth:`_init_state` the first time."""
+        state = self.state[param]
+        if not state:
+            state.update(self._init_state(param.data, group))
+        return state
+
     # -- public API ------------------------------------------------------------------
     def add_param_group(self, param_group: Mapping[str, Any]) -> None:
         """Add a group of parameters with its own options (the missing ones come from ``defaults``).
@@ -215,14 +237,13 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset every gradient: to ``None`` (default) or to zeros in place."""
-        for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                if set_to_none:
-                    param.grad = None
-                else:
-                    param.grad[...] = 0
+        for _, _, param in self._params():
+            if param.grad is None:
+                continue
+            if set_to_none:
+                param.grad = None
+            else:
+                param.grad[...] = 0
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return ``closure()`` (or None).
@@ -232,19 +253,15 @@ class Optimizer:
                 it is called once, before the update.
         """
         loss = closure() if closure is not None else None
-        for group in self.param_groups:
-            for i, param in enumerate(group["params"]):
-                if param.grad is None:
-                    continue
-                grad = np.asarray(_to_array(param.grad), dtype=param.data.dtype)  # keep the param dtype
-                if grad.shape != param.data.shape:
-                    raise ValueError(
-                        f"grad of params[{i}] has shape {grad.shape}, expected the parameter's shape {param.data.shape}"
-                    )
-                state = self.state[param]
-                if not state:
-                    state.update(self._init_state(param.data, group))
-                self._update(param.data, grad, state, group)
+        for group, i, param in self._params():
+            if param.grad is None:
+                continue
+            grad = np.asarray(_to_array(param.grad), dtype=param.data.dtype)  # keep the param dtype
+            if grad.shape != param.data.shape:
+                raise ValueError(
+                    f"grad of params[{i}] has shape {grad.shape}, expected the parameter's shape {param.data.shape}"
+                )
+            self._update(param.data, grad, self._state_for(param, group), group)
         return loss
 
     def state_dict(self) -> dict[str, Any]:

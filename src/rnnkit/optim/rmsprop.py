@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.optim.optimizer import Optimizer, _check_range, _lerp_
+from rnnkit.optim.optimizer import Optimizer, _check_nonnegative, _lerp_
 
 __all__ = ["RMSprop", "rmsprop"]
 
@@ -121,11 +121,7 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _validate(self, group: Mapping[str, Any]) -> None:
-        _check_range("lr", "learning rate", group["lr"], 0.0)
-        _check_range("eps", "epsilon value", group["eps"], 0.0)
-        _check_range("momentum", "momentum value", group["momentum"], 0.0)
-        _check_range("weight_decay", "weight_decay value", group["weight_decay"], 0.0)
-        _check_range("alpha", "alpha value", group["alpha"], 0.0)
+        _check_nonnegative(group, "lr", "eps", "momentum", "weight_decay", "alpha")
 
     def _init_state(self, param: np.ndarray, group: Mapping[str, Any]) -> dict[str, Any]:
         state: dict[str, Any] = {"step": 0, "square_avg": np.zeros_like(param)}  # (*P)

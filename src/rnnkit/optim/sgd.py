@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.optim.optimizer import Optimizer, _check_range, _check_real
+from rnnkit.optim.optimizer import Optimizer, _check_nonnegative, _check_real
 
 __all__ = ["SGD", "sgd"]
 
@@ -112,9 +112,7 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _validate(self, group: Mapping[str, Any]) -> None:
-        _check_range("lr", "learning rate", group["lr"], 0.0)
-        _check_range("momentum", "momentum value", group["momentum"], 0.0)
-        _check_range("weight_decay", "weight_decay value", group["weight_decay"], 0.0)
+        _check_nonnegative(group, "lr", "momentum", "weight_decay")
         _check_real("dampening", group["dampening"])
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError(

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import collections
 import inspect
-import re
 import threading
 from typing import Any, Callable, Iterator
 
@@ -33,19 +32,14 @@ import numpy as np
 
 from rnnkit._tensor import Tensor, no_grad
 from rnnkit.keras import initializers, regularizers, constraints
+from rnnkit.keras._registry import to_snake_case
+from rnnkit.nn._validation import check_dtype
 from rnnkit.nn.modules.module import Parameter
 
 __all__ = ["Layer", "InputSpec", "KerasTensor", "Node", "reset_names", "to_snake_case"]
 
 # -- names ----------------------------------------------------------------------
 _NAME_COUNTS: collections.Counter = collections.Counter()
-
-
-def to_snake_case(name: str) -> str:
-    """``SimpleRNN`` -> ``simple_rnn``, ``TimeDistributed`` -> ``time_distributed`` (Keras's rule)."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def unique_name(base: str) -> str:
@@ -162,6 +156,9 @@ class InputSpec:
         return f"InputSpec({', '.join(parts)})"
 
 
+# The options every weight ``w`` of a layer has: ``w_initializer``, ``w_regularizer``, ``w_constraint``.
+_WEIGHT_OPTIONS = (("initializer", initializers), ("regularizer", regularizers), ("constraint", constraints))
+
 _NDIM_MEANING = {2: "(batch, features)", 3: "(batch, timesteps, features)"}
 
 
@@ -180,13 +177,7 @@ def _parse_dtype(dtype: Any) -> np.dtype:
         return np.dtype(np.float32)
     if isinstance(dtype, dict):  # a Keras 3 DTypePolicy config
         dtype = (dtype.get("config") or {}).get("name", dtype.get("name"))
-    try:
-        parsed = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype: expected 'float32' or 'float64', got {dtype!r}") from None
-    if parsed not in (np.float32, np.float64):
-        raise TypeError(f"dtype: expected 'float32' or 'float64' (rnnkit has no mixed precision), got {dtype!r}")
-    return parsed
+    return check_dtype(dtype)
 
 
 def _shape_arg(name: str, value: Any) -> tuple:
@@ -327,6 +318,27 @@ class Layer:
         weight.constraint = constraints.get(constraint, "constraint")
         self._weights_list.append(weight)
         return weight
+
+    def _set_weight_options(self, **options: tuple[Any, Any, Any]) -> None:
+        """Resolve and set ``<w>_initializer``, ``<w>_regularizer`` and ``<w>_constraint`` for each
+        ``w=(initializer, regularizer, constraint)`` (Keras arguments: names, configs, objects...)."""
+        for i, (option, module) in enumerate(_WEIGHT_OPTIONS):
+            for weight, values in options.items():
+                setattr(self, f"{weight}_{option}", module.get(values[i], f"{weight}_{option}"))
+
+    def _weight_options_config(self, *weights: str) -> dict:
+        """The serialized ``<w>_initializer``/``_regularizer``/``_constraint`` of each weight ``w``."""
+        return {f"{weight}_{option}": module.serialize(getattr(self, f"{weight}_{option}"))
+                for option, module in _WEIGHT_OPTIONS for weight in weights}
+
+    def _add_option_weight(self, name: str, shape: tuple, options: str | None = None,
+                           initializer: Any = None) -> Parameter:
+        """:meth:`add_weight` with the layer's ``<options>_initializer`` (unless ``initializer`` is given),
+        ``<options>_regularizer`` and ``<options>_constraint`` (``options`` defaults to ``name``)."""
+        options = name if options is None else options
+        initializer = getattr(self, f"{options}_initializer") if initializer is None else initializer
+        return self.add_weight(name, shape, initializer, getattr(self, f"{options}_regularizer"),
+                               getattr(self, f"{options}_constraint"))
 
     @property
     def weights(self) -> list[Parameter]:

@@ -26,7 +26,7 @@ import numpy as np
 from rnnkit import _ops
 from rnnkit._random import generator
 from rnnkit._tensor import Tensor
-from rnnkit.keras import activations, constraints, initializers, regularizers
+from rnnkit.keras import activations
 from rnnkit.keras.layers.base import InputSpec, KerasTensor, Layer, Node, _shape_arg
 
 __all__ = ["InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Embedding", "Masking"]
@@ -151,12 +151,8 @@ class Dense(Layer):
         self.units = _positive_int("units", units)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
-        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
-        self.kernel_constraint = constraints.get(kernel_constraint, "kernel_constraint")
-        self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
+        self._set_weight_options(kernel=(kernel_initializer, kernel_regularizer, kernel_constraint),
+                                 bias=(bias_initializer, bias_regularizer, bias_constraint))
         self.input_spec = InputSpec(min_ndim=2)
         self.supports_masking = True
 
@@ -164,10 +160,8 @@ class Dense(Layer):
         input_dim = input_shape[-1]
         if input_dim is None:
             raise ValueError(f"Dense '{self.name}': the last axis of the input must be known, got shape {input_shape}")
-        self.kernel = self.add_weight("kernel", (input_dim, self.units), self.kernel_initializer,
-                                      self.kernel_regularizer, self.kernel_constraint)
-        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer,
-                                    self.bias_constraint) if self.use_bias else None
+        self.kernel = self._add_option_weight("kernel", (input_dim, self.units))
+        self.bias = self._add_option_weight("bias", (self.units,)) if self.use_bias else None
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
 
     def call(self, inputs):
@@ -181,13 +175,7 @@ class Dense(Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": constraints.serialize(self.kernel_constraint),
-                "bias_constraint": constraints.serialize(self.bias_constraint)}
+                "use_bias": self.use_bias, **self._weight_options_config("kernel", "bias")}
 
 
 class Activation(Layer):
@@ -297,16 +285,12 @@ class Embedding(Layer):
         super().__init__(weights=weights, **kwargs)
         self.input_dim = _positive_int("input_dim", input_dim)
         self.output_dim = _positive_int("output_dim", output_dim)
-        self.embeddings_initializer = initializers.get(embeddings_initializer, "embeddings_initializer")
-        self.embeddings_regularizer = regularizers.get(embeddings_regularizer, "embeddings_regularizer")
-        self.embeddings_constraint = constraints.get(embeddings_constraint, "embeddings_constraint")
+        self._set_weight_options(embeddings=(embeddings_initializer, embeddings_regularizer, embeddings_constraint))
         self.mask_zero = bool(mask_zero)
         self.supports_masking = self.mask_zero
 
     def build(self, input_shape=None):
-        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
-                                          self.embeddings_initializer, self.embeddings_regularizer,
-                                          self.embeddings_constraint)
+        self.embeddings = self._add_option_weight("embeddings", (self.input_dim, self.output_dim))
 
     def _ids(self, inputs: Tensor) -> np.ndarray:
         ids = inputs.data
@@ -336,10 +320,7 @@ class Embedding(Layer):
 
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
-                "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-                "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
-                "embeddings_constraint": constraints.serialize(self.embeddings_constraint),
-                "mask_zero": self.mask_zero}
+                **self._weight_options_config("embeddings"), "mask_zero": self.mask_zero}
 
 
 class Masking(Layer):

@@ -51,8 +51,8 @@ from rnnkit import _ops
 from rnnkit._random import generator
 from rnnkit._tensor import Tensor
 from rnnkit.cells import activations as _cell_activations
-from rnnkit.keras import activations, constraints, initializers, regularizers
-from rnnkit.keras.layers.base import InputSpec, Layer, is_shape
+from rnnkit.keras import activations, initializers
+from rnnkit.keras.layers.base import InputSpec, Layer, is_shape, to_snake_case
 from rnnkit.keras.layers.core import _positive_int, _rate, _rng_for
 from rnnkit.nn._recurrent import recurrent
 
@@ -74,6 +74,11 @@ def _bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected a bool, got {type(value).__name__} {value!r}")
     return bool(value)
+
+
+def _arguments(frame: dict) -> dict:
+    """A constructor's named arguments from its ``locals()`` (without ``self``, ``kwargs``, ``__class__``)."""
+    return {k: v for k, v in frame.items() if k not in ("self", "kwargs", "__class__")}
 
 
 def _bernoulli(rng: np.random.Generator, shape: tuple, rate: float, dtype: np.dtype) -> np.ndarray:
@@ -100,9 +105,11 @@ class _FusedCell(Layer):
     mode = ""  # the op's mode name
     gates = 1  # G: gate blocks in the kernels
 
-    def _setup(self, units, activation, recurrent_activation, use_bias, kernel_initializer, recurrent_initializer,
-               bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint,
-               recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed, implementation):
+    def _setup(self, *, units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
+               kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint, recurrent_constraint,
+               bias_constraint, dropout, recurrent_dropout, seed, implementation, recurrent_activation=None,
+               **flags):
+        """Check and set the cell's arguments (``flags``: the cell's own bools, e.g. ``reset_after``)."""
         self.units = _positive_int("units", units)
         self.activation = activations.get(activation)
         self._activation_name = _scan_activation("activation", self.activation)
@@ -110,15 +117,9 @@ class _FusedCell(Layer):
             self.recurrent_activation = activations.get(recurrent_activation)
             self._recurrent_activation_name = _scan_activation("recurrent_activation", self.recurrent_activation)
         self.use_bias = _bool("use_bias", use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
-        self.recurrent_initializer = initializers.get(recurrent_initializer, "recurrent_initializer")
-        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer, "recurrent_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
-        self.kernel_constraint = constraints.get(kernel_constraint, "kernel_constraint")
-        self.recurrent_constraint = constraints.get(recurrent_constraint, "recurrent_constraint")
-        self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
+        self._set_weight_options(kernel=(kernel_initializer, kernel_regularizer, kernel_constraint),
+                                 recurrent=(recurrent_initializer, recurrent_regularizer, recurrent_constraint),
+                                 bias=(bias_initializer, bias_regularizer, bias_constraint))
         self.dropout = _rate("dropout", dropout)
         self.recurrent_dropout = _rate("recurrent_dropout", recurrent_dropout)
         if implementation not in (1, 2):
@@ -127,6 +128,8 @@ class _FusedCell(Layer):
         self.implementation = 1 if self.recurrent_dropout > 0 else int(implementation)
         self.seed = seed
         self._rng = _rng_for(seed)
+        for flag, value in flags.items():
+            setattr(self, flag, _bool(flag, value))
 
     @property
     def state_size(self) -> Any:
@@ -148,12 +151,10 @@ class _FusedCell(Layer):
             raise ValueError(f"{type(self).__name__} '{self.name}': the feature axis of the input must be known, "
                              f"got shape {input_shape}")
         G, H = self.gates, self.units
-        self.kernel = self.add_weight("kernel", (input_dim, G * H), self.kernel_initializer,
-                                      self.kernel_regularizer, self.kernel_constraint)
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (H, G * H), self.recurrent_initializer,
-                                                self.recurrent_regularizer, self.recurrent_constraint)
-        self.bias = self.add_weight("bias", self._bias_shape(), self._bias_initializer(), self.bias_regularizer,
-                                    self.bias_constraint) if self.use_bias else None
+        self.kernel = self._add_option_weight("kernel", (input_dim, G * H))
+        self.recurrent_kernel = self._add_option_weight("recurrent_kernel", (H, G * H), "recurrent")
+        self.bias = self._add_option_weight("bias", self._bias_shape(), initializer=self._bias_initializer()) \
+            if self.use_bias else None
 
     # -- the fused op's view of the weights ----------------------------------------------
     def _columns(self) -> np.ndarray | None:
@@ -235,15 +236,7 @@ class _FusedCell(Layer):
     def _cell_config(self) -> dict:
         config = {
             "units": self.units, "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **self._weight_options_config("kernel", "recurrent", "bias"),
             "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed,
             "implementation": self.implementation,
         }
@@ -267,9 +260,7 @@ class SimpleRNNCell(_FusedCell):
                  bias_constraint: Any = None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  seed: int | None = None, implementation: int = 2, **kwargs: Any):
         super().__init__(**kwargs)
-        self._setup(units, activation, None, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
-                    kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint,
-                    recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed, implementation)
+        self._setup(**_arguments(locals()))
 
 
 class LSTMCell(_FusedCell):
@@ -285,11 +276,7 @@ class LSTMCell(_FusedCell):
                  bias_constraint: Any = None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  seed: int | None = None, implementation: int = 2, **kwargs: Any):
         super().__init__(**kwargs)
-        self._setup(units, activation, recurrent_activation, use_bias, kernel_initializer, recurrent_initializer,
-                    bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
-                    kernel_constraint, recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed,
-                    implementation)
-        self.unit_forget_bias = _bool("unit_forget_bias", unit_forget_bias)
+        self._setup(**_arguments(locals()))
 
     @property
     def state_size(self) -> list[int]:
@@ -315,11 +302,7 @@ class GRUCell(_FusedCell):
                  dropout: float = 0.0, recurrent_dropout: float = 0.0, reset_after: bool = True,
                  seed: int | None = None, implementation: int = 2, **kwargs: Any):
         super().__init__(**kwargs)
-        self._setup(units, activation, recurrent_activation, use_bias, kernel_initializer, recurrent_initializer,
-                    bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
-                    kernel_constraint, recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed,
-                    implementation)
-        self.reset_after = _bool("reset_after", reset_after)
+        self._setup(**_arguments(locals()))
 
     def _bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
@@ -548,14 +531,18 @@ class _CellLayer(RNN):
 
     _cell_class: type = _FusedCell
 
-    def __init__(self, cell_kwargs: dict, layer_kwargs: dict, kwargs: dict):
-        implementation = kwargs.pop("implementation", 2)
+    def __init__(self, arguments: dict, kwargs: dict):
+        """``arguments``: the subclass's named arguments (:func:`_arguments`), split here between the cell and
+        the layer; ``kwargs``: the rest, for :class:`Layer`."""
+        layer_kwargs = {name: arguments.pop(name) for name in (*_LAYER_FLAGS, "activity_regularizer")}
+        implementation = arguments.pop("implementation") if "implementation" in arguments \
+            else kwargs.pop("implementation", 2)
         use_cudnn = kwargs.pop("use_cudnn", "auto")
         if use_cudnn not in ("auto", True, False):
             raise ValueError(f"use_cudnn: expected 'auto', True or False, got {use_cudnn!r}")
-        cell = self._cell_class(**cell_kwargs, implementation=implementation,
+        cell = self._cell_class(**arguments, implementation=implementation,
                                 dtype=kwargs.get("dtype"), trainable=kwargs.get("trainable", True),
-                                name=f"{_snake(type(self).__name__)}_cell")
+                                name=f"{to_snake_case(type(self).__name__)}_cell")
         super().__init__(cell, **layer_kwargs, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
@@ -578,12 +565,6 @@ _CELL_ATTRIBUTES = frozenset({
 })
 
 
-def _snake(name: str) -> str:
-    from rnnkit.keras.layers.base import to_snake_case
-
-    return to_snake_case(name)
-
-
 class SimpleRNN(_CellLayer):
     """Fully-connected RNN: ``h_t = activation(x_t K + b + h_{t-1} U)``; weights kernel (I, H),
     recurrent_kernel (H, H), bias (H,). Arguments as Keras's ``SimpleRNN`` (see :class:`RNN`)."""
@@ -598,17 +579,7 @@ class SimpleRNN(_CellLayer):
                  recurrent_dropout: float = 0.0, return_sequences: bool = False, return_state: bool = False,
                  go_backwards: bool = False, stateful: bool = False, unroll: bool = False, seed: int | None = None,
                  time_major: bool = False, zero_output_for_mask: bool = False, **kwargs: Any):
-        cell_kwargs = dict(units=units, activation=activation, use_bias=use_bias,
-                           kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
-                           bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
-                           recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
-                           kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
-                           bias_constraint=bias_constraint, dropout=dropout, recurrent_dropout=recurrent_dropout,
-                           seed=seed)
-        layer_kwargs = dict(return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
-                            stateful=stateful, unroll=unroll, zero_output_for_mask=zero_output_for_mask,
-                            time_major=time_major, activity_regularizer=activity_regularizer)
-        super().__init__(cell_kwargs, layer_kwargs, kwargs)
+        super().__init__(_arguments(locals()), kwargs)
 
 
 class LSTM(_CellLayer):
@@ -636,18 +607,7 @@ class LSTM(_CellLayer):
                  return_state: bool = False, go_backwards: bool = False, stateful: bool = False,
                  time_major: bool = False, unroll: bool = False, seed: int | None = None,
                  zero_output_for_mask: bool = False, **kwargs: Any):
-        cell_kwargs = dict(units=units, activation=activation, recurrent_activation=recurrent_activation,
-                           use_bias=use_bias, kernel_initializer=kernel_initializer,
-                           recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
-                           unit_forget_bias=unit_forget_bias, kernel_regularizer=kernel_regularizer,
-                           recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
-                           kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
-                           bias_constraint=bias_constraint, dropout=dropout, recurrent_dropout=recurrent_dropout,
-                           seed=seed)
-        layer_kwargs = dict(return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
-                            stateful=stateful, unroll=unroll, zero_output_for_mask=zero_output_for_mask,
-                            time_major=time_major, activity_regularizer=activity_regularizer)
-        super().__init__(cell_kwargs, layer_kwargs, dict(kwargs, implementation=implementation))
+        super().__init__(_arguments(locals()), kwargs)
 
 
 class GRU(_CellLayer):
@@ -666,14 +626,4 @@ class GRU(_CellLayer):
                  go_backwards: bool = False, stateful: bool = False, unroll: bool = False, time_major: bool = False,
                  reset_after: bool = True, seed: int | None = None, zero_output_for_mask: bool = False,
                  **kwargs: Any):
-        cell_kwargs = dict(units=units, activation=activation, recurrent_activation=recurrent_activation,
-                           use_bias=use_bias, kernel_initializer=kernel_initializer,
-                           recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
-                           kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
-                           bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
-                           recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
-                           dropout=dropout, recurrent_dropout=recurrent_dropout, reset_after=reset_after, seed=seed)
-        layer_kwargs = dict(return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
-                            stateful=stateful, unroll=unroll, zero_output_for_mask=zero_output_for_mask,
-                            time_major=time_major, activity_regularizer=activity_regularizer)
-        super().__init__(cell_kwargs, layer_kwargs, dict(kwargs, implementation=implementation))
+        super().__init__(_arguments(locals()), kwargs)
