@@ -12,7 +12,7 @@ What is timed (T = 100 steps, float32, for LSTM and GRU at (B, I, H) in
                 process (see :func:`memory_probe`)
 
 Each time is the median of at least ``--reps`` repetitions after a warm-up, the two
-frameworks alternating (torch, rnnkit, torch, ...) so both see the same machine load.
+frameworks taking turns in blocks (see :func:`_alternate`) so both see the same machine load.
 The ratio is torch_time / rnnkit_time: above 1 means rnnkit is faster. Before timing,
 each case checks that both frameworks compute the same numbers from the same weights.
 
@@ -25,8 +25,8 @@ faster than its floor is out of reach on this machine.
 
 Example:
     >>> from rnnkit.bench import train_flops
-    >>> train_flops("lstm", 1, 64, 128) / 1e6  # MFLOP per training step
-    58.982400000000005
+    >>> round(train_flops("lstm", 1, 64, 128) / 1e6, 2)  # MFLOP per training step
+    58.98
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def train_flops(cell: str, B: int, I: int, H: int, T: int = T) -> float:
 
 
 # -- machine -------------------------------------------------------------------------------
-def gemm_peak(n: int = 3072, reps: int = 3) -> float:
+def gemm_peak(n: int = 4096, reps: int = 3) -> float:
     """Best GFLOP/s of ``np.matmul`` on two (n, n) float32 matrices (all BLAS threads)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
@@ -125,15 +125,27 @@ def _clock(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def _alternate(fns: dict[str, Callable[[], Any]], reps: int, budget: float) -> dict[str, list[float]]:
-    """Warm each up once, then time them in turn ``reps`` times (more, up to 50, within ``budget`` s)."""
-    warm = {k: _clock(f) for k, f in fns.items()}
-    per_round = sum(warm.values())
-    rounds = max(reps, min(50, int(budget / max(per_round, 1e-9))))
+def _alternate(fns: dict[str, Callable[[], Any]], reps: int, budget: float, rounds: int = 3) -> dict[str, list[float]]:
+    """Time each function ``reps`` times or more (up to 50 while within ``budget`` s), in blocks.
+
+    The frameworks take turns in ``rounds`` blocks, so both see the same machine load over
+    the run; inside a block one framework runs alone. Calls are not interleaved one by one:
+    both keep worker threads spinning for a while after each parallel call (OpenMP in torch,
+    OpenBLAS in NumPy), which on 2 cores would slow the other framework's next call several
+    fold. Before each block: a short pause (the other's spinning threads go idle) and, for
+    short calls, one untimed call (caches and thread pools of this framework warm again).
+    """
+    first = {k: _clock(f) for k, f in fns.items()}  # warm-up: compilation, caches, thread pools
+    total = max(reps, min(50, int(budget / max(sum(first.values()), 1e-9))))
+    rounds = min(rounds, total)
+    per_block = -(-total // rounds)
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         for k, f in fns.items():
-            times[k].append(_clock(f))
+            time.sleep(0.05)
+            if first[k] < 0.2:
+                f()
+            times[k].extend(_clock(f) for _ in range(per_block))
     return times
 
 
@@ -469,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{blas.get('threads', '?')} threads ({blas.get('threading_layer', '?')})")
     print(f"rnnkit kernel: {machine['kernel']}")
     peak = gemm_peak()
-    print(f"sgemm peak (np.matmul 3072x3072 float32, best of 3): {peak:.1f} GFLOP/s")
+    print(f"sgemm peak (np.matmul 4096x4096 float32, best of 3): {peak:.1f} GFLOP/s")
     print(f"T={T}, float32; ratio = torch / rnnkit (>1: rnnkit faster); medians of >= {reps} reps after warm-up\n")
 
     cases: list[Case] = []

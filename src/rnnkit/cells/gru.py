@@ -23,6 +23,9 @@ BPTT (dh = dL/dh_t incl. the carry from t+1)::
     otherwise:    d(rh) = dzn W_hn,  dzr = d(rh) h m_n sigma'(r)
                   dh_{t-1} = dh z + ([dzr, dzz] W_hrz) * m_rz + d(rh) r m_n
 
+With the numba kernel (:mod:`~rnnkit.cells._kernels`; reset_after, sigmoid/tanh, no
+recurrent dropout) each step is one matmul and one compiled pass over (B, H).
+
 Shapes: T time, B batch, H hidden.
 
 Example:
@@ -42,7 +45,7 @@ from itertools import repeat
 
 import numpy as np
 
-from rnnkit.cells import activations
+from rnnkit.cells import _kernels, activations
 from rnnkit.cells.rnn import zeros_if_none, check, holes, masked_matmul, masked_matmul_dinput, masked_matmul_dweight
 
 __all__ = ["forward", "backward"]
@@ -82,6 +85,10 @@ def forward(xw, h0, W_hh, b_hn=None, *, mask=None, rec_mask=None, activation="ta
         raise ValueError(f"b_hn: expected None (reset_after=False) or shape {(H,)} and dtype {xw.dtype}, "
                          f"got {b_hn.shape} {b_hn.dtype} with reset_after={reset_after}")
     dtype = xw.dtype
+    if _kernels.fused(act, ract, rec_mask, reset_after=reset_after):  # the compiled kernel: same math
+        A = xw if overwrite_xw else xw.copy()  # (T, B, 3H) becomes r, z, n
+        hs, hn = _kernels.gru_forward(A, h0, W_hh, b_hn, mask)
+        return hs[1:], hs[T], dict(fused=True, A=A, hs=hs, hn=hn, W_hh=W_hh, mask=mask, has_b_hn=b_hn is not None)
     keep_z = act.saves == "input" or ract.saves == "input"
     A = xw if overwrite_xw else np.empty((T, B, 3 * H), dtype)  # (T, B, 3H) r, z, n
     Z = np.empty((T if keep_z else 1, B, 3 * H), dtype)  # pre-activations (all steps only if needed)
@@ -91,11 +98,7 @@ def forward(xw, h0, W_hh, b_hn=None, *, mask=None, rec_mask=None, activation="ta
     hn = np.empty((T, B, H), dtype)  # (T, B, H)
     r_, z_, n_ = (A[..., k * H:(k + 1) * H] for k in range(3))  # (T, B, H) each
     m_rz, m_n = _split_rec_mask(rec_mask)
-    if reset_after:
-        W_hhT = np.ascontiguousarray(W_hh.T)  # (H, 3H)
-    else:
-        W_rzT = np.ascontiguousarray(W_hh[:2 * H].T)  # (H, 2H)
-        W_nT = np.ascontiguousarray(W_hh[2 * H:].T)  # (H, H)
+    W_hhT, W_rzT, W_nT = W_hh.T, W_hh[:2 * H].T, W_hh[2 * H:].T  # (H, 3H), (H, 2H), (H, H) views for BLAS
     tmp = np.empty((B, H), dtype)
     hole, carry = holes(mask, T)
     pres = Z if keep_z else repeat(Z[0], T)  # per-step pre-activation buffers (B, 3H)
@@ -138,15 +141,19 @@ def forward(xw, h0, W_hh, b_hn=None, *, mask=None, rec_mask=None, activation="ta
     return hs[1:], hs[T], cache
 
 
-def backward(dhs, dh_T, cache):
+def backward(dhs, dh_T, cache, consume=False):
     """BPTT through :func:`forward`.
 
     Args:
         dhs: (T, B, H) gradient wrt hs, or None; dh_T: (B, H) or None; cache: from :func:`forward`.
+        consume: the compiled kernel may turn the saved activations into gradients in place
+            (one (T, B, 3H) array less); the cache cannot be differentiated again after.
 
     Returns:
         ``(dxw, dh0, dW_hh, db_hn)``: (T, B, 3H), (B, H), (3H, H), (H,) or None (no b_hn).
     """
+    if cache.get("fused"):
+        return _fused_backward(dhs, dh_T, cache, consume)
     act, ract, A, Z, hs, hn, W_hh, mask, rec_mask, reset_after = (cache[k] for k in (
         "act", "ract", "A", "Z", "hs", "hn", "W_hh", "mask", "rec_mask", "reset_after"))
     T, B, H3 = A.shape
@@ -218,3 +225,20 @@ def backward(dhs, dh_T, cache):
         dW_hh[2 * H:] = dZ[..., 2 * H:].reshape(-1, H).T @ hn.reshape(-1, H)  # (H, H) sum dzn^T rh
         db_hn = None
     return dZ, dh_next, dW_hh, db_hn
+
+
+def _fused_backward(dhs, dh_T, cache, consume):
+    """:func:`backward` for a forward that ran the compiled kernel (reset_after only)."""
+    A, hs, hn, W_hh, mask = (cache[k] for k in ("A", "hs", "hn", "W_hh", "mask"))
+    if A is None:
+        raise ValueError("cache: already consumed by a backward with consume=True")
+    if consume:
+        cache["A"] = cache["hn"] = None
+    else:
+        A, hn = A.copy(), hn.copy()  # keep the cache differentiable again
+    H = hn.shape[-1]
+    dG, dzn, dh0 = _kernels.gru_backward(A, hs, hn, W_hh, mask, dhs, dh_T)  # dG: [dzr, dzz, dhn]
+    dW_hh = masked_matmul_dweight(dG, hs[:-1], None)  # (3H, H)
+    db_hn = dG[..., 2 * H:].sum(axis=(0, 1)) if cache["has_b_hn"] else None  # (H,)
+    dG[..., 2 * H:] = dzn  # (T, B, H) dG is now dL/dxw
+    return dG, dh0, dW_hh, db_hn

@@ -19,7 +19,10 @@ BPTT (per step, dh = dL/dh_t incl. the carry from t+1, dr = dh W_hr or dh)::
     dW_hh = sum_t dz_t^T (h_{t-1} * m)     dW_hr = sum_t dh_t^T r_t        (one matmul each)
 
 The products of saved values in the backward (g sigma'(zi), ...) are formed for all steps at
-once before the loop, so each step is 6 elementwise calls and one matmul.
+once before the loop, so each step is 6 elementwise calls and one matmul. With the numba
+kernel (:mod:`~rnnkit.cells._kernels`; sigmoid/tanh, no projection, no recurrent dropout)
+each step is instead one matmul and one compiled pass over (B, H) that does all of the
+above, act(c_t) recomputed rather than stored.
 
 Shapes: T time, B batch, H hidden, P projected (output) size (= H without projection).
 
@@ -40,7 +43,7 @@ from itertools import repeat
 
 import numpy as np
 
-from rnnkit.cells import activations
+from rnnkit.cells import _kernels, activations
 from rnnkit.cells.rnn import (
     zeros_if_none, check, holes, masked_matmul, masked_matmul_dinput, masked_matmul_dweight,
 )
@@ -77,6 +80,10 @@ def forward(xw, h0, c0, W_hh, W_hr=None, *, mask=None, rec_mask=None, activation
     if c0.shape != (B, H) or c0.dtype != xw.dtype:
         raise ValueError(f"c0: expected shape {(B, H)} and dtype {xw.dtype}, got {c0.shape} {c0.dtype}")
     dtype = xw.dtype
+    if _kernels.fused(act, ract, rec_mask, W_hr=W_hr):  # the compiled kernel: same math, one pass per step
+        A = xw if overwrite_xw else xw.copy()  # (T, B, 4H) becomes i, f, g, o
+        hs, cs = _kernels.lstm_forward(A, h0, c0, W_hh, mask)
+        return hs[1:], hs[T], cs[T], dict(fused=True, A=A, hs=hs, cs=cs, W_hh=W_hh, mask=mask)
     keep_z = act.saves == "input" or ract.saves == "input"
     A = xw if overwrite_xw else np.empty((T, B, 4 * H), dtype)  # (T, B, 4H) i, f, g, o
     Z = np.empty((T if keep_z else 1, B, 4 * H), dtype)  # pre-activations (all steps only if needed)
@@ -87,8 +94,7 @@ def forward(xw, h0, c0, W_hh, W_hr=None, *, mask=None, rec_mask=None, activation
     rs = hs[1:] if W_hr is None else np.empty((T, B, H), dtype)  # (T, B, H) o * act(c_t)
     i_, f_, g_, o_ = (A[..., k * H:(k + 1) * H] for k in range(4))  # (T, B, H) each
     ig = np.empty((B, H), dtype)
-    W_hhT = np.ascontiguousarray(W_hh.T)  # (P, 4H)
-    W_hrT = None if W_hr is None else np.ascontiguousarray(W_hr.T)  # (H, P)
+    W_hhT, W_hrT = W_hh.T, None if W_hr is None else W_hr.T  # (P, 4H), (H, P) views: BLAS reads them as is
     hole, carry = holes(mask, T)
     zs = Z if keep_z else repeat(Z[0], T)  # per-step pre-activation buffers
     zgs = Z[..., 2 * H:3 * H] if keep_z else repeat(Z[0, :, 2 * H:3 * H], T)  # their g slots
@@ -101,7 +107,8 @@ def forward(xw, h0, c0, W_hh, W_hr=None, *, mask=None, rec_mask=None, activation
             else:
                 masked_matmul(h_prev, rec_mask, W_hhT, z)  # (B, 4H) (h_{t-1} * m) W_hh^T
             add(z, xw_t, z)  # (B, 4H) zi, zf, zg, zo
-            ract.forward(z, a)  # (B, 4H) i, f, o (the g slot is overwritten next)
+            ract.forward(z[:, :2 * H], a[:, :2 * H])  # (B, 2H) i, f
+            ract.forward(z[:, 3 * H:], o)  # (B, H) o
             act.forward(zg, g)  # (B, H) g
             mul(f, c_prev, c)  # (B, H) f * c_{t-1}
             mul(i, g, ig)  # (B, H) i * g
@@ -118,16 +125,20 @@ def forward(xw, h0, c0, W_hh, W_hr=None, *, mask=None, rec_mask=None, activation
     return hs[1:], hs[T], cs[T], cache
 
 
-def backward(dhs, dh_T, dc_T, cache):
+def backward(dhs, dh_T, dc_T, cache, consume=False):
     """BPTT through :func:`forward`.
 
     Args:
         dhs: (T, B, P) gradient wrt hs, or None; dh_T: (B, P) or None; dc_T: (B, H) or None.
         cache: from :func:`forward`.
+        consume: the compiled kernel may turn the saved gate activations into dxw in place
+            (one (T, B, 4H) array less); the cache cannot be differentiated again after.
 
     Returns:
         ``(dxw, dh0, dc0, dW_hh, dW_hr)``: (T, B, 4H), (B, P), (B, H), (4H, P), (P, H) or None.
     """
+    if cache.get("fused"):
+        return _fused_backward(dhs, dh_T, dc_T, cache, consume)
     act, ract, A, Z, cs, hs, tc, rs, W_hh, W_hr, mask, rec_mask = (cache[k] for k in (
         "act", "ract", "A", "Z", "cs", "hs", "tc", "rs", "W_hh", "W_hr", "mask", "rec_mask"))
     T, B, H4 = A.shape
@@ -182,3 +193,16 @@ def backward(dhs, dh_T, dc_T, cache):
             dH *= mask[:, :, None]  # (T, B, P) carried steps do not use W_hr
         dW_hr = dH.reshape(-1, P).T @ rs.reshape(-1, H)  # (P, H)
     return dZ, dh_next, dc_next, dW_hh, dW_hr
+
+
+def _fused_backward(dhs, dh_T, dc_T, cache, consume):
+    """:func:`backward` for a forward that ran the compiled kernel."""
+    A, hs, cs, W_hh, mask = (cache[k] for k in ("A", "hs", "cs", "W_hh", "mask"))
+    if A is None:
+        raise ValueError("cache: already consumed by a backward with consume=True")
+    if consume:
+        cache["A"] = None
+    else:
+        A = A.copy()  # (T, B, 4H) keep the cache differentiable again
+    dZ, dh0, dc0 = _kernels.lstm_backward(A, hs, cs, W_hh, mask, dhs, dh_T, dc_T)  # dZ: dL/dxw
+    return dZ, dh0, dc0, masked_matmul_dweight(dZ, hs[:-1], None), None  # dW_hh (4H, H)

@@ -167,7 +167,7 @@ def forward(xw, h0, W_hh, *, mask=None, rec_mask=None, activation="tanh"):
     hs = np.empty((T + 1, B, H), dtype=xw.dtype)  # (T+1, B, H) hs[0] = h0, hs[t+1] = h_t
     hs[0] = h0
     Z = np.empty((T, B, H) if act.saves == "input" else (1, B, H), dtype=xw.dtype)  # pre-activations
-    W_hhT = np.ascontiguousarray(W_hh.T)  # (H, H)
+    W_hhT = W_hh.T  # (H, H) a transposed view: BLAS reads it as is
     hole, carry = holes(mask, T)
     zs = Z if act.saves == "input" else repeat(Z[0], T)  # per-step pre-activation buffers
     with np.errstate(over="ignore"):  # exp overflow to inf is a correct limit

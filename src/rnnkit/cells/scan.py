@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit.cells import gru, lstm, rnn
+from rnnkit.cells import _kernels, activations, gru, lstm, rnn
 from rnnkit.cells.rnn import masked_matmul, masked_matmul_dinput, masked_matmul_dweight
 
 __all__ = ["forward", "backward", "MODES"]
@@ -200,13 +200,19 @@ def forward(mode, x, h0, c0, weights, *, num_layers=1, bidirectional=False, proj
         kw = dict(activation=activation or ("relu" if mode == "RNN_RELU" else "tanh"))
     masks_d = [mask, None if mask is None else mask[::-1]][:D]  # per direction, processing order
     keeps = [_keep(m, masked_output, dtype) for m in masks_d]  # (T, B, 1) output factor or None
+    # Streaming-sized inference (e.g. one step, B = 1) on the compiled kernel: one call per
+    # layer does the input projection too, since per-call overheads outweigh the arithmetic.
+    tiny = (not need_grad and mask is None and not proj_size and T * B <= _kernels.SMALL_BATCH
+            and mode in ("LSTM", "GRU") and _kernels.fused(activations.get(kw["activation"]), activations.get(
+                kw["recurrent_activation"], "recurrent_activation"), None, reset_after=reset_after))
 
     h_n = np.empty((L * D, B, P), dtype)
     c_n = np.empty((L * D, B, H), dtype) if mode == "LSTM" else None
     layer_in = x
     caches, drops = [], []
     for layer in range(L):
-        out = np.empty((T, B, D * P), dtype)  # (T, B, D*P)
+        single = L * D == 1 and keeps[0] is None  # one layer, one direction, no mask: the output is the cell's hs
+        out = None if single else np.empty((T, B, D * P), dtype)  # (T, B, D*P)
         for d in range(D):
             k = layer * D + d
             (w_ih, w_hh, b_ih, b_hh, w_hr), _ = ws[k]
@@ -216,27 +222,38 @@ def forward(mode, x, h0, c0, weights, *, num_layers=1, bidirectional=False, proj
                                  f"{w_ih.shape} and {w_hh.shape}")
             inp = layer_in if d == 0 else layer_in[::-1]  # (T, B, I) processing order
             in_mask = _dropout_mask(in_masks[k], (B, I), G, dtype, f"input_dropout_masks[{k}]")
-            xw = masked_matmul(inp, in_mask, w_ih.T)  # (T, B, G*H) x W_ih^T
-            b, b_hn = _fold_bias(mode, b_ih, b_hh, H, reset_after)
-            if b is not None:
-                xw += b  # (T, B, G*H)
             rec_mask = _dropout_mask(rec_masks[k], (B, P), G, dtype, f"rec_dropout_masks[{k}]")
-            cell_kw = dict(kw, mask=masks_d[d], rec_mask=rec_mask)
-            if mode == "LSTM":
-                hs, h_T, c_T, cell_cache = lstm.forward(xw, h0[k], c0[k], w_hh, w_hr, overwrite_xw=True, **cell_kw)
+            b, b_hn = _fold_bias(mode, b_ih, b_hh, H, reset_after)
+            c_T = cell_cache = None
+            if tiny and in_mask is None and rec_mask is None:
+                hs, h_T, c_T = _tiny_inference(mode, inp, w_ih, b, w_hh, b_hn, h0[k], None if c0 is None else c0[k])
+            else:
+                xw = masked_matmul(inp, in_mask, w_ih.T)  # (T, B, G*H) x W_ih^T
+                if b is not None:
+                    xw += b  # (T, B, G*H)
+                cell_kw = dict(kw, mask=masks_d[d], rec_mask=rec_mask)
+                if mode == "LSTM":
+                    hs, h_T, c_T, cell_cache = lstm.forward(xw, h0[k], c0[k], w_hh, w_hr, overwrite_xw=True,
+                                                            **cell_kw)
+                elif mode == "GRU":
+                    hs, h_T, cell_cache = gru.forward(xw, h0[k], w_hh, b_hn, reset_after=reset_after,
+                                                      overwrite_xw=True, **cell_kw)
+                else:
+                    hs, h_T, cell_cache = rnn.forward(xw, h0[k], w_hh, **cell_kw)
+            if c_T is not None:
                 c_n[k] = c_T
-            elif mode == "GRU":
-                hs, h_T, cell_cache = gru.forward(xw, h0[k], w_hh, b_hn, reset_after=reset_after, overwrite_xw=True,
-                                                  **cell_kw)
-            else:
-                hs, h_T, cell_cache = rnn.forward(xw, h0[k], w_hh, **cell_kw)
             h_n[k] = h_T
-            dst = out[:, :, d * P:(d + 1) * P]  # (T, B, P)
-            dst = dst if d == 0 else dst[::-1]  # processing order
-            if keeps[d] is None:
-                np.copyto(dst, hs)  # (T, B, P)
+            if single:
+                out = hs  # (T, B, P) no copy; read-only when the backward reads it (as h_{t-1}),
+                if need_grad:  # so that an in-place edit fails instead of corrupting the gradients
+                    out.flags.writeable = False
             else:
-                np.multiply(hs, keeps[d], out=dst)  # (T, B, P) zero / carry at masked steps
+                dst = out[:, :, d * P:(d + 1) * P]  # (T, B, P)
+                dst = dst if d == 0 else dst[::-1]  # processing order
+                if keeps[d] is None:
+                    np.copyto(dst, hs)  # (T, B, P)
+                else:
+                    np.multiply(hs, keeps[d], out=dst)  # (T, B, P) zero / carry at masked steps
             if need_grad:
                 caches.append(dict(inp=inp, in_mask=in_mask, cell=cell_cache, w_ih=w_ih, has_b=(b_ih is not None,
                                    b_hh is not None), n=ws[k][1]))
@@ -256,12 +273,14 @@ def forward(mode, x, h0, c0, weights, *, num_layers=1, bidirectional=False, proj
     return layer_in, h_n, c_n, cache
 
 
-def backward(dout, dh_n, dc_n, cache):
+def backward(dout, dh_n, dc_n, cache, consume=False):
     """Gradients of :func:`forward`'s outputs back to its inputs.
 
     Args:
         dout: (T, B, D*P) or None; dh_n: (L*D, B, P) or None; dc_n: (L*D, B, H) or None.
         cache: from :func:`forward` (with ``need_grad=True``).
+        consume: let the cells reuse the cache's buffers for the gradients (less memory);
+            the cache cannot be differentiated again after (the autograd op drops it anyway).
 
     Returns:
         ``(dx, dh0, dc0, dweights)``: dx (T, B, I), dh0 (L*D, B, P), dc0 (L*D, B, H) or None
@@ -293,10 +312,10 @@ def backward(dout, dh_n, dc_n, cache):
             dh_T = None if dh_n is None else dh_n[k]
             if mode == "LSTM":
                 dxw, dh0[k], dc0[k], dW_hh, dW_hr = lstm.backward(dhs, dh_T, None if dc_n is None else dc_n[k],
-                                                                   c["cell"])
+                                                                   c["cell"], consume)
                 extra = dW_hr
             elif mode == "GRU":
-                dxw, dh0[k], dW_hh, db_hn = gru.backward(dhs, dh_T, c["cell"])
+                dxw, dh0[k], dW_hh, db_hn = gru.backward(dhs, dh_T, c["cell"], consume)
                 extra = db_hn
             else:
                 dxw, dh0[k], dW_hh = rnn.backward(dhs, dh_T, c["cell"])
@@ -312,6 +331,17 @@ def backward(dout, dh_n, dc_n, cache):
         d_out = d_in
     dx = d_out[::-1] if cache["go_backwards"] else d_out
     return np.ascontiguousarray(dx), dh0, dc0, dweights
+
+
+def _tiny_inference(mode, x, w_ih, b, w_hh, b_hn, h0, c0):
+    """One layer and direction, input projection included, in one compiled call (no cache)."""
+    T, B, _ = x.shape
+    G = np.empty((T, B, w_hh.shape[0]), x.dtype)  # (T, B, G*H) gate activations
+    if mode == "LSTM":
+        hs, cs = _kernels.lstm_forward(G, h0, c0, w_hh, None, project=(x, w_ih, b))
+        return hs[1:], hs[T], cs[T]
+    hs, _ = _kernels.gru_forward(G, h0, w_hh, b_hn, None, project=(x, w_ih, b))
+    return hs[1:], hs[T], None
 
 
 def _keep(mask, masked_output, dtype):

@@ -34,7 +34,7 @@ class Recurrent(Function):
         return (out, h_n, c_n) if mode == "LSTM" else (out, h_n)
 
     def backward(self, dout, dh_n, dc_n=None):
-        dx, dh0, dc0, dweights = scan.backward(dout, dh_n, dc_n, self.cache)
+        dx, dh0, dc0, dweights = scan.backward(dout, dh_n, dc_n, self.cache, consume=True)  # cache dropped next
         self.cache = None
         grads: list[np.ndarray | None] = [dx]
         if self.has_h0:
@@ -47,6 +47,10 @@ class Recurrent(Function):
                 if i is not None:
                     flat[i] = g
         return tuple(grads + flat)
+
+
+def _array(t: Tensor | np.ndarray | None) -> np.ndarray | None:
+    return None if t is None else t.data if isinstance(t, Tensor) else np.asarray(t)
 
 
 def recurrent(
@@ -75,6 +79,13 @@ def recurrent(
     """
     if options.get("dropout") and options.get("rng") is None:
         options["rng"] = generator()
+    if not is_grad_enabled() or not any(t is not None and getattr(t, "requires_grad", False)
+                                        for t in (x, h0, c0, *(w for group in weights for w in group))):
+        # Nothing to differentiate (inference, streaming): no graph node, so skip the op's
+        # bookkeeping and call the math directly; the outputs are the same plain tensors.
+        out, h_n, c_n, _ = scan.forward(mode, _array(x), _array(h0), _array(c0),
+                                        [tuple(map(_array, group)) for group in weights], need_grad=False, **options)
+        return Tensor(out), Tensor(h_n), None if c_n is None else Tensor(c_n)
     inputs: list[Tensor] = [x]
     if h0 is not None:
         inputs.append(h0)
