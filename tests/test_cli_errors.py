@@ -30,8 +30,16 @@ def files(tmp_path_factory):
     return d
 
 
+@pytest.fixture(autouse=True)
+def _elsewhere(tmp_path, monkeypatch):
+    """Run from an empty directory: a runs/ folder left where the suite starts must not change the outcome."""
+    monkeypatch.chdir(tmp_path)
+
+
 CASES = {
     "missing text": (["train", "--text", "{d}/nope.txt"], "--text {d}/nope.txt: no such file"),
+    "missing text, occupied out": (["train", "--text", "{d}/nope.txt", "--out", "{d}/lstm"],
+                                   "--text {d}/nope.txt: no such file"),
     "empty text": (["train", "--text", "{d}/empty.txt"], "the file is empty"),
     "blank text": (["train", "--text", "{d}/blank.txt"], "the file is empty"),
     "not utf-8": (["train", "--text", "{d}/latin1.txt"], "not UTF-8 text"),

@@ -58,6 +58,9 @@ def run(opts: TrainOptions, given: set[str], on_step: Callable[[int], None] | No
     Returns:
         0 when done, 1 when the loss became non-finite, 130 when interrupted (after saving).
     """
+    # -- a --text file named on the command line is checked first: its errors come before any about --out
+    given_text = read_text(opts.text) if opts.text else None
+
     # -- the checkpoint in --out decides between a fresh run and a resumed one
     saved = checkpoint.read_config(opts.out)
     if opts.resume:
@@ -69,7 +72,10 @@ def run(opts: TrainOptions, given: set[str], on_step: Callable[[int], None] | No
                          "or choose another --out")
 
     # -- text, vocabulary, train/validation streams
-    text, source = (read_text(opts.text), opts.text) if opts.text else stdlib_corpus()
+    if given_text is not None:
+        text, source = given_text, opts.text
+    else:
+        text, source = (read_text(opts.text), opts.text) if opts.text else stdlib_corpus()
     digest = sha256(text)
     if opts.resume and digest != saved["data"]["sha256"]:
         raise InputError(f"--resume: the text ({source}) differs from the one the checkpoint in {opts.out} "
