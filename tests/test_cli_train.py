@@ -158,7 +158,13 @@ def test_inspect_shows_the_parameter_table_and_training_metadata(trained, capsys
     assert "training: step 80" in text and "bits/char" in text
 
 
-def test_minutes_bounds_the_run_by_time(text_file, tmp_path, capsys):
+def test_minutes_bounds_the_run_by_time(text_file, tmp_path, capsys, monkeypatch):
+    # a fake clock that advances 10 ms at every reading, so the bound is reached after the
+    # same number of steps on any machine (0.003 minutes = 0.18 s = 18 readings)
+    import rnnkit.cli.train as train_module
+
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(train_module.time, "monotonic", lambda: next(ticks) * 0.01)
     out = str(tmp_path / "run")
     assert main(["train", "--text", text_file, *SMALL, "--minutes", "0.003", "--out", out]) == 0
     config = json.load(open(os.path.join(out, "config.json")))
