@@ -4,7 +4,7 @@ The design follows micrograd and tinygrad's 2023 ``mlops.py``: every operation i
 ``Function`` subclass whose ``forward`` works on ndarrays and saves exactly what its
 ``backward`` needs; the engine is a topological sort of the functions that made a
 tensor, then one loop in reverse order. A whole recurrent layer is a single
-``Function`` with a hand-written backward (see :mod:`rnnkit.nn._recurrent`), so no
+``Function`` with a hand-written backward (see :mod:`rnnkit._recurrent`), so no
 per-step graph is ever built.
 
 Example:

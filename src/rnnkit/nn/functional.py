@@ -38,7 +38,7 @@ import numpy as np
 from rnnkit._ops import _unbroadcast, log_softmax, relu, sigmoid, softmax, tanh
 from rnnkit._random import generator
 from rnnkit._tensor import Function, Tensor, as_tensor
-from rnnkit.nn._validation import float_input
+from rnnkit._validation import float_input
 
 __all__ = [
     "linear", "embedding", "dropout", "relu", "tanh", "sigmoid", "softmax", "log_softmax", "one_hot",

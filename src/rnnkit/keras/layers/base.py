@@ -33,8 +33,8 @@ import numpy as np
 from rnnkit._tensor import Tensor, no_grad
 from rnnkit.keras import initializers, regularizers, constraints
 from rnnkit.keras._registry import to_snake_case
-from rnnkit.nn._validation import check_dtype
-from rnnkit.nn.modules.module import Parameter
+from rnnkit._validation import check_dtype
+from rnnkit.nn import Parameter
 
 __all__ = ["Layer", "InputSpec", "KerasTensor", "Node", "reset_names", "to_snake_case"]
 

@@ -1,6 +1,6 @@
 r"""Keras's recurrent layers ``SimpleRNN``, ``LSTM``, ``GRU``, their cells and ``RNN(cell)``.
 
-The math is not here: every layer calls :func:`rnnkit.nn._recurrent.recurrent` (one autograd
+The math is not here: every layer calls :func:`rnnkit._recurrent.recurrent` (one autograd
 op over the whole sequence, wrapping :mod:`rnnkit.cells.scan`). This module keeps Keras's
 weights and maps them onto PyTorch's layout with differentiable views::
 
@@ -54,7 +54,7 @@ from rnnkit.cells import activations as _cell_activations
 from rnnkit.keras import activations, initializers
 from rnnkit.keras.layers.base import InputSpec, Layer, is_shape, to_snake_case
 from rnnkit.keras.layers.core import _positive_int, _rate, _rng_for
-from rnnkit.nn._recurrent import recurrent
+from rnnkit._recurrent import recurrent
 
 __all__ = ["RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell"]
 

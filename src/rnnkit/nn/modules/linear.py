@@ -12,7 +12,7 @@ import numpy as np
 
 from rnnkit.nn import functional as F
 from rnnkit.nn import init
-from rnnkit.nn._validation import check_dtype, check_size
+from rnnkit._validation import check_dtype, check_size
 from rnnkit.nn.modules.module import Module, Parameter
 
 __all__ = ["Linear"]

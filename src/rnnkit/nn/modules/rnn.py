@@ -2,7 +2,7 @@
 
 Every module here is a thin shell: it validates arguments, owns PyTorch-named parameters
 (``weight_ih_l0``, ``bias_hh_l1_reverse``, ``weight_hr_l0``...) and calls the one recurrent
-autograd op, :func:`rnnkit.nn._recurrent.recurrent`, which runs the pure cell math of
+autograd op, :func:`rnnkit._recurrent.recurrent`, which runs the pure cell math of
 :mod:`rnnkit.cells`. The cells (``LSTMCell``...) are the same op over one time step.
 
 Shapes: T time, B batch, I input, H hidden, P proj_size, D directions, L layers;
@@ -19,8 +19,8 @@ import numpy as np
 from rnnkit._random import generator
 from rnnkit._tensor import Tensor, as_tensor
 from rnnkit import _ops
-from rnnkit.nn._recurrent import recurrent
-from rnnkit.nn._validation import check_dtype, check_size, float_input
+from rnnkit._recurrent import recurrent
+from rnnkit._validation import check_dtype, check_size, float_input
 from rnnkit.nn.modules.module import Module, Parameter
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
