@@ -537,7 +537,7 @@ def test_constraints_match_keras(keras, name, args):
 
 # -- bad input --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("make,error,pattern", [
-    (lambda: L.LSTM(-3), ValueError, r"units.*positive.*-3"),
+    (lambda: L.LSTM(-3), ValueError, r"units.*>= 1.*-3"),
     (lambda: L.LSTM(2.5), TypeError, r"units.*2\.5"),
     (lambda: L.GRU(4, activation="tanhh"), ValueError, r"activation.*'tanhh'"),
     (lambda: L.LSTM(4, recurrent_activation="softmax"), ValueError, r"recurrent_activation.*'softmax'"),

@@ -178,7 +178,9 @@ def test_trainable_flag_and_losses(keras):
     ours(np.zeros((1, 4, 3), np.float32))
     (penalty,) = ours.losses
     np.testing.assert_allclose(penalty.item(), 0.5 * (ours.get_layer("head").kernel.data ** 2).sum(), rtol=1e-6)
-    assert list(ours.parameters()) == ours.trainable_weights
+    # As Keras's torch backend: parameters() lists every weight, the frozen ones with requires_grad=False.
+    assert len(list(ours.parameters())) == len(ours.weights) == 5
+    assert [p for p in ours.parameters() if p.requires_grad] == ours.trainable_weights
 
 
 def test_parameters_work_with_rnnkit_optim():

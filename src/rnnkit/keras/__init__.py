@@ -1,9 +1,10 @@
 """The Keras dialect of rnnkit: ``from rnnkit import keras`` and write Keras code.
 
 Layers (``keras.layers.LSTM``...), models (``keras.Sequential``, ``keras.Model``, ``keras.Input``),
-initializers, activations, regularizers, constraints and utils are imported here; the training
-side (``optimizers``, ``losses``, ``metrics``, ``callbacks``, ``saving``, ``wrappers``) is loaded
-on first use. Import paths of Keras 2 tutorials work too (``rnnkit.keras.wrappers.scikit_learn``).
+initializers, activations, regularizers, constraints, utils, the training side (``optimizers``,
+``losses``, ``metrics``, ``callbacks``, ``saving``) and the scikit-learn ``wrappers`` (scikit-learn
+itself is needed only when a wrapper is fitted). Import paths of Keras 2 tutorials work too
+(``rnnkit.keras.wrappers.scikit_learn``).
 
 Example:
     >>> import numpy as np
@@ -16,25 +17,13 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from rnnkit.keras import activations, constraints, initializers, layers, regularizers, utils
+from rnnkit.keras import callbacks, losses, metrics, optimizers, saving, trainer
+from rnnkit.keras import models, wrappers
 from rnnkit.keras.layers import Input, Layer
-from rnnkit.keras import models
 from rnnkit.keras.models import Model, Sequential
 
 __all__ = [
     "layers", "models", "Model", "Sequential", "Input", "Layer", "activations", "initializers", "regularizers",
     "constraints", "utils", "optimizers", "losses", "metrics", "callbacks", "saving", "wrappers",
 ]
-
-_LAZY = ("optimizers", "losses", "metrics", "callbacks", "saving", "wrappers", "trainer")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module = importlib.import_module(f"rnnkit.keras.{name}")
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'rnnkit.keras' has no attribute '{name}'")

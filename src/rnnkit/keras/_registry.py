@@ -17,12 +17,14 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = [
-    "Configurable", "Registry", "class_config", "from_class_config", "to_snake_case", "snake_per_capital",
+    "Configurable", "Registry", "ClassRegistry", "LAYERS", "class_config", "from_class_config", "to_snake_case",
+    "snake_per_capital",
 ]
 
 
@@ -124,3 +126,69 @@ class Registry:
     def deserialize(self, config: dict, argument: str | None = None) -> Any:
         """Inverse of :meth:`serialize`."""
         return from_class_config(self.classes, config.get("class_name"), config, argument or self.kind, self.kind)
+
+
+class ClassRegistry:
+    """Class name -> class for the objects that configs name (layers and models), filled by the
+    :meth:`register` decorator where each class is defined.
+
+    ``deserialize`` looks a class up here, so the modules that rebuild layers from configs
+    (wrappers, recurrent layers, models, saving) import this registry instead of each other.
+    Only registered classes and the ``custom_objects`` passed in are ever built.
+
+    Example:
+        >>> shapes = ClassRegistry("shape")
+        >>> @shapes.register()
+        ... class Square(Configurable):
+        ...     def __init__(self, side=1):
+        ...         self.side = side
+        ...     def get_config(self):
+        ...         return {"side": self.side}
+        >>> shapes.deserialize(shapes.serialize(Square(3)))
+        Square(side=3)
+    """
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._classes: dict[str, type] = {}
+
+    def register(self, *names: str) -> Callable[[type], type]:
+        """A class decorator: register the class under its own name and ``names``."""
+
+        def decorate(cls: type) -> type:
+            for name in (cls.__name__, *names):
+                self._classes[name] = cls
+            return cls
+
+        return decorate
+
+    def classes(self, custom_objects: Mapping[str, Any] | None = None) -> dict[str, type]:
+        """The registered classes, updated with ``custom_objects``."""
+        return {**self._classes, **(custom_objects or {})}
+
+    def serialize(self, obj: Any) -> dict:
+        """``{"class_name": type(obj).__name__, "config": obj.get_config()}``."""
+        return class_config(obj)
+
+    def deserialize(self, config: Any, custom_objects: Mapping[str, Any] | None = None) -> Any:
+        """Rebuild an object from :meth:`serialize`'s output; ``custom_objects`` maps extra class names to classes
+        (and is handed on to ``from_config`` when it takes it, for nested objects).
+
+        Raises:
+            TypeError: ``config`` is not a ``{"class_name", "config"}`` dict.
+            ValueError: an unknown class name (listing the known ones).
+        """
+        if not isinstance(config, dict) or "class_name" not in config:
+            raise TypeError(f"config: expected a dict with 'class_name' and 'config', got {config!r}")
+        classes = self.classes(custom_objects)
+        name = config["class_name"]
+        if name not in classes:
+            raise ValueError(f"config: unknown {self.kind} class {name!r}; expected one of {sorted(classes)} "
+                             f"(pass custom_objects={{{name!r}: cls}} for your own {self.kind}s)")
+        cls, inner = classes[name], dict(config.get("config") or {})
+        if custom_objects and "custom_objects" in inspect.signature(cls.from_config).parameters:
+            return cls.from_config(inner, custom_objects=custom_objects)
+        return cls.from_config(inner)
+
+
+LAYERS = ClassRegistry("layer")  # every built-in layer and model class, registered where it is defined

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import serialization
+from rnnkit.keras._registry import LAYERS
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "MODEL_FORMAT", "WEIGHTS_FORMAT"]
 
@@ -138,23 +139,9 @@ def _stored_weights(filepath: str, arrays: dict[str, np.ndarray]) -> list[np.nda
 
 
 def _deserialize_model(filepath: str, config: Any, custom_objects: dict | None):
-    from rnnkit.keras import layers as layers_module
-    from rnnkit.keras import models as models_module
-
     if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
         raise ValueError(f"{filepath!r}: model_config must be {{'class_name': ..., 'config': ...}}")
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or getattr(models_module, name, None)
-    if name == "Functional":
-        cls = models_module.Model
-    if isinstance(cls, type) and hasattr(cls, "from_config"):
-        if custom_objects:
-            try:
-                return cls.from_config(config["config"], custom_objects=custom_objects)
-            except TypeError:
-                pass
-        return cls.from_config(config["config"])
-    return layers_module.deserialize(config)
+    return LAYERS.deserialize(config, custom_objects)
 
 
 def _ensure_built(model, shape: Any) -> None:

@@ -44,6 +44,7 @@ from rnnkit.keras import callbacks as callbacks_module
 from rnnkit.keras import losses as losses_module
 from rnnkit.keras import metrics as metrics_module
 from rnnkit.keras import optimizers as optimizers_module
+from rnnkit.keras import saving
 
 __all__ = ["Trainer"]
 
@@ -690,18 +691,12 @@ class Trainer:
 
         See :func:`rnnkit.keras.saving.save_model`.
         """
-        from rnnkit.keras import saving
-
         saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath, overwrite: bool = True) -> None:
         """Save the weights only (safetensors, atomic). See :func:`rnnkit.keras.saving.save_weights`."""
-        from rnnkit.keras import saving
-
         saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath, skip_mismatch: bool = False) -> None:
         """Load weights saved by :meth:`save_weights` or :meth:`save`. See :func:`rnnkit.keras.saving.load_weights`."""
-        from rnnkit.keras import saving
-
         saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)

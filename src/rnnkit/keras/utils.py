@@ -16,6 +16,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from rnnkit._random import manual_seed
+from rnnkit.keras.layers.base import reset_names
+
 __all__ = ["to_categorical", "pad_sequences", "normalize", "set_random_seed", "clear_session"]
 
 
@@ -109,13 +112,9 @@ def normalize(x: Any, axis: int = -1, order: int = 2) -> np.ndarray:
 
 def set_random_seed(seed: int) -> None:
     """Seed rnnkit's global generator (initialisers, dropout, shuffling), as ``keras.utils.set_random_seed``."""
-    from rnnkit._random import manual_seed
-
     manual_seed(seed)
 
 
 def clear_session() -> None:
     """Reset the automatic layer and model names (``lstm``, ``lstm_1``... start again), as Keras."""
-    from rnnkit.keras.layers.base import reset_names
-
     reset_names()

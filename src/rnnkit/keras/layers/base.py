@@ -1,8 +1,12 @@
 """``Layer``, ``InputSpec`` and the symbolic tensors of the functional API.
 
-A :class:`Layer` owns its weights (``rnnkit.nn.Parameter`` objects created by
-:meth:`Layer.add_weight`, in Keras's ``get_weights()`` order), builds them from the first
-input shape it sees, and runs ``call`` on rnnkit Tensors. Calling a layer on a
+A :class:`Layer` IS an :class:`rnnkit.nn.Module` (as Keras 3's torch backend builds its layers
+on ``torch.nn.Module``): its weights are ``rnnkit.nn.Parameter`` objects created by
+:meth:`Layer.add_weight` and registered in the module's parameter registry (so ``parameters()``,
+``named_parameters()``, ``state_dict()`` and the ``rnnkit.optim`` optimizers see them), and the
+layers it holds are its sub-modules. On top of that it keeps Keras's API: ``weights`` in Keras's
+``get_weights()`` order, ``trainable``, ``build`` from the first input shape it sees, and ``call``
+on rnnkit Tensors. Calling a layer on a
 :class:`KerasTensor` (from ``keras.Input``) records a :class:`Node` instead: that graph is
 what ``keras.Model(inputs, outputs)`` replays.
 
@@ -33,8 +37,8 @@ import numpy as np
 from rnnkit._tensor import Tensor, no_grad
 from rnnkit.keras import initializers, regularizers, constraints
 from rnnkit.keras._registry import to_snake_case
-from rnnkit._validation import check_dtype
-from rnnkit.nn import Parameter
+from rnnkit._validation import check_bool, check_dtype
+from rnnkit.nn import Module, Parameter
 
 __all__ = ["Layer", "InputSpec", "KerasTensor", "Node", "reset_names", "to_snake_case"]
 
@@ -190,8 +194,8 @@ def _shape_arg(name: str, value: Any) -> tuple:
     return tuple(None if v is None else int(v) for v in value)
 
 
-class Layer:
-    """Base class of every Keras layer (and of ``Model``).
+class Layer(Module):
+    """Base class of every Keras layer (and of ``Model``): an :class:`rnnkit.nn.Module` with Keras's API.
 
     Args:
         name: unique name; the snake-cased class name with a counter when omitted.
@@ -201,6 +205,14 @@ class Layer:
             with the batch axis), used by ``Sequential`` to build the model before any data.
         activity_regularizer: penalty on the layer's outputs, divided by the batch size.
         weights: initial weight values (a list, as ``set_weights``), set when the layer is built.
+
+    Example:
+        >>> import numpy as np
+        >>> from rnnkit.keras import layers
+        >>> dense = layers.Dense(2)
+        >>> _ = dense(np.ones((1, 3), np.float32))
+        >>> [(name, tuple(p.shape)) for name, p in dense.named_parameters()]
+        [('kernel', (3, 2)), ('bias', (2,))]
     """
 
     _float_inputs = True  # cast integer inputs to the layer's float dtype (Embedding keeps them)
@@ -210,21 +222,18 @@ class Layer:
                  input_shape: Any = None, batch_input_shape: Any = None, input_dim: int | None = None,
                  batch_size: int | None = None, activity_regularizer: Any = None, weights: Any = None,
                  **kwargs: Any):
-        object.__setattr__(self, "_sublayers", [])
+        Module.__init__(self)
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise ValueError(f"name: expected a non-empty string without '/', got {name!r}")
         self.name = name if name is not None else unique_name(to_snake_case(type(self).__name__))
-        if not isinstance(trainable, (bool, np.bool_)):
-            raise TypeError(f"trainable: expected a bool, got {trainable!r}")
-        self._trainable = bool(trainable)
+        self._trainable = check_bool("trainable", trainable)
         self._np_dtype = _parse_dtype(dtype)
         self.built = False
         self.input_spec: InputSpec | list | None = None
         self.supports_masking = False
         self.activity_regularizer = regularizers.get(activity_regularizer, "activity_regularizer")
-        self._weights_list: list[Parameter] = []
         self._activity_losses: list[Tensor] = []
         self._inbound_nodes: list[Node] = []
         self._build_input_shape: Any = None
@@ -238,20 +247,22 @@ class Layer:
             shape = (batch_size,) + _shape_arg("input_dim", input_dim)
         self._batch_input_shape = shape
 
-    # -- attribute tracking ----------------------------------------------------------
+    # -- the module registry -----------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
-        subs = self.__dict__.get("_sublayers")
-        if subs is not None:
-            old = self.__dict__.get(name)
-            if isinstance(old, Layer) and old is not value and any(old is s for s in subs):
-                subs.remove(old)
-            if isinstance(value, Layer) and value is not self and not any(value is s for s in subs):
-                subs.append(value)
-        object.__setattr__(self, name, value)
+        params = self.__dict__.get("_parameters")
+        if isinstance(value, Parameter) and params is not None and params.get(name) is not value \
+                and any(value is p for p in params.values()):
+            object.__setattr__(self, name, value)  # another name for one of this layer's weights, not a new one
+            return
+        Module.__setattr__(self, name, value)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """``nn.Module``'s entry point: the Keras call (building, masks, ``training``), as Keras's torch layers."""
+        return self(*args, **kwargs)
 
     def _tracked_layers(self) -> list["Layer"]:
-        """The layers whose weights this layer owns (attribute-assigned sublayers)."""
-        return list(self._sublayers)
+        """The layers whose weights this layer owns: its sub-modules that are Keras layers."""
+        return [m for m in self._modules.values() if isinstance(m, Layer)]
 
     def _flatten_layers(self) -> Iterator["Layer"]:
         seen: set[int] = set()
@@ -263,6 +274,13 @@ class Layer:
             seen.add(id(layer))
             yield layer
             stack.extend(layer._tracked_layers())
+
+    def to(self, dtype: Any) -> "Layer":
+        """``nn.Module.to``: cast the weights of this layer and its sub-layers; their outputs follow."""
+        Module.to(self, dtype)
+        for layer in self._flatten_layers():
+            layer._np_dtype = check_dtype(dtype)
+        return self
 
     # -- dtype and trainability --------------------------------------------------------
     @property
@@ -278,10 +296,11 @@ class Layer:
 
     @trainable.setter
     def trainable(self, value: bool) -> None:
+        value = bool(value)
         for layer in self._flatten_layers():
-            layer._trainable = bool(value)
-            for w in layer._weights_list:
-                w.requires_grad = bool(value) and w.trainable
+            layer._trainable = value
+            for w in layer._parameters.values():
+                w.requires_grad = value and w.trainable
 
     # -- weights ---------------------------------------------------------------------
     def add_weight(self, name: Any = None, shape: Any = None, initializer: Any = None, regularizer: Any = None,
@@ -311,12 +330,16 @@ class Layer:
         if value.shape != shape:
             raise ValueError(f"initializer: produced shape {value.shape} for weight {name!r}, expected {shape}")
         weight = Parameter(np.ascontiguousarray(value, dtype=dtype), requires_grad=bool(trainable) and self._trainable)
-        weight.name = name or f"variable_{len(self._weights_list)}"
+        weight.name = name or f"variable_{len(self._parameters)}"
         weight.path = f"{self.name}/{weight.name}"
         weight.trainable = bool(trainable)
         weight.regularizer = regularizers.get(regularizer, "regularizer")
         weight.constraint = constraints.get(constraint, "constraint")
-        self._weights_list.append(weight)
+        key, n = weight.name, 0
+        while key in self._parameters:  # Keras allows two weights of one name; the registry needs two keys
+            n += 1
+            key = f"{weight.name}_{n}"
+        self._parameters[key] = weight  # registered without touching attributes: ``self.kernel = ...`` aliases it
         return weight
 
     def _set_weight_options(self, **options: tuple[Any, Any, Any]) -> None:
@@ -345,7 +368,8 @@ class Layer:
         """Own trainable, own non-trainable, then sublayers' weights (Keras's ``get_weights`` order)."""
         out: list[Parameter] = []
         seen: set[int] = set()
-        own = [w for w in self._weights_list if w.trainable] + [w for w in self._weights_list if not w.trainable]
+        own = [w for w in self._parameters.values() if w.trainable] + \
+            [w for w in self._parameters.values() if not w.trainable]
         for w in own + [w for layer in self._tracked_layers() for w in layer.weights]:
             if id(w) not in seen:
                 seen.add(id(w))
@@ -356,7 +380,7 @@ class Layer:
     def trainable_weights(self) -> list[Parameter]:
         if not self._trainable:
             return []
-        out = [w for w in self._weights_list if w.trainable]
+        out = [w for w in self._parameters.values() if w.trainable]
         for layer in self._tracked_layers():
             out.extend(w for w in layer.trainable_weights if all(w is not o for o in out))
         return out
@@ -410,14 +434,6 @@ class Layer:
             )
         return int(sum(w.data.size for w in self.weights))
 
-    def parameters(self) -> Iterator[Parameter]:
-        """The trainable weights, so that ``rnnkit.optim`` optimizers accept a Keras layer or model."""
-        return iter(self.trainable_weights)
-
-    def zero_grad(self) -> None:
-        for w in self.weights:
-            w.grad = None
-
     # -- losses -----------------------------------------------------------------------
     @property
     def losses(self) -> list[Tensor]:
@@ -425,7 +441,7 @@ class Layer:
         weights and activity regularizers of the last call, of this layer and its sublayers."""
         out = list(self._activity_losses)
         if self._trainable:
-            for w in self._weights_list:
+            for w in self._parameters.values():
                 if w.trainable and w.regularizer is not None:
                     out.append(w.regularizer(w))
         for layer in self._tracked_layers():

@@ -26,38 +26,23 @@ import numpy as np
 from rnnkit import _ops
 from rnnkit._random import generator
 from rnnkit._tensor import Tensor
+from rnnkit._validation import check_bool, check_rate, check_seed, check_size
 from rnnkit.keras import activations
+from rnnkit.keras._registry import LAYERS
 from rnnkit.keras.layers.base import InputSpec, KerasTensor, Layer, Node, _shape_arg
+from rnnkit.nn import functional as F
 
 __all__ = ["InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Embedding", "Masking"]
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected a positive int, got {type(value).__name__} {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name}: expected a positive int, got {value}")
-    return int(value)
-
-
-def _rate(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name}: expected a float in [0, 1), got {type(value).__name__} {value!r}")
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name}: expected a float in [0, 1) (the fraction of units to drop), got {value}")
-    return float(value)
-
-
 def _rng_for(seed: Any) -> np.random.Generator | None:
     """A private generator for a layer given ``seed`` (a repeatable sequence, as Keras's SeedGenerator)."""
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed: expected an int or None, got {type(seed).__name__} {seed!r}")
-    return np.random.default_rng(int(seed))
+    seed = check_seed("seed", seed)
+    return None if seed is None else np.random.default_rng(seed)
 
 
 # -- inputs --------------------------------------------------------------------------
+@LAYERS.register()
 class InputLayer(Layer):
     """The source of a functional graph: holds the symbolic input ``output`` (a KerasTensor).
 
@@ -130,6 +115,7 @@ def Input(shape: Any = None, batch_size: int | None = None, dtype: Any = None, s
 
 
 # -- dense -----------------------------------------------------------------------------
+@LAYERS.register()
 class Dense(Layer):
     """``y = activation(x @ kernel + bias)`` on the last axis of inputs of any rank >= 2.
 
@@ -148,9 +134,9 @@ class Dense(Layer):
         if kwargs.pop("quantization_config", None) is not None:
             raise ValueError("quantization_config: quantized layers are not supported; pass None")
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.units = _positive_int("units", units)
+        self.units = check_size("units", units, 1)
         self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = check_bool("use_bias", use_bias)
         self._set_weight_options(kernel=(kernel_initializer, kernel_regularizer, kernel_constraint),
                                  bias=(bias_initializer, bias_regularizer, bias_constraint))
         self.input_spec = InputSpec(min_ndim=2)
@@ -165,9 +151,7 @@ class Dense(Layer):
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
 
     def call(self, inputs):
-        y = _ops.matmul(inputs, self.kernel)  # (..., U)
-        if self.bias is not None:
-            y = y + self.bias  # (..., U)
+        y = F.linear(inputs, self.kernel.T, self.bias)  # (..., U): x K + b, K (I, U) is PyTorch's W^T
         return self.activation(y)
 
     def compute_output_shape(self, input_shape):
@@ -178,6 +162,7 @@ class Dense(Layer):
                 "use_bias": self.use_bias, **self._weight_options_config("kernel", "bias")}
 
 
+@LAYERS.register()
 class Activation(Layer):
     """Apply an activation function elementwise (``softmax`` on the last axis)."""
 
@@ -196,6 +181,7 @@ class Activation(Layer):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
 
 
+@LAYERS.register()
 class Dropout(Layer):
     """Zero a fraction ``rate`` of the inputs while training and scale the rest by ``1 / (1 - rate)``.
 
@@ -208,7 +194,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        self.rate = _rate("rate", rate)
+        self.rate = check_rate("rate", rate)
         self.noise_shape = None if noise_shape is None else _shape_arg("noise_shape", noise_shape)
         self.seed = seed
         self._rng = _rng_for(seed)
@@ -235,6 +221,7 @@ class Dropout(Layer):
                 "noise_shape": None if self.noise_shape is None else list(self.noise_shape), "seed": self.seed}
 
 
+@LAYERS.register()
 class Flatten(Layer):
     """Reshape (B, d1, d2, ...) to (B, d1 * d2 * ...). Drops any mask, as Keras."""
 
@@ -256,6 +243,7 @@ class Flatten(Layer):
         return {**super().get_config(), "data_format": self.data_format}
 
 
+@LAYERS.register()
 class Embedding(Layer):
     """Look up rows of ``embeddings`` (V, E) by integer id.
 
@@ -281,12 +269,12 @@ class Embedding(Layer):
         if isinstance(weights, np.ndarray):
             weights = [weights]
         if input_length is not None and "input_shape" not in kwargs and "batch_input_shape" not in kwargs:
-            kwargs["input_shape"] = (_positive_int("input_length", input_length),)
+            kwargs["input_shape"] = (check_size("input_length", input_length, 1),)
         super().__init__(weights=weights, **kwargs)
-        self.input_dim = _positive_int("input_dim", input_dim)
-        self.output_dim = _positive_int("output_dim", output_dim)
+        self.input_dim = check_size("input_dim", input_dim, 1)
+        self.output_dim = check_size("output_dim", output_dim, 1)
         self._set_weight_options(embeddings=(embeddings_initializer, embeddings_regularizer, embeddings_constraint))
-        self.mask_zero = bool(mask_zero)
+        self.mask_zero = check_bool("mask_zero", mask_zero)
         self.supports_masking = self.mask_zero
 
     def build(self, input_shape=None):
@@ -308,7 +296,7 @@ class Embedding(Layer):
         return ids.astype(np.int64, copy=False)
 
     def call(self, inputs):
-        return _ops.getitem(self.embeddings, self._ids(inputs))  # (..., E)
+        return F.embedding(self._ids(inputs), self.embeddings)  # (..., E)
 
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:
@@ -323,6 +311,7 @@ class Embedding(Layer):
                 **self._weight_options_config("embeddings"), "mask_zero": self.mask_zero}
 
 
+@LAYERS.register()
 class Masking(Layer):
     """Mask the time steps whose features all equal ``mask_value`` (and zero them), for the layers after it."""
 

@@ -51,10 +51,12 @@ from rnnkit import _ops
 from rnnkit._random import generator
 from rnnkit._tensor import Tensor
 from rnnkit.cells import activations as _cell_activations
-from rnnkit.keras import activations, initializers
-from rnnkit.keras.layers.base import InputSpec, Layer, is_shape, to_snake_case
-from rnnkit.keras.layers.core import _positive_int, _rate, _rng_for
 from rnnkit._recurrent import recurrent
+from rnnkit._validation import check_bool, check_rate, check_size
+from rnnkit.keras import activations, initializers
+from rnnkit.keras._registry import LAYERS
+from rnnkit.keras.layers.base import InputSpec, Layer, is_shape, to_snake_case
+from rnnkit.keras.layers.core import _rng_for
 
 __all__ = ["RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell"]
 
@@ -68,17 +70,6 @@ def _scan_activation(argument: str, fn: Any) -> str:
             f"the activations {sorted(_cell_activations.ACTIVATIONS)}; got {getattr(fn, '__name__', fn)!r}"
         )
     return name
-
-
-def _bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected a bool, got {type(value).__name__} {value!r}")
-    return bool(value)
-
-
-def _arguments(frame: dict) -> dict:
-    """A constructor's named arguments from its ``locals()`` (without ``self``, ``kwargs``, ``__class__``)."""
-    return {k: v for k, v in frame.items() if k not in ("self", "kwargs", "__class__")}
 
 
 def _bernoulli(rng: np.random.Generator, shape: tuple, rate: float, dtype: np.dtype) -> np.ndarray:
@@ -105,31 +96,27 @@ class _FusedCell(Layer):
     mode = ""  # the op's mode name
     gates = 1  # G: gate blocks in the kernels
 
-    def _setup(self, *, units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
-               kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint, recurrent_constraint,
-               bias_constraint, dropout, recurrent_dropout, seed, implementation, recurrent_activation=None,
-               **flags):
-        """Check and set the cell's arguments (``flags``: the cell's own bools, e.g. ``reset_after``)."""
-        self.units = _positive_int("units", units)
+    def _setup(self, units: Any, activation: Any, recurrent_activation: Any, use_bias: Any, kernel: tuple,
+               recurrent: tuple, bias: tuple, dropout: Any, recurrent_dropout: Any, seed: Any,
+               implementation: Any) -> None:
+        """Check and set the arguments every cell has. ``kernel``, ``recurrent`` and ``bias`` are each
+        ``(initializer, regularizer, constraint)``; ``recurrent_activation`` is None for ``SimpleRNNCell``."""
+        self.units = check_size("units", units, 1)
         self.activation = activations.get(activation)
         self._activation_name = _scan_activation("activation", self.activation)
-        if recurrent_activation is not None or self.gates > 1:
+        if self.gates > 1:
             self.recurrent_activation = activations.get(recurrent_activation)
             self._recurrent_activation_name = _scan_activation("recurrent_activation", self.recurrent_activation)
-        self.use_bias = _bool("use_bias", use_bias)
-        self._set_weight_options(kernel=(kernel_initializer, kernel_regularizer, kernel_constraint),
-                                 recurrent=(recurrent_initializer, recurrent_regularizer, recurrent_constraint),
-                                 bias=(bias_initializer, bias_regularizer, bias_constraint))
-        self.dropout = _rate("dropout", dropout)
-        self.recurrent_dropout = _rate("recurrent_dropout", recurrent_dropout)
+        self.use_bias = check_bool("use_bias", use_bias)
+        self._set_weight_options(kernel=kernel, recurrent=recurrent, bias=bias)
+        self.dropout = check_rate("dropout", dropout)
+        self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
         if implementation not in (1, 2):
             raise ValueError(f"implementation: expected 1 or 2, got {implementation!r}")
         # Keras switches to implementation 1 (one dropout mask per gate) when recurrent_dropout > 0.
         self.implementation = 1 if self.recurrent_dropout > 0 else int(implementation)
         self.seed = seed
         self._rng = _rng_for(seed)
-        for flag, value in flags.items():
-            setattr(self, flag, _bool(flag, value))
 
     @property
     def state_size(self) -> Any:
@@ -248,6 +235,7 @@ class _FusedCell(Layer):
         return {**super().get_config(), **self._cell_config()}
 
 
+@LAYERS.register()
 class SimpleRNNCell(_FusedCell):
     """One step of ``SimpleRNN``: ``h_t = activation(x_t K + b + h_{t-1} U)``."""
 
@@ -260,9 +248,13 @@ class SimpleRNNCell(_FusedCell):
                  bias_constraint: Any = None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  seed: int | None = None, implementation: int = 2, **kwargs: Any):
         super().__init__(**kwargs)
-        self._setup(**_arguments(locals()))
+        self._setup(units, activation, None, use_bias, (kernel_initializer, kernel_regularizer, kernel_constraint),
+                    (recurrent_initializer, recurrent_regularizer, recurrent_constraint),
+                    (bias_initializer, bias_regularizer, bias_constraint), dropout, recurrent_dropout, seed,
+                    implementation)
 
 
+@LAYERS.register()
 class LSTMCell(_FusedCell):
     """One step of ``LSTM`` (gate order i, f, c, o); ``unit_forget_bias`` starts the forget bias at 1."""
 
@@ -276,7 +268,12 @@ class LSTMCell(_FusedCell):
                  bias_constraint: Any = None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  seed: int | None = None, implementation: int = 2, **kwargs: Any):
         super().__init__(**kwargs)
-        self._setup(**_arguments(locals()))
+        self._setup(units, activation, recurrent_activation, use_bias,
+                    (kernel_initializer, kernel_regularizer, kernel_constraint),
+                    (recurrent_initializer, recurrent_regularizer, recurrent_constraint),
+                    (bias_initializer, bias_regularizer, bias_constraint), dropout, recurrent_dropout, seed,
+                    implementation)
+        self.unit_forget_bias = check_bool("unit_forget_bias", unit_forget_bias)
 
     @property
     def state_size(self) -> list[int]:
@@ -289,6 +286,7 @@ class LSTMCell(_FusedCell):
         return {**super()._cell_config(), "unit_forget_bias": self.unit_forget_bias}
 
 
+@LAYERS.register()
 class GRUCell(_FusedCell):
     """One step of ``GRU`` (Keras gate order z, r, h), ``reset_after`` True (default) or False."""
 
@@ -302,7 +300,12 @@ class GRUCell(_FusedCell):
                  dropout: float = 0.0, recurrent_dropout: float = 0.0, reset_after: bool = True,
                  seed: int | None = None, implementation: int = 2, **kwargs: Any):
         super().__init__(**kwargs)
-        self._setup(**_arguments(locals()))
+        self._setup(units, activation, recurrent_activation, use_bias,
+                    (kernel_initializer, kernel_regularizer, kernel_constraint),
+                    (recurrent_initializer, recurrent_regularizer, recurrent_constraint),
+                    (bias_initializer, bias_regularizer, bias_constraint), dropout, recurrent_dropout, seed,
+                    implementation)
+        self.reset_after = check_bool("reset_after", reset_after)
 
     def _bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
@@ -326,6 +329,7 @@ _LAYER_FLAGS = ("return_sequences", "return_state", "go_backwards", "stateful", 
                 "time_major")
 
 
+@LAYERS.register()
 class RNN(Layer):
     """Run a cell over a sequence (Keras's ``keras.layers.RNN``); ``SimpleRNN``/``LSTM``/``GRU`` are this
     with their cell.
@@ -350,15 +354,14 @@ class RNN(Layer):
                  zero_output_for_mask: bool = False, time_major: bool = False, **kwargs: Any):
         input_length = kwargs.pop("input_length", None)  # Keras 2: input_length / input_dim fix the shape
         input_dim = kwargs.pop("input_dim", None)
-        if kwargs.pop("use_cudnn", "auto") not in ("auto", True, False):
-            raise ValueError("use_cudnn: expected 'auto', True or False (it has no effect in rnnkit)")
+        use_cudnn = kwargs.pop("use_cudnn", "auto")
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(f"use_cudnn: expected 'auto', True or False (it has no effect in rnnkit), got {use_cudnn!r}")
         if (input_length is not None or input_dim is not None) and "input_shape" not in kwargs \
                 and "batch_input_shape" not in kwargs:
             kwargs["input_shape"] = (input_length, input_dim)
         if isinstance(cell, dict):
-            from rnnkit.keras.layers import deserialize
-
-            cell = deserialize(cell)
+            cell = LAYERS.deserialize(cell)
         if isinstance(cell, (list, tuple)):
             raise ValueError("cell: stacked cells are not supported; stack recurrent layers with "
                              "return_sequences=True instead")
@@ -369,7 +372,7 @@ class RNN(Layer):
         self.cell = cell
         for flag, value in zip(_LAYER_FLAGS, (return_sequences, return_state, go_backwards, stateful, unroll,
                                               zero_output_for_mask, time_major)):
-            setattr(self, flag, _bool(flag, value))
+            setattr(self, flag, check_bool(flag, value))
         self.input_spec = InputSpec(ndim=3)
         self.supports_masking = True
         self._states: list[np.ndarray] | None = None
@@ -521,55 +524,52 @@ class RNN(Layer):
         return {flag: getattr(self, flag) for flag in _LAYER_FLAGS}
 
     def get_config(self):
-        from rnnkit.keras.layers import serialize
+        return {**super().get_config(), **self._flag_config(), "cell": LAYERS.serialize(self.cell)}
 
-        return {**super().get_config(), **self._flag_config(), "cell": serialize(self.cell)}
+
+def _cell_property(name: str) -> property:
+    """A read-only layer attribute that is the cell's (``units``, ``dropout``, ``kernel``...), as in Keras."""
+    return property(lambda self: getattr(self.cell, name), doc=f"The cell's ``{name}``.")
 
 
 class _CellLayer(RNN):
-    """``SimpleRNN``/``LSTM``/``GRU``: an RNN whose cell is built from the layer's own arguments."""
+    """``SimpleRNN``/``LSTM``/``GRU``: an RNN whose cell is built from the layer's own arguments; the cell's
+    arguments and weights read through the layer (``lstm.units``, ``lstm.kernel``), as in Keras."""
 
-    _cell_class: type = _FusedCell
+    units = _cell_property("units")
+    activation = _cell_property("activation")
+    use_bias = _cell_property("use_bias")
+    kernel_initializer = _cell_property("kernel_initializer")
+    recurrent_initializer = _cell_property("recurrent_initializer")
+    bias_initializer = _cell_property("bias_initializer")
+    kernel_regularizer = _cell_property("kernel_regularizer")
+    recurrent_regularizer = _cell_property("recurrent_regularizer")
+    bias_regularizer = _cell_property("bias_regularizer")
+    kernel_constraint = _cell_property("kernel_constraint")
+    recurrent_constraint = _cell_property("recurrent_constraint")
+    bias_constraint = _cell_property("bias_constraint")
+    dropout = _cell_property("dropout")
+    recurrent_dropout = _cell_property("recurrent_dropout")
+    seed = _cell_property("seed")
+    implementation = _cell_property("implementation")
+    kernel = _cell_property("kernel")
+    recurrent_kernel = _cell_property("recurrent_kernel")
+    bias = _cell_property("bias")
 
-    def __init__(self, arguments: dict, kwargs: dict):
-        """``arguments``: the subclass's named arguments (:func:`_arguments`), split here between the cell and
-        the layer; ``kwargs``: the rest, for :class:`Layer`."""
-        layer_kwargs = {name: arguments.pop(name) for name in (*_LAYER_FLAGS, "activity_regularizer")}
-        implementation = arguments.pop("implementation") if "implementation" in arguments \
-            else kwargs.pop("implementation", 2)
-        use_cudnn = kwargs.pop("use_cudnn", "auto")
-        if use_cudnn not in ("auto", True, False):
-            raise ValueError(f"use_cudnn: expected 'auto', True or False, got {use_cudnn!r}")
-        cell = self._cell_class(**arguments, implementation=implementation,
-                                dtype=kwargs.get("dtype"), trainable=kwargs.get("trainable", True),
-                                name=f"{to_snake_case(type(self).__name__)}_cell")
-        super().__init__(cell, **layer_kwargs, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        # units, activation, dropout, kernel_initializer... live on the cell, as in Keras.
-        cell = self.__dict__.get("cell")
-        if cell is not None and not name.startswith("_") and name in _CELL_ATTRIBUTES:
-            return getattr(cell, name)
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+    def _cell_options(self, kwargs: dict) -> dict:
+        """The ``Layer`` arguments the cell shares with its layer (dtype, trainable) and its name."""
+        return {"dtype": kwargs.get("dtype"), "trainable": kwargs.get("trainable", True),
+                "name": f"{to_snake_case(type(self).__name__)}_cell"}
 
     def get_config(self):
         config = Layer.get_config(self)
         return {**config, **self._flag_config(), **self.cell._cell_config()}
 
 
-_CELL_ATTRIBUTES = frozenset({
-    "units", "activation", "recurrent_activation", "use_bias", "kernel_initializer", "recurrent_initializer",
-    "bias_initializer", "unit_forget_bias", "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-    "kernel_constraint", "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout", "seed",
-    "implementation", "reset_after", "kernel", "recurrent_kernel", "bias",
-})
-
-
+@LAYERS.register()
 class SimpleRNN(_CellLayer):
     """Fully-connected RNN: ``h_t = activation(x_t K + b + h_{t-1} U)``; weights kernel (I, H),
     recurrent_kernel (H, H), bias (H,). Arguments as Keras's ``SimpleRNN`` (see :class:`RNN`)."""
-
-    _cell_class = SimpleRNNCell
 
     def __init__(self, units: int, activation: Any = "tanh", use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", recurrent_initializer: Any = "orthogonal",
@@ -579,9 +579,21 @@ class SimpleRNN(_CellLayer):
                  recurrent_dropout: float = 0.0, return_sequences: bool = False, return_state: bool = False,
                  go_backwards: bool = False, stateful: bool = False, unroll: bool = False, seed: int | None = None,
                  time_major: bool = False, zero_output_for_mask: bool = False, **kwargs: Any):
-        super().__init__(_arguments(locals()), kwargs)
+        cell = SimpleRNNCell(
+            units, activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint, dropout=dropout,
+            recurrent_dropout=recurrent_dropout, seed=seed, implementation=kwargs.pop("implementation", 2),
+            **self._cell_options(kwargs))
+        super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
+                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+                         zero_output_for_mask=zero_output_for_mask, time_major=time_major,
+                         activity_regularizer=activity_regularizer, **kwargs)
 
 
+@LAYERS.register()
 class LSTM(_CellLayer):
     """Long short-term memory (Hochreiter 1997), Keras's ``LSTM`` with every argument of its signature.
 
@@ -595,8 +607,6 @@ class LSTM(_CellLayer):
         (2, 49, 50)
     """
 
-    _cell_class = LSTMCell
-
     def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
                  recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
@@ -607,14 +617,28 @@ class LSTM(_CellLayer):
                  return_state: bool = False, go_backwards: bool = False, stateful: bool = False,
                  time_major: bool = False, unroll: bool = False, seed: int | None = None,
                  zero_output_for_mask: bool = False, **kwargs: Any):
-        super().__init__(_arguments(locals()), kwargs)
+        cell = LSTMCell(
+            units, activation=activation, recurrent_activation=recurrent_activation, use_bias=use_bias,
+            kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer, unit_forget_bias=unit_forget_bias,
+            kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint, dropout=dropout,
+            recurrent_dropout=recurrent_dropout, seed=seed, implementation=implementation,
+            **self._cell_options(kwargs))
+        super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
+                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+                         zero_output_for_mask=zero_output_for_mask, time_major=time_major,
+                         activity_regularizer=activity_regularizer, **kwargs)
+
+    unit_forget_bias = _cell_property("unit_forget_bias")
+    recurrent_activation = _cell_property("recurrent_activation")
 
 
+@LAYERS.register()
 class GRU(_CellLayer):
     """Gated recurrent unit (Cho et al. 2014), Keras's ``GRU``; ``reset_after=True`` (default, cuDNN/PyTorch
     form, bias (2, 3H)) or False (bias (3H,)). Weights kernel (I, 3H), recurrent_kernel (H, 3H), gates z, r, h."""
-
-    _cell_class = GRUCell
 
     def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
@@ -626,4 +650,18 @@ class GRU(_CellLayer):
                  go_backwards: bool = False, stateful: bool = False, unroll: bool = False, time_major: bool = False,
                  reset_after: bool = True, seed: int | None = None, zero_output_for_mask: bool = False,
                  **kwargs: Any):
-        super().__init__(_arguments(locals()), kwargs)
+        cell = GRUCell(
+            units, activation=activation, recurrent_activation=recurrent_activation, use_bias=use_bias,
+            kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint, dropout=dropout, recurrent_dropout=recurrent_dropout,
+            reset_after=reset_after, seed=seed, implementation=implementation, **self._cell_options(kwargs))
+        super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
+                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+                         zero_output_for_mask=zero_output_for_mask, time_major=time_major,
+                         activity_regularizer=activity_regularizer, **kwargs)
+
+    reset_after = _cell_property("reset_after")
+    recurrent_activation = _cell_property("recurrent_activation")

@@ -27,6 +27,7 @@ from typing import Any
 
 from rnnkit import _ops
 from rnnkit._tensor import Tensor
+from rnnkit.keras._registry import LAYERS
 from rnnkit.keras.layers.base import Layer, is_shape
 
 __all__ = ["Bidirectional", "TimeDistributed"]
@@ -34,18 +35,12 @@ __all__ = ["Bidirectional", "TimeDistributed"]
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
-def _serialize(layer: Layer) -> dict:
-    from rnnkit.keras.layers import serialize
-
-    return serialize(layer)
-
-
 def _deserialize(config: Any) -> Layer:
-    from rnnkit.keras.layers import deserialize
+    """A layer, given as itself or as its serialized config."""
+    return config if isinstance(config, Layer) else LAYERS.deserialize(config)
 
-    return config if isinstance(config, Layer) else deserialize(config)
 
-
+@LAYERS.register()
 class Bidirectional(Layer):
     """Run a recurrent layer in both directions and merge the results.
 
@@ -70,11 +65,11 @@ class Bidirectional(Layer):
         if merge_mode not in _MERGE_MODES:
             raise ValueError(f"merge_mode: expected one of {_MERGE_MODES}, got {merge_mode!r}")
         super().__init__(**kwargs)
-        config = _serialize(layer)
+        config = LAYERS.serialize(layer)
         config["config"]["name"] = "forward_" + layer.name.removeprefix("forward_")
         self.forward_layer = _deserialize(config)
         if backward_layer is None:
-            config = _serialize(layer)
+            config = LAYERS.serialize(layer)
             config["config"]["go_backwards"] = True
             config["config"]["name"] = "backward_" + layer.name.removeprefix("backward_")
             self.backward_layer = _deserialize(config)
@@ -182,10 +177,11 @@ class Bidirectional(Layer):
     reset_state = reset_states
 
     def get_config(self):
-        return {**super().get_config(), "merge_mode": self.merge_mode, "layer": _serialize(self.forward_layer),
-                "backward_layer": _serialize(self.backward_layer)}
+        return {**super().get_config(), "merge_mode": self.merge_mode, "layer": LAYERS.serialize(self.forward_layer),
+                "backward_layer": LAYERS.serialize(self.backward_layer)}
 
 
+@LAYERS.register()
 class TimeDistributed(Layer):
     """Apply ``layer`` to every time step: ``y[:, t] = layer(x[:, t])``.
 
@@ -232,4 +228,4 @@ class TimeDistributed(Layer):
         return (child[0], input_shape[1]) + tuple(child[1:])
 
     def get_config(self):
-        return {**super().get_config(), "layer": _serialize(self.layer)}
+        return {**super().get_config(), "layer": LAYERS.serialize(self.layer)}

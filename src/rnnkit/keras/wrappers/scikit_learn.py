@@ -34,6 +34,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from rnnkit.keras import losses
+from rnnkit.keras.trainer import Trainer
+
 __all__ = ["BaseWrapper", "KerasClassifier", "KerasRegressor"]
 
 
@@ -83,8 +86,6 @@ class BaseWrapper:
         return self.build_fn.__call__
 
     def _legal_fns(self) -> list[Callable]:
-        from rnnkit.keras.trainer import Trainer
-
         build = self._build_callable()
         return [Trainer.fit, Trainer.predict, Trainer.evaluate] + ([build] if build is not None else [])
 
@@ -143,8 +144,6 @@ class BaseWrapper:
 
     def _fit(self, x, y, kwargs: dict, target: Callable | None = None):
         """Build a new model, train it on ``(x, target(model, y))``; returns ``self``."""
-        from rnnkit.keras.trainer import Trainer
-
         model = self._build(**kwargs)
         fit_args = self.filter_sk_params(Trainer.fit, kwargs)
         self.model = None
@@ -153,8 +152,6 @@ class BaseWrapper:
         return self
 
     def _predict_args(self, kwargs: dict) -> dict:
-        from rnnkit.keras.trainer import Trainer
-
         return self.filter_sk_params(Trainer.predict, kwargs)
 
     def _check_fitted(self) -> None:
@@ -282,8 +279,6 @@ class KerasRegressor(BaseWrapper):
 
     def score(self, x, y, **kwargs) -> float:
         """``-loss`` of the model on ``(x, y)`` (Keras 2's KerasRegressor.score)."""
-        from rnnkit.keras.trainer import Trainer
-
         self._check_fitted()
         loss = self.model.evaluate(x, np.asarray(y), **self.filter_sk_params(Trainer.evaluate, kwargs))
         return -float(loss[0] if isinstance(loss, list) else loss)
@@ -291,8 +286,6 @@ class KerasRegressor(BaseWrapper):
 
 def _loss_name(model) -> str | None:
     """The name of the model's (single) loss, if it is a built-in crossentropy."""
-    from rnnkit.keras import losses
-
     loss = getattr(model, "loss", None)
     if isinstance(loss, str):
         return loss
