@@ -8,8 +8,11 @@ Keras 3 exactly: probabilities (``from_logits=False``) are renormalised and clip
 ``[epsilon, 1 - epsilon]`` with ``epsilon = 1e-7`` before the log, and the clip has zero
 gradient outside that interval (as ``torch.clip`` under Keras's torch backend).
 
-The crossentropies are single fused :class:`~rnnkit._tensor.Function` s (forward and
-backward on ndarrays); the regression losses compose :mod:`rnnkit._ops`.
+On probabilities the crossentropies are single fused :class:`~rnnkit._tensor.Function` s
+(Keras's clip has no PyTorch counterpart); on logits (``from_logits=True``) they are PyTorch's
+fused ops from :mod:`rnnkit.nn.functional` (``cross_entropy`` with probability targets,
+``binary_cross_entropy_with_logits``), as Keras's torch backend calls ``torch.nn.functional``'s.
+The regression losses compose :mod:`rnnkit._ops`.
 
 Legend: B batch, C classes, ``...`` any leading axes (e.g. ``(B, T)`` for sequences).
 
@@ -32,6 +35,7 @@ from rnnkit import _ops
 from rnnkit._tensor import Function, Tensor, as_tensor
 from rnnkit.keras._registry import Configurable, class_config, from_class_config
 from rnnkit.keras._registry import snake_per_capital as _snake
+from rnnkit.nn import functional as F
 
 __all__ = [
     "EPSILON", "Loss", "LossFunctionWrapper", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
@@ -71,21 +75,6 @@ class _ProbCrossentropy(Function):
         return (dq - (dq * self.q).sum(axis=self.axis, keepdims=True)) / self.s  # (..., C)
 
 
-class _SoftmaxCrossentropy(Function):
-    """``-sum(t * log_softmax(z), axis)``; gradient ``g * (softmax(z) * sum(t) - t)``."""
-
-    def forward(self, z, target, axis):  # z, target (..., C)
-        shifted = z - z.max(axis=axis, keepdims=True)  # (..., C)
-        log_p = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))  # (..., C)
-        self.target, self.axis, self.log_p = target, axis, log_p
-        return -(target * log_p).sum(axis=axis)  # (...)
-
-    def backward(self, g):  # g (...)
-        g = np.expand_dims(g, self.axis)  # (..., 1)
-        total = self.target.sum(axis=self.axis, keepdims=True)  # (..., 1)
-        return g * (np.exp(self.log_p) * total - self.target)  # (..., C)
-
-
 class _BinaryCrossentropy(Function):
     """Elementwise ``-(t log pc + (1 - t) log(1 - pc))``, ``pc = clip(p, eps, 1 - eps)``.
 
@@ -104,17 +93,6 @@ class _BinaryCrossentropy(Function):
         pc, t = self.pc, self.target
         inside = (self.p >= np.float32(EPSILON)) & (self.p <= np.float32(1.0 - EPSILON))  # (..., K)
         return g * (pc - t) / np.maximum(pc * (1 - pc), 1e-12) * inside  # (..., K)
-
-
-class _SigmoidBinaryCrossentropy(Function):
-    """Elementwise ``max(z, 0) - z t + log(1 + exp(-|z|))``; gradient ``g * (sigmoid(z) - t)``."""
-
-    def forward(self, z, target):  # z, target (..., K)
-        self.z, self.target = z, target
-        return np.maximum(z, 0) - z * target + np.log1p(np.exp(-np.abs(z)))  # (..., K)
-
-    def backward(self, g):  # g (..., K)
-        return g * (_ops._sigmoid(self.z) - self.target)  # (..., K)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -156,6 +134,19 @@ def _squeeze_or_expand(y_true: np.ndarray, y_pred: Tensor) -> tuple[np.ndarray, 
         else:
             y_pred = _ops.squeeze(y_pred, -1)
     return y_true, y_pred
+
+
+def _logits_crossentropy(y_pred: Tensor, target: np.ndarray, axis: int) -> Tensor:
+    """``-sum(target * log_softmax(y_pred), axis)`` through :func:`rnnkit.nn.functional.cross_entropy`
+    (probability targets, no reduction) on the rows of the class axis moved last."""
+    if axis != y_pred.ndim - 1:
+        order = [d for d in range(y_pred.ndim) if d != axis] + [axis]
+        y_pred = _ops.permute(y_pred, *order)  # (..., C)
+        target = np.moveaxis(target, axis, -1)  # (..., C)
+    C = y_pred.shape[-1]
+    rows = F.cross_entropy(_ops.reshape(y_pred, (-1, C)), np.ascontiguousarray(target).reshape(-1, C),
+                           reduction="none")  # (M,)
+    return _ops.reshape(rows, y_pred.shape[:-1])  # (...)
 
 
 def _one_hot(name: str, labels: np.ndarray, depth: int, dtype: np.dtype) -> np.ndarray:
@@ -205,8 +196,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits: bool = False, label_sm
     if label_smoothing:
         target = target * (1.0 - label_smoothing) + label_smoothing / target.shape[axis]  # (..., C)
         target = target.astype(y_pred.dtype)
-    fn = _SoftmaxCrossentropy if from_logits else _ProbCrossentropy
-    return fn.apply(y_pred, target=target, axis=axis % y_pred.ndim)
+    if from_logits:
+        return _logits_crossentropy(y_pred, target, axis % y_pred.ndim)
+    return _ProbCrossentropy.apply(y_pred, target=target, axis=axis % y_pred.ndim)
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, axis: int = -1):
@@ -242,8 +234,9 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, a
             f"got y_true.shape={labels.shape} and y_pred.shape={y_pred.shape}"
         )
     target = _one_hot("sparse_categorical_crossentropy", labels, y_pred.shape[-1], y_pred.dtype)  # (..., C)
-    fn = _SoftmaxCrossentropy if from_logits else _ProbCrossentropy
-    return fn.apply(y_pred, target=target, axis=y_pred.ndim - 1)
+    if from_logits:
+        return _logits_crossentropy(y_pred, target, y_pred.ndim - 1)
+    return _ProbCrossentropy.apply(y_pred, target=target, axis=y_pred.ndim - 1)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1):
@@ -252,7 +245,7 @@ def binary_crossentropy(y_true, y_pred, from_logits: bool = False, label_smoothi
     Equations (``eps = 1e-7``, ``ls`` = label_smoothing)::
 
         t    = y_true * (1 - ls) + 0.5 * ls
-        e    = max(z, 0) - z * t + log(1 + exp(-|z|))                     (from_logits, z = y_pred)
+        e    = (1 - t) z - log(sigmoid(z))                               (from_logits, z = y_pred)
         e    = -(t log pc + (1 - t) log(1 - pc)),  pc = clip(y_pred, eps, 1 - eps)   (otherwise)
         loss = mean(e, axis)
 
@@ -277,8 +270,11 @@ def binary_crossentropy(y_true, y_pred, from_logits: bool = False, label_smoothi
     _same_shape("binary_crossentropy", target, y_pred)
     if label_smoothing:
         target = (target * (1.0 - label_smoothing) + 0.5 * label_smoothing).astype(y_pred.dtype)  # (..., K)
-    fn = _SigmoidBinaryCrossentropy if from_logits else _BinaryCrossentropy
-    return _ops.mean(fn.apply(y_pred, target=target), dim=axis)
+    if from_logits:
+        elementwise = F.binary_cross_entropy_with_logits(y_pred, target, reduction="none")  # (..., K)
+    else:
+        elementwise = _BinaryCrossentropy.apply(y_pred, target=target)  # (..., K)
+    return _ops.mean(elementwise, dim=axis)
 
 
 def mean_squared_error(y_true, y_pred):
