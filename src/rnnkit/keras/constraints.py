@@ -35,7 +35,7 @@ class Constraint(Configurable):
 
     def __call__(self, w: Any) -> Any:
         if isinstance(w, Tensor):
-            return Tensor(self.project(w.data))
+            return Tensor(self.project(w.numpy()))
         return self.project(np.asarray(w))
 
     def project(self, w: np.ndarray) -> np.ndarray:

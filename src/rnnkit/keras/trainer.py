@@ -157,7 +157,7 @@ def _check_positive_int(name: str, value: Any) -> int:
 
 def _to_numpy(value: Any) -> Any:
     if isinstance(value, Tensor):
-        return value.data
+        return value.numpy()
     return value
 
 
@@ -370,7 +370,7 @@ class Trainer:
                     f"output shape {tuple(pred.shape)}): {error}"
                 ) from None
             if output["tracker"] is not None:
-                output["tracker"].update_state(value.data, sample_weight=np.asarray(len(pred)))
+                output["tracker"].update_state(value.numpy(), sample_weight=np.asarray(len(pred)))
             if output["weight"] != 1.0:
                 value = value * output["weight"]
             total = value if total is None else total + value
@@ -399,7 +399,7 @@ class Trainer:
         if self._compiled_outputs is None:
             self._resolve_compiled(y, y_pred)
         loss = self._compute_loss(y, y_pred, sample_weight)
-        value = float(loss.data)
+        value = float(loss.numpy())
         self._loss_tracker.update_state(np.asarray(value), sample_weight=np.asarray(_num_samples("x", x)))
         finite = math.isfinite(value)
         if finite:
@@ -412,7 +412,7 @@ class Trainer:
                 for weight in weights:
                     constraint = getattr(weight, "constraint", None)
                     if constraint is not None:
-                        np.copyto(weight.data, np.asarray(_to_numpy(constraint(weight.data))), casting="same_kind")
+                        np.copyto(weight.numpy(), np.asarray(_to_numpy(constraint(weight.data))), casting="same_kind")
             else:
                 warnings.warn("The model does not have any trainable weights.", stacklevel=3)
         else:
@@ -433,7 +433,7 @@ class Trainer:
             if self._compiled_outputs is None:
                 self._resolve_compiled(y, y_pred)
             loss = self._compute_loss(y, y_pred, sample_weight)
-        self._loss_tracker.update_state(np.asarray(float(loss.data)), sample_weight=np.asarray(_num_samples("x", x)))
+        self._loss_tracker.update_state(np.asarray(float(loss.numpy())), sample_weight=np.asarray(_num_samples("x", x)))
         self._update_metrics(y, y_pred, sample_weight)
 
     # -- fit -----------------------------------------------------------------------------------------
@@ -613,7 +613,7 @@ class Trainer:
             cbs.on_predict_batch_begin(step)
             with no_grad():
                 out = self._forward(_take(x, index), training=False)
-            outputs.append([o.data for o in out])
+            outputs.append([o.numpy() for o in out])
             cbs.on_predict_batch_end(step, {"outputs": outputs[-1]})
         cbs.on_predict_end()
         if not outputs:
@@ -660,7 +660,7 @@ class Trainer:
         x = self._standardize_x(x)
         with no_grad():
             out = self._forward(x, training=False)
-        return out[0].data if len(out) == 1 else [o.data for o in out]
+        return out[0].numpy() if len(out) == 1 else [o.numpy() for o in out]
 
     # -- compile config and saving -------------------------------------------------------------------
     def get_compile_config(self) -> dict | None:

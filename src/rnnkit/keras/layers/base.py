@@ -396,7 +396,7 @@ class Layer(Module):
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the weights' values, in :attr:`weights` order."""
-        return [w.data.copy() for w in self.weights]
+        return [w.numpy().copy() for w in self.weights]
 
     def set_weights(self, weights: Any) -> None:
         """Copy values into the weights in place.
@@ -415,7 +415,7 @@ class Layer(Module):
             )
         arrays = []
         for i, (param, value) in enumerate(zip(params, weights)):
-            value = np.asarray(value.data if isinstance(value, Tensor) else value)
+            value = np.asarray(value.numpy() if isinstance(value, Tensor) else value)
             if value.shape != param.shape:
                 raise ValueError(
                     f"set_weights on layer '{self.name}': weight {i} ('{param.name}') expects shape "
@@ -432,7 +432,7 @@ class Layer(Module):
                 f"count_params: layer '{self.name}' is not built yet, so its weights do not exist; "
                 "call it on data or give it an input shape"
             )
-        return int(sum(w.data.size for w in self.weights))
+        return int(sum(w.numpy().size for w in self.weights))
 
     # -- losses -----------------------------------------------------------------------
     @property
@@ -510,7 +510,7 @@ class Layer(Module):
             return tensor
         if (kind == "f" or (kind in "iub" and self._float_inputs)) and tensor.dtype != self._np_dtype:
             mask = getattr(tensor, "_keras_mask", None)
-            tensor = tensor.astype(self._np_dtype) if kind == "f" else Tensor(tensor.data.astype(self._np_dtype))
+            tensor = tensor.astype(self._np_dtype) if kind == "f" else Tensor(tensor.numpy().astype(self._np_dtype))
             tensor._keras_mask = mask
         return tensor
 
@@ -562,7 +562,7 @@ class Layer(Module):
             else:
                 mask = getattr(inputs, "_keras_mask", None)
         elif isinstance(mask, Tensor):
-            mask = mask.data
+            mask = mask.numpy()
         ctx = _ctx()
         if training is None:
             training = bool(ctx.training) if ctx.training is not None else False
@@ -600,7 +600,7 @@ class Layer(Module):
             flat_masks = [flat_masks[0]] + [None] * (len(flat_out) - 1)
         for out, m in zip(flat_out, flat_masks):
             if isinstance(out, Tensor) and getattr(out, "_keras_mask", None) is None:
-                out._keras_mask = None if m is None else np.asarray(m.data if isinstance(m, Tensor) else m, bool)
+                out._keras_mask = None if m is None else np.asarray(m.numpy() if isinstance(m, Tensor) else m, bool)
 
     def _symbolic_call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         shapes = map_structure(lambda t: t.shape if isinstance(t, KerasTensor) else tuple(np.shape(t)), inputs)

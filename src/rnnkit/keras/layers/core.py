@@ -281,7 +281,7 @@ class Embedding(Layer):
         self.embeddings = self._add_option_weight("embeddings", (self.input_dim, self.output_dim))
 
     def _ids(self, inputs: Tensor) -> np.ndarray:
-        ids = inputs.data
+        ids = inputs.numpy()
         if ids.dtype.kind == "f":
             if not np.all(ids == np.round(ids)):
                 raise ValueError(f"Embedding '{self.name}': argument inputs must hold integer ids, got non-integer floats")
@@ -301,7 +301,7 @@ class Embedding(Layer):
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:
             return None
-        return np.asarray(inputs.data if isinstance(inputs, Tensor) else inputs) != 0
+        return np.asarray(inputs.numpy() if isinstance(inputs, Tensor) else inputs) != 0
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
@@ -321,7 +321,7 @@ class Masking(Layer):
         self.supports_masking = True
 
     def _keep(self, inputs: Tensor) -> np.ndarray:
-        return np.any(inputs.data != self.mask_value, axis=-1)  # (B, T)
+        return np.any(inputs.numpy() != self.mask_value, axis=-1)  # (B, T)
 
     def call(self, inputs):
         keep = self._keep(inputs)

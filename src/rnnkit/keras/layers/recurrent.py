@@ -462,7 +462,7 @@ class RNN(Layer):
             mask = mask[0]
         if mask is None:
             return None
-        mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask).astype(bool)
+        mask = np.asarray(mask.numpy() if isinstance(mask, Tensor) else mask).astype(bool)
         expected = (time, batch) if self.time_major else (batch, time)
         if mask.shape != expected:
             raise ValueError(f"mask: expected shape {expected} ({'time, batch' if self.time_major else 'batch, time'})"
@@ -485,7 +485,7 @@ class RNN(Layer):
             masked_output="zero" if self.zero_output_for_mask else "carry", go_backwards=self.go_backwards,
         )
         if self.stateful:
-            self._states = [f.data.copy() for f in finals]
+            self._states = [f.numpy().copy() for f in finals]
         if self.return_sequences:
             output = out if self.time_major else _ops.transpose(out, 0, 1)  # (B, T, H)
         else:
@@ -511,7 +511,7 @@ class RNN(Layer):
             raise ValueError(f"states: expected {len(self.state_size_list)} arrays, got {len(states)}")
         arrays = []
         for i, (s, size) in enumerate(zip(states, self.state_size_list)):
-            s = np.asarray(s.data if isinstance(s, Tensor) else s, dtype=self._np_dtype)
+            s = np.asarray(s.numpy() if isinstance(s, Tensor) else s, dtype=self._np_dtype)
             if s.ndim != 2 or s.shape[1] != size:
                 raise ValueError(f"states[{i}]: expected shape (batch, {size}), got {s.shape}")
             arrays.append(s.copy())

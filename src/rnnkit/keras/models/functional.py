@@ -177,7 +177,7 @@ class Functional(Model):
         masks = mask if isinstance(mask, (list, tuple)) else [mask] * len(xs) if mask is not None else [None] * len(xs)
         for kt, x, m in zip(self._inputs, xs, masks):
             if m is not None:
-                x._keras_mask = np.asarray(m.data if isinstance(m, Tensor) else m, bool)
+                x._keras_mask = np.asarray(m.numpy() if isinstance(m, Tensor) else m, bool)
             values[id(kt)] = x
         lookup = lambda v: values[id(v)] if isinstance(v, KerasTensor) else v  # noqa: E731
         for node in self._execution_order:
