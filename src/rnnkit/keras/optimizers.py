@@ -8,33 +8,40 @@ momentum) is the same rule in both dialects and reuses :func:`rnnkit.optim.sgd.s
 
 One step (``Optimizer.apply``), in Keras's order::
 
-    g   = clip(grads)                      (clipnorm | global_clipnorm | clipvalue; at most one)
+    g   = clip(grads)                      (clipnorm | global_clipnorm | clipvalue; at most one; nn.utils.clip_grad)
     w   = w * (1 - weight_decay * lr)      (if weight_decay; decoupled, as Keras)
     w   = update_rule(w, g, state, lr, t)  (t = iterations + 1)
     iterations += 1
 
-A *variable* is any object with ``.data`` (an ndarray, updated in place), such as
-``rnnkit.nn.Parameter``. Shapes: every array has its variable's shape, written ``(*P)``.
+A *variable* is a parameter of :mod:`rnnkit.optim`'s contract (``.data`` updated in place,
+``.grad``), such as ``rnnkit.nn.Parameter``; the bookkeeping (parameter groups, per-variable
+state, ``state_dict``) is :class:`rnnkit.optim.Optimizer`'s and the clipping is
+:mod:`rnnkit.nn.utils.clip_grad`'s. Shapes: every array has its variable's shape, written ``(*P)``.
 
 Example:
     >>> import numpy as np
-    >>> from types import SimpleNamespace
-    >>> w = SimpleNamespace(data=np.array([1.0, 2.0], np.float32))
+    >>> from rnnkit import nn
+    >>> w = nn.Parameter(np.array([1.0, 2.0], np.float32))
     >>> opt = Adam(learning_rate=0.1)
     >>> opt.apply([np.array([0.5, -0.5], np.float32)], [w])
-    >>> w.data.round(4)
+    >>> w.numpy().round(4)
     array([0.9, 2.1], dtype=float32)
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from rnnkit import optim
+from rnnkit._tensor import Tensor
+from rnnkit._validation import check_nonnegative
 from rnnkit.keras._registry import Configurable, class_config
 from rnnkit.keras._registry import snake_per_capital as _snake
+from rnnkit.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_
 from rnnkit.optim.sgd import sgd as _torch_sgd
 
 __all__ = [
@@ -179,11 +186,27 @@ def keras_adam(w, g, m, v, v_hat, *, lr: float, beta_1: float, beta_2: float, ep
 def _grad_array(grad: Any) -> np.ndarray | None:
     if grad is None:
         return None
-    return grad.data if hasattr(grad, "data") and isinstance(grad.data, np.ndarray) else np.asarray(grad)
+    return np.asarray(grad.numpy() if isinstance(grad, Tensor) else grad)
 
 
-class Optimizer(Configurable):
-    """Keras 3's optimizer contract: ``apply(grads, variables)`` updates ``variable.data`` in place.
+class _Gradient:
+    """A gradient in the parameter contract of :mod:`rnnkit.nn.utils.clip_grad` (an object with ``.grad``)."""
+
+    def __init__(self, grad: np.ndarray):
+        self.grad = grad
+
+
+class Optimizer(optim.Optimizer, Configurable):
+    """Keras 3's optimizer contract on rnnkit.optim's machinery: ``apply(grads, variables)`` updates
+    ``variable.data`` in place with Keras's rule.
+
+    It IS an :class:`rnnkit.optim.Optimizer`: the variables join its ``param_groups`` when first
+    seen (one group per :meth:`build`), their buffers are its ``state`` (created by
+    ``_init_state``), and ``zero_grad``/``state_dict``/``load_state_dict`` are PyTorch's; ``step()``
+    applies the variables' ``.grad`` as one Keras step, so a PyTorch-style loop works too. Gradients
+    are clipped by :mod:`rnnkit.nn.utils.clip_grad` (``clipnorm``: each gradient on its own,
+    ``global_clipnorm``: all together, ``clipvalue``: elementwise). PyTorch's norm clip scales by
+    ``min(c / (norm + 1e-6), 1)`` where Keras uses ``c / max(norm, c)``: the two agree to 1e-6 / norm.
 
     Args:
         learning_rate: a float, or a callable ``schedule(iterations) -> float``.
@@ -202,6 +225,7 @@ class Optimizer(Configurable):
     """
 
     _DEFAULT_LR = 0.001
+    _builds_lazily = True
 
     def __init__(self, learning_rate: Any = None, weight_decay: float | None = None, clipnorm: float | None = None,
                  clipvalue: float | None = None, global_clipnorm: float | None = None, name: str | None = None,
@@ -232,16 +256,15 @@ class Optimizer(Configurable):
                 f"{type(self).__name__}: only one of clipnorm, clipvalue and global_clipnorm can be set, got {given}"
             )
         for key, value in {**given, "weight_decay": weight_decay}.items():
-            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
-                raise ValueError(f"{type(self).__name__}: {key} must be a non-negative float, got {value!r}")
+            if value is not None:
+                check_nonnegative(f"{type(self).__name__}: {key}", value)
+        optim.Optimizer.__init__(self, [], {})  # the variables join param_groups when first seen
         self.name = name or _snake(type(self).__name__)
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.iterations = 0  # number of apply() calls so far
         self._learning_rate: float | Callable = self._DEFAULT_LR
         self.learning_rate = self._DEFAULT_LR if learning_rate is None else learning_rate
-        self._slots: dict[int, dict[str, np.ndarray | None]] = {}  # id(variable) -> per-variable buffers
-        self._variables: list[Any] = []
 
     # -- learning rate -------------------------------------------------------------------------
     @property
@@ -265,16 +288,25 @@ class Optimizer(Configurable):
 
     # -- state ---------------------------------------------------------------------------------
     def build(self, variables: Sequence[Any]) -> None:
-        """Create the per-variable buffers (also done lazily by :meth:`apply`)."""
+        """Add the variables not seen yet as a parameter group and create their buffers (also done by :meth:`apply`)."""
+        known = {id(v) for v in self._variables}
+        new = []
         for variable in variables:
-            if id(variable) not in self._slots:
-                self._slots[id(variable)] = self._init_slots(variable.data)
-                self._variables.append(variable)
+            if id(variable) not in known:
+                known.add(id(variable))
+                new.append(variable)
+        if new:
+            self.add_param_group({"params": new})
+            for variable in new:
+                self._state_for(variable, self.param_groups[-1])
 
-    def _init_slots(self, w: np.ndarray) -> dict[str, np.ndarray | None]:
-        return {}
+    @property
+    def _variables(self) -> list[Any]:
+        """Every variable seen so far, in the order they were first seen."""
+        return [variable for group in self.param_groups for variable in group["params"]]
 
-    def _update(self, w: np.ndarray, g: np.ndarray, slots: dict, lr: float, step: int) -> None:  # pragma: no cover
+    def _rule(self, w: np.ndarray, g: np.ndarray, state: dict, lr: float, step: int) -> None:  # pragma: no cover
+        """Keras's update of one variable ``w`` (in place) with its buffers ``state``; ``step`` counts from 1."""
         raise NotImplementedError
 
     @property
@@ -282,7 +314,7 @@ class Optimizer(Configurable):
         """The optimizer's buffers as arrays, in a stable order (variables in build order, then slot names)."""
         out = []
         for variable in self._variables:
-            out.extend(a for _, a in sorted(self._slots[id(variable)].items()) if a is not None)
+            out.extend(a for _, a in sorted(self.state[variable].items()) if a is not None)
         return out
 
     def get_state(self, variables: Sequence[Any] | None = None) -> dict[str, np.ndarray]:
@@ -295,7 +327,9 @@ class Optimizer(Configurable):
         variables = self._variables if variables is None else list(variables)
         state = {"iterations": np.asarray([self.iterations], np.int64)}
         for index, variable in enumerate(variables):
-            for slot, array in self._slots.get(id(variable), {}).items():
+            if variable not in self.state:
+                continue
+            for slot, array in self.state[variable].items():
                 if array is not None:
                     state[f"{index}/{slot}"] = array
         return state
@@ -315,7 +349,7 @@ class Optimizer(Configurable):
             index, _, slot = key.partition("/")
             if not index.isdigit() or int(index) >= len(variables):
                 raise ValueError(f"optimizer state {key!r} does not match the {len(variables)} variables")
-            target = self._slots[id(variables[int(index)])].get(slot)
+            target = self.state[variables[int(index)]].get(slot)
             if target is None or target.shape != array.shape:
                 raise ValueError(
                     f"optimizer state {key!r}: expected shape {None if target is None else target.shape}, "
@@ -323,25 +357,39 @@ class Optimizer(Configurable):
                 )
             target[...] = array
 
+    def state_dict(self) -> dict[str, Any]:
+        """PyTorch's ``{"state", "param_groups"}`` snapshot plus Keras's ``"iterations"``."""
+        return {**super().state_dict(), "iterations": self.iterations}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Inverse of :meth:`state_dict` (the optimizer must have been built on the same variables)."""
+        if isinstance(state_dict, Mapping) and "iterations" not in state_dict:
+            raise ValueError("state_dict is missing 'iterations' (a Keras optimizer's step count)")
+        super().load_state_dict(state_dict)
+        self.iterations = int(state_dict["iterations"])
+
     # -- the step ------------------------------------------------------------------------------
     def _clip(self, grads: list[np.ndarray]) -> list[np.ndarray]:
+        """The gradients clipped as the optimizer's one clipping option asks (new arrays)."""
+        if not (self.clipnorm or self.global_clipnorm or self.clipvalue):
+            return grads
+        holders = [_Gradient(g.copy()) for g in grads]
         if self.clipnorm:
-            return [g * self.clipnorm / max(float(np.sqrt((g * g).sum())), self.clipnorm) for g in grads]
-        if self.global_clipnorm:
-            norm = float(np.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads)))
-            scale = self.global_clipnorm * min(1.0 / norm if norm else np.inf, 1.0 / self.global_clipnorm)
-            scale += norm - norm  # NaN/inf norms propagate, as in Keras
-            return [g * np.asarray(scale, g.dtype) for g in grads]
-        if self.clipvalue:
-            return [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
-        return grads
+            for holder in holders:  # Keras clips each gradient to the norm on its own
+                clip_grad_norm_(holder, self.clipnorm)
+        elif self.global_clipnorm:
+            clip_grad_norm_(holders, self.global_clipnorm)
+        else:
+            clip_grad_value_(holders, self.clipvalue)
+        return [np.asarray(holder.grad) for holder in holders]
 
     def apply(self, grads: Sequence[Any], variables: Sequence[Any] | None = None) -> None:
         """Apply one step: clip, decay, update each variable with a gradient; then ``iterations += 1``.
 
         Args:
-            grads: one gradient (ndarray or None) per variable.
-            variables: objects with ``.data``; defaults to the variables of the previous call.
+            grads: one gradient (ndarray, Tensor or None) per variable.
+            variables: parameters (objects with ``.data`` and ``.grad``, e.g. ``rnnkit.nn.Parameter``);
+                defaults to every variable seen so far.
         """
         variables = self._variables if variables is None else list(variables)
         grads = list(grads)
@@ -352,19 +400,20 @@ class Optimizer(Configurable):
             warnings.warn(f"{type(self).__name__}: no gradients provided for any variable", stacklevel=2)
             return
         for g, v in pairs:
-            if g.shape != v.data.shape:
+            if g.shape != np.asarray(v.data).shape:
                 raise ValueError(
-                    f"{type(self).__name__}.apply: gradient of shape {g.shape} for a variable of shape {v.data.shape}"
+                    f"{type(self).__name__}.apply: gradient of shape {g.shape} for a variable of shape "
+                    f"{np.asarray(v.data).shape}"
                 )
         self.build([v for _, v in pairs])
-        clipped = self._clip([g.astype(v.data.dtype, copy=False) for g, v in pairs])
+        clipped = self._clip([g.astype(np.asarray(v.data).dtype, copy=False) for g, v in pairs])
         lr = self.learning_rate
         step = self.iterations + 1
         for g, v in zip(clipped, (v for _, v in pairs)):
-            w = v.data
+            w = np.asarray(v.data)
             if self.weight_decay:
                 w *= 1 - np.asarray(self.weight_decay, w.dtype) * np.asarray(lr, w.dtype)  # (*P)
-            self._update(w, g, self._slots[id(v)], lr, step)
+            self._rule(w, g, self.state[v], lr, step)
         self.iterations += 1
 
     def apply_gradients(self, grads_and_vars) -> int:
@@ -372,6 +421,14 @@ class Optimizer(Configurable):
         grads, variables = zip(*list(grads_and_vars)) if grads_and_vars else ((), ())
         self.apply(list(grads), list(variables))
         return self.iterations
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """PyTorch's loop (``loss.backward(); optimizer.step()``): one :meth:`apply` of the ``.grad`` of every
+        variable seen so far (those with ``grad`` None are skipped); returns ``closure()`` (or None)."""
+        loss = closure() if closure is not None else None
+        variables = self._variables
+        self.apply([v.grad for v in variables], variables)
+        return loss
 
     # -- config --------------------------------------------------------------------------------
     def get_config(self) -> dict:
@@ -403,10 +460,10 @@ class SGD(Optimizer):
             raise ValueError(f"SGD: momentum must be a float in [0, 1], got {momentum!r}")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
-    def _init_slots(self, w):
+    def _init_state(self, w, group):
         return {"momentum": np.zeros_like(w) if self.momentum else None}  # (*P)
 
-    def _update(self, w, g, slots, lr, step):
+    def _rule(self, w, g, slots, lr, step):
         if self.momentum:
             keras_sgd_momentum(w, g, slots["momentum"], lr=lr, momentum=self.momentum, nesterov=self.nesterov)
         else:  # the same rule as PyTorch's plain SGD
@@ -423,14 +480,14 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate, **kwargs)
         self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, bool(centered)
 
-    def _init_slots(self, w):
+    def _init_state(self, w, group):
         return {
             "velocity": np.zeros_like(w),  # (*P) mean square
             "momentum": np.zeros_like(w) if self.momentum > 0 else None,  # (*P)
             "average_gradient": np.zeros_like(w) if self.centered else None,  # (*P)
         }
 
-    def _update(self, w, g, slots, lr, step):
+    def _rule(self, w, g, slots, lr, step):
         keras_rmsprop(w, g, slots["velocity"], slots["momentum"], slots["average_gradient"],
                       lr=lr, rho=self.rho, momentum=self.momentum, epsilon=self.epsilon)
 
@@ -446,10 +503,10 @@ class Adagrad(Optimizer):
         super().__init__(learning_rate, **kwargs)
         self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
 
-    def _init_slots(self, w):
+    def _init_state(self, w, group):
         return {"accumulator": np.full_like(w, self.initial_accumulator_value)}  # (*P)
 
-    def _update(self, w, g, slots, lr, step):
+    def _rule(self, w, g, slots, lr, step):
         keras_adagrad(w, g, slots["accumulator"], lr=lr, epsilon=self.epsilon)
 
     def get_config(self):
@@ -464,14 +521,14 @@ class Adam(Optimizer):
         super().__init__(learning_rate, **kwargs)
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, bool(amsgrad)
 
-    def _init_slots(self, w):
+    def _init_state(self, w, group):
         return {
             "momentum": np.zeros_like(w),  # (*P)
             "velocity": np.zeros_like(w),  # (*P)
             "velocity_hat": np.zeros_like(w) if self.amsgrad else None,  # (*P)
         }
 
-    def _update(self, w, g, slots, lr, step):
+    def _rule(self, w, g, slots, lr, step):
         keras_adam(w, g, slots["momentum"], slots["velocity"], slots["velocity_hat"], lr=lr,
                    beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon, step=step)
 

@@ -154,6 +154,8 @@ class Optimizer:
         (array([0.9, 1.1]), array([-2.]))
     """
 
+    _builds_lazily = False  # True for Keras's optimizers: they get their variables at the first apply()
+
     def __init__(self, params: Iterable[Any], defaults: Mapping[str, Any]) -> None:
         self.defaults = dict(defaults)
         self._validate(self.defaults)
@@ -168,9 +170,9 @@ class Optimizer:
         if not isinstance(params, Iterable):
             raise TypeError(f"params must be an iterable of parameters or dicts, got {type(params).__name__}")
         groups = list(params)
-        if not groups:
+        if not groups and not self._builds_lazily:
             raise ValueError("optimizer got an empty parameter list (params is empty)")
-        if not isinstance(groups[0], Mapping):
+        if groups and not isinstance(groups[0], Mapping):
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)

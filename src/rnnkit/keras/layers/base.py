@@ -275,12 +275,21 @@ class Layer(Module):
             yield layer
             stack.extend(layer._tracked_layers())
 
-    def to(self, dtype: Any) -> "Layer":
-        """``nn.Module.to``: cast the weights of this layer and its sub-layers; their outputs follow."""
-        Module.to(self, dtype)
-        for layer in self._flatten_layers():
-            layer._np_dtype = check_dtype(dtype)
+    def to(self, *args: Any, **kwargs: Any) -> "Layer":
+        """``nn.Module.to``: cast the weights of this layer and its sub-layers; their compute dtype follows."""
+        Module.to(self, *args, **kwargs)
+        dtypes = {np.dtype(p.dtype) for p in self.parameters()}
+        if len(dtypes) == 1:  # the weights' new dtype (unchanged by a device-only move)
+            dtype = dtypes.pop()
+            for layer in self._flatten_layers():
+                layer._np_dtype = dtype
         return self
+
+    def double(self) -> "Layer":
+        return self.to(np.float64)
+
+    def float(self) -> "Layer":
+        return self.to(np.float32)
 
     # -- dtype and trainability --------------------------------------------------------
     @property
