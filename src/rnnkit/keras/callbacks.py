@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from rnnkit._plateau import keras_counts, plateau_step
 from rnnkit.serialization import atomic_write_text
 
 __all__ = [
@@ -88,18 +89,52 @@ class CallbackList:
             if params is not None:
                 cb.set_params(params)
 
-    def __getattr__(self, name: str):
-        if name not in _HOOKS:
-            raise AttributeError(name)
+    def _call(self, hook: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(*args)
 
-        arity = 2 if ("batch" in name or "epoch" in name) else 1  # (batch|epoch, logs) or (logs)
+    # Every hook receives a logs dict, as in Keras (an empty one when the caller has none).
+    def on_train_begin(self, logs=None):
+        self._call("on_train_begin", {} if logs is None else logs)
 
-        def call(*args):
-            args = args + ({},) * (arity - len(args))  # hooks always receive a logs dict, as in Keras
-            for cb in self.callbacks:
-                getattr(cb, name)(*args)
+    def on_train_end(self, logs=None):
+        self._call("on_train_end", {} if logs is None else logs)
 
-        return call
+    def on_epoch_begin(self, epoch, logs=None):
+        self._call("on_epoch_begin", epoch, {} if logs is None else logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._call("on_epoch_end", epoch, {} if logs is None else logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._call("on_train_batch_begin", batch, {} if logs is None else logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._call("on_train_batch_end", batch, {} if logs is None else logs)
+
+    def on_test_begin(self, logs=None):
+        self._call("on_test_begin", {} if logs is None else logs)
+
+    def on_test_end(self, logs=None):
+        self._call("on_test_end", {} if logs is None else logs)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self._call("on_test_batch_begin", batch, {} if logs is None else logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._call("on_test_batch_end", batch, {} if logs is None else logs)
+
+    def on_predict_begin(self, logs=None):
+        self._call("on_predict_begin", {} if logs is None else logs)
+
+    def on_predict_end(self, logs=None):
+        self._call("on_predict_end", {} if logs is None else logs)
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        self._call("on_predict_batch_begin", batch, {} if logs is None else logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._call("on_predict_batch_end", batch, {} if logs is None else logs)
 
     def __iter__(self):
         return iter(self.callbacks)
@@ -118,7 +153,7 @@ class History(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)
-        for key, value in (logs or {}).items():
+        for key, value in ({} if logs is None else logs).items():
             self.history.setdefault(key, []).append(value)
         if self.model is not None:
             self.model.history = self
@@ -487,7 +522,9 @@ class ModelCheckpoint(_MonitorCallback):
 
 
 class ReduceLROnPlateau(_MonitorCallback):
-    """Multiply the learning rate by ``factor`` when ``monitor`` stops improving (Keras 3 rules).
+    """Multiply the learning rate by ``factor`` when ``monitor`` stops improving (Keras 3 rules, counted by
+    the plateau count :func:`rnnkit._plateau.plateau_step` that ``optim.lr_scheduler.ReduceLROnPlateau``
+    uses too; ``wait`` and ``cooldown_counter`` are that count's state).
 
     Args:
         monitor: the log key to watch.
@@ -521,21 +558,18 @@ class ReduceLROnPlateau(_MonitorCallback):
         current = self._current(logs)
         if current is None:
             return
-        if self.cooldown_counter > 0:
-            self.cooldown_counter -= 1
-            self.wait = 0
-        if self._is_improvement(current, self.best):
-            self.best, self.wait = current, 0
-        elif self.cooldown_counter <= 0:
-            self.wait += 1
-            if self.wait >= self.patience:
-                old_lr = float(optimizer.learning_rate)
-                if old_lr > np.float32(self.min_lr):
-                    new_lr = max(old_lr * self.factor, self.min_lr)
-                    optimizer.learning_rate = new_lr
-                    if self.verbose > 0:
-                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
-                    self.cooldown_counter, self.wait = self.cooldown, 0
+        improved = self._is_improvement(current, self.best)
+        if improved:
+            self.best = current
+        patience, cooldown = keras_counts(self.patience, self.cooldown)
+        self.wait, self.cooldown_counter, reduce = plateau_step(self.wait, self.cooldown_counter, improved, patience)
+        old_lr = float(optimizer.learning_rate)
+        if reduce and old_lr > np.float32(self.min_lr):  # at min_lr Keras keeps counting (no cooldown)
+            new_lr = max(old_lr * self.factor, self.min_lr)
+            optimizer.learning_rate = new_lr
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+            self.wait, self.cooldown_counter = 0, cooldown
 
 
 class LearningRateScheduler(Callback):
@@ -590,7 +624,7 @@ class CSVLogger(Callback):
                 self._text += "\n"
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {})
+        logs = dict({} if logs is None else logs)
         buffer = io.StringIO()
         if self.keys is None:
             self.keys = sorted(logs)
@@ -631,7 +665,7 @@ class TerminateOnNaN(Callback):
     """Stop training as soon as a batch's loss is NaN or infinite."""
 
     def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
+        loss = ({} if logs is None else logs).get("loss")
         if loss is not None and not np.isfinite(loss):
             print(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit._orthogonal import orthogonal as orthogonal_matrix
 from rnnkit._random import generator
 from rnnkit.keras._registry import Configurable, Registry, to_snake_case
 
@@ -238,12 +239,9 @@ class Orthogonal(_Random):
         if len(shape) < 2:
             raise ValueError(f"Orthogonal initializer: expected a shape of rank >= 2, got shape {tuple(shape)}")
         rows, cols = int(np.prod(shape[:-1])), shape[-1]
-        a = self._rng().standard_normal((max(rows, cols), min(rows, cols)))
-        q, r = np.linalg.qr(a)
-        q = q * np.sign(np.diag(r))
-        if rows < cols:
-            q = q.T
-        return np.ascontiguousarray(self.gain * q.reshape(shape), dtype=_dtype(dtype))
+        a = self._rng().standard_normal((max(rows, cols), min(rows, cols)))  # (max, min), Keras's draw
+        q = orthogonal_matrix(a, wide=rows < cols, gain=self.gain)  # (rows, cols)
+        return np.ascontiguousarray(q.reshape(shape), dtype=_dtype(dtype))
 
     def get_config(self):
         return {"gain": self.gain, **super().get_config()}

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from rnnkit._orthogonal import orthogonal
 from rnnkit._random import generator
 from rnnkit._tensor import Tensor
 
@@ -162,10 +163,5 @@ def orthogonal_(tensor: T, gain: float = 1.0) -> T:
     rows = array.shape[0]
     cols = array.size // rows
     flat = generator().standard_normal((rows, cols))  # (rows, cols)
-    if rows < cols:
-        flat = flat.T  # (cols, rows)
-    q, r = np.linalg.qr(flat)  # q (max, min), r (min, min)
-    q *= np.sign(np.diag(r))  # unique decomposition: positive diagonal of r
-    if rows < cols:
-        q = q.T  # (rows, cols)
-    return _fill(tensor, (gain * q).reshape(array.shape))
+    q = orthogonal(flat.T if rows < cols else flat, wide=rows < cols, gain=gain)  # (rows, cols)
+    return _fill(tensor, q.reshape(array.shape))

@@ -18,6 +18,7 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any, SupportsFloat
 
+from rnnkit._plateau import plateau_step
 from rnnkit.optim.optimizer import Optimizer, _check_range
 
 __all__ = [
@@ -321,15 +322,12 @@ class ReduceLROnPlateau(LRScheduler):
         except (TypeError, ValueError) as error:
             raise TypeError(f"metrics must be a number, got {type(metrics).__name__}: {error}") from None
         self.last_epoch += 1
-        if _is_better(current, self.best, self.mode, self.threshold_mode, self.threshold):
+        improved = _is_better(current, self.best, self.mode, self.threshold_mode, self.threshold)
+        if improved:
             self.best = current
-            self.num_bad_epochs = 0
-        else:
-            self.num_bad_epochs += 1
-        if self.cooldown_counter > 0:
-            self.cooldown_counter -= 1
-            self.num_bad_epochs = 0  # bad epochs in cooldown are ignored
-        if self.num_bad_epochs > self.patience:
+        self.num_bad_epochs, self.cooldown_counter, reduce = plateau_step(
+            self.num_bad_epochs, self.cooldown_counter, improved, self.patience)
+        if reduce:
             self._reduce_lr()
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
