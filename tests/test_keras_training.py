@@ -440,7 +440,7 @@ def test_bad_input_is_rejected_with_clear_errors():
         model.fit(x, y, validation_split=1.5, verbose=0)
     with pytest.raises(ValueError, match="verbose must be"):
         model.fit(x, y, verbose=3)
-    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="batch_size: expected an int >= 1, got 0"):
         model.fit(x, y, batch_size=0, verbose=0)
     with pytest.raises(ValueError, match="sample_weight must have one weight per sample"):
         model.fit(x, y, sample_weight=np.ones(3), verbose=0)

@@ -34,6 +34,7 @@ import numpy as np
 
 from rnnkit._orthogonal import orthogonal as orthogonal_matrix
 from rnnkit._random import generator
+from rnnkit._validation import check_seed
 from rnnkit.keras._registry import Configurable, Registry, to_snake_case
 
 __all__ = [
@@ -69,9 +70,7 @@ class Initializer(Configurable):
 
 class _Random(Initializer):
     def __init__(self, seed: int | None = None):
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise TypeError(f"seed: expected an int or None, got {type(seed).__name__} {seed!r}")
-        self.seed = seed
+        self.seed = check_seed("seed", seed)
 
     def _rng(self) -> np.random.Generator:
         return generator() if self.seed is None else np.random.default_rng(int(self.seed))

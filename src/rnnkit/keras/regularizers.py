@@ -24,15 +24,10 @@ import numpy as np
 
 from rnnkit import _ops
 from rnnkit._tensor import Tensor
+from rnnkit._validation import check_nonnegative
 from rnnkit.keras._registry import Configurable, Registry
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize", "deserialize"]
-
-
-def _factor(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or value < 0:
-        raise ValueError(f"{name}: expected a non-negative float, got {value!r}")
-    return float(value)
 
 
 class Regularizer(Configurable):
@@ -50,8 +45,8 @@ class L1L2(Regularizer):
     """``l1 * sum(|w|) + l2 * sum(w^2)``."""
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0):
-        self.l1 = _factor("l1", 0.0 if l1 is None else l1)
-        self.l2 = _factor("l2", 0.0 if l2 is None else l2)
+        self.l1 = check_nonnegative("l1", 0.0 if l1 is None else l1)
+        self.l2 = check_nonnegative("l2", 0.0 if l2 is None else l2)
 
     def __call__(self, x):
         x = _tensor(x)
@@ -70,7 +65,7 @@ class L1(Regularizer):
     """``l1 * sum(|w|)``."""
 
     def __init__(self, l1: float = 0.01):
-        self.l1 = _factor("l1", l1)
+        self.l1 = check_nonnegative("l1", l1)
 
     def __call__(self, x):
         return _ops.sum(_ops.abs(_tensor(x))) * self.l1
@@ -83,7 +78,7 @@ class L2(Regularizer):
     """``l2 * sum(w^2)``."""
 
     def __init__(self, l2: float = 0.01):
-        self.l2 = _factor("l2", l2)
+        self.l2 = check_nonnegative("l2", l2)
 
     def __call__(self, x):
         x = _tensor(x)

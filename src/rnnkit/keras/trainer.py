@@ -40,6 +40,7 @@ import numpy as np
 from rnnkit import _ops
 from rnnkit._random import generator
 from rnnkit._tensor import Tensor, no_grad
+from rnnkit._validation import check_size
 from rnnkit.keras import callbacks as callbacks_module
 from rnnkit.keras import losses as losses_module
 from rnnkit.keras import metrics as metrics_module
@@ -147,12 +148,6 @@ def _check_verbose(verbose: Any) -> int:
     if verbose not in (0, 1, 2) or isinstance(verbose, bool):
         raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
     return int(verbose)
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _to_numpy(value: Any) -> Any:
@@ -470,12 +465,11 @@ class Trainer:
         """
         self._assert_compiled("fit")
         verbose = _check_verbose(verbose)
-        batch_size = 32 if batch_size is None else _check_positive_int("batch_size", batch_size)
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        batch_size = 32 if batch_size is None else check_size("batch_size", batch_size, 1)
+        epochs = check_size("epochs", epochs, 0)
         if shuffle not in (True, False, "batch"):
             raise ValueError(f"shuffle must be True, False or 'batch', got {shuffle!r}")
-        validation_freq = _check_positive_int("validation_freq", validation_freq)
+        validation_freq = check_size("validation_freq", validation_freq, 1)
         if y is None:
             raise ValueError("fit(y=...): targets are required (rnnkit does not take datasets yielding (x, y))")
         x, y = self._standardize_x(x), self._standardize_y(y)
@@ -515,7 +509,7 @@ class Trainer:
 
         steps = math.ceil(n / batch_size)
         if steps_per_epoch:
-            steps = min(steps, _check_positive_int("steps_per_epoch", steps_per_epoch))
+            steps = min(steps, check_size("steps_per_epoch", steps_per_epoch, 1))
         history = callbacks_module.History()
         user = list(callbacks or [])
         default = [history] + ([callbacks_module.ProgbarLogger()] if verbose else [])
@@ -578,7 +572,7 @@ class Trainer:
         """
         self._assert_compiled("evaluate")
         verbose = _check_verbose(verbose)
-        batch_size = 32 if batch_size is None else _check_positive_int("batch_size", batch_size)
+        batch_size = 32 if batch_size is None else check_size("batch_size", batch_size, 1)
         if y is None:
             raise ValueError("evaluate(y=...): targets are required")
         x, y = self._standardize_x(x), self._standardize_y(y)
@@ -599,7 +593,7 @@ class Trainer:
             An ndarray ``(N, ...)`` (a list of them for several outputs).
         """
         verbose = _check_verbose(verbose)
-        batch_size = 32 if batch_size is None else _check_positive_int("batch_size", batch_size)
+        batch_size = 32 if batch_size is None else check_size("batch_size", batch_size, 1)
         x = self._standardize_x(x)
         n = _num_samples("x", x)
         self._remember_input_shape(x)

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from rnnkit._random import manual_seed
+from rnnkit._validation import check_size
 from rnnkit.keras.layers.base import reset_names
 
 __all__ = ["to_categorical", "pad_sequences", "normalize", "set_random_seed", "clear_session"]
@@ -51,9 +52,9 @@ def to_categorical(y: Any, num_classes: int | None = None) -> np.ndarray:
         raise ValueError(f"y: expected non-negative class labels, got {flat.min()}")
     if num_classes is None:
         num_classes = int(flat.max()) + 1 if flat.size else 0
-    elif isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"num_classes: expected a positive int, got {num_classes!r}")
-    elif flat.size and flat.max() >= num_classes:
+    else:
+        num_classes = check_size("num_classes", num_classes, 1)
+    if flat.size and flat.max() >= num_classes:
         raise ValueError(f"y: label {flat.max()} is out of range for num_classes={num_classes}")
     out = np.zeros((flat.size, int(num_classes)), np.float32)
     out[np.arange(flat.size), flat] = 1.0
@@ -85,8 +86,8 @@ def pad_sequences(sequences: Sequence[Sequence[Any]], maxlen: int | None = None,
     lengths = [len(a) for a in arrays]
     if maxlen is None:
         maxlen = max(lengths, default=0)
-    elif isinstance(maxlen, bool) or not isinstance(maxlen, (int, np.integer)) or maxlen < 0:
-        raise ValueError(f"maxlen: expected a non-negative int or None, got {maxlen!r}")
+    else:
+        maxlen = check_size("maxlen", maxlen, 0)
     item_shape = next((a.shape[1:] for a in arrays if len(a)), ())
     out = np.full((len(arrays), maxlen) + item_shape, value, dtype=dtype)
     for i, a in enumerate(arrays):
