@@ -82,6 +82,24 @@ def test_subclassed_model_registers_attribute_layers():
     assert len(net.get_weights()) == 5
 
 
+def test_model_call_forms_give_the_keras_classes():
+    x = rk.Input((4, 2))
+    y = rk.layers.Dense(3)(x)
+    assert type(rk.Model(x, y)).__name__ == type(rk.Model(inputs=x, outputs=y)).__name__ == "Functional"
+
+    class Encoder(rk.Model):  # Keras 3: building the graph in a subclass makes it a Functional model
+        def __init__(self):
+            inputs = rk.Input((4, 2))
+            super().__init__(inputs, rk.layers.LSTM(3)(inputs), name="encoder")
+
+    encoder = Encoder()
+    assert isinstance(encoder, rk.models.Functional) and encoder.name == "encoder"
+    assert encoder(np.zeros((5, 4, 2), np.float32)).shape == (5, 3)
+    assert len(list(encoder.parameters())) == 3
+    with pytest.raises(ValueError, match="both inputs and outputs"):
+        rk.Model(inputs=x)
+
+
 def test_recurrent_layer_attributes_are_visible():
     lstm = rk.layers.LSTM(3, dropout=0.25, unit_forget_bias=False)
     names = dir(lstm)

@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 from rnnkit.keras import activations, constraints, initializers, layers, regularizers, utils
-from rnnkit.keras import callbacks, losses, metrics, optimizers, saving, trainer
+from rnnkit.keras import callbacks, losses, metrics, optimizers, saving
 from rnnkit.keras import models, wrappers
 from rnnkit.keras.layers import Input, Layer
 from rnnkit.keras.models import Model, Sequential

@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from rnnkit.keras._registry import LAYERS
 from rnnkit.keras.layers.base import Layer

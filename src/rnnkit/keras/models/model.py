@@ -49,14 +49,22 @@ class Model(Trainer, Layer):
     _autocast = False
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "Model":
-        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+        if cls is Model and _functional_arguments(args, kwargs):
             cls = LAYERS.classes()["Functional"]  # Keras 3: Model(inputs, outputs) is a Functional model
         return super().__new__(cls)
 
-    def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None, trainable: bool = True,
-                 **kwargs: Any):
-        if inputs is not None or outputs is not None:
+    def __init__(self, *args: Any, **kwargs: Any):
+        if _functional_arguments(args, kwargs):
+            # A subclass that builds a graph and calls super().__init__(inputs, outputs): as Keras 3, its class
+            # becomes a subclass of Functional, which then runs the graph.
+            functional = LAYERS.classes()["Functional"]
+            if not isinstance(self, functional):
+                _graft_functional(type(self), functional)
+            functional.__init__(self, *args, **kwargs)
+            return
+        if args or "inputs" in kwargs or "outputs" in kwargs:
             raise ValueError("Model: pass both inputs and outputs (functional API), or neither (subclassing)")
+        name, trainable = kwargs.pop("name", None), kwargs.pop("trainable", True)
         Layer.__init__(self, name=name or unique_name(to_snake_case(type(self).__name__)), trainable=trainable,
                        **kwargs)
         self._is_graph_network = False
@@ -144,3 +152,20 @@ class Model(Trainer, Layer):
     def to_json(self, **kwargs: Any) -> str:
         """The architecture as JSON (``keras.models.model_from_json`` reads it back)."""
         return json.dumps(LAYERS.serialize(self), **kwargs)
+
+
+def _functional_arguments(args: tuple, kwargs: dict) -> bool:
+    """Keras's test for the functional constructor: ``(inputs, outputs)`` given positionally or by name."""
+    return len(args) == 2 or (len(args) == 1 and "outputs" in kwargs) or ("inputs" in kwargs and "outputs" in kwargs)
+
+
+def _graft_functional(cls: type, functional: type) -> None:
+    """Put ``functional`` where ``Model`` stands in the bases of ``cls`` (and of its Model ancestors)."""
+    bases = []
+    for base in cls.__bases__:
+        if base is Model:
+            base = functional
+        elif issubclass(base, Model) and not issubclass(base, functional):
+            _graft_functional(base, functional)
+        bases.append(base)
+    cls.__bases__ = tuple(bases)
