@@ -34,6 +34,7 @@ def test_keras_weights_are_the_module_parameters():
     for key, weight in zip(state, model.get_weights()):
         np.testing.assert_array_equal(np.asarray(state[key]), weight)
     assert model.get_layer("lstm") in list(model.modules())
+    assert {"kernel", "bias", "get_weights", "named_parameters"} <= set(dir(model.get_layer("head")))
     x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype(np.float32)
     np.testing.assert_array_equal(model.forward(x).numpy(), model(x).numpy())
 

@@ -11,8 +11,9 @@ gradient outside that interval (as ``torch.clip`` under Keras's torch backend).
 On probabilities the crossentropies are single fused :class:`~rnnkit._tensor.Function` s
 (Keras's clip has no PyTorch counterpart); on logits (``from_logits=True``) they are PyTorch's
 fused ops from :mod:`rnnkit.nn.functional` (``cross_entropy`` with probability targets,
-``binary_cross_entropy_with_logits``), as Keras's torch backend calls ``torch.nn.functional``'s.
-The regression losses compose :mod:`rnnkit._ops`.
+``binary_cross_entropy_with_logits``), as Keras's torch backend calls ``torch.nn.functional``'s;
+so are the squared and absolute errors (``mse_loss``, ``l1_loss``) before Keras's mean over the
+last axis. Huber composes :mod:`rnnkit._ops`.
 
 Legend: B batch, C classes, ``...`` any leading axes (e.g. ``(B, T)`` for sequences).
 
@@ -295,7 +296,7 @@ def mean_squared_error(y_true, y_pred):
     y_pred = _pred(y_pred)
     target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
     _same_shape("mean_squared_error", target, y_pred)
-    return _ops.mean((y_pred - target) ** 2, dim=-1)  # (...)
+    return _ops.mean(F.mse_loss(y_pred, target, reduction="none"), dim=-1)  # (...)
 
 
 def mean_absolute_error(y_true, y_pred):
@@ -316,7 +317,7 @@ def mean_absolute_error(y_true, y_pred):
     y_pred = _pred(y_pred)
     target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
     _same_shape("mean_absolute_error", target, y_pred)
-    return _ops.mean(_ops.abs(y_pred - target), dim=-1)  # (...)
+    return _ops.mean(F.l1_loss(y_pred, target, reduction="none"), dim=-1)  # (...)
 
 
 def huber(y_true, y_pred, delta: float = 1.0):

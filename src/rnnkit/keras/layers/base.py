@@ -256,6 +256,10 @@ class Layer(Module):
             return
         Module.__setattr__(self, name, value)
 
+    def __dir__(self) -> list[str]:
+        """Attributes, methods, and the registered weights and sub-layers (``dense.kernel``), as torch's modules."""
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._modules))
+
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """``nn.Module``'s entry point: the Keras call (building, masks, ``training``), as Keras's torch layers."""
         return self(*args, **kwargs)
