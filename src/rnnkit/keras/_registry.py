@@ -1,6 +1,8 @@
 """The name -> object lookup behind ``get``/``serialize``/``deserialize`` of rnnkit.keras's
 constraints, regularizers and initializers (and the config-dict pieces losses, metrics and
-optimizers share).
+optimizers share), and :data:`LAYERS`, the class registry every layer and model class enters
+where it is defined: rebuilding a layer from its config looks the class up there, so layers,
+wrappers, models and saving never import each other to find a class.
 
 A serialized object is Keras's ``{"class_name": <class name>, "config": <get_config()>}``.
 
