@@ -112,6 +112,28 @@ class Model(Trainer, Layer):
     def call(self, inputs: Any, training: bool = False, mask: Any = None) -> Any:
         raise NotImplementedError(f"{type(self).__name__}: a subclassed Model must define call()")
 
+    def export(self, filepath: Any, format: str = "tf_saved_model", verbose: Any = None,
+               input_signature: Any = None, **kwargs: Any) -> None:
+        """Export for inference, as Keras 3; rnnkit writes ``format="onnx"`` (see :mod:`rnnkit.onnx`).
+
+        Args:
+            filepath: the ``.onnx`` file.
+            format: ``"onnx"`` (Keras's other formats need TensorFlow or OpenVINO).
+            verbose: accepted for Keras compatibility; rnnkit prints nothing.
+            input_signature: the inputs' shapes/dtypes when the model has none yet.
+            **kwargs: ``opset_version`` (default 17).
+        """
+        if format != "onnx":
+            raise ValueError(f"format: rnnkit exports format='onnx' only (Keras's {format!r} needs TensorFlow or "
+                             f"OpenVINO), got {format!r}")
+        opset = kwargs.pop("opset_version", None)
+        if kwargs:
+            raise TypeError(f"export: unexpected keyword arguments {sorted(kwargs)} (format='onnx' takes "
+                            "opset_version)")
+        from rnnkit.onnx._keras import export_model
+
+        export_model(self, filepath, input_signature=input_signature, opset=opset)
+
     def reset_states(self) -> None:
         """Zero the states of every stateful layer."""
         for layer in self._flatten_layers():

@@ -1,0 +1,29 @@
+"""ONNX export and import for both dialects (needs the optional ``onnx`` package: ``pip install 'rnnkit[files]'``).
+
+* :func:`export` writes an ``rnnkit.nn`` module (``torch.onnx.export``'s signature); Keras
+  models use ``model.export(path, format="onnx")``.
+* :func:`load` reads an ONNX graph of ``LSTM``/``GRU``/``RNN`` nodes and common ops into an
+  ``rnnkit.nn`` module with the same numbers (trainable: its weights are Parameters).
+* :func:`register` adds a converter for your own module class.
+
+Recurrent layers become ONNX's own ``LSTM``/``GRU``/``RNN`` nodes (gate blocks reordered,
+biases concatenated, ``layout=0`` with explicit transposes, ``sequence_lens`` for lengths,
+initial states as inputs, final states as outputs); an LSTM projection, other activations
+and Keras's per-step masks are written as a ``Scan`` of elementary ops instead.
+
+Example:
+    >>> import numpy as np, os, tempfile, rnnkit.onnx
+    >>> model = rnnkit.nn.Sequential(rnnkit.nn.Linear(3, 4), rnnkit.nn.Tanh())
+    >>> path = os.path.join(tempfile.mkdtemp(), "mlp.onnx")
+    >>> rnnkit.onnx.export(model, np.ones((2, 3), np.float32), path)
+    >>> back = rnnkit.onnx.load(path)
+    >>> x = np.ones((5, 3), np.float32)
+    >>> bool(np.allclose(back(x).numpy(), model(x).numpy(), atol=1e-6))
+    True
+"""
+
+from rnnkit.onnx._export import export
+from rnnkit.onnx._import import OnnxModule, load
+from rnnkit.onnx._nn import convert, register
+
+__all__ = ["export", "load", "register", "convert", "OnnxModule"]
