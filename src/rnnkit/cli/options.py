@@ -23,7 +23,7 @@ from typing import Any
 
 __all__ = [
     "InputError", "option", "TrainOptions", "SampleOptions", "ForecastOptions", "LabOptions",
-    "InspectOptions", "BenchOptions", "COMMANDS", "build_parser", "parse", "make",
+    "InspectOptions", "BenchOptions", "OnnxOptions", "COMMANDS", "build_parser", "parse", "make",
 ]
 
 CELLS = ("lstm", "gru", "rnn")
@@ -97,6 +97,9 @@ class SampleOptions:
     temperature: float = option(0.8, "softmax temperature (lower: more conservative)", above=0)
     top_k: int = option(0, "sample among the k most likely characters only (0: all)", minimum=0)
     seed: int | None = option(None, "random seed for sampling (default: unpredictable)")
+    onnx: str | None = option(
+        None, "run this ONNX export of the model (from `rnnkit onnx DIR FILE`) in ONNX Runtime instead of rnnkit",
+        metavar="FILE")
 
 
 @dataclass
@@ -153,9 +156,21 @@ class BenchOptions:
     """``rnnkit bench``: the engine-vs-torch benchmark (its own options: `rnnkit bench --help`)."""
 
 
+@dataclass
+class OnnxOptions:
+    """``rnnkit onnx``: export a trained model (character model or forecaster) to an ONNX file."""
+
+    dir: str = option(None, "directory written by `rnnkit train` or `rnnkit forecast`", positional=True, metavar="DIR")
+    out: str = option(None, "the ONNX file to write", positional=True, metavar="OUT")
+    opset: int = option(17, "ONNX opset to write", minimum=7)
+    overwrite: bool = option(False, "replace OUT if it exists")
+    json: bool = option(False, "print the result as a JSON line")
+    quiet: bool = option(False, "print only the result")
+
+
 COMMANDS: dict[str, type] = {
     "train": TrainOptions, "sample": SampleOptions, "forecast": ForecastOptions, "lab": LabOptions,
-    "inspect": InspectOptions, "bench": BenchOptions,
+    "inspect": InspectOptions, "bench": BenchOptions, "onnx": OnnxOptions,
 }
 
 

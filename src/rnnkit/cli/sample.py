@@ -42,6 +42,10 @@ def load_model(directory: str) -> tuple[CharLM, dict]:
 def run(opts: SampleOptions) -> int:
     model, config = load_model(opts.dir)
     chars = config["vocab"]
+    if opts.onnx is not None:  # the same sampling loop on the exported graph, run by ONNX Runtime
+        from rnnkit.cli.onnx import OnnxCharLM
+
+        model = OnnxCharLM(opts.onnx, len(chars))
     missing = "".join(sorted(set(opts.prompt) - set(chars)))
     if missing:
         raise InputError(f"--prompt: the characters {missing!r} are not in the model's vocabulary")
