@@ -116,7 +116,7 @@ class Graph:
         if key is not None and key in root._consts:
             return root._consts[key]
         name = self.fresh(f"{self.scope}/{hint}")
-        root.initializers.append(onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        root.initializers.append(onnx.numpy_helper.from_array(np.array(array, order="C"), name))  # 0-d stays 0-d
         if key is not None:
             root._consts[key] = name
         return name

@@ -319,6 +319,8 @@ def export_model(model: Any, filepath: Any, input_signature: Any = None, opset: 
     opset = check_opset(DEFAULT_OPSET if opset is None else opset)
     path = check_path(filepath)
     specs = _signature(model, input_signature)
+    if not getattr(model, "inputs", None):  # a Sequential never called: build it, keeping unknown sizes unknown
+        model.build(specs[0][1])
     g = Graph(opset)
     syms, dummies = [], []
     for i, (name, shape, dtype) in enumerate(specs):
