@@ -153,6 +153,13 @@ def _flatten(node, x):
     return _ops.reshape(x, shape) if _is_t(x) else np.reshape(x, shape)
 
 
+def _expand(node, x, shape):
+    target = np.broadcast_shapes(tuple(x.shape), tuple(int(s) for s in _arr(shape)))
+    if _is_t(x):
+        return _ops.expand(_ops.reshape(x, (1,) * (len(target) - len(x.shape)) + tuple(x.shape)), *target)
+    return np.broadcast_to(x, target).copy()
+
+
 # op name -> fn(node, *inputs) (inputs: Tensors for float data, NumPy arrays for constants and shapes)
 SUPPORTED_OPS = {
     "Identity": lambda n, x: x,
@@ -182,6 +189,7 @@ SUPPORTED_OPS = {
     "Gather": lambda n, x, i: (_ops.getitem(x, (slice(None),) * (_attr(n, "axis", 0) % len(x.shape)) + (_arr(i),))
                                if _is_t(x) else np.take(x, _arr(i), axis=_attr(n, "axis", 0))),
     "ConstantOfShape": _constant_of_shape,
+    "Expand": _expand,
     "Cast": _cast,
     "ReduceSum": _reduce_sum,
     "Equal": lambda n, a, b: np.equal(_arr(a), _arr(b)),
