@@ -117,7 +117,7 @@ class OnnxCharLM:
     the tuple of the graph's state outputs, fed back as its state inputs.
     """
 
-    def __init__(self, path: str, vocab_size: int):
+    def __init__(self, path: str, config: dict):
         try:
             import onnxruntime
         except ImportError:
@@ -133,9 +133,13 @@ class OnnxCharLM:
         if self.inputs[:1] != ["ids"] or "h0" not in shapes:
             raise InputError(f"--onnx {path}: not a character model exported by rnnkit onnx (inputs {self.inputs})")
         self.state_shapes = [shapes[n] for n in self.inputs[1:]]
-        logits_shape = self.session.get_outputs()[0].shape
-        if logits_shape[-1] != vocab_size:
-            raise InputError(f"--onnx {path}: its model has {logits_shape[-1]} characters, the run's has {vocab_size}")
+        model = config["model"]
+        found = (self.session.get_outputs()[0].shape[-1], len(self.state_shapes), self.state_shapes[0][0],
+                 self.state_shapes[0][2])
+        expected = (len(config["vocab"]), 2 if model["cell"] == "lstm" else 1, model["layers"], model["hidden"])
+        if found != expected:
+            raise InputError(f"--onnx {path}: not this run's model (characters, states, layers, hidden: {found} in "
+                             f"the file, {expected} in the run); export it with rnnkit onnx DIR FILE")
 
     def eval(self) -> "OnnxCharLM":
         return self

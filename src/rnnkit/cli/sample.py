@@ -45,7 +45,7 @@ def run(opts: SampleOptions) -> int:
     if opts.onnx is not None:  # the same sampling loop on the exported graph, run by ONNX Runtime
         from rnnkit.cli.onnx import OnnxCharLM
 
-        model = OnnxCharLM(opts.onnx, len(chars))
+        model = OnnxCharLM(opts.onnx, config)
     missing = "".join(sorted(set(opts.prompt) - set(chars)))
     if missing:
         raise InputError(f"--prompt: the characters {missing!r} are not in the model's vocabulary")
