@@ -13,7 +13,7 @@ Example:
     >>> g.output(y, "y", np.float32, ["batch", 3])
     >>> model = g.model()
     >>> [n.op_type for n in model.graph.node]
-    ['MatMul', 'Tanh']
+    ['MatMul', 'Tanh', 'Identity']
 """
 
 from __future__ import annotations
