@@ -39,15 +39,28 @@ def _check(model, tmp_path, batches, **export_kwargs):
     return [n.op_type for n in onnx.load(path).graph.node]
 
 
-def _ids(B, T, padded=True):
-    """(B, T) ids in 1..9, with trailing zero padding (and one inner zero: masks need not be suffixes)."""
+def _ids(B, T, padded=True, holes=False):
+    """(B, T) ids in 1..9, with trailing zero padding (``holes``: and zeros inside, a mask that is not a
+    prefix, or with no valid step at all)."""
     ids = RNG.integers(1, 10, (B, T))
     if padded:
         lengths = RNG.integers(1, T + 1, B)
         ids[np.arange(T)[None, :] >= lengths[:, None]] = 0
-        if T > 2:
-            ids[0, 1] = 0
+    if holes:
+        ids[0, 1] = 0
+        ids[-1, :] = 0
     return ids.astype(np.int64)
+
+
+def _all_ops(graph):
+    """Op types of a graph and of its subgraphs (If branches, Scan bodies)."""
+    ops = []
+    for node in graph.node:
+        ops.append(node.op_type)
+        for a in node.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                ops += _all_ops(a.g)
+    return ops
 
 
 CELLS = {"LSTM": layers.LSTM, "GRU": layers.GRU, "GRU-reset_before": lambda u, **k: layers.GRU(u, reset_after=False, **k),
@@ -63,9 +76,15 @@ def test_recurrent_layers_with_masks_and_go_backwards(tmp_path, cell, flags, mas
     e = layers.Embedding(10, 4, mask_zero=masked)(i)
     y = CELLS[cell](3, **flags)(e)
     model = _randomize(keras.Model(i, layers.Dense(2)(y)))
-    ops = _check(model, tmp_path, [[_ids(2, 5, masked)], [_ids(3, 7, masked)], [_ids(1, 1, False)]])
+    ops = _check(model, tmp_path, [[_ids(2, 5, masked)], [_ids(3, 7, masked, holes=masked)], [_ids(1, 1, False)]])
     node = "RNN" if cell == "SimpleRNN" else cell.split("-")[0]
-    assert (ops.count(node), ops.count("Scan")) == ((0, 1) if masked else (1, 0))
+    assert ops.count(node) == (0 if masked else 1)
+    if masked:  # the node with sequence_lens for padding at the end, the scan for other masks
+        graph = onnx.load(str(tmp_path / "k.onnx")).graph
+        branches = [n for n in graph.node if n.op_type == "If"]
+        assert len(branches) == 1 and sorted(set(_all_ops(graph)) & {node, "Scan"}) == sorted({node, "Scan"})
+        recurrent = next(n for a in branches[0].attribute for n in a.g.node if n.op_type == node)
+        assert recurrent.input[4] != ""  # sequence_lens
 
 
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave", None])
@@ -78,7 +97,7 @@ def test_bidirectional_merges_and_stacked_sequences(tmp_path, merge_mode, masked
     out = layers.Bidirectional(layers.GRU(3), merge_mode=merge_mode)(x)
     outs = list(out) if merge_mode is None else [out]
     model = _randomize(keras.Model(i, outs))
-    ops = _check(model, tmp_path, [[_ids(2, 6, masked)], [_ids(4, 3, masked)]])
+    ops = _check(model, tmp_path, [[_ids(2, 6, masked)], [_ids(4, 3, masked, holes=masked)]])
     if not masked:
         assert ops.count("LSTM") == 1 and ops.count("GRU") == 2 and "Scan" not in ops
 

@@ -136,15 +136,57 @@ def emit(g: Graph, spec: RecurrentSpec, x_tm: str, h0: str | None = None, c0: st
         ``(y, h_n, c_n)``: y (T, B, D*P), h_n (L*D, B, P), c_n (L*D, B, H) for LSTM else None.
     """
     if mask is None and spec.native():
-        y, h_n, c_n = _native(g, spec, x_tm, h0, c0, lengths, go_backwards)
-    else:
-        if lengths is not None:  # a prefix mask: step t is valid while t < length
-            T = g.op("Squeeze", [_dim(g, x_tm, 0), g.ints([0])])
-            steps = g.op("Range", [g.const(np.asarray(0, np.int64)), T, g.const(np.asarray(1, np.int64))])  # (T,)
-            mask = g.op("Less", [g.op("Unsqueeze", [steps, g.ints([1])]),
-                                 g.op("Unsqueeze", [lengths, g.ints([0])])])  # (T, B)
-        y, h_n, c_n = _scanned(g, spec, x_tm, h0, c0, mask, masked_output, go_backwards)
-    return y, h_n, c_n
+        return _native(g, spec, x_tm, h0, c0, lengths, go_backwards)
+    if lengths is not None:  # a prefix mask: step t is valid while t < length
+        return _scanned(g, spec, x_tm, h0, c0, _prefix_mask(g, x_tm, lengths), masked_output, go_backwards)
+    if spec.native() and spec.num_layers == 1:
+        return _masked_native_or_scan(g, spec, x_tm, h0, c0, mask, masked_output, go_backwards)
+    return _scanned(g, spec, x_tm, h0, c0, mask, masked_output, go_backwards)
+
+
+def _prefix_mask(g: Graph, x_tm: str, lengths: str) -> str:
+    """(T, B) bool: t < lengths[b]."""
+    T = g.op("Squeeze", [_dim(g, x_tm, 0), g.ints([0])])
+    steps = g.op("Range", [g.const(np.asarray(0, np.int64)), T, g.const(np.asarray(1, np.int64))])  # (T,)
+    return g.op("Less", [g.op("Unsqueeze", [steps, g.ints([1])]), g.op("Unsqueeze", [lengths, g.ints([0])])])
+
+
+def _count(g: Graph, flags: str) -> str:
+    """Number of true entries of a bool tensor, a scalar int64."""
+    return g.op("ReduceSum", [g.op("Cast", [flags], to=7)], keepdims=0)
+
+
+def _masked_native_or_scan(g, spec, x_tm, h0, c0, mask, masked_output, go_backwards):
+    """A Keras mask: ONNX's node with ``sequence_lens`` when every row of the mask is a prefix of
+    valid steps (padding at the end, at least one valid step), else the Scan; chosen at run time
+    by an ``If``, so both give Keras's numbers for any mask."""
+    lengths = g.op("ReduceSum", [g.op("Cast", [mask], to=7), g.ints([0])], keepdims=0)  # (B,)
+    holes = _count(g, g.op("Xor", [mask, _prefix_mask(g, x_tm, lengths)]))
+    empty = _count(g, g.op("Less", [lengths, g.const(np.asarray(1, np.int64))]))
+    zero = g.const(np.asarray(0, np.int64))
+    prefix = g.op("And", [g.op("Equal", [holes, zero]), g.op("Equal", [empty, zero])])
+
+    native = g.subgraph()
+    y, h_n, c_n = _native(native, spec, x_tm, h0, c0, lengths, go_backwards)
+    if masked_output == "carry" and not go_backwards:
+        # Keras repeats the last valid output over the padding; ONNX writes zeros there. The
+        # reverse direction meets the padding before any valid step, where Keras's output is zero too.
+        last = native.op("Gather", [h_n, native.const(np.asarray(0, np.int64))], axis=0)  # (B, P) forward
+        if spec.directions == 2:
+            last = native.op("Concat", [last, native.op("Mul", [last, native.const(np.asarray(0, spec.dtype))])],
+                             axis=-1)  # (B, 2P): the backward half stays zero
+        valid = native.op("Unsqueeze", [mask, native.ints([2])])  # (T, B, 1)
+        y = native.op("Where", [valid, y, last])
+    scan = g.subgraph()
+    outputs = [_scanned(scan, spec, x_tm, h0, c0, mask, masked_output, go_backwards), (y, h_n, c_n)]
+    for branch, values in zip((scan, native), outputs):
+        for value in values:
+            if value is not None:
+                branch.body_output(value, spec.dtype)
+    count = 3 if spec.mode == "LSTM" else 2
+    results = g.op("If", [prefix], count, then_branch=native.graph_proto(g.fresh(f"{g.scope}/lengths")),
+                   else_branch=scan.graph_proto(g.fresh(f"{g.scope}/scan")))
+    return results[0], results[1], results[2] if count == 3 else None
 
 
 # -- native nodes ----------------------------------------------------------------------------
