@@ -16,11 +16,12 @@ import numpy as np
 
 from rnnkit import _ops, nn
 from rnnkit._tensor import Tensor
+from rnnkit.cells import activations as _activations
 from rnnkit.onnx._graph import require_onnx
+from rnnkit.onnx._recurrent import ONNX_ORDER, reorder_blocks
 
 __all__ = ["load", "OnnxModule", "SUPPORTED_OPS"]
 
-_TORCH_ORDER = {"LSTM": [0, 2, 3, 1], "GRU": [1, 0, 2], "RNN": [0]}  # ONNX block index for each PyTorch block
 
 
 def _is_t(v: Any) -> bool:
@@ -170,9 +171,9 @@ SUPPORTED_OPS = {
     "Div": lambda n, a, b: _binary(np.divide, _ops.div)(a, b),
     "MatMul": lambda n, a, b: _MATMUL(a, b),
     "Gemm": _gemm,
-    "Tanh": lambda n, x: _unary(np.tanh, _ops.tanh)(x),
-    "Sigmoid": lambda n, x: _unary(lambda a: 1 / (1 + np.exp(-a)), _ops.sigmoid)(x),
-    "Relu": lambda n, x: _unary(lambda a: np.maximum(a, 0), _ops.relu)(x),
+    "Tanh": lambda n, x: _unary(_activations.get("tanh").forward, _ops.tanh)(x),
+    "Sigmoid": lambda n, x: _unary(_activations.get("sigmoid").forward, _ops.sigmoid)(x),
+    "Relu": lambda n, x: _unary(_activations.get("relu").forward, _ops.relu)(x),
     "Exp": lambda n, x: _unary(np.exp, _ops.exp)(x),
     "Neg": lambda n, x: _unary(np.negative, _ops.neg)(x),
     "Softmax": _softmax(_ops.softmax),
@@ -293,10 +294,7 @@ class OnnxModule(nn.Module):
             module = nn.GRU(I, H, reset_after=bool(_attr(node, "linear_before_reset", 0)), **kwargs)
         else:
             module = nn.RNN(I, H, nonlinearity=nonlinearity, **kwargs)
-        order = _TORCH_ORDER[op]
-
-        def torch_blocks(a: np.ndarray) -> np.ndarray:
-            return np.concatenate([np.split(a, gates, axis=0)[i] for i in order], axis=0)
+        order = list(np.argsort(ONNX_ORDER[op]))  # ONNX block index for each PyTorch block
 
         zeros = np.zeros((D, 2 * GH), W.dtype)
         B = zeros if B is None else B
@@ -304,7 +302,7 @@ class OnnxModule(nn.Module):
             suffix = "_l0" + ("_reverse" if d else "")
             for name, value in (("weight_ih", W[d]), ("weight_hh", R[d]), ("bias_ih", B[d, :GH]),
                                 ("bias_hh", B[d, GH:])):
-                getattr(module, name + suffix).data[...] = torch_blocks(value)
+                getattr(module, name + suffix).data[...] = reorder_blocks(value, order, gates)
         return module
 
     def forward(self, *inputs: Any) -> Any:

@@ -128,11 +128,10 @@ def _bidirectional(g: Graph, layer: Any, x: Sym, mask: Sym | None, initial_state
     config = _check_recurrent(fw)
     bw_config = _check_recurrent(bw)
     spec_f, spec_b = recurrent_spec(fw), recurrent_spec(bw)
-    if spec_f.mode != spec_b.mode or not bw_config.get("go_backwards") or config.get("go_backwards"):
-        raise ValueError(f"layer {layer.name!r}: rnnkit exports Bidirectional with the same cell both ways and the "
-                         "backward copy going backwards")
-    if spec_f.native() != spec_b.native() or spec_f.activation != spec_b.activation:
-        raise ValueError(f"layer {layer.name!r}: the forward and backward layers must use the same activations")
+    same = lambda s: (s.mode, s.hidden_size, s.activation, s.recurrent_activation, s.reset_after)  # noqa: E731
+    if same(spec_f) != same(spec_b) or not bw_config.get("go_backwards") or config.get("go_backwards"):
+        raise ValueError(f"layer {layer.name!r}: rnnkit exports a Bidirectional whose two layers share cell, units "
+                         f"and activations, the backward one going backwards; got {same(spec_f)} and {same(spec_b)}")
     spec = RecurrentSpec(**{**spec_f.__dict__, "weights": spec_f.weights + spec_b.weights, "bidirectional": True})
     tm = bool(config.get("time_major", False))
     n_states = 2 if spec.mode == "LSTM" else 1

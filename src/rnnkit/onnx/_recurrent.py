@@ -36,10 +36,10 @@ import numpy as np
 
 from rnnkit.onnx._graph import Graph
 
-__all__ = ["RecurrentSpec", "emit", "activation"]
+__all__ = ["RecurrentSpec", "emit", "activation", "reorder_blocks", "ONNX_ORDER"]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
-_ONNX_ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2]}  # PyTorch block index for each ONNX block
+ONNX_ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}  # PyTorch block index for each ONNX block
 _DEFAULT_ACTIVATIONS = {"RNN_TANH": ("tanh", "sigmoid"), "RNN_RELU": ("relu", "sigmoid"),
                         "LSTM": ("tanh", "sigmoid"), "GRU": ("tanh", "sigmoid")}
 
@@ -92,8 +92,8 @@ def activation(g: Graph, name: str, x: str) -> str:
     raise ValueError(f"activation: layer {g.scope!r} uses {name!r}, which rnnkit cannot write as ONNX ops")
 
 
-def _blocks(a: np.ndarray, order: list[int], gates: int) -> np.ndarray:
-    """Reorder the gate blocks along axis 0 (PyTorch's order -> ONNX's)."""
+def reorder_blocks(a: np.ndarray, order: list[int], gates: int) -> np.ndarray:
+    """The ``gates`` blocks of ``a`` along axis 0 in the given order (block ``order[i]`` goes to place i)."""
     return np.concatenate([np.split(a, gates, axis=0)[i] for i in order], axis=0)
 
 
@@ -193,20 +193,20 @@ def _masked_native_or_scan(g, spec, x_tm, h0, c0, mask, masked_output, go_backwa
 def _native(g, spec, x_tm, h0, c0, lengths, go_backwards):
     mode, H, D, G = spec.mode, spec.hidden_size, spec.directions, _GATES[spec.mode]
     op = {"LSTM": "LSTM", "GRU": "GRU"}.get(mode, "RNN")
-    order = _ONNX_ORDER.get(mode, [0])
+    order = ONNX_ORDER.get(mode, [0])
     seq_lens = "" if lengths is None else g.op("Cast", [lengths], to=6)  # int32
     direction = "bidirectional" if D == 2 else "reverse" if go_backwards else "forward"
     x, hs, cs = x_tm, [], []
     for layer in range(spec.num_layers):
         group = spec.weights[layer * D:(layer + 1) * D]
-        W = np.stack([_blocks(w[0], order, G) for w in group])  # (D, G*H, K)
-        R = np.stack([_blocks(w[1], order, G) for w in group])  # (D, G*H, H)
+        W = np.stack([reorder_blocks(w[0], order, G) for w in group])  # (D, G*H, K)
+        R = np.stack([reorder_blocks(w[1], order, G) for w in group])  # (D, G*H, H)
         has_bias = any(w[2] is not None or w[3] is not None for w in group)
         inputs = [x, g.const(W.astype(spec.dtype), "W"), g.const(R.astype(spec.dtype), "R")]
         if has_bias:
             zeros = np.zeros(G * H, spec.dtype)
-            B = np.stack([np.concatenate([_blocks(zeros if w[2] is None else w[2], order, G),
-                                          _blocks(zeros if w[3] is None else w[3], order, G)]) for w in group])
+            B = np.stack([np.concatenate([reorder_blocks(zeros if w[2] is None else w[2], order, G),
+                                          reorder_blocks(zeros if w[3] is None else w[3], order, G)]) for w in group])
             inputs.append(g.const(B.astype(spec.dtype), "B"))  # (D, 2*G*H)
         else:
             inputs.append("")
