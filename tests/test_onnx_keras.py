@@ -142,3 +142,14 @@ def test_export_errors(tmp_path):
     stateful = keras.Sequential([keras.Input((3, 2), batch_size=1), layers.GRU(2, stateful=True)])
     with pytest.raises(ValueError, match="stateful"):
         stateful.export(str(tmp_path / "a.onnx"), format="onnx")
+
+
+@pytest.mark.parametrize("layer", [
+    lambda: layers.RNN(layers.GRUCell(3, reset_after=False), return_sequences=True),
+    lambda: layers.LSTM(3, return_sequences=True, time_major=True),
+    lambda: layers.SimpleRNN(3, activation="relu", return_sequences=True, go_backwards=True),
+], ids=["RNN(GRUCell)", "time_major", "relu-backwards"])
+def test_generic_rnn_time_major_and_relu(tmp_path, layer):
+    model = _randomize(keras.Sequential([keras.Input((None, 2)), layer()]))
+    _check(model, tmp_path, [[RNG.normal(size=(3, 4, 2)).astype(np.float32)],
+                             [RNG.normal(size=(1, 6, 2)).astype(np.float32)]])

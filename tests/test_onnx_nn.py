@@ -107,6 +107,26 @@ def test_defaults_without_states_and_unbatched_inputs(tmp_path, mode):
             np.testing.assert_allclose(g, w, **TOL)
 
 
+@pytest.mark.parametrize("cls", [nn.LSTMCell, nn.GRUCell, nn.RNNCell])
+@pytest.mark.parametrize("batched", [True, False])
+def test_cells_step_like_rnnkit(tmp_path, cls, batched):
+    cell = _scaled(cls(3, 4))
+    rng = np.random.default_rng(5)
+    lead = (2,) if batched else ()
+    state = tuple(rng.normal(size=lead + (4,)).astype(np.float32) for _ in range(2 if cls is nn.LSTMCell else 1))
+    hx = state if cls is nn.LSTMCell else state[0]
+    path = str(tmp_path / "m.onnx")
+    rnnkit.onnx.export(cell, (rng.normal(size=lead + (3,)).astype(np.float32), hx), path)
+    session = _session(path)
+    names = [i.name for i in session.get_inputs()]
+    for B in ((5,) if batched else ()), lead:
+        x = rng.normal(size=B + (3,)).astype(np.float32)
+        hx = tuple(rng.normal(size=B + (4,)).astype(np.float32) for _ in state)
+        got = session.run(None, dict(zip(names, (x, *hx))))
+        for g, w in zip(got, _flat(cell(x, hx if cls is nn.LSTMCell else hx[0]))):
+            np.testing.assert_allclose(g, w, **TOL)
+
+
 def test_sequential_of_layers_and_activations(tmp_path):
     model = _scaled(nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Dropout(0.5), nn.Linear(6, 6), nn.ReLU(),
                                   nn.Sigmoid(), nn.Flatten(1), nn.Identity(), nn.Linear(6, 3), nn.LogSoftmax(dim=-1)))

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from rnnkit import nn
-from rnnkit.nn.modules.rnn import RNNBase
+from rnnkit.nn.modules.rnn import RNNBase, RNNCellBase
 from rnnkit.onnx._graph import Graph, Sym
 from rnnkit.onnx._recurrent import RecurrentSpec, emit
 
@@ -174,3 +174,19 @@ def recurrent_layer(g: Graph, m: RNNBase, x: Sym, hx: Any = None, lengths: Any =
 
 
 register(RNNBase)(recurrent_layer)
+
+
+@register(RNNCellBase)
+def _cell(g: Graph, m: RNNCellBase, x: Sym, hx: Any = None) -> Any:
+    """One step of ``nn.RNNCell``/``LSTMCell``/``GRUCell``: the layer's node over a sequence of length 1."""
+    if x.rank not in (1, 2):
+        raise ValueError(f"example_input: {type(m).__name__} expects a 1-D or 2-D input, got rank {x.rank}")
+    lead = [0, 1] if x.rank == 1 else [0]  # (I,) -> (1, 1, I); (B, I) -> (1, B, I)
+    states = (hx if m.mode == "LSTM" else (hx,)) if hx is not None else (None, None)
+    h0, c0 = (g.op("Unsqueeze", [s.name, g.ints(lead)]) if s is not None else None for s in (*states, None)[:2])
+    spec = RecurrentSpec(mode=m.mode, hidden_size=m.hidden_size, reset_after=m.reset_after,
+                         weights=[(_np(m.weight_ih), _np(m.weight_hh), _np(m.bias_ih), _np(m.bias_hh), None)],
+                         activation="relu" if m.mode == "RNN_RELU" else "tanh", dtype=np.dtype(m.dtype).type)
+    _, h_n, c_n = emit(g, spec, g.op("Unsqueeze", [x.name, g.ints(lead)]), h0, c0)
+    h1 = Sym(g.op("Squeeze", [h_n, g.ints(lead)]), x.rank, x.dtype)  # (B, H) or (H,)
+    return (h1, Sym(g.op("Squeeze", [c_n, g.ints(lead)]), x.rank, x.dtype)) if m.mode == "LSTM" else h1
