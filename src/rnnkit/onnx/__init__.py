@@ -8,8 +8,10 @@
 
 Recurrent layers become ONNX's own ``LSTM``/``GRU``/``RNN`` nodes (gate blocks reordered,
 biases concatenated, ``layout=0`` with explicit transposes, ``sequence_lens`` for lengths,
-initial states as inputs, final states as outputs); an LSTM projection, other activations
-and Keras's per-step masks are written as a ``Scan`` of elementary ops instead.
+initial states as inputs, final states as outputs); an LSTM projection and other activations
+are written as a ``Scan`` of elementary ops instead. A Keras mask runs the node with
+``sequence_lens`` when it is padding at the end, and the ``Scan`` (Keras's exact per-step
+semantics, carried outputs included) for any other mask: an ``If`` chooses at run time.
 
 Example:
     >>> import numpy as np, os, tempfile, rnnkit.onnx

@@ -16,7 +16,9 @@ sequence's last valid step, outputs past a length are zero: PyTorch's packed sem
 
 What a node cannot express (an LSTM projection, other activations, a per-step mask with
 Keras's carried output) becomes one ``Scan`` per layer and direction with the cell's
-equations; ``x W_ih^T + b`` is computed for all steps before the scan::
+equations; ``x W_ih^T + b`` is computed for all steps before the scan. A Keras mask on a
+layer the node can run is checked at run time (``If``): padding at the end goes to the node
+with ``sequence_lens`` (carried outputs restored with a ``Where``), any other mask to the scan::
 
     LSTM  [i f g o] = xw_t + h W_hh^T;  c = σ(f) c + σ(i) act(g);  h = σ(o) act(c)  (then h W_hr^T)
     GRU   r, z = σ(xw_{r,z} + h W_hh,{r,z}^T + b_hh,{r,z})
@@ -235,7 +237,7 @@ def _native(g, spec, x_tm, h0, c0, lengths, go_backwards):
 
 # -- Scan of elementary ops ----------------------------------------------------------------------
 def _scanned(g, spec, x_tm, h0, c0, mask, masked_output, go_backwards):
-    mode, H, P, D = spec.mode, spec.hidden_size, spec.out_size, spec.directions
+    mode, D = spec.mode, spec.directions
     mask3 = None if mask is None else g.op("Unsqueeze", [mask, g.ints([2])])  # (T, B, 1)
     x, hs, cs = x_tm, [], []
     for layer in range(spec.num_layers):
