@@ -61,3 +61,26 @@ def test_torch_exported_gru_with_dynamic_axes(tmp_path, torch):
             want = gru(x)
         for g, w in zip(model(x.numpy()), want):
             np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_keras3_export_of_elementary_ops_loads_with_onnxruntime_numbers(tmp_path, keras):
+    """Keras 3 (torch backend) writes its LSTM/GRU as an unrolled graph of elementary ops; rnnkit runs it as ONNX
+    Runtime does (the reference here is ONNX Runtime on the same file: that graph is fixed to the traced length)."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript", reason="Keras's ONNX export runs torch's dynamo exporter")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, 3))
+    y = keras.layers.GRU(5)(keras.layers.LSTM(4, return_sequences=True)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(y))
+    x = np.random.default_rng(0).normal(size=(2, 4, 3)).astype(np.float32)
+    model(x)  # Keras exports only a model that has been called
+    path = str(tmp_path / "keras.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.export(path, format="onnx", verbose=False)
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    loaded = rnnkit.onnx.load(path)
+    for B in (2, 5):
+        x = np.random.default_rng(B).normal(size=(B, 4, 3)).astype(np.float32)
+        want = session.run(None, {session.get_inputs()[0].name: x})[0]
+        np.testing.assert_allclose(loaded(x).numpy(), want, rtol=1e-5, atol=1e-6)

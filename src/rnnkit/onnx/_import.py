@@ -40,6 +40,14 @@ def _unary(np_fn, op):
     return lambda a: op(a) if _is_t(a) else np_fn(a)
 
 
+def _divide(a: Any, b: Any) -> np.ndarray:
+    """ONNX Div: integer division truncates toward zero, as C."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+        return (np.sign(a) * np.sign(b) * (np.abs(a) // np.abs(b))).astype(np.result_type(a, b))
+    return np.divide(a, b)
+
+
 def _arr(v: Any) -> np.ndarray:
     return v.data if _is_t(v) else np.asarray(v)
 
@@ -168,7 +176,7 @@ SUPPORTED_OPS = {
     "Add": lambda n, a, b: _ADD(a, b),
     "Sub": lambda n, a, b: _binary(np.subtract, _ops.sub)(a, b),
     "Mul": lambda n, a, b: _MUL(a, b),
-    "Div": lambda n, a, b: _binary(np.divide, _ops.div)(a, b),
+    "Div": lambda n, a, b: _binary(_divide, _ops.div)(a, b),
     "MatMul": lambda n, a, b: _MATMUL(a, b),
     "Gemm": _gemm,
     "Tanh": lambda n, x: _unary(_activations.get("tanh").forward, _ops.tanh)(x),
