@@ -84,3 +84,44 @@ def test_keras3_export_of_elementary_ops_loads_with_onnxruntime_numbers(tmp_path
         x = np.random.default_rng(B).normal(size=(B, 4, 3)).astype(np.float32)
         want = session.run(None, {session.get_inputs()[0].name: x})[0]
         np.testing.assert_allclose(loaded(x).numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+def _single_node_model(op, direction, layout, H=4, I=3, seed=0):
+    """One ONNX LSTM/GRU node with random weights, sequence_lens and initial_h as inputs."""
+    h = onnx.helper
+    G = {"LSTM": 4, "GRU": 3}[op]
+    D = 2 if direction == "bidirectional" else 1
+    rng = np.random.default_rng(seed)
+    weights = [onnx.numpy_helper.from_array(rng.normal(0, 0.5, shape).astype(np.float32), name)
+               for name, shape in (("W", (D, G * H, I)), ("R", (D, G * H, H)), ("B", (D, 2 * G * H)))]
+    x_shape, h_shape = (["T", "B", I], [D, "B", H]) if layout == 0 else (["B", "T", I], ["B", D, H])
+    attrs = {"hidden_size": H, "direction": direction, "layout": layout}
+    if op == "GRU":
+        attrs["linear_before_reset"] = 1
+    node = h.make_node(op, ["x", "W", "R", "B", "lens", "h0"], ["y", "y_h"], **attrs)
+    graph = h.make_graph([node], "g", [h.make_tensor_value_info("x", 1, x_shape),
+                                       h.make_tensor_value_info("lens", 6, ["B"]),
+                                       h.make_tensor_value_info("h0", 1, h_shape)],
+                         [h.make_tensor_value_info("y", 1, None), h.make_tensor_value_info("y_h", 1, None)], weights)
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("op", ["LSTM", "GRU"])
+@pytest.mark.parametrize("direction", ["reverse", "bidirectional"])
+def test_reverse_and_batch_major_nodes_load(tmp_path, op, direction):
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(1)
+    D = 2 if direction == "bidirectional" else 1
+    x = rng.normal(size=(6, 3, 3)).astype(np.float32)
+    lens = np.array([6, 2, 4], np.int32)
+    h0 = rng.normal(size=(D, 3, 4)).astype(np.float32)
+    path = str(tmp_path / "t.onnx")
+    onnx.save(_single_node_model(op, direction, 0), path)
+    want = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x, "lens": lens, "h0": h0})
+    got = rnnkit.onnx.load(path)(x, lens, h0)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), w, rtol=1e-4, atol=1e-5)
+    onnx.save(_single_node_model(op, direction, 1), path)  # ONNX Runtime refuses layout=1; rnnkit reads it
+    y, y_h = rnnkit.onnx.load(path)(x.transpose(1, 0, 2), lens, h0.transpose(1, 0, 2))
+    np.testing.assert_allclose(y.numpy(), want[0].transpose(2, 0, 1, 3), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(y_h.numpy(), want[1].transpose(1, 0, 2), rtol=1e-4, atol=1e-5)

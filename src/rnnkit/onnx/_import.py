@@ -3,8 +3,11 @@
 The module runs the graph's nodes in order with rnnkit's differentiable ops, so it can be
 fine-tuned: float initializers become Parameters, and every ``LSTM``/``GRU``/``RNN`` node
 becomes an ``nn.LSTM``/``nn.GRU``/``nn.RNN`` child with the node's weights converted to
-PyTorch's gate order (ONNX i,o,f,c -> i,f,g,o; z,r,h -> r,z,n). Shape arithmetic (Shape,
-Gather on shapes, ConstantOfShape...) runs on NumPy arrays.
+PyTorch's gate order (ONNX i,o,f,c -> i,f,g,o; z,r,h -> r,z,n). A ``direction="reverse"``
+node runs the layer over each sequence's valid steps reversed, ``layout=1`` goes through
+transposes. Shape arithmetic (Shape, Gather on shapes, ConstantOfShape...) runs on NumPy
+arrays. Not imported: ``Scan``/``If`` (the subgraphs rnnkit writes for masks and projections),
+node activations other than the defaults, ``clip``, coupled input/forget gates, peepholes.
 """
 
 from __future__ import annotations
@@ -169,6 +172,20 @@ def _expand(node, x, shape):
     return np.broadcast_to(x, target).copy()
 
 
+def _split(node, x, split=None):
+    axis = _attr(node, "axis", 0) % len(x.shape)
+    n = x.shape[axis]
+    if split is not None or _attr(node, "split") is not None:  # explicit sizes (input from opset 13)
+        sizes = [int(v) for v in (_arr(split) if split is not None else _attr(node, "split"))]
+    else:  # equal parts, one per output (the last smaller when opset 18's num_outputs does not divide)
+        parts = len(node.output)
+        size = -(-n // parts)
+        sizes = [size] * (parts - 1) + [n - size * (parts - 1)]
+    if _is_t(x):
+        return tuple(_ops.split(x, sizes, axis))
+    return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
+
+
 # op name -> fn(node, *inputs) (inputs: Tensors for float data, NumPy arrays for constants and shapes)
 SUPPORTED_OPS = {
     "Identity": lambda n, x: x,
@@ -199,6 +216,8 @@ SUPPORTED_OPS = {
                                if _is_t(x) else np.take(x, _arr(i), axis=_attr(n, "axis", 0))),
     "ConstantOfShape": _constant_of_shape,
     "Expand": _expand,
+    "Split": _split,
+    "Greater": lambda n, a, b: np.greater(_arr(a), _arr(b)),
     "Cast": _cast,
     "ReduceSum": _reduce_sum,
     "Equal": lambda n, a, b: np.equal(_arr(a), _arr(b)),
@@ -269,11 +288,10 @@ class OnnxModule(nn.Module):
     def _recurrent_module(self, node: Any) -> nn.Module:
         op = node.op_type
         where = f"{op} node {node.name!r}"
-        for name, ok in (("clip", lambda v: v is None), ("input_forget", lambda v: not v),
-                         ("layout", lambda v: not v), ("direction", lambda v: v in (None, "forward", "bidirectional"))):
+        for name, ok in (("clip", lambda v: v is None), ("input_forget", lambda v: not v)):
             if not ok(_attr(node, name)):
                 raise ValueError(f"{where}: the attribute {name}={_attr(node, name)!r} is not supported by rnnkit "
-                                 "(it imports forward or bidirectional nodes with layout=0, no clip or coupled gates)")
+                                 "(it imports nodes without clip or coupled input/forget gates)")
         acts = _attr(node, "activations")
         defaults = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}[op]
         nonlinearity = "tanh"
@@ -339,12 +357,18 @@ class OnnxModule(nn.Module):
         return outputs[0] if len(outputs) == 1 else outputs
 
     def _run_recurrent(self, node: Any, args: list) -> tuple:
+        """The node on rnnkit's layer: ``layout=1`` by transposes, ``direction="reverse"`` by running the layer
+        forward over each sequence's valid steps reversed (ONNX's ReverseSequence semantics)."""
         module = getattr(self, self._layers[node.output[0]])
-        x = args[0]
-        x = x if _is_t(x) else Tensor(np.asarray(x))
+        batch_major = bool(_attr(node, "layout", 0))
+        x = args[0] if _is_t(args[0]) else Tensor(np.asarray(args[0]))
         lengths = args[4] if len(args) > 4 and args[4] is not None else None
         h0 = args[5] if len(args) > 5 else None
         c0 = args[6] if len(args) > 6 else None
+        if batch_major:  # X (B, T, I), states (B, D, H)
+            x = _ops.transpose(x, 0, 1)
+            h0, c0 = (None if s is None else _ops.transpose(s if _is_t(s) else Tensor(np.asarray(s)), 0, 1)
+                      for s in (h0, c0))
         T, B = x.shape[0], x.shape[1]
         D = 2 if module.bidirectional else 1
         H = module.hidden_size
@@ -354,8 +378,20 @@ class OnnxModule(nn.Module):
         else:
             hx = h0
         lengths = None if lengths is None else _arr(lengths).astype(np.int64)
+        index = None
+        if _attr(node, "direction") == "reverse":
+            valid = np.full(B, T) if lengths is None else lengths
+            t = np.arange(T)[:, None]
+            index = (np.where(t < valid[None, :], valid[None, :] - 1 - t, t), np.arange(B)[None, :])  # (T, B)
+            x = _ops.getitem(x, index)  # each sequence's valid steps reversed; padding stays in place
         out, state = module(x, hx, lengths)
+        if index is not None:
+            out = _ops.getitem(out, index)  # back to time order
         Y = _ops.permute(_ops.reshape(out, (T, B, D, H)), 0, 2, 1, 3)  # (T, D, B, H)
+        if batch_major:  # Y (B, T, D, H), Y_h (B, D, H)
+            Y = _ops.permute(Y, 2, 0, 1, 3)
+            state = tuple(_ops.transpose(s, 0, 1) for s in state) if isinstance(state, tuple) \
+                else _ops.transpose(state, 0, 1)
         return (Y, *state) if node.op_type == "LSTM" else (Y, state)
 
 
