@@ -190,6 +190,10 @@ def test_bad_input_is_named(tmp_path):
         with pytest.raises(ValueError, match="not writable"):
             rnnkit.onnx.export(lstm, np.zeros((2, 1, 3), np.float32), str(locked / "m.onnx"))
 
+    packed = nn.utils.rnn.pack_padded_sequence(np.zeros((4, 2, 3), np.float32), [4, 2])
+    with pytest.raises(TypeError, match="PackedSequence.*lengths"):
+        rnnkit.onnx.export(nn.LSTM(3, 4), packed, str(tmp_path / "m.onnx"))
+
     class Custom(nn.Module):
         def forward(self, x):
             return x

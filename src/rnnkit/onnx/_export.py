@@ -8,6 +8,7 @@ import numpy as np
 
 from rnnkit import nn, no_grad
 from rnnkit._tensor import Tensor
+from rnnkit.nn.utils.rnn import PackedSequence
 from rnnkit.onnx._graph import DEFAULT_OPSET, MIN_OPSET, Graph, Sym, check_path, max_opset, require_onnx, write
 from rnnkit.onnx._nn import convert
 
@@ -139,7 +140,8 @@ def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[s
     if dynamic_axes is not None and not isinstance(dynamic_axes, dict):
         raise TypeError(f"dynamic_axes: expected a dict {{name: {{axis: label}}}} or None, got "
                         f"{type(dynamic_axes).__name__}")
-    args = list(example_input) if isinstance(example_input, tuple) else [example_input]
+    single = not isinstance(example_input, tuple) or isinstance(example_input, PackedSequence)
+    args = [example_input] if single else list(example_input)
     kwargs = args.pop() if args and isinstance(args[-1], dict) else {}
 
     was_training = model.training
@@ -153,6 +155,10 @@ def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[s
         in_names = iter(_names(input_names, default_in, "input_names"))
 
         def symbolic(value: Any) -> Any:
+            if isinstance(value, PackedSequence):
+                raise TypeError("example_input: a PackedSequence cannot be an ONNX input; pass the padded batch and "
+                                "its lengths instead, as in (x, None, {'lengths': lengths}): they become the "
+                                "graph's input and sequence_lens")
             if isinstance(value, (tuple, list)):
                 return type(value)(symbolic(v) for v in value)
             array = _array(value)
