@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rnnkit.cells.scan import MODES as _GATES  # mode -> gate blocks G
 from rnnkit.onnx._graph import Graph
 
 __all__ = ["RecurrentSpec", "emit", "activation", "reorder_blocks", "ONNX_ORDER"]
 
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 ONNX_ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}  # PyTorch block index for each ONNX block
 _DEFAULT_ACTIVATIONS = {"RNN_TANH": ("tanh", "sigmoid"), "RNN_RELU": ("relu", "sigmoid"),
                         "LSTM": ("tanh", "sigmoid"), "GRU": ("tanh", "sigmoid")}
