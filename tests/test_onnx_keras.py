@@ -146,9 +146,25 @@ def test_export_errors(tmp_path):
         never_called.export(str(tmp_path / "a.onnx"), format="onnx", opset_version=12)
     with pytest.raises(ValueError, match="does not exist"):
         never_called.export(str(tmp_path / "missing" / "a.onnx"), format="onnx")
-    stateful = keras.Sequential([keras.Input((3, 2), batch_size=1), layers.GRU(2, stateful=True)])
-    with pytest.raises(ValueError, match="stateful"):
-        stateful.export(str(tmp_path / "a.onnx"), format="onnx")
+
+
+def test_stateful_layers_export_their_states_as_inputs_and_outputs(tmp_path):
+    model = keras.Sequential([keras.Input((None, 2), batch_size=3), layers.LSTM(4, stateful=True, return_sequences=True),
+                              layers.Bidirectional(layers.GRU(3, stateful=True))])
+    _randomize(model)
+    x1, x2 = (RNG.normal(size=(3, T, 2)).astype(np.float32) for T in (5, 2))
+    model.reset_states()
+    want = [model(x1).numpy(), model(x2).numpy()]  # the second call starts from the first one's states
+    path = str(tmp_path / "s.onnx")
+    model.export(path, format="onnx")
+    onnx.checker.check_model(onnx.load(path), full_check=True)
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    assert len(names) == 1 + 2 + 2 and [o.name for o in session.get_outputs()][1:] == [n + "_out" for n in names[1:]]
+    states = [np.zeros((3, s.shape[1]), np.float32) for s in session.get_inputs()[1:]]
+    for x, w in zip((x1, x2), want):
+        out, *states = session.run(None, dict(zip(names, [x, *states])))
+        np.testing.assert_allclose(out, w, **TOL)
 
 
 @pytest.mark.parametrize("layer", [

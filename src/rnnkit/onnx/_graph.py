@@ -82,6 +82,7 @@ class Graph:
         self.initializers: list = []
         self.scope = parent.scope if parent is not None else "model"  # the layer being converted (for errors)
         if parent is None:
+            self.extra_outputs: list = []  # (Sym, name, size) outputs a converter adds (a stateful layer's states)
             self._names: set[str] = set()
             self._node_names: set[str] = set()
             self._consts: dict[tuple, str] = {}

@@ -3,7 +3,9 @@
 Models are read through their public surface: ``layers``, ``inputs``, ``get_config()`` (the
 functional graph's ``inbound_nodes``), ``get_layer()``, ``get_weights()`` and each layer's
 ``get_config()``. Keras masks (``Embedding(mask_zero=True)``, ``Masking``) travel next to the
-values as (B, T) bool tensors, as Keras propagates them.
+values as (B, T) bool tensors, as Keras propagates them. A ``stateful`` layer's carried states
+become graph inputs ``{layer}_state_{i}`` and outputs ``{layer}_state_{i}_out`` (the caller
+feeds them back between calls); the model is never called, so its states are left as they are.
 
 Keras's recurrent weights map onto PyTorch's layout (:class:`RecurrentSpec`): ``w_ih = kernel^T``,
 ``w_hh = recurrent_kernel^T``; LSTM's gates i, f, c, o are PyTorch's order; GRU's z, r, h are
@@ -65,13 +67,18 @@ def recurrent_spec(layer: Any) -> RecurrentSpec:
     )
 
 
-def _check_recurrent(layer: Any) -> dict:
-    config = layer.get_config()
-    if config.get("stateful"):
-        raise ValueError(f"layer {layer.name!r} is stateful: its states live in the layer between calls, which an "
-                         "ONNX graph cannot keep; rebuild the model with stateful=False and pass the states as "
-                         "initial_state inputs (Input tensors), then export")
-    return config
+def _stateful_inputs(g: Graph, layer: Any, sizes: list[int], initial_state: list[Sym] | None) -> list[Sym] | None:
+    """A stateful layer's carried states become graph inputs ``{layer}_state_{i}`` (B, H) (an ONNX graph keeps
+    nothing between calls: the caller feeds back the ``{layer}_state_{i}_out`` outputs)."""
+    if not layer.get_config().get("stateful") or initial_state:
+        return initial_state
+    names = [f"{layer.name}_state_{i}" for i in range(len(sizes))]
+    return [Sym(g.input(name, np.float32, [f"{name}_dim0", size]), 2) for name, size in zip(names, sizes)]
+
+
+def _stateful_outputs(g: Graph, layer: Any, finals: list[Sym], size: int) -> None:
+    if layer.get_config().get("stateful"):
+        g.root.extra_outputs += [(f, f"{layer.name}_state_{i}_out", size) for i, f in enumerate(finals)]
 
 
 def _states_in(g: Graph, states: list[Sym] | None, count: int) -> list[str | None]:
@@ -107,26 +114,27 @@ def _mask_tm(g: Graph, mask: Sym | None, time_major: bool) -> str | None:
 
 
 def _rnn_layer(g: Graph, layer: Any, x: Sym, mask: Sym | None, initial_state: list[Sym] | None) -> tuple:
-    config = _check_recurrent(layer)
+    config = layer.get_config()
     spec = recurrent_spec(layer)
     tm = bool(config.get("time_major", False))
     n_states = 2 if spec.mode == "LSTM" else 1
+    initial_state = _stateful_inputs(g, layer, [spec.hidden_size] * n_states, initial_state)
     h0, *c0 = _states_in(g, initial_state, n_states)
     y, h_n, c_n = emit(g, spec, _time_major(g, x, tm), h0, c0[0] if c0 else None, mask=_mask_tm(g, mask, tm),
                        masked_output="zero" if config.get("zero_output_for_mask") else "carry",
                        go_backwards=bool(config.get("go_backwards")))
     out = Sym(_sequence_out(g, y, tm), 3) if config["return_sequences"] else Sym(_last(g, y), 2)
     out_mask = mask if config["return_sequences"] else None
+    states = [_final(g, h_n, 0)] + ([_final(g, c_n, 0)] if c_n is not None else [])
+    _stateful_outputs(g, layer, states, spec.hidden_size)
     if config["return_state"]:
-        states = [_final(g, h_n, 0)] + ([_final(g, c_n, 0)] if c_n is not None else [])
         return (out, *states), [out_mask] + [None] * len(states)
     return out, out_mask
 
 
 def _bidirectional(g: Graph, layer: Any, x: Sym, mask: Sym | None, initial_state: list[Sym] | None) -> tuple:
     fw, bw = layer.forward_layer, layer.backward_layer
-    config = _check_recurrent(fw)
-    bw_config = _check_recurrent(bw)
+    config, bw_config = fw.get_config(), bw.get_config()
     spec_f, spec_b = recurrent_spec(fw), recurrent_spec(bw)
     same = lambda s: (s.mode, s.hidden_size, s.activation, s.recurrent_activation, s.reset_after)  # noqa: E731
     if same(spec_f) != same(spec_b) or not bw_config.get("go_backwards") or config.get("go_backwards"):
@@ -135,6 +143,9 @@ def _bidirectional(g: Graph, layer: Any, x: Sym, mask: Sym | None, initial_state
     spec = RecurrentSpec(**{**spec_f.__dict__, "weights": spec_f.weights + spec_b.weights, "bidirectional": True})
     tm = bool(config.get("time_major", False))
     n_states = 2 if spec.mode == "LSTM" else 1
+    if config.get("stateful") and not initial_state:  # forward states, then backward ones
+        initial_state = (_stateful_inputs(g, fw, [spec.hidden_size] * n_states, None)
+                         + _stateful_inputs(g, bw, [spec.hidden_size] * n_states, None))
     h0 = c0 = None
     if initial_state:
         fw_states, bw_states = initial_state[:n_states], initial_state[n_states:]
@@ -165,9 +176,12 @@ def _bidirectional(g: Graph, layer: Any, x: Sym, mask: Sym | None, initial_state
         outputs = (Sym(y_f, rank), Sym(y_b, rank))
     out_mask = mask if layer.return_sequences else None
     masks: Any = [out_mask, out_mask] if merge is None else out_mask
+    fw_states = [_final(g, h_n, 0)] + ([_final(g, c_n, 0)] if c_n is not None else [])
+    bw_states = [_final(g, h_n, 1)] + ([_final(g, c_n, 1)] if c_n is not None else [])
+    _stateful_outputs(g, fw, fw_states, spec.hidden_size)
+    _stateful_outputs(g, bw, bw_states, spec.hidden_size)
     if layer.return_state:
-        states = [_final(g, h_n, 0)] + ([_final(g, c_n, 0)] if c_n is not None else []) + \
-                 [_final(g, h_n, 1)] + ([_final(g, c_n, 1)] if c_n is not None else [])
+        states = fw_states + bw_states
         head = tuple(outputs) if merge is None else (outputs,)
         return head + tuple(states), (masks if merge is None else [masks]) + [None] * len(states)
     return outputs, masks
@@ -321,19 +335,18 @@ def export_model(model: Any, filepath: Any, input_signature: Any = None, opset: 
     if not getattr(model, "inputs", None):  # a Sequential never called: build it, keeping unknown sizes unknown
         model.build(specs[0][1])
     g = Graph(opset)
-    syms, dummies = [], []
-    for i, (name, shape, dtype) in enumerate(specs):
-        declared = [f"{name}_dim{a}" if s is None else int(s) for a, s in enumerate(shape)]
-        g.input(name, dtype, declared)
+    syms = []
+    for name, shape, dtype in specs:
+        g.input(name, dtype, [f"{name}_dim{a}" if s is None else int(s) for a, s in enumerate(shape)])
         syms.append(Sym(name, len(shape), np.dtype(dtype).type))
-        dummy_shape = [2 if a == 0 else 3 if s is None else s for a, s in enumerate(shape)]
-        dummies.append(np.ones(dummy_shape, dtype))
-    reference = model(dummies[0] if len(dummies) == 1 else dummies)
     outputs, _ = convert_model(g, model, syms)
-    out_syms = _flat(outputs)
-    arrays = [np.asarray(r.data if hasattr(r, "data") else r) for r in _flat(reference)]
-    names = [f"output_{i}" for i in range(len(out_syms))] if len(out_syms) > 1 else ["output_0"]
-    declare_outputs(g, out_syms, arrays, names, None)
+    out_syms = _flat(outputs) + [sym for sym, _, _ in g.extra_outputs]
+    # types and sizes from the model's symbolic outputs (calling it would move a stateful layer's states)
+    examples = [np.zeros([1 if s is None else s for s in t.shape], t.dtype) for t in model.outputs]
+    examples += [np.zeros((1, size), np.float32) for _, _, size in g.extra_outputs]
+    names = [f"output_{i}" for i in range(len(out_syms) - len(g.extra_outputs))]
+    names += [name for _, name, _ in g.extra_outputs]
+    declare_outputs(g, out_syms, examples, names, None)
     write(g.model(model.name), path)
 
 
