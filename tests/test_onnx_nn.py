@@ -127,6 +127,17 @@ def test_cells_step_like_rnnkit(tmp_path, cls, batched):
             np.testing.assert_allclose(g, w, **TOL)
 
 
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN"])
+def test_float64_layers_run_in_onnxruntime(tmp_path, mode):
+    model = _scaled(getattr(nn, mode)(3, 4, bidirectional=True, dtype=np.float64))
+    path = str(tmp_path / "m.onnx")
+    rnnkit.onnx.export(model, np.zeros((2, 1, 3)), path)
+    session = _session(path)
+    x = np.random.default_rng(6).normal(size=(6, 2, 3))
+    for g, w in zip(session.run(None, {"input": x}), _flat(model(x))):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
 def test_sequential_of_layers_and_activations(tmp_path):
     model = _scaled(nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Dropout(0.5), nn.Linear(6, 6), nn.ReLU(),
                                   nn.Sigmoid(), nn.Flatten(1), nn.Identity(), nn.Linear(6, 3), nn.LogSoftmax(dim=-1)))

@@ -70,8 +70,9 @@ class RecurrentSpec:
         return self.proj_size or self.hidden_size
 
     def native(self) -> bool:
-        """Whether ONNX's own node expresses this layer exactly (without a per-step mask)."""
-        return (not self.proj_size
+        """Whether ONNX's own node runs this layer exactly (without a per-step mask). float64 layers take the
+        Scan: the node allows double, but ONNX Runtime's LSTM/GRU/RNN kernels are float32 only."""
+        return (not self.proj_size and np.dtype(self.dtype) == np.float32
                 and (self.activation, self.recurrent_activation) == _DEFAULT_ACTIVATIONS[self.mode])
 
 
