@@ -30,6 +30,7 @@ from rnnkit.keras._registry import LAYERS
 from rnnkit.keras.layers.base import Layer, to_snake_case, unique_name
 from rnnkit.keras.models.summary import summary_text
 from rnnkit.keras.trainer import Trainer
+from rnnkit.onnx._keras import export_model
 
 __all__ = ["Model"]
 
@@ -130,8 +131,6 @@ class Model(Trainer, Layer):
         if kwargs:
             raise TypeError(f"export: unexpected keyword arguments {sorted(kwargs)} (format='onnx' takes "
                             "opset_version)")
-        from rnnkit.onnx._keras import export_model
-
         export_model(self, filepath, input_signature=input_signature, opset=opset)
 
     def reset_states(self) -> None:
