@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rnnkit import serialization
-from rnnkit.cli import main, train
+from rnnkit.cli import checkpoint, main, train
 from rnnkit.cli.charlm import CharLM
 from rnnkit.cli.options import build_parser, parse
 
@@ -38,6 +38,11 @@ def trained(text_file, tmp_path_factory):
     return out
 
 
+def unit(out):
+    """The published checkpoint directory of run ``out``."""
+    return checkpoint.latest(out)
+
+
 def read_metrics(out):
     import csv
 
@@ -46,11 +51,13 @@ def read_metrics(out):
 
 
 def test_train_lowers_validation_loss_and_writes_files(trained):
-    for name in ("model.safetensors", "training_state.safetensors", "config.json", "metrics.csv", "loss.png"):
+    for name in ("model.safetensors", "training_state.safetensors", "config.json", "metrics.csv"):
+        assert os.path.getsize(os.path.join(unit(trained), name)) > 0, name
+    for name in ("metrics.csv", "loss.png"):
         assert os.path.getsize(os.path.join(trained, name)) > 0, name
     val = [(int(r["step"]), float(r["val_bpc"])) for r in read_metrics(trained) if r["val_bpc"]]
     assert [s for s, _ in val] == [0, 40, 80]
-    vocab = len(json.load(open(os.path.join(trained, "config.json")))["vocab"])
+    vocab = len(json.load(open(os.path.join(unit(trained), "config.json")))["vocab"])
     assert val[0][1] == pytest.approx(np.log2(vocab), abs=0.3)  # an untrained model is about uniform
     assert val[-1][1] < val[0][1] - 1.5  # and training takes more than 1.5 bits per character off
     train_bpc = [float(r["train_bpc"]) for r in read_metrics(trained) if r["train_bpc"]]
@@ -96,20 +103,20 @@ def test_interrupted_and_resumed_run_is_bit_identical(text_file, tmp_path, capsy
             os.kill(os.getpid(), signal.SIGINT)  # as a user's Ctrl-C: the loop saves after this step
 
     assert train.run(opts, given, on_step=ctrl_c) == 130
-    assert json.load(open(os.path.join(parts, "config.json")))["step"] == 23
+    assert json.load(open(os.path.join(unit(parts), "config.json")))["step"] == 23
     assert "--resume" in capsys.readouterr().out
     assert main(["train", "--out", parts, "--resume"]) == 0  # the rest of the options come from the checkpoint
 
-    a = serialization.load(os.path.join(whole, "training_state.safetensors"))
-    b = serialization.load(os.path.join(parts, "training_state.safetensors"))
+    a = serialization.load(os.path.join(unit(whole), "training_state.safetensors"))
+    b = serialization.load(os.path.join(unit(parts), "training_state.safetensors"))
     assert sorted(a) == sorted(b)
     assert any(k.startswith("optimizer/") for k in a) and "carry/c" in a
     for key in a:
         assert np.array_equal(a[key], b[key]), key
-    ca, cb = (json.load(open(os.path.join(d, "config.json"))) for d in (whole, parts))
+    ca, cb = (json.load(open(os.path.join(unit(d), "config.json"))) for d in (whole, parts))
     assert ca["step"] == cb["step"] == 40
     assert ca["rng_state"] == cb["rng_state"]
-    wa, wb = (serialization.load(os.path.join(d, "model.safetensors")) for d in (whole, parts))
+    wa, wb = (serialization.load(os.path.join(unit(d), "model.safetensors")) for d in (whole, parts))
     assert all(np.array_equal(wa[k], wb[k]) for k in wa)
 
 
@@ -118,7 +125,7 @@ def test_resume_with_more_steps_continues_to_the_total(text_file, tmp_path, caps
     base = ["train", "--text", text_file, *SMALL, "--eval-every", "100", "--out", out]
     assert main([*base, "--steps", "5"]) == 0
     assert main(["train", "--out", out, "--resume", "--steps", "9"]) == 0
-    assert json.load(open(os.path.join(out, "config.json")))["step"] == 9
+    assert json.load(open(os.path.join(unit(out), "config.json")))["step"] == 9
     assert main(["train", "--out", out, "--resume", "--steps", "9"]) == 0
     assert "nothing to do" in capsys.readouterr().out
 
@@ -141,17 +148,17 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(text_file, tmp
     err = capsys.readouterr().err
     assert "step 8: the loss is nan" in err and "last good checkpoint (step 5)" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
-    config = json.load(open(os.path.join(out, "config.json")))
+    config = json.load(open(os.path.join(unit(out), "config.json")))
     assert config["step"] == 5
-    weights = serialization.load(os.path.join(out, "model.safetensors"))
-    state = serialization.load(os.path.join(out, "training_state.safetensors"))
+    weights = serialization.load(os.path.join(unit(out), "model.safetensors"))
+    state = serialization.load(os.path.join(unit(out), "training_state.safetensors"))
     assert all(np.isfinite(w).all() and np.array_equal(w, state["model/" + k]) for k, w in weights.items())
 
 
 def test_inspect_shows_the_parameter_table_and_training_metadata(trained, capsys):
     assert main(["inspect", trained]) == 0
     text = capsys.readouterr().out
-    weights = serialization.load(os.path.join(trained, "model.safetensors"))
+    weights = serialization.load(os.path.join(unit(trained), "model.safetensors"))
     total = sum(w.size for w in weights.values())
     assert "total" in text and f"{total:,}" in text
     assert "rnn.weight_hh_l0" in text and "48x192" not in text and "192x48" in text  # (4H, H) for H=48
@@ -167,6 +174,6 @@ def test_minutes_bounds_the_run_by_time(text_file, tmp_path, capsys, monkeypatch
     monkeypatch.setattr(train_module.time, "monotonic", lambda: next(ticks) * 0.01)
     out = str(tmp_path / "run")
     assert main(["train", "--text", text_file, *SMALL, "--minutes", "0.003", "--out", out]) == 0
-    config = json.load(open(os.path.join(out, "config.json")))
+    config = json.load(open(os.path.join(unit(out), "config.json")))
     assert config["train"]["steps"] is None and config["train"]["minutes"] == 0.003
     assert 1 <= config["step"] < 80

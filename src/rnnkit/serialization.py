@@ -21,9 +21,12 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import math
 import os
 import secrets
+import stat
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,7 +34,8 @@ import numpy as np
 import safetensors.numpy
 
 __all__ = [
-    "save", "load", "load_metadata", "read_safetensors", "atomic_write_bytes", "atomic_write_text",
+    "save", "load", "load_metadata", "read_header", "to_bytes", "read_safetensors", "atomic_write_bytes",
+    "atomic_write_text",
     "flatten_optimizer_state", "unflatten_optimizer_state", "save_optimizer_state", "load_optimizer_state",
 ]
 
@@ -59,7 +63,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memory
     if os.path.isdir(path):
         raise IsADirectoryError(f"cannot write {path!r}: it is a directory")
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, path) from None  # e.g. a read-only directory: name the target
     try:
         try:
             view = memoryview(data).cast("B")
@@ -69,6 +76,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memory
         finally:
             os.close(fd)
         os.replace(tmp, path)
+    except OSError as error:  # e.g. "No space left on device": say which file could not be written
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OSError(error.errno, error.strerror, path) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -134,6 +145,22 @@ def _check_metadata(metadata: Any) -> dict[str, str] | None:
     return dict(metadata)
 
 
+def to_bytes(obj: Any, metadata: Mapping[str, str] | None = None) -> bytes:
+    """A state dict (or a module's) as the bytes of a safetensors file (see :func:`save`).
+
+    Example:
+        >>> import numpy as np, safetensors.numpy
+        >>> safetensors.numpy.load(to_bytes({"w": np.arange(2.0)}))
+        {'w': array([0., 1.])}
+    """
+    arrays = _as_arrays(obj)
+    meta = _check_metadata(metadata)
+    try:
+        return safetensors.numpy.save(arrays, metadata=meta)
+    except Exception as error:  # e.g. an unsupported dtype; safetensors names it
+        raise TypeError(f"cannot save the arrays as safetensors: {error}") from None
+
+
 def save(obj: Any, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
     """Save a state dict (or a module's) as a safetensors file, atomically.
 
@@ -150,57 +177,191 @@ def save(obj: Any, path: str | os.PathLike, metadata: Mapping[str, str] | None =
         >>> load(path)
         {'w': array([0., 1., 2.])}
     """
-    arrays = _as_arrays(obj)
-    meta = _check_metadata(metadata)
-    try:
-        data = safetensors.numpy.save(arrays, metadata=meta)
-    except Exception as error:  # e.g. an unsupported dtype; safetensors names it
-        raise TypeError(f"cannot save to {os.fspath(path)!r} as safetensors: {error}") from None
-    atomic_write_bytes(path, data)
+    atomic_write_bytes(path, to_bytes(obj, metadata))
 
 
-def _diagnose(data: bytes) -> str:
-    """A human explanation of why ``data`` is not a safetensors file ("" if none is obvious)."""
-    if not data:
+_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "I64": 8, "U64": 8, "I32": 4, "U32": 4, "I16": 2, "U16": 2, "I8": 1,
+             "U8": 1, "BOOL": 1, "C64": 8}  # the safetensors dtypes NumPy can hold, and their sizes in bytes
+_NO_NUMPY_DTYPE = {"BF16": "bfloat16", "F8_E4M3": "float8 e4m3", "F8_E5M2": "float8 e5m2",
+                   "F8_E8M0": "float8 e8m0", "F4": "float4", "F6_E2M3": "float6", "F6_E3M2": "float6"}
+MAX_HEADER_BYTES = 100_000_000  # the largest header safetensors itself accepts
+
+
+def _diagnose(prefix: bytes, size: int) -> str:
+    """Why a file starting with ``prefix`` (of ``size`` bytes in all) is not safetensors ("" if not obvious)."""
+    if size == 0:
         return "the file is empty (0 bytes)"
-    if data[:1] == b"\x80" and len(data) > 1 and data[1] <= 5:
+    if prefix[:1] == b"\x80" and len(prefix) > 1 and prefix[1] <= 5:
         return "it looks like a Python pickle (e.g. a legacy torch.save file); rnnkit never unpickles files"
-    if data.startswith(b"PK\x03\x04"):
+    if prefix.startswith(b"PK\x03\x04"):
         return "it looks like a zip archive (e.g. a torch.save file); rnnkit never unpickles files"
-    if len(data) < 8:
-        return f"it is too short ({len(data)} bytes) to hold a safetensors header; it may be truncated"
-    header_len = int.from_bytes(data[:8], "little")
-    if header_len > len(data) - 8:
-        if data[8:9] in (b"{", b"") and header_len < 100_000_000:
-            return f"it is truncated: the header declares {header_len} bytes but only {len(data) - 8} follow"
+    if size < 8:
+        return f"it is too short ({size} bytes) to hold a safetensors header; it may be truncated"
+    header_len = int.from_bytes(prefix[:8], "little")
+    if header_len > size - 8:
+        if prefix[8:9] in (b"{", b"") and header_len < MAX_HEADER_BYTES:
+            return f"it is truncated: the header declares {header_len} bytes but only {size - 8} follow"
         return "it does not start with a safetensors header"
-    try:
-        header = json.loads(data[8 : 8 + header_len])
-        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-        return ""
-    if 8 + header_len + end > len(data):
-        return f"it is truncated: the header describes {end} bytes of data but only {len(data) - 8 - header_len} follow"
     return ""
 
 
-def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Read and validate a safetensors file: ``(arrays, metadata)``; clear errors otherwise."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such file: {path!r}")
+def _open_regular(path: str) -> tuple[int, int]:
+    """Open ``path`` for reading without blocking: ``(fd, size)``; only a regular file is accepted."""
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path!r} is a directory, expected a .safetensors file")
-    with open(path, "rb") as file:
-        data = file.read()
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)  # a FIFO must not block
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such file: {path!r}") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ValueError(f"{path!r}: cannot open it: a loop of symbolic links") from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else
+                "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else
+                "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file")
+        raise ValueError(f"{path!r} is {kind}, expected a regular .safetensors file")
+    return fd, info.st_size
+
+
+def _read_exactly(fd: int, count: int, path: str) -> bytes:
+    """``count`` bytes from ``fd`` (a file that shrinks meanwhile is reported, not waited for)."""
+    chunks, left = [], count
+    while left:
+        chunk = os.read(fd, min(left, 1 << 24))
+        if not chunk:
+            raise ValueError(f"{path!r}: the file shrank while it was being read")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"the header holds {name}, which JSON does not allow")
+
+
+def _check_header(header: Any, available: int) -> tuple[dict[str, tuple[str, tuple[int, ...]]], dict[str, str]]:
+    """Validate a parsed safetensors header against the ``available`` bytes of tensor data.
+
+    Returns ``({name: (dtype, shape)}, metadata)``; raises ValueError naming the first problem.
+    """
+    if not isinstance(header, dict):
+        raise ValueError(f"the header is a JSON {type(header).__name__}, expected an object")
+    metadata = header.get("__metadata__") or {}
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in metadata.items()):
+        raise ValueError("the header's __metadata__ is not a mapping of str to str")
+    entries, spans = {}, []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= set(info):
+            raise ValueError(f"tensor {name!r}: expected dtype, shape and data_offsets in the header")
+        dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if dtype in _NO_NUMPY_DTYPE:
+            raise ValueError(f"tensor {name!r} is stored as {dtype} ({_NO_NUMPY_DTYPE[dtype]}), which NumPy cannot "
+                             "hold; convert the file to F32 first (in torch: {k: v.float() for k, v in "
+                             "safetensors.torch.load_file(path).items()})")
+        if dtype not in _ITEMSIZE:
+            raise ValueError(f"tensor {name!r} has the unknown dtype {dtype!r}")
+        if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+            raise ValueError(f"tensor {name!r}: shape {shape!r} is not a list of non-negative ints")
+        if (not isinstance(offsets, list) or len(offsets) != 2 or not all(type(n) is int for n in offsets)
+                or not 0 <= offsets[0] <= offsets[1]):
+            raise ValueError(f"tensor {name!r}: data_offsets {offsets!r} is not [begin, end] with begin <= end")
+        claimed = math.prod(shape) * _ITEMSIZE[dtype]
+        if offsets[1] - offsets[0] != claimed:
+            raise ValueError(f"tensor {name!r}: {dtype} of shape {tuple(shape)} needs {claimed} bytes, its "
+                             f"data_offsets span {offsets[1] - offsets[0]}")
+        if offsets[1] > available:
+            raise ValueError(f"it is truncated: the header describes {offsets[1]} bytes of data but only "
+                             f"{available} follow")
+        entries[name] = (dtype, tuple(shape))
+        spans.append((offsets[0], offsets[1], name))
+    position = 0
+    for begin, end, name in sorted(spans):
+        if begin != position:
+            raise ValueError(f"tensor {name!r}: its data starts at byte {begin}, expected {position} "
+                             "(overlapping or with a gap)")
+        position = end
+    if position != available:
+        raise ValueError(f"the header describes {position} bytes of data but {available} follow")
+    return entries, dict(metadata)
+
+
+def _read_checked(path: str, *, data: bool) -> tuple[dict, dict[str, str], bytes | None]:
+    """Open, check and parse the header of a safetensors file; read its tensor data when ``data``.
+
+    The file type (regular), the header's length, JSON and every entry's dtype, shape and
+    offsets are checked against the file's size before any tensor data is read, so nothing
+    is allocated beyond what the file holds and nothing waits on a FIFO or a device.
+    """
+    fd, size = _open_regular(path)
+    try:
+        prefix = _read_exactly(fd, min(size, 9), path)
+        reason = _diagnose(prefix, size)
+        header_len = int.from_bytes(prefix[:8], "little") if size >= 8 else 0
+        if not reason and header_len > MAX_HEADER_BYTES:
+            reason = f"its header claims {header_len} bytes, more than safetensors allows ({MAX_HEADER_BYTES})"
+        if not reason:
+            os.lseek(fd, 8, os.SEEK_SET)
+            raw = _read_exactly(fd, header_len, path)
+            try:
+                header = json.loads(raw, parse_constant=_reject_constant)
+                entries, metadata = _check_header(header, size - 8 - header_len)
+            except RecursionError:
+                reason = "its header is nested too deeply"
+            except (ValueError, UnicodeDecodeError) as error:
+                reason = str(error) if not isinstance(error, json.JSONDecodeError) else f"its header is not JSON ({error})"
+        if reason:
+            raise ValueError(f"{path!r} is not a valid safetensors file ({size} bytes): {reason}")
+        body = None
+        if data:
+            os.lseek(fd, 0, os.SEEK_SET)
+            body = _read_exactly(fd, size, path)
+        return entries, metadata, body
+    finally:
+        os.close(fd)
+
+
+def read_header(path: str | os.PathLike) -> tuple[dict[str, tuple[str, tuple[int, ...]]], dict[str, str]]:
+    """The tensors a safetensors file declares, ``{name: (dtype, shape)}``, and its metadata, without reading data.
+
+    The header is validated as by :func:`load`; use this to check shapes before allocating.
+
+    Example:
+        >>> import numpy as np, os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
+        >>> save({"w": np.zeros((2, 3), np.float32)}, path)
+        >>> read_header(path)
+        ({'w': ('F32', (2, 3))}, {})
+    """
+    entries, metadata, _ = _read_checked(os.fspath(path), data=False)
+    return entries, metadata
+
+
+def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Read and validate a safetensors file: ``(arrays, metadata)``; clear errors otherwise.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        IsADirectoryError: ``path`` is a directory.
+        ValueError: not a regular file (a FIFO, a device), a loop of symbolic links, or not a
+            valid safetensors file (empty, truncated, a pickle, a header whose claims the file
+            cannot back, a dtype NumPy cannot hold such as BF16); the message names the path.
+    """
+    path = os.fspath(path)
+    _, metadata, data = _read_checked(path, data=True)
     try:
         arrays = safetensors.numpy.load(data)
-        header_len = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8 : 8 + header_len])
-    except Exception as error:  # SafetensorError and friends: report, never execute anything
-        reason = _diagnose(data) or f"safetensors says: {error}"
-        raise ValueError(f"{path!r} is not a valid safetensors file ({len(data)} bytes): {reason}") from None
-    return arrays, dict(header.get("__metadata__") or {})
+    except Exception as error:  # SafetensorError: anything the checks above did not anticipate
+        raise ValueError(f"{path!r} is not a valid safetensors file ({len(data)} bytes): "
+                         f"safetensors says: {error}") from None
+    return arrays, metadata
 
 
 def load(path: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -2,8 +2,12 @@
 
 Each sub-command's options are a dataclass in :mod:`rnnkit.cli.options` (the ``--help``
 text and the validation come from it) and its work is a ``run(opts, ...)`` function in the
-module of the same name. Bad input (:class:`~rnnkit.cli.options.InputError`) is reported as
-one line on stderr with exit status 2, never a traceback.
+module of the same name. Bad input (:class:`~rnnkit.cli.options.InputError`, raised for bad
+arguments and for run-directory files that break their schema) is reported as one line on
+stderr with exit status 2. Nothing else shows a traceback either: a failed write (a full disk,
+a read-only directory) is one line naming the file, exit 1; an unexpected internal error is one
+line with a hint to report it, exit 1, and ``--debug`` (anywhere on the command line) shows its
+traceback.
 
 Example:
     >>> from rnnkit.cli import main
@@ -16,8 +20,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import traceback
 
-from rnnkit.cli.options import InputError, build_parser, parse
+from rnnkit.cli.options import InputError, RunError, build_parser, parse
 
 __all__ = ["main"]
 
@@ -29,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     130 interrupted by Ctrl-C.
     """
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     if argv[:1] == ["bench"]:
         return _bench(argv[1:])
     try:
@@ -42,11 +49,21 @@ def main(argv: list[str] | None = None) -> int:
         return module.run(opts, given) if command == "train" else module.run(opts)
     except InputError as error:
         return _fail(command, error, 2)
+    except RunError as error:
+        return _fail(command, error, 1)
     except KeyboardInterrupt:
         print(f"rnnkit {command}: interrupted", file=sys.stderr)
         return 130
     except OSError as error:  # e.g. a full disk or a read-only --out
         return _fail(command, f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), 1)
+    except MemoryError:
+        return _fail(command, "out of memory; try a smaller model or batch", 1)
+    except Exception as error:  # a bug: one line and a way to report it, the traceback under --debug
+        if debug:
+            traceback.print_exc()
+        hint = "" if debug else "; rerun with --debug for the traceback"
+        return _fail(command, f"internal error: {type(error).__name__}: {error} (this is a bug in rnnkit: please "
+                              f"report it on the rnnkit issue tracker with the command line{hint})", 1)
 
 
 def _fail(command: str, message: object, status: int) -> int:

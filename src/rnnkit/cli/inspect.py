@@ -1,7 +1,7 @@
 """``rnnkit inspect``: what a saved model is, what it holds and how it was trained.
 
-Reads only ``config.json`` and the safetensors header/arrays of ``model.safetensors``;
-nothing is executed.
+Reads only ``config.json`` (checked against its schema) and ``model.safetensors`` (its
+header checked against the config before any array is read); nothing is built or executed.
 """
 
 from __future__ import annotations
@@ -10,24 +10,15 @@ import os
 
 import numpy as np
 
-from rnnkit import serialization
 from rnnkit.cli import checkpoint
-from rnnkit.cli.options import InputError, InspectOptions
+from rnnkit.cli.options import CELLS, InputError, InspectOptions
 from rnnkit.cli.progress import format_seconds
+from rnnkit.cli.schema import Int, Obj, Str, charlm_shapes
 
-__all__ = ["run", "parameter_table"]
+__all__ = ["run", "parameter_table", "FORECAST"]
 
-
-def _model(config: dict):
-    """An (untrained) model of the config's architecture, for its parameter order."""
-    if config["kind"] == "charlm":
-        from rnnkit.cli.charlm import CharLM
-
-        return CharLM.from_config(config["model"])
-    from rnnkit.cli.forecast import Forecaster
-
-    m = config["model"]
-    return Forecaster(m["cell"], m["hidden"], m["horizon"])
+FORECAST = Obj({"kind": Str(), "model": Obj({"cell": Str(choices=CELLS), "hidden": Int(1), "horizon": Int(1)}),
+                "train": Obj({}), "metrics": Obj({})}, optional=frozenset({"train", "metrics"}))
 
 
 def parameter_table(weights: dict[str, np.ndarray]) -> str:
@@ -43,16 +34,17 @@ def parameter_table(weights: dict[str, np.ndarray]) -> str:
 def run(opts: InspectOptions) -> int:
     if not os.path.isdir(opts.dir):
         raise InputError(f"{opts.dir}: no such directory")
-    config = checkpoint.read_config(opts.dir)
+    config = checkpoint.read_config(opts.dir, {"charlm": checkpoint.CHARLM, "forecast": FORECAST})
     if config is None:
-        raise InputError(f"{opts.dir} holds no model (no {checkpoint.CONFIG})")
-    try:
-        weights = serialization.load(os.path.join(opts.dir, checkpoint.MODEL))
-    except (OSError, ValueError) as error:
-        raise InputError(f"{opts.dir}: cannot read {checkpoint.MODEL} ({error})") from None
-    kind = config.get("kind", "unknown")
-    order = list(_model(config).state_dict()) if kind in ("charlm", "forecast") else sorted(weights)
-    order += sorted(set(weights) - set(order))
+        raise InputError(f"{opts.dir} holds no model (no {checkpoint.PREFIX}<step> directory or {checkpoint.CONFIG})")
+    kind = config["kind"]
+    if kind == "charlm":
+        config = checkpoint.open_charlm(opts.dir)
+        weights = checkpoint.charlm_weights(config)  # checked against the config before reading
+        order = list(charlm_shapes(config["model"]))
+    else:
+        weights = checkpoint.read_weights(config, checkpoint.MODEL, None)
+        order = sorted(weights)
     weights = {k: weights[k] for k in order if k in weights}
     print(f"{opts.dir}: {kind} model")
     print("architecture: " + ", ".join(f"{k} {v}" for k, v in config.get("model", {}).items()))
@@ -65,10 +57,8 @@ def run(opts: InspectOptions) -> int:
         val = f"{config['val_bpc']:.3f} bits/char" if config.get("val_bpc") is not None else "not measured"
         print(f"training: step {config['step']}, {format_seconds(config['elapsed_seconds'])} of compute, "
               f"validation {val}")
-    elif "train" in config:
-        train = config["train"]
     else:
-        train = {}
+        train = config.get("train", {})
     if train:
         print("options: " + ", ".join(f"{k} {v}" for k, v in train.items() if v is not None and v is not False))
     for key in ("metrics",):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "InputError", "option", "TrainOptions", "SampleOptions", "ForecastOptions", "LabOptions",
+    "InputError", "RunError", "option", "TrainOptions", "SampleOptions", "ForecastOptions", "LabOptions",
     "InspectOptions", "BenchOptions", "OnnxOptions", "COMMANDS", "build_parser", "parse", "make",
 ]
 
@@ -32,6 +32,10 @@ TASKS = ("adding", "copy", "reber")
 
 class InputError(Exception):
     """Bad input from the user: ``rnnkit`` prints the message as one line and exits with status 2."""
+
+
+class RunError(Exception):
+    """A run that failed on good input (a non-finite result, say): one line, exit status 1."""
 
 
 def option(default: Any, help: str, *, flag: str | None = None, choices: tuple | None = None,

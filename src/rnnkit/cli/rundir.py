@@ -1,4 +1,10 @@
-"""What every ``rnnkit`` command that writes a run directory shares: one refusal rule and one way to report.
+"""What every ``rnnkit`` command that writes a run directory shares: one writer, one refusal rule, one way to report.
+
+One writer: :func:`lock` holds an exclusive OS lock on ``DIR/.rnnkit.lock`` (``fcntl.flock``
+on POSIX, ``msvcrt.locking`` on Windows; the OS releases it when the process ends, however it
+ends) for as long as a command writes ``DIR``. A second writer is refused with the PID of the
+holder. Taking the lock also removes what a killed writer left behind: hidden temporary
+files and directories (``.tmp-*``, ``.trash-*``, ``.*.tmp``).
 
 The refusal rule: a command writes into ``--out DIR`` when ``DIR`` does not exist or is empty;
 a directory that already holds files is refused unless ``--overwrite`` is given (then the
@@ -18,15 +24,22 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json as _json
 import math
 import os
+import re
+import shutil
 import sys
-from typing import Any, TextIO
+from typing import Any, Iterator, TextIO
 
 from rnnkit.cli.options import InputError
 
-__all__ = ["claim_out", "Reporter"]
+__all__ = ["claim_out", "lock", "remove_leftovers", "Reporter", "LOCK_FILE"]
+
+LOCK_FILE = ".rnnkit.lock"  # in every run directory being written; never counts as content
+_LEFTOVER = re.compile(r"\.(tmp|trash)-.*|\..*\.tmp")  # temporary names of atomic writes and commits
 
 
 def claim_out(directory: str, *, overwrite: bool, flag: str = "--out") -> None:
@@ -37,10 +50,107 @@ def claim_out(directory: str, *, overwrite: bool, flag: str = "--out") -> None:
     """
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise InputError(f"{flag} {directory}: is a file, expected a directory")
-    if os.path.isdir(directory) and os.listdir(directory) and not overwrite:
+    if os.path.isdir(directory) and set(os.listdir(directory)) - {LOCK_FILE} and not overwrite:
         raise InputError(f"{flag} {directory}: already holds files; pass --overwrite to replace them "
                          f"or choose another {flag}")
     os.makedirs(directory, exist_ok=True)
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the exclusive lock on the open file ``fd`` without waiting; False if another process holds it."""
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            os.lseek(fd, 1 << 20, os.SEEK_SET)  # lock a byte past the PID, which must stay readable
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
+            return False
+        raise
+    return True
+
+
+def _unlock(fd: int) -> None:
+    if os.name == "nt":
+        import msvcrt
+
+        os.lseek(fd, 1 << 20, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def remove_leftovers(directory: str) -> list[str]:
+    """Remove the hidden temporary files and directories of killed writers from ``directory``; their names.
+
+    Call only while holding :func:`lock` on ``directory`` (then no live writer owns them).
+    """
+    removed = []
+    for name in sorted(os.listdir(directory)):
+        if _LEFTOVER.fullmatch(name):
+            path = os.path.join(directory, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            removed.append(name)
+    return removed
+
+
+@contextlib.contextmanager
+def lock(directory: str, *, flag: str = "--out") -> Iterator[None]:
+    """Hold the one-writer lock of run directory ``directory`` (created if missing) while the block runs.
+
+    On entry the leftovers of killed writers are removed (:func:`remove_leftovers`). A
+    directory this call created and that holds nothing afterwards is removed again, so a
+    command that fails before writing leaves nothing behind.
+
+    Raises:
+        InputError: ``directory`` is a file, or another process holds the lock (its PID is named).
+
+    Example:
+        >>> import tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> with lock(d):
+        ...     with lock(d):
+        ...         pass
+        Traceback (most recent call last):
+        rnnkit.cli.options.InputError: --out ...: another rnnkit process (PID ...) is writing to it; ...
+    """
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise InputError(f"{flag} {directory}: is a file, expected a directory")
+    created = not os.path.isdir(directory)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, LOCK_FILE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+    try:
+        if not _try_lock(fd):
+            os.lseek(fd, 0, os.SEEK_SET)
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            raise InputError(f"{flag} {directory}: another rnnkit process (PID {holder}) is writing to it; "
+                             f"wait for it to finish or choose another {flag}")
+        try:
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+            remove_leftovers(directory)
+            yield
+        finally:
+            if created and os.listdir(directory) == [LOCK_FILE]:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                    os.rmdir(directory)
+            _unlock(fd)
+    finally:
+        os.close(fd)
 
 
 def _plain(value: Any) -> Any:

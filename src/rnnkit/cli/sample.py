@@ -13,7 +13,6 @@ import sys
 
 import numpy as np
 
-from rnnkit import serialization
 from rnnkit.cli import checkpoint
 from rnnkit.cli.charlm import CharLM, generate
 from rnnkit.cli.options import InputError, SampleOptions
@@ -22,20 +21,19 @@ __all__ = ["run", "load_model"]
 
 
 def load_model(directory: str) -> tuple[CharLM, dict]:
-    """The character model saved in ``directory`` and its config; :class:`InputError` if there is none."""
+    """The character model saved in ``directory`` and its config; :class:`InputError` if there is none.
+
+    The config is checked against its schema and the weights' header before the model is built.
+    """
     if not os.path.isdir(directory):
         raise InputError(f"{directory}: no such directory")
-    config = checkpoint.read_config(directory)
+    config = checkpoint.open_charlm(directory)
     if config is None:
-        raise InputError(f"{directory} holds no model (no {checkpoint.CONFIG}); "
-                         f"train one with rnnkit train --out {directory}")
-    if config.get("kind") != "charlm":
-        raise InputError(f"{directory} holds a {config.get('kind')} model, not a character model")
+        raise InputError(f"{directory} holds no model (no {checkpoint.PREFIX}<step> directory or "
+                         f"{checkpoint.CONFIG}); train one with rnnkit train --out {directory}")
+    weights = checkpoint.charlm_weights(config)
     model = CharLM.from_config(config["model"])
-    try:
-        model.load_state_dict(serialization.load(os.path.join(directory, checkpoint.MODEL)))
-    except (OSError, ValueError) as error:
-        raise InputError(f"{directory}: cannot load {checkpoint.MODEL} ({error})") from None
+    model.load_state_dict(weights)
     return model.eval(), config
 
 

@@ -8,8 +8,11 @@ a sample and an atomic checkpoint.
 Resuming is exact. The data position is a function of the step (see :mod:`rnnkit.cli.data`),
 and the checkpoint holds the weights, the optimizer state, the carried hidden state and
 the RNG state; evaluation draws nothing from the global generator and samples use their
-own (seeded by seed and step). Ctrl-C sets a flag that the loop checks between steps, so
-the checkpoint is always that of a whole step.
+own (seeded by seed and step). Ctrl-C (or SIGTERM) sets a flag that the loop checks between
+steps, so the checkpoint is always that of a whole step. Each checkpoint is one atomic
+commit (:mod:`rnnkit.cli.checkpoint`) made while holding the run directory's one-writer lock
+(:func:`rnnkit.cli.rundir.lock`); ``--resume`` checks every file it loads against the
+checkpoint's ``config.json`` before building anything.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from typing import Any, Callable
 import numpy as np
 
 from rnnkit import get_rng_state, manual_seed, nn, no_grad, optim, set_rng_state
-from rnnkit.cli import checkpoint, plots
+from rnnkit.cli import checkpoint, plots, rundir
 from rnnkit.cli.charlm import CharLM, detach, generate
 from rnnkit.cli.data import Vocab, batchify, num_windows, read_text, sha256, split, stdlib_corpus, window
 from rnnkit.cli.options import InputError, TrainOptions
+from rnnkit.cli.schema import charlm_shapes
 from rnnkit.cli.progress import Progress, format_seconds
 from rnnkit.serialization import atomic_write_text
 
@@ -56,16 +60,24 @@ def run(opts: TrainOptions, given: set[str], on_step: Callable[[int], None] | No
         on_step: called with the step number after each completed step (for tests).
 
     Returns:
-        0 when done, 1 when the loss became non-finite, 130 when interrupted (after saving).
+        0 when done, 1 when the loss became non-finite, 130 (SIGINT) or 143 (SIGTERM) when
+        interrupted (after saving).
     """
     # -- a --text file named on the command line is checked first: its errors come before any about --out
     given_text = read_text(opts.text) if opts.text else None
+    with rundir.lock(opts.out):  # one writer per run directory, until the end
+        return _train(opts, given, given_text, on_step)
 
+
+def _train(opts: TrainOptions, given: set[str], given_text: str | None,
+           on_step: Callable[[int], None] | None) -> int:
     # -- the checkpoint in --out decides between a fresh run and a resumed one
-    saved = checkpoint.read_config(opts.out)
+    checkpoint.prune(opts.out)  # what a killed writer left: temporary and superseded checkpoints
+    saved = (checkpoint.open_charlm(opts.out) if opts.resume else
+             checkpoint.read_config(opts.out, {"charlm": checkpoint.CHARLM}))
     if opts.resume:
         if saved is None:
-            raise InputError(f"--resume: {opts.out} holds no checkpoint (no {checkpoint.CONFIG})")
+            raise InputError(f"--resume: {opts.out} holds no checkpoint (no {checkpoint.PREFIX}<step> directory)")
         opts = _continue(opts, given, saved)
     elif saved is not None:
         raise InputError(f"--out {opts.out} already holds {describe(saved)}; pass --resume to continue it "
@@ -81,6 +93,10 @@ def run(opts: TrainOptions, given: set[str], on_step: Callable[[int], None] | No
         raise InputError(f"--resume: the text ({source}) differs from the one the checkpoint in {opts.out} "
                          "was trained on")
     vocab = Vocab(saved["vocab"]) if opts.resume else Vocab.from_text(text)
+    if vocab.missing(text):
+        raise InputError(f"--resume: the vocabulary in {saved['_unit']}/{checkpoint.CONFIG} lacks the characters "
+                         f"{vocab.missing(text)!r} of the text it was trained on")
+    _check_size(opts, len(vocab))
     train_ids, val_ids = split(vocab.encode(text), opts.val_fraction)
     B, T = opts.batch_size, opts.seq_len
     streams = batchify(train_ids, B)  # (B, L)
@@ -99,14 +115,17 @@ def run(opts: TrainOptions, given: set[str], on_step: Callable[[int], None] | No
     optimizer = optim.Adam(model.parameters(), lr=opts.lr)
     step, carry, elapsed, metrics = 0, None, 0.0, []
     if opts.resume:
-        carry, state = checkpoint.restore(opts.out, model, optimizer)
-        step, elapsed = state["step"], state["elapsed_seconds"]
-        set_rng_state(state["rng_state"])
+        carry = _restore(saved, model, optimizer)
+        step, elapsed = saved["step"], saved["elapsed_seconds"]
         for group in optimizer.param_groups:
             group["lr"] = opts.lr
-        metrics = [row for row in _read_metrics(opts.out) if row["step"] <= step]
+        metrics = _read_metrics(checkpoint.read_file(saved, checkpoint.METRICS), step)
+    committed = step if opts.resume else None  # the step of the last checkpoint
 
     def save(val_bpc: float | None) -> None:
+        nonlocal committed
+        if committed == step:
+            return
         config = {
             "kind": "charlm", "model": model.config.to_json(), "vocab": vocab.chars,
             "data": {"source": source, "sha256": digest, "chars": len(text), "train_chars": len(train_ids),
@@ -114,8 +133,10 @@ def run(opts: TrainOptions, given: set[str], on_step: Callable[[int], None] | No
             "train": dataclasses.asdict(opts), "step": step, "elapsed_seconds": elapsed,
             "val_bpc": val_bpc, "rng_state": get_rng_state(),
         }
-        checkpoint.save(opts.out, model, optimizer, carry, config)
-        _write_metrics(opts.out, metrics)
+        table = _metrics_csv(metrics)
+        checkpoint.save_charlm(opts.out, model, optimizer, carry, config, table)
+        committed = step
+        atomic_write_text(os.path.join(opts.out, checkpoint.METRICS), table)  # a copy for people
         if not plots.loss_curves(os.path.join(opts.out, "loss.png"), *_curves(metrics),
                                  title=f"{opts.cell.upper()} {opts.layers}x{opts.hidden} on {len(text):,} characters"):
             progress.write(plots.MISSING)
@@ -186,7 +207,7 @@ def run(opts: TrainOptions, given: set[str], on_step: Callable[[int], None] | No
                 save(val_bpc)
                 progress.write(f"interrupted: saved step {step} to {opts.out}; continue with "
                                f"rnnkit train --out {opts.out} --resume")
-                return 130
+                return 128 + stop.requested
         if last_saved != step:
             val_bpc = evaluate(model, criterion, val_streams, T)
             _log(metrics, step, val_bpc=val_bpc, tokens_per_s=tokens_per_s, elapsed=elapsed)
@@ -226,16 +247,21 @@ def _continue(opts: TrainOptions, given: set[str], saved: dict) -> TrainOptions:
     """The options of a resumed run: the checkpoint's, except those given; check they can continue."""
     if saved.get("kind") != "charlm":
         raise InputError(f"--resume: {opts.out} holds {describe(saved)}, not a character model")
-    previous = saved["train"]
+    previous = {k: v for k, v in saved["train"].items() if k in {f.name for f in dataclasses.fields(TrainOptions)}}
     for name in ARCHITECTURE:
-        if name in given and getattr(opts, name) != previous[name]:
+        if previous.get(name, saved["model"][name]) != saved["model"][name]:
+            raise InputError(f"{saved['_unit']}/{checkpoint.CONFIG}: train.{name} ({previous[name]}) and model.{name} "
+                             f"({saved['model'][name]}) disagree")
+    for name in ARCHITECTURE:
+        if name in given and getattr(opts, name) != saved["model"][name]:
             raise InputError(f"--resume: the checkpoint in {opts.out} is {describe(saved)}; --{name} "
                              f"{getattr(opts, name)} asks for another architecture")
     for name in DATA_LAYOUT[1:]:
-        if name in given and getattr(opts, name) != previous[name]:
+        if name in given and getattr(opts, name) != previous.get(name):
             raise InputError(f"--resume: --{name.replace('_', '-')} cannot change when resuming "
-                             f"(the checkpoint used {previous[name]})")
+                             f"(the checkpoint used {previous.get(name)})")
     keep = {k: v for k, v in previous.items() if k not in given and k not in ("resume", "out")}
+    keep.update({name: saved["model"][name] for name in ARCHITECTURE})
     if "minutes" in given:
         keep.pop("steps", None)
     elif "steps" in given:
@@ -251,8 +277,9 @@ def _diverged(step: int, what: str, out: str, last_saved: int) -> int:
 
 @contextlib.contextmanager
 def _stop_on_sigint():
-    """While active, Ctrl-C sets ``.requested`` (checked between steps); a second Ctrl-C interrupts at once."""
-    flag = type("Stop", (), {"requested": False})()
+    """While active, Ctrl-C or SIGTERM sets ``.requested`` to the signal number (checked between steps);
+    a second one interrupts at once."""
+    flag = type("Stop", (), {"requested": 0})()
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
@@ -260,13 +287,47 @@ def _stop_on_sigint():
     def handler(signum, frame):
         if flag.requested:
             raise KeyboardInterrupt
-        flag.requested = True
+        flag.requested = int(signum)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _check_size(opts: TrainOptions, vocab_size: int) -> None:
+    """Refuse a model whose weights, gradients and Adam moments would not fit in this machine's memory."""
+    count = sum(math.prod(shape) for shape in charlm_shapes(
+        {"vocab_size": vocab_size, "cell": opts.cell, "layers": opts.layers, "hidden": opts.hidden,
+         "embed": opts.embed}).values())
+    need = count * 4 * 4  # float32 weights, gradients and two Adam moments
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: bound by what float32 indexing allows
+        have = 1 << 40
+    if need > have:
+        raise InputError(f"--hidden {opts.hidden}, --embed {opts.embed}, --layers {opts.layers}: the model would "
+                         f"have {count:,} parameters, needing {need / 2**30:,.1f} GiB for weights, gradients and "
+                         f"Adam's moments; this machine has {have / 2**30:,.1f} GiB")
+
+
+def _restore(saved: dict, model: CharLM, optimizer: Any) -> Any:
+    """Load the checked training state of ``saved``'s checkpoint into the model, optimizer and RNG; the carry."""
+    weights, optimizer_state, carry = checkpoint.load_charlm_state(saved)
+    where = f"{saved['_unit']}/{checkpoint.TRAINING_STATE}"
+    try:
+        optimizer.load_state_dict(optimizer_state)
+    except (ValueError, TypeError, KeyError, IndexError) as error:
+        raise InputError(f"{where}: its optimizer state does not fit the model ({error})") from None
+    model.load_state_dict(weights)
+    try:
+        set_rng_state(saved["rng_state"])
+    except (ValueError, TypeError, KeyError, OverflowError) as error:
+        raise InputError(f"{saved['_unit']}/{checkpoint.CONFIG}: rng_state: not a state of this generator "
+                         f"({error})") from None
+    return carry
 
 
 # -- metrics.csv ------------------------------------------------------------------------------
@@ -286,22 +347,35 @@ def _log(rows: list[dict], step: int, train_loss: float | None = None, val_bpc: 
     row["tokens_per_s"], row["elapsed_seconds"] = tokens_per_s, elapsed
 
 
-def _write_metrics(out: str, rows: list[dict]) -> None:
+def _metrics_csv(rows: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: "" if row[k] is None else (row[k] if k == "step" else f"{row[k]:.6g}") for k in _FIELDS})
-    atomic_write_text(os.path.join(out, "metrics.csv"), buffer.getvalue())
+    return buffer.getvalue()
 
 
-def _read_metrics(out: str) -> list[dict]:
-    path = os.path.join(out, "metrics.csv")
-    if not os.path.exists(path):
-        return []
+def _read_metrics(path: str, step: int) -> list[dict]:
+    """The rows of a checkpoint's ``metrics.csv`` (steps ascending, up to ``step``); InputError naming the line."""
     with open(path, newline="", encoding="utf-8") as file:
-        return [{k: (int(v) if k == "step" else float(v) if v else None) for k, v in row.items()}
-                for row in csv.DictReader(file)]
+        reader = csv.DictReader(file)
+        if tuple(reader.fieldnames or ()) != _FIELDS:
+            raise InputError(f"{path}: expected the columns {', '.join(_FIELDS)}, got {reader.fieldnames}")
+        rows = []
+        for row in reader:
+            try:
+                if None in row or None in row.values():
+                    raise ValueError("a row of another length")
+                parsed = {k: (int(v) if k == "step" else float(v) if v else None) for k, v in row.items()}
+                if not all(v is None or math.isfinite(v) for v in parsed.values()):
+                    raise ValueError("a non-finite number")
+                if parsed["step"] < 0 or (rows and parsed["step"] <= rows[-1]["step"]) or parsed["step"] > step:
+                    raise ValueError(f"step {parsed['step']} out of order (the checkpoint is at step {step})")
+            except ValueError as error:
+                raise InputError(f"{path}: line {reader.line_num}: {error}") from None
+            rows.append(parsed)
+    return rows
 
 
 def _curves(rows: list[dict]) -> tuple[tuple[list, list], tuple[list, list]]:

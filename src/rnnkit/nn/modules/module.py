@@ -136,16 +136,34 @@ class Module:
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
         """Copy arrays (or Tensors, or anything with ``.numpy()``) into the parameters in place.
 
+        Every key, shape and dtype is checked before anything is copied, so a failed load
+        leaves every parameter as it was (as torch's strict load). Values are cast to the
+        parameter's dtype (float64 into float32, say); complex, string and object arrays are
+        refused rather than silently truncated.
+
         Raises:
+            TypeError: ``state_dict`` is not a mapping, a key is not a str, or a value has a
+                dtype that cannot become the parameter's (naming the key).
             ValueError: naming every missing, unexpected and mis-shaped key (shapes always;
                 missing and unexpected keys when ``strict``).
         Returns:
             ``(missing_keys, unexpected_keys)``.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict(state_dict): expected a mapping of str to arrays, "
+                            f"got {type(state_dict).__name__}")
         own = self.state_dict()
-        given = {k: _as_array(v) for k, v in state_dict.items()}
+        given = {}
+        for key, value in state_dict.items():
+            if not isinstance(key, str):
+                raise TypeError(f"load_state_dict: keys must be str, got {type(key).__name__} {key!r}")
+            given[key] = _as_array(key, value)
         missing = [k for k in own if k not in given]
         unexpected = [k for k in given if k not in own]
+        for key in own:
+            if key in given and not _castable(given[key].dtype, own[key].dtype):
+                raise TypeError(f"load_state_dict for {type(self).__name__}: {key} has dtype {given[key].dtype}, "
+                                f"which cannot be loaded into a {own[key].dtype} parameter")
         misshaped = [
             f"{k}: expected shape {own[k].shape}, got {given[k].shape}"
             for k in own
@@ -160,9 +178,9 @@ class Module:
             problems.append("mis-shaped keys: " + "; ".join(misshaped))
         if problems:
             raise ValueError(f"load_state_dict for {type(self).__name__}: " + " | ".join(problems))
-        for key, target in own.items():
+        for key, target in own.items():  # every check passed: nothing below can fail half-way
             if key in given:
-                np.copyto(target, given[key], casting="same_kind")
+                np.copyto(target, given[key], casting="unsafe")
         return missing, unexpected
 
     # -- modes and dtypes ----------------------------------------------------
@@ -231,11 +249,22 @@ class Module:
         return head + "\n  " + "\n  ".join(lines) + "\n)"
 
 
-def _as_array(value: Any) -> np.ndarray:
+def _as_array(key: str, value: Any) -> np.ndarray:
+    """``value`` (array, Tensor, torch tensor, nested list) as an ndarray; TypeError naming ``key`` otherwise."""
     if isinstance(value, np.ndarray):
         return value
     if isinstance(value, Tensor):
         return value.data
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
         return value.detach().cpu().numpy()
-    return np.asarray(value)
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as error:  # ragged lists and the like
+        raise TypeError(f"load_state_dict: {key} is not an array ({error})") from None
+
+
+def _castable(source: np.dtype, target: np.dtype) -> bool:
+    """Whether values of ``source`` may be loaded into a ``target`` parameter (as torch's ``copy_``, minus complex)."""
+    if source.kind not in "biuf":  # complex (the imaginary part would be lost), strings, objects, datetimes
+        return False
+    return target.kind in "fc" or np.can_cast(source, target, casting="same_kind")
