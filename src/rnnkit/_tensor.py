@@ -55,13 +55,38 @@ def enable_grad():
     return _set_grad_enabled(True)
 
 
+def _ragged(data: Any) -> str | None:
+    """Where nested sequences have unequal lengths, in torch's words (None when they do not)."""
+    level, dim = [data], 0
+    while level and all(isinstance(item, (list, tuple)) for item in level):
+        lengths = [len(item) for item in level]
+        bad = next((n for n in lengths if n != lengths[0]), None)
+        if bad is not None:
+            return f"expected sequence of length {lengths[0]} at dim {dim} (got {bad})"
+        level, dim = [child for item in level for child in item], dim + 1
+    if any(isinstance(item, (list, tuple)) for item in level):
+        return f"expected sequences or numbers throughout dim {dim}, got a mix of both"
+    return None
+
+
+def as_ndarray(data: Any, name: str) -> np.ndarray:
+    """``np.asarray(data)``, with a clear ValueError naming ``name`` for ragged nested lists."""
+    try:
+        return np.asarray(data)
+    except ValueError:
+        where = _ragged(data)
+        if where is None:
+            raise
+        raise ValueError(f"{name}: {where}") from None
+
+
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     """Convert ``data`` to an ndarray with PyTorch's default dtypes (float32 for Python floats)."""
     if isinstance(data, Tensor):
         data = data.data
     if isinstance(data, np.ndarray):
         return data if dtype is None else data.astype(dtype, copy=False)
-    array = np.asarray(data)
+    array = as_ndarray(data, "tensor(data)")
     if dtype is not None:
         return array.astype(dtype, copy=False)
     if array.dtype == np.float64 and not isinstance(data, np.generic):

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Tensor, as_ndarray
 
 __all__ = ["check_dtype", "check_size", "check_bool", "check_rate", "check_nonnegative", "check_seed", "float_input"]
 
@@ -92,7 +92,7 @@ def float_input(name: str, x: Any, dtype: Any = None) -> Tensor:
                 "convert the input or call .double()/.float() on the module"
             )
         return x
-    array = np.asarray(x)
+    array = as_ndarray(x, name)
     if array.dtype.kind != "f":
         raise TypeError(f"{name}: expected floating-point data, got dtype {array.dtype}")
     return Tensor(array if dtype is None else array.astype(dtype, copy=False))

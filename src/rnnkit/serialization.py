@@ -66,7 +66,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memory
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as error:
-        raise OSError(error.errno, error.strerror, path) from None  # e.g. a read-only directory: name the target
+        raise _naming(error, path) from None  # e.g. a read-only directory: name the target
     try:
         try:
             view = memoryview(data).cast("B")
@@ -79,12 +79,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memory
     except OSError as error:  # e.g. "No space left on device": say which file could not be written
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise OSError(error.errno, error.strerror, path) from None
+        raise _naming(error, path) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     _fsync_directory(directory)
+
+
+def _naming(error: OSError, path: str) -> OSError:
+    """``error`` naming ``path`` (an OS error such as ENOSPC from ``os.write`` carries no file name)."""
+    if error.errno is None or error.filename == path:
+        return error
+    return OSError(error.errno, error.strerror, path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> None:

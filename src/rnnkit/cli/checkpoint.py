@@ -84,7 +84,7 @@ class FileOps:
                 view = view[os.write(fd, view):]
             os.fsync(fd)
         except OSError as error:  # e.g. "No space left on device": name the file
-            raise OSError(error.errno, error.strerror, path) from None
+            raise OSError(error.errno, error.strerror, path) if error.errno is not None else error from None
         finally:
             os.close(fd)
 

@@ -33,6 +33,8 @@ from rnnkit.cli.options import InputError
 
 __all__ = ["stdlib_corpus", "read_text", "Vocab", "split", "batchify", "window", "num_windows", "sha256"]
 
+TEXT_LIMIT = 256 << 20  # bytes of --text read at most (a pipe or device is never read past it)
+
 # Parts of the standard library that are not documentation: tests, demos, vendored code.
 _SKIP_DIRS = {"test", "tests", "idlesrc", "idlelib", "lib2to3", "turtledemo", "pydoc_data", "site-packages",
               "dist-packages", "__pycache__", "ensurepip", "venv"}
@@ -71,22 +73,32 @@ def stdlib_corpus() -> tuple[str, str]:
     return "\n\n".join(docs) + "\n", source
 
 
-def read_text(path: str) -> str:
-    """Read a UTF-8 text file; :class:`InputError` if it is missing, unreadable or empty."""
+def read_text(path: str, limit: int = TEXT_LIMIT) -> str:
+    """Read a UTF-8 text file of at most ``limit`` bytes; :class:`InputError` if it is missing, unreadable,
+    empty or larger.
+
+    A pipe or a device (``--text <(zcat corpus.gz)``) is read up to the limit, never past it,
+    so ``/dev/zero`` is refused instead of filling the memory.
+    """
     if not os.path.exists(path):
         raise InputError(f"--text {path}: no such file")
     if os.path.isdir(path):
         raise InputError(f"--text {path}: is a directory, expected a text file")
     try:
-        with open(path, encoding="utf-8") as file:
-            text = file.read()
-    except UnicodeDecodeError as error:
-        raise InputError(f"--text {path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+        with open(path, "rb") as file:
+            raw = file.read(limit + 1)
     except OSError as error:
         raise InputError(f"--text {path}: cannot read it ({error.strerror})") from None
+    if len(raw) > limit:
+        raise InputError(f"--text {path}: larger than {limit >> 20} MiB, the most a character model is trained on "
+                         "here; pass a shorter excerpt")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"--text {path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     if not text.strip():
         raise InputError(f"--text {path}: the file is empty")
-    return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as text-mode open
 
 
 def sha256(text: str) -> str:

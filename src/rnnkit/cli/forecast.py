@@ -35,9 +35,9 @@ import sys
 import numpy as np
 
 from rnnkit import manual_seed, nn, no_grad, optim, serialization
-from rnnkit.cli import checkpoint, plots
+from rnnkit.cli import checkpoint, plots, rundir
 from rnnkit.cli.charlm import LAYERS
-from rnnkit.cli.options import ForecastOptions, InputError
+from rnnkit.cli.options import ForecastOptions, InputError, RunError
 
 __all__ = ["run", "read_column", "detect_season", "Forecaster", "naive", "seasonal_naive", "scores"]
 
@@ -46,6 +46,8 @@ SPLITS = (0.70, 0.15)  # train and validation fractions; the test span is the re
 
 def read_column(path: str, column: str) -> np.ndarray:
     """The values of ``column`` in the CSV file ``path`` as float64; :class:`InputError` on bad input."""
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, expected a CSV file")
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such file")
     try:
@@ -149,6 +151,11 @@ class Forecaster(nn.Module):
 
 
 def run(opts: ForecastOptions) -> int:
+    with rundir.lock(opts.out):  # one writer per run directory
+        return _forecast(opts)
+
+
+def _forecast(opts: ForecastOptions) -> int:
     # -- data: chronological spans, windows, scaling fitted on the training span only
     y = read_column(opts.csv, opts.column)
     n, W, H = len(y), opts.window, opts.horizon
@@ -217,6 +224,9 @@ def run(opts: ForecastOptions) -> int:
     results = {opts.cell.upper(): scores(pred, target, scale), "naive": scores(naive(y, starts, H), target, scale)}
     if season > 1:
         results[f"seasonal naive (m={season})"] = scores(seasonal_naive(y, starts, H, season), target, scale)
+    if not np.isfinite(pred).all():
+        raise RunError(f"the {opts.cell.upper()}'s forecasts are not finite (the values of column {opts.column!r} "
+                       "are too large for float64 arithmetic); rescale the column; nothing was written")
     model_scores, naive_scores = results[opts.cell.upper()], results["naive"]
     beats = model_scores["mae"] < naive_scores["mae"]
 

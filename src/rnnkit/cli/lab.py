@@ -35,7 +35,7 @@ import time
 import numpy as np
 
 from rnnkit import manual_seed, nn, no_grad, optim, stack, zeros
-from rnnkit.cli import checkpoint, plots
+from rnnkit.cli import checkpoint, plots, rundir
 from rnnkit.cli.charlm import LAYERS
 from rnnkit.cli.options import CELLS, InputError, LabOptions
 
@@ -236,6 +236,11 @@ def run(opts: LabOptions) -> int:
         raise InputError(f"--cells {opts.cells!r}: expected distinct names among {', '.join(CELLS)}, "
                          "separated by commas")
     out_dir = opts.out or os.path.join("runs", f"lab-{task.name}")
+    with rundir.lock(out_dir):  # one writer per run directory
+        return _lab(opts, task, T, cells, out_dir)
+
+
+def _lab(opts: LabOptions, task: Task, T: int, cells: list[str], out_dir: str) -> int:
     saved = checkpoint.read_config(out_dir)
     if saved is not None:
         raise InputError(f"--out {out_dir} holds a {saved.get('kind')} model; choose another --out")

@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 CELLS = ("lstm", "gru", "rnn")
+SEED_MAX = 2**64 - 1  # seeds are 0 .. 2**64 - 1, as torch.manual_seed
 TASKS = ("adding", "copy", "reber")
 
 
@@ -84,7 +85,7 @@ class TrainOptions:
         0.05, "fraction of the text, at its end, held out for validation", above=0, below=0.5)
     eval_every: int = option(
         100, "steps between validation (bits per character), a sample and a checkpoint", minimum=1)
-    seed: int = option(1337, "random seed (initialisation, dropout, sampling)")
+    seed: int = option(1337, "random seed (initialisation, dropout, sampling)", minimum=0, maximum=SEED_MAX)
     out: str = option(
         "runs/charlm", "output directory for the checkpoint, metrics.csv and loss.png", metavar="DIR")
     resume: bool = option(
@@ -100,7 +101,7 @@ class SampleOptions:
     length: int = option(500, "characters to generate after the prompt", minimum=0)
     temperature: float = option(0.8, "softmax temperature (lower: more conservative)", above=0)
     top_k: int = option(0, "sample among the k most likely characters only (0: all)", minimum=0)
-    seed: int | None = option(None, "random seed for sampling (default: unpredictable)")
+    seed: int | None = option(None, "random seed for sampling (default: unpredictable)", minimum=0, maximum=SEED_MAX)
     onnx: str | None = option(
         None, "run this ONNX export of the model (from `rnnkit onnx DIR FILE`) in ONNX Runtime instead of rnnkit",
         metavar="FILE")
@@ -122,7 +123,7 @@ class ForecastOptions:
     season: int = option(
         0, "seasonal period of the seasonal-naive baseline (0: detect it from the training span's "
         "autocorrelation)", minimum=0)
-    seed: int = option(0, "random seed")
+    seed: int = option(0, "random seed", minimum=0, maximum=SEED_MAX)
     out: str = option(
         "runs/forecast", "output directory for metrics.json, forecast.png and the model", metavar="DIR")
 
@@ -143,7 +144,7 @@ class LabOptions:
     steps: int = option(1500, "optimizer steps per cell", minimum=1)
     batch_size: int = option(32, "sequences per step", minimum=1)
     lr: float = option(2e-2, "Adam learning rate", above=0)
-    seed: int = option(0, "random seed (the same data for every cell)")
+    seed: int = option(0, "random seed (the same data for every cell)", minimum=0, maximum=SEED_MAX)
     out: str | None = option(None, "output directory (default: runs/lab-TASK)", metavar="DIR")
 
 

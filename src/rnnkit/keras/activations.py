@@ -135,8 +135,10 @@ _REGISTRY: dict[str, Callable] = {
 _REGISTRY["swish"] = silu
 
 
-def get(identifier: Any) -> Callable:
+def get(identifier: Any, argument: str = "activation") -> Callable:
     """An activation function from a name, a ``{"class_name": name}`` dict, a callable or None (linear).
+
+    ``argument`` names the argument in error messages (``recurrent_activation``, say).
 
     Raises:
         ValueError: an unknown name (the message lists the known ones).
@@ -149,13 +151,13 @@ def get(identifier: Any) -> Callable:
     if isinstance(identifier, str):
         if identifier not in _REGISTRY:
             raise ValueError(
-                f"activation: unknown activation {identifier!r}; expected one of {sorted(_REGISTRY)} or a callable"
+                f"{argument}: unknown activation {identifier!r}; expected one of {sorted(_REGISTRY)} or a callable"
             )
         return _REGISTRY[identifier]
     if callable(identifier):
         return identifier
     raise TypeError(
-        f"activation: expected a name, a callable or None, got {type(identifier).__name__} {identifier!r}"
+        f"{argument}: expected a name, a callable or None, got {type(identifier).__name__} {identifier!r}"
     )
 
 

@@ -182,6 +182,17 @@ def keras_adam(w, g, m, v, v_hat, *, lr: float, beta_1: float, beta_2: float, ep
     w -= m * alpha / (np.sqrt(v) + epsilon)  # (*P)
 
 
+def _in_range(owner: str, name: str, value: Any, low: float, high: float, *, open_high: bool = False) -> float:
+    """``value`` as a float after checking ``low <= value <= high`` (``< high`` when ``open_high``)."""
+    ok = (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+          and np.isfinite(value) and low <= value and (value < high if open_high else value <= high))
+    if not ok:
+        interval = f"[{low}, {high})" if open_high else f"[{low}, {high}]" if np.isfinite(high) else f">= {low}"
+        raise ValueError(f"{owner}: {name} must be a float {'in ' if '[' in interval else ''}{interval}, "
+                         f"got {value!r}")
+    return float(value)
+
+
 # -- base class ------------------------------------------------------------------------------------
 def _grad_array(grad: Any) -> np.ndarray | None:
     if grad is None:
@@ -478,7 +489,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, learning_rate=None, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, bool(centered)
+        self.rho, self.momentum = _in_range("RMSprop", "rho", rho, 0, 1), _in_range("RMSprop", "momentum", momentum, 0, 1)
+        self.epsilon, self.centered = _in_range("RMSprop", "epsilon", epsilon, 0, np.inf), bool(centered)
 
     def _init_state(self, w, group):
         return {
@@ -501,7 +513,9 @@ class Adagrad(Optimizer):
 
     def __init__(self, learning_rate=None, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
+        self.initial_accumulator_value = _in_range("Adagrad", "initial_accumulator_value", initial_accumulator_value,
+                                                   0, np.inf)
+        self.epsilon = _in_range("Adagrad", "epsilon", epsilon, 0, np.inf)
 
     def _init_state(self, w, group):
         return {"accumulator": np.full_like(w, self.initial_accumulator_value)}  # (*P)
@@ -519,7 +533,10 @@ class Adam(Optimizer):
 
     def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, bool(amsgrad)
+        owner = type(self).__name__
+        self.beta_1 = _in_range(owner, "beta_1", beta_1, 0, 1, open_high=True)
+        self.beta_2 = _in_range(owner, "beta_2", beta_2, 0, 1, open_high=True)
+        self.epsilon, self.amsgrad = _in_range(owner, "epsilon", epsilon, 0, np.inf), bool(amsgrad)
 
     def _init_state(self, w, group):
         return {

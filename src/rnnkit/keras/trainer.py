@@ -673,9 +673,11 @@ class Trainer:
                 "weighted_metrics": _serialize_tree(args["weighted_metrics"], metrics)}
 
     def compile_from_config(self, config: dict) -> None:
-        """``compile`` again from :meth:`get_compile_config`."""
-        loss, metrics = config.get("loss"), metrics_module.deserialize
-        self.compile(optimizer=optimizers_module.deserialize(config["optimizer"]),
+        """``compile`` again from :meth:`get_compile_config` (an entry left out takes ``compile``'s default, as Keras)."""
+        if not isinstance(config, dict):
+            raise TypeError(f"compile_from_config(config): expected a dict, got {type(config).__name__}")
+        loss, metrics, optimizer = config.get("loss"), metrics_module.deserialize, config.get("optimizer", "rmsprop")
+        self.compile(optimizer=optimizers_module.deserialize(optimizer) if isinstance(optimizer, dict) else optimizer,
                      loss=loss if isinstance(loss, str) else _deserialize_tree(loss, losses_module.deserialize),
                      loss_weights=config.get("loss_weights"), metrics=_deserialize_tree(config.get("metrics"), metrics),
                      weighted_metrics=_deserialize_tree(config.get("weighted_metrics"), metrics))

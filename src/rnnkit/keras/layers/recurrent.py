@@ -105,7 +105,7 @@ class _FusedCell(Layer):
         self.activation = activations.get(activation)
         self._activation_name = _scan_activation("activation", self.activation)
         if self.gates > 1:
-            self.recurrent_activation = activations.get(recurrent_activation)
+            self.recurrent_activation = activations.get(recurrent_activation, "recurrent_activation")
             self._recurrent_activation_name = _scan_activation("recurrent_activation", self.recurrent_activation)
         self.use_bias = check_bool("use_bias", use_bias)
         self._set_weight_options(kernel=kernel, recurrent=recurrent, bias=bias)

@@ -340,8 +340,9 @@ class RNNCellBase(Module):
         self.mode = mode
         self.input_size = check_size("input_size", input_size, 1)
         self.hidden_size = check_size("hidden_size", hidden_size, 1)
-        if not isinstance(bias, (bool, np.bool_)):
-            raise TypeError(f"bias: expected a bool, got {type(bias).__name__} {bias!r}")
+        for flag, value in (("bias", bias), ("reset_after", reset_after)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{flag}: expected a bool, got {type(value).__name__} {value!r}")
         self.bias = bool(bias)
         self.reset_after = bool(reset_after)
         self.dtype = check_dtype(dtype)
