@@ -108,7 +108,8 @@ def state_from_arrays(arrays: dict[str, np.ndarray]) -> Any:
 
 def pick(logits: np.ndarray, temperature: float, top_k: int, rng: np.random.Generator) -> int:
     """Draw one id from ``softmax(logits / temperature)``, restricted to the ``top_k`` largest (0: all)."""
-    z = (logits.astype(np.float64) - logits.max()) / temperature  # (V,) <= 0: a tiny temperature cannot overflow
+    with np.errstate(over="ignore"):  # a tiny temperature sends all but the largest to -inf: the greedy limit
+        z = (logits.astype(np.float64) - logits.max()) / temperature  # (V,) <= 0
     if 0 < top_k < len(z):
         z = np.where(z >= np.partition(z, -top_k)[-top_k], z, -np.inf)
     p = np.exp(z - z.max())  # (V,)

@@ -30,6 +30,7 @@ import sysconfig
 import numpy as np
 
 from rnnkit.cli.options import InputError
+from rnnkit.cli.schema import read_capped
 
 __all__ = ["stdlib_corpus", "read_text", "Vocab", "split", "batchify", "window", "num_windows", "sha256"]
 
@@ -85,11 +86,10 @@ def read_text(path: str, limit: int = TEXT_LIMIT) -> str:
     if os.path.isdir(path):
         raise InputError(f"--text {path}: is a directory, expected a text file")
     try:
-        with open(path, "rb") as file:
-            raw = file.read(limit + 1)
+        raw = read_capped(path, limit)
     except OSError as error:
         raise InputError(f"--text {path}: cannot read it ({error.strerror})") from None
-    if len(raw) > limit:
+    if raw is None:
         raise InputError(f"--text {path}: larger than {limit >> 20} MiB, the most a character model is trained on "
                          "here; pass a shorter excerpt")
     try:

@@ -32,7 +32,8 @@ from typing import Any
 
 from rnnkit.cli.options import InputError
 
-__all__ = ["SchemaError", "Int", "Float", "Str", "Bool", "Null", "Obj", "check", "read_json", "options_spec",
+__all__ = ["SchemaError", "Int", "Float", "Str", "Bool", "Null", "Obj", "check", "read_capped", "read_json",
+           "options_spec",
            "charlm_shapes", "GATES", "MAX_JSON_BYTES"]
 
 MAX_JSON_BYTES = 64 << 20  # a run's JSON files are small; anything larger is not one of ours
@@ -146,6 +147,26 @@ def check(value: Any, spec: Any, where: str = "") -> None:
     spec.check(value, where)
 
 
+def read_capped(path: str, limit: int) -> bytes | None:
+    """The bytes of ``path``, or None when it holds more than ``limit`` bytes.
+
+    A regular file's size is checked first; a pipe or a device is read in blocks and never
+    past ``limit`` (so ``/dev/zero`` ends, and nothing larger than what is read is allocated).
+    """
+    with open(path, "rb") as file:
+        info = os.fstat(file.fileno())
+        if os.path.isfile(path) and info.st_size > limit:
+            return None
+        chunks, total = [], 0
+        while total <= limit:
+            block = file.read(min(1 << 20, limit + 1 - total))
+            if not block:
+                break
+            chunks.append(block)
+            total += len(block)
+    return None if total > limit else b"".join(chunks)
+
+
 def read_json(path: str) -> Any:
     """Parse the JSON file ``path``; :class:`InputError` naming it when it is unreadable, too large or too deep.
 
@@ -154,11 +175,10 @@ def read_json(path: str) -> Any:
     try:
         if not os.path.isfile(path):
             raise InputError(f"{path}: not a regular file")
-        with open(path, "rb") as file:
-            raw = file.read(MAX_JSON_BYTES + 1)
+        raw = read_capped(path, MAX_JSON_BYTES)
     except OSError as error:
         raise InputError(f"{path}: cannot read it ({error.strerror})") from None
-    if len(raw) > MAX_JSON_BYTES:
+    if raw is None:
         raise InputError(f"{path}: larger than {MAX_JSON_BYTES >> 20} MiB; not a file rnnkit wrote")
     try:
         return json.loads(raw.decode("utf-8"))

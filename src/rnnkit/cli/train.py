@@ -79,6 +79,7 @@ def _train(opts: TrainOptions, given: set[str], given_text: str | None,
         if saved is None:
             raise InputError(f"--resume: {opts.out} holds no checkpoint (no {checkpoint.PREFIX}<step> directory)")
         opts = _continue(opts, given, saved)
+        state = checkpoint.load_charlm_state(saved)  # checked against the config before anything is allocated
     elif saved is not None:
         raise InputError(f"--out {opts.out} already holds {describe(saved)}; pass --resume to continue it "
                          "or choose another --out")
@@ -115,7 +116,7 @@ def _train(opts: TrainOptions, given: set[str], given_text: str | None,
     optimizer = optim.Adam(model.parameters(), lr=opts.lr)
     step, carry, elapsed, metrics = 0, None, 0.0, []
     if opts.resume:
-        carry = _restore(saved, model, optimizer)
+        carry = _restore(saved, state, model, optimizer)
         step, elapsed = saved["step"], saved["elapsed_seconds"]
         for group in optimizer.param_groups:
             group["lr"] = opts.lr
@@ -313,9 +314,9 @@ def _check_size(opts: TrainOptions, vocab_size: int) -> None:
                          f"Adam's moments; this machine has {have / 2**30:,.1f} GiB")
 
 
-def _restore(saved: dict, model: CharLM, optimizer: Any) -> Any:
-    """Load the checked training state of ``saved``'s checkpoint into the model, optimizer and RNG; the carry."""
-    weights, optimizer_state, carry = checkpoint.load_charlm_state(saved)
+def _restore(saved: dict, state: tuple, model: CharLM, optimizer: Any) -> Any:
+    """Load the checked training ``state`` of ``saved``'s checkpoint into the model, optimizer and RNG; the carry."""
+    weights, optimizer_state, carry = state
     where = f"{saved['_unit']}/{checkpoint.TRAINING_STATE}"
     try:
         optimizer.load_state_dict(optimizer_state)
