@@ -216,6 +216,36 @@ def test_leftovers_of_a_killed_writer_are_cleaned_at_the_next_start(text, refere
     assert final_state(out) == state
 
 
+def test_a_reader_follows_a_checkpoint_published_while_it_reads(text, tmp_path, monkeypatch, capsys):
+    out = str(tmp_path / "run")
+    assert main(["train", "--text", text, *ARGS[:-1], "2", "--out", out]) == 0
+    real = checkpoint.serialization.read_header
+
+    def racing(path):  # a writer publishes checkpoint-3 and removes checkpoint-2 while sample reads it
+        unit = os.path.dirname(path)
+        if unit.endswith("checkpoint-2"):
+            newer = os.path.join(out, "checkpoint-3")
+            shutil.copytree(unit, newer)
+            config = json.load(open(os.path.join(newer, checkpoint.CONFIG)))
+            json.dump({**config, "step": 3}, open(os.path.join(newer, checkpoint.CONFIG), "w"))
+            shutil.rmtree(unit)
+        return real(path)
+
+    monkeypatch.setattr(checkpoint.serialization, "read_header", racing)
+    capsys.readouterr()
+    assert main(["inspect", out]) == 0
+    assert "training: step 3" in capsys.readouterr().out
+
+
+def test_a_renamed_checkpoint_directory_is_named(text, tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert main(["train", "--text", text, *ARGS[:-1], "2", "--out", out]) == 0
+    os.rename(os.path.join(out, "checkpoint-2"), os.path.join(out, "checkpoint-9"))
+    capsys.readouterr()
+    assert main(["train", "--out", out, "--resume"]) == 2
+    assert "checkpoint-9/config.json: step: 2, but the directory is named for step 9" in capsys.readouterr().err
+
+
 # -- one writer per run directory -----------------------------------------------------------------
 def test_a_second_writer_is_refused_with_the_holders_pid(text, tmp_path, capsys):
     out = str(tmp_path / "run")

@@ -59,7 +59,7 @@ from rnnkit.cli.schema import (GATES, Float, Int, Null, Obj, SchemaError, Str, c
 
 __all__ = ["TRAINING_STATE", "MODEL", "CONFIG", "METRICS", "PREFIX", "FileOps", "commit", "prune", "latest",
            "locate", "read_config", "read_file", "read_weights", "digest", "write_json", "json_bytes", "CHARLM",
-           "open_charlm", "charlm_weights", "save_charlm", "load_charlm_state"]
+           "open_charlm", "load_charlm", "save_charlm", "load_charlm_state"]
 
 TRAINING_STATE = "training_state.safetensors"
 MODEL = "model.safetensors"
@@ -170,17 +170,18 @@ def commit(run_dir: str, step: int, files: dict[str, bytes], ops: FileOps | None
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     ops.fsync_dir(run_dir)
-    prune(run_dir, ops)
+    prune(run_dir, ops, keep=final)
     return final
 
 
-def prune(run_dir: str, ops: FileOps | None = None) -> None:
-    """Keep only the latest checkpoint of ``run_dir`` and remove the leftovers of killed writers.
+def prune(run_dir: str, ops: FileOps | None = None, keep: str | None = None) -> None:
+    """Keep only one checkpoint of ``run_dir`` (``keep``, default the latest) and remove the leftovers of
+    killed writers.
 
     Superseded checkpoints are renamed to ``.trash-*`` first (one atomic step), then removed.
     """
     ops = ops or FileOps()
-    keep = latest(run_dir)
+    keep = keep or latest(run_dir)
     for entry in _units(run_dir):
         path = os.path.join(run_dir, entry[1])
         if path != keep:
@@ -236,6 +237,10 @@ def read_config(directory: str, schemas: dict[str, Any] | None = None) -> dict |
         spec = (schemas or {}).get(config["kind"])
         if spec is not None:
             check(config, spec)
+        named = _UNIT.fullmatch(os.path.basename(os.path.normpath(unit)))
+        if named and config.get("step") != int(named.group(1)):
+            raise SchemaError(f"step: {config.get('step')!r}, but the directory is named for step {named.group(1)} "
+                              "(renamed by hand?)")
     except SchemaError as error:
         raise InputError(f"{path}: {error}") from None
     config["_unit"] = unit  # where it was read: the other files of the unit are read from the same place
@@ -356,9 +361,27 @@ def open_charlm(directory: str) -> dict | None:
     return config
 
 
-def charlm_weights(config: dict) -> dict[str, np.ndarray]:
-    """The checked weights (``model.safetensors``) of a character model's config from :func:`open_charlm`."""
-    return read_weights(config, MODEL, charlm_shapes(config["model"]))
+def load_charlm(directory: str, attempts: int = 3) -> tuple[dict, dict[str, np.ndarray]] | None:
+    """The validated config and checked weights of the character model in ``directory`` (None: no model).
+
+    A reader does not take the writer's lock: when a writer publishes a newer checkpoint and
+    removes the one being read, the read starts again on the newer one.
+    """
+    for _ in range(attempts - 1):
+        unit = locate(directory)
+        try:
+            return _read_charlm(directory)
+        except InputError:
+            if locate(directory) == unit:  # no newer checkpoint was published meanwhile: a real problem
+                raise
+    return _read_charlm(directory)
+
+
+def _read_charlm(directory: str) -> tuple[dict, dict[str, np.ndarray]] | None:
+    config = open_charlm(directory)
+    if config is None:
+        return None
+    return config, read_weights(config, MODEL, charlm_shapes(config["model"]))
 
 
 def save_charlm(run_dir: str, model: Any, optimizer: Any, carry: Any, config: dict, metrics: str,

@@ -39,8 +39,7 @@ def run(opts: InspectOptions) -> int:
         raise InputError(f"{opts.dir} holds no model (no {checkpoint.PREFIX}<step> directory or {checkpoint.CONFIG})")
     kind = config["kind"]
     if kind == "charlm":
-        config = checkpoint.open_charlm(opts.dir)
-        weights = checkpoint.charlm_weights(config)  # checked against the config before reading
+        config, weights = checkpoint.load_charlm(opts.dir)  # checked against the config before reading
         order = list(charlm_shapes(config["model"]))
     else:
         weights = checkpoint.read_weights(config, checkpoint.MODEL, None)

@@ -27,11 +27,11 @@ def load_model(directory: str) -> tuple[CharLM, dict]:
     """
     if not os.path.isdir(directory):
         raise InputError(f"{directory}: no such directory")
-    config = checkpoint.open_charlm(directory)
-    if config is None:
+    loaded = checkpoint.load_charlm(directory)
+    if loaded is None:
         raise InputError(f"{directory} holds no model (no {checkpoint.PREFIX}<step> directory or "
                          f"{checkpoint.CONFIG}); train one with rnnkit train --out {directory}")
-    weights = checkpoint.charlm_weights(config)
+    config, weights = loaded
     model = CharLM.from_config(config["model"])
     model.load_state_dict(weights)
     return model.eval(), config

@@ -127,7 +127,7 @@ def _read(filepath) -> tuple[dict[str, np.ndarray], dict[str, str]]:
 def _loads(filepath: str, metadata: dict[str, str], key: str) -> Any:
     try:
         return json.loads(metadata[key])
-    except (KeyError, json.JSONDecodeError) as error:
+    except (KeyError, json.JSONDecodeError, RecursionError) as error:
         raise ValueError(f"{filepath!r}: metadata entry {key!r} is missing or not valid JSON ({error})") from None
 
 
