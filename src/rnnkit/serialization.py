@@ -35,7 +35,7 @@ import safetensors.numpy
 
 __all__ = [
     "save", "load", "load_metadata", "read_header", "to_bytes", "read_safetensors", "atomic_write_bytes",
-    "atomic_write_text",
+    "atomic_write_text", "write_new", "fsync_directory",
     "flatten_optimizer_state", "unflatten_optimizer_state", "save_optimizer_state", "load_optimizer_state",
 ]
 
@@ -64,19 +64,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memory
         raise IsADirectoryError(f"cannot write {path!r}: it is a directory")
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    except OSError as error:
-        raise _naming(error, path) from None  # e.g. a read-only directory: name the target
-    try:
-        try:
-            view = memoryview(data).cast("B")
-            while view:  # os.write may write fewer bytes than asked
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_new(tmp, data)
         os.replace(tmp, path)
-    except OSError as error:  # e.g. "No space left on device": say which file could not be written
+    except OSError as error:  # e.g. "No space left on device" or a read-only directory: name the target
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise _naming(error, path) from None
@@ -84,7 +74,24 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memory
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_directory(directory)
+    fsync_directory(directory)
+
+
+def write_new(path: str, data: bytes | bytearray | memoryview) -> None:
+    """Create ``path`` (it must not exist), write all of ``data`` and fsync it; an OSError names ``path``."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as error:
+        raise _naming(error, path) from None
+    try:
+        view = memoryview(data).cast("B")
+        while view:  # os.write may write fewer bytes than asked
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except OSError as error:  # an error from os.write carries no file name
+        raise _naming(error, path) from None
+    finally:
+        os.close(fd)
 
 
 def _naming(error: OSError, path: str) -> OSError:
@@ -101,8 +108,8 @@ def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8
     atomic_write_bytes(path, text.encode(encoding))
 
 
-def _fsync_directory(directory: str) -> None:
-    """Persist the rename itself (POSIX); a no-op where directories cannot be opened."""
+def fsync_directory(directory: str) -> None:
+    """Persist a directory's entries, e.g. a rename (POSIX); a no-op where directories cannot be opened."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:

@@ -77,29 +77,10 @@ class FileOps:
 
     def write(self, path: str, data: bytes) -> None:
         """Create ``path`` (it must not exist), write ``data`` and fsync it."""
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
-        try:
-            view = memoryview(data).cast("B")
-            while view:  # os.write may write fewer bytes than asked
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        except OSError as error:  # e.g. "No space left on device": name the file
-            raise OSError(error.errno, error.strerror, path) if error.errno is not None else error from None
-        finally:
-            os.close(fd)
+        serialization.write_new(path, data)
 
     def fsync_dir(self, path: str) -> None:
-        """Persist a directory's entries (POSIX; where directories cannot be opened, nothing to do)."""
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        serialization.fsync_directory(path)
 
     def rename(self, source: str, target: str) -> None:
         os.rename(source, target)
