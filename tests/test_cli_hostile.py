@@ -23,6 +23,7 @@ import safetensors.numpy
 import rnnkit
 from rnnkit import serialization
 from rnnkit.cli import checkpoint, main, plots
+from rnnkit.cli.options import RunError
 
 ARGS = ["--layers", "1", "--hidden", "8", "--embed", "4", "--seq-len", "8", "--batch-size", "2", "--eval-every", "2",
         "--steps", "2"]
@@ -298,17 +299,26 @@ def test_a_tiny_temperature_samples_the_most_likely_character(base, capsys):
     assert capsys.readouterr().out == tiny  # the limit of temperature -> 0 is the greedy choice
 
 
-def test_forecast_names_a_directory_and_refuses_non_finite_results(tmp_path, capsys):
+def test_forecast_names_a_directory_and_refuses_values_that_overflow(tmp_path, capsys):
     assert main(["forecast", str(tmp_path), "--column", "y"]) == 2
     assert "is a directory, expected a CSV file" in capsys.readouterr().err
     csv = tmp_path / "huge.csv"
     rng = np.random.default_rng(0)
     csv.write_text("y\n" + "\n".join(f"{v:.6e}" for v in 1e200 * (1 + rng.random(120))) + "\n")
     out = tmp_path / "run"
-    assert main(["forecast", str(csv), "--column", "y", "--epochs", "1", "--window", "4", "--out", str(out)]) == 1
+    assert main(["forecast", str(csv), "--column", "y", "--epochs", "1", "--window", "4", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "nothing was written" in err[0] and ("inf" in err[0] or "not finite" in err[0]), err
-    assert not out.exists() or not [n for n in os.listdir(out) if not n.startswith(".")]
+    assert len(err) == 1 and "overflow float64 arithmetic" in err[0], err
+    assert not out.exists()
+
+
+def test_a_non_finite_result_is_an_error_and_never_infinity_in_a_file(tmp_path):
+    path = tmp_path / "metrics.json"
+    with pytest.raises(RunError, match=r"scores.LSTM.1.mae is inf; a non-finite result is an error, nothing"):
+        checkpoint.write_json(str(path), {"scores": {"LSTM": [{"mae": 1.0}, {"mae": float("inf")}]}})
+    assert not path.exists() and not os.listdir(tmp_path)
+    checkpoint.write_json(str(path), {"mae": 1.5})
+    assert json.loads(path.read_text()) == {"mae": 1.5}
 
 
 def test_an_internal_error_is_one_line_with_a_report_hint_and_a_traceback_under_debug(monkeypatch, tmp_path,

@@ -42,6 +42,7 @@ from rnnkit.cli.options import ForecastOptions, InputError, RunError
 __all__ = ["run", "read_column", "detect_season", "Forecaster", "naive", "seasonal_naive", "scores"]
 
 SPLITS = (0.70, 0.15)  # train and validation fractions; the test span is the rest
+MAX_ABS = 1e150  # largest |value| whose squares (variances, MSE) stay finite in float64
 
 
 def read_column(path: str, column: str) -> np.ndarray:
@@ -158,6 +159,9 @@ def run(opts: ForecastOptions) -> int:
 def _forecast(opts: ForecastOptions) -> int:
     # -- data: chronological spans, windows, scaling fitted on the training span only
     y = read_column(opts.csv, opts.column)
+    if np.abs(y).max() > MAX_ABS:
+        raise InputError(f"--column {opts.column!r}: values up to {np.abs(y).max():.3g} overflow float64 arithmetic "
+                         f"(their squares); rescale the column below {MAX_ABS:.0e}")
     n, W, H = len(y), opts.window, opts.horizon
     n_train, n_val = int(n * SPLITS[0]), int(n * SPLITS[1])
     n_test = n - n_train - n_val
