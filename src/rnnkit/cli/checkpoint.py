@@ -167,7 +167,10 @@ def prune(run_dir: str, ops: FileOps | None = None, keep: str | None = None) -> 
         path = os.path.join(run_dir, entry[1])
         if path != keep:
             trash = os.path.join(run_dir, f".trash-{entry[1]}-{secrets.token_hex(4)}")
-            ops.rename(path, trash)
+            try:
+                ops.rename(path, trash)
+            except PermissionError:  # Windows: a reader has a file of it open; the next prune removes it
+                continue
             ops.remove_tree(trash)
     remove_leftovers(run_dir)
 

@@ -222,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rnnkit", description="Train, sample and study recurrent networks (RNN, LSTM, GRU) on NumPy.",
         argument_default=argparse.SUPPRESS,
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an internal error (accepted anywhere on the command line)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, cls in COMMANDS.items():
         summary = (cls.__doc__ or "").split(": ", 1)[-1].strip()
