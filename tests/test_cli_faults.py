@@ -120,19 +120,25 @@ def test_an_error_at_every_file_operation_of_a_checkpoint_loses_nothing(text, re
         assert_recovers(out, text, state, capsys)
 
 
-def test_a_second_ctrl_c_inside_every_file_operation_loses_nothing(text, reference, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("signals,status", [
+    ((signal.SIGINT, signal.SIGINT), 130),  # the first asks the loop to stop after the step, the second interrupts
+    ((signal.SIGTERM, signal.SIGTERM), 130),  # at once: inside the commit
+    ((signal.SIGTERM,), 143),  # one: the commit completes, then the loop saves and stops
+])
+def test_signals_inside_every_file_operation_lose_nothing(text, reference, tmp_path, monkeypatch, capsys, signals,
+                                                         status):
     state, middle = reference
     for target in middle:
         out = str(tmp_path / f"run{target}")
 
-        def two_ctrl_c():
-            os.kill(os.getpid(), signal.SIGINT)  # the first asks the loop to stop after the step
-            os.kill(os.getpid(), signal.SIGINT)  # the second interrupts at once: inside the commit
+        def deliver():
+            for sig in signals:
+                os.kill(os.getpid(), sig)
 
         with monkeypatch.context() as patch:
-            fail_at(patch, target, two_ctrl_c)
-            assert main(["train", "--text", text, *ARGS, "--out", out]) == 130
-        capsys.readouterr()
+            fail_at(patch, target, deliver)
+            assert main(["train", "--text", text, *ARGS, "--out", out]) == status
+        assert "Traceback" not in capsys.readouterr().err
         assert_recovers(out, text, state, capsys)
 
 
