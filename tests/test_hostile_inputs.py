@@ -211,8 +211,7 @@ def test_arguments_are_checked_where_they_enter(make, error, match):
 
 
 def test_the_keras_optimizer_ranges_keep_training_finite():
-    w = type("V", (), {})()
-    w.data = np.ones(3, np.float32)
+    w = nn.Parameter(np.ones(3, np.float32))
     for opt in (rk.optimizers.Adam(beta_1=0.0, beta_2=0.0), rk.optimizers.RMSprop(rho=0.0),
                 rk.optimizers.RMSprop(rho=1.0), rk.optimizers.Adagrad(initial_accumulator_value=0.0)):
         for _ in range(3):
