@@ -255,6 +255,13 @@ def test_train_hidden_1e9_is_refused_before_allocating(tmp_path, capsys):
     assert not os.path.exists(tmp_path / "run")
 
 
+def test_train_a_billion_layers_is_refused_at_once(tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text("abc abc abc\n" * 50)
+    assert main(["train", "--text", str(text), "--layers", "1000000000", "--out", str(tmp_path / "run")]) == 2
+    assert "--layers 1000000000: the model would have" in capsys.readouterr().err
+
+
 def test_text_from_dev_zero_is_refused_with_a_size_cap(tmp_path, capsys):
     assert main(["train", "--text", "/dev/zero", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err

@@ -17,7 +17,7 @@ from rnnkit import nn, serialization
 from rnnkit.cli import rundir
 from rnnkit.cli.charlm import CharLM
 from rnnkit.cli.options import InputError
-from rnnkit.cli.schema import charlm_shapes
+from rnnkit.cli.schema import charlm_parameter_count, charlm_shapes
 
 
 # -- load_state_dict: all checked, then all copied ------------------------------------------------
@@ -225,6 +225,7 @@ def test_charlm_shapes_match_the_model():
         model = CharLM(**config)
         assert {k: v.shape for k, v in model.state_dict().items()} == charlm_shapes(config)
         assert list(model.state_dict()) == list(charlm_shapes(config))  # the order the optimizer numbers them in
+        assert charlm_parameter_count(config) == sum(p.size for p in model.state_dict().values())
 
 
 def test_the_lock_is_exclusive_and_cleans_leftovers(tmp_path):

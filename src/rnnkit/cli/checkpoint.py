@@ -54,8 +54,8 @@ from rnnkit import get_rng_state, serialization
 from rnnkit.cli.charlm import state_arrays, state_from_arrays
 from rnnkit.cli.options import InputError, RunError, TrainOptions
 from rnnkit.cli.rundir import remove_leftovers
-from rnnkit.cli.schema import (GATES, Float, Int, Null, Obj, SchemaError, Str, charlm_shapes, check, options_spec,
-                               read_json)
+from rnnkit.cli.schema import (GATES, MAX_LAYERS, Float, Int, Null, Obj, SchemaError, Str, charlm_shapes, check,
+                               options_spec, read_json)
 
 __all__ = ["TRAINING_STATE", "MODEL", "CONFIG", "METRICS", "PREFIX", "FileOps", "commit", "prune", "latest",
            "locate", "read_config", "read_file", "read_weights", "digest", "write_json", "json_bytes", "CHARLM",
@@ -307,7 +307,7 @@ def _charlm_schema() -> Obj:
     rng = get_rng_state()["bit_generator"]  # the generator rnnkit draws from
     return Obj({
         "kind": Str(choices=("charlm",)),
-        "model": Obj({"vocab_size": Int(1, 0x110000), "cell": Str(choices=tuple(GATES)), "layers": Int(1),
+        "model": Obj({"vocab_size": Int(1, 0x110000), "cell": Str(choices=tuple(GATES)), "layers": Int(1, MAX_LAYERS),
                       "hidden": Int(1), "embed": Int(1), "dropout": Float(0.0, below=1.0)}),
         "vocab": Str(),
         "data": Obj({"source": Str(), "sha256": _SHA256, "chars": Int(), "train_chars": Int(),

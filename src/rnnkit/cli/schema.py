@@ -34,10 +34,11 @@ from rnnkit.cli.options import InputError
 
 __all__ = ["SchemaError", "Int", "Float", "Str", "Bool", "Null", "Obj", "check", "read_capped", "read_json",
            "options_spec",
-           "charlm_shapes", "GATES", "MAX_JSON_BYTES"]
+           "charlm_shapes", "charlm_parameter_count", "GATES", "MAX_JSON_BYTES", "MAX_LAYERS"]
 
 MAX_JSON_BYTES = 64 << 20  # a run's JSON files are small; anything larger is not one of ours
 MAX_SIZE = 1 << 31  # bound on every size in a config (the weights' shapes then bound them for real)
+MAX_LAYERS = 4096  # bound on a config's stacked layers (each has its own weights to check)
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # gate blocks stacked in weight_ih / weight_hh (torch's layout)
 
 
@@ -230,4 +231,12 @@ def charlm_shapes(model: dict) -> dict[str, tuple[int, ...]]:
         shapes[f"rnn.bias_hh_l{layer}"] = (G * H,)
     shapes["head.weight"], shapes["head.bias"] = (V, H), (V,)
     return shapes
+
+
+def charlm_parameter_count(model: dict) -> int:
+    """The number of weights of :func:`charlm_shapes`, by formula (no per-layer work, so any size is cheap)."""
+    V, cell, L, H, E = (model[k] for k in ("vocab_size", "cell", "layers", "hidden", "embed"))
+    G = GATES[cell]
+    first = G * H * (E + H + 2)  # weight_ih (G*H, E), weight_hh (G*H, H), two biases (G*H,)
+    return V * E + first + (L - 1) * G * H * (2 * H + 2) + V * H + V
 

@@ -36,7 +36,7 @@ from rnnkit.cli import checkpoint, plots, rundir
 from rnnkit.cli.charlm import CharLM, detach, generate
 from rnnkit.cli.data import Vocab, batchify, num_windows, read_text, sha256, split, stdlib_corpus, window
 from rnnkit.cli.options import InputError, TrainOptions
-from rnnkit.cli.schema import charlm_shapes
+from rnnkit.cli.schema import charlm_parameter_count
 from rnnkit.cli.progress import Progress, format_seconds
 from rnnkit.serialization import atomic_write_text
 
@@ -300,9 +300,8 @@ def _stop_on_sigint():
 
 def _check_size(opts: TrainOptions, vocab_size: int) -> None:
     """Refuse a model whose weights, gradients and Adam moments would not fit in this machine's memory."""
-    count = sum(math.prod(shape) for shape in charlm_shapes(
-        {"vocab_size": vocab_size, "cell": opts.cell, "layers": opts.layers, "hidden": opts.hidden,
-         "embed": opts.embed}).values())
+    count = charlm_parameter_count({"vocab_size": vocab_size, "cell": opts.cell, "layers": opts.layers,
+                                    "hidden": opts.hidden, "embed": opts.embed})
     need = count * 4 * 4  # float32 weights, gradients and two Adam moments
     try:
         have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
