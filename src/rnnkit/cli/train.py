@@ -36,8 +36,8 @@ from rnnkit.cli import checkpoint, plots, rundir
 from rnnkit.cli.charlm import CharLM, detach, generate
 from rnnkit.cli.data import Vocab, batchify, num_windows, read_text, sha256, split, stdlib_corpus, window
 from rnnkit.cli.options import InputError, TrainOptions
-from rnnkit.cli.schema import charlm_parameter_count
 from rnnkit.cli.progress import Progress, format_seconds
+from rnnkit.cli.schema import charlm_parameter_count
 from rnnkit.serialization import atomic_write_text
 
 __all__ = ["run", "evaluate", "describe"]
