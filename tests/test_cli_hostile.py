@@ -343,3 +343,27 @@ def test_an_internal_error_is_one_line_with_a_report_hint_and_a_traceback_under_
     assert main(["inspect", str(tmp_path), "--debug"]) == 1
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and "RuntimeError: a bug" in err
+
+
+@pytest.mark.parametrize("hidden", [20_000, 1_000_000_000])
+def test_a_size_bomb_forecast_config_fails_before_allocating(hidden, tmp_path, capsys):
+    pytest.importorskip("onnx", reason="rnnkit onnx needs the onnx package")
+    csv = tmp_path / "series.csv"
+    csv.write_text("y\n" + "\n".join(f"{np.sin(i / 3):.4f}" for i in range(60)) + "\n")
+    out = str(tmp_path / "fc")
+    assert main(["forecast", str(csv), "--column", "y", "--epochs", "1", "--window", "4", "--hidden", "3",
+                 "--out", out]) == 0
+    edit_config(out, lambda c: c["model"].update(hidden=hidden))
+    capsys.readouterr()
+    before = snapshot(out)
+    for command in (["inspect", out], ["onnx", out, str(tmp_path / "fc.onnx")]):
+        tracemalloc.start()
+        try:
+            status = main(command)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        err = capsys.readouterr().err.strip().splitlines()
+        assert status == 2 and len(err) == 1 and "config.json implies" in err[0], err
+        assert peak < 32 << 20, (command, peak)
+    assert snapshot(out) == before and not (tmp_path / "fc.onnx").exists()

@@ -17,7 +17,7 @@ from rnnkit import nn, serialization
 from rnnkit.cli import rundir
 from rnnkit.cli.charlm import CharLM
 from rnnkit.cli.options import InputError
-from rnnkit.cli.schema import charlm_parameter_count, charlm_shapes
+from rnnkit.cli.schema import charlm_parameter_count, charlm_shapes, forecast_shapes
 
 
 # -- load_state_dict: all checked, then all copied ------------------------------------------------
@@ -226,6 +226,16 @@ def test_charlm_shapes_match_the_model():
         assert {k: v.shape for k, v in model.state_dict().items()} == charlm_shapes(config)
         assert list(model.state_dict()) == list(charlm_shapes(config))  # the order the optimizer numbers them in
         assert charlm_parameter_count(config) == sum(p.size for p in model.state_dict().values())
+
+
+def test_forecast_shapes_match_the_model():
+    from rnnkit.cli.forecast import Forecaster
+
+    for cell in ("lstm", "gru", "rnn"):
+        config = {"cell": cell, "hidden": 6, "horizon": 3}
+        model = Forecaster(cell, 6, 3)
+        assert {k: v.shape for k, v in model.state_dict().items()} == forecast_shapes(config)
+        assert list(model.state_dict()) == list(forecast_shapes(config))
 
 
 def test_the_lock_is_exclusive_and_cleans_leftovers(tmp_path):

@@ -55,11 +55,11 @@ from rnnkit.cli.charlm import state_arrays, state_from_arrays
 from rnnkit.cli.options import InputError, RunError, TrainOptions
 from rnnkit.cli.rundir import remove_leftovers
 from rnnkit.cli.schema import (GATES, MAX_LAYERS, Float, Int, Null, Obj, SchemaError, Str, charlm_shapes, check,
-                               options_spec, read_json)
+                               forecast_shapes, options_spec, read_json)
 
 __all__ = ["TRAINING_STATE", "MODEL", "CONFIG", "METRICS", "PREFIX", "FileOps", "commit", "prune", "latest",
            "locate", "read_config", "read_file", "read_weights", "digest", "write_json", "json_bytes", "CHARLM",
-           "open_charlm", "load_charlm", "save_charlm", "load_charlm_state"]
+           "open_charlm", "load_charlm", "save_charlm", "load_charlm_state", "FORECAST", "SCHEMAS", "load_forecast"]
 
 TRAINING_STATE = "training_state.safetensors"
 MODEL = "model.safetensors"
@@ -323,6 +323,16 @@ def _charlm_schema() -> Obj:
 
 
 CHARLM = _charlm_schema()
+FORECAST = Obj({"kind": Str(), "model": Obj({"cell": Str(choices=tuple(GATES)), "hidden": Int(1), "horizon": Int(1),
+                                             "window": Int(1)}),
+                "scaler": Obj({"std": Float()}), "train": Obj({}), "metrics": Obj({})},
+               optional=frozenset({"train", "metrics"}))  # the config of ``rnnkit forecast``
+SCHEMAS = {"charlm": CHARLM, "forecast": FORECAST}  # every kind of model a run directory may hold
+
+
+def load_forecast(config: dict) -> dict[str, np.ndarray]:
+    """The checked weights of a forecaster's config (from :func:`read_config` with :data:`SCHEMAS`)."""
+    return read_weights(config, MODEL, forecast_shapes(config["model"]))
 
 
 def open_charlm(directory: str) -> dict | None:

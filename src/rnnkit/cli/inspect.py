@@ -11,14 +11,11 @@ import os
 import numpy as np
 
 from rnnkit.cli import checkpoint
-from rnnkit.cli.options import CELLS, InputError, InspectOptions
+from rnnkit.cli.options import InputError, InspectOptions
 from rnnkit.cli.progress import format_seconds
-from rnnkit.cli.schema import Int, Obj, Str, charlm_shapes
+from rnnkit.cli.schema import charlm_shapes, forecast_shapes
 
-__all__ = ["run", "parameter_table", "FORECAST"]
-
-FORECAST = Obj({"kind": Str(), "model": Obj({"cell": Str(choices=CELLS), "hidden": Int(1), "horizon": Int(1)}),
-                "train": Obj({}), "metrics": Obj({})}, optional=frozenset({"train", "metrics"}))
+__all__ = ["run", "parameter_table"]
 
 
 def parameter_table(weights: dict[str, np.ndarray]) -> str:
@@ -34,13 +31,16 @@ def parameter_table(weights: dict[str, np.ndarray]) -> str:
 def run(opts: InspectOptions) -> int:
     if not os.path.isdir(opts.dir):
         raise InputError(f"{opts.dir}: no such directory")
-    config = checkpoint.read_config(opts.dir, {"charlm": checkpoint.CHARLM, "forecast": FORECAST})
+    config = checkpoint.read_config(opts.dir, checkpoint.SCHEMAS)
     if config is None:
         raise InputError(f"{opts.dir} holds no model (no {checkpoint.PREFIX}<step> directory or {checkpoint.CONFIG})")
     kind = config["kind"]
     if kind == "charlm":
         config, weights = checkpoint.load_charlm(opts.dir)  # checked against the config before reading
         order = list(charlm_shapes(config["model"]))
+    elif kind == "forecast":
+        weights = checkpoint.load_forecast(config)
+        order = list(forecast_shapes(config["model"]))
     else:
         weights = checkpoint.read_weights(config, checkpoint.MODEL, None)
         order = sorted(weights)

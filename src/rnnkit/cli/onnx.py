@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from rnnkit import nn, serialization
+from rnnkit import nn
 from rnnkit._tensor import Tensor
 from rnnkit.cli import checkpoint
 from rnnkit.cli.charlm import CharLM
@@ -77,7 +77,7 @@ def export_run(directory: str, path: str, opset: int) -> str:
 
     if not os.path.isdir(directory):
         raise InputError(f"{directory}: no such directory")
-    config = checkpoint.read_config(directory)
+    config = checkpoint.read_config(directory, checkpoint.SCHEMAS)
     if config is None:
         raise InputError(f"{directory} holds no model (no {checkpoint.CONFIG}); train one with rnnkit train or "
                          "rnnkit forecast")
@@ -96,11 +96,9 @@ def export_run(directory: str, path: str, opset: int) -> str:
                dynamic_axes=axes, opset=opset, metadata={"vocab": json.dumps(config["vocab"]), "kind": "charlm"})
     elif kind == "forecast":
         settings = config["model"]
+        weights = checkpoint.load_forecast(config)  # checked against the config before the model is built
         model = Forecaster(settings["cell"], settings["hidden"], settings["horizon"])
-        try:
-            model.load_state_dict(serialization.load(os.path.join(directory, checkpoint.MODEL)))
-        except (OSError, ValueError) as error:
-            raise InputError(f"{directory}: cannot load {checkpoint.MODEL} ({error})") from None
+        model.load_state_dict(weights)
         scaled = ScaledForecaster(model, config["scaler"]["std"])
         export(scaled, np.zeros((1, settings["window"]), np.float32), path, input_names=["window"],
                output_names=["forecast"], dynamic_axes={"window": {0: "batch"}, "forecast": {0: "batch"}},

@@ -34,7 +34,7 @@ from rnnkit.cli.options import InputError
 
 __all__ = ["SchemaError", "Int", "Float", "Str", "Bool", "Null", "Obj", "check", "read_capped", "read_json",
            "options_spec",
-           "charlm_shapes", "charlm_parameter_count", "GATES", "MAX_JSON_BYTES", "MAX_LAYERS"]
+           "charlm_shapes", "forecast_shapes", "charlm_parameter_count", "GATES", "MAX_JSON_BYTES", "MAX_LAYERS"]
 
 MAX_JSON_BYTES = 64 << 20  # a run's JSON files are small; anything larger is not one of ours
 MAX_SIZE = 1 << 31  # bound on every size in a config (the weights' shapes then bound them for real)
@@ -231,6 +231,13 @@ def charlm_shapes(model: dict) -> dict[str, tuple[int, ...]]:
         shapes[f"rnn.bias_hh_l{layer}"] = (G * H,)
     shapes["head.weight"], shapes["head.bias"] = (V, H), (V,)
     return shapes
+
+
+def forecast_shapes(model: dict) -> dict[str, tuple[int, ...]]:
+    """Every weight's shape implied by a forecaster's config (``cell``, ``hidden`` K, ``horizon`` H), in order."""
+    G, K, H = GATES[model["cell"]], model["hidden"], model["horizon"]
+    return {"rnn.weight_ih_l0": (G * K, 1), "rnn.weight_hh_l0": (G * K, K), "rnn.bias_ih_l0": (G * K,),
+            "rnn.bias_hh_l0": (G * K,), "head.weight": (H, K), "head.bias": (H,)}
 
 
 def charlm_parameter_count(model: dict) -> int:
