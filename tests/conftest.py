@@ -7,6 +7,7 @@ import os
 os.environ["KERAS_BACKEND"] = "torch"  # must precede the first import of keras
 
 import pytest
+from helpers import KERNEL_VARIANTS
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +23,28 @@ def keras():
 @pytest.fixture(scope="session")
 def torch():
     return pytest.importorskip("torch", reason="torch is the reference for these tests")
+
+
+@pytest.fixture(scope="module")
+def torch_single_thread():
+    """Tiny tensors: torch's thread pool only costs time here (and spins on a busy machine)."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(params=KERNEL_VARIANTS)
+def kernel(request):
+    """Run the test under each recurrent kernel (numba in both of its regimes), through kernels.use."""
+    from rnnkit.cells import kernels
+
+    name = request.param
+    small_batch = {"numba-loop": 10**9, "numba-step": 0}.get(name, kernels.SMALL_BATCH)
+    with kernels.use(name.split("-")[0], small_batch=small_batch):
+        yield name

@@ -1,49 +1,21 @@
-"""rnnkit.cells._kernels: every kernel passes the same parity matrix, in both of the numba
-kernel's regimes (compiled loop, BLAS per step); selection by RNNKIT_KERNEL; float32."""
+"""rnnkit.cells.kernels: the one selection (select, use, RNNKIT_KERNEL, per thread), float32 accuracy,
+the tiny-inference path. (The cells' parity matrices run under every kernel through the ``kernel``
+fixture of conftest.py: tests/test_cells.py.)"""
 
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import threading
 
 import numpy as np
 import pytest
 
-import test_cells  # the parity matrix of the cells, re-run below under each kernel
-from rnnkit.cells import _kernels, gru, lstm, scan
-from test_cells import _torch_single_thread  # noqa: F401  (autouse here too)
+from helpers import HAVE_NUMBA, random_case, scan_forward
+from rnnkit.cells import activations, gru, kernels, lstm, scan
 
-try:
-    import numba  # noqa: F401
-
-    HAVE_NUMBA = True
-except ImportError:
-    HAVE_NUMBA = False
-
-# numpy; numba with the whole loop compiled (small batches); numba with BLAS per step (large).
-VARIANTS = ["numpy"] + (["numba-loop", "numba-step"] if HAVE_NUMBA else [])
-
-
-@pytest.fixture(params=VARIANTS)
-def kernel(request, monkeypatch):
-    name = request.param
-    if name != "numpy":
-        monkeypatch.setattr(_kernels, "SMALL_BATCH", 10**9 if name == "numba-loop" else 0)
-    with _kernels.use(name.split("-")[0]):
-        yield name
-
-
-# The torch parity matrix and the reference-cell matrix of test_cells, once per kernel.
-@pytest.mark.usefixtures("kernel")
-@pytest.mark.parametrize("mode,proj", test_cells.PARITY_MODES, ids=[f"{m}-proj{p}" for m, p in test_cells.PARITY_MODES])
-@pytest.mark.parametrize("L,bidir,bias,use_lengths,init", test_cells.PARITY_CONFIGS)
-def test_parity_with_torch(mode, proj, L, bidir, bias, use_lengths, init):
-    test_cells.test_parity_with_torch(mode, proj, L, bidir, bias, use_lengths, init)
-
-
-@pytest.mark.usefixtures("kernel")
-@pytest.mark.parametrize("case", sorted(test_cells.REF_CASES))
-def test_fast_path_matches_reference(case):
-    test_cells.test_fast_path_matches_reference(case)
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 
 @pytest.mark.usefixtures("kernel")
@@ -51,13 +23,13 @@ def test_fast_path_matches_reference(case):
 def test_float32_stays_float32_and_close_to_float64(mode):
     """float32 end to end (the numba kernel's own exp/tanh included) within float32 accuracy."""
     rng = np.random.default_rng(3)
-    x, h0, c0, w = test_cells._random_case(mode, rng, T=9, B=6, I=5, H=7, scale=0.8)
+    x, h0, c0, w = random_case(mode, rng, T=9, B=6, I=5, H=7, scale=0.8)
     g = rng.normal(size=(9, 6, 7))
     res = {}
     for dtype in (np.float64, np.float32):
         cast = lambda a: None if a is None else a.astype(dtype)  # noqa: E731
         mask = np.arange(9)[:, None] < np.array([9, 4, 9, 1, 7, 9])[None]
-        out, h_n, c_n, cache = scan.forward(mode, cast(x), cast(h0), cast(c0), [tuple(map(cast, w))], mask=mask)
+        out, h_n, c_n, cache = scan_forward(mode, cast(x), cast(h0), cast(c0), [tuple(map(cast, w))], mask=mask)
         dx, dh0, dc0, (dw,) = scan.backward(cast(g), None, None, cache)
         arrays = [out, h_n, dx, dh0, *[a for a in dw if a is not None]]
         assert all(a.dtype == dtype for a in arrays), [a.dtype for a in arrays]
@@ -93,9 +65,9 @@ def test_numba_float32_activations_are_accurate():
 @pytest.mark.parametrize("mode", ["LSTM", "GRU"])
 def test_consumed_cache_refuses_a_second_backward(mode):
     rng = np.random.default_rng(4)
-    x, h0, c0, w = test_cells._random_case(mode, rng)
-    with _kernels.use("numba"):
-        out, *_, cache = scan.forward(mode, x, h0, c0, [w])
+    x, h0, c0, w = random_case(mode, rng)
+    with kernels.use("numba"):
+        out, *_, cache = scan_forward(mode, x, h0, c0, [w])
         g = np.ones_like(out)
         first = scan.backward(g, None, None, cache)  # consume=False: the cache stays usable
         again = scan.backward(g, None, None, cache, consume=True)
@@ -111,7 +83,7 @@ def test_streaming_inference_matches_the_training_path(mode, T, B, bidir, bias):
     """Tiny inputs without a graph take one compiled call per layer (projection included)."""
     rng = np.random.default_rng(6)
     L, D, I, H = 2, 2 if bidir else 1, 5, 4
-    G = scan.MODES[mode]
+    G = scan.CELLS[mode].gates
     weights = []
     for layer in range(L):
         for _ in range(D):
@@ -123,57 +95,90 @@ def test_streaming_inference_matches_the_training_path(mode, T, B, bidir, bias):
     h0 = rng.normal(size=(L * D, B, H))
     c0 = rng.normal(size=(L * D, B, H)) if mode == "LSTM" else None
     opts = dict(num_layers=L, bidirectional=bidir)
-    ref = scan.forward(mode, x, h0, c0, weights, **opts)[:3]
-    fast = scan.forward(mode, x, h0, c0, weights, need_grad=False, **opts)[:3]
+    ref = scan_forward(mode, x, h0, c0, weights, **opts)[:3]
+    fast = scan_forward(mode, x, h0, c0, weights, need_grad=False, **opts)[:3]
     for a, b in zip(fast, ref):
         if b is not None:
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
-def test_kernel_covers_only_the_common_case():
-    from rnnkit.cells import activations
-
-    tanh, sig = activations.get("tanh"), activations.get("sigmoid")
-    with _kernels.use("numpy"):
-        assert not _kernels.fused(tanh, sig, None)
+def test_select_is_the_one_decision():
+    tanh, sig, relu = activations.get("tanh"), activations.get("sigmoid"), activations.get("relu")
+    with kernels.use("numpy"):
+        assert kernels.select("LSTM", tanh, sig) == "numpy"
+        assert kernels.select("GRU", tanh, sig, inference_rows=1) == "numpy"
     if HAVE_NUMBA:
-        with _kernels.use("numba"):
-            assert _kernels.fused(tanh, sig, None)
-            assert not _kernels.fused(tanh, sig, np.ones((2, 3)))  # recurrent dropout
-            assert not _kernels.fused(tanh, sig, None, W_hr=np.ones((2, 3)))  # projection
-            assert not _kernels.fused(tanh, sig, None, reset_after=False)  # the other GRU form
-            assert not _kernels.fused(activations.get("relu"), sig, None)
+        with kernels.use("numba", small_batch=4):
+            assert kernels.select("LSTM", tanh, sig) == "numba"
+            assert kernels.select("GRU", tanh, sig, inference_rows=4) == "numba-tiny"
+            assert kernels.select("GRU", tanh, sig, inference_rows=5) == "numba"
+            assert kernels.select("RNN", tanh) == "numpy"  # no compiled Elman kernel
+            assert kernels.select("LSTM", tanh, sig, rec_mask=np.ones((2, 3))) == "numpy"  # recurrent dropout
+            assert kernels.select("LSTM", tanh, sig, W_hr=np.ones((2, 3))) == "numpy"  # projection
+            assert kernels.select("GRU", tanh, sig, reset_after=False) == "numpy"  # the other GRU form
+            assert kernels.select("LSTM", relu, sig) == "numpy"
+
+
+def test_use_is_per_thread_and_restores():
+    """kernels.use sets a context variable: another thread keeps its own (the environment's) kernel."""
+    seen = {}
+    inside, done = threading.Event(), threading.Event()
+
+    def other():
+        inside.wait()
+        seen["other"] = kernels.active()
+        done.set()
+
+    with kernels.use("numba" if HAVE_NUMBA else "numpy", small_batch=0):
+        outer = kernels.current()
+        thread = threading.Thread(target=other)
+        thread.start()
+        with kernels.use("numpy", small_batch=7):
+            assert kernels.current() == kernels.Kernel("numpy", 7)
+            inside.set()
+            done.wait(5)
+        assert kernels.current() == outer
+    thread.join()
+    assert seen["other"] == kernels.current().name  # untouched by this thread's use()
+    with pytest.raises(ValueError, match="small_batch"):
+        with kernels.use("numpy", small_batch=-1):
+            pass
 
 
 def test_selection_by_environment(monkeypatch):
-    monkeypatch.setattr(_kernels, "_chosen", None)
-    monkeypatch.setenv(_kernels.ENV, "numpy")
-    assert _kernels.active() == "numpy"
-    assert "numpy" in _kernels.describe()
-
-    monkeypatch.setattr(_kernels, "_chosen", None)
-    monkeypatch.setenv(_kernels.ENV, "fortran")
+    monkeypatch.setenv(kernels.ENV, "numpy")
+    assert kernels.active() == "numpy"
+    assert "numpy" in kernels.describe()
+    monkeypatch.setenv(kernels.ENV, "fortran")
     with pytest.raises(ValueError, match="RNNKIT_KERNEL.*fortran"):
-        _kernels.active()
+        kernels.active()
+    monkeypatch.setenv(kernels.ENV, "auto")
+    assert kernels.active() == ("numba" if HAVE_NUMBA else "numpy")
+    with kernels.use("numpy"):  # use() wins over the environment
+        monkeypatch.setenv(kernels.ENV, "numba")
+        assert kernels.active() == "numpy"
 
-    monkeypatch.setattr(_kernels, "_chosen", None)
-    monkeypatch.setenv(_kernels.ENV, "auto")
-    assert _kernels.active() == ("numba" if HAVE_NUMBA else "numpy")
 
-
-def test_without_numba_auto_falls_back_and_numba_is_refused(monkeypatch):
-    def missing():
-        raise ImportError("No module named 'numba'")
-
-    monkeypatch.setattr(_kernels, "_import_numba", missing)
-    monkeypatch.setattr(_kernels, "_chosen", None)
-    monkeypatch.setenv(_kernels.ENV, "auto")
-    assert _kernels.active() == "numpy"
-    monkeypatch.setattr(_kernels, "_chosen", None)
-    monkeypatch.setenv(_kernels.ENV, "numba")
-    with pytest.raises(ImportError, match="RNNKIT_KERNEL=numba"):
-        _kernels.active()
-    monkeypatch.setattr(_kernels, "_chosen", "numpy")  # leave a usable state for the rest of the module
+def test_without_numba_auto_falls_back_and_numba_is_refused():
+    """A fresh interpreter where numba cannot be imported."""
+    code = """
+import sys
+sys.modules["numba"] = None  # import numba -> ImportError
+import os
+from rnnkit.cells import kernels
+os.environ[kernels.ENV] = "auto"
+assert kernels.active() == "numpy", kernels.active()
+os.environ[kernels.ENV] = "numba"
+try:
+    kernels.active()
+except ImportError as error:
+    assert "RNNKIT_KERNEL=numba" in str(error), error
+else:
+    raise AssertionError("numba was not refused")
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
 def test_cell_functions_keep_xw_unless_told():
@@ -181,12 +186,12 @@ def test_cell_functions_keep_xw_unless_told():
     rng = np.random.default_rng(5)
     H = 4
     for kernel in ["numpy"] + (["numba"] if HAVE_NUMBA else []):
-        with _kernels.use(kernel):
+        with kernels.use(kernel):
             xw = rng.normal(size=(5, 2, 4 * H))
             before = xw.copy()
-            lstm.forward(xw, np.zeros((2, H)), np.zeros((2, H)), rng.normal(size=(4 * H, H)))
+            lstm.forward(xw, (np.zeros((2, H)), np.zeros((2, H))), lstm.Params(rng.normal(size=(4 * H, H))))
             np.testing.assert_array_equal(xw, before)
             xw3 = rng.normal(size=(5, 2, 3 * H))
             before = xw3.copy()
-            gru.forward(xw3, np.zeros((2, H)), rng.normal(size=(3 * H, H)), np.zeros(H))
+            gru.forward(xw3, (np.zeros((2, H)),), gru.Params(rng.normal(size=(3 * H, H)), np.zeros(H)))
             np.testing.assert_array_equal(xw3, before)

@@ -8,7 +8,7 @@ import pytest
 import rnnkit
 from rnnkit import nn
 from rnnkit.nn import functional as F
-from torch_parity import close
+from helpers import close
 
 torch = pytest.importorskip("torch", reason="parity tests compare against torch")
 TF = torch.nn.functional

@@ -30,12 +30,15 @@ class Recurrent(Function):
         weights = [tuple(None if i is None else arrays[i] for i in slots) for slots in layout]
         self.has_h0, self.has_c0, self.layout, self.mode = has_h0, has_c0, layout, mode
         need_grad = is_grad_enabled() and any(self.needs_input_grad)
-        out, h_n, c_n, self.cache = scan.forward(mode, x, h0, c0, weights, need_grad=need_grad, **options)
+        opts = scan.Options(**options, need_grad=need_grad)
+        out, h_n, c_n, cache = scan.forward(mode, x, h0, c0, weights, opts)
+        self.save_for_backward(cache)  # the engine keeps it for retain_graph and frees it otherwise
         return (out, h_n, c_n) if mode == "LSTM" else (out, h_n)
 
     def backward(self, dout, dh_n, dc_n=None):
-        dx, dh0, dc0, dweights = scan.backward(dout, dh_n, dc_n, self.cache, consume=True)  # cache dropped next
-        self.cache = None
+        (cache,) = self.saved
+        # the cells may turn the cache's buffers into the gradients unless it must serve another backward
+        dx, dh0, dc0, dweights = scan.backward(dout, dh_n, dc_n, cache, consume=not self.retain_saved)
         grads: list[np.ndarray | None] = [dx]
         if self.has_h0:
             grads.append(dh0)
@@ -69,7 +72,7 @@ def recurrent(
         h0: (L*D, B, H_out) or None for zeros; c0: (L*D, B, H) (LSTM) or None.
         weights: per (layer, direction) in PyTorch's order, a tuple
             ``(w_ih, w_hh, b_ih, b_hh, w_hr)`` with None for absent entries.
-        **options: passed to :func:`rnnkit.cells.scan.forward` (num_layers, bidirectional,
+        **options: the fields of :class:`rnnkit.cells.scan.Options` (num_layers, bidirectional,
             proj_size, reset_after, lengths, mask, dropout, training, activation, ...). When
             ``dropout`` > 0 and no ``rng`` is given, rnnkit's global generator is used.
 
@@ -84,7 +87,8 @@ def recurrent(
         # Nothing to differentiate (inference, streaming): no graph node, so skip the op's
         # bookkeeping and call the math directly; the outputs are the same plain tensors.
         out, h_n, c_n, _ = scan.forward(mode, _array(x), _array(h0), _array(c0),
-                                        [tuple(map(_array, group)) for group in weights], need_grad=False, **options)
+                                        [tuple(map(_array, group)) for group in weights],
+                                        scan.Options(**options, need_grad=False))
         return Tensor(out), Tensor(h_n), None if c_n is None else Tensor(c_n)
     inputs: list[Tensor] = [x]
     if h0 is not None:

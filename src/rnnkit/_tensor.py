@@ -109,6 +109,9 @@ class Function:
         self.parents = parents
         self.needs_input_grad = tuple(p.requires_grad for p in parents)
         self.saved: tuple = ()
+        # set by the engine just before backward: will ``saved`` be kept after it (retain_graph)?
+        # When False, a backward may reuse the saved buffers for its gradients.
+        self.retain_saved = True
         self._outputs: list[tuple[tuple[int, ...], np.dtype]] = []
 
     def save_for_backward(self, *arrays: Any) -> None:
@@ -284,6 +287,7 @@ class Tensor:
             for index, (shape, dtype) in enumerate(fn._outputs):
                 g = grads.pop((id(fn), index), None)
                 outs.append(np.zeros(shape, dtype) if g is None else g)
+            fn.retain_saved = retain_graph
             result = fn.backward(*outs)
             if not isinstance(result, tuple):
                 result = (result,)

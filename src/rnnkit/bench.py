@@ -110,12 +110,12 @@ def cpu_name() -> str:
 
 
 def kernel_path() -> str:
-    """Which recurrent kernel rnnkit selected (``rnnkit.cells._kernels``), or pure NumPy."""
+    """Which recurrent kernel rnnkit selected (``rnnkit.cells.kernels``), or pure NumPy."""
     try:
-        from rnnkit.cells import _kernels
+        from rnnkit.cells import kernels
     except ImportError:
         return "numpy (pure-NumPy cells)"
-    return _kernels.describe()
+    return kernels.describe()
 
 
 # -- timing ----------------------------------------------------------------------------------

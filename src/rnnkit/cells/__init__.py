@@ -1,16 +1,18 @@
 """The recurrent math of rnnkit: pure functions on NumPy arrays, no autograd.
 
 One module per cell (:mod:`~rnnkit.cells.rnn`, :mod:`~rnnkit.cells.lstm`,
-:mod:`~rnnkit.cells.gru`), each with ``forward`` over a whole sequence and its hand-derived
-``backward`` (BPTT); :mod:`~rnnkit.cells.activations`, the activations they plug in;
-:mod:`~rnnkit.cells.scan`, the one driver over layers, directions and masks; and
-:mod:`~rnnkit.cells.reference`, a plain per-step version the tests hold the fast path to.
-The LSTM and GRU time loops of the common case (sigmoid/tanh, no recurrent dropout or
-projection) run on a compiled numba kernel when numba is installed (the ``fast`` extra):
-``rnnkit.cells._kernels`` selects it (``RNNKIT_KERNEL=numpy|numba`` forces one) and
-``rnnkit.cells._numba`` holds it; the NumPy code here is the fallback and the reference.
+:mod:`~rnnkit.cells.gru`), each opening with its ``step()`` (the equations as code, which
+the tests hold everything else to), then ``forward`` over a whole sequence and its
+hand-derived ``backward`` (BPTT), all three with one protocol: a state tuple in and out, a
+``Params`` structure, a ``Cache`` dataclass. :mod:`~rnnkit.cells.common` holds what they share
+(the masked products, checks, the step runner); :mod:`~rnnkit.cells.activations` the
+activations they plug in; :mod:`~rnnkit.cells.scan` the one driver over layers, directions and
+masks, with the registry ``CELLS`` of modes. :mod:`~rnnkit.cells.kernels` decides which loop
+runs (``kernels.select``: NumPy, the compiled numba kernels of ``rnnkit.cells._numba``, or the
+tiny-inference path; ``RNNKIT_KERNEL=numpy|numba`` or ``kernels.use`` force one); the NumPy
+code here is the fallback and the reference of the compiled one.
 """
 
-from rnnkit.cells import activations, gru, lstm, reference, rnn, scan
+from rnnkit.cells import activations, common, gru, kernels, lstm, rnn, scan
 
-__all__ = ["activations", "rnn", "lstm", "gru", "scan", "reference"]
+__all__ = ["activations", "common", "rnn", "lstm", "gru", "scan", "kernels"]

@@ -1,4 +1,4 @@
-"""The numba kernels behind :mod:`rnnkit.cells._kernels` (imported only when numba is).
+"""The numba kernels behind :mod:`rnnkit.cells.kernels` (imported only when numba is).
 
 Each kernel fuses one time step's elementwise math (gate activations, cell update, and in
 the backward every gate gradient) into one pass over (B, H); the recurrent matrix product

@@ -1,4 +1,6 @@
-"""GRU cell over a whole sequence (PyTorch ``nn.GRU`` gate order r, z, n; Keras ``GRU``).
+"""GRU cell: its step (the equations as code), then forward and BPTT over a sequence.
+
+Gate order r, z, n (PyTorch ``nn.GRU``; Keras ``GRU`` is permuted to it by its layer).
 
 Equations, sigma = recurrent_activation (default sigmoid), act = activation (default tanh),
 m_k the optional recurrent dropout mask of gate k (one shared mask, or one per gate as Keras
@@ -23,7 +25,7 @@ BPTT (dh = dL/dh_t incl. the carry from t+1)::
     otherwise:    d(rh) = dzn W_hn,  dzr = d(rh) h m_n sigma'(r)
                   dh_{t-1} = dh z + ([dzr, dzz] W_hrz) * m_rz + d(rh) r m_n
 
-With the numba kernel (:mod:`~rnnkit.cells._kernels`; reset_after, sigmoid/tanh, no
+With the numba kernel (:mod:`~rnnkit.cells.kernels`; reset_after, sigmoid/tanh, no
 recurrent dropout) each step is one matmul and one compiled pass over (B, H).
 
 Shapes: T time, B batch, H hidden.
@@ -33,22 +35,102 @@ Example:
     >>> from rnnkit.cells import gru
     >>> rng = np.random.default_rng(0)
     >>> xw, W_hh, b_hn = rng.normal(size=(5, 2, 9)), rng.normal(size=(9, 3)), np.zeros(3)
-    >>> hs, h_T, cache = gru.forward(xw, np.zeros((2, 3)), W_hh, b_hn)
-    >>> dxw, dh0, dW_hh, db_hn = gru.backward(np.ones_like(hs), None, cache)
-    >>> hs.shape, dxw.shape, dW_hh.shape, db_hn.shape
+    >>> hs, (h_T,), cache = gru.forward(xw, (np.zeros((2, 3)),), gru.Params(W_hh, b_hn))
+    >>> dxw, (dh0,), dparams = gru.backward(np.ones_like(hs), None, cache)
+    >>> hs.shape, dxw.shape, dparams.W_hh.shape, dparams.b_hn.shape
     ((5, 2, 3), (5, 2, 9), (9, 3), (3,))
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import repeat
 
 import numpy as np
 
-from rnnkit.cells import _kernels, activations
-from rnnkit.cells.rnn import zeros_if_none, check, holes, masked_matmul, masked_matmul_dinput, masked_matmul_dweight
+from rnnkit.cells import activations, kernels
+from rnnkit.cells.common import check, gate, holes, initial, masked_matmul, masked_matmul_dinput, masked_matmul_dweight, zeros_if_none
 
-__all__ = ["forward", "backward"]
+__all__ = ["step", "Params", "Config", "Cache", "forward", "backward", "STATES"]
+
+STATES = ("h",)  # the state tuple's entries
+
+
+def step(x, state, W_ih, W_hh, b_ih, b_hh, act, rec_act, m_x=None, m_h=None, reset_after=True):
+    """One step: r, z = rec_act(.); n = act(x_n + r * h_n) (reset_after) or act(x_n + (r * h) W_hn^T + b_hn);
+    h = (1 - z) n + z h.
+
+    Args:
+        x: (B, I); state: ``(h,)``, (B, H); weights in PyTorch's layout (biases may be None);
+        act, rec_act: callables; m_x, m_h: None or dropout masks, (B, K) or (3, B, K) one per gate;
+        reset_after: PyTorch's form (True) or the original GRU's (False).
+
+    Returns:
+        The new state ``(h,)``. Only ``@ * + -`` and the activations: NumPy or torch alike.
+    """
+    (h,) = state
+    H = W_hh.shape[0] // 3
+    r = rec_act(gate(0, H, x, W_ih, b_ih, m_x) + gate(0, H, h, W_hh, b_hh, m_h))
+    z = rec_act(gate(1, H, x, W_ih, b_ih, m_x) + gate(1, H, h, W_hh, b_hh, m_h))
+    x_n = gate(2, H, x, W_ih, b_ih, m_x)
+    if reset_after:
+        n = act(x_n + r * gate(2, H, h, W_hh, b_hh, m_h))
+    else:
+        m_n = None if m_h is None else (m_h if m_h.ndim == 2 else m_h[2])
+        rh = r * h if m_n is None else r * h * m_n
+        n = act(x_n + gate(2, H, rh, W_hh, b_hh))
+    return ((1 - z) * n + z * h,)
+
+
+@dataclass(frozen=True)
+class Params:
+    """The recurrent parameters of the time loop (or their gradients)."""
+
+    W_hh: np.ndarray  # (3H, H) recurrent weight, rows r, z, n
+    b_hn: np.ndarray | None = None  # (H,) recurrent bias of n, inside the reset (reset_after only)
+
+    @classmethod
+    def from_weights(cls, w_hh, b_hh, w_hr=None, config=None):
+        """(params, the part of b_hh that folds into xw): with reset_after, b_hh's n part stays
+        inside the reset as b_hn and only its r, z parts fold."""
+        if w_hr is not None:
+            raise ValueError("w_hr: only LSTM has a projection")
+        if b_hh is None or not (config or Config()).reset_after:
+            return cls(w_hh), b_hh
+        H = w_hh.shape[1]
+        b_hn = b_hh[2 * H:]
+        return cls(w_hh, b_hn), np.concatenate([b_hh[:2 * H], np.zeros_like(b_hn)])  # (3H,) r, z parts only
+
+    def weight_grads(self, db):
+        """(dW_hh, db_hh, dW_hr) in PyTorch's layout, given db = the gradient of the folded bias."""
+        H = self.W_hh.shape[1]
+        return self.W_hh, db if self.b_hn is None else np.concatenate([db[:2 * H], self.b_hn]), None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The cell's options."""
+
+    activation: str | activations.Activation = "tanh"  # of n
+    recurrent_activation: str | activations.Activation = "sigmoid"  # of the gates r, z
+    reset_after: bool = True  # PyTorch's form (and Keras's default); False: the reset before the product
+
+
+@dataclass
+class Cache:
+    """What :func:`backward` needs from :func:`forward` (the fused kernel keeps only the first six)."""
+
+    kernel: str  # 'numpy' or 'numba': which loop ran, so which backward runs
+    A: np.ndarray | None  # (T, B, 3H) gate activations r, z, n (None once consumed)
+    hs: np.ndarray  # (T+1, B, H) hs[0] = h0, hs[t+1] = h_t
+    hn: np.ndarray | None  # (T, B, H) reset_after: (h m_n) W_hn^T + b_hn; otherwise rh = r * h * m_n
+    params: Params
+    mask: np.ndarray | None  # (T, B) bool
+    act: activations.Activation | None = None
+    ract: activations.Activation | None = None
+    Z: np.ndarray | None = None  # (T, B, 3H) pre-activations, when an activation's derivative needs them
+    reset_after: bool = True
+    rec_mask: np.ndarray | None = None  # (B, H) or (3, B, H)
 
 
 def _split_rec_mask(rec_mask):
@@ -58,37 +140,47 @@ def _split_rec_mask(rec_mask):
     return rec_mask[:2], rec_mask[2]
 
 
-def forward(xw, h0, W_hh, b_hn=None, *, mask=None, rec_mask=None, activation="tanh",
-            recurrent_activation="sigmoid", reset_after=True, overwrite_xw=False):
+def forward(xw, state, params, config=Config(), *, mask=None, rec_mask=None, overwrite_xw=False, kernel=None):
     """Run the GRU over a sequence.
 
     Args:
         xw: (T, B, 3H) input projection plus the foldable biases (see the module docstring).
-        h0: (B, H) initial state.
-        W_hh: (3H, H) recurrent weight (r, z, n).
-        b_hn: optional (H,) recurrent bias of n, applied inside the reset (reset_after only).
+        state: ``(h0,)``, h0 (B, H) initial state.
+        params: :class:`Params` (W_hh (3H, H) rows r, z, n; b_hn, reset_after only); config: :class:`Config`.
         mask: optional bool (T, B); False carries the state through that step.
         rec_mask: optional (B, H) or (3, B, H) recurrent dropout mask(s) on h_{t-1}.
-        activation: for n (default tanh); recurrent_activation: for r, z (default sigmoid).
-        reset_after: PyTorch's form (True) or the reset before the product (False).
         overwrite_xw: store the gate activations in ``xw`` itself (saves a (T, B, 3H) array;
             the driver, which owns xw, does).
+        kernel: ``'numpy'`` or ``'numba'`` as chosen by :func:`rnnkit.cells.kernels.select`
+            (None: select here).
 
     Returns:
-        ``(hs, h_T, cache)``: hs (T, B, H) state after each step (carried where masked),
+        ``(hs, (h_T,), cache)``: hs (T, B, H) state after each step (carried where masked),
         h_T (B, H), cache for :func:`backward`. Outputs are views of the cache.
     """
-    act = activations.get(activation)
-    ract = activations.get(recurrent_activation, "recurrent_activation")
+    act = activations.get(config.activation)
+    ract = activations.get(config.recurrent_activation, "recurrent_activation")
+    (h0,) = state
+    W_hh, b_hn, reset_after = params.W_hh, params.b_hn, config.reset_after
     T, B, H, rec_mask = check(xw, 3, h0, W_hh, mask, rec_mask)
     if b_hn is not None and (not reset_after or b_hn.shape != (H,) or b_hn.dtype != xw.dtype):
         raise ValueError(f"b_hn: expected None (reset_after=False) or shape {(H,)} and dtype {xw.dtype}, "
                          f"got {b_hn.shape} {b_hn.dtype} with reset_after={reset_after}")
-    dtype = xw.dtype
-    if _kernels.fused(act, ract, rec_mask, reset_after=reset_after):  # the compiled kernel: same math
+    kernel = kernel or kernels.select("GRU", act, ract, rec_mask=rec_mask, reset_after=reset_after)
+    if kernel == "numba":  # the compiled kernel: same math
         A = xw if overwrite_xw else xw.copy()  # (T, B, 3H) becomes r, z, n
-        hs, hn = _kernels.gru_forward(A, h0, W_hh, b_hn, mask)
-        return hs[1:], hs[T], dict(fused=True, A=A, hs=hs, hn=hn, W_hh=W_hh, mask=mask, has_b_hn=b_hn is not None)
+        hs, hn = kernels.gru_forward(A, h0, W_hh, b_hn, mask)
+        return hs[1:], (hs[T],), Cache("numba", A, hs, hn, params, mask)
+    if kernel != "numpy":
+        raise ValueError(f"kernel: expected 'numpy' or 'numba' for the GRU cell, got {kernel!r}")
+    cache = _numpy_forward(xw, h0, params, act, ract, reset_after, mask, rec_mask, overwrite_xw)
+    return cache.hs[1:], (cache.hs[T],), cache
+
+
+def _numpy_forward(xw, h0, params, act, ract, reset_after, mask, rec_mask, overwrite_xw) -> Cache:
+    """The NumPy time loop of :func:`forward` (every activation, both forms, recurrent dropout)."""
+    T, B, H3 = xw.shape
+    H, dtype, W_hh, b_hn = H3 // 3, xw.dtype, params.W_hh, params.b_hn
     keep_z = act.saves == "input" or ract.saves == "input"
     A = xw if overwrite_xw else np.empty((T, B, 3 * H), dtype)  # (T, B, 3H) r, z, n
     Z = np.empty((T if keep_z else 1, B, 3 * H), dtype)  # pre-activations (all steps only if needed)
@@ -136,41 +228,64 @@ def forward(xw, h0, W_hh, b_hn=None, *, mask=None, rec_mask=None, activation="ta
             add(n, tmp, h)  # (B, H) h_t = (1 - z) n + z h_{t-1}
             if hole_t:
                 np.copyto(h, h_prev, where=carry_t)  # (B, H) carried rows
-    cache = dict(act=act, ract=ract, A=A, Z=Z if keep_z else None, hs=hs, hn=hn, W_hh=W_hh,
-                 has_b_hn=b_hn is not None, reset_after=reset_after, mask=mask, rec_mask=rec_mask)
-    return hs[1:], hs[T], cache
+    return Cache("numpy", A, hs, hn, params, mask, act, ract, Z if keep_z else None, reset_after, rec_mask)
 
 
-def backward(dhs, dh_T, cache, consume=False):
+def backward(dhs, dstate, cache, consume=False):
     """BPTT through :func:`forward`.
 
     Args:
-        dhs: (T, B, H) gradient wrt hs, or None; dh_T: (B, H) or None; cache: from :func:`forward`.
+        dhs: (T, B, H) gradient wrt hs, or None; dstate: ``(dh_T,)`` (entries may be None) or None;
+        cache: from :func:`forward`.
         consume: the compiled kernel may turn the saved activations into gradients in place
             (one (T, B, 3H) array less); the cache cannot be differentiated again after.
 
     Returns:
-        ``(dxw, dh0, dW_hh, db_hn)``: (T, B, 3H), (B, H), (3H, H), (H,) or None (no b_hn).
+        ``(dxw, (dh0,), Params(dW_hh, db_hn))``: (T, B, 3H), (B, H), (3H, H), (H,) or None (no b_hn).
     """
-    if cache.get("fused"):
+    dh_T = None if dstate is None else dstate[0]
+    if cache.kernel == "numba":
         return _fused_backward(dhs, dh_T, cache, consume)
-    act, ract, A, Z, hs, hn, W_hh, mask, rec_mask, reset_after = (cache[k] for k in (
-        "act", "ract", "A", "Z", "hs", "hn", "W_hh", "mask", "rec_mask", "reset_after"))
+    T, B, H3 = cache.A.shape
+    H, dtype = H3 // 3, cache.A.dtype
+    F, pn, qr, zc = _factors(cache)
+    dhs = zeros_if_none(dhs, (T, B, H), dtype)
+    dh_next = initial(dh_T, (B, H), dtype)  # (B, H)
+    dH = _bptt(cache, dhs, F, qr, zc, dh_next)
+    dZ = F.reshape(T, B, 3 * H)  # (T, B, 3H) [dzr, dzz, dhn] (reset_after) or dL/dxw
+    h_prev, W_hh = cache.hs[:-1], cache.params.W_hh
+    if cache.reset_after:
+        dW_hh = masked_matmul_dweight(dZ, h_prev, cache.rec_mask)  # (3H, H)
+        db_hn = dZ[..., 2 * H:].sum(axis=(0, 1)) if cache.params.b_hn is not None else None  # (H,)
+        np.multiply(dH, pn, out=dZ[..., 2 * H:])  # (T, B, H) dzn: dZ is now dL/dxw
+    else:
+        dW_hh = np.empty_like(W_hh)  # (3H, H)
+        dW_hh[:2 * H] = masked_matmul_dweight(dZ[..., :2 * H], h_prev, _split_rec_mask(cache.rec_mask)[0])  # (2H, H)
+        dW_hh[2 * H:] = dZ[..., 2 * H:].reshape(-1, H).T @ cache.hn.reshape(-1, H)  # (H, H) sum dzn^T rh
+        db_hn = None
+    return dZ, (dh_next,), Params(dW_hh, db_hn)
+
+
+def _factors(cache: Cache):
+    """Per-step factors of the backward for all steps at once (masked steps: no gate gradient,
+    h passes through); step t turns F[t] (T, B, 3, H) into its gate gradients in place.
+
+    Returns ``(F, pn, qr, zc)``: dzn = dh * pn; dzr = d(rh) * qr (reset_after=False, else None);
+    dh_{t-1} = dh * zc + the recurrent part."""
+    act, ract, A, Z, hs, hn, mask = cache.act, cache.ract, cache.A, cache.Z, cache.hs, cache.hn, cache.mask
     T, B, H3 = A.shape
     H, dtype = H3 // 3, A.dtype
     r_, z_, n_ = (A[..., k * H:(k + 1) * H] for k in range(3))  # (T, B, H) each
     h_prev = hs[:-1]  # (T, B, H)
     S = A if ract.saves == "output" else Z  # what sigma' needs
-    m_rz, m_n = _split_rec_mask(rec_mask)
-    # Per-step factors for all steps at once (masked steps: no gate gradient, h passes through);
-    # step t turns F[t] into its gate gradients in place.
+    m_n = _split_rec_mask(cache.rec_mask)[1]
     pn = act.derivative(n_ if act.saves == "output" else Z[..., 2 * H:])  # (T, B, H) act'(zn)
     pn *= 1 - z_  # (T, B, H) dzn = dh * pn
     F = np.empty((T, B, 3, H), dtype)  # (T, B, 3, H) per-dh factors (see below)
     np.subtract(h_prev, n_, out=F[:, :, 1])  # (T, B, H) h_{t-1} - n
     F[:, :, 1] *= ract.derivative(S[..., H:2 * H])  # (T, B, H) dzz = dh * F1
     qr = None  # reset_after=False only
-    if reset_after:  # rows of the recurrent product: [dzr, dzz, dhn] = dh * F
+    if cache.reset_after:  # rows of the recurrent product: [dzr, dzz, dhn] = dh * F
         np.multiply(pn, hn, out=F[:, :, 0])  # (T, B, H) (1 - z) act' hn
         F[:, :, 0] *= ract.derivative(S[..., :H])  # (T, B, H) dzr = dh * F0
         np.multiply(pn, r_, out=F[:, :, 2])  # (T, B, H) dhn = dh * F2
@@ -185,12 +300,20 @@ def backward(dhs, dh_T, cache, consume=False):
         F *= mask[:, :, None, None]  # (T, B, 3, H)
         pn *= mask[:, :, None]  # (T, B, H)
         zc = np.where(mask[:, :, None], z_, np.ones((), dtype))  # (T, B, H) 1 where carried
-    dhs = zeros_if_none(dhs, (T, B, H), dtype)
-    dh_next = np.zeros((B, H), dtype) if dh_T is None else np.array(dh_T, dtype=dtype)  # (B, H)
-    dH = np.empty((T, B, H), dtype)  # (T, B, H) dL/dh_t
-    dZ = F.reshape(T, B, 3 * H)  # (T, B, 3H) after step t: [dzr, dzz, dhn] (reset_after) or dL/dxw
-    rec = np.empty((B, H), dtype)
-    drh = np.empty((B, H), dtype)
+    return F, pn, qr, zc
+
+
+def _bptt(cache: Cache, dhs, F, qr, zc, dh_next):
+    """The backward time loop: F's rows become the gate gradients, dh_next dL/dh0 (in place).
+
+    Returns dH (T, B, H), dL/dh_t per step."""
+    T, B, _, H = F.shape
+    W_hh, rec_mask, reset_after, r_ = cache.params.W_hh, cache.rec_mask, cache.reset_after, cache.A[..., :H]
+    m_rz, m_n = _split_rec_mask(rec_mask)
+    dH = np.empty((T, B, H), F.dtype)  # (T, B, H) dL/dh_t
+    dZ = F.reshape(T, B, 3 * H)  # (T, B, 3H)
+    rec = np.empty((B, H), F.dtype)
+    drh = np.empty((B, H), F.dtype)
     W_rz, W_n = W_hh[:2 * H], W_hh[2 * H:]  # (2H, H), (H, H)
     rev = lambda a: repeat(None, T) if a is None else a[::-1]  # noqa: E731  (BPTT walks time backwards)
     steps = zip(*map(rev, (dhs, dH, dH[:, :, None], F, F[:, :, 1:], dZ, dZ[..., :H], dZ[..., :2 * H],
@@ -215,30 +338,21 @@ def backward(dhs, dh_T, cache, consume=False):
             rec += drh  # (B, H)
         mul(dh, zc_t, dh_next)  # (B, H) direct path z h_{t-1}
         add(dh_next, rec, dh_next)  # (B, H) dL/dh_{t-1}
-    if reset_after:
-        dW_hh = masked_matmul_dweight(dZ, h_prev, rec_mask)  # (3H, H)
-        db_hn = dZ[..., 2 * H:].sum(axis=(0, 1)) if cache["has_b_hn"] else None  # (H,)
-        np.multiply(dH, pn, out=dZ[..., 2 * H:])  # (T, B, H) dzn: dZ is now dL/dxw
-    else:
-        dW_hh = np.empty_like(W_hh)  # (3H, H)
-        dW_hh[:2 * H] = masked_matmul_dweight(dZ[..., :2 * H], h_prev, m_rz)  # (2H, H)
-        dW_hh[2 * H:] = dZ[..., 2 * H:].reshape(-1, H).T @ hn.reshape(-1, H)  # (H, H) sum dzn^T rh
-        db_hn = None
-    return dZ, dh_next, dW_hh, db_hn
+    return dH
 
 
-def _fused_backward(dhs, dh_T, cache, consume):
+def _fused_backward(dhs, dh_T, cache: Cache, consume):
     """:func:`backward` for a forward that ran the compiled kernel (reset_after only)."""
-    A, hs, hn, W_hh, mask = (cache[k] for k in ("A", "hs", "hn", "W_hh", "mask"))
+    A, hs, hn = cache.A, cache.hs, cache.hn
     if A is None:
         raise ValueError("cache: already consumed by a backward with consume=True")
     if consume:
-        cache["A"] = cache["hn"] = None
+        cache.A = cache.hn = None
     else:
         A, hn = A.copy(), hn.copy()  # keep the cache differentiable again
     H = hn.shape[-1]
-    dG, dzn, dh0 = _kernels.gru_backward(A, hs, hn, W_hh, mask, dhs, dh_T)  # dG: [dzr, dzz, dhn]
+    dG, dzn, dh0 = kernels.gru_backward(A, hs, hn, cache.params.W_hh, cache.mask, dhs, dh_T)  # dG: [dzr, dzz, dhn]
     dW_hh = masked_matmul_dweight(dG, hs[:-1], None)  # (3H, H)
-    db_hn = dG[..., 2 * H:].sum(axis=(0, 1)) if cache["has_b_hn"] else None  # (H,)
+    db_hn = dG[..., 2 * H:].sum(axis=(0, 1)) if cache.params.b_hn is not None else None  # (H,)
     dG[..., 2 * H:] = dzn  # (T, B, H) dG is now dL/dxw
-    return dG, dh0, dW_hh, db_hn
+    return dG, (dh0,), Params(dW_hh, db_hn)

@@ -1,4 +1,6 @@
-"""LSTM cell over a whole sequence (PyTorch ``nn.LSTM`` gate order i, f, g, o; Keras ``LSTM``).
+"""LSTM cell: its step (the equations as code), then forward and BPTT over a sequence.
+
+Gate order i, f, g, o (PyTorch ``nn.LSTM``; Keras ``LSTM`` is permuted to it by its layer).
 
 Equations, with xw_t = x_t W_ih^T + b_ih + b_hh from the driver, sigma = recurrent_activation
 (default sigmoid), act = activation (default tanh), m the optional recurrent dropout mask
@@ -20,7 +22,7 @@ BPTT (per step, dh = dL/dh_t incl. the carry from t+1, dr = dh W_hr or dh)::
 
 The products of saved values in the backward (g sigma'(zi), ...) are formed for all steps at
 once before the loop, so each step is 6 elementwise calls and one matmul. With the numba
-kernel (:mod:`~rnnkit.cells._kernels`; sigmoid/tanh, no projection, no recurrent dropout)
+kernel (:mod:`~rnnkit.cells.kernels`; sigmoid/tanh, no projection, no recurrent dropout)
 each step is instead one matmul and one compiled pass over (B, H) that does all of the
 above, act(c_t) recomputed rather than stored.
 
@@ -31,46 +33,112 @@ Example:
     >>> from rnnkit.cells import lstm
     >>> rng = np.random.default_rng(0)
     >>> xw, W_hh = rng.normal(size=(5, 2, 12)), rng.normal(size=(12, 3))
-    >>> hs, h_T, c_T, cache = lstm.forward(xw, np.zeros((2, 3)), np.zeros((2, 3)), W_hh)
-    >>> dxw, dh0, dc0, dW_hh, dW_hr = lstm.backward(np.ones_like(hs), None, None, cache)
-    >>> hs.shape, dxw.shape, dW_hh.shape, dW_hr
+    >>> hs, (h_T, c_T), cache = lstm.forward(xw, (np.zeros((2, 3)), np.zeros((2, 3))), lstm.Params(W_hh))
+    >>> dxw, (dh0, dc0), dparams = lstm.backward(np.ones_like(hs), None, cache)
+    >>> hs.shape, dxw.shape, dparams.W_hh.shape, dparams.W_hr
     ((5, 2, 3), (5, 2, 12), (12, 3), None)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import repeat
 
 import numpy as np
 
-from rnnkit.cells import _kernels, activations
-from rnnkit.cells.rnn import (
-    zeros_if_none, check, holes, masked_matmul, masked_matmul_dinput, masked_matmul_dweight,
-)
+from rnnkit.cells import activations, kernels
+from rnnkit.cells.common import check, gate, holes, initial, masked_matmul, masked_matmul_dinput, masked_matmul_dweight, zeros_if_none
 
-__all__ = ["forward", "backward"]
+__all__ = ["step", "Params", "Config", "Cache", "forward", "backward", "STATES"]
+
+STATES = ("h", "c")  # the state tuple's entries
 
 
-def forward(xw, h0, c0, W_hh, W_hr=None, *, mask=None, rec_mask=None, activation="tanh",
-            recurrent_activation="sigmoid", overwrite_xw=False):
+def step(x, state, W_ih, W_hh, b_ih, b_hh, act, rec_act, m_x=None, m_h=None, W_hr=None):
+    """One step: i, f, o = rec_act(.), g = act(.); c = f c + i g; h = o act(c) [W_hr^T].
+
+    Args:
+        x: (B, I); state: ``(h, c)``, (B, P) and (B, H); weights in PyTorch's layout (biases
+        may be None); act, rec_act: callables; m_x, m_h: None or dropout masks, (B, K) or
+        (4, B, K) one per gate; W_hr: optional (P, H) projection.
+
+    Returns:
+        The new state ``(h, c)``. Only ``@ * + -`` and the activations: NumPy or torch alike.
+    """
+    h, c = state
+    H = W_hh.shape[0] // 4
+    i, f, g, o = (gate(k, H, x, W_ih, b_ih, m_x) + gate(k, H, h, W_hh, b_hh, m_h) for k in range(4))
+    i, f, g, o = rec_act(i), rec_act(f), act(g), rec_act(o)
+    c = f * c + i * g
+    h = o * act(c)
+    return (h if W_hr is None else h @ W_hr.T, c)
+
+
+@dataclass(frozen=True)
+class Params:
+    """The recurrent parameters of the time loop (or their gradients)."""
+
+    W_hh: np.ndarray  # (4H, P) recurrent weight
+    W_hr: np.ndarray | None = None  # (P, H) projection (PyTorch proj_size), or None
+
+    @classmethod
+    def from_weights(cls, w_hh, b_hh, w_hr=None, config=None):
+        """(params, the part of b_hh that folds into xw: all of it)."""
+        return cls(w_hh, w_hr), b_hh
+
+    def weight_grads(self, db):
+        """(dW_hh, db_hh, dW_hr) in PyTorch's layout, given db = the gradient of the folded bias."""
+        return self.W_hh, db, self.W_hr
+
+
+@dataclass(frozen=True)
+class Config:
+    """The cell's options."""
+
+    activation: str | activations.Activation = "tanh"  # of g and of c
+    recurrent_activation: str | activations.Activation = "sigmoid"  # of the gates i, f, o
+
+
+@dataclass
+class Cache:
+    """What :func:`backward` needs from :func:`forward` (the fused kernel keeps only the first six)."""
+
+    kernel: str  # 'numpy' or 'numba': which loop ran, so which backward runs
+    A: np.ndarray | None  # (T, B, 4H) gate activations i, f, g, o (None once consumed)
+    hs: np.ndarray  # (T+1, B, P) hs[0] = h0, hs[t+1] = h_t
+    cs: np.ndarray  # (T+1, B, H) cs[0] = c0, cs[t+1] = c_t
+    params: Params
+    mask: np.ndarray | None  # (T, B) bool
+    act: activations.Activation | None = None
+    ract: activations.Activation | None = None
+    Z: np.ndarray | None = None  # (T, B, 4H) pre-activations, when an activation's derivative needs them
+    tc: np.ndarray | None = None  # (T, B, H) act(c_t)
+    rs: np.ndarray | None = None  # (T, B, H) o * act(c_t) (the projection's input)
+    rec_mask: np.ndarray | None = None  # (B, P) or (4, B, P)
+
+
+def forward(xw, state, params, config=Config(), *, mask=None, rec_mask=None, overwrite_xw=False, kernel=None):
     """Run the LSTM over a sequence.
 
     Args:
         xw: (T, B, 4H) input projection plus both biases, gates i, f, g, o.
-        h0: (B, P) initial hidden state; c0: (B, H) initial cell state.
-        W_hh: (4H, P) recurrent weight; W_hr: optional (P, H) projection.
+        state: ``(h0, c0)``: (B, P) initial hidden state, (B, H) initial cell state.
+        params: :class:`Params` (W_hh, optional projection W_hr); config: :class:`Config`.
         mask: optional bool (T, B); False carries (h, c) through that step.
         rec_mask: optional (B, P) or (4, B, P) recurrent dropout mask(s) multiplied into h_{t-1}.
-        activation: for g and for c (default tanh); recurrent_activation: for i, f, o (default sigmoid).
         overwrite_xw: store the gate activations in ``xw`` itself (saves a (T, B, 4H) array;
             the driver, which owns xw, does).
+        kernel: ``'numpy'`` or ``'numba'`` as chosen by :func:`rnnkit.cells.kernels.select`
+            (None: select here).
 
     Returns:
-        ``(hs, h_T, c_T, cache)``: hs (T, B, P) hidden state after each step (carried where
+        ``(hs, (h_T, c_T), cache)``: hs (T, B, P) hidden state after each step (carried where
         masked), h_T (B, P), c_T (B, H), cache for :func:`backward`. Outputs are views of the cache.
     """
-    act = activations.get(activation)
-    ract = activations.get(recurrent_activation, "recurrent_activation")
+    act = activations.get(config.activation)
+    ract = activations.get(config.recurrent_activation, "recurrent_activation")
+    h0, c0 = state
+    W_hh, W_hr = params.W_hh, params.W_hr
     P = h0.shape[-1] if W_hr is None else W_hr.shape[0]
     T, B, H, rec_mask = check(xw, 4, h0, W_hh, mask, rec_mask, out_size=P)
     if W_hr is not None and (W_hr.shape != (P, H) or W_hr.dtype != xw.dtype):
@@ -79,11 +147,21 @@ def forward(xw, h0, c0, W_hh, W_hr=None, *, mask=None, rec_mask=None, activation
         raise ValueError(f"h0: expected (B, {H}) without a projection, got {h0.shape}")
     if c0.shape != (B, H) or c0.dtype != xw.dtype:
         raise ValueError(f"c0: expected shape {(B, H)} and dtype {xw.dtype}, got {c0.shape} {c0.dtype}")
-    dtype = xw.dtype
-    if _kernels.fused(act, ract, rec_mask, W_hr=W_hr):  # the compiled kernel: same math, one pass per step
+    kernel = kernel or kernels.select("LSTM", act, ract, rec_mask=rec_mask, W_hr=W_hr)
+    if kernel == "numba":  # the compiled kernel: same math, one pass per step
         A = xw if overwrite_xw else xw.copy()  # (T, B, 4H) becomes i, f, g, o
-        hs, cs = _kernels.lstm_forward(A, h0, c0, W_hh, mask)
-        return hs[1:], hs[T], cs[T], dict(fused=True, A=A, hs=hs, cs=cs, W_hh=W_hh, mask=mask)
+        hs, cs = kernels.lstm_forward(A, h0, c0, W_hh, mask)
+        return hs[1:], (hs[T], cs[T]), Cache("numba", A, hs, cs, params, mask)
+    if kernel != "numpy":
+        raise ValueError(f"kernel: expected 'numpy' or 'numba' for the LSTM cell, got {kernel!r}")
+    cache = _numpy_forward(xw, h0, c0, params, act, ract, mask, rec_mask, overwrite_xw)
+    return cache.hs[1:], (cache.hs[T], cache.cs[T]), cache
+
+
+def _numpy_forward(xw, h0, c0, params, act, ract, mask, rec_mask, overwrite_xw) -> Cache:
+    """The NumPy time loop of :func:`forward` (every activation, projection, recurrent dropout)."""
+    T, B, H4 = xw.shape
+    H, P, dtype, W_hh, W_hr = H4 // 4, h0.shape[-1], xw.dtype, params.W_hh, params.W_hr
     keep_z = act.saves == "input" or ract.saves == "input"
     A = xw if overwrite_xw else np.empty((T, B, 4 * H), dtype)  # (T, B, 4H) i, f, g, o
     Z = np.empty((T if keep_z else 1, B, 4 * H), dtype)  # pre-activations (all steps only if needed)
@@ -120,35 +198,55 @@ def forward(xw, h0, c0, W_hh, W_hr=None, *, mask=None, rec_mask=None, activation
             if hole_t:
                 np.copyto(h, h_prev, where=carry_t)  # (B, P) carried rows
                 np.copyto(c, c_prev, where=carry_t)  # (B, H)
-    cache = dict(act=act, ract=ract, A=A, Z=Z if keep_z else None, cs=cs, hs=hs, tc=tc, rs=rs,
-                 W_hh=W_hh, W_hr=W_hr, mask=mask, rec_mask=rec_mask)
-    return hs[1:], hs[T], cs[T], cache
+    return Cache("numpy", A, hs, cs, params, mask, act, ract, Z if keep_z else None, tc, rs, rec_mask)
 
 
-def backward(dhs, dh_T, dc_T, cache, consume=False):
+def backward(dhs, dstate, cache, consume=False):
     """BPTT through :func:`forward`.
 
     Args:
-        dhs: (T, B, P) gradient wrt hs, or None; dh_T: (B, P) or None; dc_T: (B, H) or None.
+        dhs: (T, B, P) gradient wrt hs, or None.
+        dstate: ``(dh_T, dc_T)``, (B, P) and (B, H), gradients wrt the final state (entries
+            may be None), or None.
         cache: from :func:`forward`.
         consume: the compiled kernel may turn the saved gate activations into dxw in place
             (one (T, B, 4H) array less); the cache cannot be differentiated again after.
 
     Returns:
-        ``(dxw, dh0, dc0, dW_hh, dW_hr)``: (T, B, 4H), (B, P), (B, H), (4H, P), (P, H) or None.
+        ``(dxw, (dh0, dc0), Params(dW_hh, dW_hr))``: (T, B, 4H), (B, P), (B, H), (4H, P), (P, H) or None.
     """
-    if cache.get("fused"):
+    dh_T, dc_T = (None, None) if dstate is None else dstate
+    if cache.kernel == "numba":
         return _fused_backward(dhs, dh_T, dc_T, cache, consume)
-    act, ract, A, Z, cs, hs, tc, rs, W_hh, W_hr, mask, rec_mask = (cache[k] for k in (
-        "act", "ract", "A", "Z", "cs", "hs", "tc", "rs", "W_hh", "W_hr", "mask", "rec_mask"))
+    T, B, H4 = cache.A.shape
+    H, P, dtype = H4 // 4, cache.hs.shape[-1], cache.A.dtype
+    F, od, fc = _factors(cache)
+    dhs = zeros_if_none(dhs, (T, B, P), dtype)
+    dh_next = initial(dh_T, (B, P), dtype)  # (B, P)
+    dc_next = initial(dc_T, (B, H), dtype)  # (B, H)
+    dZ = F.reshape(T, B, 4 * H)  # (T, B, 4H) dL/dz_t = dL/dxw_t once step t has run
+    dH = _bptt(cache, dhs, F, od, fc, dh_next, dc_next)
+    W_hr, mask, rs = cache.params.W_hr, cache.mask, cache.rs
+    dW_hh = masked_matmul_dweight(dZ, cache.hs[:-1], cache.rec_mask)  # (4H, P)
+    dW_hr = None
+    if W_hr is not None:
+        if mask is not None:
+            dH *= mask[:, :, None]  # (T, B, P) carried steps do not use W_hr
+        dW_hr = dH.reshape(-1, P).T @ rs.reshape(-1, H)  # (P, H)
+    return dZ, (dh_next, dc_next), Params(dW_hh, dW_hr)
+
+
+def _factors(cache: Cache):
+    """The per-step factors of the backward for all steps at once (masked steps: no gate
+    gradient, c passes through): F (T, B, 4, H) with dz_k = F_k * (dc, dc, dc, dr), od = o act'(c_t),
+    fc with dc_{t-1} = dc_t * fc."""
+    act, ract, A, Z, cs, tc, mask = cache.act, cache.ract, cache.A, cache.Z, cache.cs, cache.tc, cache.mask
     T, B, H4 = A.shape
-    H, P, dtype = H4 // 4, hs.shape[-1], A.dtype
+    H, dtype = H4 // 4, A.dtype
     i_, f_, g_, o_ = (A[..., k * H:(k + 1) * H] for k in range(4))  # (T, B, H) each
     S = A if ract.saves == "output" else Z  # what sigma' needs
     Sg = g_ if act.saves == "output" else Z[..., 2 * H:3 * H]  # what act'(zg) needs
-    # Per-step factors for all steps at once (masked steps: no gate gradient, c passes through);
-    # step t turns F[t] into dz_t in place, so F ends as dL/dxw.
-    F = np.empty((T, B, 4, H), dtype)  # (T, B, 4, H) dz_k = F_k * (dc, dc, dc, dr)
+    F = np.empty((T, B, 4, H), dtype)  # (T, B, 4, H); step t turns F[t] into dz_t in place
     np.multiply(g_, ract.derivative(S[..., :H]), out=F[:, :, 0])  # (T, B, H) g sigma'(zi)
     np.multiply(cs[:-1], ract.derivative(S[..., H:2 * H]), out=F[:, :, 1])  # (T, B, H) c_{t-1} sigma'(zf)
     np.multiply(i_, act.derivative(Sg), out=F[:, :, 2])  # (T, B, H) i act'(zg)
@@ -160,15 +258,21 @@ def backward(dhs, dh_T, dc_T, cache, consume=False):
         F *= mask[:, :, None, None]  # (T, B, 4, H)
         od *= mask[:, :, None]  # (T, B, H)
         fc = np.where(mask[:, :, None], f_, np.ones((), dtype))  # (T, B, H) 1 where carried
-    dhs = zeros_if_none(dhs, (T, B, P), dtype)
-    dh_next = np.zeros((B, P), dtype) if dh_T is None else np.array(dh_T, dtype=dtype)  # (B, P)
-    dc_next = np.zeros((B, H), dtype) if dc_T is None else np.array(dc_T, dtype=dtype)  # (B, H)
-    dZ = F.reshape(T, B, 4 * H)  # (T, B, 4H) dL/dz_t = dL/dxw_t once step t has run
+    return F, od, fc
+
+
+def _bptt(cache: Cache, dhs, F, od, fc, dh_next, dc_next):
+    """The backward time loop: F becomes dL/dxw, dh_next / dc_next dL/dh0 / dL/dc0 (in place).
+
+    Returns dH (T, B, P), dL/dh_t per step (for dW_hr)."""
+    T, B, _, H = F.shape
+    P, dtype, W_hh, W_hr, rec_mask = dh_next.shape[-1], F.dtype, cache.params.W_hh, cache.params.W_hr, cache.rec_mask
+    dZ = F.reshape(T, B, 4 * H)  # (T, B, 4H)
     dH = np.empty((T, B, P), dtype)  # (T, B, P) dL/dh_t (for dW_hr)
     dr = dH if W_hr is None else np.empty((T, B, H), dtype)  # (T, B, H) dL/dr_t
     dc = np.empty((B, H), dtype)
     dc3 = dc[:, None, :]  # (B, 1, H) view
-    hole, carry = holes(mask, T)
+    hole, carry = holes(cache.mask, T)
     dot, add, mul = np.dot, np.add, np.multiply
     steps = zip(*(a[::-1] for a in (dhs, dH, dr, od, F[:, :, :3], F[:, :, 3], dZ, fc)), reversed(hole), reversed(carry))
     for dhs_t, dh, dr_t, od_t, F_ifg, F_o, dz, fc_t, hole_t, carry_t in steps:
@@ -186,23 +290,17 @@ def backward(dhs, dh_T, dc_T, cache, consume=False):
             masked_matmul_dinput(dz, W_hh, rec_mask, dh_next)  # (B, P) dL/dh_{t-1}
         if hole_t:
             np.copyto(dh_next, dh, where=carry_t)  # (B, P) carried rows pass dh through
-    dW_hh = masked_matmul_dweight(dZ, hs[:-1], rec_mask)  # (4H, P)
-    dW_hr = None
-    if W_hr is not None:
-        if mask is not None:
-            dH *= mask[:, :, None]  # (T, B, P) carried steps do not use W_hr
-        dW_hr = dH.reshape(-1, P).T @ rs.reshape(-1, H)  # (P, H)
-    return dZ, dh_next, dc_next, dW_hh, dW_hr
+    return dH
 
 
-def _fused_backward(dhs, dh_T, dc_T, cache, consume):
+def _fused_backward(dhs, dh_T, dc_T, cache: Cache, consume):
     """:func:`backward` for a forward that ran the compiled kernel."""
-    A, hs, cs, W_hh, mask = (cache[k] for k in ("A", "hs", "cs", "W_hh", "mask"))
+    A, hs = cache.A, cache.hs
     if A is None:
         raise ValueError("cache: already consumed by a backward with consume=True")
     if consume:
-        cache["A"] = None
+        cache.A = None
     else:
         A = A.copy()  # (T, B, 4H) keep the cache differentiable again
-    dZ, dh0, dc0 = _kernels.lstm_backward(A, hs, cs, W_hh, mask, dhs, dh_T, dc_T)  # dZ: dL/dxw
-    return dZ, dh0, dc0, masked_matmul_dweight(dZ, hs[:-1], None), None  # dW_hh (4H, H)
+    dZ, dh0, dc0 = kernels.lstm_backward(A, hs, cache.cs, cache.params.W_hh, cache.mask, dhs, dh_T, dc_T)  # dL/dxw
+    return dZ, (dh0, dc0), Params(masked_matmul_dweight(dZ, hs[:-1], None), None)  # dW_hh (4H, H)

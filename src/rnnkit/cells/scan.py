@@ -33,9 +33,13 @@ Masks and Keras 3 semantics (``keras/src/backend/torch/rnn.py``, ``layers/rnn/*.
   LSTM, 3 for GRU; their gate order i,f,c,o / z,r,h) and one shared input mask otherwise; so
   each mask may be (B, K) shared or (G, B, K) per gate, in this module's (PyTorch's) gate order.
 
-Modes: ``'RNN_TANH'``, ``'RNN_RELU'``, ``'LSTM'``, ``'GRU'`` (PyTorch's names). ``activation``
+Modes: ``'RNN_TANH'``, ``'RNN_RELU'``, ``'LSTM'``, ``'GRU'`` (PyTorch's names), each an entry of
+:data:`CELLS`: the cell module (which all follow one protocol: a state tuple in and out, a
+``Params`` structure, a ``Cache`` dataclass), its gate count and its defaults. ``activation``
 (Keras) replaces the RNN nonlinearity or the LSTM/GRU candidate activation;
-``recurrent_activation`` the LSTM/GRU gate activation.
+``recurrent_activation`` the LSTM/GRU gate activation. Which loop runs each cell call
+(NumPy, numba, or the tiny-inference path) is :func:`rnnkit.cells.kernels.select`'s decision,
+made here once per call and handed down.
 
 Shapes: T time, B batch, I input, H hidden, P = proj_size or H (output size), L layers,
 D directions (2 if bidirectional), G gates (1, 4, 3).
@@ -47,7 +51,7 @@ Example:
     >>> T, B, I, H = 6, 2, 3, 4
     >>> w = [tuple(rng.normal(size=s) for s in [(4 * H, I), (4 * H, H), (4 * H,), (4 * H,)])]
     >>> out, h_n, c_n, cache = scan.forward("LSTM", rng.normal(size=(T, B, I)), None, None, w,
-    ...                                     num_layers=1, bidirectional=False, lengths=np.array([6, 3]))
+    ...                                     scan.Options(lengths=np.array([6, 3])))
     >>> bool((out[3:, 1] == 0).all()), h_n.shape
     (True, (1, 2, 4))
     >>> dx, dh0, dc0, dw = scan.backward(np.ones_like(out), None, None, cache)
@@ -57,14 +61,93 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
 import numpy as np
 
-from rnnkit.cells import _kernels, activations, gru, lstm, rnn
-from rnnkit.cells.rnn import masked_matmul, masked_matmul_dinput, masked_matmul_dweight
+from rnnkit._random import dropout_mask
+from rnnkit.cells import activations, gru, kernels, lstm, rnn
+from rnnkit.cells.common import masked_matmul, masked_matmul_dinput, masked_matmul_dweight
 
-__all__ = ["forward", "backward", "MODES"]
+__all__ = ["Cell", "CELLS", "Options", "Cache", "forward", "backward"]
 
-MODES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}  # mode -> gates G
+
+@dataclass(frozen=True)
+class Cell:
+    """A registry entry: how the driver runs one mode."""
+
+    name: str  # 'RNN', 'LSTM' or 'GRU': the cell, as kernels.select knows it
+    module: ModuleType  # step, Params, Config, Cache, forward, backward, STATES
+    gates: int  # G: blocks of W_ih / W_hh rows
+    config: dict = field(default_factory=dict)  # this mode's defaults for the module's Config
+
+
+CELLS = {
+    "RNN_TANH": Cell("RNN", rnn, 1, {"activation": "tanh"}),
+    "RNN_RELU": Cell("RNN", rnn, 1, {"activation": "relu"}),
+    "LSTM": Cell("LSTM", lstm, 4),
+    "GRU": Cell("GRU", gru, 3),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Options:
+    """Everything about a :func:`forward` call beyond its tensors (see the module docstring)."""
+
+    num_layers: int = 1  # L stacked layers
+    bidirectional: bool = False  # D = 2 directions when True
+    proj_size: int = 0  # LSTM output projection P (0: none, P = H)
+    reset_after: bool = True  # GRU: PyTorch's form (True) or the reset before the product (Keras option)
+    lengths: Any = None  # optional (B,) ints in [0, T]: prefix masks (PyTorch packed sequences)
+    mask: Any = None  # optional bool (T, B) (Keras); not together with lengths
+    dropout: float = 0.0  # between layers (not after the last), only when training
+    training: bool = False  # draw the between-layer dropout masks
+    rng: np.random.Generator | None = None  # where those masks come from (required when they are drawn)
+    activation: str | None = None  # Keras: the RNN nonlinearity / the LSTM, GRU candidate (None: the mode's)
+    recurrent_activation: str | None = None  # Keras: the LSTM, GRU gate activation (None: sigmoid)
+    input_dropout_masks: list | None = None  # L*D entries, each None, (B, K) or (G, B, K), multiplied into x
+    rec_dropout_masks: list | None = None  # likewise, multiplied into h_{t-1} in the recurrent product
+    go_backwards: bool = False  # Keras: flip x and mask in time first; outputs stay in processing order
+    masked_output: str = "zero"  # output at masked steps: 'zero' or 'carry' (the last valid output)
+    need_grad: bool = True  # False keeps no cache (inference); backward then refuses
+
+    def __post_init__(self):
+        if not isinstance(self.num_layers, int) or self.num_layers < 1:
+            raise ValueError(f"num_layers: expected an int >= 1, got {self.num_layers!r}")
+        if self.masked_output not in ("zero", "carry"):
+            raise ValueError(f"masked_output: expected 'zero' or 'carry', got {self.masked_output!r}")
+        if not 0.0 <= self.dropout <= 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1], got {self.dropout}")
+
+
+@dataclass
+class _Direction:
+    """What one (layer, direction)'s backward needs."""
+
+    inp: np.ndarray  # (T, B, I) the layer input in processing order
+    in_mask: np.ndarray | None  # input dropout mask
+    cell: Any  # the cell's Cache
+    w_ih: np.ndarray  # (G*H, I)
+    has_b: tuple[bool, bool]  # (b_ih given, b_hh given)
+    n: int  # how many entries the weights tuple had (the gradients come back alike)
+
+
+@dataclass
+class Cache:
+    """What :func:`backward` needs from :func:`forward`."""
+
+    cell: Cell
+    directions: list[_Direction]  # L*D, PyTorch's order
+    drops: list[np.ndarray | None]  # per layer: the between-layer dropout mask applied to its output
+    keeps: list[np.ndarray | None]  # per direction: the (T, B, 1) output factor (masks) or None
+    L: int
+    D: int
+    P: int
+    H: int
+    go_backwards: bool
 
 
 def _normalize_weights(weights, n, mode, dtype, proj_size):
@@ -133,147 +216,173 @@ def _state(a, shape, dtype, name):
     return a
 
 
-def forward(mode, x, h0, c0, weights, *, num_layers=1, bidirectional=False, proj_size=0, reset_after=True,
-            lengths=None, mask=None, dropout=0.0, training=False, rng=None, activation=None,
-            recurrent_activation=None, input_dropout_masks=None, rec_dropout_masks=None, go_backwards=False,
-            masked_output="zero", need_grad=True):
+def _check(mode, x, c0, o: Options) -> Cell:
+    """The checks of :func:`forward` that need no weights; returns the registry entry."""
+    if mode not in CELLS:
+        raise ValueError(f"mode: expected one of {sorted(CELLS)}, got {mode!r}")
+    if not isinstance(x, np.ndarray) or x.ndim != 3 or x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"x: expected a float32/float64 (T, B, I) ndarray, got "
+                        f"{getattr(x, 'shape', type(x).__name__)} {getattr(x, 'dtype', '')}")
+    if x.shape[0] < 1:
+        raise ValueError("x: expected at least one time step, got T=0")
+    if o.proj_size and mode != "LSTM":
+        raise ValueError(f"proj_size: only LSTM has a projection, got proj_size={o.proj_size} with mode {mode}")
+    if c0 is not None and mode != "LSTM":
+        raise ValueError(f"c0: only LSTM has a cell state, got c0 with mode {mode}")
+    if o.training and o.dropout > 0 and o.num_layers > 1 and not isinstance(o.rng, np.random.Generator):
+        raise TypeError(f"rng: expected an np.random.Generator when dropout > 0 in training, got {type(o.rng).__name__}")
+    return CELLS[mode]
+
+
+def _config(cell: Cell, mode: str, o: Options):
+    """The cell's Config: the mode's defaults, then the options the caller set."""
+    names = {f.name for f in dataclasses.fields(cell.module.Config)}
+    kw = dict(cell.config)
+    for name, value, unset in (("activation", o.activation, None), ("recurrent_activation", o.recurrent_activation,
+                                                                    None), ("reset_after", o.reset_after, True)):
+        if name in names and value is not None:
+            kw[name] = value
+        elif value != unset:
+            raise ValueError(f"{name}: the {mode} cell has no such option, got {name}={value!r}")
+    return cell.module.Config(**kw)
+
+
+def forward(mode, x, h0, c0, weights, options: Options = Options()):
     """Run a stack of recurrent layers over a time-major sequence.
 
     Args:
-        mode: ``'RNN_TANH'``, ``'RNN_RELU'``, ``'LSTM'`` or ``'GRU'``.
+        mode: ``'RNN_TANH'``, ``'RNN_RELU'``, ``'LSTM'`` or ``'GRU'`` (a key of :data:`CELLS`).
         x: (T, B, I) float32 or float64; everything keeps its dtype.
         h0: (L*D, B, P) or None (zeros); c0: (L*D, B, H) or None (zeros), LSTM only.
         weights: L*D tuples in PyTorch's order (l0, l0_reverse, l1, ...), each
             ``(w_ih, w_hh)``, ``(w_ih, w_hh, w_hr)``, ``(w_ih, w_hh, b_ih, b_hh)`` or
             ``(w_ih, w_hh, b_ih, b_hh, w_hr)``, PyTorch's shapes, None for an absent bias.
-        num_layers, bidirectional, proj_size (LSTM only), reset_after (GRU): as in PyTorch/Keras.
-        lengths: optional (B,) ints in [0, T]: prefix masks. mask: optional bool (T, B). Not both.
-        dropout: between layers (not after the last), only when ``training``; masks drawn from
-            ``rng`` (an ``np.random.Generator``, required then), scaled by 1/(1-p).
-        activation, recurrent_activation: Keras activation names (see the module docstring).
-        input_dropout_masks, rec_dropout_masks: None or a list of L*D entries, each None,
-            (B, K) or (G, B, K) (K = layer input size or P), multiplied into x or h_{t-1}.
-        go_backwards: Keras's: flip x and mask in time first; outputs stay in processing order.
-        masked_output: ``'zero'`` or ``'carry'`` output at masked steps (module docstring).
-        need_grad: False keeps no cache (inference); :func:`backward` then refuses.
+        options: :class:`Options`.
 
     Returns:
         ``(out, h_n, c_n, cache)``: out (T, B, D*P), h_n (L*D, B, P), c_n (L*D, B, H) for LSTM
-        else None, cache for :func:`backward` (None when ``need_grad`` is False).
+        else None, cache for :func:`backward` (None when ``options.need_grad`` is False).
     """
-    if mode not in MODES:
-        raise ValueError(f"mode: expected one of {sorted(MODES)}, got {mode!r}")
-    if not isinstance(x, np.ndarray) or x.ndim != 3 or x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"x: expected a float32/float64 (T, B, I) ndarray, got "
-                        f"{getattr(x, 'shape', type(x).__name__)} {getattr(x, 'dtype', '')}")
+    o = options
+    cell = _check(mode, x, c0, o)
     T, B, _ = x.shape
-    if T < 1:
-        raise ValueError("x: expected at least one time step, got T=0")
-    if not isinstance(num_layers, int) or num_layers < 1:
-        raise ValueError(f"num_layers: expected an int >= 1, got {num_layers!r}")
-    if proj_size and mode != "LSTM":
-        raise ValueError(f"proj_size: only LSTM has a projection, got proj_size={proj_size} with mode {mode}")
-    if masked_output not in ("zero", "carry"):
-        raise ValueError(f"masked_output: expected 'zero' or 'carry', got {masked_output!r}")
-    if not 0.0 <= dropout <= 1.0:
-        raise ValueError(f"dropout: expected a probability in [0, 1], got {dropout}")
-    if c0 is not None and mode != "LSTM":
-        raise ValueError(f"c0: only LSTM has a cell state, got c0 with mode {mode}")
-    drop = training and dropout > 0 and num_layers > 1
-    if drop and not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng: expected an np.random.Generator when dropout > 0 in training, got {type(rng).__name__}")
-    G, D, L, dtype = MODES[mode], 2 if bidirectional else 1, num_layers, x.dtype
-    ws = _normalize_weights(weights, L * D, mode, dtype, proj_size)
+    G, D, L, dtype = cell.gates, 2 if o.bidirectional else 1, o.num_layers, x.dtype
+    ws = _normalize_weights(weights, L * D, mode, dtype, o.proj_size)
     H = ws[0][0][1].shape[0] // G
-    P = proj_size or H
-    h0 = _state(h0, (L * D, B, P), dtype, "h0")
-    c0 = _state(c0, (L * D, B, H), dtype, "c0") if mode == "LSTM" else None
-    in_masks = _per_layer(input_dropout_masks, L * D, "input_dropout_masks")
-    rec_masks = _per_layer(rec_dropout_masks, L * D, "rec_dropout_masks")
-    mask = _build_mask(lengths, mask, T, B)
-    if go_backwards:
+    P = o.proj_size or H
+    states = [_state(h0, (L * D, B, P), dtype, "h0")]  # per state entry: (L*D, B, K)
+    if len(cell.module.STATES) == 2:
+        states.append(_state(c0, (L * D, B, H), dtype, "c0"))
+    in_masks = _per_layer(o.input_dropout_masks, L * D, "input_dropout_masks")
+    rec_masks = _per_layer(o.rec_dropout_masks, L * D, "rec_dropout_masks")
+    mask = _build_mask(o.lengths, o.mask, T, B)
+    if o.go_backwards:
         x = x[::-1]
         mask = None if mask is None else mask[::-1]
-    if mode in ("LSTM", "GRU"):
-        kw = dict(activation=activation or "tanh", recurrent_activation=recurrent_activation or "sigmoid")
-    else:
-        kw = dict(activation=activation or ("relu" if mode == "RNN_RELU" else "tanh"))
     masks_d = [mask, None if mask is None else mask[::-1]][:D]  # per direction, processing order
-    keeps = [_keep(m, masked_output, dtype) for m in masks_d]  # (T, B, 1) output factor or None
-    # Streaming-sized inference (e.g. one step, B = 1) on the compiled kernel: one call per
-    # layer does the input projection too, since per-call overheads outweigh the arithmetic.
-    tiny = (not need_grad and mask is None and not proj_size and T * B <= _kernels.SMALL_BATCH
-            and mode in ("LSTM", "GRU") and _kernels.fused(activations.get(kw["activation"]), activations.get(
-                kw["recurrent_activation"], "recurrent_activation"), None, reset_after=reset_after))
-
-    h_n = np.empty((L * D, B, P), dtype)
-    c_n = np.empty((L * D, B, H), dtype) if mode == "LSTM" else None
-    layer_in = x
-    caches, drops = [], []
+    keeps = [_keep(m, o.masked_output, dtype) for m in masks_d]  # (T, B, 1) output factor or None
+    finals = [np.empty((L * D,) + s.shape[1:], dtype) for s in states]  # h_n, c_n
+    run = _Run(cell, _config(cell, mode, o), o, H, P, masks_d, keeps, in_masks, rec_masks, states, finals)
+    layer_in, directions, drops = x, [], []
     for layer in range(L):
-        single = L * D == 1 and keeps[0] is None  # one layer, one direction, no mask: the output is the cell's hs
-        out = None if single else np.empty((T, B, D * P), dtype)  # (T, B, D*P)
+        layer_in = run.layer(layer, layer_in, ws, directions, D)
+        drops.append(run.drop(layer, layer_in))
+    cache = Cache(cell, directions, drops, keeps, L, D, P, H, o.go_backwards) if o.need_grad else None
+    return layer_in, finals[0], finals[1] if len(finals) == 2 else None, cache
+
+
+@dataclass
+class _Run:
+    """One :func:`forward` call's settings, shared by its layers and directions."""
+
+    cell: Cell
+    config: Any  # the cell's Config
+    o: Options
+    H: int  # hidden size
+    P: int  # output size (proj_size or H)
+    masks_d: list  # per direction: the (T, B) mask in processing order, or None
+    keeps: list  # per direction: (T, B, 1) output factor or None
+    in_masks: list  # L*D input dropout masks (None allowed)
+    rec_masks: list  # L*D recurrent dropout masks
+    states: list  # (L*D, B, K) initial state entries (h0, [c0])
+    finals: list  # (L*D, B, K) final state entries (h_n, [c_n]), filled in
+
+    def __post_init__(self):
+        options = vars(self.config)  # the activations and form kernels.select needs
+        self.act = activations.get(options["activation"])
+        ract = options.get("recurrent_activation")
+        self.ract = None if ract is None else activations.get(ract, "recurrent_activation")
+        self.reset_after = options.get("reset_after", True)
+
+    def layer(self, layer, layer_in, ws, directions, D):
+        """Both directions of one layer: its output (T, B, D*P)."""
+        T, B, _ = layer_in.shape
+        P = self.P
+        single = len(ws) == 1 and self.keeps[0] is None  # one layer, one direction, no mask: the cell's hs
+        out = None if single else np.empty((T, B, D * P), layer_in.dtype)  # (T, B, D*P)
         for d in range(D):
             k = layer * D + d
-            (w_ih, w_hh, b_ih, b_hh, w_hr), _ = ws[k]
-            I = layer_in.shape[-1]
-            if w_ih.shape != (G * H, I) or w_hh.shape != (G * H, P):
-                raise ValueError(f"weights[{k}]: expected w_ih {(G * H, I)} and w_hh {(G * H, P)}, got "
-                                 f"{w_ih.shape} and {w_hh.shape}")
-            inp = layer_in if d == 0 else layer_in[::-1]  # (T, B, I) processing order
-            in_mask = _dropout_mask(in_masks[k], (B, I), G, dtype, f"input_dropout_masks[{k}]")
-            rec_mask = _dropout_mask(rec_masks[k], (B, P), G, dtype, f"rec_dropout_masks[{k}]")
-            b, b_hn = _fold_bias(mode, b_ih, b_hh, H, reset_after)
-            c_T = cell_cache = None
-            if tiny and in_mask is None and rec_mask is None:
-                hs, h_T, c_T = _tiny_inference(mode, inp, w_ih, b, w_hh, b_hn, h0[k], None if c0 is None else c0[k])
-            else:
-                xw = masked_matmul(inp, in_mask, w_ih.T)  # (T, B, G*H) x W_ih^T
-                if b is not None:
-                    xw += b  # (T, B, G*H)
-                cell_kw = dict(kw, mask=masks_d[d], rec_mask=rec_mask)
-                if mode == "LSTM":
-                    hs, h_T, c_T, cell_cache = lstm.forward(xw, h0[k], c0[k], w_hh, w_hr, overwrite_xw=True,
-                                                            **cell_kw)
-                elif mode == "GRU":
-                    hs, h_T, cell_cache = gru.forward(xw, h0[k], w_hh, b_hn, reset_after=reset_after,
-                                                      overwrite_xw=True, **cell_kw)
-                else:
-                    hs, h_T, cell_cache = rnn.forward(xw, h0[k], w_hh, **cell_kw)
-            if c_T is not None:
-                c_n[k] = c_T
-            h_n[k] = h_T
+            hs, cache = self.direction(k, layer_in if d == 0 else layer_in[::-1], ws[k], d)
+            if cache is not None:
+                directions.append(cache)
             if single:
                 out = hs  # (T, B, P) no copy; read-only when the backward reads it (as h_{t-1}),
-                if need_grad:  # so that an in-place edit fails instead of corrupting the gradients
+                if self.o.need_grad:  # so that an in-place edit fails instead of corrupting the gradients
                     out.flags.writeable = False
+                continue
+            dst = out[:, :, d * P:(d + 1) * P]  # (T, B, P)
+            dst = dst if d == 0 else dst[::-1]  # processing order
+            if self.keeps[d] is None:
+                np.copyto(dst, hs)  # (T, B, P)
             else:
-                dst = out[:, :, d * P:(d + 1) * P]  # (T, B, P)
-                dst = dst if d == 0 else dst[::-1]  # processing order
-                if keeps[d] is None:
-                    np.copyto(dst, hs)  # (T, B, P)
-                else:
-                    np.multiply(hs, keeps[d], out=dst)  # (T, B, P) zero / carry at masked steps
-            if need_grad:
-                caches.append(dict(inp=inp, in_mask=in_mask, cell=cell_cache, w_ih=w_ih, has_b=(b_ih is not None,
-                                   b_hh is not None), n=ws[k][1]))
-        drop_mask = None
-        if drop and layer < L - 1:
-            keep_p = 1.0 - dropout
-            drop_mask = (rng.random(out.shape, dtype=dtype) < keep_p).astype(dtype)  # (T, B, D*P)
-            if keep_p > 0:
-                drop_mask *= 1.0 / keep_p
-            out *= drop_mask  # (T, B, D*P)
-        drops.append(drop_mask)
-        layer_in = out
-    cache = None
-    if need_grad:
-        cache = dict(mode=mode, caches=caches, drops=drops, keeps=keeps, L=L, D=D, P=P, H=H, G=G, T=T, B=B,
-                     dtype=dtype, reset_after=reset_after, go_backwards=go_backwards)
-    return layer_in, h_n, c_n, cache
+                np.multiply(hs, self.keeps[d], out=dst)  # (T, B, P) zero / carry at masked steps
+        return out
+
+    def direction(self, k, inp, w, d):
+        """One (layer, direction) k on its input in processing order: (hs, its cache or None)."""
+        (w_ih, w_hh, b_ih, b_hh, w_hr), n = w
+        T, B, I = inp.shape
+        cell, G, H, P = self.cell, self.cell.gates, self.H, self.P
+        if w_ih.shape != (G * H, I) or w_hh.shape != (G * H, P):
+            raise ValueError(f"weights[{k}]: expected w_ih {(G * H, I)} and w_hh {(G * H, P)}, got "
+                             f"{w_ih.shape} and {w_hh.shape}")
+        in_mask = _dropout_mask(self.in_masks[k], (B, I), G, inp.dtype, f"input_dropout_masks[{k}]")
+        rec_mask = _dropout_mask(self.rec_masks[k], (B, P), G, inp.dtype, f"rec_dropout_masks[{k}]")
+        params, b_hh_folded = cell.module.Params.from_weights(w_hh, b_hh, w_hr, self.config)
+        b = b_hh_folded if b_ih is None else (b_ih if b_hh_folded is None else b_ih + b_hh_folded)  # (G*H,)
+        state = tuple(s[k] for s in self.states)
+        kernel = self._select(rec_mask, w_hr, None if in_mask is not None or self.masks_d[d] is not None else T * B)
+        if kernel == "numba-tiny":
+            hs, state_T = kernels.tiny_forward(cell.name, inp, w_ih, b, params, state)
+            cell_cache = None
+        else:
+            xw = masked_matmul(inp, in_mask, w_ih.T)  # (T, B, G*H) x W_ih^T
+            if b is not None:
+                xw += b  # (T, B, G*H)
+            hs, state_T, cell_cache = cell.module.forward(xw, state, params, self.config, mask=self.masks_d[d],
+                                                          rec_mask=rec_mask, overwrite_xw=True, kernel=kernel)
+        for final, s in zip(self.finals, state_T):
+            final[k] = s
+        if not self.o.need_grad:
+            return hs, None
+        return hs, _Direction(inp, in_mask, cell_cache, w_ih, (b_ih is not None, b_hh is not None), n)
+
+    def _select(self, rec_mask, w_hr, rows):
+        """kernels.select for this cell; rows = T*B when the call could take the tiny path."""
+        return kernels.select(self.cell.name, self.act, self.ract, rec_mask=rec_mask, W_hr=w_hr,
+                              reset_after=self.reset_after, inference_rows=None if self.o.need_grad else rows)
+
+    def drop(self, layer, out):
+        """Between-layer dropout of a layer's output, in place (training only, not after the last)."""
+        o = self.o
+        if not (o.training and o.dropout > 0 and layer < o.num_layers - 1):
+            return None
+        drop_mask = dropout_mask(o.rng, out.shape, o.dropout, out.dtype)  # (T, B, D*P)
+        out *= drop_mask  # (T, B, D*P)
+        return drop_mask
 
 
-def backward(dout, dh_n, dc_n, cache, consume=False):
+def backward(dout, dh_n, dc_n, cache: Cache | None, consume=False):
     """Gradients of :func:`forward`'s outputs back to its inputs.
 
     Args:
@@ -288,60 +397,51 @@ def backward(dout, dh_n, dc_n, cache, consume=False):
     """
     if cache is None:
         raise ValueError("cache: forward ran with need_grad=False, so there is nothing to differentiate")
-    mode, L, D, P, H, G, T, B, dtype = (cache[k] for k in ("mode", "L", "D", "P", "H", "G", "T", "B", "dtype"))
+    L, D, P, H = cache.L, cache.D, cache.P, cache.H
+    first = cache.directions[0]
+    T, B, dtype = first.inp.shape[0], first.inp.shape[1], first.inp.dtype
+    lstm_like = len(cache.cell.module.STATES) == 2
     for name, g, shape in (("dout", dout, (T, B, D * P)), ("dh_n", dh_n, (L * D, B, P)), ("dc_n", dc_n, (L * D, B, H))):
         if g is not None and np.shape(g) != shape:
             raise ValueError(f"{name}: expected shape {shape}, got {np.shape(g)}")
-    dh0 = np.zeros((L * D, B, P), dtype)
-    dc0 = np.zeros((L * D, B, H), dtype) if mode == "LSTM" else None
+    dstates = [np.zeros((L * D, B, P), dtype)] + ([np.zeros((L * D, B, H), dtype)] if lstm_like else [])
+    finals = [dh_n] + ([dc_n] if lstm_like else [])
     dweights = [None] * (L * D)
     d_out = dout
     for layer in range(L - 1, -1, -1):
-        if d_out is not None and cache["drops"][layer] is not None:
-            d_out = d_out * cache["drops"][layer]  # (T, B, D*P)
+        if d_out is not None and cache.drops[layer] is not None:
+            d_out = d_out * cache.drops[layer]  # (T, B, D*P)
         d_in = None
         for d in range(D):
             k = layer * D + d
-            c = cache["caches"][k]
-            dhs = None
-            if d_out is not None:
-                dhs = d_out[:, :, d * P:(d + 1) * P]  # (T, B, P)
-                dhs = dhs if d == 0 else dhs[::-1]  # processing order
-                if cache["keeps"][d] is not None:
-                    dhs = dhs * cache["keeps"][d]  # (T, B, P)
-            dh_T = None if dh_n is None else dh_n[k]
-            if mode == "LSTM":
-                dxw, dh0[k], dc0[k], dW_hh, dW_hr = lstm.backward(dhs, dh_T, None if dc_n is None else dc_n[k],
-                                                                   c["cell"], consume)
-                extra = dW_hr
-            elif mode == "GRU":
-                dxw, dh0[k], dW_hh, db_hn = gru.backward(dhs, dh_T, c["cell"], consume)
-                extra = db_hn
-            else:
-                dxw, dh0[k], dW_hh = rnn.backward(dhs, dh_T, c["cell"])
-                extra = None
-            dW_ih = masked_matmul_dweight(dxw, c["inp"], c["in_mask"])  # (G*H, I)
-            db = dxw.reshape(-1, G * H).sum(axis=0)  # (G*H,)
-            dinp = masked_matmul_dinput(dxw, c["w_ih"], c["in_mask"])  # (T, B, I) processing order
-            if d_in is None:
-                d_in = dinp if d == 0 else dinp[::-1]
-            else:
-                d_in += dinp if d == 0 else dinp[::-1]  # (T, B, I)
-            dweights[k] = _weight_grads(mode, c, dW_ih, dW_hh, db, extra, H, cache["reset_after"])
+            dinp, dweights[k] = _direction_backward(cache, k, d, d_out, finals, dstates, consume)
+            dinp = dinp if d == 0 else dinp[::-1]  # (T, B, I) back to time order
+            d_in = dinp if d_in is None else np.add(d_in, dinp, out=d_in)  # (T, B, I)
         d_out = d_in
-    dx = d_out[::-1] if cache["go_backwards"] else d_out
-    return np.ascontiguousarray(dx), dh0, dc0, dweights
+    dx = d_out[::-1] if cache.go_backwards else d_out
+    return np.ascontiguousarray(dx), dstates[0], dstates[1] if lstm_like else None, dweights
 
 
-def _tiny_inference(mode, x, w_ih, b, w_hh, b_hn, h0, c0):
-    """One layer and direction, input projection included, in one compiled call (no cache)."""
-    T, B, _ = x.shape
-    G = np.empty((T, B, w_hh.shape[0]), x.dtype)  # (T, B, G*H) gate activations
-    if mode == "LSTM":
-        hs, cs = _kernels.lstm_forward(G, h0, c0, w_hh, None, project=(x, w_ih, b))
-        return hs[1:], hs[T], cs[T]
-    hs, _ = _kernels.gru_forward(G, h0, w_hh, b_hn, None, project=(x, w_ih, b))
-    return hs[1:], hs[T], None
+def _direction_backward(cache: Cache, k, d, d_out, finals, dstates, consume):
+    """One (layer, direction)'s backward: (d its input in processing order, its weight gradients)."""
+    c, P, G = cache.directions[k], cache.P, cache.cell.gates
+    dhs = None
+    if d_out is not None:
+        dhs = d_out[:, :, d * P:(d + 1) * P]  # (T, B, P)
+        dhs = dhs if d == 0 else dhs[::-1]  # processing order
+        if cache.keeps[d] is not None:
+            dhs = dhs * cache.keeps[d]  # (T, B, P)
+    dstate_T = tuple(None if f is None else f[k] for f in finals)
+    dxw, dstate0, dparams = cache.cell.module.backward(dhs, dstate_T, c.cell, consume)
+    for dst, g in zip(dstates, dstate0):
+        dst[k] = g
+    dW_ih = masked_matmul_dweight(dxw, c.inp, c.in_mask)  # (G*H, I)
+    db = dxw.reshape(-1, dxw.shape[-1]).sum(axis=0)  # (G*H,)
+    dinp = masked_matmul_dinput(dxw, c.w_ih, c.in_mask)  # (T, B, I) processing order
+    dW_hh, db_hh, dW_hr = dparams.weight_grads(db)
+    has_b_ih, has_b_hh = c.has_b
+    grads = (dW_ih, dW_hh, db if has_b_ih else None, db_hh if has_b_hh else None, dW_hr)
+    return dinp, {2: grads[:2], 3: (dW_ih, dW_hh, dW_hr), 4: grads[:4], 5: grads}[c.n]
 
 
 def _keep(mask, masked_output, dtype):
@@ -361,32 +461,3 @@ def _dropout_mask(m, shape, G, dtype, name):
     if m.shape not in (shape, (G,) + shape):
         raise ValueError(f"{name}: expected shape {shape} or {(G,) + shape}, got {m.shape}")
     return m.astype(dtype, copy=False)
-
-
-def _fold_bias(mode, b_ih, b_hh, H, reset_after):
-    """(bias added to xw, b_hn kept inside the GRU reset or None)."""
-    b_hn = None
-    if mode == "GRU" and reset_after and b_hh is not None:
-        b_hn = b_hh[2 * H:]
-        b_hh = np.concatenate([b_hh[:2 * H], np.zeros_like(b_hn)])  # (3H,) r, z parts only
-    if b_ih is None:
-        return b_hh, b_hn
-    return (b_ih if b_hh is None else b_ih + b_hh), b_hn
-
-
-def _weight_grads(mode, c, dW_ih, dW_hh, db, extra, H, reset_after):
-    """Per-(layer, direction) gradients in the order and length the weights came in."""
-    has_b_ih, has_b_hh = c["has_b"]
-    db_ih = db if has_b_ih else None
-    db_hh = None
-    if has_b_hh:
-        db_hh = db
-        if mode == "GRU" and reset_after:
-            db_hh = np.concatenate([db[:2 * H], extra])  # (3H,) b_hn's gradient from the cell
-    dW_hr = extra if mode == "LSTM" else None
-    n = c["n"]
-    if n == 2:
-        return (dW_ih, dW_hh)
-    if n == 3:
-        return (dW_ih, dW_hh, dW_hr)
-    return (dW_ih, dW_hh, db_ih, db_hh, dW_hr)[:n]

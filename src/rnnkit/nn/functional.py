@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._ops import _unbroadcast, log_softmax, relu, sigmoid, softmax, tanh
-from rnnkit._random import generator
+from rnnkit._random import dropout_mask, generator
 from rnnkit._tensor import Function, Tensor, as_tensor
 from rnnkit._validation import float_input
 
@@ -194,9 +194,7 @@ class _Dropout(Function):
     """x * mask / (1 - p) with mask ~ Bernoulli(1 - p)."""
 
     def forward(self, x, p):
-        draws = generator().random(x.shape, dtype=x.dtype if x.dtype in (np.float32, np.float64) else np.float64)
-        keep = draws >= p  # (*) True with probability 1 - p
-        self.scaled_mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - p)) if p < 1 else np.zeros_like(x)
+        self.scaled_mask = dropout_mask(generator(), x.shape, p, x.dtype)  # (*) 0 or 1 / (1 - p)
         return x * self.scaled_mask
 
     def backward(self, g):

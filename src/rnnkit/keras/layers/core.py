@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import _ops
-from rnnkit._random import generator
+from rnnkit._random import dropout_mask, generator
 from rnnkit._tensor import Tensor
 from rnnkit._validation import check_bool, check_rate, check_seed, check_size
 from rnnkit.keras import activations
@@ -210,8 +210,8 @@ class Dropout(Layer):
                                  f"got {self.noise_shape}")
             shape = tuple(s if n is None else n for n, s in zip(self.noise_shape, shape))
         rng = self._rng if self._rng is not None else generator()
-        keep = (rng.random(shape) >= self.rate) / (1.0 - self.rate)  # broadcastable to the input
-        return inputs * Tensor(keep.astype(inputs.dtype))
+        keep = dropout_mask(rng, shape, self.rate, inputs.dtype)  # broadcastable to the input
+        return inputs * Tensor(keep)
 
     def compute_output_shape(self, input_shape):
         return input_shape

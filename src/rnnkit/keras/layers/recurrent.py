@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import _ops
-from rnnkit._random import generator
+from rnnkit._random import dropout_mask, generator
 from rnnkit._tensor import Tensor
 from rnnkit.cells import activations as _cell_activations
 from rnnkit._recurrent import recurrent
@@ -70,11 +70,6 @@ def _scan_activation(argument: str, fn: Any) -> str:
             f"the activations {sorted(_cell_activations.ACTIVATIONS)}; got {getattr(fn, '__name__', fn)!r}"
         )
     return name
-
-
-def _bernoulli(rng: np.random.Generator, shape: tuple, rate: float, dtype: np.dtype) -> np.ndarray:
-    """Keep with probability 1 - rate, scaled by 1 / (1 - rate) (Keras's dropout of a ones tensor)."""
-    return ((rng.random(shape) >= rate) / (1.0 - rate)).astype(dtype)
 
 
 class _ForgetBias(initializers.Initializer):
@@ -172,9 +167,9 @@ class _FusedCell(Layer):
         lead = (self.gates,) if per_gate else ()
         in_mask = rec_mask = None
         if self.dropout > 0:
-            in_mask = _bernoulli(rng, lead + (batch, input_dim), self.dropout, dtype)
+            in_mask = dropout_mask(rng, lead + (batch, input_dim), self.dropout, dtype)
         if self.recurrent_dropout > 0:
-            rec_mask = _bernoulli(rng, lead + (batch, self.units), self.recurrent_dropout, dtype)
+            rec_mask = dropout_mask(rng, lead + (batch, self.units), self.recurrent_dropout, dtype)
         cols = self._gate_order()
         if per_gate and cols is not None:  # masks were drawn in Keras's gate order
             in_mask = None if in_mask is None else in_mask[cols]

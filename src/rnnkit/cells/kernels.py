@@ -12,102 +12,154 @@ Two kernels compute the same equations (:mod:`~rnnkit.cells.lstm`, :mod:`~rnnkit
   here: 1.6x faster at B = 1, H = 128 and 1.4-3x at B = 2-4; OpenBLAS is slow for 2-4
   rows; from B = 8 BLAS per step wins).
 
-Selection: the environment variable ``RNNKIT_KERNEL`` = ``auto`` (default: numba when it
-imports, else numpy), ``numba`` or ``numpy``, read at the first recurrent call; or
-:func:`use` (a context manager) in code and tests. Buffers of the fused loops (legend:
-T time, B batch, H hidden, G gates)::
+Selection happens in one place, :func:`select`, which the driver (:mod:`~rnnkit.cells.scan`)
+calls once per cell call and whose answer it hands down to the cell (``kernel=``):
+``'numpy'``, ``'numba'``, or ``'numba-tiny'`` (streaming-sized inference: one compiled call
+per layer that does the input projection too). Which kernels may run is a per-thread (per
+context) setting: the environment variable ``RNNKIT_KERNEL`` = ``auto`` (default: numba when it
+imports, else numpy), ``numba`` or ``numpy``, unless :func:`use` (a context manager, built on a
+:class:`contextvars.ContextVar`) says otherwise for the block. Buffers of the fused loops
+(legend: T time, B batch, H hidden, G gates)::
 
     G   (T, B, G*H)   xw on input; the gate activations after forward; dL/dz after backward
     hs  (T+1, B, H)   hs[0] = h0, hs[t+1] = h_t;  cs likewise (LSTM)
     hn  (T, B, H)     GRU: W_hn h_{t-1} + b_hn, then dL/dxw_n after backward
 
 Example:
-    >>> from rnnkit.cells import _kernels
-    >>> with _kernels.use("numpy"):
-    ...     _kernels.active()
-    'numpy'
+    >>> from rnnkit.cells import activations, kernels
+    >>> tanh, sigmoid = activations.get("tanh"), activations.get("sigmoid")
+    >>> with kernels.use("numpy"):
+    ...     kernels.active(), kernels.select("LSTM", tanh, sigmoid)
+    ('numpy', 'numpy')
+    >>> with kernels.use("numba"):
+    ...     kernels.select("LSTM", tanh, sigmoid), kernels.select("LSTM", tanh, sigmoid, inference_rows=1)
+    ('numba', 'numba-tiny')
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 
-__all__ = ["ENV", "KERNELS", "active", "describe", "use", "fused", "lstm_forward", "lstm_backward", "gru_forward",
-           "gru_backward", "SMALL_BATCH"]
+from rnnkit.cells.common import initial
+
+__all__ = ["ENV", "KERNELS", "SMALL_BATCH", "Kernel", "current", "active", "describe", "use", "select",
+           "lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "tiny_forward"]
 
 ENV = "RNNKIT_KERNEL"  # environment variable: auto | numba | numpy
 KERNELS = ("numba", "numpy")
 SMALL_BATCH = 4  # B at or below which the numba loop also does the recurrent product itself
 _BLAS_GEMV_BYTES = 2**21  # at B = 1, a W_hh this large streams faster through threaded BLAS gemv
 
-_chosen: str | None = None  # resolved kernel name, None until first needed
-_numba = None  # the rnnkit.cells._numba module once imported
+
+@dataclass(frozen=True)
+class Kernel:
+    """The kernel setting in force: which kernel, and where its compiled loop takes over."""
+
+    name: str  # 'numba' or 'numpy'
+    small_batch: int = SMALL_BATCH  # B (or T*B for the tiny path) at or below which the loop runs compiled
 
 
-def _import_numba():
-    global _numba
-    if _numba is None:
-        from rnnkit.cells import _numba as module  # imports numba itself
-
-        _numba = module
-    return _numba
+_selected: ContextVar[Kernel | None] = ContextVar("rnnkit_kernel", default=None)  # None: from RNNKIT_KERNEL
 
 
-def _resolve(request: str) -> str:
+@functools.cache
+def _numba():
+    """The rnnkit.cells._numba module (imports numba itself; ImportError without it)."""
+    from rnnkit.cells import _numba as module
+
+    return module
+
+
+@functools.cache
+def _resolve(request: str) -> Kernel:
+    """The kernel for a request (auto | numba | numpy)."""
     if request not in ("auto",) + KERNELS:
         raise ValueError(f"{ENV}: expected one of auto, numba, numpy, got {request!r}")
     if request == "numpy":
-        return "numpy"
+        return Kernel("numpy")
     try:
-        _import_numba()
+        _numba()
     except ImportError as error:
         if request == "numba":
-            raise ImportError(f"{ENV}=numba: numba is not importable ({error}); install rnnkit[fast] "
+            raise ImportError(f"{ENV}=numba: numba is not importable ({error}); install numba "
                               "or choose numpy") from None
-        return "numpy"
-    return "numba"
+        return Kernel("numpy")
+    return Kernel("numba")
+
+
+def current() -> Kernel:
+    """The kernel setting of this thread/context: :func:`use`'s, else ``RNNKIT_KERNEL``'s."""
+    kernel = _selected.get()
+    if kernel is None:
+        kernel = _resolve(os.environ.get(ENV, "auto").strip().lower() or "auto")
+    return kernel
 
 
 def active() -> str:
     """The kernel in use: ``'numba'`` or ``'numpy'``."""
-    global _chosen
-    if _chosen is None:
-        _chosen = _resolve(os.environ.get(ENV, "auto").strip().lower() or "auto")
-    return _chosen
+    return current().name
 
 
 def describe() -> str:
     """One line for reports: the kernel and why."""
     request = os.environ.get(ENV, "auto")
-    name = active()
-    if name == "numba":
+    kernel = current()
+    if kernel.name == "numba":
         import numba
 
-        return (f"numba {numba.__version__} fused kernels (LSTM, GRU; compiled loop for B <= {SMALL_BATCH}, "
+        return (f"numba {numba.__version__} fused kernels (LSTM, GRU; compiled loop for B <= {kernel.small_batch}, "
                 f"else NumPy BLAS per step) [{ENV}={request}]")
     return f"numpy (pure-NumPy cells) [{ENV}={request}]"
 
 
 @contextlib.contextmanager
-def use(name: str) -> Iterator[str]:
-    """Run the block with kernel ``name`` (``'numba'``, ``'numpy'`` or ``'auto'``)."""
-    global _chosen
-    previous = active()
-    _chosen = _resolve(name)
+def use(name: str, *, small_batch: int = SMALL_BATCH) -> Iterator[str]:
+    """Run the block (in this thread/context only) with kernel ``name`` (``'numba'``, ``'numpy'``, ``'auto'``).
+
+    Args:
+        name: the kernel; ``'auto'`` is numba when it imports.
+        small_batch: B at or below which the numba kernel runs the whole loop compiled (the
+            recurrent product included) instead of one BLAS call per step; 0 never, a huge
+            number always (the tests run both loops this way).
+    """
+    if not isinstance(small_batch, int) or small_batch < 0:
+        raise ValueError(f"small_batch: expected an int >= 0, got {small_batch!r}")
+    kernel = Kernel(_resolve(name).name, small_batch)
+    token = _selected.set(kernel)
     try:
-        yield _chosen
+        yield kernel.name
     finally:
-        _chosen = previous
+        _selected.reset(token)
 
 
-def fused(act, ract, rec_mask, *, W_hr=None, reset_after=True) -> bool:
-    """Does the numba kernel cover this case (and is it the active one)?"""
-    return (W_hr is None and rec_mask is None and reset_after and act.name == "tanh" and ract.name == "sigmoid"
-            and active() == "numba")
+def select(cell: str, act, ract=None, *, rec_mask=None, W_hr=None, reset_after=True,
+           inference_rows: int | None = None) -> str:
+    """The one decision of which loop runs a cell call.
+
+    Args:
+        cell: ``'RNN'``, ``'LSTM'`` or ``'GRU'``.
+        act, ract: the cell's :class:`~rnnkit.cells.activations.Activation` objects.
+        rec_mask: the recurrent dropout mask or None; W_hr: the LSTM projection or None;
+        reset_after: the GRU form.
+        inference_rows: T * B when the call needs no gradient and has no mask and no dropout
+            (a candidate for the tiny path), else None.
+
+    Returns:
+        ``'numba-tiny'`` (whole layer, input projection included, one compiled call),
+        ``'numba'`` (fused gate math) or ``'numpy'`` (the cells' own NumPy code).
+    """
+    kernel = current()
+    if (kernel.name != "numba" or cell == "RNN" or W_hr is not None or rec_mask is not None or not reset_after
+            or act.name != "tanh" or getattr(ract, "name", None) != "sigmoid"):
+        return "numpy"
+    return "numba-tiny" if inference_rows is not None and inference_rows <= kernel.small_batch else "numba"
 
 
 # -- shared ------------------------------------------------------------------------------------
@@ -127,7 +179,7 @@ def _dhs(dhs: np.ndarray | None, shape: tuple[int, ...], dtype) -> tuple[np.ndar
 
 def _compiled(B: int, W_hh: np.ndarray) -> bool:
     """Whole loop compiled (small batches: a BLAS call per step costs more than it saves)?"""
-    return B <= SMALL_BATCH and (B > 1 or W_hh.nbytes < _BLAS_GEMV_BYTES)
+    return B <= current().small_batch and (B > 1 or W_hh.nbytes < _BLAS_GEMV_BYTES)
 
 
 def _projection(project, dtype) -> tuple:
@@ -139,10 +191,6 @@ def _projection(project, dtype) -> tuple:
     return np.ascontiguousarray(x), np.ascontiguousarray(W_ih), np.ascontiguousarray(b), True
 
 
-def _start(a: np.ndarray | None, shape: tuple[int, ...], dtype) -> np.ndarray:
-    return np.zeros(shape, dtype) if a is None else np.array(a, dtype=dtype)  # a private, writable copy
-
-
 # -- LSTM --------------------------------------------------------------------------------------
 def lstm_forward(G, h0, c0, W_hh, mask, project=None):
     """Forward over all steps. G (T, B, 4H): xw in, activations (i, f, g, o) out.
@@ -152,7 +200,7 @@ def lstm_forward(G, h0, c0, W_hh, mask, project=None):
 
     Returns ``(hs, cs)``, each (T+1, B, H) with the initial state in row 0.
     """
-    K = _import_numba()
+    K = _numba()
     T, B, H4 = G.shape
     H, dtype = H4 // 4, G.dtype
     hs = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
@@ -176,13 +224,13 @@ def lstm_backward(G, hs, cs, W_hh, mask, dhs, dh_T, dc_T):
 
     Returns ``(G, dh0, dc0)``.
     """
-    K = _import_numba()
+    K = _numba()
     T, B, H4 = G.shape
     H, dtype = H4 // 4, G.dtype
     keep, has_mask = _keep(mask, T, B)
     dhs, has_dhs = _dhs(dhs, (T, B, H), dtype)
-    dh_rec = _start(dh_T, (B, H), dtype)  # (B, H) dz_{t+1} W_hh (dh_T to begin)
-    dc = _start(dc_T, (B, H), dtype)  # (B, H) dL/dc_t
+    dh_rec = initial(dh_T, (B, H), dtype)  # (B, H) dz_{t+1} W_hh (dh_T to begin)
+    dc = initial(dc_T, (B, H), dtype)  # (B, H) dL/dc_t
     carry = np.zeros((B, H), dtype)  # (B, H) dh passed around the product (masked rows)
     W = np.ascontiguousarray(W_hh)  # (4H, H)
     if _compiled(B, W):
@@ -203,7 +251,7 @@ def gru_forward(G, h0, W_hh, b_hn, mask, project=None):
 
     Returns ``(hs, hn)``: hs (T+1, B, H), hn (T, B, H) = W_hn h_{t-1} + b_hn.
     """
-    K = _import_numba()
+    K = _numba()
     T, B, H3 = G.shape
     H, dtype = H3 // 3, G.dtype
     hs = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
@@ -229,12 +277,12 @@ def gru_backward(G, hs, hn, W_hh, mask, dhs, dh_T):
 
     Returns ``(G, hn, dh0)``.
     """
-    K = _import_numba()
+    K = _numba()
     T, B, H3 = G.shape
     H, dtype = H3 // 3, G.dtype
     keep, has_mask = _keep(mask, T, B)
     dhs, has_dhs = _dhs(dhs, (T, B, H), dtype)
-    dh_rec = _start(dh_T, (B, H), dtype)  # (B, H) dG_{t+1} W_hh (dh_T to begin)
+    dh_rec = initial(dh_T, (B, H), dtype)  # (B, H) dG_{t+1} W_hh (dh_T to begin)
     carry = np.zeros((B, H), dtype)  # (B, H) dh z_{t+1}: the direct path
     W = np.ascontiguousarray(W_hh)  # (3H, H)
     if _compiled(B, W):
@@ -246,3 +294,24 @@ def gru_backward(G, hs, hn, W_hh, mask, dhs, dh_T):
             dot(G[t], W, dh_rec)  # (B, H) dG_t W_hh
     dh_rec += carry  # (B, H) dL/dh0
     return G, hn, dh_rec
+
+
+# -- the tiny-inference path -------------------------------------------------------------------
+def tiny_forward(cell: str, x, W_ih, b, params, state):
+    """One layer and direction of an LSTM or GRU, input projection included, in one compiled call.
+
+    Args:
+        cell: ``'LSTM'`` or ``'GRU'``; x: (T, B, I); W_ih: (G*H, I); b: (G*H,) folded bias or None;
+        params: the cell's ``Params`` (W_hh (G*H, H); GRU: b_hn (H,) or None);
+        state: ``(h0,)`` or ``(h0, c0)``, each (B, H).
+
+    Returns:
+        ``(hs, state_T)``: hs (T, B, H) and the final state tuple. No cache: inference only.
+    """
+    T, B, _ = x.shape
+    G = np.empty((T, B, params.W_hh.shape[0]), x.dtype)  # (T, B, G*H) gate activations
+    if cell == "LSTM":
+        hs, cs = lstm_forward(G, *state, params.W_hh, None, project=(x, W_ih, b))
+        return hs[1:], (hs[T], cs[T])
+    hs, _ = gru_forward(G, *state, params.W_hh, params.b_hn, None, project=(x, W_ih, b))
+    return hs[1:], (hs[T],)

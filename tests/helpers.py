@@ -1,0 +1,58 @@
+"""The test suite's shared helpers (the one module tests import besides rnnkit): float64 parity
+assertions and the random recurrent cases of the cell tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import rnnkit
+
+TOL = 1e-10  # float64 end to end: agreement to rounding
+
+try:
+    import numba  # noqa: F401
+
+    HAVE_NUMBA = True
+except ImportError:
+    HAVE_NUMBA = False
+
+# numpy; numba with the whole loop compiled (small batches); numba with BLAS per step (large).
+KERNEL_VARIANTS = ["numpy"] + (["numba-loop", "numba-step"] if HAVE_NUMBA else [])
+
+
+def close(ours, ref, tol=TOL):
+    """Assert that ``ours`` (rnnkit Tensor or array) equals ``ref`` (torch tensor or array) in shape and value."""
+    ours = ours.data if isinstance(ours, rnnkit.Tensor) else np.asarray(ours)
+    ref = ref.detach().numpy() if hasattr(ref, "detach") else np.asarray(ref)
+    assert ours.shape == ref.shape, (ours.shape, ref.shape)
+    np.testing.assert_allclose(ours, ref, rtol=tol, atol=tol)
+
+
+def close_scaled(a, b, what, tol=TOL):
+    """Assert max |a - b| <= tol * max(1, max |b|), naming ``what``."""
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape, f"{what}: shape {a.shape} != {b.shape}"
+    err = np.max(np.abs(a - b)) if a.size else 0.0
+    assert err <= tol * max(1.0, np.max(np.abs(b)) if b.size else 1.0), f"{what}: max abs diff {err:.3e}"
+
+
+def random_case(mode, rng, T=6, B=3, I=4, H=5, proj=0, bias=True, scale=0.5):
+    """(x, h0, c0, weights) of one layer and direction of ``mode`` in float64, PyTorch's layout."""
+    from rnnkit.cells import scan
+
+    G = scan.CELLS[mode].gates
+    P = proj or H
+    w = [rng.normal(0, scale, (G * H, I)), rng.normal(0, scale, (G * H, P))]
+    w += [rng.normal(0, scale, G * H), rng.normal(0, scale, G * H)] if bias else [None, None]
+    w.append(rng.normal(0, scale, (P, H)) if proj else None)
+    x = rng.normal(size=(T, B, I))
+    h0 = rng.normal(size=(1, B, P))
+    c0 = rng.normal(size=(1, B, H)) if mode == "LSTM" else None
+    return x, h0, c0, tuple(w)
+
+
+def scan_forward(mode, x, h0, c0, weights, **options):
+    """``rnnkit.cells.scan.forward`` with its Options spelled as keywords."""
+    from rnnkit.cells import scan
+
+    return scan.forward(mode, x, h0, c0, weights, scan.Options(**options))
