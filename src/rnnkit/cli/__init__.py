@@ -21,10 +21,13 @@ import importlib
 import importlib.util
 import sys
 import traceback
+from pathlib import Path
 
 from rnnkit.cli.options import InputError, RunError, build_parser, parse
 
 __all__ = ["main"]
+
+BENCH_SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "bench.py"  # src/rnnkit/cli -> checkout
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,14 +74,20 @@ def _fail(command: str, message: object, status: int) -> int:
     return status
 
 
-def _bench(argv: list[str]) -> int:
-    """Hand over to :func:`rnnkit.bench.main` (written separately; absent in some installations)."""
-    if importlib.util.find_spec("rnnkit.bench") is None:
-        print("rnnkit bench: error: the benchmark module rnnkit.bench is not available in this installation",
-              file=sys.stderr)
+def _bench(argv: list[str], script: Path | None = None) -> int:
+    """Hand over to ``benchmarks/bench.py`` of the source checkout this rnnkit runs from (the
+    benchmark needs torch and is not part of the installed package); say so where it is absent."""
+    script = script or BENCH_SCRIPT
+    if not script.is_file():
+        print(f"rnnkit bench: error: the benchmark is not part of the installed package; run "
+              f"python benchmarks/bench.py from a source checkout (looked for {script})", file=sys.stderr)
         return 2
+    spec = importlib.util.spec_from_file_location("rnnkit_benchmark", script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
     try:
-        status = importlib.import_module("rnnkit.bench").main(argv)
+        status = module.main(argv)
     except SystemExit as stop:  # its argparse: --help or a usage error
         status = stop.code
     return int(status or 0)
