@@ -578,3 +578,16 @@ def test_zero_length_sequence_keeps_initial_state():
     dx, dh0, _, _ = scan.backward(rng.normal(size=out.shape), np.ones_like(h_n), None, cache)
     np.testing.assert_array_equal(dx[:, 0], 0)
     np.testing.assert_array_equal(dh0[0, 0], 1)
+
+
+def test_an_option_the_cell_lacks_is_refused():
+    rng = np.random.default_rng(15)
+    x, _, _, w = random_case("RNN_TANH", rng)
+    with pytest.raises(ValueError, match="recurrent_activation: the RNN_TANH cell has no such option"):
+        scan_forward("RNN_TANH", x, None, None, [w], recurrent_activation="sigmoid")
+    with pytest.raises(ValueError, match="reset_after: the RNN_TANH cell has no such option"):
+        scan_forward("RNN_TANH", x, None, None, [w], reset_after=False)
+    x, _, _, w = random_case("LSTM", rng)
+    with pytest.raises(ValueError, match="reset_after: the LSTM cell"):
+        scan_forward("LSTM", x, None, None, [w], reset_after=False)
+    assert scan_forward("LSTM", x, None, None, [w], reset_after=True)[0].shape == (6, 3, 5)  # the default is fine

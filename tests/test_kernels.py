@@ -5,6 +5,7 @@ fixture of conftest.py: tests/test_cells.py.)"""
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 import threading
@@ -145,40 +146,50 @@ def test_use_is_per_thread_and_restores():
             pass
 
 
-def test_selection_by_environment(monkeypatch):
-    monkeypatch.setenv(kernels.ENV, "numpy")
-    assert kernels.active() == "numpy"
-    assert "numpy" in kernels.describe()
-    monkeypatch.setenv(kernels.ENV, "fortran")
-    with pytest.raises(ValueError, match="RNNKIT_KERNEL.*fortran"):
-        kernels.active()
-    monkeypatch.setenv(kernels.ENV, "auto")
-    assert kernels.active() == ("numba" if HAVE_NUMBA else "numpy")
-    with kernels.use("numpy"):  # use() wins over the environment
-        monkeypatch.setenv(kernels.ENV, "numba")
-        assert kernels.active() == "numpy"
+def _in_a_fresh_interpreter(code: str, **environment: str) -> subprocess.CompletedProcess:
+    """RNNKIT_KERNEL is read once per process: each setting needs its own interpreter."""
+    env = dict(os.environ, **environment)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
 
 
-def test_without_numba_auto_falls_back_and_numba_is_refused():
+@pytest.mark.parametrize("request_, expected", [("numpy", "numpy"), ("auto", "numba" if HAVE_NUMBA else "numpy"),
+                                                ("fortran", "ValueError")])
+def test_selection_by_environment(request_, expected):
+    code = """
+from rnnkit.cells import kernels
+try:
+    print(kernels.active(), kernels.describe())
+except ValueError as error:
+    print("ValueError", error)
+with kernels.use("numpy"):  # use() wins over the environment
+    print(kernels.active())
+"""
+    done = _in_a_fresh_interpreter(code, RNNKIT_KERNEL=request_)
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.strip().splitlines()
+    assert first.split()[0] == expected, first
+    said = f"got '{request_}'" if expected == "ValueError" else f"RNNKIT_KERNEL={request_}"
+    assert said in first and second == "numpy", first
+
+
+@pytest.mark.parametrize("request_", ["auto", "numba"])
+def test_without_numba_auto_falls_back_and_numba_is_refused(request_):
     """A fresh interpreter where numba cannot be imported."""
     code = """
 import sys
 sys.modules["numba"] = None  # import numba -> ImportError
-import os
 from rnnkit.cells import kernels
-os.environ[kernels.ENV] = "auto"
-assert kernels.active() == "numpy", kernels.active()
-os.environ[kernels.ENV] = "numba"
 try:
-    kernels.active()
+    print(kernels.active())
 except ImportError as error:
-    assert "RNNKIT_KERNEL=numba" in str(error), error
-else:
-    raise AssertionError("numba was not refused")
-print("ok")
+    print("ImportError", error)
 """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+    done = _in_a_fresh_interpreter(code, RNNKIT_KERNEL=request_)
+    assert done.returncode == 0, done.stderr
+    if request_ == "auto":
+        assert done.stdout.strip() == "numpy"
+    else:
+        assert done.stdout.startswith("ImportError RNNKIT_KERNEL=numba: numba is not importable"), done.stdout
 
 
 def test_cell_functions_keep_xw_unless_told():

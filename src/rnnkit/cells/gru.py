@@ -82,7 +82,7 @@ def step(x, state, W_ih, W_hh, b_ih, b_hh, act, rec_act, m_x=None, m_h=None, res
     return ((1 - z) * n + z * h,)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Params:
     """The recurrent parameters of the time loop (or their gradients)."""
 

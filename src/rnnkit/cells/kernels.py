@@ -17,8 +17,9 @@ calls once per cell call and whose answer it hands down to the cell (``kernel=``
 ``'numpy'``, ``'numba'``, or ``'numba-tiny'`` (streaming-sized inference: one compiled call
 per layer that does the input projection too). Which kernels may run is a per-thread (per
 context) setting: the environment variable ``RNNKIT_KERNEL`` = ``auto`` (default: numba when it
-imports, else numpy), ``numba`` or ``numpy``, unless :func:`use` (a context manager, built on a
-:class:`contextvars.ContextVar`) says otherwise for the block. Buffers of the fused loops
+imports, else numpy), ``numba`` or ``numpy``, read once at the first recurrent call, unless
+:func:`use` (a context manager, built on a :class:`contextvars.ContextVar`) says otherwise for
+the block. Buffers of the fused loops
 (legend: T time, B batch, H hidden, G gates)::
 
     G   (T, B, G*H)   xw on input; the gate activations after forward; dL/dz after backward
@@ -94,12 +95,16 @@ def _resolve(request: str) -> Kernel:
     return Kernel("numba")
 
 
+@functools.cache
+def _from_environment() -> Kernel:
+    """``RNNKIT_KERNEL``'s kernel, read once, at the first recurrent call (as a process setting)."""
+    return _resolve(os.environ.get(ENV, "auto").strip().lower() or "auto")
+
+
 def current() -> Kernel:
     """The kernel setting of this thread/context: :func:`use`'s, else ``RNNKIT_KERNEL``'s."""
     kernel = _selected.get()
-    if kernel is None:
-        kernel = _resolve(os.environ.get(ENV, "auto").strip().lower() or "auto")
-    return kernel
+    return _from_environment() if kernel is None else kernel
 
 
 def active() -> str:
@@ -209,7 +214,7 @@ def lstm_forward(G, h0, c0, W_hh, mask, project=None):
     keep, has_mask = _keep(mask, T, B)
     W = np.ascontiguousarray(W_hh)  # (4H, H)
     Z = np.empty((B, H4), dtype)  # (B, 4H) h_{t-1} W_hh^T
-    if _compiled(B, W) or project is not None:
+    if project is not None or _compiled(B, W):
         K.lstm_fwd_loop(G, W, hs, cs, keep, has_mask, Z, *_projection(project, dtype))
         return hs, cs
     W_T, step, dot = W.T, K.lstm_fwd_step, np.dot  # W_T (H, 4H): a transposed view, BLAS reads it as is
@@ -261,7 +266,7 @@ def gru_forward(G, h0, W_hh, b_hn, mask, project=None):
     keep, has_mask = _keep(mask, T, B)
     W = np.ascontiguousarray(W_hh)  # (3H, H)
     Z = np.empty((B, H3), dtype)  # (B, 3H) h_{t-1} W_hh^T
-    if _compiled(B, W) or project is not None:
+    if project is not None or _compiled(B, W):
         K.gru_fwd_loop(G, W, b, hs, hn, keep, has_mask, Z, *_projection(project, dtype))
         return hs, hn
     W_T, step, dot = W.T, K.gru_fwd_step, np.dot  # W_T (H, 3H)

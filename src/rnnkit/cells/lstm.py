@@ -74,7 +74,7 @@ def step(x, state, W_ih, W_hh, b_ih, b_hh, act, rec_act, m_x=None, m_h=None, W_h
     return (h if W_hr is None else h @ W_hr.T, c)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Params:
     """The recurrent parameters of the time loop (or their gradients)."""
 

@@ -59,7 +59,7 @@ def step(x, state, W_ih, W_hh, b_ih, b_hh, act, m_x=None, m_h=None):
     return (act(gate(0, H, x, W_ih, b_ih, m_x) + gate(0, H, h, W_hh, b_hh, m_h)),)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Params:
     """The recurrent parameters of the time loop (or their gradients)."""
 

@@ -62,6 +62,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -93,7 +94,7 @@ CELLS = {
 }
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Options:
     """Everything about a :func:`forward` call beyond its tensors (see the module docstring)."""
 
@@ -150,7 +151,7 @@ class Cache:
     go_backwards: bool
 
 
-def _normalize_weights(weights, n, mode, dtype, proj_size):
+def _normalize_weights(weights, n, dtype, proj_size):
     """Each entry as (w_ih, w_hh, b_ih, b_hh, w_hr) plus its original length."""
     if not isinstance(weights, (list, tuple)) or len(weights) != n:
         raise ValueError(f"weights: expected a list of {n} per-(layer, direction) tuples, got "
@@ -167,7 +168,7 @@ def _normalize_weights(weights, n, mode, dtype, proj_size):
         else:
             raise ValueError(f"weights[{k}]: expected (w_ih, w_hh, [b_ih, b_hh], [w_hr]), got {len(w)} entries")
         for name, a in zip(("w_ih", "w_hh", "b_ih", "b_hh", "w_hr"), full):
-            if a is not None and (not isinstance(a, np.ndarray) or a.dtype != dtype):
+            if a is not None and (not isinstance(a, np.ndarray) or (a.dtype is not dtype and a.dtype != dtype)):
                 raise TypeError(f"weights[{k}] {name}: expected an ndarray of dtype {dtype}, got "
                                 f"{getattr(a, 'dtype', type(a).__name__)}")
         if full[0] is None or full[1] is None:
@@ -234,17 +235,22 @@ def _check(mode, x, c0, o: Options) -> Cell:
     return CELLS[mode]
 
 
-def _config(cell: Cell, mode: str, o: Options):
-    """The cell's Config: the mode's defaults, then the options the caller set."""
+@functools.lru_cache(maxsize=256)
+def _setup(mode: str, activation, recurrent_activation, reset_after: bool):
+    """The cell's Config for these options (the mode's defaults, then what the caller set; an
+    option the cell does not have is refused, not ignored), with what kernels.select reads
+    from it: ``(config, act, ract or None, reset_after)``. Cached: streaming calls repeat it."""
+    cell = CELLS[mode]
     names = {f.name for f in dataclasses.fields(cell.module.Config)}
-    kw = dict(cell.config)
-    for name, value, unset in (("activation", o.activation, None), ("recurrent_activation", o.recurrent_activation,
-                                                                    None), ("reset_after", o.reset_after, True)):
-        if name in names and value is not None:
-            kw[name] = value
-        elif value != unset:
-            raise ValueError(f"{name}: the {mode} cell has no such option, got {name}={value!r}")
-    return cell.module.Config(**kw)
+    given = {name: value for name, value in (("activation", activation), ("recurrent_activation", recurrent_activation),
+                                             ("reset_after", None if reset_after else False)) if value is not None}
+    for name in given.keys() - names:
+        raise ValueError(f"{name}: the {mode} cell has no such option, got {name}={given[name]!r}")
+    config = cell.module.Config(**{**cell.config, **given})
+    options = vars(config)
+    ract = options.get("recurrent_activation")
+    return (config, activations.get(options["activation"]),
+            None if ract is None else activations.get(ract, "recurrent_activation"), options.get("reset_after", True))
 
 
 def forward(mode, x, h0, c0, weights, options: Options = Options()):
@@ -267,7 +273,7 @@ def forward(mode, x, h0, c0, weights, options: Options = Options()):
     cell = _check(mode, x, c0, o)
     T, B, _ = x.shape
     G, D, L, dtype = cell.gates, 2 if o.bidirectional else 1, o.num_layers, x.dtype
-    ws = _normalize_weights(weights, L * D, mode, dtype, o.proj_size)
+    ws = _normalize_weights(weights, L * D, dtype, o.proj_size)
     H = ws[0][0][1].shape[0] // G
     P = o.proj_size or H
     states = [_state(h0, (L * D, B, P), dtype, "h0")]  # per state entry: (L*D, B, K)
@@ -282,7 +288,8 @@ def forward(mode, x, h0, c0, weights, options: Options = Options()):
     masks_d = [mask, None if mask is None else mask[::-1]][:D]  # per direction, processing order
     keeps = [_keep(m, o.masked_output, dtype) for m in masks_d]  # (T, B, 1) output factor or None
     finals = [np.empty((L * D,) + s.shape[1:], dtype) for s in states]  # h_n, c_n
-    run = _Run(cell, _config(cell, mode, o), o, H, P, masks_d, keeps, in_masks, rec_masks, states, finals)
+    config, act, ract, reset_after = _setup(mode, o.activation, o.recurrent_activation, bool(o.reset_after))
+    run = _Run(cell, config, act, ract, reset_after, o, H, P, masks_d, keeps, in_masks, rec_masks, states, finals)
     layer_in, directions, drops = x, [], []
     for layer in range(L):
         layer_in = run.layer(layer, layer_in, ws, directions, D)
@@ -297,6 +304,9 @@ class _Run:
 
     cell: Cell
     config: Any  # the cell's Config
+    act: activations.Activation  # the activations and GRU form kernels.select reads
+    ract: activations.Activation | None
+    reset_after: bool
     o: Options
     H: int  # hidden size
     P: int  # output size (proj_size or H)
@@ -306,13 +316,6 @@ class _Run:
     rec_masks: list  # L*D recurrent dropout masks
     states: list  # (L*D, B, K) initial state entries (h0, [c0])
     finals: list  # (L*D, B, K) final state entries (h_n, [c_n]), filled in
-
-    def __post_init__(self):
-        options = vars(self.config)  # the activations and form kernels.select needs
-        self.act = activations.get(options["activation"])
-        ract = options.get("recurrent_activation")
-        self.ract = None if ract is None else activations.get(ract, "recurrent_activation")
-        self.reset_after = options.get("reset_after", True)
 
     def layer(self, layer, layer_in, ws, directions, D):
         """Both directions of one layer: its output (T, B, D*P)."""
@@ -346,12 +349,17 @@ class _Run:
         if w_ih.shape != (G * H, I) or w_hh.shape != (G * H, P):
             raise ValueError(f"weights[{k}]: expected w_ih {(G * H, I)} and w_hh {(G * H, P)}, got "
                              f"{w_ih.shape} and {w_hh.shape}")
-        in_mask = _dropout_mask(self.in_masks[k], (B, I), G, inp.dtype, f"input_dropout_masks[{k}]")
-        rec_mask = _dropout_mask(self.rec_masks[k], (B, P), G, inp.dtype, f"rec_dropout_masks[{k}]")
+        in_mask, rec_mask = self.in_masks[k], self.rec_masks[k]
+        if in_mask is not None:
+            in_mask = _dropout_mask(in_mask, (B, I), G, inp.dtype, f"input_dropout_masks[{k}]")
+        if rec_mask is not None:
+            rec_mask = _dropout_mask(rec_mask, (B, P), G, inp.dtype, f"rec_dropout_masks[{k}]")
         params, b_hh_folded = cell.module.Params.from_weights(w_hh, b_hh, w_hr, self.config)
         b = b_hh_folded if b_ih is None else (b_ih if b_hh_folded is None else b_ih + b_hh_folded)  # (G*H,)
-        state = tuple(s[k] for s in self.states)
-        kernel = self._select(rec_mask, w_hr, None if in_mask is not None or self.masks_d[d] is not None else T * B)
+        state = tuple([s[k] for s in self.states])  # (h0,) or (h0, c0) of this layer and direction
+        tiny_rows = None if self.o.need_grad or in_mask is not None or self.masks_d[d] is not None else T * B
+        kernel = kernels.select(cell.name, self.act, self.ract, rec_mask=rec_mask, W_hr=w_hr,
+                                reset_after=self.reset_after, inference_rows=tiny_rows)
         if kernel == "numba-tiny":
             hs, state_T = kernels.tiny_forward(cell.name, inp, w_ih, b, params, state)
             cell_cache = None
@@ -366,11 +374,6 @@ class _Run:
         if not self.o.need_grad:
             return hs, None
         return hs, _Direction(inp, in_mask, cell_cache, w_ih, (b_ih is not None, b_hh is not None), n)
-
-    def _select(self, rec_mask, w_hr, rows):
-        """kernels.select for this cell; rows = T*B when the call could take the tiny path."""
-        return kernels.select(self.cell.name, self.act, self.ract, rec_mask=rec_mask, W_hr=w_hr,
-                              reset_after=self.reset_after, inference_rows=None if self.o.need_grad else rows)
 
     def drop(self, layer, out):
         """Between-layer dropout of a layer's output, in place (training only, not after the last)."""
@@ -455,8 +458,6 @@ def _keep(mask, masked_output, dtype):
 
 def _dropout_mask(m, shape, G, dtype, name):
     """A dropout mask as ``dtype``, checked to be (B, K) or (G, B, K)."""
-    if m is None:
-        return None
     m = np.asarray(m)
     if m.shape not in (shape, (G,) + shape):
         raise ValueError(f"{name}: expected shape {shape} or {(G,) + shape}, got {m.shape}")
