@@ -1,6 +1,6 @@
 """rnnkit.cells.kernels: the one selection (select, use, RNNKIT_KERNEL, per thread), float32 accuracy,
 the tiny-inference path. (The cells' parity matrices run under every kernel through the ``kernel``
-fixture of conftest.py: tests/test_cells.py.)"""
+fixture of conftest.py: tests/cells/test_cells.py.)"""
 
 from __future__ import annotations
 
