@@ -123,6 +123,27 @@ def test_keras_imports_nothing_private_from_nn():
     assert offenders == []
 
 
+FLOORS = {  # ARCHITECTURE.md's floors, by the first name under rnnkit (the package itself: its facade)
+    "cells": 1, "_random": 1,
+    "_tensor": 2, "_ops": 2, "_creation": 2, "_recurrent": 2, "_validation": 2, "serialization": 2,
+    "nn": 3, "optim": 3, "keras": 3, "": 3,
+    "cli": 4, "__main__": 4,
+}
+
+
+def _floor(module: str) -> int:
+    """Any other package (forecast, onnx, utils, ...) is a library on the engine: floor 3."""
+    return FLOORS.get(module.split(".")[1] if "." in module else "", 3)
+
+
+def test_every_import_goes_down_the_floors():
+    """A module imports only from its own floor or below (the package facade counts as floor 3)."""
+    upwards = [f"{name} -> {module}" for name, path in MODULES.items()
+               for module, _ in _imports(name, path, top_level_only=False)
+               if module in MODULES and _floor(module) > _floor(name)]
+    assert upwards == []
+
+
 def test_cells_never_import_the_autograd_layer():
     """cells/ is pure NumPy math: it may import rnnkit.cells.* and rnnkit._random only."""
     offenders = [f"{name}: {module}" for name, path in MODULES.items() if name.startswith("rnnkit.cells")
