@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rnnkit.cells.scan import MODES as _GATES  # mode -> gate blocks G
+from rnnkit.cells.scan import CELLS  # mode -> its cell, with its gate blocks G
 from rnnkit.onnx._graph import Graph
 
 __all__ = ["RecurrentSpec", "emit", "activation", "reorder_blocks", "ONNX_ORDER"]
@@ -194,7 +194,7 @@ def _masked_native_or_scan(g, spec, x_tm, h0, c0, mask, masked_output, go_backwa
 
 # -- native nodes ----------------------------------------------------------------------------
 def _native(g, spec, x_tm, h0, c0, lengths, go_backwards):
-    mode, H, D, G = spec.mode, spec.hidden_size, spec.directions, _GATES[spec.mode]
+    mode, H, D, G = spec.mode, spec.hidden_size, spec.directions, CELLS[spec.mode].gates
     op = {"LSTM": "LSTM", "GRU": "GRU"}.get(mode, "RNN")
     order = ONNX_ORDER.get(mode, [0])
     seq_lens = "" if lengths is None else g.op("Cast", [lengths], to=6)  # int32
@@ -261,7 +261,7 @@ def _scanned(g, spec, x_tm, h0, c0, mask, masked_output, go_backwards):
 
 def _scan_one(g, spec, weights, x, h0, c0, mask3, masked_output, reverse, keep_order):
     """One layer, one direction: returns (h_n (1, B, P), c_n (1, B, H) | None, y (T, B, P))."""
-    mode, H, P, G, dt = spec.mode, spec.hidden_size, spec.out_size, _GATES[spec.mode], spec.dtype
+    mode, H, P, G, dt = spec.mode, spec.hidden_size, spec.out_size, CELLS[spec.mode].gates, spec.dtype
     w_ih, w_hh, b_ih, b_hh, w_hr = weights
     folded = np.zeros(G * H, dt) if b_ih is None else b_ih.astype(dt)
     inner_bias = None  # the part of b_hh added inside the step
