@@ -1,273 +1,263 @@
-"""``rnnkit forecast``: forecast a numeric CSV column, scored against naive baselines.
+"""``rnnkit forecast``: the command line over :class:`rnnkit.forecast.Forecaster`.
 
-Method:
+``rnnkit forecast data.csv --horizon 12`` reads the CSV (pandas), parses and sorts by the time
+column, reports gaps and filled values, fits on all the data and writes into ``--out``:
 
-- Split chronologically: the first 70% of the values train, the next 15% validate (the
-  epoch with the lowest validation loss is kept), the last 15% test. Each sample reads the
-  ``window`` values before time t and predicts the ``horizon`` values from t on; a sample
-  belongs to the span holding its first target (its inputs may reach back before it, as
-  they would in use).
-- Scale by the standard deviation of the training span only, and make every window
-  relative to its last value: the model reads (y[t-W:t] - y[t-1]) / s and predicts
-  (y[t:t+H] - y[t-1]) / s, i.e. a correction to the naive forecast. A trend then never
-  takes the values outside the range seen in training.
-- Model: a one-layer RNN/LSTM/GRU over the window; a linear map from its last hidden state
-  to the ``horizon`` outputs (direct multi-step forecasting), trained on MSE with Adam.
-- Baselines: naive (every step ahead = the last observed value) and seasonal naive
-  (y_{t+h} = the value one season earlier, y_{t+h-m*ceil((h+1)/m)}). The season m is
-  ``--season``, or detected as the strongest autocorrelation peak of the linearly detrended
-  training span (lags 2 .. n_train/3, peak above 0.3; none found: no seasonal baseline).
-- Metrics on the test span over every step ahead: MAE, RMSE and MASE = MAE divided by the
-  in-sample MAE of the one-step naive forecast on the training span (Hyndman & Koehler, 2006),
-  so MASE < 1 beats the naive forecast's typical training error and every method shares the scale.
+- ``forecast.csv``: the next ``--horizon`` timestamps of every series with the point forecast
+  and the ``--level`` prediction interval (split-conformal, from the validation tail's errors);
+- ``forecast.png``: the history's tail, the forecast and its interval on a date axis;
+- ``model.safetensors`` and ``config.json`` (``rnnkit forecast --load RUN new.csv`` forecasts
+  from them without training; ``rnnkit inspect RUN`` describes them), ``metrics.json``.
 
-Shapes: N samples, W window, H horizon, K hidden.
+``--backtest K`` first evaluates the whole procedure at K rolling origins and writes
+``backtest.csv`` (MAE, RMSE, MASE and sMAPE per method and step ahead), ``backtest_forecasts.csv``
+and ``backtest.png`` (MASE against the step ahead), ``backtest_steps.png`` (one panel per step ahead:
+the actual values and every method's forecasts over the origins), and prints which method wins.
+
+Example:
+    >>> import os, tempfile, numpy as np
+    >>> from rnnkit.cli import main
+    >>> d = tempfile.mkdtemp()
+    >>> path = os.path.join(d, "s.csv")
+    >>> np.savetxt(path, 5 + np.sin(np.arange(80) / 2), header="y", comments="")
+    >>> main(["forecast", path, "--horizon", "4", "--hidden", "4", "--epochs", "2", "--quiet",
+    ...       "--out", os.path.join(d, "run")])  # doctest: +ELLIPSIS
+    wrote .../run/forecast.csv (4 rows: 1 series x 4 steps), forecast.png, model.safetensors, ...
+    0
 """
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import math
+import importlib.util
+import json
 import os
 import sys
-
-import numpy as np
-
-from rnnkit import manual_seed, nn, no_grad, optim, serialization
-from rnnkit.cli import checkpoint, plots, rundir
-from rnnkit.cli.charlm import LAYERS
-from rnnkit.cli.options import ForecastOptions, InputError, RunError
-
-__all__ = ["run", "read_column", "detect_season", "Forecaster", "naive", "seasonal_naive", "scores"]
-
-SPLITS = (0.70, 0.15)  # train and validation fractions; the test span is the rest
-MAX_ABS = 1e150  # largest |value| whose squares (variances, MSE) stay finite in float64
+import time
 
 
-def read_column(path: str, column: str) -> np.ndarray:
-    """The values of ``column`` in the CSV file ``path`` as float64; :class:`InputError` on bad input."""
-    if os.path.isdir(path):
-        raise InputError(f"{path}: is a directory, expected a CSV file")
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such file")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as file:
-            reader = csv.DictReader(file)
-            if not reader.fieldnames:
-                raise InputError(f"{path}: the file is empty (expected a header row)")
-            if column not in reader.fieldnames:
-                names = ", ".join(repr(n) for n in reader.fieldnames)
-                raise InputError(f"--column {column!r}: {path} has no such column; its columns are {names}")
-            values = []
-            for row in reader:
-                cell = (row.get(column) or "").strip()
-                try:
-                    value = float(cell)
-                except ValueError:
-                    raise InputError(f"--column {column!r}: line {reader.line_num} of {path} holds {cell!r}, "
-                                     "not a number") from None
-                if not math.isfinite(value):
-                    raise InputError(f"--column {column!r}: line {reader.line_num} of {path} holds {cell!r}, "
-                                     "not a finite number")
-                values.append(value)
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise InputError(f"{path}: not a readable CSV file ({error})") from None
-    if not values:
-        raise InputError(f"{path}: column {column!r} has no values")
-    return np.asarray(values, dtype=np.float64)
+from rnnkit import serialization
+from rnnkit.cli import plots
+from rnnkit.cli.options import ForecastOptions, InputError
+from rnnkit.cli.progress import Progress, format_seconds
+from rnnkit.cli.rundir import Reporter, claim_out
+
+__all__ = ["run"]
+
+# options that describe the model: fixed by a saved model under --load
+MODEL_OPTIONS = ("column", "time", "id", "covariates", "known", "no_calendar", "fill", "horizon", "window", "season",
+                 "normalize", "cell", "hidden", "epochs", "patience", "batch_size", "lr", "level", "backtest", "step",
+                 "seed", "ensemble")
 
 
-def detect_season(y: np.ndarray, max_lag: int | None = None, threshold: float = 0.3) -> int:
-    """The lag of the strongest autocorrelation peak of linearly detrended ``y``; 1 when there is none."""
-    n = len(y)
-    max_lag = min(max_lag or n // 3, n - 2)
-    if max_lag < 2:
-        return 1
-    t = np.arange(n)
-    r = y - np.polyval(np.polyfit(t, y, 1), t)  # detrended
-    r = r - r.mean()
-    denom = float(r @ r)
-    if denom == 0:
-        return 1
-    acf = np.array([r[:-k] @ r[k:] / denom for k in range(1, max_lag + 1)])  # acf[k-1] at lag k
-    peaks = [k for k in range(2, max_lag)
-             if acf[k - 1] > threshold and acf[k - 1] >= acf[k - 2] and acf[k - 1] >= acf[k]]  # local maxima
-    if not peaks:
-        return 1
-    best = max(acf[k - 1] for k in peaks)
-    return next(k for k in peaks if acf[k - 1] >= 0.9 * best)  # the first near-best peak, not a multiple of it
+def _names(value: str | None, flag: str) -> list[str]:
+    if value is None:
+        return []
+    names = [n.strip() for n in value.split(",")]
+    if not all(names) or len(set(names)) != len(names):
+        raise InputError(f"{flag} {value!r}: expected distinct comma-separated column names")
+    return names
 
 
-def windows(y: np.ndarray, starts: np.ndarray, window: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs (N, W) = y[t-W:t] and targets (N, H) = y[t:t+H] for each first-target index t in ``starts``."""
-    x = np.stack([y[t - window : t] for t in starts])  # (N, W)
-    target = np.stack([y[t : t + horizon] for t in starts])  # (N, H)
-    return x, target
+def _targets(frame, opts: ForecastOptions, taken: list[str]) -> list[str]:
+    """--column's names, or the only numeric column left."""
+    if opts.column is not None:
+        return _names(opts.column, "--column")
+    import pandas as pd
+
+    numeric = [c for c in frame.columns if c not in taken
+               and pd.to_numeric(frame[c].str.strip(), errors="coerce").notna().sum() * 2 >= (frame[c].str.strip() != "").sum() > 0]
+    if len(numeric) != 1:
+        found = ", ".join(map(repr, numeric)) or "none"
+        raise InputError(f"--column is required: {opts.csv} has {len(numeric)} numeric columns ({found})")
+    return numeric
 
 
-def relative(x: np.ndarray, target: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Window and targets relative to the window's last value, divided by ``scale``: (N, W), (N, H)."""
-    last = x[:, -1:]  # (N, 1)
-    return ((x - last) / scale).astype(np.float32), ((target - last) / scale).astype(np.float32)
+def _forecaster(opts: ForecastOptions, frame):
+    from rnnkit.forecast import Forecaster
+    from rnnkit.forecast.data import find_time_column
+
+    past, known = _names(opts.covariates, "--covariates"), _names(opts.known, "--known")
+    when = opts.time
+    if opts.column is None and when is None:
+        when = find_time_column(frame, [opts.id, *past, *known])
+    targets = _targets(frame, opts, [c for c in (when, opts.id, *past, *known) if c])
+    return Forecaster(targets, time=when, id=opts.id, past=past, known=known, fill=opts.fill,
+                      horizon=opts.horizon, window=opts.window, season=opts.season, normalize=opts.normalize,
+                      cell=opts.cell, hidden=opts.hidden, epochs=opts.epochs, patience=opts.patience,
+                      ensemble=opts.ensemble,
+                      batch_size=opts.batch_size, lr=opts.lr, calendar=not opts.no_calendar, level=opts.level,
+                      seed=opts.seed)
 
 
-def naive(y: np.ndarray, starts: np.ndarray, horizon: int) -> np.ndarray:
-    """Every step ahead = the last observed value y[t-1]: (N, H)."""
-    return np.repeat(y[starts - 1][:, None], horizon, axis=1)
+def _report_data(report: Reporter, panel, source: str) -> None:
+    r = panel.report
+    freq = panel.freq or (f"every {panel.step} (integer time)" if panel.time else "row order (no time column)")
+    report.progress(f"{source}: {r['rows']} rows, {r['series']} series, targets {', '.join(panel.targets)}, "
+                    f"time {panel.time!r}, frequency {freq}", **r, freq=panel.freq, time=panel.time)
+    if r["sorted"]:
+        report.notice(f"warning: {source} was not in time order; sorted by {panel.time!r}")
+    if r["gaps"]:
+        report.notice(f"warning: {r['gaps']} missing time steps (gaps) in {source}")
+    if r["filled"]:
+        report.notice(f"warning: {r['filled']} missing values filled by --fill {r['fill']}")
+    if r["filled_covariates"]:
+        report.notice(f"warning: {r['filled_covariates']} missing covariate values filled")
+    if r["dropped"]:
+        report.notice(f"warning: {r['dropped']} rows with missing values dropped (--fill drop)")
 
 
-def seasonal_naive(y: np.ndarray, starts: np.ndarray, horizon: int, season: int) -> np.ndarray:
-    """y_{t+h} = y_{t+h-m*ceil((h+1)/m)}, the last observed value one or more seasons back: (N, H)."""
-    h = np.arange(horizon)
-    back = season * ((h + season) // season)  # m * ceil((h+1)/m)
-    return y[starts[:, None] + h[None, :] - back[None, :]]
+def _write_csv(path: str, frame) -> None:
+    serialization.atomic_write_text(path, frame.to_csv(index=False))
 
 
-def scores(pred: np.ndarray, target: np.ndarray, scale: float) -> dict[str, float]:
-    """MAE, RMSE and MASE (MAE / ``scale``) over every sample and step ahead."""
-    err = pred - target
-    mae = float(np.mean(np.abs(err)))
-    return {"mae": mae, "rmse": float(np.sqrt(np.mean(err**2))), "mase": mae / scale}
+def _tasks_progress(report: Reporter, label: str):
+    """A progress callback over tasks: a tqdm bar on a terminal, else a line per task (none with --quiet)."""
+    bar = Progress(total=None, every=1, use_tqdm=False if report.json or report.quiet else None)
 
+    def update(done: int, total: int) -> None:
+        if report.json:
+            report.progress(f"{label}: {done}/{total} tasks", done=done, total=total)
+        elif not report.quiet:
+            if bar.bar is not None:
+                bar.bar.total = total
+                bar.bar.set_description(f"{label} tasks", refresh=False)
+                bar.update(done, {})
+            else:
+                print(f"{label}: task {done}/{total}", flush=True)
+        if done == total:
+            bar.close()
 
-class Forecaster(nn.Module):
-    """A recurrent layer over the window, then Linear(last hidden) -> the next ``horizon`` values.
-
-    Equations::
-
-        h_t = cell(x_t, h_{t-1}),  t = 1..W          (N, K)
-        yhat = W_out h_W + b_out                     (N, H)
-    """
-
-    def __init__(self, cell: str, hidden: int, horizon: int):
-        super().__init__()
-        self.rnn = LAYERS[cell](1, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, horizon)
-
-    def forward(self, x: np.ndarray):
-        """x (N, W) relative, scaled values -> (N, H) relative, scaled forecasts."""
-        out, _ = self.rnn(np.asarray(x, np.float32)[:, :, None])  # (N, W, K)
-        return self.head(out[:, -1])  # (N, H)
+    return update
 
 
 def run(opts: ForecastOptions) -> int:
-    with rundir.lock(opts.out):  # one writer per run directory
-        return _forecast(opts)
+    from rnnkit.forecast import ForecastInputError, require_pandas
 
-
-def _forecast(opts: ForecastOptions) -> int:
-    # -- data: chronological spans, windows, scaling fitted on the training span only
-    y = read_column(opts.csv, opts.column)
-    if np.abs(y).max() > MAX_ABS:
-        raise InputError(f"--column {opts.column!r}: values up to {np.abs(y).max():.3g} overflow float64 arithmetic "
-                         f"(their squares); rescale the column below {MAX_ABS:.0e}")
-    n, W, H = len(y), opts.window, opts.horizon
-    n_train, n_val = int(n * SPLITS[0]), int(n * SPLITS[1])
-    n_test = n - n_train - n_val
-    if W + H > n_train:
-        raise InputError(f"--window {W}: too long for the series: column {opts.column!r} has {n} values, so the "
-                         f"training span (first {SPLITS[0]:.0%}) has {n_train}, fewer than the window plus "
-                         f"--horizon {H} = {W + H}")
-    if H > min(n_val, n_test):
-        raise InputError(f"--horizon {H}: longer than the validation ({n_val}) or test ({n_test}) span of the "
-                         f"{n} values")
-    saved = checkpoint.read_config(opts.out)
-    if saved is not None and saved.get("kind") != "forecast":
-        raise InputError(f"--out {opts.out} already holds a {saved.get('kind')} model; choose another --out")
-    spans = {"train": np.arange(W, n_train - H + 1), "val": np.arange(n_train, n_train + n_val - H + 1),
-             "test": np.arange(n_train + n_val, n - H + 1)}
-    std = float(y[:n_train].std()) or 1.0
-    data = {name: relative(*windows(y, starts, W, H), std) for name, starts in spans.items()}
-    season = opts.season or detect_season(y[:n_train])
-    if season > n_train + n_val:
-        raise InputError(f"--season {season}: longer than the {n_train + n_val} values before the test span")
-
-    # -- model and training (keeping the epoch with the lowest validation loss)
-    manual_seed(opts.seed)
-    rng = np.random.default_rng(opts.seed)
-    model = Forecaster(opts.cell, opts.hidden, H)
-    optimizer = optim.Adam(model.parameters(), lr=opts.lr)
-    criterion = nn.MSELoss()
-    best_val, best_state, best_epoch = math.inf, None, 0
-    x_train, t_train = data["train"]
-    print(f"forecasting {opts.column!r} ({n} values: {n_train} train, {n_val} validation, {n_test} test) with a "
-          f"{opts.cell.upper()} (hidden {opts.hidden}), window {W}, horizon {H}", flush=True)
-    for epoch in range(1, opts.epochs + 1):
-        model.train()
-        order = rng.permutation(len(x_train))
-        for i in range(0, len(order), opts.batch_size):
-            batch = order[i : i + opts.batch_size]
-            loss = criterion(model(x_train[batch]), t_train[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-        model.eval()
-        with no_grad():
-            val_loss = criterion(model(data["val"][0]), data["val"][1]).item()
-        if val_loss < best_val:
-            best_val, best_epoch = val_loss, epoch
-            best_state = {k: v.copy() for k, v in model.state_dict().items()}
-        if epoch % max(1, opts.epochs // 10) == 0 or epoch == opts.epochs:
-            print(f"epoch {epoch}/{opts.epochs}: train MSE {loss.item():.4f}, validation MSE {val_loss:.4f} (scaled)",
-                  flush=True)
-    if best_state is None:
-        print(f"rnnkit forecast: error: the validation loss was never finite ({val_loss}); try a lower --lr",
-              file=sys.stderr)
+    try:
+        require_pandas()
+    except ImportError as error:
+        raise InputError(str(error)) from None
+    if (opts.jobs > 1 or opts.dask) and importlib.util.find_spec("distributed") is None:
+        raise InputError(f"--{'dask' if opts.dask else 'jobs'} needs dask.distributed: pip install 'rnnkit[scale]'")
+    report = Reporter(json=opts.json, quiet=opts.quiet)
+    try:
+        return _run(opts, report)
+    except ForecastInputError as error:
+        raise InputError(str(error)) from None
+    except RuntimeError as error:  # training diverged
+        print(f"rnnkit forecast: error: {error}", file=sys.stderr)
         return 1
-    model.load_state_dict(best_state)
 
-    # -- test span: the model against the baselines
-    model.eval()
-    starts = spans["test"]
-    x_test, target = windows(y, starts, W, H)  # (N, W), (N, H)
-    with no_grad():
-        pred = x_test[:, -1:] + std * model(data["test"][0]).numpy().astype(np.float64)  # (N, H)
-    scale = float(np.mean(np.abs(np.diff(y[:n_train])))) or 1.0  # in-sample one-step naive MAE
-    results = {opts.cell.upper(): scores(pred, target, scale), "naive": scores(naive(y, starts, H), target, scale)}
-    if season > 1:
-        results[f"seasonal naive (m={season})"] = scores(seasonal_naive(y, starts, H, season), target, scale)
-    if not np.isfinite(pred).all():
-        raise RunError(f"the {opts.cell.upper()}'s forecasts are not finite (the values of column {opts.column!r} "
-                       "are too large for float64 arithmetic); rescale the column; nothing was written")
-    model_scores, naive_scores = results[opts.cell.upper()], results["naive"]
-    beats = model_scores["mae"] < naive_scores["mae"]
 
-    print(f"\ntest span: {len(starts)} forecasts of 1..{H} steps ahead; MASE scale {scale:.4g} "
-          f"(in-sample one-step naive MAE)")
-    print(f"  {'method':<26}{'MAE':>12}{'RMSE':>12}{'MASE':>9}")
-    for name, s in results.items():
-        print(f"  {name:<26}{s['mae']:>12.4g}{s['rmse']:>12.4g}{s['mase']:>9.3f}")
-    if beats:
-        print(f"The {opts.cell.upper()} beats the naive last-value baseline (MAE {model_scores['mae']:.4g} vs "
-              f"{naive_scores['mae']:.4g}).")
-    else:
-        print(f"The {opts.cell.upper()} does NOT beat the naive last-value baseline (MAE {model_scores['mae']:.4g} vs "
-              f"{naive_scores['mae']:.4g}): use the naive forecast, or try a longer --window, more --epochs or "
-              "more data.")
-    for name, s in list(results.items())[2:]:
-        if s["mae"] <= model_scores["mae"]:
-            print(f"The {name} baseline is at least as good as the model (MAE {s['mae']:.4g}).")
+def _run(opts: ForecastOptions, report: Reporter) -> int:
+    from rnnkit.forecast import read_csv
 
-    # -- files
-    os.makedirs(opts.out, exist_ok=True)
-    metrics = {
-        "column": opts.column, "values": n, "split": {"train": n_train, "validation": n_val, "test": n_test},
-        "season": season, "season_detected": not opts.season, "mase_scale": scale,
-        "best_epoch": best_epoch, "scores": results, "beats_naive": beats,
-    }
-    checkpoint.write_json(os.path.join(opts.out, "metrics.json"), metrics)
-    serialization.save(model.state_dict(), os.path.join(opts.out, checkpoint.MODEL))
-    checkpoint.write_json(os.path.join(opts.out, checkpoint.CONFIG), {
-        "kind": "forecast", "model": {"cell": opts.cell, "hidden": opts.hidden, "window": W, "horizon": H},
-        "scaler": {"relative_to": "last value of the window", "std": std}, "train": dataclasses.asdict(opts),
-        "metrics": {k: v for k, v in model_scores.items()},
-    })
-    title = f"{opts.column}: test span, one step ahead"
-    if plots.forecast(os.path.join(opts.out, "forecast.png"), target[:, 0], pred[:, 0], naive(y, starts, 1)[:, 0],
-                      title):
-        print(f"wrote {opts.out}/forecast.png, metrics.json, model.safetensors and config.json")
-    else:
-        print(plots.MISSING)
+    scheduler = opts.dask
+    # every check on the data before anything is written
+    frame = read_csv(opts.csv)
+    if opts.load is not None:
+        return _run_loaded(opts, frame, report)
+    model = _forecaster(opts, frame)
+    panel = model.prepare(frame, source=opts.csv)
+    season, window, validation = model.settings(panel)
+    plans = model.backtest_plans(panel, opts.backtest, opts.step or None) if opts.backtest else None
+    references = _references(opts.references)
+    if opts.dask not in (None, "local"):
+        from rnnkit.forecast.parallel import connect
+
+        connect(opts.dask).close()  # reachable, before anything is written
+    out = opts.out or "runs/forecast"
+    claim_out(out, overwrite=opts.overwrite)
+    _report_data(report, panel, opts.csv)
+    report.progress(f"season {season}{' (detected)' if not opts.season else ''}, window {window}, horizon "
+                    f"{opts.horizon}, validation tail {validation} steps, {opts.cell.upper()} hidden {opts.hidden}",
+                    season=season, window=window, validation=validation)
+    if not plots.available():
+        report.notice(plots.MISSING)
+    results: dict = {"data": {k: v for k, v in panel.report.items()}, "freq": panel.freq, "season": season,
+                     "window": window}
+    started = time.perf_counter()
+    if plans is not None:
+        bt = model.backtest(panel, opts.backtest, step=opts.step or None, references=references, scheduler=scheduler,
+                            jobs=opts.jobs, progress=_tasks_progress(report, "backtest"))
+        elapsed = time.perf_counter() - started
+        _write_csv(os.path.join(out, "backtest.csv"), bt.per_step)
+        _write_csv(os.path.join(out, "backtest_forecasts.csv"), bt.forecasts)
+        plots.backtest_steps(os.path.join(out, "backtest.png"), bt.per_step, "MASE by step ahead (backtest)")
+        plots.backtest_forecasts(os.path.join(out, "backtest_steps.png"), bt.forecasts,
+                                 list(dict.fromkeys(bt.per_step["method"])), "backtest forecasts by step ahead")
+        for line in bt.table().splitlines():
+            report.progress(line)
+        report.progress(f"backtest: {bt.origins} origins x {len(panel.series)} series in "
+                        f"{format_seconds(elapsed)} ({elapsed:.1f} s); modes chosen {', '.join(bt.details['modes'])}",
+                        seconds=elapsed)
+        results["backtest"] = {"summary": bt.summary.to_dict(orient="records"), "winners": bt.winners,
+                               "verdicts": {t: bt.verdict(t) for t in panel.targets}, "seconds": elapsed,
+                               "modes": bt.details["modes"]}
+    model.fit(panel, scheduler=scheduler, jobs=opts.jobs, progress=_tasks_progress(report, "fit"))
+    fitted = model.fitted_
+    for mode, c in fitted["candidates"].items():
+        report.progress(f"mode {mode}: validation MASE {c['val_mase']} (best epoch of each network "
+                        f"{', '.join(map(str, c['epochs']))}; epochs run {', '.join(map(str, c['epochs_run']))})",
+                        mode=mode, **c)
+    losses = fitted["losses"]
+    final = [f"{run[-1]:.4f}" if run else "none (epoch 0 kept: the baseline itself)" for run in losses]
+    report.progress(f"kept mode {fitted['mode']}; refitted on every window for {', '.join(map(str, fitted['epoch']))} "
+                    f"epochs; last epoch-mean training loss (L1, scaled) {', '.join(final)}",
+                    mode=fitted["mode"], epochs=fitted["epoch"], losses=losses)
+    forecast = model.predict()
+    model.save(out)
+    _write_csv(os.path.join(out, "forecast.csv"), forecast)
+    plots.forecast(os.path.join(out, "forecast.png"), panel, forecast, f"{opts.horizon}-step forecast, "
+                   f"{opts.level:.0%} interval")
+    results.update(mode=fitted["mode"], candidates=fitted["candidates"], epoch=fitted["epoch"], losses=losses)
+    serialization.atomic_write_text(os.path.join(out, "metrics.json"), json.dumps(results, indent=2, default=str))
+    seconds = time.perf_counter() - started
+    report.result(f"wrote {out}/forecast.csv ({len(forecast)} rows: {len(panel.series)} series x {opts.horizon} "
+                  f"steps), forecast.png, model.safetensors, config.json, metrics.json"
+                  + (", backtest.csv, backtest.png, backtest_steps.png" if plans is not None else "")
+                  + f" in {format_seconds(seconds)}", out=out, rows=len(forecast), seconds=seconds,
+                  **({"verdicts": results["backtest"]["verdicts"]} if plans is not None else {}))
     return 0
+
+
+def _references(value: str) -> list[str] | None:
+    from rnnkit.forecast import baselines
+
+    if value == "auto":
+        return None
+    if value == "none":
+        return []
+    names = _names(value, "--references")
+    unknown = [n for n in names if n not in baselines.REFERENCES]
+    if unknown:
+        raise InputError(f"--references {value!r}: expected auto, none or some of "
+                         f"{', '.join(baselines.REFERENCES)}, got {', '.join(unknown)}")
+    missing = [n for n in names if n not in baselines.available()]
+    if missing:
+        raise InputError(f"--references {value!r}: {', '.join(missing)} needs statsforecast or statsmodels "
+                         "(pip install 'rnnkit[test]')")
+    return names
+
+
+def _run_loaded(opts: ForecastOptions, frame, report: Reporter) -> int:
+    from rnnkit.forecast import Forecaster
+
+    defaults = ForecastOptions(csv=opts.csv)
+    fixed = [f"--{n.replace('_', '-')}" for n in MODEL_OPTIONS if getattr(opts, n) != getattr(defaults, n)]
+    if fixed:
+        raise InputError(f"--load {opts.load}: {', '.join(fixed)} cannot be changed; the saved model fixes them")
+    model = Forecaster.load(opts.load)
+    panel = model.prepare(frame, source=opts.csv)
+    forecast = model.predict(panel)
+    out = opts.out or os.path.join(opts.load, "forecast")
+    claim_out(out, overwrite=opts.overwrite)
+    _report_data(report, panel, opts.csv)
+    _write_csv(os.path.join(out, "forecast.csv"), forecast)
+    if not plots.forecast(os.path.join(out, "forecast.png"), panel, forecast,
+                          f"{model.config.horizon}-step forecast, {model.config.level:.0%} interval"):
+        report.notice(plots.MISSING)
+    report.result(f"wrote {out}/forecast.csv ({len(forecast)} rows) and forecast.png with the model of {opts.load}",
+                  out=out, rows=len(forecast))
+    return 0
+

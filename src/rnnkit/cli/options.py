@@ -109,23 +109,55 @@ class SampleOptions:
 
 @dataclass
 class ForecastOptions:
-    """``rnnkit forecast``: forecast a numeric CSV column with a recurrent network."""
+    """``rnnkit forecast``: forecast CSV series with a recurrent network; backtest it against baselines."""
 
-    csv: str = option(None, "CSV file with a header row", positional=True, metavar="CSV")
-    column: str = option(None, "name of the column to forecast (required)", metavar="NAME")
-    window: int = option(24, "past values the model reads for each forecast", minimum=1)
-    horizon: int = option(1, "steps ahead forecast at once", minimum=1)
-    cell: str = option("lstm", "recurrent cell", choices=CELLS)
+    csv: str = option(None, "CSV file with a header row (long format with --id)", positional=True, metavar="CSV")
+    column: str | None = option(
+        None, "column(s) to forecast, comma-separated (default: the only numeric column)", metavar="NAMES")
+    time: str | None = option(
+        None, "time column (default: the column that parses as dates; without one, the row order)", metavar="NAME")
+    id: str | None = option(
+        None, "series-id column of a long-format CSV: one global model for every series", metavar="NAME")
+    covariates: str | None = option(
+        None, "past covariates: comma-separated columns the model reads but does not forecast", metavar="NAMES")
+    known: str | None = option(
+        None, "known future covariates: comma-separated columns; rows after the targets end give their future",
+        metavar="NAMES")
+    no_calendar: bool = option(False, "no calendar features of the dates as known future covariates")
+    fill: str = option(
+        "interpolate", "missing values and gaps: interpolate, ffill, drop (the rows) or error",
+        choices=("interpolate", "ffill", "drop", "error"))
+    horizon: int = option(12, "steps ahead forecast at once", minimum=1)
+    window: int = option(0, "past steps the model reads (0: max(2 x season, horizon, 8))", minimum=0)
+    season: int = option(0, "seasonal period (0: detect it from the autocorrelation)", minimum=0)
+    normalize: str = option(
+        "auto", "window normalisation: scale (per window), season (seasonal differences) or auto (the better on "
+        "the validation tail)", choices=("auto", "scale", "season"))
+    cell: str = option("gru", "recurrent cell", choices=CELLS)
     hidden: int = option(32, "hidden units", minimum=1)
-    epochs: int = option(30, "passes over the training windows", minimum=1)
+    epochs: int = option(100, "most epochs (early stopping on the validation tail usually ends sooner)", minimum=1)
+    patience: int = option(10, "epochs without a better validation score before stopping", minimum=1)
     batch_size: int = option(32, "windows per optimizer step", minimum=1)
-    lr: float = option(5e-3, "Adam learning rate", above=0)
-    season: int = option(
-        0, "seasonal period of the seasonal-naive baseline (0: detect it from the training span's "
-        "autocorrelation)", minimum=0)
+    lr: float = option(3e-3, "Adam learning rate", above=0)
+    ensemble: int = option(1, "networks per mode (seeds seed, seed+1, ...); their forecasts are averaged", minimum=1)
+    level: float = option(0.9, "coverage of the prediction interval", above=0, below=1)
+    backtest: int = option(0, "rolling-origin backtest over K origins before forecasting (0: none)", minimum=0)
+    step: int = option(0, "steps between backtest origins (0: the horizon)", minimum=0)
+    references: str = option(
+        "auto", "statistical references of the backtest: auto (AutoETS and AutoARIMA when installed), none, or "
+        "a comma-separated list")
+    load: str | None = option(
+        None, "forecast CSV with the model saved in this run directory, without training", metavar="RUN")
+    dask: str | None = option(
+        None, "Dask scheduler address that runs the fits ('local': a local cluster of --jobs workers)",
+        metavar="SCHEDULER")
+    jobs: int = option(1, "worker processes of a local Dask cluster (more than 1 starts one)", minimum=1)
     seed: int = option(0, "random seed", minimum=0, maximum=SEED_MAX)
-    out: str = option(
-        "runs/forecast", "output directory for metrics.json, forecast.png and the model", metavar="DIR")
+    out: str | None = option(
+        None, "output directory (default: runs/forecast; with --load: RUN/forecast)", metavar="DIR")
+    overwrite: bool = option(False, "replace the files of a non-empty --out")
+    json: bool = option(False, "print JSON lines on stdout")
+    quiet: bool = option(False, "print only the result")
 
 
 @dataclass
@@ -212,8 +244,20 @@ def _add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         if kind is bool:
             target.add_argument(flag, dest=f.name, action="store_true", help=_help(f))
         else:
+            extra = {"action": _Once} if meta["metavar"] == "NAMES" else {}
             target.add_argument(flag, dest=f.name, type=kind, choices=meta["choices"], help=_help(f),
-                                metavar=meta["metavar"] or (None if meta["choices"] else _METAVARS.get(kind)))
+                                metavar=meta["metavar"] or (None if meta["choices"] else _METAVARS.get(kind)),
+                                **extra)
+
+
+class _Once(argparse.Action):
+    """A comma-separated list option given twice is refused (argparse would keep only the last)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if self.dest in namespace:
+            parser.error(f"argument {option_string}: given twice; list several names in one, separated by "
+                         f"commas ({option_string} a,b)")
+        setattr(namespace, self.dest, values)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -240,7 +284,7 @@ def make(cls: type, values: dict[str, Any]) -> Any:
         value, meta = getattr(opts, f.name), f.metadata
         name = f.name if meta["positional"] else "--" + f.name.replace("_", "-")
         if value is None:
-            if meta["positional"] or f.name == "column":
+            if meta["positional"]:
                 raise InputError(f"{name} is required")
             continue
         if isinstance(value, float) and not math.isfinite(value):

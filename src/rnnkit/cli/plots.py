@@ -14,7 +14,7 @@ import numpy as np
 
 from rnnkit.serialization import atomic_write_bytes
 
-__all__ = ["available", "loss_curves", "forecast", "learning_curves", "gradient_norms", "MISSING"]
+__all__ = ["available", "loss_curves", "forecast", "backtest_steps", "backtest_forecasts", "learning_curves", "gradient_norms", "MISSING"]
 
 MISSING = "matplotlib is not installed, so no plots were drawn (pip install 'rnnkit[cli]')"
 
@@ -58,19 +58,78 @@ def loss_curves(path: str, train: tuple[Sequence, Sequence], val: tuple[Sequence
     return True
 
 
-def forecast(path: str, actual: np.ndarray, predicted: np.ndarray, naive: np.ndarray, title: str) -> bool:
-    """Actual values of the test span against the model's and the naive one-step forecasts."""
+def forecast(path: str, panel, predicted, title: str, series: int = 4, history: int = 120) -> bool:
+    """History (its last ``history`` steps), forecast and interval of the first ``series`` series, on a date axis.
+
+    Args:
+        panel: the :class:`rnnkit.forecast.Panel` forecast from.
+        predicted: the forecast table of :meth:`rnnkit.forecast.Forecaster.predict`.
+    """
     plt = _pyplot()
     if plt is None:
         return False
-    fig, ax = plt.subplots(figsize=(9, 4))
-    t = np.arange(len(actual))
-    ax.plot(t, actual, label="actual", color="black", linewidth=1.5)
-    ax.plot(t, predicted, label="model", color="tab:red")
-    ax.plot(t, naive, label="naive (last value)", color="tab:gray", linestyle="--", alpha=0.7)
-    ax.set(xlabel="test step", ylabel="value", title=title)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    shown = panel.series[:series]
+    fig, axes = plt.subplots(len(shown), 1, figsize=(9, 3.2 * len(shown)), squeeze=False)
+    time = panel.time or "step"
+    for ax, s in zip(axes[:, 0], shown):
+        rows = predicted if panel.id is None else predicted[predicted[panel.id] == s.id]
+        for c, name in enumerate(panel.targets):
+            ax.plot(s.times[-history:], s.values[-history:, c], color=f"C{c}", linewidth=1.2, label=f"{name}")
+            ax.plot(rows[time], rows[name], color=f"C{c}", linestyle="--", marker=".", label=f"{name} forecast")
+            ax.fill_between(rows[time], rows[f"{name}_lower"], rows[f"{name}_upper"], color=f"C{c}", alpha=0.2,
+                            label=f"{predicted.attrs.get('level', 0.9):.0%} interval")
+        ax.set(title=f"{title}" + (f": {s.id}" if panel.id else ""), xlabel=panel.time or "step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.autofmt_xdate()
+    _save(plt, fig, path)
+    return True
+
+
+def backtest_steps(path: str, per_step, title: str) -> bool:
+    """MASE against the step ahead, one line per method (one panel per target) from a backtest's per-step table."""
+    plt = _pyplot()
+    if plt is None:
+        return False
+    targets = list(dict.fromkeys(per_step["target"]))
+    fig, axes = plt.subplots(len(targets), 1, figsize=(8, 3.6 * len(targets)), squeeze=False)
+    for ax, target in zip(axes[:, 0], targets):
+        part = per_step[per_step["target"] == target]
+        for i, (method, rows) in enumerate(part.groupby("method", sort=False)):
+            ax.plot(rows["step"], rows["mase"], marker="o", color=f"C{i}", label=method,
+                    linewidth=2.2 if i == 0 else 1.2)
+        ax.set(xlabel="step ahead", ylabel="MASE", title=f"{title}: {target}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    _save(plt, fig, path)
+    return True
+
+
+def backtest_forecasts(path: str, forecasts, methods: list[str], title: str, steps: int = 12) -> bool:
+    """One panel per step ahead h: the actual values and each method's h-step forecasts over the backtest
+    origins, for the first series and target of a backtest's forecast table."""
+    plt = _pyplot()
+    if plt is None:
+        return False
+    first = forecasts[(forecasts["series"] == forecasts["series"].iloc[0])
+                      & (forecasts["target"] == forecasts["target"].iloc[0])]
+    shown = sorted(set(first["step"]))[:steps]
+    cols = min(4, len(shown))
+    rows = -(-len(shown) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), squeeze=False, sharey=True)
+    for ax, h in zip(axes.ravel(), shown):
+        part = first[first["step"] == h]
+        ax.plot(part["time"], part["actual"], "o-", color="black", linewidth=1.2, label="actual")
+        for i, method in enumerate(methods):
+            ax.plot(part["time"], part[method], ".--", color=f"C{i}", label=method)
+        ax.set_title(f"{h} step{'s' if h > 1 else ''} ahead", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(shown):]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=6)
+    fig.suptitle(title)
+    fig.autofmt_xdate()
     _save(plt, fig, path)
     return True
 

@@ -1,0 +1,245 @@
+"""The forecasting network, its windows and their normalisation, and its training loop.
+
+Shapes: N windows, W window, H horizon, C targets, P past covariates, F known covariates
+(given columns, then calendar features), D = C + P + F inputs per step, K hidden.
+
+A window at origin t (the first step forecast) reads steps t-W .. t-1 and forecasts t .. t+H-1.
+Its targets are normalised by one of two modes (chosen by validation when ``auto``):
+
+- ``scale`` (per-window scaling): z = (y - y_{t-1}) / sd_w, with sd_w the standard deviation
+  of the window (the series scale s when it is 0); the forecast is y_{t-1} + sd_w * out.
+- ``season`` (seasonal differencing at lag m, first differencing when m = 1):
+  z_j = (y_j - y_{j-m}) / s, and the model forecasts the seasonal naive forecast's error:
+  yhat_{t+h-1} = snaive_{t+h-1} + s * out_h, with s the series scale (per-series scaling).
+
+The series scale s is the in-sample MAE of its seasonal naive forecast (the MASE scale), per
+target. Past covariates are standardised by the window's mean and standard deviation, given
+known covariates likewise (with the window's statistics, also over the horizon); calendar
+features are used as they are.
+
+Equations (direct multi-horizon output with a linear highway from the inputs, as in LSTNet)::
+
+    h_W  = cell(x_j, h_{j-1}),  j = 1..W                       (N, K)
+    out  = W_h h_W + W_s [z_window ; known_future] + b         (N, H*C)
+
+Example:
+    >>> import numpy as np, rnnkit
+    >>> _ = rnnkit.manual_seed(0)
+    >>> net = ForecastNet(cell="gru", inputs=3, hidden=4, window=6, targets=1, horizon=2, future=2)
+    >>> tuple(net(np.zeros((5, 6, 3), np.float32), np.zeros((5, 10), np.float32)).shape)
+    (5, 2)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnkit import manual_seed, nn, no_grad, optim
+from rnnkit.cli.charlm import LAYERS
+from rnnkit.forecast.metrics import mase_scale, seasonal_naive
+
+__all__ = ["ForecastNet", "ForecastEnsemble", "Arrays", "Windows", "make_windows", "origins", "train", "predict_windows", "MODES"]
+
+MODES = ("scale", "season")
+
+
+@dataclass
+class Arrays:
+    """One series as the network sees it: ``values`` (T, C), ``past`` (T, P), ``known`` (T', F) with T' >= T
+    (given known covariates then calendar features; T' - T steps of the future when forecasting), and
+    ``given`` = the number of given known covariates among the F."""
+
+    values: np.ndarray
+    past: np.ndarray
+    known: np.ndarray
+    given: int
+
+    def scale(self, season: int) -> np.ndarray:
+        """The series scale s per target: (C,)."""
+        return np.array([mase_scale(self.values[:, c], season) for c in range(self.values.shape[1])])
+
+
+@dataclass
+class Windows:
+    """A batch of windows: inputs x (N, W, D), highway inputs (N, W*C + H*F), and the map back to values:
+    base (N, H, C) and unit (N, 1, C) with yhat = base + unit * out; target (N, H, C) normalised, or None."""
+
+    x: np.ndarray
+    skip: np.ndarray
+    base: np.ndarray
+    unit: np.ndarray
+    target: np.ndarray | None
+
+
+def _standardise(block: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    mean, sd = reference.mean(axis=0), reference.std(axis=0)
+    return (block - mean) / np.where(sd > 0, sd, 1.0)
+
+
+def make_windows(series: list[Arrays], pairs: list[tuple[int, int]], window: int, horizon: int, season: int,
+                 mode: str, scales: list[np.ndarray], targets: bool = True) -> Windows:
+    """The windows at the (series index, origin t) ``pairs`` (needs t >= window + season)."""
+    W, H, m = window, horizon, max(season, 1)
+    xs, skips, bases, units, outs = [], [], [], [], []
+    for i, t in pairs:
+        s = series[i]
+        history = s.values[t - W - m : t]  # (W+m, C)
+        recent = history[m:]  # (W, C)
+        if mode == "scale":
+            sd = recent.std(axis=0)
+            unit = np.where(sd > 0, sd, scales[i])  # (C,)
+            z = (recent - recent[-1]) / unit  # (W, C)
+            base = np.repeat(recent[-1:], H, axis=0)  # (H, C)
+        else:
+            unit = scales[i]
+            z = (recent - history[:W]) / unit  # lag-m differences (W, C)
+            base = np.stack([seasonal_naive(s.values[:t, c], H, m) for c in range(s.values.shape[1])], axis=1)
+        past = _standardise(s.past[t - W : t], s.past[t - W : t])  # (W, P)
+        known = s.known[t - W : t + H]  # (W+H, F)
+        if s.given:
+            known = np.concatenate([_standardise(known[:, : s.given], known[:W, : s.given]),
+                                    known[:, s.given :]], axis=1)
+        xs.append(np.concatenate([z, past, known[:W]], axis=1))  # (W, D)
+        skips.append(np.concatenate([z.ravel(), known[W:].ravel()]))  # (W*C + H*F,)
+        bases.append(base)
+        units.append(unit[None, :])
+        if targets:
+            outs.append((s.values[t : t + H] - base) / unit)  # (H, C)
+    return Windows(np.stack(xs).astype(np.float32), np.stack(skips).astype(np.float32), np.stack(bases),
+                   np.stack(units), np.stack(outs).astype(np.float32) if targets else None)
+
+
+def origins(length: int, window: int, horizon: int, season: int, first_target_before: int | None = None,
+            start: int | None = None) -> range:
+    """The origins t of the windows of a series of ``length`` steps whose targets end by ``first_target_before``
+    (default: the end) and that start at or after ``start`` (default: the first one with a full history)."""
+    end = length if first_target_before is None else first_target_before
+    lowest = window + max(season, 1)
+    return range(max(lowest, start if start is not None else lowest), end - horizon + 1)
+
+
+class ForecastNet(nn.Module):
+    """A recurrent layer over the window and a direct multi-horizon linear output with a highway.
+
+    Args:
+        cell: ``"rnn"``, ``"lstm"`` or ``"gru"``.
+        inputs: D, the features per step.
+        hidden: K.
+        window, targets, horizon, future: W, C, H and F (the known covariates per future step).
+    """
+
+    def __init__(self, cell: str, inputs: int, hidden: int, window: int, targets: int, horizon: int, future: int):
+        super().__init__()
+        self.rnn = LAYERS[cell](inputs, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, horizon * targets)
+        self.skip = nn.Linear(window * targets + horizon * future, horizon * targets)
+        for layer in (self.head, self.skip):  # start from the baseline: out = 0 (naive, or seasonal naive)
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x: np.ndarray, skip: np.ndarray):
+        """x (N, W, D), skip (N, W*C + H*F) -> (N, H*C) normalised forecasts."""
+        out, _ = self.rnn(x)  # (N, W, K)
+        return self.head(out[:, -1]) + self.skip(skip)  # (N, H*C)
+
+
+class ForecastEnsemble(nn.Module):
+    """``members`` :class:`ForecastNet` of one architecture; the forecast is their mean (N, H*C).
+
+    Args:
+        members: how many networks.
+        **net: the arguments of each :class:`ForecastNet`.
+    """
+
+    def __init__(self, members: int = 1, **net):
+        super().__init__()
+        self.members = nn.ModuleList([ForecastNet(**net) for _ in range(members)])
+
+    def forward(self, x: np.ndarray, skip: np.ndarray):
+        """x (N, W, D), skip (N, W*C + H*F) -> (N, H*C), the members' mean."""
+        total = None
+        for member in self.members:
+            out = member(x, skip)
+            total = out if total is None else total + out
+        return total / len(self.members)
+
+
+def predict_windows(net: nn.Module, win: Windows) -> np.ndarray:
+    """Forecasts in the series' units: (N, H, C)."""
+    net.eval()
+    with no_grad():
+        out = net(win.x, win.skip).numpy().astype(np.float64)  # (N, H*C)
+    return win.base + win.unit * out.reshape(win.base.shape)
+
+
+def train(net_args: dict, series: list[Arrays], fit: list[tuple[int, int]], val: list[tuple[int, int]],
+          window: int, horizon: int, season: int, mode: str, *, epochs: int, patience: int, batch_size: int,
+          batches_per_epoch: int, lr: float, seed: int) -> dict:
+    """Train a :class:`ForecastNet` on the ``fit`` windows, keeping the epoch best on the ``val`` windows.
+
+    The output layers start at zero, so the untrained network forecasts the baseline of its mode (naive
+    or seasonal naive); it is scored as epoch 0. Without ``val`` windows every one of ``epochs`` epochs
+    runs and the last is kept. Each epoch
+    visits at most ``batches_per_epoch`` batches of a fresh shuffle. The loss is the mean absolute
+    error of the normalised forecasts; the validation score is the mean of |error| / s (the MASE
+    of the validation windows).
+
+    Returns:
+        ``{"state": weights, "epoch": best epoch, "epochs_run", "losses": epoch-mean training losses,
+        "val_mase", "val_pred": (N_val, H, C) forecasts at the best epoch, "val_true": the outcomes,
+        "val_scale": (N_val, 1, C) each window's s}``.
+    """
+    manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = ForecastNet(**net_args)
+    optimizer = optim.Adam(net.parameters(), lr=lr)
+    loss_fn = nn.L1Loss()
+    scales = [s.scale(season) for s in series]
+    val_win = make_windows(series, val, window, horizon, season, mode, scales) if val else None
+    val_scale = np.stack([scales[i] for i, _ in val])[:, None, :] if val else None  # (N_val, 1, C)
+    val_true = val_win.base + val_win.unit * val_win.target if val else None  # (N_val, H, C)
+    best = {"val_mase": math.inf, "epoch": 0, "state": None}
+
+    def validate(epoch: int) -> bool:
+        """Keep the weights when the validation MASE improved; True when it did."""
+        pred = predict_windows(net, val_win)
+        errors = np.abs(pred - val_true) / val_scale
+        if float(errors.mean()) < best["val_mase"]:
+            best.update(val_mase=float(errors.mean()), epoch=epoch, val_pred=pred,
+                        state={k: v.copy() for k, v in net.state_dict().items()})
+            return True
+        return False
+
+    if val_win is not None:
+        validate(0)  # the untrained network forecasts the baseline itself
+    losses, stale = [], 0
+    for epoch in range(1, epochs + 1):
+        net.train()
+        order = rng.permutation(len(fit))[: batch_size * batches_per_epoch]
+        batch_losses = []
+        for b in range(0, len(order), batch_size):
+            win = make_windows(series, [fit[j] for j in order[b : b + batch_size]], window, horizon, season, mode,
+                               scales)
+            loss = loss_fn(net(win.x, win.skip), win.target.reshape(len(win.target), -1))
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            optimizer.step()
+            batch_losses.append(loss.item())
+        losses.append(float(np.mean(batch_losses)))
+        if not math.isfinite(losses[-1]):
+            break
+        if val_win is None:
+            best = {"val_mase": math.nan, "epoch": epoch, "state": None}
+        elif validate(epoch):
+            stale = 0
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    if best["state"] is None:
+        best["state"] = {k: v.copy() for k, v in net.state_dict().items()}
+    return {**best, "epochs_run": len(losses), "losses": losses, "val_true": val_true, "val_scale": val_scale}
