@@ -229,11 +229,12 @@ def test_charlm_shapes_match_the_model():
 
 
 def test_forecast_shapes_match_the_model():
-    from rnnkit.cli.forecast import Forecaster
+    from rnnkit.forecast.network import ForecastEnsemble
 
     for cell in ("lstm", "gru", "rnn"):
-        config = {"cell": cell, "hidden": 6, "horizon": 3}
-        model = Forecaster(cell, 6, 3)
+        config = {"cell": cell, "inputs": 5, "hidden": 6, "window": 4, "targets": 2, "horizon": 3, "future": 1,
+                  "members": 2}
+        model = ForecastEnsemble(**config)
         assert {k: v.shape for k, v in model.state_dict().items()} == forecast_shapes(config)
         assert list(model.state_dict()) == list(forecast_shapes(config))
 

@@ -116,7 +116,7 @@ def test_three_series_long_csv_one_model_three_forecasts(tmp_path, capsys):
     assert set(forecast["day"]) == {str(d.date()) for d in pd.date_range("2021-03-12", periods=5)}
     config = json.load(open(out / "config.json"))
     assert config["kind"] == "forecast" and config["columns"]["id"] == "store"
-    assert sorted(os.listdir(out)) == ["config.json", "forecast.csv", "forecast.png", "metrics.json",
+    assert sorted(os.listdir(out)) == [".rnnkit.lock", "config.json", "forecast.csv", "forecast.png", "metrics.json",
                                        "model.safetensors"]
     # per-series scaling: the larger series gets the larger forecast
     means = forecast.groupby("store")["sales"].mean()

@@ -352,7 +352,7 @@ def test_a_size_bomb_forecast_config_fails_before_allocating(hidden, tmp_path, c
     csv.write_text("y\n" + "\n".join(f"{np.sin(i / 3):.4f}" for i in range(60)) + "\n")
     out = str(tmp_path / "fc")
     assert main(["forecast", str(csv), "--column", "y", "--epochs", "1", "--window", "4", "--hidden", "3",
-                 "--out", out]) == 0
+                 "--horizon", "3", "--out", out]) == 0
     edit_config(out, lambda c: c["model"].update(hidden=hidden))
     capsys.readouterr()
     before = snapshot(out)

@@ -62,31 +62,32 @@ def test_charlm_export_streams_like_rnnkit(charlm_runs, tmp_path, cell, capsys):
     assert capsys.readouterr().out == plain and len(plain.strip()) == 32
 
 
-def test_forecaster_export_includes_the_scaling(tmp_path):
-    from rnnkit.cli.forecast import Forecaster
-    from rnnkit import serialization
+def test_forecaster_export_is_its_network(tmp_path):
+    pytest.importorskip("pandas", reason="rnnkit forecast reads tables with pandas")
+    from rnnkit.cli import checkpoint
+    from rnnkit.forecast.network import ForecastEnsemble
 
-    t = np.arange(240)
+    t = np.arange(120)
     csv = tmp_path / "s.csv"
     csv.write_text("y\n" + "".join(f"{v}\n" for v in 10 + np.sin(t / 3) + 0.02 * t), encoding="utf-8")
     out = str(tmp_path / "fc")
-    assert main(["forecast", str(csv), "--column", "y", "--window", "6", "--horizon", "2", "--hidden", "4",
-                 "--epochs", "1", "--out", out]) == 0
+    assert main(["forecast", str(csv), "--column", "y", "--horizon", "2", "--hidden", "4", "--epochs", "2",
+                 "--ensemble", "2", "--quiet", "--out", out]) == 0
     path = str(tmp_path / "f.onnx")
     assert main(["onnx", out, path, "--quiet"]) == 0
     onnx.checker.check_model(onnx.load(path), full_check=True)
-    config = json.loads((tmp_path / "fc" / "config.json").read_text())
-    model = Forecaster("lstm", 4, 2)
-    model.load_state_dict(serialization.load(str(tmp_path / "fc" / "model.safetensors")))
+    config = checkpoint.read_config(out, checkpoint.SCHEMAS)
+    m = config["model"]
+    model = ForecastEnsemble(**m)
+    model.load_state_dict(checkpoint.load_forecast(config))
     model.eval()
-    std = config["scaler"]["std"]
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     for N in (1, 5):
-        window = (10 + np.random.default_rng(N).normal(size=(N, 6))).astype(np.float32)
-        last = window[:, -1:]
-        want = last + std * model((window - last) / std).numpy()  # forecast.run's formula
-        got = session.run(None, {"window": window})[0]
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+        rng = np.random.default_rng(N)
+        x = rng.normal(size=(N, m["window"], m["inputs"])).astype(np.float32)
+        skip = rng.normal(size=(N, m["window"] * m["targets"] + m["horizon"] * m["future"])).astype(np.float32)
+        got = session.run(None, {"x": x, "skip": skip})[0]
+        np.testing.assert_allclose(got, model(x, skip).numpy(), rtol=1e-4, atol=1e-4)
 
 
 def test_cli_errors(charlm_runs, tmp_path, capsys):

@@ -323,10 +323,13 @@ def _charlm_schema() -> Obj:
 
 
 CHARLM = _charlm_schema()
-FORECAST = Obj({"kind": Str(), "model": Obj({"cell": Str(choices=tuple(GATES)), "hidden": Int(1), "horizon": Int(1),
-                                             "window": Int(1)}),
-                "scaler": Obj({"std": Float()}), "train": Obj({}), "metrics": Obj({})},
-               optional=frozenset({"train", "metrics"}))  # the config of ``rnnkit forecast``
+FORECAST = Obj({
+    "kind": Str(choices=("forecast",)),
+    "model": Obj({"cell": Str(choices=tuple(GATES)), "inputs": Int(1), "hidden": Int(1),
+                  "window": Int(1), "targets": Int(1), "horizon": Int(1),
+                  "future": Int(0), "members": Int(1, MAX_LAYERS)}),
+    "columns": Obj({}), "forecaster": Obj({}), "fitted": Obj({}), "data": Obj({}),
+}, optional=frozenset({"data"}))  # the config of ``rnnkit forecast`` (rnnkit.forecast.Forecaster.save)
 SCHEMAS = {"charlm": CHARLM, "forecast": FORECAST}  # every kind of model a run directory may hold
 
 

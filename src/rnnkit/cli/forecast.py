@@ -34,10 +34,11 @@ import os
 import sys
 import time
 
+import numpy as np
 
 from rnnkit import serialization
-from rnnkit.cli import plots
-from rnnkit.cli.options import ForecastOptions, InputError
+from rnnkit.cli import checkpoint, plots, rundir
+from rnnkit.cli.options import ForecastOptions, InputError, RunError
 from rnnkit.cli.progress import Progress, format_seconds
 from rnnkit.cli.rundir import Reporter, claim_out
 
@@ -106,6 +107,14 @@ def _report_data(report: Reporter, panel, source: str) -> None:
         report.notice(f"warning: {r['dropped']} rows with missing values dropped (--fill drop)")
 
 
+def _finite(forecast, source: str) -> None:
+    """RunError (exit 1, nothing written) when a forecast is not finite."""
+    values = forecast.select_dtypes("number").to_numpy()
+    if not np.isfinite(values).all():
+        raise RunError(f"the forecasts of {source} are not finite (values too large for float64 arithmetic?); "
+                       "nothing was written")
+
+
 def _write_csv(path: str, frame) -> None:
     serialization.atomic_write_text(path, frame.to_csv(index=False))
 
@@ -152,7 +161,6 @@ def run(opts: ForecastOptions) -> int:
 def _run(opts: ForecastOptions, report: Reporter) -> int:
     from rnnkit.forecast import read_csv
 
-    scheduler = opts.dask
     # every check on the data before anything is written
     frame = read_csv(opts.csv)
     if opts.load is not None:
@@ -167,6 +175,14 @@ def _run(opts: ForecastOptions, report: Reporter) -> int:
 
         connect(opts.dask).close()  # reachable, before anything is written
     out = opts.out or "runs/forecast"
+    with rundir.lock(out):  # one writer per run directory; removed again if nothing was written
+        return _fit_and_write(opts, report, model, panel, out, (season, window, validation), plans, references)
+
+
+def _fit_and_write(opts: ForecastOptions, report: Reporter, model, panel, out: str, settings: tuple, plans,
+                   references) -> int:
+    season, window, validation = settings
+    scheduler = opts.dask
     claim_out(out, overwrite=opts.overwrite)
     _report_data(report, panel, opts.csv)
     report.progress(f"season {season}{' (detected)' if not opts.season else ''}, window {window}, horizon "
@@ -206,12 +222,13 @@ def _run(opts: ForecastOptions, report: Reporter) -> int:
                     f"epochs; last epoch-mean training loss (L1, scaled) {', '.join(final)}",
                     mode=fitted["mode"], epochs=fitted["epoch"], losses=losses)
     forecast = model.predict()
+    _finite(forecast, opts.csv)
     model.save(out)
     _write_csv(os.path.join(out, "forecast.csv"), forecast)
     plots.forecast(os.path.join(out, "forecast.png"), panel, forecast, f"{opts.horizon}-step forecast, "
                    f"{opts.level:.0%} interval")
     results.update(mode=fitted["mode"], candidates=fitted["candidates"], epoch=fitted["epoch"], losses=losses)
-    serialization.atomic_write_text(os.path.join(out, "metrics.json"), json.dumps(results, indent=2, default=str))
+    checkpoint.write_json(os.path.join(out, "metrics.json"), json.loads(json.dumps(results, default=str)))
     seconds = time.perf_counter() - started
     report.result(f"wrote {out}/forecast.csv ({len(forecast)} rows: {len(panel.series)} series x {opts.horizon} "
                   f"steps), forecast.png, model.safetensors, config.json, metrics.json"
@@ -247,17 +264,25 @@ def _run_loaded(opts: ForecastOptions, frame, report: Reporter) -> int:
     fixed = [f"--{n.replace('_', '-')}" for n in MODEL_OPTIONS if getattr(opts, n) != getattr(defaults, n)]
     if fixed:
         raise InputError(f"--load {opts.load}: {', '.join(fixed)} cannot be changed; the saved model fixes them")
-    model = Forecaster.load(opts.load)
+    if not os.path.isdir(opts.load):
+        raise InputError(f"--load {opts.load}: no such directory")
+    config = checkpoint.read_config(opts.load, checkpoint.SCHEMAS)  # checked against its schema
+    if config is None or config["kind"] != "forecast":
+        raise InputError(f"--load {opts.load}: holds no forecaster (" + (f"a {config['kind']} model"
+                         if config else f"no {checkpoint.CONFIG}") + "); write one with rnnkit forecast")
+    weights = checkpoint.load_forecast(config)  # checked against the config before any array is read
+    model = Forecaster.from_config(config, weights, opts.load)
     panel = model.prepare(frame, source=opts.csv)
     forecast = model.predict(panel)
+    _finite(forecast, opts.csv)
     out = opts.out or os.path.join(opts.load, "forecast")
-    claim_out(out, overwrite=opts.overwrite)
-    _report_data(report, panel, opts.csv)
-    _write_csv(os.path.join(out, "forecast.csv"), forecast)
-    if not plots.forecast(os.path.join(out, "forecast.png"), panel, forecast,
-                          f"{model.config.horizon}-step forecast, {model.config.level:.0%} interval"):
-        report.notice(plots.MISSING)
+    with rundir.lock(out):  # one writer per run directory
+        claim_out(out, overwrite=opts.overwrite)
+        _report_data(report, panel, opts.csv)
+        _write_csv(os.path.join(out, "forecast.csv"), forecast)
+        if not plots.forecast(os.path.join(out, "forecast.png"), panel, forecast,
+                              f"{model.config.horizon}-step forecast, {model.config.level:.0%} interval"):
+            report.notice(plots.MISSING)
     report.result(f"wrote {out}/forecast.csv ({len(forecast)} rows) and forecast.png with the model of {opts.load}",
                   out=out, rows=len(forecast))
     return 0
-

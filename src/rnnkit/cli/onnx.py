@@ -5,11 +5,12 @@
   (``hn``, ``cn``) out, so a client samples one character at a time by feeding the state
   back (:class:`OnnxCharLM` does it with ONNX Runtime for ``rnnkit sample --onnx``). The
   alphabet is stored in the file's metadata (``vocab``, a JSON string).
-* A forecaster (``rnnkit forecast``) becomes ``window`` (N, W) raw values in, ``forecast``
-  (N, H) raw values out: the scaling of the run (relative to the window's last value, divided
-  by the training span's standard deviation) is part of the graph::
-
-      forecast = last + std * model((window - last) / std),   last = window[:, -1:]
+* A forecaster (``rnnkit forecast``) becomes its network (:class:`rnnkit.forecast.network.ForecastEnsemble`):
+  ``x`` (N, W, D) normalised window features and ``skip`` (N, W*C + H*F) in, ``forecast``
+  (N, H*C) normalised out, the mean of the ensemble's members. The windows' normalisation
+  (per-window scaling or seasonal differences, covariates, calendar features) and the map
+  back to values (``base + unit * forecast``) are the Python side's
+  (:func:`rnnkit.forecast.network.make_windows`); the file's metadata names the mode.
 """
 
 from __future__ import annotations
@@ -19,31 +20,16 @@ import os
 
 import numpy as np
 
-from rnnkit import nn
 from rnnkit._tensor import Tensor
 from rnnkit.cli import checkpoint
 from rnnkit.cli.charlm import CharLM
-from rnnkit.cli.forecast import Forecaster
 from rnnkit.cli.options import InputError, OnnxOptions
 from rnnkit.cli.rundir import Reporter
 from rnnkit.onnx._graph import Graph, Sym
 from rnnkit.onnx._nn import convert, register
+from rnnkit.forecast.network import ForecastEnsemble, ForecastNet
 
-__all__ = ["run", "ScaledForecaster", "OnnxCharLM", "export_run"]
-
-
-class ScaledForecaster(nn.Module):
-    """A :class:`Forecaster` with its run's scaling: raw window (N, W) -> raw forecast (N, H)."""
-
-    def __init__(self, model: Forecaster, std: float):
-        super().__init__()
-        self.model = model
-        self.std = float(std)
-
-    def forward(self, window):
-        x = window if isinstance(window, Tensor) else Tensor(np.asarray(window, np.float32))
-        last = x[:, -1:]  # (N, 1)
-        return last + self.model((x - last).numpy() / np.float32(self.std)) * np.float32(self.std)  # (N, H)
+__all__ = ["run", "OnnxCharLM", "export_run"]
 
 
 @register(CharLM)
@@ -53,22 +39,24 @@ def _charlm(g: Graph, m: CharLM, ids: Sym, state=None):
     return convert(g, m.head, h, scope="head"), state  # (B, T, V)
 
 
-@register(Forecaster)
-def _forecaster(g: Graph, m: Forecaster, x: Sym):
-    x3 = Sym(g.op("Unsqueeze", [x.name, g.ints([2])]), 3, x.dtype)  # (N, W, 1)
-    out, _ = convert(g, m.rnn, x3, scope="rnn")  # (N, W, K)
+@register(ForecastNet)
+def _forecast_net(g: Graph, m: ForecastNet, x: Sym, skip: Sym):
+    out, _ = convert(g, m.rnn, x, scope="rnn")  # (N, W, K)
     last = g.op("Squeeze", [g.op("Slice", [out.name, g.ints([-1]), g.ints([np.iinfo(np.int64).max]), g.ints([1])]),
                             g.ints([1])])  # (N, K)
-    return convert(g, m.head, Sym(last, 2, x.dtype), scope="head")  # (N, H)
+    head = convert(g, m.head, Sym(last, 2, x.dtype), scope="head")  # (N, H*C)
+    highway = convert(g, m.skip, skip, scope="skip")  # (N, H*C)
+    return Sym(g.op("Add", [head.name, highway.name]), 2, x.dtype)
 
 
-@register(ScaledForecaster)
-def _scaled(g: Graph, m: ScaledForecaster, window: Sym):
-    std = g.const(np.asarray(m.std, np.float32), "std")
-    last = g.op("Slice", [window.name, g.ints([-1]), g.ints([np.iinfo(np.int64).max]), g.ints([1])])  # (N, 1)
-    relative = Sym(g.op("Div", [g.op("Sub", [window.name, last]), std]), 2, window.dtype)  # (N, W)
-    y = convert(g, m.model, relative, scope="forecaster")  # (N, H)
-    return Sym(g.op("Add", [last, g.op("Mul", [y.name, std])]), 2, window.dtype)
+@register(ForecastEnsemble)
+def _forecast_ensemble(g: Graph, m: ForecastEnsemble, x: Sym, skip: Sym):
+    outs = [convert(g, member, x, skip, scope=f"members.{e}") for e, member in enumerate(m.members)]
+    total = outs[0].name
+    for out in outs[1:]:
+        total = g.op("Add", [total, out.name])
+    count = g.const(np.asarray(len(outs), np.float32), "members")
+    return Sym(g.op("Div", [total, count]), 2, x.dtype)  # (N, H*C), the members' mean
 
 
 def export_run(directory: str, path: str, opset: int) -> str:
@@ -95,14 +83,16 @@ def export_run(directory: str, path: str, opset: int) -> str:
         export(model, example, path, input_names=["ids", *names], output_names=["logits", "hn", "cn"][:1 + len(state)],
                dynamic_axes=axes, opset=opset, metadata={"vocab": json.dumps(config["vocab"]), "kind": "charlm"})
     elif kind == "forecast":
-        settings = config["model"]
+        m = config["model"]
         weights = checkpoint.load_forecast(config)  # checked against the config before the model is built
-        model = Forecaster(settings["cell"], settings["hidden"], settings["horizon"])
+        model = ForecastEnsemble(**m)
         model.load_state_dict(weights)
-        scaled = ScaledForecaster(model, config["scaler"]["std"])
-        export(scaled, np.zeros((1, settings["window"]), np.float32), path, input_names=["window"],
-               output_names=["forecast"], dynamic_axes={"window": {0: "batch"}, "forecast": {0: "batch"}},
-               opset=opset, metadata={"kind": "forecast"})
+        model.eval()
+        x = np.zeros((1, m["window"], m["inputs"]), np.float32)
+        skip = np.zeros((1, m["window"] * m["targets"] + m["horizon"] * m["future"]), np.float32)
+        export(model, (x, skip), path, input_names=["x", "skip"], output_names=["forecast"],
+               dynamic_axes={"x": {0: "batch"}, "skip": {0: "batch"}, "forecast": {0: "batch"}}, opset=opset,
+               metadata={"kind": "forecast", "mode": str(config["fitted"].get("mode"))})
     else:
         raise InputError(f"{directory} holds a {kind} model; rnnkit onnx exports character models and forecasters")
     return kind

@@ -234,10 +234,19 @@ def charlm_shapes(model: dict) -> dict[str, tuple[int, ...]]:
 
 
 def forecast_shapes(model: dict) -> dict[str, tuple[int, ...]]:
-    """Every weight's shape implied by a forecaster's config (``cell``, ``hidden`` K, ``horizon`` H), in order."""
-    G, K, H = GATES[model["cell"]], model["hidden"], model["horizon"]
-    return {"rnn.weight_ih_l0": (G * K, 1), "rnn.weight_hh_l0": (G * K, K), "rnn.bias_ih_l0": (G * K,),
-            "rnn.bias_hh_l0": (G * K,), "head.weight": (H, K), "head.bias": (H,)}
+    """Every weight's shape implied by a forecaster's config, in order: ``members`` networks of ``cell``
+    with D ``inputs``, ``hidden`` K, ``window`` W, ``targets`` C, ``horizon`` H and ``future`` F
+    (:class:`rnnkit.forecast.network.ForecastEnsemble`)."""
+    G, K = GATES[model["cell"]], model["hidden"]
+    D, W, C, H, F = (model[k] for k in ("inputs", "window", "targets", "horizon", "future"))
+    shapes = {}
+    for e in range(model["members"]):
+        p = f"members.{e}."
+        shapes.update({p + "rnn.weight_ih_l0": (G * K, D), p + "rnn.weight_hh_l0": (G * K, K),
+                       p + "rnn.bias_ih_l0": (G * K,), p + "rnn.bias_hh_l0": (G * K,),
+                       p + "head.weight": (H * C, K), p + "head.bias": (H * C,),
+                       p + "skip.weight": (H * C, W * C + H * F), p + "skip.bias": (H * C,)})
+    return shapes
 
 
 def charlm_parameter_count(model: dict) -> int:

@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -38,6 +39,7 @@ __all__ = ["ForecastInputError", "require_pandas", "find_time_column", "Series",
            "future_times", "FILL_POLICIES"]
 
 FILL_POLICIES = ("interpolate", "ffill", "drop", "error")
+MAX_ABS = 1e150  # largest |value| whose squares (variances, squared errors) stay finite in float64
 
 
 class ForecastInputError(ValueError):
@@ -93,6 +95,8 @@ class Panel:
 def read_csv(path: str):
     """A CSV file as a DataFrame of strings (so that every cell can be checked and named on error)."""
     pd = require_pandas()
+    if os.path.isdir(path):
+        raise ForecastInputError(f"{path}: is a directory, expected a CSV file")
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except FileNotFoundError:
@@ -108,7 +112,7 @@ def _numeric(frame, column: str, source: str) -> np.ndarray:
     pd = require_pandas()
     raw = frame[column]
     if raw.dtype.kind in "fiub":
-        return raw.to_numpy(dtype=np.float64)
+        return _bounded(raw.to_numpy(dtype=np.float64), column)
     text = raw.astype(str).str.strip()
     empty = (text == "") | text.str.lower().isin(["nan", "na", "null", "none"]) | raw.isna().to_numpy()
     values = pd.to_numeric(text.where(~empty, None), errors="coerce").to_numpy(dtype=np.float64)
@@ -117,6 +121,14 @@ def _numeric(frame, column: str, source: str) -> np.ndarray:
         row = bad[0]
         raise ForecastInputError(f"column {column!r}: line {row + 2} of {source} holds {text.iloc[row]!r}, "
                                  "not a number")
+    return _bounded(values, column)
+
+
+def _bounded(values: np.ndarray, column: str) -> np.ndarray:
+    """``values``, or ForecastInputError when their squares (variances, errors) would overflow float64."""
+    if len(values) and np.nanmax(np.abs(values), initial=0.0) > MAX_ABS:
+        raise ForecastInputError(f"column {column!r}: values up to {np.nanmax(np.abs(values)):.3g} overflow float64 "
+                                 f"arithmetic (their squares); rescale the column below {MAX_ABS:.0e}")
     return values
 
 

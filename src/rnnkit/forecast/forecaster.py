@@ -500,18 +500,23 @@ class Forecaster:
             weights = serialization.load(os.path.join(directory, "model.safetensors"))
         except (OSError, ValueError) as error:
             raise ForecastInputError(f"{directory}: not a saved forecaster ({error})") from None
+        return cls.from_config(config, weights, directory)
+
+    @classmethod
+    def from_config(cls, config: dict, weights: dict, source: str = "the config") -> "Forecaster":
+        """A fitted Forecaster from the ``config.json`` of :meth:`save` (parsed) and its weights."""
         if not isinstance(config, dict) or config.get("kind") != "forecast" or "fitted" not in config:
-            raise ForecastInputError(f"{directory}: not a saved rnnkit forecaster (config.json kind "
+            raise ForecastInputError(f"{source}: not a saved rnnkit forecaster (config.json kind "
                                      f"{config.get('kind') if isinstance(config, dict) else None!r})")
-        cols = config["columns"]
-        model = cls(cols["targets"], time=cols["time"], id=cols["id"], past=cols["past"], known=cols["known"],
-                    fill=cols["fill"], config=ForecastConfig(**config["forecaster"]))
-        model.fitted_ = {**config["fitted"], "net": config["model"], "state": weights}
         try:
+            cols = config["columns"]
+            model = cls(cols["targets"], time=cols["time"], id=cols["id"], past=cols["past"], known=cols["known"],
+                        fill=cols["fill"], config=ForecastConfig(**config["forecaster"]))
+            model.fitted_ = {**config["fitted"], "net": config["model"], "state": weights}
             model._network()  # the weights fit the architecture
-        except (TypeError, ValueError) as error:
-            raise ForecastInputError(f"{directory}: the saved weights do not fit the saved architecture "
-                                     f"({error})") from None
+        except (KeyError, TypeError, ValueError) as error:
+            raise ForecastInputError(f"{source}: not a usable saved forecaster ({type(error).__name__}: "
+                                     f"{error})") from None
         return model
 
 
