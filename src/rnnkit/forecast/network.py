@@ -38,7 +38,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit import manual_seed, nn, no_grad, optim
-from rnnkit.cli.charlm import LAYERS
 from rnnkit.forecast.metrics import mase_scale, seasonal_naive
 
 __all__ = ["ForecastNet", "ForecastEnsemble", "Arrays", "Windows", "make_windows", "origins", "train", "predict_windows", "MODES"]
@@ -133,7 +132,7 @@ class ForecastNet(nn.Module):
 
     def __init__(self, cell: str, inputs: int, hidden: int, window: int, targets: int, horizon: int, future: int):
         super().__init__()
-        self.rnn = LAYERS[cell](inputs, hidden, batch_first=True)
+        self.rnn = getattr(nn, cell.upper())(inputs, hidden, batch_first=True)  # nn.RNN, nn.LSTM or nn.GRU
         self.head = nn.Linear(hidden, horizon * targets)
         self.skip = nn.Linear(window * targets + horizon * future, horizon * targets)
         for layer in (self.head, self.skip):  # start from the baseline: out = 0 (naive, or seasonal naive)
