@@ -25,8 +25,9 @@ import pytest
 import rnnkit
 from rnnkit.cli import checkpoint, main, plots, rundir
 
+# a constant learning rate: a run of 2 steps resumed to 4 must equal a run of 4 (a decay would end at each total)
 ARGS = ["--layers", "1", "--hidden", "8", "--embed", "4", "--seq-len", "8", "--batch-size", "2", "--dropout", "0.1",
-        "--eval-every", "2", "--steps", "4"]
+        "--decay", "constant", "--warmup", "0", "--eval-every", "2", "--steps", "4"]
 OPS = ("mkdir", "write", "fsync_dir", "rename", "remove_tree")
 SRC = os.path.dirname(os.path.dirname(rnnkit.__file__))
 

@@ -190,10 +190,10 @@ CASES = {  # name: (tamper(unit), commands that must refuse, text the message ho
         lambda u: (truncate(checkpoint.TRAINING_STATE)(u), redigest(u, checkpoint.TRAINING_STATE)), (RESUME,),
         "truncated"),
     "metrics.csv of other columns": (metrics_text("step,loss\n0,1.0\n"), (RESUME,), "expected the columns"),
-    "metrics.csv garbage row": (metrics_text("step,train_loss,train_bpc,val_bpc,tokens_per_s,elapsed_seconds\n"
-                                             "0,,,x,0,0\n"), (RESUME,), "metrics.csv: line 2"),
-    "metrics.csv beyond the step": (metrics_text("step,train_loss,train_bpc,val_bpc,tokens_per_s,elapsed_seconds\n"
-                                                 "9,,,1.0,0,0\n"), (RESUME,), "step 9 out of order"),
+    "metrics.csv garbage row": (metrics_text("step,train_bpc,val_bpc,val_chars,lr,tokens_per_s,wall_seconds\n"
+                                             "0,,x,,0,0,0\n"), (RESUME,), "metrics.csv: line 2"),
+    "metrics.csv beyond the step": (metrics_text("step,train_bpc,val_bpc,val_chars,lr,tokens_per_s,wall_seconds\n"
+                                                 "9,,1.0,,0,0,0\n"), (RESUME,), "step 9 out of order"),
     "config.json a symlink loop": (lambda u: (os.unlink(os.path.join(u, "config.json")),
                                               os.symlink("config.json", os.path.join(u, "config.json"))), ALL,
                                    "config.json: not a regular file"),

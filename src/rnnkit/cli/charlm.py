@@ -106,18 +106,42 @@ def state_from_arrays(arrays: dict[str, np.ndarray]) -> Any:
     return Tensor(arrays["h"])
 
 
-def pick(logits: np.ndarray, temperature: float, top_k: int, rng: np.random.Generator) -> int:
-    """Draw one id from ``softmax(logits / temperature)``, restricted to the ``top_k`` largest (0: all)."""
+def pick(logits: np.ndarray, temperature: float, top_k: int, rng: np.random.Generator, top_p: float = 1.0) -> int:
+    """Draw one id from ``softmax(logits / temperature)``, restricted to the most likely ids.
+
+    Args:
+        logits: (V,) unnormalised log-probabilities.
+        temperature: > 0 divides the logits; 0 means greedy (the most likely id, no draw).
+        top_k: keep the ``top_k`` largest logits only (0: all).
+        top_p: keep the smallest set of most likely ids whose probabilities add up to at
+            least ``top_p`` (nucleus sampling; 1: all).
+        rng: the generator to draw from.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> pick(np.array([0.0, 3.0, 1.0]), 0.0, 0, rng), pick(np.array([0.0, 3.0, 1.0]), 1.0, 0, rng, top_p=0.5)
+        (1, 1)
+    """
+    if temperature == 0:
+        return int(np.argmax(logits))
     with np.errstate(over="ignore"):  # a tiny temperature sends all but the largest to -inf: the greedy limit
         z = (logits.astype(np.float64) - logits.max()) / temperature  # (V,) <= 0
     if 0 < top_k < len(z):
         z = np.where(z >= np.partition(z, -top_k)[-top_k], z, -np.inf)
     p = np.exp(z - z.max())  # (V,)
-    return int(rng.choice(len(p), p=p / p.sum()))
+    p /= p.sum()
+    if top_p < 1.0:
+        order = np.argsort(-p, kind="stable")  # most likely first
+        cumulative = np.cumsum(p[order])  # (V,)
+        keep = order[: int(np.searchsorted(cumulative, top_p)) + 1]  # the nucleus, at least one id
+        nucleus = np.zeros_like(p)
+        nucleus[keep] = p[keep]
+        p = nucleus / nucleus.sum()
+    return int(rng.choice(len(p), p=p))
 
 
 def generate(model: CharLM, chars: str, prompt: str, length: int, temperature: float = 1.0, top_k: int = 0,
-             rng: np.random.Generator | None = None) -> Iterator[str]:
+             rng: np.random.Generator | None = None, top_p: float = 1.0) -> Iterator[str]:
     """Yield ``length`` characters, one at a time, continuing ``prompt``.
 
     The prompt is fed once; after that only the newest character goes in, with the
@@ -129,7 +153,7 @@ def generate(model: CharLM, chars: str, prompt: str, length: int, temperature: f
         prompt: starting text, all of its characters in ``chars``; when empty, generation
             starts after a newline (or the first character of the alphabet).
         length: number of characters to yield.
-        temperature, top_k: see :func:`pick`.
+        temperature, top_k, top_p: see :func:`pick` (temperature 0: greedy).
         rng: the generator to draw from (default: a fresh unpredictable one).
     """
     rng = np.random.default_rng() if rng is None else rng
@@ -139,7 +163,7 @@ def generate(model: CharLM, chars: str, prompt: str, length: int, temperature: f
     with no_grad():
         logits, state = model(np.array([[index[c] for c in start]], np.int64))  # (1, len(start), V)
         for n in range(length):
-            i = pick(logits.numpy()[0, -1], temperature, top_k, rng)
+            i = pick(logits.numpy()[0, -1], temperature, top_k, rng, top_p)
             yield chars[i]
             if n + 1 < length:
                 logits, state = model(np.array([[i]], np.int64), state)  # (1, 1, V): only the new character

@@ -25,6 +25,7 @@ import ast
 import hashlib
 import os
 import platform
+import string
 import sysconfig
 
 import numpy as np
@@ -32,31 +33,34 @@ import numpy as np
 from rnnkit.cli.options import InputError
 from rnnkit.cli.schema import read_capped
 
-__all__ = ["stdlib_corpus", "read_text", "Vocab", "split", "batchify", "window", "num_windows", "sha256"]
+__all__ = ["stdlib_corpus", "prose", "read_text", "Vocab", "split", "batchify", "window", "num_windows", "sha256"]
 
 TEXT_LIMIT = 256 << 20  # bytes of --text read at most (a pipe or device is never read past it)
 
 # Parts of the standard library that are not documentation: tests, demos, vendored code.
 _SKIP_DIRS = {"test", "tests", "idlesrc", "idlelib", "lib2to3", "turtledemo", "pydoc_data", "site-packages",
               "dist-packages", "__pycache__", "ensurepip", "venv"}
+_MIN_WORDS = 6  # a kept paragraph has at least this many words (shorter ones are mostly labels)
 
 
 def stdlib_corpus() -> tuple[str, str]:
-    """The docstrings of the local Python standard library, in a fixed order.
+    """The English prose of the local Python standard library's docstrings, in a fixed order.
 
-    Modules are read in sorted path order, nodes in ``ast.walk`` order (module, classes,
-    functions); docstrings that are not pure ASCII are left out to keep the alphabet small.
-    Nothing is imported or executed.
+    Every Python installation has these texts, so the main job runs with no download and
+    no third-party text in the repository. Modules are read in sorted path order, nodes in
+    ``ast.walk`` order (module, classes, functions); nothing is imported or executed. Only
+    the paragraphs that :func:`prose` keeps are used (no code, doctests, argument tables or
+    markup), each once, so that a few minutes of training give recognisable sentences.
 
     Returns:
-        ``(text, source)``: the corpus (docstrings joined by blank lines) and a description.
+        ``(text, source)``: the corpus (paragraphs joined by blank lines) and a description.
     """
     root = sysconfig.get_paths()["stdlib"]
     files = []
     for directory, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith(("test", "config-")))
         files += [os.path.join(directory, n) for n in names if n.endswith(".py") and not n.startswith("test")]
-    docs = []
+    paragraphs: dict[str, None] = {}  # insertion-ordered set: each paragraph once
     for path in sorted(files):
         try:
             with open(path, "rb") as file:
@@ -66,12 +70,42 @@ def stdlib_corpus() -> tuple[str, str]:
         for node in ast.walk(tree):
             if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 doc = ast.get_docstring(node)
-                if doc and doc.isascii():
-                    docs.append(doc)
-    if not docs:
+                if doc:
+                    paragraphs.update(dict.fromkeys(prose(doc)))
+    if not paragraphs:
         raise InputError(f"found no docstrings in the standard library at {root}; pass --text FILE")
-    source = f"docstrings of the Python {platform.python_version()} standard library ({root})"
-    return "\n\n".join(docs) + "\n", source
+    source = f"the prose of the Python {platform.python_version()} standard library's docstrings ({root})"
+    return "\n\n".join(paragraphs) + "\n", source
+
+
+_PROSE_CHARS = frozenset(string.ascii_letters + string.digits + " \n.,;:'!?-\"()")
+_MARKUP = str.maketrans("", "", "*`")  # emphasis and literal marks: the words stay
+
+
+def prose(doc: str) -> list[str]:
+    """The paragraphs of a docstring that read as English prose.
+
+    A paragraph (lines between blank lines) is kept when it has at least one sentence of
+    words: no indented line (code, argument tables, doctest output), no bullet list, no ``>>>``, no reST
+    directive or ``::``, no section header alone (``Args:``), only letters, digits, spaces
+    and ordinary punctuation once ``*`` and backquotes are removed, and at least
+    :data:`_MIN_WORDS` words with a full stop.
+
+    Example:
+        >>> prose("Return the sum.\\n\\n>>> add(1, 2)\\n3\\n\\nArgs:\\n    a: a number\\n\\nIt adds *a* and b, "
+        ...       "then returns the total to the caller.")
+        ['It adds a and b, then returns the total to the caller.']
+    """
+    kept = []
+    for paragraph in doc.split("\n\n"):
+        lines = [line.rstrip() for line in paragraph.strip("\n").splitlines()]
+        text = "\n".join(lines).translate(_MARKUP).strip()
+        if (not text or any(line[:1].isspace() or line.startswith(("* ", "- ")) for line in lines) or ">>>" in text or "::" in text
+                or text.startswith("..") or not set(text) <= _PROSE_CHARS or "." not in text
+                or len(text.split()) < _MIN_WORDS or "--" in text or "__" in paragraph):
+            continue
+        kept.append(text)
+    return kept
 
 
 def read_text(path: str, limit: int = TEXT_LIMIT) -> str:

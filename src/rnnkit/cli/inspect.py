@@ -1,7 +1,10 @@
 """``rnnkit inspect``: what a saved model is, what it holds and how it was trained.
 
-Reads only ``config.json`` (checked against its schema) and ``model.safetensors`` (its
-header checked against the config before any array is read); nothing is built or executed.
+Reads only ``config.json`` (checked against its schema), ``metrics.csv`` and
+``model.safetensors`` (its header checked against the config before any array is read);
+nothing is executed. For a character model it also summarises the loss curve (the
+validation bits per character at the start, the best, the last; the training bits per
+character over the last logged steps) and prints a short seeded sample.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ import os
 import numpy as np
 
 from rnnkit.cli import checkpoint
+from rnnkit.cli.charlm import CharLM, generate
 from rnnkit.cli.options import InputError, InspectOptions
 from rnnkit.cli.progress import format_seconds
 from rnnkit.cli.schema import charlm_shapes, forecast_shapes
+from rnnkit.cli.train import read_metrics
 
-__all__ = ["run", "parameter_table"]
+__all__ = ["run", "parameter_table", "loss_curve_summary"]
 
 
 def parameter_table(weights: dict[str, np.ndarray]) -> str:
@@ -54,8 +59,11 @@ def run(opts: InspectOptions) -> int:
         print(f"data: {data['source']}: {data['chars']:,} characters ({data['train_chars']:,} train, "
               f"{data['val_chars']:,} held out), sha256 {data['sha256'][:12]}")
         val = f"{config['val_bpc']:.3f} bits/char" if config.get("val_bpc") is not None else "not measured"
-        print(f"training: step {config['step']}, {format_seconds(config['elapsed_seconds'])} of compute, "
+        print(f"training: step {config['step']}, {format_seconds(config['elapsed_seconds'])} of wall time, "
               f"validation {val}")
+        curve = loss_curve_summary(read_metrics(opts.dir))
+        if curve:
+            print(f"loss curve: {curve}")
     else:
         train = config.get("train", {})
     if train:
@@ -64,4 +72,34 @@ def run(opts: InspectOptions) -> int:
         if key in config:
             print(f"{key}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                         for k, v in config[key].items()))
+    if kind == "charlm" and opts.sample > 0:
+        model = CharLM.from_config(config["model"])
+        model.load_state_dict(weights)
+        rng = np.random.default_rng(opts.seed)
+        text = "".join(generate(model, config["vocab"], "", opts.sample, temperature=0.8, rng=rng))
+        print(f"sample (temperature 0.8, seed {opts.seed}):\n{text}")
     return 0
+
+
+def loss_curve_summary(rows: list[dict]) -> str:
+    r"""One line about a run's metrics rows: validation first/best/last, recent training bits/char.
+
+    Example:
+        >>> rows = [{"step": 0, "train_bpc": None, "val_bpc": 6.0}, {"step": 10, "train_bpc": 3.1, "val_bpc": None},
+        ...         {"step": 20, "train_bpc": 2.9, "val_bpc": 2.5}]
+        >>> print(*loss_curve_summary(rows).split("; "), sep="\n")
+        validation 6.000 (step 0) -> best 2.500 (step 20) -> last 2.500 (step 20) bits/char
+        training 3.000 bits/char over steps 10-20
+    """
+    val = [(r["step"], r["val_bpc"]) for r in rows if r.get("val_bpc") is not None]
+    train = [(r["step"], r["train_bpc"]) for r in rows if r.get("train_bpc") is not None]
+    parts = []
+    if val:
+        best = min(val, key=lambda sv: sv[1])
+        parts.append(f"validation {val[0][1]:.3f} (step {val[0][0]}) -> best {best[1]:.3f} (step {best[0]}) -> "
+                     f"last {val[-1][1]:.3f} (step {val[-1][0]}) bits/char")
+    if train:
+        recent = train[-5:]  # the last logged rows (each the mean over LOG_EVERY steps)
+        parts.append(f"training {np.mean([v for _, v in recent]):.3f} bits/char over steps "
+                     f"{recent[0][0]}-{recent[-1][0]}")
+    return "; ".join(parts)

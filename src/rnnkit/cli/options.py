@@ -21,9 +21,11 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from rnnkit import __version__
+
 __all__ = [
     "InputError", "RunError", "option", "TrainOptions", "SampleOptions", "ForecastOptions", "LabOptions",
-    "InspectOptions", "BenchOptions", "OnnxOptions", "COMMANDS", "build_parser", "parse", "make",
+    "InspectOptions", "BenchOptions", "OnnxOptions", "EvalOptions", "COMMANDS", "build_parser", "parse", "make",
 ]
 
 CELLS = ("lstm", "gru", "rnn")
@@ -65,31 +67,49 @@ class TrainOptions:
     """``rnnkit train``: a character-level language model with truncated BPTT."""
 
     text: str | None = option(
-        None, "training text (UTF-8); default: the docstrings of this Python's standard library", metavar="FILE")
+        None, "training text (UTF-8); default: the prose of this Python's standard-library docstrings",
+        metavar="FILE")
     cell: str = option("lstm", "recurrent cell", choices=CELLS)
-    layers: int = option(2, "stacked recurrent layers", minimum=1)
-    hidden: int = option(192, "hidden units per layer", minimum=1)
-    embed: int = option(48, "character embedding size", minimum=1)
+    layers: int = option(2, "stacked recurrent layers (with --minutes: planned for the budget when not given)",
+                         minimum=1)
+    hidden: int = option(192, "hidden units per layer (with --minutes: planned when not given)", minimum=1)
+    embed: int = option(48, "character embedding size (with --minutes: planned when not given)", minimum=1)
     seq_len: int = option(
         64, "characters per truncated-BPTT window (the hidden state carries across windows)", minimum=1)
-    batch_size: int = option(32, "parallel streams through the text", minimum=1)
-    lr: float = option(3e-3, "Adam learning rate", above=0)
+    batch_size: int = option(
+        32, "parallel streams through the text (with --minutes: planned when not given)", minimum=1)
+    lr: float = option(3e-3, "peak learning rate of AdamW", above=0)
+    warmup: float = option(
+        0.02, "fraction of the run (steps or minutes) over which the learning rate rises linearly to --lr",
+        minimum=0, below=1)
+    decay: str = option(
+        "cosine", "after warm-up: cosine decay to --lr/10 exactly when the run ends, or constant",
+        choices=("cosine", "constant"))
     dropout: float = option(
-        0.0, "dropout on embeddings, between layers and before the output", minimum=0, below=1)
+        0.0, "dropout on embeddings, between layers and before the output (with --minutes: planned when not "
+        "given)", minimum=0, below=1)
+    weight_decay: float = option(
+        0.0, "AdamW's decoupled weight decay (with --minutes: planned when not given)",
+        minimum=0)
     clip: float = option(1.0, "clip the gradient's total norm to this (0: no clipping)", minimum=0)
     steps: int | None = option(
         600, "total optimizer steps (with --resume: the total, not the extra)", minimum=1, group="duration")
     minutes: float | None = option(
-        None, "train for this many minutes instead of a number of steps", above=0, group="duration")
+        None, "wall-clock budget in minutes, final evaluation included: the model, batch and schedule are "
+        "planned for it (with --resume: the total, not the extra)", above=0, group="duration")
     val_fraction: float = option(
         0.05, "fraction of the text, at its end, held out for validation", above=0, below=0.5)
-    eval_every: int = option(
-        100, "steps between validation (bits per character), a sample and a checkpoint", minimum=1)
+    eval_every: int | None = option(
+        None, "steps between validation (bits per character), a sample and a checkpoint (default: 100, or a "
+        "tenth of the --minutes budget)", minimum=1)
     seed: int = option(1337, "random seed (initialisation, dropout, sampling)", minimum=0, maximum=SEED_MAX)
     out: str = option(
         "runs/charlm", "output directory for the checkpoint, metrics.csv and loss.png", metavar="DIR")
     resume: bool = option(
         False, "continue the checkpoint in --out (the options not given default to the checkpoint's)")
+    overwrite: bool = option(False, "replace what --out holds (refused otherwise when it holds files)")
+    json: bool = option(False, "print progress and the result as JSON lines on stdout")
+    quiet: bool = option(False, "print only the result")
 
 
 @dataclass
@@ -99,12 +119,25 @@ class SampleOptions:
     dir: str = option(None, "directory written by `rnnkit train`", positional=True, metavar="DIR")
     prompt: str = option("", "text to start from (fed once, then generation continues from its state)")
     length: int = option(500, "characters to generate after the prompt", minimum=0)
-    temperature: float = option(0.8, "softmax temperature (lower: more conservative)", above=0)
+    temperature: float = option(
+        0.8, "softmax temperature (lower: more conservative; 0: always the most likely character)", minimum=0)
     top_k: int = option(0, "sample among the k most likely characters only (0: all)", minimum=0)
+    top_p: float = option(
+        1.0, "sample among the most likely characters whose probabilities add up to p (1: all)", above=0,
+        maximum=1)
     seed: int | None = option(None, "random seed for sampling (default: unpredictable)", minimum=0, maximum=SEED_MAX)
     onnx: str | None = option(
         None, "run this ONNX export of the model (from `rnnkit onnx DIR FILE`) in ONNX Runtime instead of rnnkit",
         metavar="FILE")
+
+
+@dataclass
+class EvalOptions:
+    """``rnnkit eval``: bits per character of a trained character model on a text."""
+
+    dir: str = option(None, "directory written by `rnnkit train`", positional=True, metavar="DIR")
+    text: str = option(None, "the text to score (UTF-8; required)", metavar="FILE")
+    json: bool = option(False, "print the result as a JSON line on stdout")
 
 
 @dataclass
@@ -186,6 +219,8 @@ class InspectOptions:
 
     dir: str = option(
         None, "directory written by `rnnkit train` or `rnnkit forecast`", positional=True, metavar="DIR")
+    sample: int = option(200, "characters of a sample from a character model (0: none)", minimum=0)
+    seed: int = option(0, "random seed of that sample", minimum=0, maximum=SEED_MAX)
 
 
 @dataclass
@@ -207,7 +242,7 @@ class OnnxOptions:
 
 COMMANDS: dict[str, type] = {
     "train": TrainOptions, "sample": SampleOptions, "forecast": ForecastOptions, "lab": LabOptions,
-    "inspect": InspectOptions, "bench": BenchOptions, "onnx": OnnxOptions,
+    "inspect": InspectOptions, "bench": BenchOptions, "onnx": OnnxOptions, "eval": EvalOptions,
 }
 
 
@@ -266,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rnnkit", description="Train, sample and study recurrent networks (RNN, LSTM, GRU) on NumPy.",
         argument_default=argparse.SUPPRESS,
     )
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an internal error (accepted anywhere on the command line)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -277,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_REQUIRED = {(EvalOptions, "text")}  # flagged options that must be given
+
+
 def make(cls: type, values: dict[str, Any]) -> Any:
     """Build and validate ``cls(**values)``; raise :class:`InputError` naming the bad option."""
     opts = cls(**values)
@@ -284,7 +323,7 @@ def make(cls: type, values: dict[str, Any]) -> Any:
         value, meta = getattr(opts, f.name), f.metadata
         name = f.name if meta["positional"] else "--" + f.name.replace("_", "-")
         if value is None:
-            if meta["positional"]:
+            if meta["positional"] or (cls, f.name) in _REQUIRED:
                 raise InputError(f"{name} is required")
             continue
         if isinstance(value, float) and not math.isfinite(value):

@@ -1,9 +1,10 @@
 """``rnnkit sample``: stream text from a trained character model, one character at a time.
 
 The prompt is fed once; then each new character is drawn from
-``softmax(logits / temperature)`` (optionally among the ``top_k`` most likely), printed at
-once, and fed back alone with the carried recurrent state (see
-:func:`rnnkit.cli.charlm.generate`).
+``softmax(logits / temperature)`` (optionally among the ``top_k`` most likely, or the
+nucleus of probability ``top_p``; temperature 0 takes the most likely character), printed
+at once, and fed back alone with the carried recurrent state (see
+:func:`rnnkit.cli.charlm.generate`), so each character costs one step of the network.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def run(opts: SampleOptions) -> int:
     rng = np.random.default_rng(opts.seed)
     out = sys.stdout
     out.write(opts.prompt)
-    for char in generate(model, chars, opts.prompt, opts.length, opts.temperature, opts.top_k, rng):
+    for char in generate(model, chars, opts.prompt, opts.length, opts.temperature, opts.top_k, rng,
+                         opts.top_p):
         out.write(char)
         out.flush()
     out.write("\n")

@@ -1,9 +1,14 @@
 """``rnnkit train``: a character-level language model, trained with truncated BPTT.
 
-The loop reads top to bottom: text -> vocabulary -> streams; model and optimizer (or the
-checkpoint's); then per step: window, forward (carrying the detached state), loss,
-backward, clip, step, log; every ``--eval-every`` steps the validation bits per character,
-a sample and an atomic checkpoint.
+The loop reads top to bottom: text -> vocabulary -> streams; with ``--minutes``, the plan
+(the machine's speed measured on a reference model, then the sizes not given chosen for
+the budget: :mod:`rnnkit.cli.plan`); model and AdamW optimizer (or the checkpoint's); then
+per step: the learning rate of the schedule at the run's progress (warm-up, then a cosine
+that ends when the steps or the wall-clock budget do), window, forward (carrying the
+detached state), loss, backward, clip, step, log; every ``--eval-every`` steps (or tenth of
+the budget) the validation bits per character on the first :data:`EVAL_CHARS` held-out
+characters, a sample and an atomic checkpoint; at the end, the score on the whole held-out
+split. Every loss is in bits per character; every time is wall-clock time.
 
 Resuming is exact. The data position is a function of the step (see :mod:`rnnkit.cli.data`),
 and the checkpoint holds the weights, the optimizer state, the carried hidden state and
@@ -23,6 +28,7 @@ import dataclasses
 import io
 import math
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -36,16 +42,25 @@ from rnnkit.cli import checkpoint, plots, rundir
 from rnnkit.cli.charlm import CharLM, detach, generate
 from rnnkit.cli.data import Vocab, batchify, num_windows, read_text, sha256, split, stdlib_corpus, window
 from rnnkit.cli.options import InputError, TrainOptions
+from rnnkit.cli.plan import Budget, Schedule, matrix_params, size_for_budget
 from rnnkit.cli.progress import Progress, format_seconds
+from rnnkit.cli.rundir import Reporter, claim_out
 from rnnkit.cli.schema import charlm_parameter_count
 from rnnkit.serialization import atomic_write_text
 
-__all__ = ["run", "evaluate", "describe"]
+__all__ = ["run", "evaluate", "eval_streams", "scored_chars", "measure_flops", "describe",
+           "read_metrics"]
 
 ARCHITECTURE = ("cell", "layers", "hidden", "embed")  # must match the checkpoint's to resume
 DATA_LAYOUT = ("text", "seq_len", "batch_size", "val_fraction")  # fixes what step k reads: cannot change on resume
 LOG_EVERY = 10  # steps per metrics.csv row (the mean training loss over them)
-EVAL_CHARS = 32_768  # held-out characters scored at each evaluation
+EVAL_CHARS = 32_768  # held-out characters scored at each evaluation (the last one scores them all)
+EVAL_STREAMS = 32  # parallel streams an evaluation reads the held-out text in
+EVALS_PER_BUDGET = 10  # evaluations in a --minutes run without --eval-every (at most one per tenth of the budget)
+EVAL_SHARE = 0.05  # ... and fewer when they would take more than this fraction of the budget
+PLANNED = ("layers", "hidden", "embed", "batch_size", "dropout", "weight_decay")  # what --minutes may choose
+PROBE = (1, 256, 64, 32)  # (layers, hidden, embed, batch) of the model that measures the machine's speed
+RESERVED = 0.05  # fraction of a --minutes budget kept for evaluations, samples and checkpoints when sizing
 SAMPLE_CHARS = 200  # characters of the sample printed at each evaluation
 LN2 = math.log(2.0)
 
@@ -56,7 +71,7 @@ def run(opts: TrainOptions, given: set[str], on_step: Callable[[int], None] | No
     Args:
         opts: the parsed options.
         given: names of the options set on the command line (the others, when resuming,
-            come from the checkpoint).
+            come from the checkpoint; with ``--minutes``, the unset sizes are planned).
         on_step: called with the step number after each completed step (for tests).
 
     Returns:
@@ -65,12 +80,16 @@ def run(opts: TrainOptions, given: set[str], on_step: Callable[[int], None] | No
     """
     # -- a --text file named on the command line is checked first: its errors come before any about --out
     given_text = read_text(opts.text) if opts.text else None
+    if opts.resume and opts.overwrite:
+        raise InputError("--overwrite: cannot be combined with --resume (one replaces the run, the other "
+                         "continues it)")
     with rundir.lock(opts.out):  # one writer per run directory, until the end
         return _train(opts, given, given_text, on_step)
 
 
 def _train(opts: TrainOptions, given: set[str], given_text: str | None,
            on_step: Callable[[int], None] | None) -> int:
+    report = Reporter(json=opts.json, quiet=opts.quiet)
     # -- the checkpoint in --out decides between a fresh run and a resumed one
     checkpoint.prune(opts.out)  # what a killed writer left: temporary and superseded checkpoints
     saved = (checkpoint.open_charlm(opts.out) if opts.resume else
@@ -80,9 +99,15 @@ def _train(opts: TrainOptions, given: set[str], given_text: str | None,
             raise InputError(f"--resume: {opts.out} holds no checkpoint (no {checkpoint.PREFIX}<step> directory)")
         opts = _continue(opts, given, saved)
         state = checkpoint.load_charlm_state(saved)  # checked against the config before anything is allocated
-    elif saved is not None:
-        raise InputError(f"--out {opts.out} already holds {describe(saved)}; pass --resume to continue it "
-                         "or choose another --out")
+    elif saved is not None and not opts.overwrite:
+        raise InputError(f"--out {opts.out} already holds {describe(saved)}; pass --resume to continue it, "
+                         "--overwrite to replace it, or choose another --out")
+    else:
+        claim_out(opts.out, overwrite=opts.overwrite)
+        while checkpoint.latest(opts.out):  # --overwrite: the old run's checkpoints go
+            shutil.rmtree(checkpoint.latest(opts.out))
+    budget = Budget(steps=opts.steps, seconds=None if opts.minutes is None else 60 * opts.minutes,
+                    clock=lambda: time.monotonic(), spent=saved["elapsed_seconds"] if opts.resume else 0.0)
 
     # -- text, vocabulary, train/validation streams
     if given_text is not None:
@@ -97,8 +122,10 @@ def _train(opts: TrainOptions, given: set[str], given_text: str | None,
     if vocab.missing(text):
         raise InputError(f"--resume: the vocabulary in {saved['_unit']}/{checkpoint.CONFIG} lacks the characters "
                          f"{vocab.missing(text)!r} of the text it was trained on")
-    _check_size(opts, len(vocab))
     train_ids, val_ids = split(vocab.encode(text), opts.val_fraction)
+    if opts.minutes is not None and not opts.resume and not set(PLANNED) <= given:
+        opts = _plan(opts, given, budget, train_ids, len(vocab), report)
+    _check_size(opts, len(vocab))
     B, T = opts.batch_size, opts.seq_len
     streams = batchify(train_ids, B)  # (B, L)
     K = num_windows(streams, T)
@@ -107,19 +134,20 @@ def _train(opts: TrainOptions, given: set[str], given_text: str | None,
                          f"of more than --seq-len {T}; use a longer text or smaller --batch-size/--seq-len")
     if len(val_ids) < 2:
         raise InputError(f"the held-out split ({len(val_ids)} character) is too short; raise --val-fraction")
-    val_streams = batchify(val_ids[:EVAL_CHARS], max(1, min(B, (len(val_ids[:EVAL_CHARS]) - 1) // T)))
+    val_streams = eval_streams(val_ids[:EVAL_CHARS], T)  # scored at every evaluation
+    all_val_streams = eval_streams(val_ids, T)  # the whole held-out split, scored at the end
 
-    # -- model, loss and optimizer
+    # -- model, loss, optimizer and schedule
     manual_seed(opts.seed)
     model = CharLM(len(vocab), opts.cell, opts.layers, opts.hidden, opts.embed, opts.dropout)
     criterion = nn.CrossEntropyLoss()
-    optimizer = optim.Adam(model.parameters(), lr=opts.lr)
-    step, carry, elapsed, metrics = 0, None, 0.0, []
+    # one parameter group: the checkpoint's optimizer state is indexed in the model's parameter order
+    optimizer = optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    schedule = Schedule(opts.lr, opts.warmup, opts.decay)
+    step, carry, metrics = 0, None, []
     if opts.resume:
         carry = _restore(saved, state, model, optimizer)
-        step, elapsed = saved["step"], saved["elapsed_seconds"]
-        for group in optimizer.param_groups:
-            group["lr"] = opts.lr
+        step = saved["step"]
         metrics = _read_metrics(checkpoint.read_file(saved, checkpoint.METRICS), step)
     committed = step if opts.resume else None  # the step of the last checkpoint
 
@@ -131,7 +159,7 @@ def _train(opts: TrainOptions, given: set[str], given_text: str | None,
             "kind": "charlm", "model": model.config.to_json(), "vocab": vocab.chars,
             "data": {"source": source, "sha256": digest, "chars": len(text), "train_chars": len(train_ids),
                      "val_chars": len(val_ids)},
-            "train": dataclasses.asdict(opts), "step": step, "elapsed_seconds": elapsed,
+            "train": dataclasses.asdict(opts), "step": step, "elapsed_seconds": budget.elapsed(),
             "val_bpc": val_bpc, "rng_state": get_rng_state(),
         }
         table = _metrics_csv(metrics)
@@ -140,32 +168,72 @@ def _train(opts: TrainOptions, given: set[str], given_text: str | None,
         atomic_write_text(os.path.join(opts.out, checkpoint.METRICS), table)  # a copy for people
         if not plots.loss_curves(os.path.join(opts.out, "loss.png"), *_curves(metrics),
                                  title=f"{opts.cell.upper()} {opts.layers}x{opts.hidden} on {len(text):,} characters"):
-            progress.write(plots.MISSING)
+            report.notice(plots.MISSING)
 
-    def report(val_bpc: float) -> None:
+    def validate(streams_: np.ndarray) -> float:
+        """Score ``streams_``, log, print a sample; learn how long the final evaluation will take."""
+        tic = budget.elapsed()
+        val_bpc = evaluate(model, criterion, streams_, T)
+        seconds = budget.elapsed() - tic
+        n = scored_chars(streams_)
+        budget.reserve = seconds * scored_chars(all_val_streams) / n  # the final, whole-split evaluation
+        _log(metrics, step, val_bpc=val_bpc, val_chars=n, lr=lr, tokens_per_s=tokens_per_s,
+             wall=budget.elapsed())
         rng = np.random.default_rng([opts.seed, step])  # its own generator: training's RNG stays untouched
         sample = "".join(generate(model, vocab.chars, "", SAMPLE_CHARS, temperature=0.8, rng=rng))
-        progress.write(f"step {step}: validation {val_bpc:.3f} bits/char\n--- sample ---\n{sample}\n--------------")
+        say(f"step {step}: validation {val_bpc:.3f} bits/char on {n:,} held-out characters\n"
+            f"--- sample ---\n{sample}\n--------------", step=step, val_bpc=val_bpc, val_chars=n,
+            sample=sample)
+        return val_bpc
 
     # -- the loop
     total = opts.steps
-    if total is not None and step >= total:
-        print(f"{opts.out} is already at step {step} (--steps {total}): nothing to do")
+    if step > 0 and budget.done(step):
+        what = f"--steps {total}" if total is not None else f"--minutes {opts.minutes}"
+        report.result(f"{opts.out} is already at step {step} ({what}): nothing to do", step=step, out=opts.out)
         return 0
-    print(f"training a {opts.layers}-layer {opts.cell.upper()} (hidden {opts.hidden}, "
-          f"{sum(p.numel() for p in model.parameters()):,} parameters) on {source}: "
-          f"{len(train_ids):,} train / {len(val_ids):,} held-out characters, vocabulary {len(vocab)}", flush=True)
+    params = sum(p.numel() for p in model.parameters())
+    bar = Progress(total, initial=step, every=LOG_EVERY) if not (opts.json or opts.quiet) else None
+
+    def say(message: str, **fields: Any) -> None:
+        if bar is not None:
+            bar.write(message)
+        else:
+            report.progress(message, **fields)
+
+    say(f"training a {opts.layers}-layer {opts.cell.upper()} (hidden {opts.hidden}, embed {opts.embed}, "
+        f"{params:,} parameters; batch {B} x {T} characters, dropout {opts.dropout}, weight decay "
+        f"{opts.weight_decay}) on {source}: {len(train_ids):,} train / {len(val_ids):,} held-out characters, "
+        f"vocabulary {len(vocab)}", params=params, options=dataclasses.asdict(opts))
     last_saved, running, tokens_per_s, val_bpc = step, [], 0.0, None
-    with Progress(total, initial=step, every=LOG_EVERY) as progress, _stop_on_sigint() as stop:
+    lr = schedule.lr_at(budget.progress(step))
+    every = opts.eval_every or (None if opts.minutes is not None else 100)
+    eval_seconds = 0.0  # what the last evaluation, sample and checkpoint took
+
+    def checkpoint_now(streams_: np.ndarray) -> float:
+        nonlocal eval_seconds
+        tic = budget.elapsed()
+        val_bpc = validate(streams_)
+        save(val_bpc)
+        eval_seconds = budget.elapsed() - tic
+        return val_bpc
+
+    def next_eval() -> float:
+        """The progress of a --minutes run at which to evaluate next (a tenth of the budget, or more)."""
+        gap = max(1 / EVALS_PER_BUDGET, eval_seconds / (EVAL_SHARE * budget.seconds)) if budget.seconds else 1.0
+        return budget.progress(step) + gap
+
+    with contextlib.ExitStack() as stack, _stop_on_sigint() as stop:
+        if bar is not None:
+            stack.enter_context(bar)
         if step == 0:
-            val_bpc = evaluate(model, criterion, val_streams, T)
-            _log(metrics, 0, val_bpc=val_bpc)
-            report(val_bpc)
-            save(val_bpc)
-        session_start, session_steps = time.monotonic(), 0
-        deadline = session_start + 60 * opts.minutes if opts.minutes else math.inf
-        while (total is None or step < total) and time.monotonic() < deadline:
+            val_bpc = checkpoint_now(val_streams)
+        next_mark = next_eval()
+        while not budget.done(step) or step == 0:  # a fresh run takes one step even if set-up used the budget
             tic = time.perf_counter()
+            lr = schedule.lr_at(budget.progress(step + 1))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             k = step % K
             if k == 0:
                 carry = None  # a new pass over the streams starts from a zero state
@@ -186,38 +254,94 @@ def _train(opts: TrainOptions, given: set[str], given_text: str | None,
             step += 1
 
             dt = time.perf_counter() - tic
-            elapsed, session_steps = elapsed + dt, session_steps + 1
             tokens_per_s = 0.9 * tokens_per_s + 0.1 * (B * T / dt) if tokens_per_s else B * T / dt
-            running.append(loss_value)
-            per_step = (time.monotonic() - session_start) / session_steps
-            left = (total - step) * per_step if total else deadline - time.monotonic()
-            progress.update(step, {"loss": f"{loss_value:.3f}", "tok/s": f"{tokens_per_s:,.0f}",
-                                   "left": format_seconds(left)})
+            running.append(loss_value / LN2)  # bits per character
+            if bar is not None:
+                progress = max(budget.progress(step), 1e-9)
+                left = budget.elapsed() * (1 - progress) / progress + budget.reserve
+                bar.update(step, {"train": f"{loss_value / LN2:.3f} bits/char", "lr": f"{lr:.2g}",
+                                  "tok/s": f"{tokens_per_s:,.0f}", "left": format_seconds(left)})
             if step % LOG_EVERY == 0:
-                _log(metrics, step, train_loss=float(np.mean(running)), tokens_per_s=tokens_per_s, elapsed=elapsed)
+                train_bpc = float(np.mean(running))
+                _log(metrics, step, train_bpc=train_bpc, lr=lr, tokens_per_s=tokens_per_s, wall=budget.elapsed())
+                if bar is None:
+                    report.progress(f"step {step}: train {train_bpc:.3f} bits/char, lr {lr:.3g}, "
+                                    f"{tokens_per_s:,.0f} characters/s", step=step, train_bpc=train_bpc, lr=lr,
+                                    tokens_per_s=tokens_per_s, wall_seconds=budget.elapsed())
                 running = []
             if on_step is not None:
                 on_step(step)
-            if step % opts.eval_every == 0:
-                val_bpc = evaluate(model, criterion, val_streams, T)
-                _log(metrics, step, val_bpc=val_bpc, tokens_per_s=tokens_per_s, elapsed=elapsed)
-                report(val_bpc)
-                save(val_bpc)
+            due = step % every == 0 if every is not None else budget.progress(step) >= next_mark
+            if due and not budget.done(step):
+                val_bpc = checkpoint_now(val_streams)
+                next_mark = next_eval()
                 last_saved = step
             if stop.requested:
                 save(val_bpc)
-                progress.write(f"interrupted: saved step {step} to {opts.out}; continue with "
-                               f"rnnkit train --out {opts.out} --resume")
+                say(f"interrupted: saved step {step} to {opts.out}; continue with "
+                    f"rnnkit train --out {opts.out} --resume")
                 return 128 + stop.requested
-        if last_saved != step:
-            val_bpc = evaluate(model, criterion, val_streams, T)
-            _log(metrics, step, val_bpc=val_bpc, tokens_per_s=tokens_per_s, elapsed=elapsed)
-            report(val_bpc)
-            save(val_bpc)
+        val_bpc = validate(all_val_streams)  # the final score: the whole held-out split
+        save(val_bpc)
     first = next((r["val_bpc"] for r in metrics if r["val_bpc"] is not None), val_bpc)
-    print(f"done: {step} steps in {format_seconds(elapsed)}; validation {val_bpc:.3f} bits/char "
-          f"(from {first:.3f}); checkpoint in {opts.out}\ntry: rnnkit sample {opts.out}")
+    wall = budget.elapsed()
+    report.result(f"done: {step} steps in {format_seconds(wall)} (wall clock); validation {val_bpc:.3f} bits/char "
+                  f"on the whole held-out split ({scored_chars(all_val_streams):,} characters predicted; from "
+                  f"{first:.3f}); checkpoint in "
+                  f"{opts.out}\ntry: rnnkit sample {opts.out}", steps=step, wall_seconds=wall, val_bpc=val_bpc,
+                  val_chars=scored_chars(all_val_streams), first_val_bpc=first, params=params, out=opts.out)
     return 0
+
+
+def eval_streams(ids: np.ndarray, seq_len: int) -> np.ndarray:
+    """Held-out ids (N,) as up to :data:`EVAL_STREAMS` streams (B, L) that :func:`evaluate` reads with carried state."""
+    return batchify(ids, max(1, min(EVAL_STREAMS, (len(ids) - 1) // seq_len)))
+
+
+def scored_chars(streams: np.ndarray) -> int:
+    """How many characters :func:`evaluate` predicts in ``streams`` (B, L): all but each stream's first."""
+    return streams.shape[0] * (streams.shape[1] - 1)
+
+
+def measure_flops(vocab_size: int, train_ids: np.ndarray, seq_len: int) -> float:
+    """The machine's training speed in FLOP/s: three steps of a reference model on the text, the last two timed.
+
+    A reference LSTM (:data:`PROBE`) runs forward, backward and an Adam step on real
+    windows; the speed is ``6 * P * B * T / seconds`` (see :mod:`rnnkit.cli.plan`).
+    """
+    layers, hidden, embed, batch = PROBE
+    model = CharLM(vocab_size, "lstm", layers, hidden, embed)
+    optimizer, criterion = optim.Adam(model.parameters(), lr=1e-3), nn.CrossEntropyLoss()
+    streams = batchify(train_ids, batch)  # (B, L)
+    k_max, carry, seconds = max(1, num_windows(streams, seq_len)), None, 0.0
+    for k in range(3):
+        tic = time.perf_counter()
+        x, y = window(streams, k % k_max, seq_len)  # (B, T)
+        logits, carry = model(x, carry)  # (B, T, V)
+        loss = criterion(logits.reshape(-1, vocab_size), y.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        carry = detach(carry)
+        seconds += (time.perf_counter() - tic) if k else 0.0
+    return 6 * matrix_params(layers, hidden, embed, vocab_size) * 2 * x.size / seconds
+
+
+def _plan(opts: TrainOptions, given: set[str], budget: Budget, train_ids: np.ndarray, vocab_size: int,
+          report: Reporter) -> TrainOptions:
+    """Fill the sizes not given on the command line from :func:`rnnkit.cli.plan.size_for_budget`."""
+    flops = measure_flops(vocab_size, train_ids, opts.seq_len)
+    seconds = budget.seconds - budget.elapsed()
+    plan = size_for_budget(seconds * (1 - RESERVED), flops, len(train_ids), vocab_size, opts.seq_len, opts.cell)
+    chosen = {name: getattr(plan, name) for name in PLANNED if name not in given}
+    if len(train_ids) // chosen.get("batch_size", opts.batch_size) <= opts.seq_len:  # a short text: fewer streams
+        chosen["batch_size"] = max(1, min(chosen.get("batch_size", opts.batch_size),
+                                          (len(train_ids) - 1) // (opts.seq_len + 1)))
+    report.progress(f"plan for {opts.minutes:g} minutes: the machine trains at {flops / 1e9:.1f} GFLOP/s, so "
+                    f"~{plan.chars / 1e6:.1f}M characters (~{plan.passes:.1f} passes over the text); chosen: "
+                    + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in chosen.items()),
+                    flops_per_second=flops, planned_chars=plan.chars, passes=plan.passes, chosen=chosen)
+    return dataclasses.replace(opts, **chosen)
 
 
 def evaluate(model: CharLM, criterion: Any, streams: np.ndarray, seq_len: int) -> float:
@@ -261,7 +385,8 @@ def _continue(opts: TrainOptions, given: set[str], saved: dict) -> TrainOptions:
         if name in given and getattr(opts, name) != previous.get(name):
             raise InputError(f"--resume: --{name.replace('_', '-')} cannot change when resuming "
                              f"(the checkpoint used {previous.get(name)})")
-    keep = {k: v for k, v in previous.items() if k not in given and k not in ("resume", "out")}
+    keep = {k: v for k, v in previous.items()
+            if k not in given and k not in ("resume", "out", "overwrite", "json", "quiet")}
     keep.update({name: saved["model"][name] for name in ARCHITECTURE})
     if "minutes" in given:
         keep.pop("steps", None)
@@ -331,20 +456,20 @@ def _restore(saved: dict, state: tuple, model: CharLM, optimizer: Any) -> Any:
 
 
 # -- metrics.csv ------------------------------------------------------------------------------
-_FIELDS = ("step", "train_loss", "train_bpc", "val_bpc", "tokens_per_s", "elapsed_seconds")
+_FIELDS = ("step", "train_bpc", "val_bpc", "val_chars", "lr", "tokens_per_s", "wall_seconds")
 
 
-def _log(rows: list[dict], step: int, train_loss: float | None = None, val_bpc: float | None = None,
-         tokens_per_s: float = 0.0, elapsed: float = 0.0) -> None:
-    """Add the values of ``step`` to its row of ``rows`` (a new row for a new step)."""
+def _log(rows: list[dict], step: int, train_bpc: float | None = None, val_bpc: float | None = None,
+         val_chars: int | None = None, lr: float = 0.0, tokens_per_s: float = 0.0, wall: float = 0.0) -> None:
+    """Add the values of ``step`` to its row of ``rows`` (a new row for a new step); losses in bits/char."""
     if not rows or rows[-1]["step"] != step:
         rows.append(dict.fromkeys(_FIELDS) | {"step": step})
     row = rows[-1]
-    if train_loss is not None:
-        row["train_loss"], row["train_bpc"] = train_loss, train_loss / LN2
+    if train_bpc is not None:
+        row["train_bpc"] = train_bpc
     if val_bpc is not None:
-        row["val_bpc"] = val_bpc
-    row["tokens_per_s"], row["elapsed_seconds"] = tokens_per_s, elapsed
+        row["val_bpc"], row["val_chars"] = val_bpc, val_chars
+    row["lr"], row["tokens_per_s"], row["wall_seconds"] = lr, tokens_per_s, wall
 
 
 def _metrics_csv(rows: list[dict]) -> str:
@@ -352,7 +477,8 @@ def _metrics_csv(rows: list[dict]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if row[k] is None else (row[k] if k == "step" else f"{row[k]:.6g}") for k in _FIELDS})
+        writer.writerow({k: "" if row.get(k) is None else (row[k] if k in ("step", "val_chars") else f"{row[k]:.6g}")
+                         for k in _FIELDS})
     return buffer.getvalue()
 
 
@@ -367,7 +493,8 @@ def _read_metrics(path: str, step: int) -> list[dict]:
             try:
                 if None in row or None in row.values():
                     raise ValueError("a row of another length")
-                parsed = {k: (int(v) if k == "step" else float(v) if v else None) for k, v in row.items()}
+                parsed = {k: (int(v) if k in ("step", "val_chars") and v else float(v) if v else None)
+                          for k, v in row.items()}
                 if not all(v is None or math.isfinite(v) for v in parsed.values()):
                     raise ValueError("a non-finite number")
                 if parsed["step"] < 0 or (rows and parsed["step"] <= rows[-1]["step"]) or parsed["step"] > step:
@@ -376,6 +503,14 @@ def _read_metrics(path: str, step: int) -> list[dict]:
                 raise InputError(f"{path}: line {reader.line_num}: {error}") from None
             rows.append(parsed)
     return rows
+
+
+def read_metrics(out: str) -> list[dict]:
+    """The rows of the metrics.csv of ``out``'s latest checkpoint (empty when there is none)."""
+    config = checkpoint.read_config(out, {"charlm": checkpoint.CHARLM})
+    if config is None or config.get("kind") != "charlm":
+        return []
+    return _read_metrics(checkpoint.read_file(config, checkpoint.METRICS), config["step"])
 
 
 def _curves(rows: list[dict]) -> tuple[tuple[list, list], tuple[list, list]]:
