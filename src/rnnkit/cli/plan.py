@@ -118,7 +118,7 @@ class Plan:
     embed: int  # embedding size
     batch_size: int  # parallel streams
     dropout: float  # on embeddings, between layers and before the output
-    weight_decay: float  # AdamW's decoupled decay on the weight matrices
+    weight_decay: float  # AdamW's decoupled decay (one group: every parameter)
     params: int  # P, the matrix parameters of the model
     chars: float  # N, the characters the budget should train on
     passes: float  # N / training characters
