@@ -11,7 +11,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from rnnkit.cli import main  # noqa: E402
-from rnnkit.cli.sample import load_model  # noqa: E402
+from rnnkit.cli.checkpoint import load_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")

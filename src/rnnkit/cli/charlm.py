@@ -30,6 +30,7 @@ import numpy as np
 
 from rnnkit import nn, no_grad
 from rnnkit._tensor import Tensor
+from rnnkit.onnx import Graph, Sym, convert, register
 
 __all__ = ["ModelConfig", "CharLM", "LAYERS", "detach", "state_arrays", "state_from_arrays", "generate", "pick"]
 
@@ -167,3 +168,11 @@ def generate(model: CharLM, chars: str, prompt: str, length: int, temperature: f
             yield chars[i]
             if n + 1 < length:
                 logits, state = model(np.array([[i]], np.int64), state)  # (1, 1, V): only the new character
+
+
+# -- ONNX: `rnnkit onnx` and rnnkit.onnx.export write the model with this converter --------------
+@register(CharLM)
+def _charlm(g: Graph, m: CharLM, ids: Sym, state=None):
+    e = convert(g, m.embedding, ids, scope="embedding")  # (B, T, E); dropout: identity in eval mode
+    h, state = convert(g, m.rnn, e, state, scope="rnn")  # (B, T, H)
+    return convert(g, m.head, h, scope="head"), state  # (B, T, V)

@@ -51,13 +51,13 @@ from typing import Any
 import numpy as np
 
 from rnnkit import get_rng_state, serialization
-from rnnkit.cli.charlm import state_arrays, state_from_arrays
+from rnnkit.cli.charlm import CharLM, state_arrays, state_from_arrays
 from rnnkit.cli.options import InputError, RunError, TrainOptions
 from rnnkit.cli.rundir import remove_leftovers
 from rnnkit.cli.schema import (GATES, MAX_LAYERS, Float, Int, Null, Obj, SchemaError, Str, charlm_shapes, check,
                                forecast_shapes, options_spec, read_json)
 
-__all__ = ["TRAINING_STATE", "MODEL", "CONFIG", "METRICS", "PREFIX", "FileOps", "commit", "prune", "latest",
+__all__ = ["load_model", "TRAINING_STATE", "MODEL", "CONFIG", "METRICS", "PREFIX", "FileOps", "commit", "prune", "latest",
            "locate", "read_config", "read_file", "read_weights", "digest", "write_json", "json_bytes", "CHARLM",
            "open_charlm", "load_charlm", "save_charlm", "load_charlm_state", "FORECAST", "SCHEMAS", "load_forecast"]
 
@@ -478,3 +478,20 @@ class _List:
     def check(self, value: Any, where: str) -> None:
         if not isinstance(value, list):
             raise SchemaError(f"{where}: expected a list, got {type(value).__name__}")
+
+
+def load_model(directory: str) -> tuple[CharLM, dict]:
+    """The character model saved in ``directory`` and its config; :class:`InputError` if there is none.
+
+    The config is checked against its schema and the weights' header before the model is built.
+    """
+    if not os.path.isdir(directory):
+        raise InputError(f"{directory}: no such directory")
+    loaded = load_charlm(directory)
+    if loaded is None:
+        raise InputError(f"{directory} holds no model (no {PREFIX}<step> directory or "
+                         f"{CONFIG}); train one with rnnkit train --out {directory}")
+    config, weights = loaded
+    model = CharLM.from_config(config["model"])
+    model.load_state_dict(weights)
+    return model.eval(), config

@@ -13,7 +13,7 @@ from rnnkit import nn
 from rnnkit.cli.data import Vocab, read_text
 from rnnkit.cli.options import EvalOptions, InputError
 from rnnkit.cli.rundir import Reporter
-from rnnkit.cli.sample import load_model
+from rnnkit.cli.checkpoint import load_model
 from rnnkit.cli.train import eval_streams, evaluate, scored_chars
 
 __all__ = ["run"]

@@ -22,47 +22,18 @@ import numpy as np
 
 from rnnkit._tensor import Tensor
 from rnnkit.cli import checkpoint
-from rnnkit.cli.charlm import CharLM
+from rnnkit.cli.checkpoint import load_model
 from rnnkit.cli.options import InputError, OnnxOptions
 from rnnkit.cli.rundir import Reporter
-from rnnkit.onnx._graph import Graph, Sym
-from rnnkit.onnx._nn import convert, register
-from rnnkit.forecast.network import ForecastEnsemble, ForecastNet
+from rnnkit.forecast.network import ForecastEnsemble
+from rnnkit.onnx import export
+from rnnkit.onnx._graph import check_path, require_onnx
 
 __all__ = ["run", "OnnxCharLM", "export_run"]
 
 
-@register(CharLM)
-def _charlm(g: Graph, m: CharLM, ids: Sym, state=None):
-    e = convert(g, m.embedding, ids, scope="embedding")  # (B, T, E); dropout: identity in eval mode
-    h, state = convert(g, m.rnn, e, state, scope="rnn")  # (B, T, H)
-    return convert(g, m.head, h, scope="head"), state  # (B, T, V)
-
-
-@register(ForecastNet)
-def _forecast_net(g: Graph, m: ForecastNet, x: Sym, skip: Sym):
-    out, _ = convert(g, m.rnn, x, scope="rnn")  # (N, W, K)
-    last = g.op("Squeeze", [g.op("Slice", [out.name, g.ints([-1]), g.ints([np.iinfo(np.int64).max]), g.ints([1])]),
-                            g.ints([1])])  # (N, K)
-    head = convert(g, m.head, Sym(last, 2, x.dtype), scope="head")  # (N, H*C)
-    highway = convert(g, m.skip, skip, scope="skip")  # (N, H*C)
-    return Sym(g.op("Add", [head.name, highway.name]), 2, x.dtype)
-
-
-@register(ForecastEnsemble)
-def _forecast_ensemble(g: Graph, m: ForecastEnsemble, x: Sym, skip: Sym):
-    outs = [convert(g, member, x, skip, scope=f"members.{e}") for e, member in enumerate(m.members)]
-    total = outs[0].name
-    for out in outs[1:]:
-        total = g.op("Add", [total, out.name])
-    count = g.const(np.asarray(len(outs), np.float32), "members")
-    return Sym(g.op("Div", [total, count]), 2, x.dtype)  # (N, H*C), the members' mean
-
-
 def export_run(directory: str, path: str, opset: int) -> str:
     """Export the model of run ``directory`` to ``path``; returns its kind (``charlm`` or ``forecast``)."""
-    from rnnkit.onnx import export
-
     if not os.path.isdir(directory):
         raise InputError(f"{directory}: no such directory")
     config = checkpoint.read_config(directory, checkpoint.SCHEMAS)
@@ -71,8 +42,6 @@ def export_run(directory: str, path: str, opset: int) -> str:
                          "rnnkit forecast")
     kind = config.get("kind")
     if kind == "charlm":
-        from rnnkit.cli.sample import load_model
-
         model, _ = load_model(directory)
         L, H = model.config.layers, model.config.hidden
         state = (np.zeros((L, 1, H), np.float32),) * (2 if model.config.cell == "lstm" else 1)
@@ -140,8 +109,6 @@ class OnnxCharLM:
 
 
 def run(opts: OnnxOptions) -> int:
-    from rnnkit.onnx._graph import check_path, require_onnx
-
     report = Reporter(json=opts.json, quiet=opts.quiet)
     try:
         require_onnx()

@@ -9,41 +9,22 @@ at once, and fed back alone with the carried recurrent state (see
 
 from __future__ import annotations
 
-import os
 import sys
 
 import numpy as np
 
-from rnnkit.cli import checkpoint
-from rnnkit.cli.charlm import CharLM, generate
+from rnnkit.cli.charlm import generate
+from rnnkit.cli.checkpoint import load_model
+from rnnkit.cli.onnx import OnnxCharLM
 from rnnkit.cli.options import InputError, SampleOptions
 
-__all__ = ["run", "load_model"]
-
-
-def load_model(directory: str) -> tuple[CharLM, dict]:
-    """The character model saved in ``directory`` and its config; :class:`InputError` if there is none.
-
-    The config is checked against its schema and the weights' header before the model is built.
-    """
-    if not os.path.isdir(directory):
-        raise InputError(f"{directory}: no such directory")
-    loaded = checkpoint.load_charlm(directory)
-    if loaded is None:
-        raise InputError(f"{directory} holds no model (no {checkpoint.PREFIX}<step> directory or "
-                         f"{checkpoint.CONFIG}); train one with rnnkit train --out {directory}")
-    config, weights = loaded
-    model = CharLM.from_config(config["model"])
-    model.load_state_dict(weights)
-    return model.eval(), config
+__all__ = ["run"]
 
 
 def run(opts: SampleOptions) -> int:
     model, config = load_model(opts.dir)
     chars = config["vocab"]
     if opts.onnx is not None:  # the same sampling loop on the exported graph, run by ONNX Runtime
-        from rnnkit.cli.onnx import OnnxCharLM
-
         model = OnnxCharLM(opts.onnx, config)
     missing = "".join(sorted(set(opts.prompt) - set(chars)))
     if missing:

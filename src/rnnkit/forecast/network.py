@@ -39,6 +39,7 @@ import numpy as np
 
 from rnnkit import manual_seed, nn, no_grad, optim
 from rnnkit.forecast.metrics import mase_scale, seasonal_naive
+from rnnkit.onnx import Graph, Sym, convert, register
 
 __all__ = ["ForecastNet", "ForecastEnsemble", "Arrays", "Windows", "make_windows", "origins", "train", "predict_windows", "MODES"]
 
@@ -242,3 +243,24 @@ def train(net_args: dict, series: list[Arrays], fit: list[tuple[int, int]], val:
     if best["state"] is None:
         best["state"] = {k: v.copy() for k, v in net.state_dict().items()}
     return {**best, "epochs_run": len(losses), "losses": losses, "val_true": val_true, "val_scale": val_scale}
+
+
+# -- ONNX: `rnnkit onnx` and rnnkit.onnx.export write the networks with these converters ---------
+@register(ForecastNet)
+def _forecast_net(g: Graph, m: ForecastNet, x: Sym, skip: Sym):
+    out, _ = convert(g, m.rnn, x, scope="rnn")  # (N, W, K)
+    last = g.op("Squeeze", [g.op("Slice", [out.name, g.ints([-1]), g.ints([np.iinfo(np.int64).max]), g.ints([1])]),
+                            g.ints([1])])  # (N, K)
+    head = convert(g, m.head, Sym(last, 2, x.dtype), scope="head")  # (N, H*C)
+    highway = convert(g, m.skip, skip, scope="skip")  # (N, H*C)
+    return Sym(g.op("Add", [head.name, highway.name]), 2, x.dtype)
+
+
+@register(ForecastEnsemble)
+def _forecast_ensemble(g: Graph, m: ForecastEnsemble, x: Sym, skip: Sym):
+    outs = [convert(g, member, x, skip, scope=f"members.{e}") for e, member in enumerate(m.members)]
+    total = outs[0].name
+    for out in outs[1:]:
+        total = g.op("Add", [total, out.name])
+    count = g.const(np.asarray(len(outs), np.float32), "members")
+    return Sym(g.op("Div", [total, count]), 2, x.dtype)  # (N, H*C), the members' mean

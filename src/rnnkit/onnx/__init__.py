@@ -4,7 +4,9 @@
   models use ``model.export(path, format="onnx")``.
 * :func:`load` reads an ONNX graph of ``LSTM``/``GRU``/``RNN`` nodes and common ops into an
   ``rnnkit.nn`` module with the same numbers (trainable: its weights are Parameters).
-* :func:`register` adds a converter for your own module class.
+* :func:`register` adds a converter for your own module class (it receives the :class:`Graph`
+  being written and the inputs as :class:`Sym` values, and writes the module with :func:`convert`
+  and ``Graph.op``).
 
 Recurrent layers become ONNX's own ``LSTM``/``GRU``/``RNN`` nodes (gate blocks reordered,
 biases concatenated, ``layout=0`` with explicit transposes, ``sequence_lens`` for lengths,
@@ -26,6 +28,7 @@ Example:
 
 from rnnkit.onnx._export import export
 from rnnkit.onnx._import import OnnxModule, load
+from rnnkit.onnx._graph import Graph, Sym
 from rnnkit.onnx._nn import convert, register
 
-__all__ = ["export", "load", "register", "convert", "OnnxModule"]
+__all__ = ["export", "load", "register", "convert", "OnnxModule", "Graph", "Sym"]

@@ -18,10 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.onnx._graph import Graph, Sym
+from rnnkit.onnx._export import check_opset, declare_outputs
+from rnnkit.onnx._graph import DEFAULT_OPSET, Graph, Sym, check_path, require_onnx, write
 from rnnkit.onnx._recurrent import RecurrentSpec, activation, emit
 
 __all__ = ["convert_model", "recurrent_spec"]
+
+
+def _is(obj: Any, *names: str) -> bool:
+    """Whether ``obj`` is an instance of one of the ``rnnkit.keras`` classes ``names``.
+
+    Classes are recognised by name along the MRO, so this module imports nothing from
+    ``rnnkit.keras`` (which imports it for ``Model.export``): the layers stay below the export.
+    """
+    return any(c.__name__ in names and c.__module__.startswith("rnnkit.keras") for c in type(obj).__mro__)
 
 
 def _act(g: Graph, name: Any, x: Sym) -> Sym:
@@ -37,7 +47,6 @@ def _act(g: Graph, name: Any, x: Sym) -> Sym:
 
 def recurrent_spec(layer: Any) -> RecurrentSpec:
     """A Keras ``SimpleRNN``/``LSTM``/``GRU`` (or ``RNN(cell)``) as one layer in PyTorch's layout."""
-    from rnnkit.keras import layers as kl
 
     cell = layer.cell
     config = cell.get_config()
@@ -46,12 +55,12 @@ def recurrent_spec(layer: Any) -> RecurrentSpec:
     bias = weights[2] if len(weights) > 2 else None
     H = int(config["units"])
     b_ih = b_hh = None
-    if isinstance(cell, kl.GRUCell):
+    if _is(cell, "GRUCell"):
         mode, cols = "GRU", np.r_[H:2 * H, 0:H, 2 * H:3 * H]  # z, r, h -> r, z, n
         if bias is not None:
             b_ih, b_hh = (bias[0][cols], bias[1][cols]) if bias.ndim == 2 else (bias[cols], None)
-    elif isinstance(cell, (kl.LSTMCell, kl.SimpleRNNCell)):
-        mode, cols = ("LSTM" if isinstance(cell, kl.LSTMCell) else "RNN_TANH"), slice(None)
+    elif _is(cell, "LSTMCell", "SimpleRNNCell"):
+        mode, cols = ("LSTM" if _is(cell, "LSTMCell") else "RNN_TANH"), slice(None)
         b_ih = bias
     else:
         raise ValueError(f"layer {layer.name!r}: rnnkit exports SimpleRNN, LSTM and GRU cells, got {type(cell).__name__}")
@@ -189,45 +198,43 @@ def _bidirectional(g: Graph, layer: Any, x: Sym, mask: Sym | None, initial_state
 
 def _layer(g: Graph, layer: Any, x: Any, mask: Any, initial_state: list[Sym] | None = None) -> tuple:
     """Write one Keras layer call; returns (outputs, output masks)."""
-    from rnnkit.keras import layers as kl
-    from rnnkit.keras import models as km
 
-    if isinstance(layer, km.Model):
+    if _is(layer, "Model"):
         return convert_model(g, layer, x if isinstance(x, (list, tuple)) else [x],
                              mask if isinstance(mask, (list, tuple)) else [mask])
-    if isinstance(layer, kl.Bidirectional):
+    if _is(layer, "Bidirectional"):
         return _bidirectional(g, layer, x, mask, initial_state)
-    if isinstance(layer, kl.RNN):
+    if _is(layer, "RNN"):
         return _rnn_layer(g, layer, x, mask, initial_state)
     if initial_state:
         raise ValueError(f"layer {layer.name!r}: only recurrent layers take initial_state")
     config = layer.get_config()
-    if isinstance(layer, kl.Dense):
+    if _is(layer, "Dense"):
         weights = layer.get_weights()
         y = g.op("MatMul", [x.name, g.const(weights[0], "kernel")])
         if len(weights) > 1:
             y = g.op("Add", [y, g.const(weights[1], "bias")])
         return _act(g, config["activation"], Sym(y, x.rank, x.dtype)), mask
-    if isinstance(layer, kl.Activation):
+    if _is(layer, "Activation"):
         return _act(g, config["activation"], x), mask
-    if isinstance(layer, (kl.Dropout, kl.InputLayer)):
+    if _is(layer, "Dropout", "InputLayer"):
         return x, mask
-    if isinstance(layer, kl.Flatten):
+    if _is(layer, "Flatten"):
         return Sym(g.op("Flatten", [x.name], axis=1), 2, x.dtype), None
-    if isinstance(layer, kl.Embedding):
+    if _is(layer, "Embedding"):
         ids = g.op("Cast", [x.name], to=7)  # int64
         y = Sym(g.op("Gather", [g.const(layer.get_weights()[0], "embeddings"), ids], axis=0), x.rank + 1)
         out_mask = Sym(g.op("Not", [g.op("Equal", [ids, g.ints([0])])]), x.rank, np.bool_) \
             if config.get("mask_zero") else None
         return y, out_mask
-    if isinstance(layer, kl.Masking):
+    if _is(layer, "Masking"):
         value = g.const(np.asarray(config["mask_value"], np.float32))
         differs = g.op("Cast", [g.op("Not", [g.op("Equal", [x.name, value])])], to=1)  # (B, T, I) float
         keep = g.op("Greater", [g.op("ReduceSum", [differs, g.ints([-1])], keepdims=0),
                                 g.const(np.asarray(0, np.float32))])  # (B, T)
         y = g.op("Mul", [x.name, g.op("Cast", [g.op("Unsqueeze", [keep, g.ints([-1])])], to=1)])
         return Sym(y, x.rank, x.dtype), Sym(keep, 2, np.bool_)
-    if isinstance(layer, kl.TimeDistributed):
+    if _is(layer, "TimeDistributed"):
         shape = g.op("Shape", [x.name])
         flat = g.op("Reshape", [x.name, g.op("Concat", [g.ints([-1]), g.op("Slice", [shape, g.ints([2]),
                                                                                      g.ints([x.rank])])], axis=0)])
@@ -252,10 +259,9 @@ def _flat(value: Any) -> list:
 
 def convert_model(g: Graph, model: Any, inputs: list[Sym], masks: list[Sym | None] | None = None) -> tuple:
     """Write a Sequential or functional Keras ``model`` on ``inputs``; returns (outputs, masks)."""
-    from rnnkit.keras import models as km
 
     masks = masks or [None] * len(inputs)
-    if isinstance(model, km.Sequential):
+    if _is(model, "Sequential"):
         x, mask = inputs[0], masks[0]
         for layer in model.layers:
             with g.layer(layer.name):
@@ -290,7 +296,7 @@ def convert_model(g: Graph, model: Any, inputs: list[Sym], masks: list[Sym | Non
                                  f"arguments {sorted(unknown) or len(args)}")
             first = args[0]
             if isinstance(first, list) and first and isinstance(first[0], tuple):
-                if not isinstance(layer, km.Model):
+                if not _is(layer, "Model"):
                     x, mask = first[0]  # Keras 2 form layer([x, h0, c0])
                     kwargs["initial_state"] = first[1:]
                 else:
@@ -325,8 +331,6 @@ def export_model(model: Any, filepath: Any, input_signature: Any = None, opset: 
             ``InputSpec``-like object with ``shape``/``dtype``, or an example array.
         opset: the ONNX opset (Keras's ``opset_version``; default 17).
     """
-    from rnnkit.onnx._export import check_opset, declare_outputs
-    from rnnkit.onnx._graph import DEFAULT_OPSET, check_path, require_onnx, write
 
     require_onnx()
     opset = check_opset(DEFAULT_OPSET if opset is None else opset)

@@ -50,8 +50,6 @@ def register(module_class: type) -> Callable[[Callable], Callable]:
 
 def converter_for(module: Any) -> Callable:
     """The converter of ``module``'s class (the nearest registered base class); ValueError when none."""
-    if type(module).__module__.startswith("rnnkit.cli"):
-        import rnnkit.cli.onnx  # noqa: F401  (registers the command line's models)
     for cls in type(module).__mro__:
         if cls in _CONVERTERS:
             return _CONVERTERS[cls]
