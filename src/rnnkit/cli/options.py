@@ -30,7 +30,6 @@ __all__ = [
 
 CELLS = ("lstm", "gru", "rnn")
 SEED_MAX = 2**64 - 1  # seeds are 0 .. 2**64 - 1, as torch.manual_seed
-TASKS = ("adding", "copy", "reber")
 
 
 class InputError(Exception):
@@ -195,22 +194,34 @@ class ForecastOptions:
 
 @dataclass
 class LabOptions:
-    """``rnnkit lab``: the long-term-dependency experiments, cells side by side."""
+    """``rnnkit lab``: the long-time-lag experiments of Hochreiter & Schmidhuber (1997), cells side by side."""
 
     task: str = option(
-        None, "adding (sum of two marked numbers), copy (recall symbols after a gap), reber (embedded Reber "
-        "grammar)", positional=True, choices=TASKS)
-    seq_len: int | None = option(
-        None, "sequence length T (when not given: adding 50, copy a gap of 10, reber strings of at least 12 "
-        "symbols)", minimum=2)
+        None, "adding (sum of two marked numbers), reber (embedded Reber grammar), copy (recall symbols after "
+        "a gap), order (temporal order of two symbols), lag (noise-free long time lag)", positional=True,
+        metavar="TASK")
+    seq_len: str | None = option(
+        None, "sequence length T, or a comma-separated list for a sweep (default: adding 100, reber 14, copy a "
+        "gap of 10, order 40, lag p=15; with --paper: the paper's)", metavar="T[,T...]")
     cells: str = option(
         "rnn,lstm,gru", "comma-separated cells to compare (hidden sizes chosen to match parameter counts)")
-    params: int = option(2000, "target parameter count of every model (recurrent layer and output)", minimum=50)
-    steps: int = option(1500, "optimizer steps per cell", minimum=1)
+    params: int | None = option(
+        None, "target parameter count of every model, recurrent layer and output (default: the task's: 2000, "
+        "copy 6000, lag 10000)", minimum=50)
+    steps: int | None = option(
+        None, "most optimizer steps per run; a run stops early once solved (default: the task's; with --paper "
+        "the paper's budget of sequences)", minimum=1)
     batch_size: int = option(32, "sequences per step", minimum=1)
-    lr: float = option(2e-2, "Adam learning rate", above=0)
+    lr: float | None = option(None, "Adam learning rate (default: the task's, 0.01)", above=0)
     seed: int = option(0, "random seed (the same data for every cell)", minimum=0, maximum=SEED_MAX)
+    paper: bool = option(
+        False, "run the paper's protocol: its lengths, its stopping criterion, --seeds seeds, and print its numbers "
+        "beside the measured ones")
+    seeds: int = option(3, "seeds per cell and length with --paper", minimum=1)
     out: str | None = option(None, "output directory (default: runs/lab-TASK)", metavar="DIR")
+    overwrite: bool = option(False, "replace the files of a previous run in --out")
+    json: bool = option(False, "print progress and the result as JSON lines")
+    quiet: bool = option(False, "print only the result")
 
 
 @dataclass

@@ -14,7 +14,8 @@ import numpy as np
 
 from rnnkit.serialization import atomic_write_bytes
 
-__all__ = ["available", "loss_curves", "forecast", "backtest_steps", "backtest_forecasts", "learning_curves", "gradient_norms", "MISSING"]
+__all__ = ["available", "loss_curves", "forecast", "backtest_steps", "backtest_forecasts", "learning_curves",
+           "gradient_norms", "success_by_length", "MISSING"]
 
 MISSING = "matplotlib is not installed, so no plots were drawn (pip install 'rnnkit[cli]')"
 
@@ -134,25 +135,28 @@ def backtest_forecasts(path: str, forecasts, methods: list[str], title: str, ste
     return True
 
 
-def learning_curves(path: str, curves: dict[str, tuple[Sequence, Sequence]], baseline: float, ylabel: str,
-                    title: str) -> bool:
-    """One evaluation curve per cell, with the chance baseline as a dashed line."""
+def learning_curves(path: str, curves: dict[str, tuple[Sequence, Sequence]], chance: float, solved: float,
+                    ylabel: str, title: str) -> bool:
+    """One evaluation curve per cell against training sequences seen, with the chance level and the
+    solved threshold as labelled horizontal lines."""
     plt = _pyplot()
     if plt is None:
         return False
     fig, ax = plt.subplots(figsize=(7, 4))
-    for cell, (steps, values) in curves.items():
-        ax.plot(steps, values, label=cell.upper())
-    ax.axhline(baseline, color="black", linestyle="--", linewidth=1, label="chance baseline")
-    ax.set(xlabel="step", ylabel=ylabel, title=title)
+    for cell, (seen, values) in curves.items():
+        ax.plot(seen, values, label=cell.upper())
+    ax.axhline(chance, color="black", linestyle="--", linewidth=1, label=f"chance ({chance:.3g})")
+    ax.axhline(solved, color="tab:green", linestyle=":", linewidth=1.5, label=f"solved threshold ({solved:.4g})")
+    ax.set(xlabel="training sequences seen", ylabel=ylabel, title=title, ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     _save(plt, fig, path)
     return True
 
 
 def gradient_norms(path: str, norms: dict[str, dict[str, Sequence]], title: str) -> bool:
-    """||dLoss/dh_t|| against t, log scale: one colour per cell, dashed at initialisation, solid after training."""
+    """||dLoss/dh_t|| against the distance from the loss, log scale: one colour per cell, dashed at
+    initialisation, solid after training."""
     plt = _pyplot()
     if plt is None:
         return False
@@ -163,8 +167,33 @@ def gradient_norms(path: str, norms: dict[str, dict[str, Sequence]], title: str)
             if stage in by_stage:
                 values = np.maximum(np.asarray(by_stage[stage], dtype=float), 1e-30)
                 ax.semilogy(np.arange(len(values)), values, style, color=colour, label=f"{cell.upper()} ({stage})")
-    ax.set(xlabel="time step t", ylabel="||dLoss / dh_t||", title=title)
+    ax.set(xlabel="distance from the loss (steps back from the long-range target)",
+           ylabel="||dLoss / dh_t||", title=title)
     ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    _save(plt, fig, path)
+    return True
+
+
+def success_by_length(path: str, results: dict[str, tuple[Sequence, Sequence, Sequence]], chance: float,
+                      solved: float, ylabel: str, title: str) -> bool:
+    """Each cell's final metric against the sequence length T: a filled marker where it solved the task."""
+    plt = _pyplot()
+    if plt is None:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, (cell, (lengths, values, done)) in enumerate(results.items()):
+        style = ("-", "--", ":")[i % 3]  # lines and markers of different sizes, so that equal values stay visible
+        ax.plot(lengths, values, style, color=f"C{i}", label=cell.upper())
+        for T, value, ok in zip(lengths, values, done):
+            ax.plot([T], [value], "o", color=f"C{i}", fillstyle="full" if ok else "none", markersize=11 - 3 * (i % 3))
+    ax.axhline(chance, color="black", linestyle="--", linewidth=1, label=f"chance ({chance:.3g})")
+    ax.axhline(solved, color="tab:green", linestyle=":", linewidth=1.5, label=f"solved threshold ({solved:.4g})")
+    ax.set(xscale="log", xlabel="sequence length T (filled marker: solved)", ylabel=ylabel, title=title,
+           ylim=(-0.02, 1.02))
+    ax.set_xticks(list(next(iter(results.values()))[0]))
+    ax.get_xaxis().set_major_formatter(plt.matplotlib.ticker.ScalarFormatter())
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     _save(plt, fig, path)
     return True

@@ -1,0 +1,128 @@
+"""The lab's network (one recurrent layer and a linear read-out), matched parameter counts and the gradient probe.
+
+Cells (PyTorch's equations and gate order; sigma the logistic function):
+
+- RNN: h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+- LSTM: i, f, g, o = sigma, sigma, tanh, sigma of (W_ih x_t + b_ih + W_hh h_{t-1} + b_hh);
+  c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t)
+- GRU: r, z = sigma(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr), sigma(...);
+  n = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn)); h_t = (1 - z) * n + z * h_{t-1}
+
+Example:
+    >>> hidden_for("lstm", 2000, 2, 1), parameter_count("lstm", 20, 2, 1)
+    (20, 1941)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rnnkit import nn, stack, zeros
+from rnnkit.cli.charlm import LAYERS
+from rnnkit.cli.lab.tasks import Batch, Task
+
+__all__ = ["GATES", "FORGET_BIAS", "EQUATIONS", "LabNet", "parameter_count", "hidden_for", "gradient_by_distance"]
+
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+CELL_MODULES = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
+FORGET_BIAS = 1.0  # added to the LSTM's initial forget-gate bias
+EQUATIONS = {  # each cell's equations, as the report prints them (LaTeX)
+    "rnn": [r"h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})"],
+    "lstm": [r"i_t, f_t, o_t = \sigma(W_{i\cdot} x_t + b_{i\cdot} + U_{\cdot} h_{t-1} + b_{h\cdot})",
+             r"g_t = \tanh(W_{ig} x_t + b_{ig} + U_g h_{t-1} + b_{hg})",
+             r"c_t = f_t \odot c_{t-1} + i_t \odot g_t, \quad h_t = o_t \odot \tanh(c_t)"],
+    "gru": [r"r_t, z_t = \sigma(W_{i\cdot} x_t + b_{i\cdot} + U_{\cdot} h_{t-1} + b_{h\cdot})",
+            r"n_t = \tanh(W_{in} x_t + b_{in} + r_t \odot (U_n h_{t-1} + b_{hn}))",
+            r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}"],
+}
+
+
+def parameter_count(cell: str, hidden: int, inputs: int, outputs: int) -> int:
+    """Parameters of a one-layer cell with PyTorch's two biases, plus the output layer."""
+    G = GATES[cell]
+    return G * (hidden * inputs + hidden * hidden + 2 * hidden) + hidden * outputs + outputs
+
+
+def hidden_for(cell: str, target: int, inputs: int, outputs: int) -> int:
+    """The hidden size whose :func:`parameter_count` is closest to ``target``."""
+    G = GATES[cell]
+    a, b, c = G, G * (inputs + 2) + outputs, outputs - target  # a H^2 + b H + c = 0
+    root = (-b + math.sqrt(max(b * b - 4 * a * c, 0.0))) / (2 * a)
+    candidates = [max(1, math.floor(root)), max(1, math.ceil(root))]
+    return min(candidates, key=lambda h: abs(parameter_count(cell, h, inputs, outputs) - target))
+
+
+class LabNet(nn.Module):
+    """One recurrent layer and a linear read-out: at the last step or at every step.
+
+    PyTorch's initialisation (every weight and bias uniform in +-1/sqrt(H)), except that an
+    LSTM's forget-gate bias starts 1 higher (Gers, Schmidhuber & Cummins, 2000; Jozefowicz
+    et al., 2015; Keras's ``unit_forget_bias``): f_t starts near sigmoid(1) = 0.73, so c_t
+    keeps most of c_{t-1} from the first step. (The 1997 paper's cells had no forget gate.)
+
+    Args:
+        cell: "rnn", "lstm" or "gru".
+        inputs, hidden, outputs: I, H, O.
+        per_step: read out every h_t (else only the last).
+    """
+
+    def __init__(self, cell: str, inputs: int, hidden: int, outputs: int, per_step: bool):
+        super().__init__()
+        self.cell, self.per_step = cell, per_step
+        self.rnn = LAYERS[cell](inputs, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, outputs)
+        if cell == "lstm":
+            self.rnn.bias_ih_l0.data[hidden : 2 * hidden] += FORGET_BIAS  # gate order i, f, g, o
+
+    def forward(self, x: np.ndarray):
+        """x (B, T, I) -> (B, T, O) or (B, O)."""
+        h, _ = self.rnn(x)  # (B, T, H)
+        return self.head(h if self.per_step else h[:, -1])
+
+    def read_out(self, hs: list):
+        """The output from the list of h_t (B, H), as :meth:`forward` would give it."""
+        return self.head(stack(hs, dim=1)) if self.per_step else self.head(hs[-1])
+
+
+def hidden_gradients(model: LabNet, task: Task, batch: Batch) -> np.ndarray:
+    """(B, T): ||dL_b/dh_t|| per sequence b, L_b the loss of its long-range target alone.
+
+    The layer's weights are copied into the matching cell module and the model is unrolled;
+    each h_t gets a zero leaf z_t added (``h_t + z_t`` has the value h_t), so after
+    ``backward`` the row b of ``z_t.grad`` is dL/dh_t for sequence b (the loss is a mean
+    over the batch, and sequence b's loss depends on its own states only).
+    """
+    layer = model.rnn
+    cell = CELL_MODULES[model.cell](layer.input_size, layer.hidden_size, dtype=layer.dtype)
+    cell.load_state_dict({name: getattr(layer, name + "_l0").data for name in cell.state_dict()})
+    x = batch.x
+    B, T, H = x.shape[0], x.shape[1], layer.hidden_size
+    h = zeros(B, H, dtype=layer.dtype)
+    c = zeros(B, H, dtype=layer.dtype)
+    hs, leaves = [], []
+    for t in range(T):
+        if model.cell == "lstm":
+            h, c = cell(x[:, t], (h, c))  # (B, H), (B, H)
+        else:
+            h = cell(x[:, t], h)  # (B, H)
+        z = zeros(B, H, dtype=layer.dtype, requires_grad=True)
+        h = h + z  # same value; z.grad = dLoss/dh_t
+        hs.append(h)
+        leaves.append(z)
+    task.loss(model.read_out(hs), batch, memory_only=True).backward()
+    return np.stack([np.linalg.norm(np.asarray(z.grad), axis=1) for z in leaves], axis=1)  # (B, T)
+
+
+def gradient_by_distance(model: LabNet, task: Task, batch: Batch) -> np.ndarray:
+    """||dL/dh_t|| against the distance d = (step of the long-range target) - t, d = 0, 1, ...
+
+    Each entry is the root mean square over the batch of sequence b's ||dL_b/dh_{m_b - d}||
+    (m_b its memory step). Returns (D,): D = min_b m_b + 1, the distances every sequence reaches.
+    """
+    norms = hidden_gradients(model, task, batch)  # (B, T)
+    depth = int(batch.memory.min()) + 1
+    rows = np.arange(len(norms))
+    by_distance = np.stack([norms[rows, batch.memory - d] for d in range(depth)], axis=1)  # (B, D)
+    return np.sqrt(np.mean(by_distance**2, axis=0))
