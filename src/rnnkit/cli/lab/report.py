@@ -21,8 +21,8 @@ def _solved(r: dict) -> str:
 
 def _header(task: Task, strict: bool = False) -> str:
     allowed = round((1 - task.solved) * task.eval_size)
-    solved = (f"every prediction of a sequence correct, on all but {allowed} of the {task.eval_size} test sequences"
-              if strict else task.solved_words)
+    which = f"all but {allowed} of the {task.eval_size}" if allowed else f"all {task.eval_size}"
+    solved = f"every prediction of a sequence correct, on {which} test sequences" if strict else task.solved_words
     return (f"metric: {task.metric_name} on {task.eval_size} test sequences (higher is better); "
             f"chance {task.chance:.3f}; solved: {solved}\n"
             "vs chance: metric minus chance, in percentage points (+ better than chance)")
