@@ -128,7 +128,7 @@ def _to_numpy(name: str, value: Any) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value
     if isinstance(getattr(value, "data", None), np.ndarray):
-        return value.data
+        return value.numpy()
     if hasattr(value, "numpy"):
         value = value.detach() if hasattr(value, "detach") else value
         return np.asarray(value.numpy())

@@ -209,7 +209,7 @@ def hidden_gradients(model: LabNet, task: Task, x: np.ndarray, target: np.ndarra
     """
     layer = model.rnn
     cell = CELL_MODULES[model.cell](layer.input_size, layer.hidden_size, dtype=layer.dtype)
-    cell.load_state_dict({name: getattr(layer, name + "_l0").data for name in cell.state_dict()})
+    cell.load_state_dict({name: getattr(layer, name + "_l0").numpy() for name in cell.state_dict()})
     B, T, H = x.shape[0], x.shape[1], layer.hidden_size
     h = zeros(B, H, dtype=layer.dtype)
     c = zeros(B, H, dtype=layer.dtype)

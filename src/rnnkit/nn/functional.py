@@ -51,7 +51,7 @@ _REDUCTIONS = ("none", "mean", "sum")
 # -- argument helpers ----------------------------------------------------------
 def _int_array(name: str, x: Any) -> np.ndarray:
     """Class indices as an int64 ndarray (TypeError for anything else)."""
-    array = x.data if isinstance(x, Tensor) else np.asarray(x)
+    array = x.numpy() if isinstance(x, Tensor) else np.asarray(x)
     if array.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected integer class indices, got dtype {array.dtype}")
     return array.astype(np.int64, copy=False)
@@ -68,7 +68,7 @@ def _const_array(name: str, x: Any, dtype: np.dtype) -> np.ndarray | None:
     """An optional constant (loss weights) as an ndarray of ``dtype``."""
     if x is None:
         return None
-    array = x.data if isinstance(x, Tensor) else np.asarray(x)
+    array = x.numpy() if isinstance(x, Tensor) else np.asarray(x)
     if array.dtype.kind not in "fiub":
         raise TypeError(f"{name}: expected numbers, got an array of dtype {array.dtype}")
     return array.astype(dtype, copy=False)
@@ -409,7 +409,7 @@ def cross_entropy(
     x = _class_input(input)
     C = x.shape[0] if x.ndim == 1 else x.shape[1]
     w = _class_weight(weight, C, x.dtype)
-    target_data = target.data if isinstance(target, Tensor) else np.asarray(target)
+    target_data = target.numpy() if isinstance(target, Tensor) else np.asarray(target)
     if target_data.dtype.kind == "f":
         if target_data.shape != x.shape:
             raise ValueError(

@@ -20,7 +20,7 @@ def _buffer(name: str, value: Any) -> np.ndarray | None:
     """An optional weight as a float ndarray (a copy) for ``register_buffer``."""
     if value is None:
         return None
-    array = np.array(value.data if isinstance(value, Tensor) else value)
+    array = np.array(value.numpy() if isinstance(value, Tensor) else value)
     if array.dtype.kind not in "fiu":
         raise TypeError(f"{name}: expected numbers, got an array of dtype {array.dtype}")
     return array.astype(array.dtype if array.dtype.kind == "f" else np.float32)

@@ -226,7 +226,7 @@ class RNNBase(Module):
 
 
 def _check_lengths(lengths: Any, T: int, B: int) -> np.ndarray:
-    lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+    lengths = np.asarray(lengths.numpy() if isinstance(lengths, Tensor) else lengths)
     if lengths.dtype.kind not in "iu":
         raise TypeError(f"lengths: expected integers, got dtype {lengths.dtype}")
     if lengths.shape != (B,):
