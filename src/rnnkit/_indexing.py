@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import return_types
-from rnnkit._ops import _array_of, _axes, _index, _tensor, _unbroadcast, getitem, where
+from rnnkit._ops import _array_of, _axes, _index, _tensor, _unbroadcast, clone, getitem, where
 from rnnkit._tensor import Function, Tensor, _shape_args
 
 __all__ = [
@@ -167,9 +167,11 @@ def select(a, dim, index):
     return getitem(a, (slice(None),) * dim + (int(index),))
 
 
-def flip(a, dims):
-    dims = (dims,) if isinstance(dims, int) else tuple(dims)
-    return getitem(a, tuple(slice(None, None, -1) if i in _axes(dims, a.ndim) else slice(None) for i in range(a.ndim)))
+def flip(a, *dims):
+    """Reverse the order along ``dims`` (``flip(0, 1)`` or ``flip((0, 1))``); a copy, as torch."""
+    dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+    axes = _axes(dims, a.ndim)
+    return clone(getitem(a, tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(a.ndim))))
 
 
 class Tile(Function):

@@ -376,6 +376,8 @@ class Expand(Function):
 class GetItem(Function):
     def forward(self, a, index):
         self.shape, self.dtype, self.index = a.shape, a.dtype, index
+        if _is_basic_index(index) and not _has_ellipsis(index):
+            return a[(*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)]  # a view, even 0-d
         return np.asarray(a[index])
 
     def backward(self, g):
@@ -385,6 +387,10 @@ class GetItem(Function):
         else:
             np.add.at(grad, self.index, g)  # integer arrays may repeat: accumulate
         return grad
+
+
+def _has_ellipsis(index: Any) -> bool:
+    return _builtins.any(i is Ellipsis for i in (index if isinstance(index, tuple) else (index,)))
 
 
 def _is_basic_index(index: Any) -> bool:
@@ -427,12 +433,14 @@ def _sigmoid(a: np.ndarray) -> np.ndarray:
     return np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
 
 
-def add(a, b):
-    return Add.apply(*_pair(a, b))
+def add(a, b, alpha=1):
+    """``a + alpha * b``."""
+    return Add.apply(*_pair(a, b if alpha == 1 else mul(b, alpha)))
 
 
-def sub(a, b):
-    return Sub.apply(*_pair(a, b))
+def sub(a, b, alpha=1):
+    """``a - alpha * b``."""
+    return Sub.apply(*_pair(a, b if alpha == 1 else mul(b, alpha)))
 
 
 def mul(a, b):

@@ -655,23 +655,23 @@ class Tensor:
             low, high = 0, low
         return self.copy_(numpy_generator(generator).integers(low, high, self.shape).astype(self._array.dtype))
 
-    def _reshape_inplace(self, shape: tuple[int, ...], what: str) -> Tensor:
+    def _view_inplace(self, view, what: str) -> Tensor:
+        """Become ``view(self)`` (a view op: same memory, new shape) and take its place in the graph."""
         self._check_inplace(what)
-        result = _ops().reshape(self, shape)
+        old = self.detach()
+        old.requires_grad, old._ctx, old._index = self.requires_grad, self._ctx, self._index
+        result = view(old)
         self._array, self._ctx, self._index = result._array, result._ctx, result._index
         return self
 
     def unsqueeze_(self, dim: int) -> Tensor:
-        return self._reshape_inplace(_ops().unsqueeze(self.detach(), dim).shape, "unsqueeze_")
+        return self._view_inplace(lambda old: _ops().unsqueeze(old, dim), "unsqueeze_")
 
     def squeeze_(self, dim: Any = None) -> Tensor:
-        return self._reshape_inplace(_ops().squeeze(self.detach(), dim).shape, "squeeze_")
+        return self._view_inplace(lambda old: _ops().squeeze(old, dim), "squeeze_")
 
     def t_(self) -> Tensor:
-        self._check_inplace("t_")
-        result = _ops().t(self)
-        self._array, self._ctx, self._index = result._array, result._ctx, result._index
-        return self
+        return self._view_inplace(_ops().t, "t_")
 
     # -- operators (implemented in _ops) ---------------------------------
     def __add__(self, other):

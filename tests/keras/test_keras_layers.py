@@ -345,7 +345,7 @@ def _finite_difference_check(layer, x, loss_of, params, eps=1e-6):
     xt = rnnkit.tensor(x, requires_grad=True)
     layer.zero_grad()
     loss_of(layer(xt, training=True)).backward()
-    for target, grad in [(x, xt.grad)] + [(p.data, p.grad) for p in params]:
+    for target, grad in [(x, xt.grad)] + [(p.numpy(), p.grad) for p in params]:
         numeric = np.zeros_like(target)
         for i in np.ndindex(target.shape):
             old = target[i]
