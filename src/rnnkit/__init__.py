@@ -23,7 +23,8 @@ from rnnkit._random import get_rng_state, manual_seed, set_rng_state
 from rnnkit._tensor import Tensor, as_tensor, tensor
 from rnnkit import backends, cuda, return_types  # noqa: E402
 from rnnkit import autograd, nn, optim, utils  # noqa: E402  (subpackages need the names above)
-from rnnkit.serialization import load, save
+from rnnkit import serialization  # noqa: E402
+from rnnkit._pt_format import load, save  # noqa: E402
 
 float, double, half = float32, float64, float16
 long, int, short = int64, int32, int16

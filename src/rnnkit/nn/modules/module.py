@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from typing import Any, Iterator, Mapping
 
@@ -41,6 +42,21 @@ class Module:
     Attributes that are :class:`Parameter` or :class:`Module` are registered by assignment;
     ``state_dict`` names them with dotted paths (``lstm.weight_ih_l0``).
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Record each module's constructor arguments (what ``rnnkit.save(module)`` stores)."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def recording_init(self, *args: Any, **kw: Any) -> None:
+            if "_constructor" not in self.__dict__:  # the outermost class's call
+                object.__setattr__(self, "_constructor", (args, kw))
+            init(self, *args, **kw)
+
+        cls.__init__ = recording_init
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
