@@ -1,10 +1,11 @@
-"""Learning-rate schedulers (``torch.optim.lr_scheduler``): StepLR, ExponentialLR,
-CosineAnnealingLR and ReduceLROnPlateau.
+"""Learning-rate schedulers (``torch.optim.lr_scheduler``): StepLR, MultiStepLR, ExponentialLR,
+LambdaLR, LinearLR, CosineAnnealingLR and ReduceLROnPlateau.
 
 A scheduler rewrites ``group["lr"]`` of its optimizer's parameter groups each time its
 ``step()`` is called (once per epoch, after ``optimizer.step()``). The values match
 PyTorch's step for step, including CosineAnnealingLR's recursive form. Every scheduler's
-``state_dict()`` holds only numbers, strings and lists, so it can be stored as JSON.
+``state_dict()`` holds only numbers, strings and lists, so it can be stored as JSON
+(LambdaLR leaves its functions out, as torch does).
 
 Unlike PyTorch, the constructors take no ``last_epoch`` and ``step()`` takes no ``epoch``
 (both deprecated there); resume with :meth:`LRScheduler.load_state_dict`.
@@ -22,7 +23,8 @@ from rnnkit._plateau import plateau_step
 from rnnkit.optim.optimizer import Optimizer, _check_range
 
 __all__ = [
-    "LRScheduler", "StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau", "cosine_annealing_lr",
+    "LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "LambdaLR", "LinearLR", "CosineAnnealingLR",
+    "ReduceLROnPlateau", "cosine_annealing_lr",
 ]
 
 
@@ -352,3 +354,101 @@ class ReduceLROnPlateau(LRScheduler):
     def in_cooldown(self) -> bool:
         """True while the cooldown after a reduction lasts."""
         return self.cooldown_counter > 0
+
+
+class MultiStepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` at each milestone epoch (``torch.optim.lr_scheduler.MultiStepLR``).
+
+    Equations: ``lr_t = lr_{t-1} * gamma ** (number of milestones equal to t)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from types import SimpleNamespace
+        >>> from rnnkit.optim import SGD
+        >>> opt = SGD([SimpleNamespace(data=np.zeros(1), grad=None)], lr=1.0)
+        >>> sched = MultiStepLR(opt, milestones=[1, 3], gamma=0.5)
+        >>> [(sched.step(), sched.get_last_lr()[0])[1] for _ in range(4)]
+        [0.5, 0.5, 0.25, 0.25]
+    """
+
+    def __init__(self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1) -> None:
+        for m in milestones:
+            _check_int("milestones", m, 0)
+        _check_range("gamma", "gamma", gamma, 0.0)
+        self.milestones, self.gamma = sorted(milestones), gamma
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        hits = self.milestones.count(self.last_epoch)
+        return [lr * self.gamma**hits for lr in self._lrs()]
+
+
+class LambdaLR(LRScheduler):
+    """``lr_t = initial_lr * lr_lambda(t)`` (``torch.optim.lr_scheduler.LambdaLR``), set from epoch 0.
+
+    Args:
+        optimizer: the scheduled optimizer.
+        lr_lambda: a function of the epoch, or one per parameter group.
+
+    Example:
+        >>> import numpy as np
+        >>> from types import SimpleNamespace
+        >>> from rnnkit.optim import SGD
+        >>> opt = SGD([SimpleNamespace(data=np.zeros(1), grad=None)], lr=1.0)
+        >>> sched = LambdaLR(opt, lambda epoch: 0.5 ** epoch)
+        >>> [sched.get_last_lr()[0]] + [(sched.step(), sched.get_last_lr()[0])[1] for _ in range(2)]
+        [1.0, 0.5, 0.25]
+    """
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Any) -> None:
+        _check_optimizer(optimizer)
+        lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * len(optimizer.param_groups)
+        if len(lambdas) != len(optimizer.param_groups) or not all(callable(f) for f in lambdas):
+            raise ValueError(f"lr_lambda: expected a function or {len(optimizer.param_groups)} functions")
+        self.lr_lambdas = lambdas
+        super().__init__(optimizer)
+        for group, lr in zip(optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = self._lrs()
+
+    def get_lr(self) -> list[float]:
+        return [base * f(self.last_epoch) for base, f in zip(self.base_lrs, self.lr_lambdas)]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in super().state_dict().items() if k != "lr_lambdas"}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        lambdas = self.lr_lambdas
+        super().load_state_dict({**state_dict, "lr_lambdas": lambdas})
+
+
+class LinearLR(LRScheduler):
+    """Scale the learning rate linearly from ``start_factor`` to ``end_factor`` over ``total_iters`` epochs.
+
+    Example:
+        >>> import numpy as np
+        >>> from types import SimpleNamespace
+        >>> from rnnkit.optim import SGD
+        >>> opt = SGD([SimpleNamespace(data=np.zeros(1), grad=None)], lr=1.0)
+        >>> sched = LinearLR(opt, start_factor=0.5, total_iters=2)
+        >>> [sched.get_last_lr()[0]] + [(sched.step(), sched.get_last_lr()[0])[1] for _ in range(3)]
+        [0.5, 0.75, 1.0, 1.0]
+    """
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5) -> None:
+        if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
+            raise ValueError("Starting multiplicative factor expected to be greater than 0 and less or equal to 1.")
+        _check_int("total_iters", total_iters, 1)
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
+        super().__init__(optimizer)
+        for group in optimizer.param_groups:
+            group["lr"] = group["lr"] * start_factor
+        self._last_lr = self._lrs()
+
+    def get_lr(self) -> list[float]:
+        if self.last_epoch > self.total_iters:
+            return self._lrs()
+        change = self.end_factor - self.start_factor
+        factor = 1.0 + change / (self.total_iters * self.start_factor + (self.last_epoch - 1) * change)
+        return [lr * factor for lr in self._lrs()]

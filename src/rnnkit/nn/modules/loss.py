@@ -26,9 +26,19 @@ def _buffer(name: str, value: Any) -> np.ndarray | None:
     return array.astype(array.dtype if array.dtype.kind == "f" else np.float32)
 
 
+def _legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+    """torch's reading of the deprecated ``size_average``/``reduce`` pair (either given overrides ``reduction``)."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return "none" if not reduce else "mean" if size_average else "sum"
+
+
 class _Loss(Module):
-    def __init__(self, reduction: str = "mean"):
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean"):
         super().__init__()
+        reduction = _legacy_reduction(size_average, reduce, reduction)
         F._check_reduction(reduction)
         self.reduction = reduction
 
@@ -57,9 +67,10 @@ class CrossEntropyLoss(_Loss):
     """
 
     def __init__(
-        self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0
+        self, weight: Any = None, size_average: bool | None = None, ignore_index: int = -100,
+        reduce: bool | None = None, reduction: str = "mean", label_smoothing: float = 0.0,
     ):
-        super().__init__(reduction)
+        super().__init__(size_average, reduce, reduction)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing: expected a value in [0, 1], got {label_smoothing}")
         self.register_buffer("weight", _buffer("weight", weight))
@@ -79,8 +90,9 @@ class NLLLoss(_Loss):
         0.2877
     """
 
-    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, weight: Any = None, size_average: bool | None = None, ignore_index: int = -100,
+                 reduce: bool | None = None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", _buffer("weight", weight))
         self.ignore_index = ignore_index
 
@@ -128,8 +140,9 @@ class BCEWithLogitsLoss(_Loss):
         0.6931
     """
 
-    def __init__(self, weight: Any = None, reduction: str = "mean", pos_weight: Any = None):
-        super().__init__(reduction)
+    def __init__(self, weight: Any = None, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean", pos_weight: Any = None):
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", _buffer("weight", weight))
         self.register_buffer("pos_weight", _buffer("pos_weight", pos_weight))
 

@@ -113,6 +113,9 @@ class RNNBase(Module):
         for param in self.parameters():
             param.data[...] = generator().uniform(-bound, bound, size=param.shape)
 
+    def flatten_parameters(self) -> None:
+        """Does nothing: torch packs the weights into one cuDNN buffer here; rnnkit has no such buffer."""
+
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.proj_size:
