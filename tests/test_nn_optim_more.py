@@ -84,11 +84,12 @@ def test_channel_dropout_zeroes_whole_channels():
 def test_legacy_loss_arguments_match_torch(torch, legacy):
     x, y = RNG.standard_normal((4, 3)), RNG.standard_normal((4, 3))
     labels = np.array([0, 2, 1, 1])
-    close(nn.MSELoss(**legacy)(rnnkit.tensor(x), rnnkit.tensor(y)),
-          torch.nn.MSELoss(**legacy)(torch.tensor(x), torch.tensor(y)))
-    close(nn.CrossEntropyLoss(**legacy)(rnnkit.tensor(x), rnnkit.tensor(labels)),
-          torch.nn.CrossEntropyLoss(**legacy)(torch.tensor(x), torch.tensor(labels)))
-    assert nn.MSELoss(False).reduction == torch.nn.MSELoss(False).reduction  # positional, as torch
+    with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated"):  # both warn
+        close(nn.MSELoss(**legacy)(rnnkit.tensor(x), rnnkit.tensor(y)),
+              torch.nn.MSELoss(**legacy)(torch.tensor(x), torch.tensor(y)))
+        close(nn.CrossEntropyLoss(**legacy)(rnnkit.tensor(x), rnnkit.tensor(labels)),
+              torch.nn.CrossEntropyLoss(**legacy)(torch.tensor(x), torch.tensor(labels)))
+        assert nn.MSELoss(False).reduction == torch.nn.MSELoss(False).reduction  # positional, as torch
 
 
 def test_flatten_parameters_is_a_no_op():
@@ -164,3 +165,78 @@ def test_new_schedulers_match_torch(torch, name, kwargs):
     state = sched.state_dict()
     assert "lr_lambdas" not in state
     sched.load_state_dict(state)
+
+
+def _forward_backward_match(torch, ours, theirs, inputs, call):
+    """Copy ours' weights into theirs, run ``call(module, *inputs)`` in both, compare outputs and all gradients."""
+    _copy_params(ours, theirs, torch)
+    xo = [rnnkit.tensor(a, requires_grad=a.dtype.kind == "f") if isinstance(a, np.ndarray) else a for a in inputs]
+    xt = [torch.tensor(a, requires_grad=a.dtype.kind == "f") if isinstance(a, np.ndarray) else a for a in inputs]
+    yo, yt = call(ours, rnnkit, *xo), call(theirs, torch, *xt)
+    close(yo, yt)
+    w = RNG.standard_normal(tuple(yt.shape))
+    (yo * rnnkit.tensor(w)).sum().backward()
+    (yt * torch.tensor(w)).sum().backward()
+    for a, b in zip(xo, xt):
+        if isinstance(b, torch.Tensor) and b.requires_grad:
+            close(a.grad, b.grad)
+    for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
+        close(p.grad, q.grad)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_multihead_attention_matches_torch(torch, batch_first):
+    E, H = 6, 2
+    make = lambda m: m.nn.MultiheadAttention(E, H, batch_first=batch_first, dtype=m.float64)  # noqa: E731
+    shape_q, shape_k = ((2, 4, E), (2, 5, E)) if batch_first else ((4, 2, E), (5, 2, E))
+    causal = np.triu(np.ones((4, 5), bool), k=1)
+    padding = np.array([[False] * 5, [False, False, False, True, True]])
+
+    def call(mod, m, q, k, v):
+        out, weights = mod(q, k, v, attn_mask=m.tensor(causal), key_padding_mask=m.tensor(padding))
+        return out.sum() * 0 + out + 0 * weights.sum()
+
+    _forward_backward_match(torch, make(rnnkit), make(torch),
+                            [RNG.standard_normal(shape_q), RNG.standard_normal(shape_k), RNG.standard_normal(shape_k)],
+                            call)
+    ours, theirs = make(rnnkit), make(torch)
+    _copy_params(ours, theirs, torch)
+    q = RNG.standard_normal(shape_q)
+    w_o = ours(rnnkit.tensor(q), rnnkit.tensor(q), rnnkit.tensor(q), average_attn_weights=False)[1]
+    w_t = theirs(torch.tensor(q), torch.tensor(q), torch.tensor(q), average_attn_weights=False)[1]
+    close(w_o, w_t)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_transformer_matches_torch(torch, norm_first):
+    def make(m):
+        return m.nn.Transformer(d_model=6, nhead=2, num_encoder_layers=2, num_decoder_layers=1, dim_feedforward=8,
+                                dropout=0.0, norm_first=norm_first, activation="gelu", dtype=m.float64)
+
+    def call(mod, m, src, tgt):
+        mask = m.nn.Transformer.generate_square_subsequent_mask(3, dtype=m.float64)
+        return mod(src, tgt, tgt_mask=mask)
+
+    _forward_backward_match(torch, make(rnnkit), make(torch),
+                            [RNG.standard_normal((4, 2, 6)), RNG.standard_normal((3, 2, 6))], call)
+
+
+def test_encoder_layers_are_independent_copies_and_word_lm_subclass_builds():
+    layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16)
+    encoder = nn.TransformerEncoder(layer, 2)
+    assert encoder.layers[0].linear1.weight is not encoder.layers[1].linear1.weight
+    assert len(list(encoder.parameters())) == 2 * len(list(layer.parameters()))
+
+    class TransformerModel(nn.Transformer):  # as pytorch/examples' word_language_model subclasses it
+        def __init__(self, ntoken, ninp, nhead, nhid, nlayers):
+            super().__init__(d_model=ninp, nhead=nhead, dim_feedforward=nhid, num_encoder_layers=nlayers)
+            self.input_emb = nn.Embedding(ntoken, ninp)
+            self.decoder = nn.Linear(ninp, ntoken)
+
+        def forward(self, src):
+            mask = rnnkit.log(rnnkit.tril(rnnkit.ones(len(src), len(src))))
+            return self.decoder(self.encoder(self.input_emb(src), mask=mask)).log_softmax(-1)
+
+    model = TransformerModel(20, 8, 2, 16, 2)
+    out = model(rnnkit.randint(0, 20, (5, 3)))
+    assert out.shape == (5, 3, 20) and bool(rnnkit.isfinite(out).all())

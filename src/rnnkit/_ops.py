@@ -28,7 +28,7 @@ __all__ = [
     "sin", "cos", "reciprocal", "sign", "floor", "ceil", "round", "clamp_min", "clamp_max", "clip",
     "maximum", "minimum", "floor_divide", "remainder", "fmod", "addcmul", "addcdiv", "lerp", "prod", "var",
     "std", "amax", "amin", "argmin", "all", "any", "cumsum", "clone", "contiguous", "t", "view_as",
-    "reshape_as", "expand_as", "unflatten", "unbind", "swapaxes",
+    "reshape_as", "expand_as", "unflatten", "unbind", "swapaxes", "tril", "triu",
 ]
 
 
@@ -1136,3 +1136,30 @@ def unbind(a, dim=0):
         index[dim] = i
         out.append(getitem(a, tuple(index)))
     return tuple(out)
+
+
+class Triangle(Function):
+    """The lower (tril) or upper (triu) triangle of the last two dimensions; the gradient keeps the same triangle."""
+
+    def forward(self, a, diagonal, lower):
+        self.diagonal, self.lower = diagonal, lower
+        return np.tril(a, diagonal) if lower else np.triu(a, diagonal)
+
+    def backward(self, g):
+        return np.tril(g, self.diagonal) if self.lower else np.triu(g, self.diagonal)
+
+
+def tril(a, diagonal=0):
+    """Zero the elements above the ``diagonal``-th diagonal, as ``torch.tril``."""
+    a = _tensor(a)
+    if a.ndim < 2:
+        raise RuntimeError(f"tril: input tensor must have at least 2 dimensions, got {a.ndim}")
+    return Triangle.apply(a, diagonal=int(diagonal), lower=True)
+
+
+def triu(a, diagonal=0):
+    """Zero the elements below the ``diagonal``-th diagonal, as ``torch.triu``."""
+    a = _tensor(a)
+    if a.ndim < 2:
+        raise RuntimeError(f"triu: input tensor must have at least 2 dimensions, got {a.ndim}")
+    return Triangle.apply(a, diagonal=int(diagonal), lower=False)

@@ -126,7 +126,8 @@ class Function:
     def apply(cls, *inputs: Any, **kwargs: Any):
         parents = tuple(x if isinstance(x, Tensor) else Tensor(x) for x in inputs)
         ctx = cls(*parents)
-        result = ctx.forward(*(p._array for p in parents), **kwargs)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf and nan as values, as torch
+            result = ctx.forward(*(p._array for p in parents), **kwargs)
         track = is_grad_enabled() and any(ctx.needs_input_grad)
         outputs = result if isinstance(result, tuple) else (result,)
         tensors = []
@@ -487,6 +488,16 @@ class Tensor:
     def __array__(self, dtype=None, copy=None):
         return self._array if dtype is None else self._array.astype(dtype)
 
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        """A copy with its own memory, of the same class (a Parameter stays a Parameter), as torch."""
+        if self._ctx is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol")
+        out = type(self).__new__(type(self))
+        out._init(self._array.copy(), self.requires_grad)
+        out._grad = None if self._grad is None else self._grad.__deepcopy__(memo)
+        memo[id(self)] = out
+        return out
+
     def __reduce_ex__(self, protocol: int):
         return (tensor, (self._array.copy(), self.requires_grad))
 
@@ -837,6 +848,8 @@ class Tensor:
     sort = _method("sort")
     argsort = _method("argsort")
     cumsum = _method("cumsum")
+    tril = _method("tril")
+    triu = _method("triu")
     all = _method("all")
     any = _method("any")
     softmax = _method("softmax")
@@ -987,7 +1000,8 @@ def run_backward(
             elif inputs is None and index in fn._retained:
                 _accumulate(fn._retained[index], outs[-1])
         fn.retain_saved = retain_graph
-        result = fn.backward(*outs)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            result = fn.backward(*outs)
         if not isinstance(result, tuple):
             result = (result,)
         for parent, needs, g in zip(fn.parents, fn.needs_input_grad, result):
