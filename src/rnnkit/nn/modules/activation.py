@@ -8,8 +8,9 @@ from typing import Any
 from rnnkit._tensor import as_tensor
 from rnnkit.nn import functional as F
 from rnnkit.nn.modules.module import Module
+from rnnkit.nn.modules.transformer import MultiheadAttention  # where torch defines it
 
-__all__ = ["Tanh", "ReLU", "Sigmoid", "Softmax", "LogSoftmax", "GELU", "LeakyReLU"]
+__all__ = ["Tanh", "ReLU", "Sigmoid", "Softmax", "LogSoftmax", "GELU", "LeakyReLU", "MultiheadAttention"]
 
 
 class Tanh(Module):

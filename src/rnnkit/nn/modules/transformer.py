@@ -33,7 +33,7 @@ from rnnkit.nn import functional as F
 from rnnkit.nn import init
 from rnnkit.nn.modules.container import ModuleList
 from rnnkit.nn.modules.dropout import Dropout
-from rnnkit.nn.modules.linear import Linear
+from rnnkit.nn.modules.linear import Linear, NonDynamicallyQuantizableLinear
 from rnnkit.nn.modules.module import Module, Parameter
 from rnnkit.nn.modules.normalization import LayerNorm
 
@@ -78,7 +78,7 @@ class MultiheadAttention(Module):
         resolved = float_dtype(dtype)
         self.in_proj_weight = Parameter(np.zeros((3 * embed_dim, embed_dim), resolved))
         self.in_proj_bias = Parameter(np.zeros(3 * embed_dim, resolved)) if bias else None
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=resolved)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, dtype=resolved)
         init.xavier_uniform_(self.in_proj_weight)
         if bias:
             init.zeros_(self.out_proj.bias)
