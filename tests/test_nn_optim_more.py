@@ -240,3 +240,23 @@ def test_encoder_layers_are_independent_copies_and_word_lm_subclass_builds():
     model = TransformerModel(20, 8, 2, 16, 2)
     out = model(rnnkit.randint(0, 20, (5, 3)))
     assert out.shape == (5, 3, 20) and bool(rnnkit.isfinite(out).all())
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("Adamax", dict()), ("Adamax", dict(lr=0.01, weight_decay=0.1, maximize=True)),
+    ("NAdam", dict()), ("NAdam", dict(lr=0.01, weight_decay=0.1, momentum_decay=0.01)),
+    ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("RAdam", dict()), ("RAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+])
+def test_adam_variants_match_torch(torch, name, kwargs):
+    arrays = [RNG.standard_normal(s) for s in [(3, 4), (5,)]]
+    ours = [nn.Parameter(a) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    opt, topt = getattr(optim, name)(ours, **kwargs), getattr(torch.optim, name)(theirs, **kwargs)
+    for _ in range(8):  # RAdam switches to its rectified update after step 5
+        for p, q in zip(ours, theirs):
+            g = RNG.standard_normal(p.shape)
+            p.grad, q.grad = rnnkit.tensor(g), torch.tensor(g)
+        opt.step(), topt.step()
+        for p, q in zip(ours, theirs):
+            close(p, q, tol=1e-12)
