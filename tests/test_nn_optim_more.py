@@ -260,3 +260,33 @@ def test_adam_variants_match_torch(torch, name, kwargs):
         opt.step(), topt.step()
         for p, q in zip(ours, theirs):
             close(p, q, tol=1e-12)
+
+
+def _lr_trace(mod, make, steps, optimizer="SGD", **opt_kwargs):
+    p = mod.nn.Parameter(mod.zeros(1)) if mod is rnnkit else mod.zeros(1, requires_grad=True)
+    opt = getattr(mod.optim, optimizer)([p], **opt_kwargs)
+    sched = make(mod, opt)
+    trace = [(sched.get_last_lr(), dict((k, v) for k, v in opt.param_groups[0].items() if k in ("momentum", "betas")))]
+    for _ in range(steps):
+        opt.step()
+        sched.step()
+        trace.append((sched.get_last_lr(), {k: v for k, v in opt.param_groups[0].items() if k in ("momentum", "betas")}))
+    return trace
+
+
+@pytest.mark.parametrize("make,steps,optimizer,opt_kwargs", [
+    (lambda m, o: m.optim.lr_scheduler.OneCycleLR(o, max_lr=0.5, total_steps=10), 10, "SGD", dict(lr=0.1, momentum=0.9)),
+    (lambda m, o: m.optim.lr_scheduler.OneCycleLR(o, max_lr=0.5, epochs=2, steps_per_epoch=6, three_phase=True,
+                                                  anneal_strategy="linear"), 12, "Adam", dict(lr=0.1)),
+    (lambda m, o: m.optim.lr_scheduler.SequentialLR(o, [
+        m.optim.lr_scheduler.LinearLR(o, start_factor=0.1, total_iters=3),
+        m.optim.lr_scheduler.ExponentialLR(o, gamma=0.8),
+        m.optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.5)], milestones=[3, 6]), 10, "SGD", dict(lr=0.3)),
+])
+def test_one_cycle_and_sequential_match_torch(torch, make, steps, optimizer, opt_kwargs):
+    ours, theirs = _lr_trace(rnnkit, make, steps, optimizer, **opt_kwargs), _lr_trace(torch, make, steps, optimizer,
+                                                                                       **opt_kwargs)
+    for (lr_o, m_o), (lr_t, m_t) in zip(ours, theirs):
+        np.testing.assert_allclose(lr_o, lr_t, rtol=1e-12)
+        for key in m_t:
+            np.testing.assert_allclose(np.ravel(m_o[key]), np.ravel(m_t[key]), rtol=1e-12)

@@ -195,7 +195,7 @@ class Tensor:
         if len(data) == 1 and not isinstance(data[0], (int, np.integer)):
             source = data[0]
             if dtype is None and not isinstance(source, (np.ndarray, Tensor, np.generic)):
-                array = _to_array(source, float_dtype() if np.asarray(source).dtype.kind != "b" else None)
+                array = _to_array(source, float_dtype())  # torch.Tensor(data) is always the default float dtype
             else:
                 array = _to_array(source, dtype)
         elif data and all(isinstance(n, (int, np.integer)) and n >= 0 for n in data):
