@@ -271,7 +271,49 @@ OPS = {  # name: (fn(module, *tensors), input arrays); each checked against torc
     "scatter": (lambda m, x, s: x.scatter(1, m.tensor([[0, 2]]), s), [_rand(1, 3), _rand(1, 2)]),
     "logsumexp": (lambda m, x: x.logsumexp(1), [_rand(2, 3)]),
     "div_rsub": (lambda m, a, b: 1 / a - b / 2, [np.abs(_rand(3)) + 0.5, _rand(3)]),
+    "amax_amin": (lambda m, x: x.amax(1) + x.amin(0).sum(), [_rand(2, 3)]),
+    "masked_select": (lambda m, x: x.masked_select(m.tensor([[True, False, True]])), [_rand(2, 3)]),
+    "select": (lambda m, x: x.select(1, 2), [_rand(2, 3)]),
+    "tril_triu": (lambda m, x: x.tril() - x.triu(1) * 2, [_rand(3, 3)]),
+    "addcdiv": (lambda m, x, a, b: m.addcdiv(x, a, b, value=0.5), [_rand(3), _rand(3), np.abs(_rand(3)) + 1]),
+    "minimum": (lambda m, a, b: m.minimum(a, b), [_rand(2, 3), _rand(2, 3)]),
+    "outer_dot_mv": (lambda m, a, b, w: m.outer(a, b).sum(0) + m.dot(a, a) + m.mv(w, b), [_rand(3), _rand(3), _rand(3, 3)]),
+    "addmm": (lambda m, c, a, b: m.addmm(c, a, b, beta=0.5, alpha=2.0), [_rand(2, 2), _rand(2, 3), _rand(3, 2)]),
+    "expand_as_unflatten": (lambda m, x: x.expand_as(m.ones(2, 6, dtype=m.float64)).unflatten(1, (2, 3)), [_rand(1, 6)]),
+    "reciprocal_square": (lambda m, x: x.reciprocal() + x.square(), [np.abs(_rand(3)) + 0.5]),
+    "swapaxes_mT": (lambda m, x: x.swapaxes(0, 2).mT, [_rand(2, 3, 4)]),
+    "pow_tensor": (lambda m, a, b: a ** b + 2 ** b, [np.abs(_rand(3)) + 0.5, _rand(3)]),
 }
+
+VALUES = [  # ops without a gradient: values and dtypes as torch's
+    lambda m: m.tensor([-1.5, -0.5, 0.5, 2.5]).round(),
+    lambda m: m.tensor([-1.5, 0.2]).floor() + m.tensor([-1.5, 0.2]).ceil() + m.tensor([-2.0, 0.0, 3.0]).sign().sum(),
+    lambda m: m.remainder(m.tensor([-7, 7]), 3),
+    lambda m: m.fmod(m.tensor([-7.0, 7.0]), 3),
+    lambda m: m.tensor([-7, 7]) // 2,
+    lambda m: m.tensor([3.0, 1.0, 2.0]).argsort(descending=True),
+    lambda m: m.tensor([[3.0, 1.0], [0.0, 5.0]]).argmin(dim=1),
+    lambda m: m.tensor([[True, False], [True, True]]).all(dim=1),
+    lambda m: m.tensor([[True, False], [False, False]]).any(),
+    lambda m: m.isnan(m.tensor([1.0, float("nan")])) | m.isinf(m.tensor([float("inf"), 0.0])),
+    lambda m: ~m.tensor([True, False]),
+    lambda m: m.tensor([5, 3]) & m.tensor([1, 1]),
+    lambda m: m.tensor([1, 2, 3]).cumsum(0),
+    lambda m: m.tensor([1.0, 2.0]).div(m.tensor([4.0, 3.0]), rounding_mode="floor"),
+    lambda m: m.tensor([[1, 2], [3, 4]]).prod(),
+    lambda m: m.tensor([1.0, 2.0]).equal(m.tensor([1.0, 2.0])),
+    lambda m: m.linspace(0, 1, 5),
+    lambda m: m.eye(2, 3),
+    lambda m: m.full_like(m.ones(2), 7),
+    lambda m: m.zeros_like(m.ones(2, dtype=m.long)),
+    lambda m: m.tensor([[1, 2], [3, 4]]).flatten(),
+    lambda m: m.where(m.tensor([True, False]), m.tensor([1.0, 2.0]), 0.0),
+]
+
+
+@pytest.mark.parametrize("index", range(len(VALUES)))
+def test_values_match_torch(torch, index):
+    assert _outcome(VALUES[index], rnnkit) == _outcome(VALUES[index], torch)
 
 
 @pytest.mark.parametrize("name", sorted(OPS))

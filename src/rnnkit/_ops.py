@@ -462,6 +462,8 @@ def div(a, b, rounding_mode=None):
 
 def pow(a, exponent):
     if isinstance(exponent, Tensor):
+        if not isinstance(a, Tensor):  # a scalar base takes the exponent's dtype
+            a = Tensor._wrap(np.asarray(a, dtype=exponent._array.dtype if exponent.dtype.kind == "f" else float_dtype()))
         return exp(mul(exponent, log(a)))
     return Pow.apply(a, exponent=exponent)
 

@@ -124,7 +124,7 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Any, **kwargs: Any):
-        parents = tuple(x if isinstance(x, Tensor) else Tensor(x) for x in inputs)
+        parents = tuple(x if isinstance(x, Tensor) else Tensor._wrap(_to_array(x)) for x in inputs)
         ctx = cls(*parents)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf and nan as values, as torch
             result = ctx.forward(*(p._array for p in parents), **kwargs)
