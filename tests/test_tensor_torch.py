@@ -190,6 +190,17 @@ def test_in_place_ops_and_item_assignment_match_torch(torch):
     _both(torch, chain, RNG.standard_normal(2), RNG.standard_normal(2))
     _both(torch, lambda m, x: (x + 0).masked_fill_(x > 0, 0.0).exp_(), RNG.standard_normal(5))
 
+    def through_views(m, x, w):  # writes through views rewrite the base's history (torch's CopySlices)
+        h = x * 1
+        h[0][1] = w[0] * 2
+        h[1].mul_(w[1])
+        h[:, 2].add_(w[2])
+        z = h.exp()  # saved its output before the next in-place op: still valid
+        h.mul_(3)
+        return h * h + z
+
+    _both(torch, through_views, RNG.standard_normal((3, 4)), RNG.standard_normal(3))
+
 
 VERSION_ERRORS = [
     lambda m, x: x.add_(1),  # a leaf that requires grad

@@ -105,6 +105,8 @@ class Function:
     def __init__(self, *parents: Tensor):
         self.parents = parents
         self.needs_input_grad = tuple(p.requires_grad for p in parents)
+        # where each input's gradient goes, fixed now: a later in-place op gives the tensor a new history
+        self.edges = tuple((p._ctx, p._index) for p in parents)
         self.saved: tuple | None = ()
         # set by the engine just before backward: will ``saved`` be kept after it (retain_graph)?
         # When False, a backward may reuse the saved buffers for its gradients.
@@ -567,15 +569,21 @@ class Tensor:
         array = result._array
         if array.dtype != self._array.dtype and not np.can_cast(array.dtype, self._array.dtype, "same_kind"):
             raise RuntimeError(f"{what}: result type {result.dtype} can't be cast to the desired output type {self.dtype}")
-        if result.requires_grad and self._base is not None:
-            raise RuntimeError(
-                f"{what}: in-place change of a view (x[i][j] = v, x[i].add_(v), ...) recorded in the graph; "
-                "rnnkit does not rewrite the base tensor's history: index the base instead (x[i, j] = v)"
-            )
         if array.shape != self._array.shape:
             raise RuntimeError(f"{what}: output with shape {self.shape} doesn't match the broadcast shape {array.shape}")
+        base = self._base if result.requires_grad else None
+        if base is not None:  # a view written in the graph: the base's history gets the write too (torch's CopySlices)
+            positions = _positions_in(base._array, self._array)
+            if positions is None:
+                raise RuntimeError(f"{what}: in-place change of a view of a non-contiguous tensor recorded in the graph")
+            base_old = Tensor._wrap(base._array.copy(), requires_grad=base.requires_grad)
+            base_old._ctx, base_old._index = base._ctx, base._index
         self._array[...] = array
         self._version.value += 1
+        if base is not None:
+            node = _ViewWrite(base_old, result)
+            node.positions, node._outputs = positions, [(base._array.shape, base._array.dtype)]
+            base._ctx, base._index, base.requires_grad = node, 0, True
         if result.requires_grad:
             ctx = result._ctx
             self._ctx, self._index, self.requires_grad = ctx, result._index, True
@@ -914,6 +922,28 @@ def _ops():
     return _api
 
 
+class _ViewWrite(Function):
+    """The base of a view after an in-place write through the view: ``base.flat[positions] = value``."""
+
+    def backward(self, g: np.ndarray):
+        g_base = g.copy()
+        g_base.reshape(-1)[self.positions.reshape(-1)] = 0
+        return g_base, g.reshape(-1)[self.positions]
+
+
+def _positions_in(base: np.ndarray, view: np.ndarray) -> np.ndarray | None:
+    """The flat index in ``base`` of every element of ``view`` (which shares its memory), or None."""
+    if not base.flags.c_contiguous:
+        return None
+    item = base.itemsize
+    start = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    if start % item or any(s % item for s in view.strides) or not 0 <= start // item < max(base.size, 1):
+        return None
+    ids = np.arange(base.size)
+    strides = tuple(s // item * ids.itemsize for s in view.strides)
+    return np.array(np.lib.stride_tricks.as_strided(ids[start // item :], shape=view.shape, strides=strides))
+
+
 def mark_modified(t: Tensor) -> None:
     """Record that ``t``'s memory was changed in place outside Tensor methods (an optimizer step)."""
     t._version.value += 1
@@ -942,7 +972,7 @@ def _graph_order(roots: Iterable[Tensor]) -> list[Function]:
             continue
         seen.add(id(fn))
         stack.append((fn, True))
-        stack.extend((p._ctx, False) for p in fn.parents if p._ctx is not None and id(p._ctx) not in seen)
+        stack.extend((ctx, False) for ctx, _ in fn.edges if ctx is not None and id(ctx) not in seen)
     return order[::-1]
 
 
@@ -1004,7 +1034,7 @@ def run_backward(
             result = fn.backward(*outs)
         if not isinstance(result, tuple):
             result = (result,)
-        for parent, needs, g in zip(fn.parents, fn.needs_input_grad, result):
+        for parent, (edge, edge_index), needs, g in zip(fn.parents, fn.edges, fn.needs_input_grad, result):
             if not needs or g is None:
                 continue
             if g.shape != parent.shape:
@@ -1013,9 +1043,9 @@ def run_backward(
                 )
             if g.dtype != parent._array.dtype:
                 g = g.astype(parent._array.dtype)
-            key = _key(parent)
+            key = (id(edge), edge_index) if edge is not None else (id(parent), -1)
             grads[key] = g if key not in grads else grads[key] + g
-            if parent._ctx is None:
+            if edge is None:
                 leaves[id(parent)] = parent
         if not retain_graph:
             fn.saved = None
