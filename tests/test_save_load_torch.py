@@ -136,6 +136,14 @@ def test_bad_requests_fail_clearly(tmp_path):
         z.writestr("archive/data.pkl", pickle.dumps(None, protocol=2))
     buffer.seek(0)
     assert rnnkit.load(buffer) is None
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:  # torch stores records; a compressed one may be a bomb
+        z.writestr("archive/data.pkl", pickle.dumps(None, protocol=2))
+    bomb.seek(0)
+    with pytest.raises(ValueError, match="is compressed"):
+        rnnkit.load(bomb)
+    with pytest.raises(ValueError, match="is a device"):
+        rnnkit.load("/dev/zero")
     rnnkit.save(nn.Linear(2, 2).state_dict(), tmp_path / "w.safetensors")  # the safetensors path still works
     loaded = rnnkit.load(tmp_path / "w.safetensors")
     assert set(loaded) == {"weight", "bias"} and isinstance(loaded["weight"], rnnkit.Tensor)

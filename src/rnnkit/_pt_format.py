@@ -178,7 +178,9 @@ class _Unpickler(pickle.Unpickler):
             )
         key = str(key)
         if key not in self.storages:
-            raw = self.archive.read(f"{self.prefix}/data/{key}")
+            raw = _read_record(self.archive, f"{self.prefix}/data/{key}")
+            if not isinstance(numel, int) or len(raw) < numel * storage_type.dtype.itemsize:
+                raise pickle.UnpicklingError(f"rnnkit.load: storage {key} holds fewer than the {numel} elements declared")
             array = np.frombuffer(raw, dtype=storage_type.dtype.newbyteorder(">" if self.swap else "<"))
             self.storages[key] = array.astype(storage_type.dtype)
         return self.storages[key]
@@ -194,6 +196,17 @@ def _open_archive(f: Any) -> zipfile.ZipFile:
         ) from None
 
 
+def _read_record(archive: zipfile.ZipFile, name: str) -> bytes:
+    """One stored (uncompressed, as torch writes) record; a compressed one could expand without bound."""
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise ValueError(f"rnnkit.load: the checkpoint has no record {name!r}") from None
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise ValueError(f"rnnkit.load: record {name!r} is compressed; torch's checkpoints store records uncompressed")
+    return archive.read(info)
+
+
 def _load_zip(f: Any, map_location: Any) -> Any:
     if map_location is not None and not callable(map_location) and not isinstance(map_location, dict):
         _dtype.to_device(map_location, "map_location")
@@ -203,10 +216,10 @@ def _load_zip(f: Any, map_location: Any) -> Any:
             raise ValueError(f"rnnkit.load: expected one <archive>/data.pkl in the zip, found {pickles}")
         prefix = pickles[0].split("/")[0]
         names = set(archive.namelist())
-        order = archive.read(f"{prefix}/byteorder").decode().strip() if f"{prefix}/byteorder" in names else "little"
+        order = _read_record(archive, f"{prefix}/byteorder").decode().strip() if f"{prefix}/byteorder" in names else "little"
         if order not in ("little", "big"):
             raise ValueError(f"rnnkit.load: unknown byteorder {order!r}")
-        data = io.BytesIO(archive.read(pickles[0]))
+        data = io.BytesIO(_read_record(archive, pickles[0]))
         return _Unpickler(data, archive, prefix, map_location, swap=order == "big").load()
 
 
@@ -404,8 +417,13 @@ def load(f: Any, map_location: Any = None, pickle_module: Any = None, *, weights
     if _safetensors_path(f):
         return {k: Tensor._wrap(v) for k, v in serialization.load(f).items()}
     if isinstance(f, (str, os.PathLike)):
-        with open(f, "rb") as handle:
-            result = _load_zip(io.BytesIO(handle.read()), map_location)
+        path = os.fspath(f)
+        fd, size = serialization._open_regular(path)  # never blocks on a FIFO or reads a device forever
+        try:
+            raw = serialization._read_exactly(fd, size, path)
+        finally:
+            os.close(fd)
+        result = _load_zip(io.BytesIO(raw), map_location)
     elif hasattr(f, "read"):
         result = _load_zip(f if hasattr(f, "seek") else io.BytesIO(f.read()), map_location)
     else:

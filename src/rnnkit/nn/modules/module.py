@@ -192,7 +192,7 @@ class Module:
         for key in own:
             if key in given and not _castable(given[key].dtype, own[key].dtype):
                 raise TypeError(f"load_state_dict for {type(self).__name__}: {key} has dtype {given[key].dtype}, "
-                                f"which cannot be loaded into a {own[key].dtype} parameter")
+                                f"which cannot be loaded into a {np.dtype(own[key].dtype)} parameter")
         misshaped = [
             f"{k}: expected shape {own[k].shape}, got {given[k].shape}"
             for k in own
