@@ -83,6 +83,7 @@ PROTOCOLS = [
     lambda m: m.ones(2, 3).t().contiguous().is_contiguous(),
     lambda m: m.ones(2, 3).size(1),
     lambda m: m.ones(2, 3).size(),
+    lambda m: (m.ones(2, 3).shape.numel(), m.ones(2, 3).shape == (2, 3), m.Size([2, 3])[1]),
     lambda m: m.tensor([[1, 2], [3, 4]]).nonzero().tolist(),
     lambda m: m.where(m.tensor([0, 1, 1]))[0].tolist(),
     lambda m: m.tensor(1.0).item(),

@@ -32,7 +32,9 @@ from rnnkit._dtype import device as _device_type
 from rnnkit._dtype import dtype_from_type_name, float_dtype, to_device, to_dtype, type_name
 from rnnkit._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
-__all__ = ["Tensor", "Function", "tensor", "as_tensor", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled"]
+__all__ = [
+    "Tensor", "Function", "Size", "tensor", "as_tensor", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
+]
 
 _CPU = _device_type("cpu")
 
@@ -80,6 +82,18 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
         raise TypeError(f"tensor(data): expected numbers, got an array of dtype {array.dtype}")
     to_dtype(array.dtype, "tensor(data)")  # a dtype rnnkit names (not float128, uint32, ...)
     return array
+
+
+class Size(tuple):
+    """A tensor's shape, as ``torch.Size``: a tuple of ints that also knows its element count."""
+
+    def numel(self) -> int:
+        count = 1
+        for n in self:
+            count *= n
+        return count
+
+    # repr stays a plain tuple's, (2, 3): messages and printed shapes read as before
 
 
 class _Version:
@@ -260,8 +274,8 @@ class Tensor:
 
     # -- basic properties -------------------------------------------------
     @property
-    def shape(self) -> tuple[int, ...]:
-        return self._array.shape
+    def shape(self) -> Size:
+        return Size(self._array.shape)
 
     @property
     def dtype(self):
@@ -286,7 +300,7 @@ class Tensor:
 
     def size(self, dim: int | None = None):
         if dim is None:
-            return self._array.shape
+            return Size(self._array.shape)
         if not -max(self.ndim, 1) <= dim < max(self.ndim, 1):
             raise IndexError(f"size(dim): expected a dimension in [{-self.ndim}, {self.ndim - 1}], got {dim}")
         return self._array.shape[dim]
