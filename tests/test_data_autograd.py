@@ -7,7 +7,7 @@ import pytest
 
 import rnnkit
 from rnnkit.utils import data
-from torch_parity import check_grad, close
+from helpers import check_grad, close
 
 
 def _plain(batch):

@@ -9,7 +9,7 @@ import pytest
 import rnnkit
 from rnnkit import nn, optim
 from rnnkit.optim import lr_scheduler
-from torch_parity import check_grad, close
+from helpers import check_grad, close
 
 RNG = np.random.default_rng(2)
 

@@ -14,7 +14,7 @@ import pytest
 
 import rnnkit
 from rnnkit import nn, optim
-from torch_parity import close
+from helpers import close
 
 
 def _lstm_pair(torch):

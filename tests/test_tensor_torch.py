@@ -374,3 +374,15 @@ def test_bad_arguments_raise_as_torch(torch):
 def test_methods_are_defined_on_the_class():
     names = {"topk", "gather", "add_", "masked_fill", "view_as", "long", "to", "new_zeros", "einsum"} - {"einsum"}
     assert names <= set(dir(rnnkit.Tensor)) and "__getattr__" not in vars(rnnkit.Tensor)
+
+
+def test_python_pickling_and_deepcopy_keep_class_values_and_flags():
+    import copy
+    import pickle
+
+    p = nn.Parameter(rnnkit.arange(3.0))
+    for back in (pickle.loads(pickle.dumps(p)), copy.deepcopy(p)):
+        assert type(back) is nn.Parameter and back.requires_grad and (back == p).all()
+        assert back.numpy() is not p.numpy()
+    with pytest.raises(RuntimeError, match="graph leaves"):
+        copy.deepcopy(p * 2)

@@ -515,7 +515,8 @@ class Tensor:
         return out
 
     def __reduce_ex__(self, protocol: int):
-        return (tensor, (self._array.copy(), self.requires_grad))
+        """Python pickling (copy, multiprocessing, dask): the class, the values and requires_grad."""
+        return (_rebuild, (type(self), self._array.copy(), self.requires_grad))
 
     def __repr__(self) -> str:
         values = self._array
@@ -956,6 +957,13 @@ def _positions_in(base: np.ndarray, view: np.ndarray) -> np.ndarray | None:
     ids = np.arange(base.size)
     strides = tuple(s // item * ids.itemsize for s in view.strides)
     return np.array(np.lib.stride_tricks.as_strided(ids[start // item :], shape=view.shape, strides=strides))
+
+
+def _rebuild(cls: type, array: np.ndarray, requires_grad: bool) -> Tensor:
+    """The inverse of ``Tensor.__reduce_ex__``: a tensor (or Parameter) of ``cls`` around ``array``."""
+    out = cls.__new__(cls)
+    out._init(array, requires_grad)
+    return out
 
 
 def mark_modified(t: Tensor) -> None:
