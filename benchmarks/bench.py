@@ -188,7 +188,7 @@ def _models(cell: str, I: int, H: int):
     tt = (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(I, H)
     with torch.no_grad():
         for name, p in tt.named_parameters():
-            p.copy_(torch.from_numpy(getattr(rk, name).data))
+            p.copy_(torch.from_numpy(getattr(rk, name).numpy()))
     return rk, tt
 
 
@@ -212,7 +212,7 @@ def time_layer(cell: str, size: tuple[int, int, int], reps: int, budget: float) 
 
     def rk_infer():
         with rnnkit.no_grad():
-            return rk(x)[0].data
+            return rk(x)[0].numpy()
 
     def tt_infer():
         with torch.no_grad():
@@ -279,7 +279,7 @@ def time_stream(reps: int, steps: int = 200) -> Stream:
     with torch.no_grad():
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
             getattr(rk_cell, name).data[...] = getattr(rk, name + "_l0").data
-            getattr(tt_cell, name).copy_(torch.from_numpy(getattr(rk, name + "_l0").data))
+            getattr(tt_cell, name).copy_(torch.from_numpy(getattr(rk, name + "_l0").numpy()))
     rk.eval(), rk_cell.eval(), tt.eval(), tt_cell.eval()
     xs = np.random.default_rng(2).standard_normal((steps, B, I), dtype=np.float32)
     xs_layer, xs_t = xs[:, None], torch.from_numpy(xs)

@@ -8,6 +8,7 @@ import numpy as np
 import rnnkit
 
 TOL = 1e-10  # float64 end to end: agreement to rounding
+RNG = np.random.default_rng(0)  # the random projections of check_grad
 
 try:
     import numba  # noqa: F401
@@ -22,7 +23,7 @@ KERNEL_VARIANTS = ["numpy"] + (["numba-loop", "numba-step"] if HAVE_NUMBA else [
 
 def close(ours, ref, tol=TOL):
     """Assert that ``ours`` (rnnkit Tensor or array) equals ``ref`` (torch tensor or array) in shape and value."""
-    ours = ours.data if isinstance(ours, rnnkit.Tensor) else np.asarray(ours)
+    ours = ours.detach().numpy() if isinstance(ours, rnnkit.Tensor) else np.asarray(ours)
     ref = ref.detach().numpy() if hasattr(ref, "detach") else np.asarray(ref)
     assert ours.shape == ref.shape, (ours.shape, ref.shape)
     np.testing.assert_allclose(ours, ref, rtol=tol, atol=tol)
@@ -56,3 +57,38 @@ def scan_forward(mode, x, h0, c0, weights, **options):
     from rnnkit.cells import scan
 
     return scan.forward(mode, x, h0, c0, weights, scan.Options(**options))
+
+
+def check_grad(fn, *arrays, eps=1e-6, rtol=1e-6, atol=1e-8):
+    """Assert that backward through ``fn`` equals central differences of <fn(x), R> for a random R.
+
+    ``fn`` receives Tensors and returns a Tensor (or a tuple/list of Tensors, which are all checked).
+    """
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    tensors = [rnnkit.tensor(a, requires_grad=True) for a in arrays]
+
+    def outputs(ts):
+        out = fn(*ts)
+        return list(out) if isinstance(out, (tuple, list)) else [out]
+
+    outs = outputs(tensors)
+    weights = [RNG.standard_normal(o.shape) for o in outs]
+    assert all(o.dtype == np.float64 for o in outs)
+    total = sum((o * rnnkit.Tensor(w)).sum() for o, w in zip(outs, weights))
+    total.backward()
+
+    def objective(values):
+        with rnnkit.no_grad():
+            return sum(float((o.detach().numpy() * w).sum()) for o, w in zip(outputs([rnnkit.Tensor(v) for v in values]), weights))
+
+    for i, a in enumerate(arrays):
+        numeric = np.zeros_like(a)
+        for j in np.ndindex(a.shape):
+            plus = [v.copy() for v in arrays]
+            minus = [v.copy() for v in arrays]
+            plus[i][j] += eps
+            minus[i][j] -= eps
+            numeric[j] = (objective(plus) - objective(minus)) / (2 * eps)
+        assert tensors[i].grad is not None, f"input {i} got no gradient"
+        assert tensors[i].grad.shape == a.shape
+        np.testing.assert_allclose(tensors[i].grad, numeric, rtol=rtol, atol=atol, err_msg=f"input {i}")

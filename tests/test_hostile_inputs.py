@@ -38,8 +38,8 @@ def _model():
 ])
 def test_a_failed_load_state_dict_changes_nothing(spoil, error, match):
     model = _model()
-    before = {k: v.copy() for k, v in model.state_dict().items()}
-    source = {k: v + 1.0 for k, v in model.state_dict().items()}  # every tensor would change
+    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}  # state_dict values are Tensors, as torch
+    source = {k: v.numpy() + 1.0 for k, v in model.state_dict().items()}  # every tensor would change
     last = list(source)[-1]
     spoil(source, last)
     with pytest.raises(error, match=match):
@@ -225,7 +225,7 @@ def test_charlm_shapes_match_the_model():
         model = CharLM(**config)
         assert {k: v.shape for k, v in model.state_dict().items()} == charlm_shapes(config)
         assert list(model.state_dict()) == list(charlm_shapes(config))  # the order the optimizer numbers them in
-        assert charlm_parameter_count(config) == sum(p.size for p in model.state_dict().values())
+        assert charlm_parameter_count(config) == sum(p.numel() for p in model.state_dict().values())
 
 
 def test_forecast_shapes_match_the_model():

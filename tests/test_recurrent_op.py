@@ -45,7 +45,7 @@ def test_second_backward_with_retain_graph_doubles_the_gradients(name, kernel):
         x = rnnkit.tensor(np.random.default_rng(1).normal(size=(T, B, I)), requires_grad=True)
         loss = (layer(x) ** 2).sum()
         loss.backward(retain_graph=True)
-        once = x.grad.copy()
+        once = x.grad.clone()
         loss.backward()
     assert np.abs(once).max() > 0
     np.testing.assert_allclose(x.grad, 2 * once, rtol=1e-12, atol=0)

@@ -23,6 +23,7 @@ from rnnkit.serialization import (
     unflatten_optimizer_state,
 )
 
+import rnnkit
 from rnnkit.nn import Parameter
 
 
@@ -205,7 +206,7 @@ def _trained_adam(rng, steps=5):
     sched = lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
     for _ in range(steps):
         for p in params:
-            p.grad = rng.standard_normal(p.data.shape)
+            p.grad = rnnkit.Tensor(rng.standard_normal(p.data.shape))
         opt.step()
         sched.step()
     return params, opt, sched
@@ -247,7 +248,7 @@ def test_optimizer_checkpoint_file_resumes_identically(tmp_path):
         grads = [rng.standard_normal(p.data.shape) for p in params]
         for ps, o, s in ((params, opt, sched), (clones, fresh, fresh_sched)):
             for p, g in zip(ps, grads):
-                p.grad = g.copy()
+                p.grad = rnnkit.Tensor(g.copy())
             o.step()
             s.step()
     for p, q in zip(params, clones):

@@ -53,7 +53,7 @@ class Recurrent(Function):
 
 
 def _array(t: Tensor | np.ndarray | None) -> np.ndarray | None:
-    return None if t is None else t.data if isinstance(t, Tensor) else np.asarray(t)
+    return None if t is None else t.numpy() if isinstance(t, Tensor) else np.asarray(t)
 
 
 def recurrent(

@@ -37,6 +37,7 @@ __all__ = [
     "save", "load", "load_metadata", "read_header", "to_bytes", "read_safetensors", "atomic_write_bytes",
     "atomic_write_text", "write_new", "fsync_directory",
     "flatten_optimizer_state", "unflatten_optimizer_state", "save_optimizer_state", "load_optimizer_state",
+    "safe_globals", "add_safe_globals", "get_safe_globals", "clear_safe_globals",
 ]
 
 _OPTIMIZER_FORMAT = "rnnkit.optim.state_dict/1"  # the value of metadata["format"] for optimizer states
@@ -128,7 +129,7 @@ def _to_numpy(name: str, value: Any) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value
     if isinstance(getattr(value, "data", None), np.ndarray):
-        return value.data
+        return value.numpy()
     if hasattr(value, "numpy"):
         value = value.detach() if hasattr(value, "detach") else value
         return np.asarray(value.numpy())
@@ -513,3 +514,7 @@ def load_optimizer_state(path: str | os.PathLike) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise ValueError(f"{os.fspath(path)!r} has corrupt optimizer metadata: {error}") from None
     return unflatten_optimizer_state(tensors, meta)
+
+
+# torch.serialization's allow-list API for rnnkit.load (kept in its own module)
+from rnnkit._safe_globals import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals  # noqa: E402

@@ -287,7 +287,7 @@ def test_input_dropout_is_one_mask_per_sequence(kind, kwargs, dropped):
     layer = getattr(L, kind)(6, dropout=0.5, return_sequences=True, **kwargs)
     x = rnnkit.tensor(np.random.default_rng(0).normal(size=(64, 5, 10)), requires_grad=True)
     layer(x, training=True).sum().backward()
-    zero = x.grad == 0  # (B, T, I): the dropped input features
+    zero = x.grad.numpy() == 0  # (B, T, I): the dropped input features
     np.testing.assert_array_equal(zero, np.broadcast_to(zero[:, :1], zero.shape))  # same at every step
     assert abs(zero[:, 0].mean() - dropped) < 0.06
 
@@ -345,7 +345,7 @@ def _finite_difference_check(layer, x, loss_of, params, eps=1e-6):
     xt = rnnkit.tensor(x, requires_grad=True)
     layer.zero_grad()
     loss_of(layer(xt, training=True)).backward()
-    for target, grad in [(x, xt.grad)] + [(p.data, p.grad) for p in params]:
+    for target, grad in [(x, xt.grad)] + [(p.numpy(), p.grad) for p in params]:
         numeric = np.zeros_like(target)
         for i in np.ndindex(target.shape):
             old = target[i]

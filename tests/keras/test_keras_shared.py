@@ -135,7 +135,7 @@ def test_keras_optimizer_is_an_rnnkit_optimizer():
     for step in grads[2:]:
         opt.apply(step, weights)
         for w, g in zip(copies, step):
-            w.grad = g
+            w.grad = rnnkit.Tensor(g)  # .grad is a Tensor, as torch
         resumed.step()
     for a, b in zip(weights, copies):
         np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -91,7 +91,7 @@ def test_linear_accepts_ndarrays_and_checks_input():
         layer(np.ones((3, 4), np.int64))
     with pytest.raises(ValueError, match=r"input: expected last dimension 4 \(in_features\), got shape \(3, 5\)"):
         layer(np.ones((3, 5)))
-    with pytest.raises(TypeError, match=r"input: expected dtype float32 \(the module.s parameters\), got float64"):
+    with pytest.raises(TypeError, match=r"input: expected dtype float32 \(the module.s parameters\), got rnnkit.float64"):
         layer(rnnkit.tensor(np.ones((3, 4)), dtype=np.float64))
 
 
@@ -162,15 +162,16 @@ def test_dropout_training_statistics_and_scaling(p):
     n = 200_000
     drop = nn.Dropout(p)
     x = rnnkit.tensor(np.ones(n), requires_grad=True, dtype=np.float64)
-    y = drop(x)
-    dropped = y.data == 0
-    np.testing.assert_allclose(y.data[~dropped], 1 / (1 - p))  # survivors are scaled by 1 / (1 - p)
+    out = drop(x)
+    y = out.detach().numpy()
+    dropped = y == 0
+    np.testing.assert_allclose(y[~dropped], 1 / (1 - p))  # survivors are scaled by 1 / (1 - p)
     sigma = math.sqrt(p * (1 - p) / n)
     assert abs(dropped.mean() - p) < 5 * sigma
-    assert abs(y.data.mean() - 1.0) < 5 * sigma / (1 - p)  # the expectation is preserved
+    assert abs(y.mean() - 1.0) < 5 * sigma / (1 - p)  # the expectation is preserved
     g = randn(n)
-    y.backward(g)
-    np.testing.assert_allclose(x.grad, g * y.data)  # the same mask scales the gradient
+    out.backward(g)
+    np.testing.assert_allclose(x.grad, g * y)  # the same mask scales the gradient
 
 
 def test_dropout_eval_and_edge_probabilities():
@@ -333,10 +334,10 @@ def test_state_dict_round_trip_loads_in_place():
     x = randn(5, 3)
     a.eval(), b.eval()
     assert not np.allclose(a(x).data, b(x).data)
-    before = b[0].weight.data
+    before = b[0].weight.numpy()
     missing, unexpected = b.load_state_dict(a.state_dict())
     assert missing == [] and unexpected == []
-    assert b[0].weight.data is before  # copied into the existing arrays (optimizers keep working)
+    assert b[0].weight.numpy() is before  # copied into the existing arrays (optimizers keep working)
     np.testing.assert_array_equal(a(x).data, b(x).data)
     state = a.state_dict()
     assert list(state) == ["0.weight", "0.bias", "3.weight", "3.bias"]
@@ -457,9 +458,9 @@ def test_calculate_gain_rejects_unknown():
 
 def test_uniform_initialisers_respect_their_bounds():
     w = nn.Parameter(np.zeros((200, 300), np.float32))
-    array = w.data
+    array = w.numpy()
     nn.init.xavier_uniform_(w, gain=2.0)
-    assert w.data is array  # in place
+    assert w.numpy() is array  # in place
     bound = 2.0 * math.sqrt(6 / 500)
     assert np.abs(w.data).max() <= bound and np.abs(w.data).max() > 0.95 * bound
     nn.init.kaiming_uniform_(w, a=math.sqrt(5))

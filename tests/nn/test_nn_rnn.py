@@ -228,7 +228,7 @@ def test_state_dict_round_trip_into_torch_and_names():
     names = list(lstm.state_dict())
     ref = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2)
     assert names == list(ref.state_dict())
-    ref.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in lstm.state_dict().items()})
+    ref.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in lstm.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((5, 2, 3)).astype(np.float32)
     out_o, _ = lstm(x)
     out_t, _ = ref(torch.from_numpy(x))

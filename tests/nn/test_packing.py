@@ -125,7 +125,7 @@ def test_recurrent_helpers_round_trip(lengths, enforce_sorted):
     packed = U.PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
 
     padded, lens = U.packed_to_padded(packed)
-    assert isinstance(lens, np.ndarray)
+    assert isinstance(lens, rnnkit.Tensor) and lens.dtype == rnnkit.int64  # as torch
     np.testing.assert_array_equal(lens, lengths)  # original batch order
     assert padded.shape == (max(lengths), B, 3)
     for b, n in enumerate(lengths):

@@ -209,7 +209,7 @@ def train(net_args: dict, series: list[Arrays], fit: list[tuple[int, int]], val:
         errors = np.abs(pred - val_true) / val_scale
         if float(errors.mean()) < best["val_mase"]:
             best.update(val_mase=float(errors.mean()), epoch=epoch, val_pred=pred,
-                        state={k: v.copy() for k, v in net.state_dict().items()})
+                        state={k: v.clone() for k, v in net.state_dict().items()})
             return True
         return False
 
@@ -241,7 +241,7 @@ def train(net_args: dict, series: list[Arrays], fit: list[tuple[int, int]], val:
             if stale >= patience:
                 break
     if best["state"] is None:
-        best["state"] = {k: v.copy() for k, v in net.state_dict().items()}
+        best["state"] = {k: v.clone() for k, v in net.state_dict().items()}
     return {**best, "epochs_run": len(losses), "losses": losses, "val_true": val_true, "val_scale": val_scale}
 
 

@@ -30,11 +30,13 @@ Example:
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
 import numpy as np
 
+from rnnkit import _ops
 from rnnkit._ops import _unbroadcast, log_softmax, relu, sigmoid, softmax, tanh
 from rnnkit._random import dropout_mask, generator
 from rnnkit._tensor import Function, Tensor, as_tensor
@@ -42,7 +44,8 @@ from rnnkit._validation import float_input
 
 __all__ = [
     "linear", "embedding", "dropout", "relu", "tanh", "sigmoid", "softmax", "log_softmax", "one_hot",
-    "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy_with_logits",
+    "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy_with_logits", "layer_norm",
+    "gelu", "leaky_relu",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -51,7 +54,7 @@ _REDUCTIONS = ("none", "mean", "sum")
 # -- argument helpers ----------------------------------------------------------
 def _int_array(name: str, x: Any) -> np.ndarray:
     """Class indices as an int64 ndarray (TypeError for anything else)."""
-    array = x.data if isinstance(x, Tensor) else np.asarray(x)
+    array = x.numpy() if isinstance(x, Tensor) else np.asarray(x)
     if array.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected integer class indices, got dtype {array.dtype}")
     return array.astype(np.int64, copy=False)
@@ -68,7 +71,7 @@ def _const_array(name: str, x: Any, dtype: np.dtype) -> np.ndarray | None:
     """An optional constant (loss weights) as an ndarray of ``dtype``."""
     if x is None:
         return None
-    array = x.data if isinstance(x, Tensor) else np.asarray(x)
+    array = x.numpy() if isinstance(x, Tensor) else np.asarray(x)
     if array.dtype.kind not in "fiub":
         raise TypeError(f"{name}: expected numbers, got an array of dtype {array.dtype}")
     return array.astype(dtype, copy=False)
@@ -409,7 +412,7 @@ def cross_entropy(
     x = _class_input(input)
     C = x.shape[0] if x.ndim == 1 else x.shape[1]
     w = _class_weight(weight, C, x.dtype)
-    target_data = target.data if isinstance(target, Tensor) else np.asarray(target)
+    target_data = target.numpy() if isinstance(target, Tensor) else np.asarray(target)
     if target_data.dtype.kind == "f":
         if target_data.shape != x.shape:
             raise ValueError(
@@ -526,3 +529,59 @@ def _broadcast_or_none(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...
         return np.broadcast_shapes(a, b)
     except ValueError:
         return None
+
+
+def layer_norm(input: Any, normalized_shape: Any, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise over the trailing ``normalized_shape`` dimensions, as ``torch.nn.functional.layer_norm``."""
+    x = as_tensor(input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if x.shape[x.ndim - len(shape):] != shape:
+        raise RuntimeError(f"layer_norm: expected input with trailing shape {shape}, got {x.shape}")
+    dims = tuple(range(x.ndim - len(shape), x.ndim))
+    mean = _ops.mean(x, dims, keepdim=True)
+    centred = x - mean
+    var = _ops.mean(centred * centred, dims, keepdim=True)
+    y = centred * _ops.rsqrt(var + eps)  # (..., *shape)
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])  # NumPy has no erf; math.erf is exact to rounding
+
+
+class _GELU(Function):
+    """GELU: ``x * Phi(x)`` (``approximate='none'``) or its tanh approximation, as torch."""
+
+    def forward(self, x, approximate):
+        self.approximate = approximate
+        self.save_for_backward(x)
+        if approximate == "tanh":
+            inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)
+            return (0.5 * x * (1 + np.tanh(inner))).astype(x.dtype)
+        return (0.5 * x * (1 + _erf(x / math.sqrt(2)))).astype(x.dtype)
+
+    def backward(self, g):
+        (x,) = self.saved
+        if self.approximate == "tanh":
+            k = math.sqrt(2 / math.pi)
+            t = np.tanh(k * (x + 0.044715 * x**3))
+            return (g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x))).astype(x.dtype)
+        pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        return (g * (0.5 * (1 + _erf(x / math.sqrt(2))) + x * pdf)).astype(x.dtype)
+
+
+def gelu(input: Any, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit, as ``torch.nn.functional.gelu``."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu(approximate): expected 'none' or 'tanh', got {approximate!r}")
+    return _GELU.apply(float_input("input", input), approximate=approximate)
+
+
+def leaky_relu(input: Any, negative_slope: float = 0.01) -> Tensor:
+    """``x`` where positive, else ``negative_slope * x``."""
+    x = float_input("input", input)
+    return _ops.where(x.numpy() > 0, x, x * negative_slope)

@@ -41,7 +41,7 @@ T = TypeVar("T", Tensor, np.ndarray)
 
 def _array(tensor: Any) -> np.ndarray:
     """The ndarray to fill: a Tensor's ``.data`` or the ndarray itself."""
-    array = tensor.data if isinstance(tensor, Tensor) else tensor
+    array = tensor.numpy() if isinstance(tensor, Tensor) else tensor
     if not isinstance(array, np.ndarray):
         raise TypeError(f"tensor: expected a Tensor, Parameter or np.ndarray, got {type(tensor).__name__}")
     if array.dtype.kind != "f":

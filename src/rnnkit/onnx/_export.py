@@ -35,7 +35,7 @@ def flatten(value: Any) -> list:
 
 def _array(value: Any) -> np.ndarray | None:
     if isinstance(value, Tensor):
-        return value.data
+        return value.numpy()
     if isinstance(value, np.ndarray):
         return value
     return None

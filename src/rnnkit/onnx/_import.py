@@ -52,7 +52,7 @@ def _divide(a: Any, b: Any) -> np.ndarray:
 
 
 def _arr(v: Any) -> np.ndarray:
-    return v.data if _is_t(v) else np.asarray(v)
+    return v.numpy() if _is_t(v) else np.asarray(v)
 
 
 def _attr(node: Any, name: str, default: Any = None) -> Any:
@@ -108,7 +108,7 @@ def _cast(node, x):
     if dtype is None:
         raise ValueError(f"Cast to ONNX type {_attr(node, 'to')} is not supported")
     if _is_t(x) and np.dtype(dtype).kind == "f":
-        return x if x.dtype == dtype else Tensor(x.data.astype(dtype))
+        return x if x.dtype == dtype else Tensor(x.numpy().astype(dtype))
     return _arr(x).astype(dtype)
 
 
@@ -339,7 +339,7 @@ class OnnxModule(nn.Module):
         values.update(self._constants)
         values.update({name: getattr(self, attr) for name, attr in self._params.items()})
         for name, x in zip(self.input_names, inputs):
-            array = x.data if _is_t(x) else np.asarray(x)
+            array = x.numpy() if _is_t(x) else np.asarray(x)
             values[name] = x if _is_t(x) else Tensor(array) if array.dtype.kind == "f" else array
         for node in self._nodes:
             args = [values[name] for name in node.input]

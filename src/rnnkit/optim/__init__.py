@@ -17,10 +17,14 @@ Example:
 """
 
 from rnnkit.optim import lr_scheduler
+from rnnkit.optim.adadelta import Adadelta
 from rnnkit.optim.adagrad import Adagrad
 from rnnkit.optim.adam import Adam, AdamW
+from rnnkit.optim.adam_variants import Adamax, NAdam, RAdam
+from rnnkit.optim.lbfgs import LBFGS
 from rnnkit.optim.optimizer import Optimizer
 from rnnkit.optim.rmsprop import RMSprop
 from rnnkit.optim.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "LBFGS",
+           "lr_scheduler"]

@@ -1,10 +1,11 @@
-"""Learning-rate schedulers (``torch.optim.lr_scheduler``): StepLR, ExponentialLR,
-CosineAnnealingLR and ReduceLROnPlateau.
+"""Learning-rate schedulers (``torch.optim.lr_scheduler``): StepLR, MultiStepLR, ExponentialLR,
+LambdaLR, LinearLR, CosineAnnealingLR and ReduceLROnPlateau.
 
 A scheduler rewrites ``group["lr"]`` of its optimizer's parameter groups each time its
 ``step()`` is called (once per epoch, after ``optimizer.step()``). The values match
 PyTorch's step for step, including CosineAnnealingLR's recursive form. Every scheduler's
-``state_dict()`` holds only numbers, strings and lists, so it can be stored as JSON.
+``state_dict()`` holds only numbers, strings and lists, so it can be stored as JSON
+(LambdaLR leaves its functions out, as torch does).
 
 Unlike PyTorch, the constructors take no ``last_epoch`` and ``step()`` takes no ``epoch``
 (both deprecated there); resume with :meth:`LRScheduler.load_state_dict`.
@@ -12,6 +13,7 @@ Unlike PyTorch, the constructors take no ``last_epoch`` and ``step()`` takes no 
 
 from __future__ import annotations
 
+import bisect
 import copy
 import math
 import numbers
@@ -22,7 +24,8 @@ from rnnkit._plateau import plateau_step
 from rnnkit.optim.optimizer import Optimizer, _check_range
 
 __all__ = [
-    "LRScheduler", "StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau", "cosine_annealing_lr",
+    "LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "LambdaLR", "LinearLR", "CosineAnnealingLR",
+    "OneCycleLR", "SequentialLR", "ReduceLROnPlateau", "cosine_annealing_lr",
 ]
 
 
@@ -91,6 +94,17 @@ class LRScheduler:
     def get_lr(self) -> list[float]:
         """The learning rate of each group for epoch ``last_epoch`` (already incremented)."""
         raise NotImplementedError
+
+    def _start_lrs(self) -> list[float]:
+        """The learning rates at epoch 0 (the base rates unless the schedule starts elsewhere)."""
+        return list(self.base_lrs)
+
+    def _restart(self) -> None:
+        """Go back to epoch 0 and set its learning rates (what SequentialLR does at a milestone)."""
+        self.last_epoch = 0
+        for group, lr in zip(self.optimizer.param_groups, self._start_lrs()):
+            group["lr"] = lr
+        self._last_lr = self._lrs()
 
     def step(self) -> None:
         """Advance one epoch and set every group's ``lr``."""
@@ -352,3 +366,255 @@ class ReduceLROnPlateau(LRScheduler):
     def in_cooldown(self) -> bool:
         """True while the cooldown after a reduction lasts."""
         return self.cooldown_counter > 0
+
+
+class MultiStepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` at each milestone epoch (``torch.optim.lr_scheduler.MultiStepLR``).
+
+    Equations: ``lr_t = lr_{t-1} * gamma ** (number of milestones equal to t)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from types import SimpleNamespace
+        >>> from rnnkit.optim import SGD
+        >>> opt = SGD([SimpleNamespace(data=np.zeros(1), grad=None)], lr=1.0)
+        >>> sched = MultiStepLR(opt, milestones=[1, 3], gamma=0.5)
+        >>> [(sched.step(), sched.get_last_lr()[0])[1] for _ in range(4)]
+        [0.5, 0.5, 0.25, 0.25]
+    """
+
+    def __init__(self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1) -> None:
+        for m in milestones:
+            _check_int("milestones", m, 0)
+        _check_range("gamma", "gamma", gamma, 0.0)
+        self.milestones, self.gamma = sorted(milestones), gamma
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        hits = self.milestones.count(self.last_epoch)
+        return [lr * self.gamma**hits for lr in self._lrs()]
+
+
+class LambdaLR(LRScheduler):
+    """``lr_t = initial_lr * lr_lambda(t)`` (``torch.optim.lr_scheduler.LambdaLR``), set from epoch 0.
+
+    Args:
+        optimizer: the scheduled optimizer.
+        lr_lambda: a function of the epoch, or one per parameter group.
+
+    Example:
+        >>> import numpy as np
+        >>> from types import SimpleNamespace
+        >>> from rnnkit.optim import SGD
+        >>> opt = SGD([SimpleNamespace(data=np.zeros(1), grad=None)], lr=1.0)
+        >>> sched = LambdaLR(opt, lambda epoch: 0.5 ** epoch)
+        >>> [sched.get_last_lr()[0]] + [(sched.step(), sched.get_last_lr()[0])[1] for _ in range(2)]
+        [1.0, 0.5, 0.25]
+    """
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Any) -> None:
+        _check_optimizer(optimizer)
+        lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * len(optimizer.param_groups)
+        if len(lambdas) != len(optimizer.param_groups) or not all(callable(f) for f in lambdas):
+            raise ValueError(f"lr_lambda: expected a function or {len(optimizer.param_groups)} functions")
+        self.lr_lambdas = lambdas
+        super().__init__(optimizer)
+        self._restart()
+
+    def get_lr(self) -> list[float]:
+        return [base * f(self.last_epoch) for base, f in zip(self.base_lrs, self.lr_lambdas)]
+
+    def _start_lrs(self) -> list[float]:
+        return [base * f(0) for base, f in zip(self.base_lrs, self.lr_lambdas)]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in super().state_dict().items() if k != "lr_lambdas"}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        lambdas = self.lr_lambdas
+        super().load_state_dict({**state_dict, "lr_lambdas": lambdas})
+
+
+class LinearLR(LRScheduler):
+    """Scale the learning rate linearly from ``start_factor`` to ``end_factor`` over ``total_iters`` epochs.
+
+    Example:
+        >>> import numpy as np
+        >>> from types import SimpleNamespace
+        >>> from rnnkit.optim import SGD
+        >>> opt = SGD([SimpleNamespace(data=np.zeros(1), grad=None)], lr=1.0)
+        >>> sched = LinearLR(opt, start_factor=0.5, total_iters=2)
+        >>> [sched.get_last_lr()[0]] + [(sched.step(), sched.get_last_lr()[0])[1] for _ in range(3)]
+        [0.5, 0.75, 1.0, 1.0]
+    """
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5) -> None:
+        if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
+            raise ValueError("Starting multiplicative factor expected to be greater than 0 and less or equal to 1.")
+        _check_int("total_iters", total_iters, 1)
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
+        super().__init__(optimizer)
+        for group in optimizer.param_groups:
+            group["lr"] = group["lr"] * start_factor
+        self._last_lr = self._lrs()
+
+    def _start_lrs(self) -> list[float]:
+        return [base * self.start_factor for base in self.base_lrs]
+
+    def get_lr(self) -> list[float]:
+        if self.last_epoch > self.total_iters:
+            return self._lrs()
+        change = self.end_factor - self.start_factor
+        factor = 1.0 + change / (self.total_iters * self.start_factor + (self.last_epoch - 1) * change)
+        return [lr * factor for lr in self._lrs()]
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (``torch.optim.lr_scheduler.OneCycleLR``): warm up to ``max_lr``, then anneal far below.
+
+    The learning rate goes from ``max_lr / div_factor`` to ``max_lr`` over the first ``pct_start``
+    of ``total_steps``, then down to ``initial_lr / final_div_factor`` (cosine or linear; three
+    phases if ``three_phase``); with ``cycle_momentum`` the momentum (or beta1) moves the other way.
+    Call ``step()`` after every batch.
+
+    Example:
+        >>> import numpy as np
+        >>> from types import SimpleNamespace
+        >>> from rnnkit.optim import SGD
+        >>> opt = SGD([SimpleNamespace(data=np.zeros(1), grad=None)], lr=0.1, momentum=0.9)
+        >>> sched = OneCycleLR(opt, max_lr=1.0, total_steps=4, anneal_strategy="linear")
+        >>> [round(sched.get_last_lr()[0], 4)] + [round((sched.step(), sched.get_last_lr()[0])[1], 4) for _ in range(3)]
+        [0.04, 0.7143, 0.3571, 0.0]
+    """
+
+    def __init__(self, optimizer: Optimizer, max_lr: float | Sequence[float], total_steps: int | None = None,
+                 epochs: int | None = None, steps_per_epoch: int | None = None, pct_start: float = 0.3,
+                 anneal_strategy: str = "cos", cycle_momentum: bool = True, base_momentum: float = 0.85,
+                 max_momentum: float = 0.95, div_factor: float = 25.0, final_div_factor: float = 1e4,
+                 three_phase: bool = False) -> None:
+        _check_optimizer(optimizer)
+        if total_steps is None:
+            if epochs is None or steps_per_epoch is None:
+                raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
+            _check_int("epochs", epochs, 1)
+            _check_int("steps_per_epoch", steps_per_epoch, 1)
+            total_steps = epochs * steps_per_epoch
+        _check_int("total_steps", total_steps, 1)
+        if not isinstance(pct_start, float) or not 0 <= pct_start <= 1:
+            raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
+        self.total_steps, self.anneal_strategy, self.cycle_momentum = total_steps, anneal_strategy, cycle_momentum
+        up = float(pct_start * total_steps) - 1
+        if three_phase:
+            self.phases = [[up, "initial_lr", "max_lr", "max_momentum", "base_momentum"],
+                           [float(2 * pct_start * total_steps) - 2, "max_lr", "initial_lr", "base_momentum",
+                            "max_momentum"],
+                           [total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"]]
+        else:
+            self.phases = [[up, "initial_lr", "max_lr", "max_momentum", "base_momentum"],
+                           [total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"]]
+        groups = optimizer.param_groups
+        max_lrs = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * len(groups)
+        for group, top in zip(groups, max_lrs):
+            group["initial_lr"], group["max_lr"] = top / div_factor, top
+            group["min_lr"] = group["initial_lr"] / final_div_factor
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
+            self.use_beta1 = "betas" in optimizer.defaults
+            for group in groups:
+                if self.use_beta1:
+                    group["betas"] = (max_momentum, *group["betas"][1:])
+                else:
+                    group["momentum"] = max_momentum
+                group["max_momentum"], group["base_momentum"] = max_momentum, base_momentum
+        super().__init__(optimizer)
+        self._restart()
+
+    def _anneal(self, start: float, end: float, pct: float) -> float:
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def get_lr(self) -> list[float]:
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(f"Tried to step {step} times. The specified number of total steps is {self.total_steps}")
+        lrs = []
+        for group in self.optimizer.param_groups:
+            start_step = 0.0
+            for i, (end_step, lr0, lr1, m0, m1) in enumerate(self.phases):
+                if step <= end_step or i == len(self.phases) - 1:
+                    pct = (step - start_step) / (end_step - start_step)
+                    lrs.append(self._anneal(group[lr0], group[lr1], pct))
+                    if self.cycle_momentum:
+                        momentum = self._anneal(group[m0], group[m1], pct)
+                        if self.use_beta1:
+                            group["betas"] = (momentum, *group["betas"][1:])
+                        else:
+                            group["momentum"] = momentum
+                    break
+                start_step = end_step
+        return lrs
+
+    def _start_lrs(self) -> list[float]:
+        return self.get_lr()
+
+
+class SequentialLR(LRScheduler):
+    """Run ``schedulers`` one after another, switching at the ``milestones`` (``torch.optim.lr_scheduler.SequentialLR``).
+
+    At each milestone the next scheduler starts from its epoch 0.
+
+    Example:
+        >>> import numpy as np
+        >>> from types import SimpleNamespace
+        >>> from rnnkit.optim import SGD
+        >>> opt = SGD([SimpleNamespace(data=np.zeros(1), grad=None)], lr=1.0)
+        >>> warm = LinearLR(opt, start_factor=0.5, total_iters=2)
+        >>> decay = ExponentialLR(opt, gamma=0.5)
+        >>> sched = SequentialLR(opt, [warm, decay], milestones=[2])
+        >>> [sched.get_last_lr()[0]] + [(sched.step(), sched.get_last_lr()[0])[1] for _ in range(4)]
+        [0.5, 0.75, 1.0, 0.5, 0.25]
+    """
+
+    def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler], milestones: Sequence[int]) -> None:
+        _check_optimizer(optimizer)
+        if len(schedulers) < 1 or len(milestones) != len(schedulers) - 1:
+            raise ValueError(
+                "Sequential Schedulers expects number of schedulers provided to be one more than the number of "
+                f"milestone points, but got number of schedulers {len(schedulers)} and the number of milestones "
+                f"to be equal to {len(milestones)}"
+            )
+        for i, scheduler in enumerate(schedulers):
+            if scheduler.optimizer is not optimizer:
+                raise ValueError(f"Sequential Schedulers expects all schedulers to belong to the same optimizer, "
+                                 f"but got scheduler at index {i} to be different")
+        self.optimizer, self._schedulers, self._milestones = optimizer, list(schedulers), list(milestones)
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = 0
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        self._schedulers[0]._restart()
+        self._last_lr = self._schedulers[0].get_last_lr()
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        index = bisect.bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[index]
+        if index > 0 and self._milestones[index - 1] == self.last_epoch:
+            scheduler._restart()
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_epoch": self.last_epoch, "_milestones": list(self._milestones), "_last_lr": list(self._last_lr),
+                "base_lrs": list(self.base_lrs), "_schedulers": [s.state_dict() for s in self._schedulers]}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        for scheduler, state in zip(self._schedulers, state_dict["_schedulers"]):
+            scheduler.load_state_dict(state)
+        self.last_epoch, self._last_lr = state_dict["last_epoch"], list(state_dict["_last_lr"])

@@ -1,9 +1,9 @@
 """The optimizer base class: parameter groups, per-parameter state and ``state_dict``.
 
 This is PyTorch's ``torch.optim.Optimizer`` contract on NumPy. A *parameter* is any object
-with ``.data`` (a floating ``np.ndarray`` that the optimizer updates IN PLACE) and ``.grad``
-(an ``np.ndarray`` of the same shape, or ``None`` to skip the parameter this step), such as
-``rnnkit.nn.Parameter``. Subclasses supply the per-parameter math as a pure function on
+with ``.data`` (a floating Tensor or ``np.ndarray`` that the optimizer updates IN PLACE) and
+``.grad`` (a Tensor or ``np.ndarray`` of the same shape, or ``None`` to skip the parameter this
+step), such as ``rnnkit.nn.Parameter``; a Tensor's version counter records each update. Subclasses supply the per-parameter math as a pure function on
 arrays (see :mod:`rnnkit.optim.sgd`, ``adagrad``, ``rmsprop``, ``adam``) plus three hooks:
 ``_validate(group)``, ``_init_state(param, group)`` and ``_update(param, grad, state, group)``.
 
@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMappin
 from typing import Any
 
 import numpy as np
+
+from rnnkit._tensor import Tensor, mark_modified
 
 __all__ = ["Optimizer"]
 
@@ -65,8 +67,13 @@ class _ParamState(MutableMapping):
 
 
 def _is_param(obj: Any) -> bool:
-    """True for objects that follow the parameter contract (``.data`` ndarray, ``.grad``)."""
-    return isinstance(getattr(obj, "data", None), np.ndarray) and hasattr(obj, "grad")
+    """True for objects that follow the parameter contract (``.data`` Tensor or ndarray, ``.grad``)."""
+    return isinstance(getattr(obj, "data", None), (np.ndarray, Tensor)) and hasattr(obj, "grad")
+
+
+def _values(param: Any) -> np.ndarray:
+    """The ndarray behind ``param.data`` (shared memory: updates land in the parameter)."""
+    return np.asarray(param.data)
 
 
 def _check_ordered(params: Any) -> None:
@@ -199,7 +206,7 @@ class Optimizer:
         """The state of ``param``, created by :meth:`_init_state` the first time."""
         state = self.state[param]
         if not state:
-            state.update(self._init_state(param.data, group))
+            state.update(self._init_state(_values(param), group))
         return state
 
     # -- public API ------------------------------------------------------------------
@@ -220,11 +227,11 @@ class Optimizer:
         for i, param in enumerate(params):
             if not _is_param(param):
                 raise TypeError(
-                    "optimizer can only optimize parameters: objects with an ndarray .data and a .grad "
+                    "optimizer can only optimize parameters: objects with a Tensor or ndarray .data and a .grad "
                     f"attribute (e.g. rnnkit.nn.Parameter), but params[{i}] is {type(param).__name__}"
                 )
-            if param.data.dtype.kind != "f":
-                raise TypeError(f"params[{i}] must have a floating-point dtype, got {param.data.dtype}")
+            if _values(param).dtype.kind != "f":
+                raise TypeError(f"params[{i}] must have a floating-point dtype, got {_values(param).dtype}")
         ids = [id(p) for p in params]
         if len(set(ids)) != len(ids):
             raise ValueError("params contains the same parameter more than once in one group")
@@ -258,12 +265,15 @@ class Optimizer:
         for group, i, param in self._params():
             if param.grad is None:
                 continue
-            grad = np.asarray(_to_array(param.grad), dtype=param.data.dtype)  # keep the param dtype
-            if grad.shape != param.data.shape:
+            values = _values(param)
+            grad = np.asarray(_to_array(param.grad), dtype=values.dtype)  # keep the param dtype
+            if grad.shape != values.shape:
                 raise ValueError(
-                    f"grad of params[{i}] has shape {grad.shape}, expected the parameter's shape {param.data.shape}"
+                    f"grad of params[{i}] has shape {grad.shape}, expected the parameter's shape {values.shape}"
                 )
-            self._update(param.data, grad, self._state_for(param, group), group)
+            self._update(values, grad, self._state_for(param, group), group)
+            if isinstance(param, Tensor):
+                mark_modified(param)
         return loss
 
     def state_dict(self) -> dict[str, Any]:
@@ -317,7 +327,7 @@ class Optimizer:
             if int(key) not in id_map:
                 raise ValueError(f"state_dict['state'] has an entry for parameter {key}, which no group lists")
             param = id_map[int(key)]
-            state[param] = {name: _cast_state(name, value, param.data, key) for name, value in pstate.items()}
+            state[param] = {name: _cast_state(name, value, _values(param), key) for name, value in pstate.items()}
         for group, saved in zip(self.param_groups, saved_groups):
             saved["params"] = group["params"]
             for name, default in self.defaults.items():  # options missing from older state dicts

@@ -8,8 +8,9 @@ from typing import Any
 from rnnkit._tensor import as_tensor
 from rnnkit.nn import functional as F
 from rnnkit.nn.modules.module import Module
+from rnnkit.nn.modules.transformer import MultiheadAttention  # where torch defines it
 
-__all__ = ["Tanh", "ReLU", "Sigmoid", "Softmax", "LogSoftmax"]
+__all__ = ["Tanh", "ReLU", "Sigmoid", "Softmax", "LogSoftmax", "GELU", "LeakyReLU", "MultiheadAttention"]
 
 
 class Tanh(Module):
@@ -103,3 +104,39 @@ class LogSoftmax(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class GELU(Module):
+    """y = x * Phi(x) (or its tanh approximation), elementwise.
+
+    Example:
+        >>> from rnnkit import nn
+        >>> [round(v, 4) for v in nn.GELU()([-1.0, 1.0]).tolist()]
+        [-0.1587, 0.8413]
+    """
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, input: Any):
+        return F.gelu(input, self.approximate)
+
+
+class LeakyReLU(Module):
+    """y = x if x > 0 else negative_slope * x.
+
+    Example:
+        >>> from rnnkit import nn
+        >>> nn.LeakyReLU(0.25)([-1.0, 2.0]).tolist()
+        [-0.25, 2.0]
+    """
+
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
+        super().__init__()
+        if inplace:
+            raise ValueError("LeakyReLU(inplace=True): rnnkit's activations return a new tensor")
+        self.negative_slope = negative_slope
+
+    def forward(self, input: Any):
+        return F.leaky_relu(input, self.negative_slope)

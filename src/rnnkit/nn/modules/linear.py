@@ -15,7 +15,7 @@ from rnnkit.nn import init
 from rnnkit._validation import check_dtype, check_size
 from rnnkit.nn.modules.module import Module, Parameter
 
-__all__ = ["Linear"]
+__all__ = ["Linear", "NonDynamicallyQuantizableLinear"]
 
 
 class Linear(Module):
@@ -65,3 +65,7 @@ class Linear(Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """A :class:`Linear` under torch's name for attention's output projection (torch's quantizer skips it)."""

@@ -5,6 +5,7 @@ Class weights and ``pos_weight`` are buffers, so they appear in ``state_dict`` a
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -20,15 +21,28 @@ def _buffer(name: str, value: Any) -> np.ndarray | None:
     """An optional weight as a float ndarray (a copy) for ``register_buffer``."""
     if value is None:
         return None
-    array = np.array(value.data if isinstance(value, Tensor) else value)
+    array = np.array(value.numpy() if isinstance(value, Tensor) else value)
     if array.dtype.kind not in "fiu":
         raise TypeError(f"{name}: expected numbers, got an array of dtype {array.dtype}")
     return array.astype(array.dtype if array.dtype.kind == "f" else np.float32)
 
 
+def _legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+    """torch's reading of the deprecated ``size_average``/``reduce`` pair (either given overrides ``reduction``)."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    reduction = "none" if not reduce else "mean" if size_average else "sum"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{reduction}' instead.",
+                  UserWarning, stacklevel=3)
+    return reduction
+
+
 class _Loss(Module):
-    def __init__(self, reduction: str = "mean"):
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean"):
         super().__init__()
+        reduction = _legacy_reduction(size_average, reduce, reduction)
         F._check_reduction(reduction)
         self.reduction = reduction
 
@@ -57,9 +71,10 @@ class CrossEntropyLoss(_Loss):
     """
 
     def __init__(
-        self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0
+        self, weight: Any = None, size_average: bool | None = None, ignore_index: int = -100,
+        reduce: bool | None = None, reduction: str = "mean", label_smoothing: float = 0.0,
     ):
-        super().__init__(reduction)
+        super().__init__(size_average, reduce, reduction)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing: expected a value in [0, 1], got {label_smoothing}")
         self.register_buffer("weight", _buffer("weight", weight))
@@ -79,8 +94,9 @@ class NLLLoss(_Loss):
         0.2877
     """
 
-    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, weight: Any = None, size_average: bool | None = None, ignore_index: int = -100,
+                 reduce: bool | None = None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", _buffer("weight", weight))
         self.ignore_index = ignore_index
 
@@ -128,8 +144,9 @@ class BCEWithLogitsLoss(_Loss):
         0.6931
     """
 
-    def __init__(self, weight: Any = None, reduction: str = "mean", pos_weight: Any = None):
-        super().__init__(reduction)
+    def __init__(self, weight: Any = None, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean", pos_weight: Any = None):
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", _buffer("weight", weight))
         self.register_buffer("pos_weight", _buffer("pos_weight", pos_weight))
 

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from rnnkit._tensor import Tensor
+from rnnkit._dtype import device, dtype_from_type_name, to_device, to_dtype
+from rnnkit._tensor import Tensor, mark_modified
 
 __all__ = ["Module", "Parameter"]
 
 
 class Parameter(Tensor):
-    """A Tensor that is a module's weight: it requires grad and is listed by ``parameters()``."""
+    """A Tensor that is a module's weight: it requires grad and is listed by ``parameters()``.
 
-    def __init__(self, data: Any, requires_grad: bool = True):
-        data = data.data if isinstance(data, Tensor) else data
-        super().__init__(np.array(data, copy=True), requires_grad=requires_grad)
+    Args:
+        data: a Tensor (shared, as ``torch.nn.Parameter``) or array-like (copied); None
+            makes an empty float tensor.
+        requires_grad: whether the optimizer's backward fills ``.grad``.
+    """
+
+    def __init__(self, data: Any = None, requires_grad: bool = True):
+        if isinstance(data, Tensor):
+            array = data.numpy()
+        elif data is None:
+            array = np.zeros(0, np.float32)
+        else:
+            array = np.array(data, copy=True)
+        super().__init__(array, requires_grad=requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -29,6 +42,21 @@ class Module:
     Attributes that are :class:`Parameter` or :class:`Module` are registered by assignment;
     ``state_dict`` names them with dotted paths (``lstm.weight_ih_l0``).
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Record each module's constructor arguments (what ``rnnkit.save(module)`` stores)."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def recording_init(self, *args: Any, **kw: Any) -> None:
+            if "_constructor" not in self.__dict__:  # the outermost class's call
+                object.__setattr__(self, "_constructor", (args, kw))
+            init(self, *args, **kw)
+
+        cls.__init__ = recording_init
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -121,16 +149,17 @@ class Module:
             yield param
 
     # -- state -------------------------------------------------------------
-    def state_dict(self) -> OrderedDict[str, np.ndarray]:
-        """Every parameter and buffer by dotted name, as ndarrays (views of the live data)."""
-        state: OrderedDict[str, np.ndarray] = OrderedDict()
+    def state_dict(self) -> OrderedDict[str, Tensor]:
+        """Every parameter and buffer by dotted name, as detached Tensors sharing the live memory (as torch)."""
+        state: OrderedDict[str, Tensor] = OrderedDict()
         for path, module in self.named_modules():
             dot = f"{path}." if path else ""
             for name, param in module._parameters.items():
-                state[dot + name] = param.data
+                if param is not None:
+                    state[dot + name] = param.detach()
             for name, buf in module._buffers.items():
                 if buf is not None:
-                    state[dot + name] = buf
+                    state[dot + name] = buf.detach() if isinstance(buf, Tensor) else Tensor(buf)
         return state
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
@@ -163,7 +192,7 @@ class Module:
         for key in own:
             if key in given and not _castable(given[key].dtype, own[key].dtype):
                 raise TypeError(f"load_state_dict for {type(self).__name__}: {key} has dtype {given[key].dtype}, "
-                                f"which cannot be loaded into a {own[key].dtype} parameter")
+                                f"which cannot be loaded into a {np.dtype(own[key].dtype)} parameter")
         misshaped = [
             f"{k}: expected shape {own[k].shape}, got {given[k].shape}"
             for k in own
@@ -180,7 +209,8 @@ class Module:
             raise ValueError(f"load_state_dict for {type(self).__name__}: " + " | ".join(problems))
         for key, target in own.items():  # every check passed: nothing below can fail half-way
             if key in given:
-                np.copyto(target, given[key], casting="unsafe")
+                np.copyto(target.numpy(), given[key], casting="unsafe")  # target: a view of the parameter
+                mark_modified(target)
         return missing, unexpected
 
     # -- modes and dtypes ----------------------------------------------------
@@ -197,21 +227,34 @@ class Module:
             if set_to_none or param.grad is None:
                 param.grad = None
             else:
-                param.grad[...] = 0
+                param.grad.detach().zero_()
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         for param in self.parameters():
             param.requires_grad = requires_grad
         return self
 
-    def to(self, dtype: Any) -> Module:
-        """Cast every floating parameter and buffer to ``dtype`` (np.float32 or np.float64)."""
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)``, as ``torch.nn.Module.to``.
+
+        Casts every floating parameter (and its gradient) and buffer in place; the device
+        must be the CPU, and the dtype float32 or float64 (what the recurrent kernels run in).
+        """
+        probe = Tensor._wrap(np.zeros(0, np.float32)).to(*args, **kwargs)  # parses and checks the arguments
+        explicit = kwargs.get("dtype") is not None or any(
+            not isinstance(a, (str, device, bool)) or isinstance(a, str) and a.startswith("torch.") for a in args
+        )
+        return self._cast(probe.dtype) if explicit else self
+
+    def _cast(self, dtype: Any) -> Module:
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
-            raise TypeError(f"to(dtype): expected np.float32 or np.float64, got {dtype}")
+            raise TypeError(f"to(dtype): expected a floating dtype float32 or float64, got {dtype}")
         for module in self.modules():
             for param in module._parameters.values():
-                param.data = param.data.astype(dtype)
+                if param is None or param.dtype.kind != "f":
+                    continue
+                param.data = param.numpy().astype(dtype)
                 param.grad = None if param.grad is None else param.grad.astype(dtype)
             for name, buf in module._buffers.items():
                 if buf is not None and buf.dtype.kind == "f":
@@ -220,11 +263,22 @@ class Module:
                 object.__setattr__(module, "dtype", dtype)
         return self
 
+    def type(self, dst_type: Any) -> Module:
+        """Cast every floating parameter and buffer to ``dst_type``."""
+        return self._cast(dtype_from_type_name(dst_type) if isinstance(dst_type, str) else to_dtype(dst_type))
+
     def double(self) -> Module:
-        return self.to(np.float64)
+        return self._cast(np.float64)
 
     def float(self) -> Module:
-        return self.to(np.float32)
+        return self._cast(np.float32)
+
+    def cpu(self) -> Module:
+        return self
+
+    def cuda(self, device: Any = None) -> Module:
+        to_device("cuda", "cuda()")
+        return self  # pragma: no cover - to_device always raises for cuda
 
     def apply(self, fn) -> Module:
         for module in self.modules():
@@ -254,7 +308,7 @@ def _as_array(key: str, value: Any) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value
     if isinstance(value, Tensor):
-        return value.data
+        return value.numpy()
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
         return value.detach().cpu().numpy()
     try:

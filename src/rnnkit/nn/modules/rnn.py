@@ -113,6 +113,9 @@ class RNNBase(Module):
         for param in self.parameters():
             param.data[...] = generator().uniform(-bound, bound, size=param.shape)
 
+    def flatten_parameters(self) -> None:
+        """Does nothing: torch packs the weights into one cuDNN buffer here; rnnkit has no such buffer."""
+
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.proj_size:
@@ -226,7 +229,7 @@ class RNNBase(Module):
 
 
 def _check_lengths(lengths: Any, T: int, B: int) -> np.ndarray:
-    lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+    lengths = np.asarray(lengths.numpy() if isinstance(lengths, Tensor) else lengths)
     if lengths.dtype.kind not in "iu":
         raise TypeError(f"lengths: expected integers, got dtype {lengths.dtype}")
     if lengths.shape != (B,):

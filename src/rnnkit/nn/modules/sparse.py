@@ -69,7 +69,7 @@ class Embedding(Module):
     @classmethod
     def from_pretrained(cls, embeddings: Any, freeze: bool = True, padding_idx: int | None = None) -> Embedding:
         """An Embedding holding a copy of ``embeddings`` (V, E); frozen (no gradient) by default."""
-        array = np.asarray(embeddings.data if isinstance(embeddings, Tensor) else embeddings)
+        array = np.asarray(embeddings.numpy() if isinstance(embeddings, Tensor) else embeddings)
         if array.ndim != 2:
             raise ValueError(f"embeddings: expected a 2-D (V, E) array, got shape {array.shape}")
         module = cls(array.shape[0], array.shape[1], padding_idx=padding_idx, dtype=array.dtype)

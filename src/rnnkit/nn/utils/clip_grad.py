@@ -1,8 +1,8 @@
 """Gradient clipping by total norm or by value (``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_``).
 
-Both work on parameters in the optimizer contract: objects with ``.grad`` (an ndarray,
-rescaled IN PLACE, or None to skip). ``clip_grad_norm_`` returns the total norm as a Python
-``float`` (PyTorch returns a 0-d tensor; ``float(...)`` of either gives the same number).
+Both work on parameters in the optimizer contract: objects with ``.grad`` (a Tensor or an
+ndarray, rescaled IN PLACE, or None to skip). ``clip_grad_norm_`` returns the total norm as a
+0-d Tensor, as PyTorch does.
 
 Shapes: N is the number of parameters with a gradient.
 """
@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+
+from rnnkit._tensor import Tensor, mark_modified
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm"]
 
@@ -30,9 +32,11 @@ def _grads(parameters: Any) -> list[np.ndarray]:
             raise TypeError(f"parameters[{i}] has no .grad attribute (got {type(param).__name__})")
         if param.grad is None:
             continue
-        if not isinstance(param.grad, np.ndarray):
-            raise TypeError(f"parameters[{i}].grad must be an ndarray, got {type(param.grad).__name__}")
-        grads.append(param.grad)
+        if isinstance(param.grad, Tensor):
+            mark_modified(param.grad)  # clipping changes it in place
+        elif not isinstance(param.grad, np.ndarray):
+            raise TypeError(f"parameters[{i}].grad must be a Tensor or an ndarray, got {type(param.grad).__name__}")
+        grads.append(np.asarray(param.grad))
     return grads
 
 
@@ -97,8 +101,9 @@ def get_total_norm(tensors: Any, norm_type: float | str = 2.0, error_if_nonfinit
 
 
 def clip_grad_norm_(
-    parameters: Any, max_norm: float, norm_type: float | str = 2.0, error_if_nonfinite: bool = False
-) -> float:
+    parameters: Any, max_norm: float, norm_type: float | str = 2.0, error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor:
     """Rescale gradients in place so that their total norm is at most ``max_norm``.
 
     Equations (see :func:`get_total_norm`)::
@@ -112,30 +117,31 @@ def clip_grad_norm_(
         norm_type: ``p`` of the p-norm; ``inf`` (or ``"inf"``) for the largest absolute value.
         error_if_nonfinite: raise RuntimeError if the total norm is nan or inf (otherwise
             the gradients are scaled by the non-finite coefficient, as PyTorch does).
+        foreach: accepted for PyTorch's signature (one NumPy loop either way).
 
     Returns:
-        The total norm of the gradients before clipping, as a Python float.
+        The total norm of the gradients before clipping, as a 0-d Tensor.
 
     Example:
-        >>> import numpy as np
-        >>> from types import SimpleNamespace
-        >>> p = SimpleNamespace(data=np.zeros(2), grad=np.array([3.0, 4.0]))
-        >>> clip_grad_norm_([p], max_norm=1.0)
-        5.0
-        >>> p.grad.round(6)
-        array([0.6, 0.8])
+        >>> import rnnkit
+        >>> p = rnnkit.nn.Parameter(rnnkit.zeros(2))
+        >>> p.grad = rnnkit.tensor([3.0, 4.0])
+        >>> rnnkit.nn.utils.clip_grad_norm_([p], max_norm=1.0)
+        tensor(5.)
+        >>> p.grad
+        tensor([0.6000, 0.8000])
     """
     max_norm = _nonnegative("max_norm", max_norm)
     p = _norm_type(norm_type)
     grads = _grads(parameters)
     if not grads:
-        return 0.0
+        return Tensor(0.0)
     total = _total_norm(grads, p, error_if_nonfinite)  # scalar, in the gradients' dtype
     with np.errstate(divide="ignore", invalid="ignore"):  # a non-finite norm scales as in PyTorch, silently
         clip_coef = np.minimum(max_norm / (total + 1e-6), 1.0)  # scalar, in the gradients' dtype
         for grad in grads:
             grad *= clip_coef  # (*P)
-    return float(total)
+    return Tensor._wrap(np.asarray(total))
 
 
 def clip_grad_value_(parameters: Any, clip_value: float) -> None:
@@ -146,12 +152,12 @@ def clip_grad_value_(parameters: Any, clip_value: float) -> None:
         clip_value: the largest allowed absolute value (>= 0).
 
     Example:
-        >>> import numpy as np
-        >>> from types import SimpleNamespace
-        >>> p = SimpleNamespace(data=np.zeros(3), grad=np.array([-3.0, 0.5, 2.0]))
+        >>> import rnnkit
+        >>> p = rnnkit.nn.Parameter(rnnkit.zeros(3))
+        >>> p.grad = rnnkit.tensor([-3.0, 0.5, 2.0])
         >>> clip_grad_value_([p], 1.0)
         >>> p.grad
-        array([-1. ,  0.5,  1. ])
+        tensor([-1.0000,  0.5000,  1.0000])
     """
     clip_value = _nonnegative("clip_value", clip_value)
     for grad in _grads(parameters):
