@@ -165,7 +165,7 @@ def test_hidden_sizes_match_parameter_counts():
 def test_lstm_starts_with_forget_bias_one():
     rnnkit.manual_seed(0)
     model = LabNet("lstm", 2, 8, 1, per_step=False)
-    f_bias = (model.rnn.bias_ih_l0.data + model.rnn.bias_hh_l0.data)[8:16]  # gate order i, f, g, o
+    f_bias = (model.rnn.bias_ih_l0.data + model.rnn.bias_hh_l0.data).numpy()[8:16]  # gate order i, f, g, o
     assert np.all(f_bias > 1 - 2 / np.sqrt(8)) and np.all(f_bias < 1 + 2 / np.sqrt(8))
 
 
