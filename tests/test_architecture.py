@@ -141,9 +141,6 @@ def test_every_import_goes_down_the_floors():
     assert _upwards(top_level_only=True) == []
 
 
-@pytest.mark.xfail(strict=True, reason="imports inside functions still close one circle: rnnkit._tensor <-> "
-                   "rnnkit._ops (issue 9: Tensor methods on the class). Strict: this fails once it is gone, to drop "
-                   "the marker")
 def test_no_circle_and_nothing_upwards_even_inside_functions():
     assert (_cycles(top_level_only=False), _upwards(top_level_only=False)) == ([], [])
 

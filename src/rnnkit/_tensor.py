@@ -30,6 +30,7 @@ import numpy as np
 
 from rnnkit._dtype import device as _device_type
 from rnnkit._dtype import dtype_from_type_name, float_dtype, to_device, to_dtype, type_name
+from rnnkit._generator import numpy_generator
 from rnnkit._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 __all__ = [
@@ -665,25 +666,21 @@ class Tensor:
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
         """Fill with draws from U(a, b)."""
-        from rnnkit._generator import numpy_generator
 
         return self.copy_(numpy_generator(generator).uniform(a, b, self.shape).astype(self._array.dtype))
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
         """Fill with draws from N(mean, std²)."""
-        from rnnkit._generator import numpy_generator
 
         return self.copy_(numpy_generator(generator).normal(mean, std, self.shape).astype(self._array.dtype))
 
     def bernoulli_(self, p: float = 0.5, generator: Any = None) -> Tensor:
         """Fill with 1 with probability ``p``, else 0."""
-        from rnnkit._generator import numpy_generator
 
         return self.copy_((numpy_generator(generator).random(self.shape) < p).astype(self._array.dtype))
 
     def random_(self, low: int = 0, high: int | None = None, generator: Any = None) -> Tensor:
         """Fill with integers drawn uniformly from [low, high)."""
-        from rnnkit._generator import numpy_generator
 
         if high is None:
             low, high = 0, low
@@ -930,11 +927,25 @@ class Tensor:
     new_tensor = _method("new_tensor")
 
 
-def _ops():
-    """Every functional op by name (:mod:`rnnkit._api`), imported on first use: the ops import Tensor."""
-    from rnnkit import _api
+class _OpTable:
+    """The functional ops that Tensor methods call, by name.
 
-    return _api
+    The ops are built on Tensor, so this module cannot import them: :mod:`rnnkit._api`, once it
+    has gathered every op, hands itself over with :func:`bind_ops` (it is imported by the package's
+    ``__init__``, so the table is filled before any Tensor method runs).
+    """
+
+    namespace: Any = None
+
+
+def bind_ops(namespace: Any) -> None:
+    """Give Tensor methods the module of functional ops (called once, by :mod:`rnnkit._api`)."""
+    _OpTable.namespace = namespace
+
+
+def _ops():
+    """Every functional op by name (:mod:`rnnkit._api`)."""
+    return _OpTable.namespace
 
 
 class _ViewWrite(Function):
