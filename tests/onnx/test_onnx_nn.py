@@ -153,6 +153,29 @@ def test_sequential_of_layers_and_activations(tmp_path):
     np.testing.assert_allclose(back(x).numpy(), model(x).numpy(), **TOL)
 
 
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_layer_norm_gelu_and_leaky_relu_export_and_load(tmp_path, approximate):
+    model = _scaled(nn.Sequential(nn.Linear(4, 6), nn.LayerNorm(6), nn.GELU(approximate=approximate),
+                                  nn.Linear(6, 6), nn.LeakyReLU(0.2), nn.LayerNorm(6, elementwise_affine=False)))
+    path = str(tmp_path / "m.onnx")
+    rnnkit.onnx.export(model, np.zeros((2, 3, 4), np.float32), path, dynamic_axes={"input": {0: "b", 1: "t"}})
+    assert {"LayerNormalization", "LeakyRelu"} <= set(_op_types(path))
+    x = np.random.default_rng(4).normal(size=(5, 7, 4)).astype(np.float32)
+    np.testing.assert_allclose(_session(path).run(None, {"input": x})[0], model(x).numpy(), **TOL)
+    back = rnnkit.onnx.load(path)
+    np.testing.assert_allclose(back(x).numpy(), model(x).numpy(), **TOL)
+    # the loaded graph is differentiable through LayerNormalization and Erf: its gradient equals the model's
+    xt, xb = rnnkit.tensor(x, requires_grad=True), rnnkit.tensor(x, requires_grad=True)
+    model(xt).sum().backward()
+    back(xb).sum().backward()
+    np.testing.assert_allclose(xb.grad.numpy(), xt.grad.numpy(), rtol=1e-3, atol=1e-4)
+
+
+def test_layer_norm_needs_opset_17(tmp_path):
+    with pytest.raises(ValueError, match="LayerNormalization.*opset=17"):
+        rnnkit.onnx.export(nn.LayerNorm(3), np.zeros((2, 3), np.float32), str(tmp_path / "m.onnx"), opset=16)
+
+
 def test_embedding_softmax_and_static_axes(tmp_path):
     model = _scaled(nn.Sequential(nn.Embedding(7, 3), nn.Softmax(dim=-1)))
     path = str(tmp_path / "m.onnx")

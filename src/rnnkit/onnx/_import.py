@@ -12,13 +12,15 @@ node activations other than the defaults, ``clip``, coupled input/forget gates, 
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
 import numpy as np
 
 from rnnkit import _ops, nn
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Function, Tensor
+from rnnkit.nn import functional as F
 from rnnkit.cells import activations as _activations
 from rnnkit.onnx._graph import require_onnx
 from rnnkit.onnx._recurrent import ONNX_ORDER, reorder_blocks
@@ -186,6 +188,26 @@ def _split(node, x, split=None):
     return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
 
 
+class _Erf(Function):
+    """erf(x), with d erf / dx = 2 / sqrt(pi) exp(-x^2) (ONNX ``Erf``, as GELU exports write it)."""
+
+    def forward(self, a):
+        self.save_for_backward(a)
+        return np.vectorize(math.erf, otypes=[a.dtype])(a)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return g * (2 / math.sqrt(math.pi)) * np.exp(-a * a)
+
+
+def _layer_normalization(node, x, scale, bias=None):
+    axis = _attr(node, "axis", -1) % len(x.shape)
+    shape = tuple(x.shape[axis:])
+    as_t = (lambda v: v if _is_t(v) else Tensor(np.asarray(v)))
+    return F.layer_norm(as_t(x), shape, as_t(scale), None if bias is None else as_t(bias),
+                        eps=_attr(node, "epsilon", 1e-5))
+
+
 # op name -> fn(node, *inputs) (inputs: Tensors for float data, NumPy arrays for constants and shapes)
 SUPPORTED_OPS = {
     "Identity": lambda n, x: x,
@@ -224,6 +246,9 @@ SUPPORTED_OPS = {
     "Not": lambda n, a: np.logical_not(_arr(a)),
     "Less": lambda n, a, b: np.less(_arr(a), _arr(b)),
     "Range": lambda n, a, b, c: np.arange(_arr(a), _arr(b), _arr(c)),
+    "LayerNormalization": _layer_normalization,
+    "LeakyRelu": lambda n, x: F.leaky_relu(x, _attr(n, "alpha", 0.01)),
+    "Erf": lambda n, x: _Erf.apply(x) if _is_t(x) else np.vectorize(math.erf)(np.asarray(x)),
 }
 _RECURRENT = ("LSTM", "GRU", "RNN")
 

@@ -101,6 +101,41 @@ for _cls, _op in _ELEMENTWISE.items():
     register(_cls)(lambda g, m, x, _op=_op: Sym(g.op(_op, [x.name]), x.rank, x.dtype))
 
 
+@register(nn.LeakyReLU)
+def _leaky_relu(g: Graph, m: nn.LeakyReLU, x: Sym) -> Sym:
+    return Sym(g.op("LeakyRelu", [x.name], alpha=float(m.negative_slope)), x.rank, x.dtype)
+
+
+@register(nn.GELU)
+def _gelu(g: Graph, m: nn.GELU, x: Sym) -> Sym:
+    """GELU written with elementary ops (ONNX's own ``Gelu`` needs opset 20)::
+
+        none:  0.5 x (1 + erf(x / sqrt(2)))
+        tanh:  0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+    """
+    dtype = np.dtype(x.dtype)
+    half, one = g.const(np.asarray(0.5, dtype), "half"), g.const(np.asarray(1.0, dtype), "one")
+    if m.approximate == "tanh":
+        cube = g.op("Mul", [x.name, g.op("Mul", [x.name, x.name])])  # x^3
+        inner = g.op("Add", [x.name, g.op("Mul", [cube, g.const(np.asarray(0.044715, dtype), "c")])])
+        core = g.op("Tanh", [g.op("Mul", [inner, g.const(np.asarray(np.sqrt(2 / np.pi), dtype), "k")])])
+    else:
+        core = g.op("Erf", [g.op("Div", [x.name, g.const(np.asarray(np.sqrt(2.0), dtype), "sqrt2")])])
+    return Sym(g.op("Mul", [g.op("Mul", [x.name, half]), g.op("Add", [one, core])]), x.rank, x.dtype)
+
+
+@register(nn.LayerNorm)
+def _layer_norm(g: Graph, m: nn.LayerNorm, x: Sym) -> Sym:
+    """ONNX ``LayerNormalization`` over the last ``len(normalized_shape)`` axes (opset 17)."""
+    dtype = np.dtype(x.dtype)
+    scale = _np(m.weight) if m.weight is not None else np.ones(m.normalized_shape, dtype)
+    inputs = [x.name, g.const(scale.astype(dtype), "weight")]
+    if m.bias is not None:
+        inputs.append(g.const(_np(m.bias).astype(dtype), "bias"))
+    return Sym(g.op("LayerNormalization", inputs, axis=-len(m.normalized_shape), epsilon=float(m.eps)),
+               x.rank, x.dtype)
+
+
 @register(nn.Softmax)
 @register(nn.LogSoftmax)
 def _softmax(g: Graph, m: Any, x: Sym) -> Sym:
