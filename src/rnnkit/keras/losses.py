@@ -121,17 +121,21 @@ def _same_shape(name: str, y_true: np.ndarray, y_pred: Tensor) -> None:
         )
 
 
-def _squeeze_or_expand(y_true: np.ndarray, y_pred: Tensor) -> tuple[np.ndarray, Tensor]:
-    """Keras's ``squeeze_or_expand_to_same_rank``: fix a rank gap of one trailing 1-axis."""
+def _squeeze_or_expand(y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+    """Keras's ``squeeze_or_expand_to_same_rank``: fix a rank gap of one trailing 1-axis (ndarrays or Tensors)."""
+    if not isinstance(y_true, Tensor):
+        y_true = np.asarray(y_true)
+    if not isinstance(y_pred, Tensor):
+        y_pred = as_tensor(y_pred)
     t_rank, p_rank = y_true.ndim, y_pred.ndim
     if t_rank == p_rank + 1 and y_true.shape[-1] == 1:
         if p_rank == 1:
             y_pred = _ops.unsqueeze(y_pred, -1)
         else:
-            y_true = y_true[..., 0]
+            y_true = _ops.squeeze(y_true, -1) if isinstance(y_true, Tensor) else y_true[..., 0]
     elif p_rank == t_rank + 1 and y_pred.shape[-1] == 1:
         if t_rank == 1:
-            y_true = y_true[..., None]
+            y_true = _ops.unsqueeze(y_true, -1) if isinstance(y_true, Tensor) else y_true[..., None]
         else:
             y_pred = _ops.squeeze(y_pred, -1)
     return y_true, y_pred
@@ -467,6 +471,7 @@ class LossFunctionWrapper(Loss):
         self._fn_kwargs = kwargs
 
     def call(self, y_true, y_pred) -> Tensor:
+        y_true, y_pred = _squeeze_or_expand(y_true, y_pred)  # (N,) labels against (N, 1) outputs, as Keras
         return as_tensor(self.fn(y_true, y_pred, **self._fn_kwargs))
 
     def get_config(self) -> dict:

@@ -46,6 +46,7 @@ from rnnkit.keras import losses as losses_module
 from rnnkit.keras import metrics as metrics_module
 from rnnkit.keras import optimizers as optimizers_module
 from rnnkit.keras import saving
+from rnnkit.keras.data_adapters import get_adapter, is_array_data, num_samples, take
 
 __all__ = ["Trainer"]
 
@@ -54,23 +55,8 @@ _CROSSENTROPY_ALIASES = ("crossentropy", "ce")  # resolved from the shapes, as K
 
 # -- data helpers ----------------------------------------------------------------------------------
 def _flat(data: Any) -> list:
+    """One entry per output: a list stays a list, anything else is one output."""
     return list(data) if isinstance(data, (list, tuple)) else [data]
-
-
-def _num_samples(name: str, data: Any) -> int:
-    """The common first dimension of ``data`` (an array or a list of arrays)."""
-    sizes = {len(a) for a in _flat(data) if a is not None}
-    if len(sizes) != 1:
-        raise ValueError(f"{name}: all arrays must have the same number of samples, got {sorted(sizes)}")
-    return sizes.pop()
-
-
-def _take(data: Any, index: Any) -> Any:
-    if data is None:
-        return None
-    if isinstance(data, list):
-        return [_take(a, index) for a in data]
-    return data[index]
 
 
 def _leaves(given: Any) -> list:
@@ -104,9 +90,9 @@ def _deserialize_tree(given: Any, deserialize: Callable) -> Any:
 
 
 def _check_lengths(x: Any, y: Any, sample_weight: Any) -> int:
-    n = _num_samples("x", x)
+    n = num_samples("x", x)
     if y is not None:
-        ny = _num_samples("y", y)
+        ny = num_samples("y", y)
         if ny != n:
             raise ValueError(f"x and y must have the same number of samples, got x with {n} and y with {ny}")
     if sample_weight is not None and len(sample_weight) != n:
@@ -129,17 +115,6 @@ def _class_weight_to_sample_weight(y: np.ndarray, class_weight: dict) -> np.ndar
     if labels.ndim != 1:
         raise ValueError(f"class_weight needs one class per sample, got y of shape {np.shape(y)}")
     return np.array([float(class_weight.get(int(c), 1.0)) for c in labels], np.float32)
-
-
-def _batches(n: int, batch_size: int, shuffle: Any, steps: int | None) -> list[np.ndarray]:
-    """Index arrays of each batch; ``shuffle`` is True/False/"batch" (shuffle whole batches)."""
-    order = np.arange(n)
-    if shuffle is True:
-        order = generator().permutation(n)
-    batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
-    if shuffle == "batch":
-        batches = [batches[i] for i in generator().permutation(len(batches))]
-    return batches[:steps] if steps else batches
 
 
 def _check_verbose(verbose: Any) -> int:
@@ -311,7 +286,8 @@ class Trainer:
         return np.dtype(np.float32)
 
     def _standardize_x(self, x: Any) -> Any:
-        """ndarrays of the model's float dtype (integers stay integers); a list for several inputs."""
+        """ndarrays of the model's float dtype (integers stay integers); a list for several inputs, a dict
+        for inputs by name."""
         dtype = self._float_dtype()
 
         def convert(a):
@@ -324,6 +300,8 @@ class Trainer:
 
         if x is None:
             raise ValueError("x: expected input data, got None")
+        if isinstance(x, dict):
+            return {name: convert(a) for name, a in x.items()}
         if isinstance(x, (list, tuple)) and len(getattr(self, "inputs", None) or []) > 1:
             return [convert(a) for a in x]
         return convert(x)
@@ -337,6 +315,8 @@ class Trainer:
             if missing:
                 raise ValueError(f"y: no targets for output(s) {missing}; the model's outputs are {names}")
             y = [y[name] for name in names]
+            if len(y) == 1:
+                y = y[0]
         if isinstance(y, (list, tuple)) and len(getattr(self, "outputs", None) or []) > 1:  # one array per output
             return [np.asarray(_to_numpy(a)) for a in y]
         y = np.asarray(_to_numpy(y))
@@ -344,7 +324,24 @@ class Trainer:
             raise TypeError(f"y: expected numeric targets, got an array of dtype {y.dtype}")
         return y
 
+    def _standardize_batch(self, x: Any, y: Any, sample_weight: Any, class_weight: Any = None) -> tuple:
+        """One batch (or all the arrays) as the training step takes them; ``class_weight`` becomes sample weights."""
+        x, y = self._standardize_x(x), self._standardize_y(y)
+        if class_weight is not None and y is not None:
+            if sample_weight is not None:
+                raise ValueError("You cannot pass both class_weight and sample_weight; combine them first")
+            sample_weight = _class_weight_to_sample_weight(y, class_weight)
+        if sample_weight is not None:
+            sample_weight = np.asarray(_to_numpy(sample_weight), np.float32)
+        _check_lengths(x, y, sample_weight)
+        return x, y, sample_weight
+
     def _remember_input_shape(self, x: Any) -> None:
+        if isinstance(x, dict):
+            inputs = getattr(self, "inputs", None) or []
+            names = [t.name for t in inputs]
+            x = [x[name] for name in names] if names and set(names) <= set(x) else list(x.values())
+            x = x if len(x) > 1 else x[0]
         shapes = [tuple(a.shape[1:]) for a in _flat(x)]
         self._trainer_input_shape = [(None,) + s for s in shapes] if isinstance(x, list) else (None,) + shapes[0]
 
@@ -395,7 +392,7 @@ class Trainer:
             self._resolve_compiled(y, y_pred)
         loss = self._compute_loss(y, y_pred, sample_weight)
         value = float(loss.numpy())
-        self._loss_tracker.update_state(np.asarray(value), sample_weight=np.asarray(_num_samples("x", x)))
+        self._loss_tracker.update_state(np.asarray(value), sample_weight=np.asarray(num_samples("x", x)))
         finite = math.isfinite(value)
         if finite:
             weights = list(self.trainable_weights)
@@ -428,30 +425,50 @@ class Trainer:
             if self._compiled_outputs is None:
                 self._resolve_compiled(y, y_pred)
             loss = self._compute_loss(y, y_pred, sample_weight)
-        self._loss_tracker.update_state(np.asarray(float(loss.numpy())), sample_weight=np.asarray(_num_samples("x", x)))
+        self._loss_tracker.update_state(np.asarray(float(loss.numpy())), sample_weight=np.asarray(num_samples("x", x)))
         self._update_metrics(y, y_pred, sample_weight)
 
     # -- fit -----------------------------------------------------------------------------------------
+    def _validation_adapter(self, validation_data: Any, batch_size: int, steps: int | None):
+        """``validation_data`` as batches: a tuple ``(x, y[, sample_weight])`` of arrays, or a dataset/generator."""
+        if isinstance(validation_data, tuple) or (isinstance(validation_data, list) and len(validation_data) in (2, 3)
+                                                  and all(is_array_data(v) for v in validation_data)):
+            if len(validation_data) not in (2, 3):
+                raise ValueError(
+                    "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val), "
+                    f"got a tuple of length {len(validation_data)}"
+                )
+            x_val, y_val, sw_val = self._standardize_batch(*(*validation_data, None)[:3])
+            return get_adapter(x_val, y_val, sw_val, batch_size, False, steps, where="validation_data")
+        if is_array_data(validation_data):
+            raise ValueError(
+                "validation_data must be a tuple (x_val, y_val[, sample_weight_val]), a keras.utils.PyDataset or an "
+                f"iterable of batches, got {type(validation_data).__name__}"
+            )
+        return get_adapter(validation_data, steps=steps, where="validation_data")
+
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
-        """Train for ``epochs`` epochs over arrays, as ``keras.Model.fit``.
+        """Train for ``epochs`` epochs, as ``keras.Model.fit``.
 
         Args:
-            x: ``(N, ...)`` inputs (a list of arrays for several inputs).
-            y: ``(N, ...)`` targets (a list for several outputs).
-            batch_size: samples per step (default 32).
+            x: inputs: ``(N, ...)`` arrays (a list for several inputs, a dict by input name), or a
+                ``keras.utils.PyDataset``, or an iterable / generator of ``(x, y[, sample_weight])`` batches.
+            y: ``(N, ...)`` targets (a list or a dict by output name); only with arrays.
+            batch_size: samples per step (default 32); only with arrays.
             epochs: index of the last epoch (training runs ``initial_epoch .. epochs - 1``).
             verbose: 0 silent, 1 progress bar, 2 one line per epoch, "auto" = 1.
             callbacks: ``keras.callbacks.Callback`` objects.
-            validation_split: fraction of the data, taken from the END before shuffling, held out.
-            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``.
+            validation_split: fraction of the data, taken from the END before shuffling, held out (arrays only).
+            validation_data: ``(x_val, y_val)``, ``(x_val, y_val, sample_weight_val)``, or a dataset / iterable.
             shuffle: shuffle the samples every epoch (True), the batches ("batch"), or not (False);
-                drawn from ``rnnkit``'s global generator, so ``rnnkit.manual_seed`` fixes it.
-            class_weight: ``{class index: weight}`` turned into sample weights.
-            sample_weight: ``(N,)`` (or ``(N, T)``) weights of the loss terms.
+                drawn from ``rnnkit``'s global generator, so ``rnnkit.manual_seed`` fixes it. A PyDataset's
+                batch order is shuffled; generators and rnnkit's ``Dataset`` are never shuffled (as Keras).
+            class_weight: ``{class index: weight}`` turned into sample weights (arrays and PyDatasets only).
+            sample_weight: ``(N,)`` (or ``(N, T)``) weights of the loss terms; only with arrays.
             initial_epoch: the epoch to start from (for resuming).
-            steps_per_epoch: batches per epoch (default: all).
+            steps_per_epoch: batches per epoch (default: all; needed for an endless generator).
             validation_steps: batches per validation (default: all).
             validation_batch_size: batch size of the validation (default: ``batch_size``).
             validation_freq: validate every this many epochs.
@@ -461,7 +478,7 @@ class Trainer:
 
         Raises:
             ValueError: x and y (or sample weights) of different lengths, a y that does not match
-                the model's output, both class_weight and sample_weight, bad options.
+                the model's output, both class_weight and sample_weight, y given with a dataset, bad options.
         """
         self._assert_compiled("fit")
         verbose = _check_verbose(verbose)
@@ -470,70 +487,69 @@ class Trainer:
         if shuffle not in (True, False, "batch"):
             raise ValueError(f"shuffle must be True, False or 'batch', got {shuffle!r}")
         validation_freq = check_size("validation_freq", validation_freq, 1)
-        if y is None:
-            raise ValueError("fit(y=...): targets are required (rnnkit does not take datasets yielding (x, y))")
-        x, y = self._standardize_x(x), self._standardize_y(y)
-        if class_weight is not None and sample_weight is not None:
-            raise ValueError("You cannot pass both class_weight and sample_weight to fit(); combine them first")
-        if sample_weight is not None:
-            sample_weight = np.asarray(_to_numpy(sample_weight), np.float32)
-        n = _check_lengths(x, y, sample_weight)
-        if validation_data is None and validation_split:
-            if not 0 <= validation_split < 1:
-                raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
-            split = int(math.floor(n * (1.0 - validation_split)))
-            if split == 0 or split == n:
-                raise ValueError(
-                    f"validation_split={validation_split} leaves {split} training and {n - split} validation samples "
-                    f"out of {n}; both must be non-empty"
-                )
-            validation_data = (_take(x, slice(split, None)), _take(y, slice(split, None)),
-                               None if sample_weight is None else sample_weight[split:])
-            x, y = _take(x, slice(None, split)), _take(y, slice(None, split))
-            sample_weight = None if sample_weight is None else sample_weight[:split]
-            n = split
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError(
-                    "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val), "
-                    f"got {type(validation_data).__name__}"
-                    + (f" of length {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else "")
-                )
-            x_val, y_val, sw_val = (*validation_data, None)[:3]
-            x_val, y_val = self._standardize_x(x_val), self._standardize_y(y_val)
-            sw_val = None if sw_val is None else np.asarray(_to_numpy(sw_val), np.float32)
-            _check_lengths(x_val, y_val, sw_val)
-        if class_weight is not None:  # training data only, as Keras
-            sample_weight = _class_weight_to_sample_weight(y, class_weight)
-        self._remember_input_shape(x)
+        steps_per_epoch = None if steps_per_epoch is None else check_size("steps_per_epoch", steps_per_epoch, 1)
+        arrays = is_array_data(x)
+        if arrays:
+            if y is None:
+                raise ValueError("fit(y=...): targets are required when x is arrays")
+            x, y, sample_weight = self._standardize_batch(x, y, sample_weight)
+            if class_weight is not None and sample_weight is not None:
+                raise ValueError("You cannot pass both class_weight and sample_weight to fit(); combine them first")
+        if validation_split:
+            if not arrays:
+                raise ValueError("validation_split is only supported when x is arrays; pass validation_data instead")
+            if validation_data is None:
+                n = num_samples("x", x)
+                if not 0 <= validation_split < 1:
+                    raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+                split = int(math.floor(n * (1.0 - validation_split)))
+                if split == 0 or split == n:
+                    raise ValueError(
+                        f"validation_split={validation_split} leaves {split} training and {n - split} validation "
+                        f"samples out of {n}; both must be non-empty"
+                    )
+                validation_data = (take(x, slice(split, None)), take(y, slice(split, None)),
+                                   take(sample_weight, slice(split, None)))
+                x, y, sample_weight = (take(x, slice(None, split)), take(y, slice(None, split)),
+                                       take(sample_weight, slice(None, split)))
+        adapter = get_adapter(x, y, sample_weight, batch_size, shuffle, steps_per_epoch, where="fit",
+                              class_weight=class_weight)
+        val_adapter = None if validation_data is None else self._validation_adapter(
+            validation_data, validation_batch_size or batch_size, validation_steps)
 
-        steps = math.ceil(n / batch_size)
-        if steps_per_epoch:
-            steps = min(steps, check_size("steps_per_epoch", steps_per_epoch, 1))
         history = callbacks_module.History()
         user = list(callbacks or [])
         default = [history] + ([callbacks_module.ProgbarLogger()] if verbose else [])
         cbs = callbacks_module.CallbackList(user + default, model=self,
-                                            params={"epochs": int(epochs), "steps": steps, "verbose": verbose})
+                                            params={"epochs": int(epochs), "steps": adapter.num_batches,
+                                                    "verbose": verbose})
         self.stop_training = False
         cbs.on_train_begin()
         epoch_logs: dict[str, float] = {}
         for epoch in range(int(initial_epoch), int(epochs)):
             self.reset_metrics()
             cbs.on_epoch_begin(epoch)
-            for step, index in enumerate(_batches(n, batch_size, shuffle, steps)):
+            where = f"Epoch {epoch + 1}/{epochs}"
+            for step, (bx, by, bw) in enumerate(adapter.epoch_batches()):
+                if by is None:
+                    raise ValueError(f"fit: {where}, batch {step + 1} has no targets; batches must be (x, y) or "
+                                     "(x, y, sample_weight)")
+                bx, by, bw = self._standardize_batch(bx, by, bw, class_weight)
+                if step == 0:
+                    self._remember_input_shape(bx)
                 cbs.on_train_batch_begin(step)
-                self._train_step(_take(x, index), _take(y, index),
-                                 None if sample_weight is None else sample_weight[index],
-                                 where=f"Epoch {epoch + 1}/{epochs}, batch {step + 1}/{steps}")
-                logs = self._logs()
-                cbs.on_train_batch_end(step, logs)
+                total = f"/{adapter.num_batches}" if adapter.num_batches else ""
+                self._train_step(bx, by, bw, where=f"{where}, batch {step + 1}{total}")
+                cbs.on_train_batch_end(step, self._logs())
                 if self.stop_training:
                     break
+            adapter.on_epoch_end()
             epoch_logs = self._logs()
-            if validation_data is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._evaluate_arrays(x_val, y_val, sw_val, validation_batch_size or batch_size,
-                                                 validation_steps, callbacks_module.CallbackList(user))
+            if adapter.exhausted and epoch > initial_epoch:  # a used-up generator: nothing was trained
+                self.stop_training = True
+                break
+            if val_adapter is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._evaluate_adapter(val_adapter, callbacks_module.CallbackList(user))
                 epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
@@ -543,14 +559,18 @@ class Trainer:
         return history
 
     # -- evaluate / predict --------------------------------------------------------------------------
-    def _evaluate_arrays(self, x, y, sample_weight, batch_size, steps, cbs) -> dict[str, float]:
-        n = _num_samples("x", x)
+    def _evaluate_adapter(self, adapter, cbs) -> dict[str, float]:
         self.reset_metrics()
         cbs.on_test_begin()
-        for step, index in enumerate(_batches(n, batch_size, False, steps)):
+        for step, (bx, by, bw) in enumerate(adapter.epoch_batches()):
+            if by is None:
+                raise ValueError(f"evaluate: batch {step + 1} has no targets; batches must be (x, y) or "
+                                 "(x, y, sample_weight)")
+            bx, by, bw = self._standardize_batch(bx, by, bw)
             cbs.on_test_batch_begin(step)
-            self._test_step(_take(x, index), _take(y, index), None if sample_weight is None else sample_weight[index])
+            self._test_step(bx, by, bw)
             cbs.on_test_batch_end(step, self._logs())
+        adapter.on_epoch_end()
         logs = self._logs()
         cbs.on_test_end(logs)
         return logs
@@ -564,7 +584,7 @@ class Trainer:
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
-        """Loss and metrics over ``(x, y)``, as ``keras.Model.evaluate``.
+        """Loss and metrics over ``(x, y)`` arrays or a dataset / iterable of batches, as ``keras.Model.evaluate``.
 
         Returns:
             The loss (a float) when there are no metrics, else ``[loss, metric1, ...]`` in
@@ -573,42 +593,47 @@ class Trainer:
         self._assert_compiled("evaluate")
         verbose = _check_verbose(verbose)
         batch_size = 32 if batch_size is None else check_size("batch_size", batch_size, 1)
-        if y is None:
-            raise ValueError("evaluate(y=...): targets are required")
-        x, y = self._standardize_x(x), self._standardize_y(y)
-        sample_weight = None if sample_weight is None else np.asarray(_to_numpy(sample_weight), np.float32)
-        n = _check_lengths(x, y, sample_weight)
-        self._remember_input_shape(x)
-        total = math.ceil(n / batch_size) if not steps else min(steps, math.ceil(n / batch_size))
+        steps = None if steps is None else check_size("steps", steps, 1)
+        if is_array_data(x):
+            if y is None:
+                raise ValueError("evaluate(y=...): targets are required when x is arrays")
+            x, y, sample_weight = self._standardize_batch(x, y, sample_weight)
+            self._remember_input_shape(x)
+        adapter = get_adapter(x, y, sample_weight, batch_size, False, steps, where="evaluate")
         extra = [callbacks_module.ProgbarLogger()] if verbose else []
         cbs = callbacks_module.CallbackList(list(callbacks or []) + extra, model=self,
-                                            params={"epochs": 1, "steps": total, "verbose": verbose})
-        logs = self._evaluate_arrays(x, y, sample_weight, batch_size, steps, cbs)
+                                            params={"epochs": 1, "steps": adapter.num_batches, "verbose": verbose})
+        logs = self._evaluate_adapter(adapter, cbs)
         return self._results(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The model's outputs for ``x`` in inference mode, batch by batch, as ``keras.Model.predict``.
+
+        ``x`` is arrays (a list, a dict by input name) or a dataset / iterable of batches (their targets,
+        if any, are ignored).
 
         Returns:
             An ndarray ``(N, ...)`` (a list of them for several outputs).
         """
         verbose = _check_verbose(verbose)
         batch_size = 32 if batch_size is None else check_size("batch_size", batch_size, 1)
-        x = self._standardize_x(x)
-        n = _num_samples("x", x)
-        self._remember_input_shape(x)
-        batches = _batches(n, batch_size, False, steps)
+        steps = None if steps is None else check_size("steps", steps, 1)
+        if is_array_data(x):
+            x = self._standardize_x(x)
+            self._remember_input_shape(x)
+        adapter = get_adapter(x, batch_size=batch_size, steps=steps, where="predict")
         extra = [callbacks_module.ProgbarLogger()] if verbose else []
         cbs = callbacks_module.CallbackList(list(callbacks or []) + extra, model=self,
-                                            params={"epochs": 1, "steps": len(batches), "verbose": verbose})
+                                            params={"epochs": 1, "steps": adapter.num_batches, "verbose": verbose})
         cbs.on_predict_begin()
         outputs: list[list[np.ndarray]] = []
-        for step, index in enumerate(batches):
+        for step, (bx, _, _) in enumerate(adapter.epoch_batches()):
             cbs.on_predict_batch_begin(step)
             with no_grad():
-                out = self._forward(_take(x, index), training=False)
+                out = self._forward(self._standardize_x(bx), training=False)
             outputs.append([o.numpy() for o in out])
             cbs.on_predict_batch_end(step, {"outputs": outputs[-1]})
+        adapter.on_epoch_end()
         cbs.on_predict_end()
         if not outputs:
             raise ValueError("predict(x): x holds no samples")

@@ -528,6 +528,8 @@ class Layer(Module):
         return tensor
 
     def _convert_inputs(self, inputs: Any) -> Any:
+        if isinstance(inputs, dict):  # inputs by name (functional models)
+            return {name: self._convert(x) for name, x in inputs.items()}
         if isinstance(inputs, (list, tuple)) and not _is_nested_numbers(inputs):
             return type(inputs)(self._convert(x) for x in inputs)
         return self._convert(inputs)

@@ -1,4 +1,5 @@
-"""Keras's data utilities: ``to_categorical``, ``pad_sequences``, ``normalize``, seeds and sessions.
+"""Keras's utilities: ``to_categorical``, ``pad_sequences``, ``normalize``, seeds and sessions, the
+datasets (``PyDataset``, ``timeseries_dataset_from_array``, ``split_dataset``), ``Progbar`` and ``plot_model``.
 
 Example:
     >>> from rnnkit.keras.utils import to_categorical, pad_sequences
@@ -18,9 +19,17 @@ import numpy as np
 
 from rnnkit._random import manual_seed
 from rnnkit._validation import check_size
+from rnnkit.keras.data_adapters import PyDataset
 from rnnkit.keras.layers.base import reset_names
+from rnnkit.keras.utils.datasets import Dataset, split_dataset, timeseries_dataset_from_array
+from rnnkit.keras.utils.plotting import model_to_dot, plot_model
+from rnnkit.keras.utils.progbar import Progbar
 
-__all__ = ["to_categorical", "pad_sequences", "normalize", "set_random_seed", "clear_session"]
+__all__ = ["to_categorical", "pad_sequences", "normalize", "set_random_seed", "clear_session", "PyDataset",
+           "Sequence", "Dataset", "timeseries_dataset_from_array", "split_dataset", "Progbar", "plot_model",
+           "model_to_dot"]
+
+Sequence = PyDataset  # Keras 2's name, kept by Keras 3 as an alias
 
 
 def to_categorical(y: Any, num_classes: int | None = None) -> np.ndarray:
