@@ -18,13 +18,21 @@ from rnnkit.keras._registry import LAYERS
 from rnnkit.keras.layers.base import InputSpec, KerasTensor, Layer
 from rnnkit.keras.layers.core import Activation, Dense, Dropout, Embedding, Flatten, Input, InputLayer, Masking
 from rnnkit.keras.layers.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from rnnkit.keras.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add,
+                                         average, concatenate, maximum, minimum, multiply, subtract)
+from rnnkit.keras.layers.reshaping import (GlobalAveragePooling1D, GlobalMaxPooling1D, Lambda, LeakyReLU, Permute,
+                                           ReLU, RepeatVector, Reshape, SpatialDropout1D)
 from rnnkit.keras.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
     "Layer", "InputSpec", "KerasTensor", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten",
     "Embedding", "Masking", "RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell",
-    "Bidirectional", "TimeDistributed", "serialize", "deserialize",
+    "Bidirectional", "TimeDistributed", "serialize", "deserialize", "Add", "Subtract", "Multiply", "Average",
+    "Maximum", "Minimum", "Concatenate", "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate",
+    "RepeatVector", "Reshape", "Permute", "Lambda", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
+    "SpatialDropout1D", "ReLU", "LeakyReLU",
 ]
+GlobalAvgPool1D, GlobalMaxPool1D = GlobalAveragePooling1D, GlobalMaxPooling1D  # Keras's aliases
 
 
 

@@ -1,0 +1,149 @@
+"""Everyday Keras layers (merging, reshaping, pooling, activations, Lambda, SpatialDropout1D) against Keras 3:
+outputs, output masks and input gradients equal for the same inputs, and symbolic shapes as Keras's."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from rnnkit import keras as rk
+from rnnkit._tensor import Tensor
+
+
+@pytest.fixture(scope="module")
+def K():
+    os.environ["KERAS_BACKEND"] = "torch"
+    torch = pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"keras was already imported with the {keras.backend.backend()} backend")
+    return keras
+
+
+def _np(value):
+    return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+
+
+def _compare(K, ours, theirs, arrays, masks=None, kwargs=None):
+    """Run both layers on the same inputs (and masks); compare outputs, output masks and d(sum(out * r))/dx."""
+    import torch
+
+    kwargs = dict(kwargs or {})
+    several = isinstance(arrays, list)
+    arrays = arrays if several else [arrays]
+    mine_in = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+    ref_in = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
+    from keras.src.backend import set_keras_mask
+
+    for mine_x, ref_x, m in zip(mine_in, ref_in, masks or [None] * len(arrays)):  # masks ride on the inputs
+        mine_x._keras_mask = m
+        if m is not None:
+            set_keras_mask(ref_x, torch.tensor(m))
+    mine = ours(mine_in if several else mine_in[0], **kwargs)
+    ref = theirs(ref_in if several else ref_in[0], **kwargs)
+    np.testing.assert_allclose(mine.numpy(), _np(ref), rtol=1e-5, atol=1e-6)
+    ref_mask = getattr(ref, "_keras_mask", None)
+    if ref_mask is None and masks is not None:
+        ref_mask = theirs.compute_mask(ref_in if several else ref_in[0],
+                                       [None if m is None else torch.tensor(m) for m in masks] if several
+                                       else torch.tensor(masks[0]))
+    mine_mask = mine._keras_mask
+    assert (mine_mask is None) == (ref_mask is None)
+    if ref_mask is not None:
+        np.testing.assert_array_equal(mine_mask, _np(ref_mask))
+    r = np.random.default_rng(9).normal(size=mine.shape).astype(np.float32)
+    (mine * Tensor(r)).sum().backward()
+    (ref * torch.tensor(r)).sum().backward()
+    for a, b in zip(mine_in, ref_in):
+        np.testing.assert_allclose(np.asarray(a.grad), _np(b.grad), rtol=1e-5, atol=1e-6)
+
+
+def _x(*shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+
+
+MASK_A = np.array([[True, True, False, False], [True, False, True, False]])
+MASK_B = np.array([[True, False, True, False], [False, False, True, True]])
+
+
+@pytest.mark.parametrize("name", ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"])
+@pytest.mark.parametrize("masks", [None, [MASK_A, MASK_B], [MASK_A, None]])
+def test_merge_layers_match_keras(K, name, masks):
+    arrays = [_x(2, 4, 3, seed=1), _x(2, 4, 3, seed=2)]
+    if masks is not None and masks[1] is None and name in ("Maximum", "Minimum"):
+        masks = [MASK_A, MASK_B]  # Keras's or-merge reads masks from its inputs; both given keeps it equal
+    _compare(K, getattr(rk.layers, name)(), getattr(K.layers, name)(), arrays, masks)
+
+
+def test_concatenate_other_axes_and_symbolic_shapes(K):
+    _compare(K, rk.layers.Concatenate(axis=1), K.layers.Concatenate(axis=1), [_x(2, 3, 4), _x(2, 5, 4)],
+             [MASK_A[:, :3], None])
+    for lib in (rk, K):
+        a, b = lib.Input((3, 4)), lib.Input((5, 4))
+        assert tuple(lib.layers.Concatenate(axis=1)([a, b]).shape) == (None, 8, 4)
+        assert tuple(lib.layers.add([a, a]).shape) == (None, 3, 4)
+    with pytest.raises(ValueError, match="except on axis"):
+        rk.layers.Concatenate()([rk.Input((3, 4)), rk.Input((5, 4))])
+    with pytest.raises(ValueError, match="at least 2 inputs"):
+        rk.layers.Add()([np.ones((2, 3))])
+
+
+@pytest.mark.parametrize("make", [
+    lambda L: L.RepeatVector(3), lambda L: L.Reshape((2, 6)), lambda L: L.Reshape((-1, 3)),
+    lambda L: L.Permute((2, 1)), lambda L: L.ReLU(), lambda L: L.ReLU(max_value=0.5, negative_slope=0.1,
+                                                                      threshold=0.2),
+    lambda L: L.LeakyReLU(), lambda L: L.LeakyReLU(negative_slope=0.05), lambda L: L.GlobalAveragePooling1D(),
+    lambda L: L.GlobalMaxPooling1D(), lambda L: L.GlobalAveragePooling1D(keepdims=True),
+    lambda L: L.GlobalMaxPooling1D(data_format="channels_first"),
+])
+def test_shape_and_activation_layers_match_keras(K, make):
+    ours, theirs = make(rk.layers), make(K.layers)
+    x = _x(2, 12) if isinstance(ours, rk.layers.RepeatVector) else _x(2, 4, 3)
+    _compare(K, ours, theirs, x)
+    shape = (None,) + x.shape[1:]
+    assert tuple(ours.compute_output_shape(shape)) == tuple(theirs.compute_output_shape(shape))
+    assert type(ours).from_config(ours.get_config()).get_config() == ours.get_config()
+
+
+def test_masked_average_pooling_matches_keras(K):
+    _compare(K, rk.layers.GlobalAveragePooling1D(), K.layers.GlobalAveragePooling1D(), _x(2, 4, 3), [MASK_A])
+
+
+def test_lambda_and_spatial_dropout(K):
+    ours = rk.layers.Lambda(lambda t, scale: t * scale, arguments={"scale": 3.0})
+    theirs = K.layers.Lambda(lambda t, scale: t * scale, arguments={"scale": 3.0})
+    _compare(K, ours, theirs, _x(2, 4, 3))
+    with pytest.raises(ValueError, match="holds Python code"):
+        ours.get_config()
+    drop = rk.layers.SpatialDropout1D(0.5, seed=3)
+    y = drop(np.ones((4, 6, 5), np.float32), training=True).numpy()
+    assert set(np.unique(y)) <= {0.0, 2.0}
+    assert (y == y[:, :1, :]).all()  # one draw per (sample, channel), shared by every step
+    assert (drop(np.ones((4, 6, 5), np.float32)).numpy() == 1.0).all()
+
+
+def test_addition_seq2seq_with_repeat_vector_trains_as_keras(K):
+    """keras-io's addition_rnn shape: LSTM encoder, RepeatVector, LSTM decoder, TimeDistributed softmax."""
+    rng = np.random.default_rng(0)
+    chars, maxlen, digits = 12, 7, 4
+    x = np.eye(chars, dtype=np.float32)[rng.integers(0, chars, (32, maxlen))]
+    y = np.eye(chars, dtype=np.float32)[rng.integers(0, chars, (32, digits))]
+
+    def build(lib):
+        return lib.Sequential([lib.Input((maxlen, chars)), lib.layers.LSTM(16), lib.layers.RepeatVector(digits),
+                               lib.layers.LSTM(16, return_sequences=True),
+                               lib.layers.Dense(chars, activation="softmax")])
+
+    K.utils.set_random_seed(0)
+    theirs, ours = build(K), build(rk)
+    ours.set_weights([_np(w) for w in theirs.get_weights()])
+    for model in (ours, theirs):
+        model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    np.testing.assert_allclose(ours.predict(x, verbose=0), _np(theirs.predict(x, verbose=0)), rtol=1e-5, atol=1e-6)
+    mine = ours.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    ref = theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, _np(b), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(mine.history["loss"], ref.history["loss"], rtol=1e-5)
