@@ -147,3 +147,60 @@ def test_addition_seq2seq_with_repeat_vector_trains_as_keras(K):
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, _np(b), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(mine.history["loss"], ref.history["loss"], rtol=1e-5)
+
+
+def _copy_weights(ours, theirs, x):
+    theirs(x)
+    ours(x)
+    ours.set_weights([_np(w) for w in theirs.get_weights()])
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"padding": "same"}, {"padding": "causal", "dilation_rate": 2}, {"strides": 2}, {"strides": 3, "padding": "same"},
+    {"groups": 2, "activation": "relu"}, {"data_format": "channels_first", "padding": "same"}, {"use_bias": False},
+])
+def test_conv1d_matches_keras(K, kwargs):
+    x = _x(2, 9, 4)
+    ours, theirs = rk.layers.Conv1D(6, 3, **kwargs), K.layers.Conv1D(6, 3, **kwargs)
+    _copy_weights(ours, theirs, x)
+    _compare(K, ours, theirs, x)
+    assert tuple(ours.compute_output_shape((None, 9, 4))) == tuple(theirs.compute_output_shape((None, 9, 4)))
+    w = [a.shape for a in ours.get_weights()]
+    assert w == [tuple(a.shape) for a in theirs.get_weights()]
+
+
+@pytest.mark.parametrize("name", ["MaxPooling1D", "AveragePooling1D"])
+@pytest.mark.parametrize("kwargs", [{}, {"pool_size": 3}, {"pool_size": 3, "strides": 1, "padding": "same"},
+                                    {"pool_size": 2, "strides": 1, "padding": "same"},
+                                    {"pool_size": 4, "strides": 3, "padding": "same"},
+                                    {"data_format": "channels_first"}])
+def test_pooling1d_matches_keras(K, name, kwargs):
+    x = _x(2, 7, 3)
+    kwargs = {"pool_size": 2, **kwargs}  # AveragePooling1D has no default pool size
+    ours, theirs = getattr(rk.layers, name)(**kwargs), getattr(K.layers, name)(**kwargs)
+    _compare(K, ours, theirs, x)
+    assert tuple(ours.compute_output_shape((None, 7, 3))) == tuple(theirs.compute_output_shape((None, 7, 3)))
+
+
+def test_lstm_classifier_with_conv1d_beside_it_trains_as_keras(K):
+    """keras-io's lstm_vs_cnn comparison: an LSTM branch and a Conv1D branch on one sequence, concatenated."""
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(24, 12, 3)).astype(np.float32), rng.integers(0, 3, 24)
+
+    def build(lib):
+        inp = lib.Input((12, 3))
+        conv = lib.layers.GlobalAveragePooling1D()(lib.layers.MaxPooling1D(2)(
+            lib.layers.Conv1D(8, 3, padding="same", activation="relu")(inp)))
+        merged = lib.layers.Concatenate()([lib.layers.LSTM(6)(inp), conv])
+        return lib.Model(inp, lib.layers.Dense(3, activation="softmax")(merged))
+
+    K.utils.set_random_seed(2)
+    theirs, ours = build(K), build(rk)
+    ours.set_weights([_np(w) for w in theirs.get_weights()])
+    for model in (ours, theirs):
+        model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    mine = ours.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    ref = theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, _np(b), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(mine.history["loss"], ref.history["loss"], rtol=1e-5)

@@ -18,6 +18,7 @@ from rnnkit.keras._registry import LAYERS
 from rnnkit.keras.layers.base import InputSpec, KerasTensor, Layer
 from rnnkit.keras.layers.core import Activation, Dense, Dropout, Embedding, Flatten, Input, InputLayer, Masking
 from rnnkit.keras.layers.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from rnnkit.keras.layers.convolutional import AveragePooling1D, AvgPool1D, Conv1D, MaxPool1D, MaxPooling1D
 from rnnkit.keras.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add,
                                          average, concatenate, maximum, minimum, multiply, subtract)
 from rnnkit.keras.layers.reshaping import (GlobalAveragePooling1D, GlobalMaxPooling1D, Lambda, LeakyReLU, Permute,
@@ -30,7 +31,8 @@ __all__ = [
     "Bidirectional", "TimeDistributed", "serialize", "deserialize", "Add", "Subtract", "Multiply", "Average",
     "Maximum", "Minimum", "Concatenate", "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate",
     "RepeatVector", "Reshape", "Permute", "Lambda", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
-    "SpatialDropout1D", "ReLU", "LeakyReLU",
+    "SpatialDropout1D", "ReLU", "LeakyReLU", "Conv1D", "MaxPooling1D", "AveragePooling1D", "MaxPool1D", "AvgPool1D",
+    "GlobalAvgPool1D", "GlobalMaxPool1D",
 ]
 GlobalAvgPool1D, GlobalMaxPool1D = GlobalAveragePooling1D, GlobalMaxPooling1D  # Keras's aliases
 
