@@ -204,3 +204,59 @@ def test_lstm_classifier_with_conv1d_beside_it_trains_as_keras(K):
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, _np(b), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(mine.history["loss"], ref.history["loss"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"axis": [1, 2]}, {"center": False, "epsilon": 1e-5},
+                                    {"rms_scaling": True}])
+def test_layer_normalization_matches_keras(K, kwargs):
+    """(axis=1 alone is left out: Keras 3.15 on torch fails on it.)"""
+    x = _x(3, 4, 5)
+    ours, theirs = rk.layers.LayerNormalization(**kwargs), K.layers.LayerNormalization(**kwargs)
+    theirs(x)
+    ours(x)
+    rng = np.random.default_rng(5)
+    values = [rng.normal(size=tuple(w.shape)).astype(np.float32) for w in theirs.get_weights()]
+    theirs.set_weights(values)
+    ours.set_weights(values)
+    _compare(K, ours, theirs, x)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"axis": 1, "momentum": 0.5}, {"center": False, "scale": False}])
+def test_batch_normalization_training_inference_and_moving_statistics_match_keras(K, kwargs):
+    x = _x(4, 5, 3) * 2 + 1
+    ours, theirs = rk.layers.BatchNormalization(**kwargs), K.layers.BatchNormalization(**kwargs)
+    theirs(x)
+    ours(x)
+    rng = np.random.default_rng(6)
+    values = [rng.uniform(0.5, 1.5, size=tuple(w.shape)).astype(np.float32) for w in theirs.get_weights()]
+    theirs.set_weights(values)
+    ours.set_weights(values)
+    assert [w.name for w in ours.weights] == [w.name for w in theirs.weights]
+    _compare(K, ours, theirs, x, kwargs={"training": True})  # batch statistics, and the moving averages move
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, _np(b), rtol=1e-5, atol=1e-6)
+    _compare(K, ours, theirs, x, kwargs={"training": False})  # the moving statistics
+    _compare(K, ours, theirs, x, masks=[np.arange(5)[None, :] < np.array([[5], [3], [1], [4]])],
+             kwargs={"training": True})
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, _np(b), rtol=1e-5, atol=1e-6)
+
+
+def test_batch_normalization_in_a_model_trains_as_keras(K):
+    x, y = _x(16, 6, 3), np.random.default_rng(3).integers(0, 2, 16)
+
+    def build(lib):
+        return lib.Sequential([lib.Input((6, 3)), lib.layers.Conv1D(4, 2), lib.layers.BatchNormalization(),
+                               lib.layers.GRU(3), lib.layers.LayerNormalization(),
+                               lib.layers.Dense(1, activation="sigmoid")])
+
+    K.utils.set_random_seed(5)
+    theirs, ours = build(K), build(rk)
+    ours.set_weights([_np(w) for w in theirs.get_weights()])
+    for model in (ours, theirs):
+        model.compile(loss="binary_crossentropy", optimizer="rmsprop")
+    ours.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    theirs.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, _np(b), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), _np(theirs.predict(x, verbose=0)), rtol=1e-4, atol=1e-5)

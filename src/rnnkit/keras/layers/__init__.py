@@ -21,6 +21,7 @@ from rnnkit.keras.layers.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, Sim
 from rnnkit.keras.layers.convolutional import AveragePooling1D, AvgPool1D, Conv1D, MaxPool1D, MaxPooling1D
 from rnnkit.keras.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add,
                                          average, concatenate, maximum, minimum, multiply, subtract)
+from rnnkit.keras.layers.normalization import BatchNormalization, LayerNormalization
 from rnnkit.keras.layers.reshaping import (GlobalAveragePooling1D, GlobalMaxPooling1D, Lambda, LeakyReLU, Permute,
                                            ReLU, RepeatVector, Reshape, SpatialDropout1D)
 from rnnkit.keras.layers.wrappers import Bidirectional, TimeDistributed
@@ -32,7 +33,7 @@ __all__ = [
     "Maximum", "Minimum", "Concatenate", "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate",
     "RepeatVector", "Reshape", "Permute", "Lambda", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
     "SpatialDropout1D", "ReLU", "LeakyReLU", "Conv1D", "MaxPooling1D", "AveragePooling1D", "MaxPool1D", "AvgPool1D",
-    "GlobalAvgPool1D", "GlobalMaxPool1D",
+    "GlobalAvgPool1D", "GlobalMaxPool1D", "LayerNormalization", "BatchNormalization",
 ]
 GlobalAvgPool1D, GlobalMaxPool1D = GlobalAveragePooling1D, GlobalMaxPooling1D  # Keras's aliases
 
