@@ -13,8 +13,8 @@ Example:
     >>> import numpy as np
     >>> from rnnkit.keras import layers
     >>> y = layers.LayerNormalization()(np.array([[1.0, 2.0, 3.0]])).numpy()
-    >>> np.round(y, 3).tolist()
-    [[-1.224, 0.0, 1.224]]
+    >>> [round(float(v), 3) for v in y[0]]
+    [-1.224, 0.0, 1.224]
 """
 
 from __future__ import annotations
