@@ -260,3 +260,91 @@ def test_batch_normalization_in_a_model_trains_as_keras(K):
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, _np(b), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(ours.predict(x, verbose=0), _np(theirs.predict(x, verbose=0)), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name,kwargs", [("Attention", {}), ("Attention", {"use_scale": True}),
+                                         ("Attention", {"score_mode": "concat", "use_scale": True}),
+                                         ("AdditiveAttention", {}), ("AdditiveAttention", {"use_scale": False})])
+@pytest.mark.parametrize("masks,causal", [(None, False), ([MASK_A, MASK_B], False), ([None, MASK_B], True)])
+def test_dense_attention_layers_match_keras(K, name, kwargs, masks, causal):
+    q, v = _x(2, 4, 3, seed=3), _x(2, 4, 3, seed=4)
+    ours, theirs = getattr(rk.layers, name)(**kwargs), getattr(K.layers, name)(**kwargs)
+    theirs([q, v])
+    ours([q, v])
+    values = [np.random.default_rng(1).uniform(0.5, 1.5, size=tuple(w.shape)).astype(np.float32)
+              for w in theirs.get_weights()]
+    theirs.set_weights(values)
+    ours.set_weights(values)
+    _compare(K, ours, theirs, [q, v], masks, kwargs={"use_causal_mask": causal})
+    _compare(K, ours, theirs, [q, v, _x(2, 4, 3, seed=5)], None if masks is None else masks + [None])
+    mine_out, mine_scores = ours([q, v], return_attention_scores=True)
+    ref_out, ref_scores = theirs([q, v], return_attention_scores=True)
+    np.testing.assert_allclose(mine_scores.numpy(), _np(ref_scores), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"value_dim": 3, "output_shape": 5}, {"use_bias": False}])
+@pytest.mark.parametrize("masked,causal", [(False, False), (True, False), (True, True)])
+def test_multi_head_attention_matches_keras(K, kwargs, masked, causal):
+    import torch
+    from keras.src.backend import set_keras_mask
+
+    q, v = _x(2, 4, 6, seed=6), _x(2, 4, 6, seed=7)
+    ours, theirs = rk.layers.MultiHeadAttention(2, 4, **kwargs), K.layers.MultiHeadAttention(2, 4, **kwargs)
+    theirs(q, v)
+    ours(q, v)
+    assert [tuple(w.shape) for w in ours.get_weights()] == [tuple(w.shape) for w in theirs.get_weights()]
+    ours.set_weights([_np(w) for w in theirs.get_weights()])
+    mq, mv = [Tensor(q.copy(), requires_grad=True), Tensor(v.copy(), requires_grad=True)]
+    tq, tv = [torch.tensor(q.copy(), requires_grad=True), torch.tensor(v.copy(), requires_grad=True)]
+    attention_mask = np.random.default_rng(0).random((2, 4, 4)) > 0.3
+    attention_mask[:, :, 0] = True
+    call = {"use_causal_mask": causal}
+    if masked:
+        mq._keras_mask, mv._keras_mask = MASK_A, MASK_B | np.eye(2, 4, dtype=bool)
+        set_keras_mask(tq, torch.tensor(MASK_A))
+        set_keras_mask(tv, torch.tensor(mv._keras_mask))
+    mine, mine_scores = ours(mq, mv, attention_mask=attention_mask, return_attention_scores=True, **call)
+    ref, ref_scores = theirs(tq, tv, attention_mask=torch.tensor(attention_mask), return_attention_scores=True,
+                             **call)
+    np.testing.assert_allclose(mine.numpy(), _np(ref), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mine_scores.numpy(), _np(ref_scores), rtol=1e-5, atol=1e-6)
+    r = np.random.default_rng(2).normal(size=mine.shape).astype(np.float32)
+    (mine * Tensor(r)).sum().backward()
+    (ref * torch.tensor(r)).sum().backward()
+    np.testing.assert_allclose(np.asarray(mq.grad), _np(tq.grad), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(mv.grad), _np(tv.grad), rtol=1e-4, atol=1e-6)
+    for p, w in zip(ours.weights, theirs.weights):
+        np.testing.assert_allclose(np.asarray(p.grad), _np(w.value.grad), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("axes,shapes", [(1, [(2, 3), (2, 3)]), (2, [(2, 4, 3), (2, 5, 3)]),
+                                         ((1, 1), [(2, 4, 3), (2, 4, 5)]), (-1, [(2, 4, 3), (2, 4, 3)])])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_dot_matches_keras(K, axes, shapes, normalize):
+    arrays = [_x(*shapes[0], seed=1), _x(*shapes[1], seed=2)]
+    _compare(K, rk.layers.Dot(axes, normalize=normalize), K.layers.Dot(axes, normalize=normalize), arrays)
+
+
+def test_attention_layers_in_a_functional_model_train_as_keras(K):
+    x, y = np.random.default_rng(4).integers(1, 9, (16, 6)), np.random.default_rng(5).integers(0, 2, 16)
+    x[:4, 4:] = 0
+
+    def build(lib):
+        inp = lib.Input((6,), dtype="int32")
+        emb = lib.layers.Embedding(9, 6, mask_zero=True)(inp)
+        seq = lib.layers.LSTM(6, return_sequences=True)(emb)
+        att = lib.layers.MultiHeadAttention(2, 3)(seq, seq)
+        luong = lib.layers.Attention()([seq, att])
+        pooled = lib.layers.GlobalAveragePooling1D()(lib.layers.Add()([luong, att]))
+        return lib.Model(inp, lib.layers.Dense(1, activation="sigmoid")(pooled))
+
+    K.utils.set_random_seed(6)
+    theirs, ours = build(K), build(rk)
+    ours.set_weights([_np(w) for w in theirs.get_weights()])
+    for model in (ours, theirs):
+        model.compile(loss="binary_crossentropy", optimizer="adam")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), _np(theirs.predict(x, verbose=0)), rtol=1e-5, atol=1e-6)
+    ours.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, _np(b), rtol=1e-4, atol=1e-5)

@@ -342,7 +342,7 @@ class Layer(Module):
         value = np.asarray(init(shape, dtype=dtype))
         if value.shape != shape:
             raise ValueError(f"initializer: produced shape {value.shape} for weight {name!r}, expected {shape}")
-        weight = Parameter(np.ascontiguousarray(value, dtype=dtype), requires_grad=bool(trainable) and self._trainable)
+        weight = Parameter(np.array(value, dtype=dtype, order="C"), requires_grad=bool(trainable) and self._trainable)
         weight.name = name or f"variable_{len(self._parameters)}"
         weight.path = f"{self.name}/{weight.name}"
         weight.trainable = bool(trainable)
