@@ -256,6 +256,12 @@ class Layer(Module):
             return
         Module.__setattr__(self, name, value)
 
+    def __getattr__(self, name: str) -> Any:
+        if name in ("input", "output", "input_shape", "output_shape"):  # their property raised AttributeError
+            raise AttributeError(f"The layer {self.__dict__.get('name')} has never been called on symbolic tensors "
+                                 f"(keras.Input) and thus has no defined {name}.")
+        return Module.__getattr__(self, name)
+
     def __dir__(self) -> list[str]:
         """Attributes, methods, and the registered weights and sub-layers (``dense.kernel``), as torch's modules."""
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._modules))
@@ -635,6 +641,37 @@ class Layer(Module):
 
     def _output_dtype(self) -> str:
         return self.dtype
+
+    # -- the symbolic tensors of the first call (Keras's ``layer.input`` / ``layer.output``) ----------------
+    def _node_attribute(self, attribute: str, what: str) -> Any:
+        if not self._inbound_nodes:
+            raise AttributeError(f"The layer {self.name} has never been called on symbolic tensors (keras.Input) "
+                                 f"and thus has no defined {what}.")
+        values = getattr(self._inbound_nodes[0], attribute)
+        return values[0] if isinstance(values, list) and len(values) == 1 else values
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input(s) of the layer's first call (a KerasTensor, or a list)."""
+        return self._node_attribute("input_tensors", "input")
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output(s) of the layer's first call: ``Model(inputs=..., outputs=layer.output)``
+        builds sub-models (encoders, feature extractors)."""
+        return self._node_attribute("output_tensors", "output")
+
+    @property
+    def input_shape(self) -> Any:
+        """Keras 2's ``layer.input_shape``: the shape(s) of :attr:`input`."""
+        value = self.input
+        return [t.shape for t in value] if isinstance(value, list) else value.shape
+
+    @property
+    def output_shape(self) -> Any:
+        """Keras 2's ``layer.output_shape``: the shape(s) of :attr:`output`."""
+        value = self.output
+        return [t.shape for t in value] if isinstance(value, list) else value.shape
 
     # -- configuration ------------------------------------------------------------------
     def get_config(self) -> dict:

@@ -82,8 +82,7 @@ class InputLayer(Layer):
         self._batch_input_shape = full
         self._build_input_shape = full
         self.built = True
-        self.output = KerasTensor(full, self._input_dtype, name=self.name)
-        Node(self, (), {}, self.output)
+        Node(self, (), {}, KerasTensor(full, self._input_dtype, name=self.name))  # self.output is its output
 
     @property
     def batch_shape(self) -> tuple:
