@@ -256,12 +256,6 @@ class Layer(Module):
             return
         Module.__setattr__(self, name, value)
 
-    def __getattr__(self, name: str) -> Any:
-        if name in ("input", "output", "input_shape", "output_shape"):  # their property raised AttributeError
-            raise AttributeError(f"The layer {self.__dict__.get('name')} has never been called on symbolic tensors "
-                                 f"(keras.Input) and thus has no defined {name}.")
-        return Module.__getattr__(self, name)
-
     def __dir__(self) -> list[str]:
         """Attributes, methods, and the registered weights and sub-layers (``dense.kernel``), as torch's modules."""
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._modules))
@@ -644,6 +638,8 @@ class Layer(Module):
 
     # -- the symbolic tensors of the first call (Keras's ``layer.input`` / ``layer.output``) ----------------
     def _node_attribute(self, attribute: str, what: str) -> Any:
+        """The first node's ``attribute``. An uncalled layer raises AttributeError, as Keras (so ``hasattr`` is
+        False; nn.Module's attribute lookup then reports the attribute as missing)."""
         if not self._inbound_nodes:
             raise AttributeError(f"The layer {self.name} has never been called on symbolic tensors (keras.Input) "
                                  f"and thus has no defined {what}.")
