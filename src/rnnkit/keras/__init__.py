@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from rnnkit.keras import activations, constraints, initializers, layers, regularizers, utils
 from rnnkit.keras import callbacks, losses, metrics, optimizers, saving
-from rnnkit.keras import models, preprocessing, wrappers
+from rnnkit.keras import models, ops, preprocessing, wrappers
 from rnnkit.keras.layers import Input, Layer
 from rnnkit.keras.models import Model, Sequential
 
 __all__ = [
     "layers", "models", "Model", "Sequential", "Input", "Layer", "activations", "initializers", "regularizers",
-    "constraints", "utils", "optimizers", "losses", "metrics", "callbacks", "saving", "wrappers", "preprocessing",
+    "constraints", "utils", "optimizers", "losses", "metrics", "callbacks", "saving", "wrappers", "preprocessing", "ops",
 ]

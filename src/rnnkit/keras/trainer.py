@@ -47,6 +47,7 @@ from rnnkit.keras import metrics as metrics_module
 from rnnkit.keras import optimizers as optimizers_module
 from rnnkit.keras import saving
 from rnnkit.keras.data_adapters import get_adapter, is_array_data, num_samples, take
+from rnnkit.keras.layers.base import flatten, map_structure
 
 __all__ = ["Trainer"]
 
@@ -346,8 +347,17 @@ class Trainer:
         self._trainer_input_shape = [(None,) + s for s in shapes] if isinstance(x, list) else (None,) + shapes[0]
 
     def _forward(self, x: Any, training: bool) -> list[Tensor]:
+        """The model's outputs, flattened (a nested output structure becomes one list)."""
         out = self(x, training=training)
-        return list(out) if isinstance(out, (list, tuple)) else [out]
+        return flatten(out) if isinstance(out, (list, tuple)) else [out]
+
+    def _pack_outputs(self, flat: list) -> Any:
+        """Flat predictions in the nesting of the model's outputs (a list for a flat list of outputs)."""
+        struct = getattr(self, "_outputs_struct", None)
+        if not isinstance(struct, (list, tuple)) or all(not isinstance(s, (list, tuple)) for s in struct):
+            return flat
+        items = iter(flat)
+        return map_structure(lambda _: next(items), struct)
 
     def _compute_loss(self, y: list, y_pred: list[Tensor], sample_weight: Any) -> Tensor:
         total = None
@@ -638,7 +648,7 @@ class Trainer:
         if not outputs:
             raise ValueError("predict(x): x holds no samples")
         result = [np.concatenate(parts, axis=0) for parts in zip(*outputs)]
-        return result[0] if len(result) == 1 else result
+        return result[0] if len(result) == 1 else self._pack_outputs(result)
 
     # -- single batches ------------------------------------------------------------------------------
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):

@@ -18,6 +18,7 @@ from rnnkit.keras._registry import LAYERS
 from rnnkit.keras.layers.base import InputSpec, KerasTensor, Layer
 from rnnkit.keras.layers.core import Activation, Dense, Dropout, Embedding, Flatten, Input, InputLayer, Masking
 from rnnkit.keras.layers.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from rnnkit.keras.layers.cell_loop import StackedRNNCells
 from rnnkit.keras.layers.attention import AdditiveAttention, Attention, Dot, MultiHeadAttention, dot
 from rnnkit.keras.layers.convolutional import AveragePooling1D, AvgPool1D, Conv1D, MaxPool1D, MaxPooling1D
 from rnnkit.keras.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add,
@@ -35,7 +36,7 @@ __all__ = [
     "RepeatVector", "Reshape", "Permute", "Lambda", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
     "SpatialDropout1D", "ReLU", "LeakyReLU", "Conv1D", "MaxPooling1D", "AveragePooling1D", "MaxPool1D", "AvgPool1D",
     "GlobalAvgPool1D", "GlobalMaxPool1D", "LayerNormalization", "BatchNormalization",
-    "Attention", "AdditiveAttention", "MultiHeadAttention", "Dot", "dot",
+    "Attention", "AdditiveAttention", "MultiHeadAttention", "Dot", "dot", "StackedRNNCells",
 ]
 GlobalAvgPool1D, GlobalMaxPool1D = GlobalAveragePooling1D, GlobalMaxPooling1D  # Keras's aliases
 

@@ -55,7 +55,9 @@ from rnnkit._recurrent import recurrent
 from rnnkit._validation import check_bool, check_rate, check_size
 from rnnkit.keras import activations, initializers
 from rnnkit.keras._registry import LAYERS
-from rnnkit.keras.layers.base import InputSpec, Layer, is_shape, to_snake_case
+from rnnkit.keras.layers.base import InputSpec, Layer, flatten, is_shape, to_snake_case
+from rnnkit.keras.layers.cell_loop import (StackedRNNCells, cell_output_size, check_cell, pack_states, run_cell,
+                                           state_sizes)
 from rnnkit.keras.layers.core import _rng_for
 
 __all__ = ["RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell"]
@@ -330,8 +332,9 @@ class RNN(Layer):
     with their cell.
 
     Args:
-        cell: ``SimpleRNNCell``, ``LSTMCell`` or ``GRUCell`` (rnnkit runs them as one fused op; other
-            cells, and lists of cells, are not supported).
+        cell: ``SimpleRNNCell``, ``LSTMCell`` or ``GRUCell`` (run as one fused op with hand-derived
+            gradients); any other cell with ``state_size`` and ``call(inputs, states)`` (run step by step
+            through autograd, see :mod:`.cell_loop`); or a list of cells (a ``StackedRNNCells``).
         return_sequences: output every step (B, T, H) instead of the last (B, H).
         return_state: also return the final states (LSTM: h then c).
         go_backwards: process the sequence backwards (and return the outputs in that order).
@@ -358,11 +361,9 @@ class RNN(Layer):
         if isinstance(cell, dict):
             cell = LAYERS.deserialize(cell)
         if isinstance(cell, (list, tuple)):
-            raise ValueError("cell: stacked cells are not supported; stack recurrent layers with "
-                             "return_sequences=True instead")
+            cell = StackedRNNCells(cell)
         if not isinstance(cell, _FusedCell):
-            raise TypeError(f"cell: expected SimpleRNNCell, LSTMCell or GRUCell (rnnkit runs them as one fused "
-                            f"op with hand-derived gradients), got {type(cell).__name__}")
+            check_cell(cell)
         super().__init__(**kwargs)
         self.cell = cell
         for flag, value in zip(_LAYER_FLAGS, (return_sequences, return_state, go_backwards, stateful, unroll,
@@ -375,8 +376,8 @@ class RNN(Layer):
     # -- shapes -----------------------------------------------------------------------
     @property
     def state_size_list(self) -> list[int]:
-        size = self.cell.state_size
-        return list(size) if isinstance(size, (list, tuple)) else [size]
+        """One size per state tensor (a stack of cells' states flattened, bottom cell first)."""
+        return state_sizes(self.cell.state_size)
 
     def _sequence_shape(self, input_shape):
         return input_shape if is_shape(input_shape) else input_shape[0]
@@ -390,19 +391,20 @@ class RNN(Layer):
             raise ValueError(f"{type(self).__name__} '{self.name}': argument inputs expected a 3-D input "
                              f"(batch, timesteps, features), got shape {tuple(shape)}")
         batch, _ = self._batch_time(shape)
-        self.cell._build_once((batch, shape[-1]))
+        if isinstance(self.cell, Layer):
+            self.cell._build_once((batch, shape[-1]))
         self.input_spec = InputSpec(ndim=3, axes={-1: shape[-1]})
 
     def compute_output_shape(self, input_shape):
         shape = self._sequence_shape(input_shape)
         batch, time = self._batch_time(shape)
-        H = self.cell.output_size
+        H = cell_output_size(self.cell)
         if self.return_sequences:
             out = (time, batch, H) if self.time_major else (batch, time, H)
         else:
             out = (batch, H)
         if self.return_state:
-            return (out,) + tuple((batch, s) for s in self.state_size_list)
+            return (out,) + tuple(pack_states(self.cell.state_size, [(batch, s) for s in self.state_size_list]))
         return out
 
     def compute_mask(self, inputs, mask=None):
@@ -475,17 +477,31 @@ class RNN(Layer):
                              f"{tuple(inputs.shape)})")
         states = self._initial_states(initial_state, batch)
         x_tm = inputs if self.time_major else _ops.transpose(inputs, 0, 1)  # (T, B, I)
-        out, finals = self.cell.run(
-            x_tm, states, bool(training), mask=self._time_major_mask(mask, batch, time),
-            masked_output="zero" if self.zero_output_for_mask else "carry", go_backwards=self.go_backwards,
-        )
+        mask_tm = self._time_major_mask(mask, batch, time)
+        if isinstance(self.cell, _FusedCell):
+            out, finals = self.cell.run(
+                x_tm, states, bool(training), mask=mask_tm,
+                masked_output="zero" if self.zero_output_for_mask else "carry", go_backwards=self.go_backwards,
+            )
+            last = _ops.getitem(out, -1)  # (B, H): Keras's last_output
+        else:
+            out, last, finals = run_cell(self.cell, x_tm, states or self._cell_initial_state(batch), mask_tm,
+                                         bool(training), self.go_backwards, self.zero_output_for_mask)
         if self.stateful:
             self._states = [f.numpy().copy() for f in finals]
         if self.return_sequences:
             output = out if self.time_major else _ops.transpose(out, 0, 1)  # (B, T, H)
         else:
-            output = _ops.getitem(out, -1)  # (B, H): Keras's last_output
-        return (output, *finals) if self.return_state else output
+            output = last
+        return (output, *pack_states(self.cell.state_size, finals)) if self.return_state else output
+
+    def _cell_initial_state(self, batch: int) -> list[Tensor]:
+        """The cell's ``get_initial_state(batch_size)`` (flattened), or zeros of its state sizes, as Keras."""
+        make = getattr(self.cell, "get_initial_state", None)
+        if make is None:
+            return [Tensor(np.zeros((batch, s), self._np_dtype)) for s in self.state_size_list]
+        states = make(batch_size=batch)
+        return [self._convert(s) for s in (flatten(states) if isinstance(states, (list, tuple)) else [states])]
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -520,6 +536,13 @@ class RNN(Layer):
 
     def get_config(self):
         return {**super().get_config(), **self._flag_config(), "cell": LAYERS.serialize(self.cell)}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "RNN":
+        config = dict(config)
+        if cls is RNN and isinstance(config.get("cell"), dict):  # a custom cell may need custom_objects
+            config["cell"] = LAYERS.deserialize(config["cell"], custom_objects)
+        return cls(**config)
 
 
 def _cell_property(name: str) -> property:
