@@ -212,3 +212,18 @@ def test_keras_ops_einsum_split_where_take():
     np.testing.assert_array_equal(rk.ops.take(Tensor(b), [0, 2], axis=1).numpy(), b[:, [0, 2]])
     with pytest.raises(ValueError, match="repeated"):
         rk.ops.einsum("ii->i", Tensor(b[:4, :4]))
+
+
+def test_bidirectional_and_time_distributed_around_custom_cells_match_keras(K):
+    x = np.random.default_rng(5).normal(size=(3, 5, 4)).astype(np.float32)
+
+    def make(lib):
+        minimal, _ = cell_classes(lib)
+        inp = lib.Input((5, 4))
+        h = lib.layers.Bidirectional(lib.layers.RNN(minimal(3), return_sequences=True))(inp)
+        h = lib.layers.TimeDistributed(lib.layers.Dense(2))(h)
+        return lib.Model(inp, h)
+
+    with K.saving.custom_object_scope({"MinimalRNNCell": cell_classes(K)[0]}):  # Keras copies it from its config
+        ours, theirs = _pair(K, make)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), _np(theirs.predict(x, verbose=0)), rtol=1e-5, atol=1e-6)

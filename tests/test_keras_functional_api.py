@@ -133,3 +133,32 @@ def test_feature_extractor_nested_models_shared_layers_and_get_layer_match_keras
     clone = rk.models.model_from_json(ours.to_json())
     clone.set_weights(ours.get_weights())
     np.testing.assert_allclose(clone.predict([a, b], verbose=0), ours.predict([a, b], verbose=0), rtol=1e-6)
+
+
+def test_bidirectional_sentiment_classifier_on_rank_one_labels_matches_keras(K):
+    """keras-io's bidirectional_lstm_imdb: padded ids, Embedding, two Bidirectional LSTMs, Dense(1, sigmoid),
+    binary_crossentropy on (N,) labels, validation_data as a tuple."""
+    rng = np.random.default_rng(2)
+    reviews = [rng.integers(1, 50, rng.integers(3, 12)).tolist() for _ in range(24)]
+    x = rk.preprocessing.sequence.pad_sequences(reviews, maxlen=10)
+    y = rng.integers(0, 2, 24)
+
+    def build(lib):
+        inputs = lib.Input(shape=(None,), dtype="int32")
+        h = lib.layers.Embedding(50, 8)(inputs)
+        h = lib.layers.Bidirectional(lib.layers.LSTM(6, return_sequences=True))(h)
+        h = lib.layers.Bidirectional(lib.layers.LSTM(6))(h)
+        return lib.Model(inputs, lib.layers.Dense(1, activation="sigmoid")(h))
+
+    K.utils.set_random_seed(3)
+    theirs, ours = build(K), build(rk)
+    ours.set_weights([_np(w) for w in theirs.get_weights()])
+    for model in (ours, theirs):
+        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    mine = ours.fit(x[:16], y[:16], batch_size=8, epochs=1, shuffle=False, verbose=0, validation_data=(x[16:], y[16:]))
+    ref = theirs.fit(x[:16], y[:16], batch_size=8, epochs=1, shuffle=False, verbose=0,
+                     validation_data=(x[16:], y[16:]))
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(mine.history[key], ref.history[key], rtol=1e-5, atol=1e-6)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, _np(b), rtol=1e-4, atol=1e-6)

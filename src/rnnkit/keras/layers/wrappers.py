@@ -35,9 +35,27 @@ __all__ = ["Bidirectional", "TimeDistributed"]
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
-def _deserialize(config: Any) -> Layer:
-    """A layer, given as itself or as its serialized config."""
-    return config if isinstance(config, Layer) else LAYERS.deserialize(config)
+def _deserialize(config: Any, classes: dict | None = None) -> Layer:
+    """A layer, given as itself or as its serialized config (``classes``: extra classes it may name)."""
+    return config if isinstance(config, Layer) else LAYERS.deserialize(config, classes)
+
+
+def _own_classes(layer: Any) -> dict[str, type]:
+    """The classes of a live layer, its sub-layers and its cells: a copy made from its config may name them
+    even when they are not registered (a custom cell), since they are already in memory."""
+    found: dict[str, type] = {}
+    stack = [layer]
+    while stack:
+        item = stack.pop()
+        if type(item).__name__ in found:
+            continue
+        found[type(item).__name__] = type(item)
+        stack.extend(getattr(item, "cells", None) or [])
+        if getattr(item, "cell", None) is not None:
+            stack.append(item.cell)
+        if isinstance(item, Layer):
+            stack.extend(item._tracked_layers())
+    return found
 
 
 @LAYERS.register()
@@ -65,14 +83,15 @@ class Bidirectional(Layer):
         if merge_mode not in _MERGE_MODES:
             raise ValueError(f"merge_mode: expected one of {_MERGE_MODES}, got {merge_mode!r}")
         super().__init__(**kwargs)
+        classes = _own_classes(layer)
         config = LAYERS.serialize(layer)
         config["config"]["name"] = "forward_" + layer.name.removeprefix("forward_")
-        self.forward_layer = _deserialize(config)
+        self.forward_layer = _deserialize(config, classes)
         if backward_layer is None:
             config = LAYERS.serialize(layer)
             config["config"]["go_backwards"] = True
             config["config"]["name"] = "backward_" + layer.name.removeprefix("backward_")
-            self.backward_layer = _deserialize(config)
+            self.backward_layer = _deserialize(config, classes)
         else:
             self.backward_layer = _deserialize(backward_layer)
         if self.forward_layer.go_backwards == self.backward_layer.go_backwards:
