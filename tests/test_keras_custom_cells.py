@@ -227,3 +227,20 @@ def test_bidirectional_and_time_distributed_around_custom_cells_match_keras(K):
     with K.saving.custom_object_scope({"MinimalRNNCell": cell_classes(K)[0]}):  # Keras copies it from its config
         ours, theirs = _pair(K, make)
     np.testing.assert_allclose(ours.predict(x, verbose=0), _np(theirs.predict(x, verbose=0)), rtol=1e-5, atol=1e-6)
+
+
+def test_variables_assign_in_place_as_keras(K):
+    ours, theirs = rk.layers.Dense(2), K.layers.Dense(2)
+    x = np.ones((1, 3), np.float32)
+    ours(x)
+    theirs(x)
+    for layer in (ours, theirs):
+        layer.kernel.assign(np.full((3, 2), 0.5, np.float32))
+        layer.bias.assign_add(np.array([1.0, 2.0], np.float32))
+        layer.bias.assign_sub(np.array([0.5, 0.5], np.float32))
+    np.testing.assert_allclose(ours(x).numpy(), _np(theirs(x)), rtol=1e-6)
+    assert ours.get_weights()[1].tolist() == [0.5, 1.5]
+    with pytest.raises(ValueError, match="shape"):
+        ours.kernel.assign(np.zeros((2, 2)))
+    v = rk.Variable("ones", shape=(2,), name="v")
+    assert v.numpy().tolist() == [1.0, 1.0] and v.name == "v"

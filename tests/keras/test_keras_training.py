@@ -76,6 +76,15 @@ OPTIMIZER_CASES = [
     ("Adam", {"clipnorm": 1.0}),
     ("RMSprop", {"global_clipnorm": 1.0}),
     ("SGD", {"clipvalue": 0.5, "weight_decay": 0.1}),
+    ("Adadelta", {"learning_rate": 1.0}),
+    ("Adamax", {}),
+    ("Adamax", {"learning_rate": 0.01, "weight_decay": 0.1}),
+    ("Nadam", {}),
+    ("Nadam", {"learning_rate": 0.01, "clipnorm": 1.0}),
+    ("Lion", {}),
+    ("Ftrl", {"learning_rate": 0.1}),
+    ("Ftrl", {"learning_rate": 0.1, "l1_regularization_strength": 0.01, "l2_regularization_strength": 0.1,
+              "l2_shrinkage_regularization_strength": 0.05, "beta": 0.2}),
 ]
 
 
@@ -107,7 +116,8 @@ def test_optimizer_defaults_are_keras_defaults(K):
 
 
 def test_optimizer_arguments():
-    assert rk.optimizers.Adam(lr=0.5).learning_rate == 0.5  # Keras 2's alias
+    with pytest.warns(UserWarning, match="Keras 3 rejects"):
+        assert rk.optimizers.Adam(lr=0.5).learning_rate == 0.5  # Keras 2's alias, read with a warning
     assert isinstance(rk.optimizers.get("RMSprop"), rk.optimizers.RMSprop)
     with pytest.raises(ValueError, match="learning_rate or its legacy alias lr"):
         rk.optimizers.Adam(learning_rate=0.1, lr=0.2)
@@ -186,10 +196,14 @@ METRIC_CASES = [
     ("SparseCategoricalAccuracy", lambda r: (r.integers(0, 4, (8, 1)), r.random((8, 4)).astype("float32"))),
     ("MeanSquaredError", lambda r: (r.normal(size=(8, 3)).astype("float32"), r.normal(size=(8, 3)).astype("float32"))),
     ("MeanAbsoluteError", lambda r: (r.normal(size=(8, 3)).astype("float32"), r.normal(size=(8, 3)).astype("float32"))),
+    ("TopKCategoricalAccuracy",
+     lambda r: (np.eye(9, dtype="float32")[r.integers(0, 9, 8)], r.random((8, 9)).astype("float32"))),
+    ("SparseTopKCategoricalAccuracy", lambda r: (r.integers(0, 9, 8), r.random((8, 9)).astype("float32"))),
+    ("SparseTopKCategoricalAccuracy", lambda r: (r.integers(0, 9, (8, 1)), r.random((8, 9)).astype("float32"))),
 ]
 
 
-@pytest.mark.parametrize("name,make", METRIC_CASES, ids=[c[0] for c in METRIC_CASES])
+@pytest.mark.parametrize("name,make", METRIC_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(METRIC_CASES)])
 def test_metric_values_match_keras(K, name, make):
     rng = np.random.default_rng(3)
     ours, theirs = getattr(rk.metrics, name)(), getattr(K.metrics, name)()

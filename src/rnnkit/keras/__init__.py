@@ -22,8 +22,9 @@ from rnnkit.keras import callbacks, losses, metrics, optimizers, saving
 from rnnkit.keras import models, ops, preprocessing, wrappers
 from rnnkit.keras.layers import Input, Layer
 from rnnkit.keras.models import Model, Sequential
+from rnnkit.keras.variables import Variable
 
 __all__ = [
     "layers", "models", "Model", "Sequential", "Input", "Layer", "activations", "initializers", "regularizers",
-    "constraints", "utils", "optimizers", "losses", "metrics", "callbacks", "saving", "wrappers", "preprocessing", "ops",
+    "constraints", "utils", "optimizers", "losses", "metrics", "callbacks", "saving", "wrappers", "preprocessing", "ops", "Variable",
 ]

@@ -34,7 +34,8 @@ from rnnkit.keras._registry import snake_per_capital as _snake
 
 __all__ = [
     "Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
-    "SparseCategoricalAccuracy", "MeanSquaredError", "MeanAbsoluteError",
+    "SparseCategoricalAccuracy", "MeanSquaredError", "MeanAbsoluteError", "TopKCategoricalAccuracy",
+    "SparseTopKCategoricalAccuracy", "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
     "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
     "get", "resolve", "serialize", "deserialize",
 ]
@@ -119,6 +120,31 @@ def sparse_categorical_accuracy(y_true, y_pred) -> np.ndarray:
 
 
 # -- stateful metrics ----------------------------------------------------------------------------
+def _in_top_k(labels: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
+    """1.0 where the label's score is at least the k-th largest score of its row (ties count, as Keras)."""
+    scores = y_pred.reshape(-1, y_pred.shape[-1])  # (N, C)
+    labels = labels.reshape(-1).astype(np.int64)  # (N,)
+    kth = np.sort(scores, axis=-1)[:, max(scores.shape[-1] - k, 0)]  # (N,)
+    return (scores[np.arange(len(labels)), labels] >= kth).astype(np.float32).reshape(y_pred.shape[:-1])
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k: int = 5) -> np.ndarray:
+    """Whether the one-hot target class is among the ``k`` highest scores, per sample."""
+    y_pred = _array(y_pred)
+    return _in_top_k(np.argmax(_array(y_true), axis=-1), y_pred, k)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k: int = 5, from_sorted_ids: bool = False) -> np.ndarray:
+    """Whether the integer target is among the ``k`` highest scores (or, ``from_sorted_ids``, among the
+    first ``k`` ids of ``y_pred``), per sample; ``y_true`` of shape ``(...)`` or ``(..., 1)``."""
+    y_true, y_pred = _array(y_true), _array(y_pred)
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = y_true[..., 0]
+    if from_sorted_ids:
+        return np.any(y_pred[..., :k] == y_true[..., None], axis=-1).astype(np.float32)
+    return _in_top_k(y_true, y_pred, k)
+
+
 class Metric(Configurable):
     """Base class: ``update_state(y_true, y_pred, sample_weight=None)``, ``result()``, ``reset_state()``.
 
@@ -263,16 +289,33 @@ class MeanAbsoluteError(MeanMetricWrapper):
         super().__init__(losses_module.mean_absolute_error, name=name, dtype=dtype)
 
 
+class TopKCategoricalAccuracy(MeanMetricWrapper):
+    """Fraction of samples whose one-hot class is among the ``k`` top scores (``keras.metrics``'s)."""
+
+    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
+        super().__init__(top_k_categorical_accuracy, name=name, dtype=dtype, direction="up", k=k)
+
+
+class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    """Fraction of samples whose integer class is among the ``k`` top scores (``keras.metrics``'s)."""
+
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False):
+        super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, direction="up", k=k,
+                         from_sorted_ids=from_sorted_ids)
+
+
 # -- lookup ----------------------------------------------------------------------------------------
 _CLASSES = {
     cls.__name__: cls
     for cls in (Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
-                MeanSquaredError, MeanAbsoluteError)
+                MeanSquaredError, MeanAbsoluteError, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy)
 }
 _FUNCTIONS = {  # name -> (function, direction)
     "binary_accuracy": (binary_accuracy, "up"),
     "categorical_accuracy": (categorical_accuracy, "up"),
     "sparse_categorical_accuracy": (sparse_categorical_accuracy, "up"),
+    "top_k_categorical_accuracy": (top_k_categorical_accuracy, "up"),
+    "sparse_top_k_categorical_accuracy": (sparse_top_k_categorical_accuracy, "up"),
     "mean_squared_error": (losses_module.mean_squared_error, "down"),
     "mse": (losses_module.mean_squared_error, "down"),
     "MSE": (losses_module.mean_squared_error, "down"),

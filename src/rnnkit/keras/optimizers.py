@@ -45,8 +45,9 @@ from rnnkit.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_
 from rnnkit.optim.sgd import sgd as _torch_sgd
 
 __all__ = [
-    "Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "AdamW",
-    "keras_sgd_momentum", "keras_rmsprop", "keras_adagrad", "keras_adam",
+    "Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "AdamW", "Adadelta", "Adamax", "Nadam", "Lion", "Ftrl",
+    "keras_sgd_momentum", "keras_rmsprop", "keras_adagrad", "keras_adam", "keras_adadelta", "keras_adamax",
+    "keras_nadam", "keras_lion", "keras_ftrl",
     "get", "serialize", "deserialize",
 ]
 
@@ -243,6 +244,8 @@ class Optimizer(optim.Optimizer, Configurable):
                  **kwargs: Any):
         legacy_lr = kwargs.pop("lr", None)
         if legacy_lr is not None:
+            warnings.warn(f"{type(self).__name__}: `lr` is Keras 2's name, which Keras 3 rejects; rnnkit reads it as "
+                          "learning_rate. Pass learning_rate=... instead.", UserWarning, stacklevel=3)
             if learning_rate is not None:
                 raise ValueError(
                     f"{type(self).__name__}: pass either learning_rate or its legacy alias lr, not both "
@@ -565,8 +568,195 @@ class AdamW(Adam):
                          weight_decay=weight_decay, **kwargs)
 
 
+def keras_adadelta(w, g, acc_grad, acc_delta, *, lr: float, rho: float, epsilon: float) -> None:
+    """Keras's Adadelta step, in place::
+
+        acc_grad  = rho acc_grad + (1 - rho) g^2
+        delta     = -sqrt(acc_delta + eps) / sqrt(acc_grad + eps) * g
+        acc_delta = rho acc_delta + (1 - rho) delta^2
+        w         = w + lr delta
+    """
+    acc_grad *= rho
+    acc_grad += (1 - rho) * g * g  # (*P)
+    delta = -np.sqrt(acc_delta + epsilon) * g / np.sqrt(acc_grad + epsilon)  # (*P)
+    acc_delta *= rho
+    acc_delta += (1 - rho) * delta * delta
+    w += lr * delta
+
+
+def keras_adamax(w, g, m, u, *, lr: float, beta_1: float, beta_2: float, epsilon: float, step: int) -> None:
+    """Keras's Adamax step, in place: ``m += (g - m)(1 - b1)``, ``u = max(b2 u, |g|)``,
+    ``w -= lr m / ((1 - b1^t)(u + eps))``."""
+    m += (g - m) * (1 - beta_1)  # (*P)
+    np.maximum(beta_2 * u, np.abs(g), out=u)
+    w -= lr * m / ((1 - w.dtype.type(beta_1) ** step) * (u + epsilon))
+
+
+def keras_nadam(w, g, m, v, *, lr: float, beta_1: float, beta_2: float, epsilon: float, step: int,
+                u_product: float) -> None:
+    """Keras's Nadam step, in place (``u_product`` = prod_{s<=t} u_s, advanced once per iteration)::
+
+        u_t = b1 (1 - 0.5 * 0.96^t),  u_t1 = b1 (1 - 0.5 * 0.96^(t+1))
+        m += (g - m)(1 - b1);  v += (g^2 - v)(1 - b2)
+        m_hat = u_t1 m / (1 - u_product u_t1) + (1 - u_t) g / (1 - u_product);  v_hat = v / (1 - b2^t)
+        w -= lr m_hat / (sqrt(v_hat) + eps)
+    """
+    f = w.dtype.type
+    u_t = f(beta_1) * (f(1.0) - f(0.5) * f(0.96) ** f(step))
+    u_t1 = f(beta_1) * (f(1.0) - f(0.5) * f(0.96) ** f(step + 1))
+    u_product = f(u_product)
+    m += (g - m) * (1 - f(beta_1))  # (*P)
+    v += (g * g - v) * (1 - f(beta_2))  # (*P)
+    m_hat = u_t1 * m / (1 - u_product * u_t1) + (1 - u_t) * g / (1 - u_product)
+    v_hat = v / (1 - f(beta_2) ** f(step))
+    w -= m_hat * f(lr) / (np.sqrt(v_hat) + f(epsilon))
+
+
+def keras_lion(w, g, m, *, lr: float, beta_1: float, beta_2: float) -> None:
+    """Keras's Lion step, in place: ``w -= lr sign(b1 m + (1 - b1) g)``, then ``m = b2 m + (1 - b2) g``."""
+    w -= lr * np.sign(m * beta_1 + g * (1.0 - beta_1))
+    m *= beta_2
+    m += g * (1.0 - beta_2)
+
+
+def keras_ftrl(w, g, accum, linear, *, lr: float, lr_power: float, l1: float, l2: float, l2_shrinkage: float,
+               beta: float) -> None:
+    """Keras's FTRL-proximal step, in place::
+
+        l2'    = l2 + beta / (2 lr);  n' = accum + g^2
+        linear += g + 2 l2_shrinkage w - (n'^-p - accum^-p) / lr * w          (p = lr_power)
+        w      = (clip(linear, -l1, l1) - linear) / (n'^-p / lr + 2 l2');  accum = n'
+    """
+    l2 = l2 + beta / (2.0 * lr)
+    new_accum = accum + g * g  # (*P)
+    linear += g + 2 * l2_shrinkage * w - (new_accum ** -lr_power - accum ** -lr_power) / lr * w
+    quadratic = new_accum ** -lr_power / lr + 2 * l2
+    w[...] = (np.clip(linear, -l1, l1) - linear) / quadratic
+    accum[...] = new_accum
+
+
+class Adadelta(Optimizer):
+    """Keras's Adadelta (:func:`keras_adadelta`); defaults learning_rate=0.001, rho=0.95, epsilon=1e-7."""
+
+    def __init__(self, learning_rate=None, rho=0.95, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.rho, self.epsilon = rho, epsilon
+
+    def _init_state(self, w, group):
+        return {"accumulated_grad": np.zeros_like(w), "accumulated_delta_var": np.zeros_like(w)}
+
+    def _rule(self, w, g, slots, lr, step):
+        keras_adadelta(w, g, slots["accumulated_grad"], slots["accumulated_delta_var"], lr=lr, rho=self.rho,
+                       epsilon=self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+class Adamax(Optimizer):
+    """Keras's Adamax (:func:`keras_adamax`); defaults beta_1=0.9, beta_2=0.999, epsilon=1e-7."""
+
+    def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    def _init_state(self, w, group):
+        return {"m": np.zeros_like(w), "u": np.zeros_like(w)}
+
+    def _rule(self, w, g, slots, lr, step):
+        keras_adamax(w, g, slots["m"], slots["u"], lr=lr, beta_1=self.beta_1, beta_2=self.beta_2,
+                     epsilon=self.epsilon, step=step)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Nadam(Optimizer):
+    """Keras's Nadam (:func:`keras_nadam`); defaults beta_1=0.9, beta_2=0.999, epsilon=1e-7."""
+
+    def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self._u_products = [np.float32(1.0)]  # u_product after 0, 1, 2... iterations (float32, as Keras)
+
+    def _u_product(self, step: int) -> np.float32:
+        while len(self._u_products) <= step:
+            s = np.float32(len(self._u_products))
+            u = np.float32(self.beta_1) * (np.float32(1.0) - np.float32(0.5) * np.float32(0.96) ** s)
+            self._u_products.append(np.float32(self._u_products[-1] * u))
+        return self._u_products[step]
+
+    def _init_state(self, w, group):
+        return {"momentum": np.zeros_like(w), "velocity": np.zeros_like(w)}
+
+    def _rule(self, w, g, slots, lr, step):
+        keras_nadam(w, g, slots["momentum"], slots["velocity"], lr=lr, beta_1=self.beta_1, beta_2=self.beta_2,
+                    epsilon=self.epsilon, step=step, u_product=self._u_product(step))
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Lion(Optimizer):
+    """Keras's Lion (:func:`keras_lion`); defaults beta_1=0.9, beta_2=0.99."""
+
+    def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.99, **kwargs):
+        if not 0 < beta_1 <= 1:
+            raise ValueError(f"Lion: beta_1 must be in (0, 1], got {beta_1}")
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2 = beta_1, beta_2
+
+    def _init_state(self, w, group):
+        return {"momentum": np.zeros_like(w)}
+
+    def _rule(self, w, g, slots, lr, step):
+        keras_lion(w, g, slots["momentum"], lr=lr, beta_1=self.beta_1, beta_2=self.beta_2)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+class Ftrl(Optimizer):
+    """Keras's FTRL-proximal (:func:`keras_ftrl`), with Keras's defaults and argument checks."""
+
+    def __init__(self, learning_rate=None, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+                 l1_regularization_strength=0.0, l2_regularization_strength=0.0,
+                 l2_shrinkage_regularization_strength=0.0, beta=0.0, **kwargs):
+        for name, value in (("initial_accumulator_value", initial_accumulator_value),
+                            ("l1_regularization_strength", l1_regularization_strength),
+                            ("l2_regularization_strength", l2_regularization_strength),
+                            ("l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength)):
+            check_nonnegative(f"Ftrl: {name}", value)
+        if learning_rate_power > 0:
+            raise ValueError(f"Ftrl: learning_rate_power must be <= 0, got {learning_rate_power}")
+        super().__init__(learning_rate, **kwargs)
+        self.learning_rate_power = learning_rate_power
+        self.initial_accumulator_value = initial_accumulator_value
+        self.l1_regularization_strength = l1_regularization_strength
+        self.l2_regularization_strength = l2_regularization_strength
+        self.l2_shrinkage_regularization_strength = l2_shrinkage_regularization_strength
+        self.beta = beta
+
+    def _init_state(self, w, group):
+        return {"accumulator": np.full_like(w, self.initial_accumulator_value), "linear": np.zeros_like(w)}
+
+    def _rule(self, w, g, slots, lr, step):
+        keras_ftrl(w, g, slots["accumulator"], slots["linear"], lr=lr, lr_power=self.learning_rate_power,
+                   l1=self.l1_regularization_strength, l2=self.l2_regularization_strength,
+                   l2_shrinkage=self.l2_shrinkage_regularization_strength, beta=self.beta)
+
+    def get_config(self):
+        return {**super().get_config(), "learning_rate_power": self.learning_rate_power,
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "l1_regularization_strength": self.l1_regularization_strength,
+                "l2_regularization_strength": self.l2_regularization_strength,
+                "l2_shrinkage_regularization_strength": self.l2_shrinkage_regularization_strength,
+                "beta": self.beta}
+
+
 # -- lookup ----------------------------------------------------------------------------------------
-_CLASSES = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adagrad, Adam, AdamW)}
+_CLASSES = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adagrad, Adam, AdamW, Adadelta, Adamax, Nadam,
+                                                  Lion, Ftrl)}
 
 
 def get(identifier: Any) -> Optimizer:

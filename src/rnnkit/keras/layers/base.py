@@ -38,6 +38,7 @@ from rnnkit._tensor import Tensor, no_grad
 from rnnkit.keras import initializers, regularizers, constraints
 from rnnkit.keras._registry import to_snake_case
 from rnnkit._validation import check_bool, check_dtype
+from rnnkit.keras.variables import Variable
 from rnnkit.nn import Module, Parameter
 
 __all__ = ["Layer", "InputSpec", "KerasTensor", "Node", "reset_names", "to_snake_case"]
@@ -342,8 +343,9 @@ class Layer(Module):
         value = np.asarray(init(shape, dtype=dtype))
         if value.shape != shape:
             raise ValueError(f"initializer: produced shape {value.shape} for weight {name!r}, expected {shape}")
-        weight = Parameter(np.array(value, dtype=dtype, order="C"), requires_grad=bool(trainable) and self._trainable)
-        weight.name = name or f"variable_{len(self._parameters)}"
+        weight = Variable(np.array(value, dtype=dtype, order="C"), trainable=bool(trainable),
+                          name=name or f"variable_{len(self._parameters)}")
+        weight.requires_grad = bool(trainable) and self._trainable
         weight.path = f"{self.name}/{weight.name}"
         weight.trainable = bool(trainable)
         weight.regularizer = regularizers.get(regularizer, "regularizer")
