@@ -348,3 +348,23 @@ def test_attention_layers_in_a_functional_model_train_as_keras(K):
     theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, _np(b), rtol=1e-4, atol=1e-5)
+
+
+def test_legacy_arguments_as_keras(K):
+    """Float ids are truncated by Embedding, implementation=0 runs as Keras 3 runs it, use_cudnn is an attribute."""
+    ids = np.array([[1.7, 2.2, 0.9]], np.float32)
+    ours, theirs = rk.layers.Embedding(5, 3), K.layers.Embedding(5, 3)
+    theirs(np.array([[1, 2]]))
+    ours(np.array([[1, 2]]))
+    ours.set_weights([_np(w) for w in theirs.get_weights()])
+    np.testing.assert_allclose(ours(ids).numpy(), _np(theirs(ids)), rtol=1e-6)
+    x = _x(2, 4, 3)
+    for lib in (rk, K):
+        lib.utils.set_random_seed(0)
+    layer_ours, layer_theirs = rk.layers.LSTM(2, implementation=0), K.layers.LSTM(2, implementation=0)
+    layer_theirs(x)
+    layer_ours(x)
+    layer_ours.set_weights([_np(w) for w in layer_theirs.get_weights()])
+    np.testing.assert_allclose(layer_ours(x).numpy(), _np(layer_theirs(x)), rtol=1e-5, atol=1e-6)
+    assert layer_ours.use_cudnn == layer_theirs.use_cudnn == "auto"
+    assert rk.layers.GRU(2, use_cudnn=False).use_cudnn is False

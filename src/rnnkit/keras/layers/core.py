@@ -281,10 +281,8 @@ class Embedding(Layer):
 
     def _ids(self, inputs: Tensor) -> np.ndarray:
         ids = inputs.numpy()
-        if ids.dtype.kind == "f":
-            if not np.all(ids == np.round(ids)):
-                raise ValueError(f"Embedding '{self.name}': argument inputs must hold integer ids, got non-integer floats")
-            ids = ids.astype(np.int64)
+        if ids.dtype.kind == "f":  # Keras casts float ids to int32: fractions are truncated
+            ids = ids.astype(np.int32)
         elif ids.dtype.kind not in "iub":
             raise TypeError(f"Embedding '{self.name}': argument inputs must hold integer ids, got dtype {ids.dtype}")
         if ids.size and (ids.min() < 0 or ids.max() >= self.input_dim):

@@ -108,8 +108,8 @@ class _FusedCell(Layer):
         self._set_weight_options(kernel=kernel, recurrent=recurrent, bias=bias)
         self.dropout = check_rate("dropout", dropout)
         self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
-        if implementation not in (1, 2):
-            raise ValueError(f"implementation: expected 1 or 2, got {implementation!r}")
+        if implementation not in (0, 1, 2):  # 0 is Keras 2's value; Keras 3 runs it as 2 (anything but 1)
+            raise ValueError(f"implementation: expected 0, 1 or 2, got {implementation!r}")
         # Keras switches to implementation 1 (one dropout mask per gate) when recurrent_dropout > 0.
         self.implementation = 1 if self.recurrent_dropout > 0 else int(implementation)
         self.seed = seed
@@ -366,6 +366,7 @@ class RNN(Layer):
             check_cell(cell)
         super().__init__(**kwargs)
         self.cell = cell
+        self.use_cudnn = use_cudnn  # no effect here (there is no cuDNN), kept as Keras's attribute
         for flag, value in zip(_LAYER_FLAGS, (return_sequences, return_state, go_backwards, stateful, unroll,
                                               zero_output_for_mask, time_major)):
             setattr(self, flag, check_bool(flag, value))
