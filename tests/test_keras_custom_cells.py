@@ -244,3 +244,23 @@ def test_variables_assign_in_place_as_keras(K):
         ours.kernel.assign(np.zeros((2, 2)))
     v = rk.Variable("ones", shape=(2,), name="v")
     assert v.numpy().tolist() == [1.0, 1.0] and v.name == "v"
+
+
+def test_registered_and_scoped_custom_cells_load_by_name():
+    minimal, _ = cell_classes(rk)
+    layer = rk.layers.RNN(minimal(2))
+    config = rk.layers.serialize(layer)
+    with pytest.raises(ValueError, match="MinimalRNNCell"):
+        rk.layers.deserialize(config)
+    with rk.saving.custom_object_scope({"MinimalRNNCell": minimal}):
+        assert isinstance(rk.layers.deserialize(config).cell, minimal)
+    with pytest.raises(ValueError, match="MinimalRNNCell"):  # the scope is gone
+        rk.layers.deserialize(config)
+    registered = rk.saving.register_keras_serializable(package="tests")(minimal)
+    try:
+        assert isinstance(rk.layers.deserialize(config).cell, registered)
+        assert rk.saving.get_custom_objects()["tests>MinimalRNNCell"] is registered
+    finally:
+        from rnnkit.keras._registry import LAYERS
+        LAYERS.remove("MinimalRNNCell")
+        LAYERS.remove("tests>MinimalRNNCell")

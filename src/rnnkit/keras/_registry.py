@@ -164,6 +164,14 @@ class ClassRegistry:
 
         return decorate
 
+    def add(self, name: str, cls: type) -> None:
+        """Register ``cls`` under ``name`` (``keras.saving.custom_object_scope``)."""
+        self._classes[name] = cls
+
+    def remove(self, name: str) -> None:
+        """Forget the class registered under ``name``."""
+        self._classes.pop(name, None)
+
     def classes(self, custom_objects: Mapping[str, Any] | None = None) -> dict[str, type]:
         """The registered classes, updated with ``custom_objects``."""
         return {**self._classes, **(custom_objects or {})}

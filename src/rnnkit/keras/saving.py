@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -39,7 +40,8 @@ import numpy as np
 from rnnkit import serialization
 from rnnkit.keras._registry import LAYERS
 
-__all__ = ["save_model", "load_model", "save_weights", "load_weights", "MODEL_FORMAT", "WEIGHTS_FORMAT"]
+__all__ = ["save_model", "load_model", "save_weights", "load_weights", "MODEL_FORMAT", "WEIGHTS_FORMAT",
+           "register_keras_serializable", "get_custom_objects", "custom_object_scope"]
 
 MODEL_FORMAT = "rnnkit.keras.model/1"  # metadata["format"] of model.save files
 WEIGHTS_FORMAT = "rnnkit.keras.weights/1"  # metadata["format"] of model.save_weights files
@@ -270,3 +272,49 @@ def load_weights(model, filepath, skip_mismatch: bool = False) -> None:
     filepath = os.fspath(filepath)
     arrays, _ = _read(filepath)
     _set_weights(model, _stored_weights(filepath, arrays), filepath, skip_mismatch)
+
+
+def register_keras_serializable(package: str = "Custom", name: str | None = None):
+    """A class decorator registering a custom layer (or cell) for loading by name, as Keras's.
+
+    The class is found under its own name and under Keras's ``"package>name"``; configs that name it then
+    load without ``custom_objects``. Registration is explicit: loading never imports modules a file names.
+
+    Example:
+        >>> from rnnkit import keras
+        >>> @keras.saving.register_keras_serializable(package="demo")
+        ... class Twice(keras.layers.Layer):
+        ...     def call(self, x):
+        ...         return x * 2
+        >>> "demo>Twice" in keras.saving.get_custom_objects()
+        True
+    """
+    if not isinstance(package, str) or (name is not None and not isinstance(name, str)):
+        raise TypeError(f"register_keras_serializable: package and name must be strings, got {package!r}, {name!r}")
+
+    def decorate(cls: type) -> type:
+        if not hasattr(cls, "get_config"):
+            raise TypeError(f"register_keras_serializable: {cls.__name__} has no get_config()")
+        return LAYERS.register(f"{package}>{name or cls.__name__}")(cls)
+
+    return decorate
+
+
+def get_custom_objects() -> dict[str, type]:
+    """Every class loading can build by name (registered layers, cells and models)."""
+    return LAYERS.classes()
+
+
+@contextlib.contextmanager
+def custom_object_scope(custom_objects: dict):
+    """Within the block, the classes of ``custom_objects`` (``{name: class}``) load by name, as Keras's scope."""
+    if not isinstance(custom_objects, dict):
+        raise TypeError(f"custom_objects: expected a dict {{name: class}}, got {type(custom_objects).__name__}")
+    added = {k: v for k, v in custom_objects.items() if k not in LAYERS.classes()}
+    for key, cls in added.items():
+        LAYERS.add(key, cls)
+    try:
+        yield
+    finally:
+        for key in added:
+            LAYERS.remove(key)
