@@ -207,7 +207,8 @@ def test_split_dataset_sizes_and_batches():
     lx, ly = next(iter(left.batch(4)))
     np.testing.assert_array_equal(ly, lx * 2)
     left, right = rk.utils.split_dataset(x, right_size=3, shuffle=True, seed=1)
-    assert sorted(np.concatenate([list(left), list(right)]).tolist()) == list(range(10))
+    assert sorted(np.concatenate([list(left.as_numpy_iterator()), list(right.as_numpy_iterator())]).tolist()) == list(range(10))
+    assert left[0].numpy().shape == ()  # elements are Tensors (tf tensors offer .numpy() too)
     with pytest.raises(ValueError, match="left_size"):
         rk.utils.split_dataset(x, left_size=1.5)
 

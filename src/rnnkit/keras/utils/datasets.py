@@ -3,7 +3,8 @@
 Keras returns ``tf.data`` datasets; rnnkit returns a :class:`Dataset`, a ``keras.utils.PyDataset`` over
 arrays held in memory that ``fit``/``evaluate``/``predict`` take directly and that offers the
 ``tf.data`` methods tutorials use on these results (``batch``, ``unbatch``, ``take``, ``skip``,
-``as_numpy_iterator``, ``cardinality``, iteration).
+``as_numpy_iterator``, ``cardinality``, iteration). Its elements are rnnkit Tensors (``batch.numpy()``,
+``batch.shape`` and NumPy conversion work, as on ``tf`` tensors); ``as_numpy_iterator`` gives ndarrays.
 
 Windows (``timeseries_dataset_from_array``; s = start_index, r = sampling_rate, L = sequence_length)::
 
@@ -14,7 +15,7 @@ Example:
     >>> import numpy as np
     >>> ds = timeseries_dataset_from_array(np.arange(10), np.arange(10) * 10, sequence_length=3, batch_size=4)
     >>> x, y = ds[0]
-    >>> x.tolist(), y.tolist(), len(ds)
+    >>> x.numpy().tolist(), y.numpy().tolist(), len(ds)
     ([[0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 5]], [0, 10, 20, 30], 2)
 """
 
@@ -25,8 +26,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from rnnkit._tensor import Tensor
 from rnnkit._validation import check_size
 from rnnkit.keras.data_adapters import PyDataset, num_samples, take, to_numpy
+from rnnkit.keras.layers.base import map_structure
 
 __all__ = ["Dataset", "timeseries_dataset_from_array", "split_dataset"]
 
@@ -54,13 +57,17 @@ class Dataset(PyDataset):
             return self.n
         return self.n // self.batch_size if self.drop_remainder else math.ceil(self.n / self.batch_size)
 
-    def __getitem__(self, index: int) -> Any:
+    def _element(self, index: int) -> Any:
+        """Element ``index`` as ndarrays."""
         if not -len(self) <= index < len(self):
             raise IndexError(f"Dataset index {index} out of range for {len(self)} elements")
         index %= len(self)
         if self.batch_size is None:
             return take(self.elements, index)
         return take(self.elements, slice(index * self.batch_size, (index + 1) * self.batch_size))
+
+    def __getitem__(self, index: int) -> Any:
+        return map_structure(lambda a: Tensor(np.asarray(a)), self._element(index))
 
     def cardinality(self) -> int:
         """Number of elements (batches when batched)."""
@@ -94,7 +101,8 @@ class Dataset(PyDataset):
         return Dataset(take(self._served(), slice(size, None)), self.batch_size, self.drop_remainder)
 
     def as_numpy_iterator(self) -> Iterator[Any]:
-        return iter(self)
+        """The elements as ndarrays."""
+        return (self._element(i) for i in range(len(self)))
 
 
 def timeseries_dataset_from_array(data: Any, targets: Any, sequence_length: int, sequence_stride: int = 1,
