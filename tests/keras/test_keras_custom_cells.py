@@ -264,3 +264,47 @@ def test_registered_and_scoped_custom_cells_load_by_name():
         from rnnkit.keras._registry import LAYERS
         LAYERS.remove("MinimalRNNCell")
         LAYERS.remove("tests>MinimalRNNCell")
+
+
+def test_subclassed_layer_in_sequential_and_functional_models_trains_as_keras(K):
+    """A Layer subclass with build / add_weight / call / get_config, as keras-io's custom layers."""
+
+    def layer_class(lib):
+        class ScaledResidual(lib.layers.Layer):
+            def __init__(self, units, **kwargs):
+                super().__init__(**kwargs)
+                self.units = units
+
+            def build(self, input_shape):
+                self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="glorot_uniform",
+                                         name="w")
+                self.scale = self.add_weight(shape=(), initializer="ones", name="scale")
+
+            def call(self, inputs):
+                return lib.ops.relu(lib.ops.matmul(inputs, self.w)) * self.scale
+
+            def get_config(self):
+                return {**super().get_config(), "units": self.units}
+
+        return ScaledResidual
+
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(12, 4, 3)).astype(np.float32), rng.normal(size=(12, 1)).astype(np.float32)
+
+    def make(lib):
+        custom = layer_class(lib)
+        inner = lib.Sequential([lib.Input((4, 3)), custom(5), lib.layers.GRU(3)])
+        inp = lib.Input((4, 3))
+        return lib.Model(inp, lib.layers.Dense(1)(custom(2)(inner(inp))))
+
+    ours, theirs = _pair(K, make)
+    for model in (ours, theirs):
+        model.compile(optimizer="sgd", loss="mse")
+    ours.fit(x, y, batch_size=4, shuffle=False, verbose=0)
+    theirs.fit(x, y, batch_size=4, shuffle=False, verbose=0)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, _np(b), rtol=1e-4, atol=1e-6)
+    custom = layer_class(rk)
+    clone = rk.models.model_from_json(ours.to_json(), custom_objects={"ScaledResidual": custom})
+    clone.set_weights(ours.get_weights())
+    np.testing.assert_allclose(clone.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=1e-6)

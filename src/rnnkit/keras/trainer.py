@@ -38,7 +38,6 @@ from typing import Any, Callable
 import numpy as np
 
 from rnnkit import _ops
-from rnnkit._random import generator
 from rnnkit._tensor import Tensor, no_grad
 from rnnkit._validation import check_size
 from rnnkit.keras import callbacks as callbacks_module
