@@ -162,3 +162,25 @@ def test_bidirectional_sentiment_classifier_on_rank_one_labels_matches_keras(K):
         np.testing.assert_allclose(mine.history[key], ref.history[key], rtol=1e-5, atol=1e-6)
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, _np(b), rtol=1e-4, atol=1e-6)
+
+
+def test_keras_file_formats_are_named_not_misread(K, tmp_path):
+    """Keras's own .keras / .h5 files are refused with a message naming them; saving under their names warns."""
+    model = K.Sequential([K.Input((3, 2)), K.layers.LSTM(2)])
+    path = tmp_path / "real.keras"
+    model.save(path)
+    with pytest.raises(ValueError, match="Keras 3 .keras archive"):
+        rk.models.load_model(path)
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "legacy.h5", "w") as handle:
+        handle.create_dataset("w", data=np.zeros(2))
+    with pytest.raises(ValueError, match="HDF5"):
+        rk.models.load_model(tmp_path / "legacy.h5")
+    ours = rk.Sequential([rk.Input((3, 2)), rk.layers.LSTM(2)])
+    with pytest.warns(UserWarning, match="Keras itself cannot open it"):
+        ours.save(tmp_path / "mine.keras")
+    with pytest.warns(UserWarning, match="Keras itself cannot open it"):
+        ours.save_weights(tmp_path / "mine.weights.h5")
+    x = np.ones((1, 3, 2), np.float32)
+    np.testing.assert_allclose(rk.models.load_model(tmp_path / "mine.keras").predict(x, verbose=0),
+                               ours.predict(x, verbose=0))

@@ -18,7 +18,7 @@ Example:
     >>> import numpy as np, os, tempfile
     >>> from rnnkit import keras
     >>> model = keras.Sequential([keras.layers.Dense(2, input_shape=(3,))])
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.keras")
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
     >>> model.save(path)
     >>> restored = keras.models.load_model(path)
     >>> x = np.ones((1, 3), np.float32)
@@ -33,6 +33,7 @@ import json
 import math
 import os
 import warnings
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -81,7 +82,8 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
 
     Args:
         model: a built ``rnnkit.keras.Model``.
-        filepath: the file to write (any extension; ``.keras`` works, the content is safetensors).
+        filepath: the file to write; the content is safetensors whatever the extension (``.keras`` and
+            ``.h5`` names get a warning: Keras cannot open these files).
         overwrite: replace an existing file (else FileExistsError).
         include_optimizer: also store the optimizer state (to resume training exactly).
 
@@ -91,6 +93,7 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
     """
     filepath = os.fspath(filepath)
     _check_overwrite(filepath, overwrite)
+    _warn_keras_extension(filepath)
     arrays = _weights_arrays(model)
     metadata = {
         "format": MODEL_FORMAT,
@@ -114,9 +117,47 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
     serialization.save(arrays, filepath, metadata=metadata)
 
 
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_KERAS_EXTENSIONS = (".keras", ".h5", ".hdf5")
+
+
+def _warn_keras_extension(filepath: str) -> None:
+    """Saving under Keras's extensions writes rnnkit's safetensors format: say so, never differ silently."""
+    if filepath.lower().endswith(_KERAS_EXTENSIONS):
+        warnings.warn(
+            f"{filepath!r}: rnnkit writes its own safetensors format (architecture, weights and optimizer state) "
+            "under this name; Keras itself cannot open it. Use the .safetensors extension to make that plain.",
+            UserWarning, stacklevel=4,
+        )
+
+
+def _refuse_keras_formats(filepath: str) -> None:
+    """Name Keras's own formats (a .keras zip archive, an HDF5 file) instead of a generic parse error; the
+    check only lists the archive's entries and reads 8 bytes, it runs nothing."""
+    try:
+        with open(filepath, "rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return  # the safetensors reader reports a missing or unreadable file
+    if head == _HDF5_SIGNATURE:
+        raise ValueError(f"{filepath!r} is an HDF5 file (Keras's legacy .h5 format); rnnkit cannot read it: load it "
+                         "in Keras, then copy the weights with model.set_weights(keras_model.get_weights())")
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(filepath) as archive:
+                names = set(archive.namelist())
+        except (zipfile.BadZipFile, OSError):
+            return
+        if "config.json" in names:
+            raise ValueError(f"{filepath!r} is a Keras 3 .keras archive ({', '.join(sorted(names))}); rnnkit "
+                             "cannot read Keras's own format: load it in Keras, then copy the weights with "
+                             "model.set_weights(keras_model.get_weights())")
+
+
 def _read(filepath) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Arrays and metadata of a safetensors file; ValueError naming the problem otherwise."""
     filepath = os.fspath(filepath)
+    _refuse_keras_formats(filepath)
     arrays, metadata = serialization.read_safetensors(filepath)
     if metadata.get("format") not in (MODEL_FORMAT, WEIGHTS_FORMAT):
         raise ValueError(
@@ -234,6 +275,7 @@ def save_weights(model, filepath, overwrite: bool = True) -> None:
     """Save ``model.get_weights()`` (tensors ``weights/<i>``) to a safetensors file, atomically."""
     filepath = os.fspath(filepath)
     _check_overwrite(filepath, overwrite)
+    _warn_keras_extension(filepath)
     metadata = {"format": WEIGHTS_FORMAT, "weight_names": _json("weight names", _weight_names(model))}
     serialization.save(_weights_arrays(model), filepath, metadata=metadata)
 
