@@ -368,3 +368,9 @@ def test_legacy_arguments_as_keras(K):
     np.testing.assert_allclose(layer_ours(x).numpy(), _np(layer_theirs(x)), rtol=1e-5, atol=1e-6)
     assert layer_ours.use_cudnn == layer_theirs.use_cudnn == "auto"
     assert rk.layers.GRU(2, use_cudnn=False).use_cudnn is False
+    for lib in (rk, K):  # LSTM and GRU only, kept by Bidirectional's copies
+        bidi = lib.layers.Bidirectional(lib.layers.LSTM(1, use_cudnn=True))
+        assert bidi.forward_layer.use_cudnn is True and bidi.backward_layer.use_cudnn is True
+        assert not hasattr(lib.layers.SimpleRNN(1), "use_cudnn")
+        with pytest.raises((TypeError, ValueError)):
+            lib.layers.SimpleRNN(1, use_cudnn=True)

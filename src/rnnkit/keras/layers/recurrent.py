@@ -347,13 +347,15 @@ class RNN(Layer):
     tensors in a functional model); ``mask`` (B, T) bool; ``training``.
     """
 
+    _has_use_cudnn = False  # LSTM and GRU take Keras's use_cudnn argument (without effect here)
+
     def __init__(self, cell: Any, return_sequences: bool = False, return_state: bool = False,
                  go_backwards: bool = False, stateful: bool = False, unroll: bool = False,
                  zero_output_for_mask: bool = False, time_major: bool = False, **kwargs: Any):
         input_length = kwargs.pop("input_length", None)  # Keras 2: input_length / input_dim fix the shape
         input_dim = kwargs.pop("input_dim", None)
-        use_cudnn = kwargs.pop("use_cudnn", "auto")
-        if use_cudnn not in ("auto", True, False):
+        use_cudnn = kwargs.pop("use_cudnn", "auto") if self._has_use_cudnn else None  # LSTM and GRU only, as Keras
+        if self._has_use_cudnn and use_cudnn not in ("auto", True, False):
             raise ValueError(f"use_cudnn: expected 'auto', True or False (it has no effect in rnnkit), got {use_cudnn!r}")
         if (input_length is not None or input_dim is not None) and "input_shape" not in kwargs \
                 and "batch_input_shape" not in kwargs:
@@ -366,7 +368,8 @@ class RNN(Layer):
             check_cell(cell)
         super().__init__(**kwargs)
         self.cell = cell
-        self.use_cudnn = use_cudnn  # no effect here (there is no cuDNN), kept as Keras's attribute
+        if self._has_use_cudnn:
+            self.use_cudnn = use_cudnn  # no effect here (there is no cuDNN), kept as Keras's attribute
         for flag, value in zip(_LAYER_FLAGS, (return_sequences, return_state, go_backwards, stateful, unroll,
                                               zero_output_for_mask, time_major)):
             setattr(self, flag, check_bool(flag, value))
@@ -626,6 +629,8 @@ class LSTM(_CellLayer):
         (2, 49, 50)
     """
 
+    _has_use_cudnn = True
+
     def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
                  recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
@@ -658,6 +663,8 @@ class LSTM(_CellLayer):
 class GRU(_CellLayer):
     """Gated recurrent unit (Cho et al. 2014), Keras's ``GRU``; ``reset_after=True`` (default, cuDNN/PyTorch
     form, bias (2, 3H)) or False (bias (3H,)). Weights kernel (I, 3H), recurrent_kernel (H, 3H), gates z, r, h."""
+
+    _has_use_cudnn = True
 
     def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",

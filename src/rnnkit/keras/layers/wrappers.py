@@ -94,6 +94,8 @@ class Bidirectional(Layer):
             self.backward_layer = _deserialize(config, classes)
         else:
             self.backward_layer = _deserialize(backward_layer)
+        if hasattr(layer, "use_cudnn") and backward_layer is None:  # not in the config: copied as Keras does
+            self.forward_layer.use_cudnn = self.backward_layer.use_cudnn = layer.use_cudnn
         if self.forward_layer.go_backwards == self.backward_layer.go_backwards:
             raise ValueError(
                 "backward_layer: the forward and backward layers need different go_backwards values, got "
