@@ -92,3 +92,8 @@ def check_grad(fn, *arrays, eps=1e-6, rtol=1e-6, atol=1e-8):
         assert tensors[i].grad is not None, f"input {i} got no gradient"
         assert tensors[i].grad.shape == a.shape
         np.testing.assert_allclose(tensors[i].grad, numeric, rtol=rtol, atol=atol, err_msg=f"input {i}")
+
+
+def to_numpy(value):
+    """A reference framework's tensor (torch, Keras on torch) or an array-like as a NumPy array."""
+    return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)

@@ -3,30 +3,13 @@ against Keras 3: the same classes written once per library, with Keras's initial
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
 from rnnkit import keras as rk
+from helpers import to_numpy as _np
 from rnnkit._tensor import Tensor
-
-
-@pytest.fixture(scope="module")
-def K():
-    os.environ["KERAS_BACKEND"] = "torch"
-    torch = pytest.importorskip("torch")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":
-        pytest.skip(f"keras was already imported with the {keras.backend.backend()} backend")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield keras
-    torch.set_num_threads(threads)
-
-
-def _np(value):
-    return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
 
 
 def cell_classes(lib):

@@ -3,29 +3,12 @@
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
 from rnnkit import keras as rk
-
-
-@pytest.fixture(scope="module")
-def K():
-    os.environ["KERAS_BACKEND"] = "torch"
-    torch = pytest.importorskip("torch")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":
-        pytest.skip(f"keras was already imported with the {keras.backend.backend()} backend")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield keras
-    torch.set_num_threads(threads)
-
-
-def _np(value):
-    return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+from helpers import to_numpy as _np
 
 
 def _seq2seq(lib, enc_tokens=7, dec_tokens=6, latent=8):

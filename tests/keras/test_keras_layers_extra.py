@@ -3,27 +3,13 @@ outputs, output masks and input gradients equal for the same inputs, and symboli
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
 from rnnkit import keras as rk
+from helpers import to_numpy as _np
 from rnnkit._tensor import Tensor
-
-
-@pytest.fixture(scope="module")
-def K():
-    os.environ["KERAS_BACKEND"] = "torch"
-    torch = pytest.importorskip("torch")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":
-        pytest.skip(f"keras was already imported with the {keras.backend.backend()} backend")
-    return keras
-
-
-def _np(value):
-    return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
 
 
 def _compare(K, ours, theirs, arrays, masks=None, kwargs=None):

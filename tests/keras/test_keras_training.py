@@ -12,33 +12,12 @@ import numpy as np
 import pytest
 
 from rnnkit import keras as rk
+from helpers import to_numpy as _to_numpy
 from rnnkit import manual_seed
 from rnnkit._tensor import Tensor
 
 
 # -- references ------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def K():
-    """Keras 3 on the torch backend (skipped when either is missing).
-
-    Torch runs single-threaded meanwhile: these models are tiny, and on a busy 2-core machine
-    its thread pool makes Keras's steps 20-50 times slower.
-    """
-    os.environ["KERAS_BACKEND"] = "torch"
-    torch = pytest.importorskip("torch")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":
-        pytest.skip(f"keras was already imported with the {keras.backend.backend()} backend")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield keras
-    torch.set_num_threads(threads)
-
-
-def _to_numpy(value):
-    return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
-
-
 def _data(n=32, steps=6, features=3, classes=3, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, steps, features)).astype(np.float32)
