@@ -17,7 +17,7 @@ from rnnkit._random import generator
 from rnnkit._tensor import Function, Tensor, is_grad_enabled
 from rnnkit.cells import scan
 
-__all__ = ["recurrent"]
+__all__ = ["needs_graph", "recurrent"]
 
 
 class Recurrent(Function):
@@ -52,6 +52,11 @@ class Recurrent(Function):
         return tuple(grads + flat)
 
 
+def needs_graph(*tensors: Any) -> bool:
+    """Whether an op on ``tensors`` is recorded: grad mode is on and one of them requires grad."""
+    return is_grad_enabled() and any(t is not None and getattr(t, "requires_grad", False) for t in tensors)
+
+
 def _array(t: Tensor | np.ndarray | None) -> np.ndarray | None:
     return None if t is None else t.numpy() if isinstance(t, Tensor) else np.asarray(t)
 
@@ -82,14 +87,13 @@ def recurrent(
     """
     if options.get("dropout") and options.get("rng") is None:
         options["rng"] = generator()
-    if not is_grad_enabled() or not any(t is not None and getattr(t, "requires_grad", False)
-                                        for t in (x, h0, c0, *(w for group in weights for w in group))):
+    if not needs_graph(x, h0, c0, *(w for group in weights for w in group)):
         # Nothing to differentiate (inference, streaming): no graph node, so skip the op's
         # bookkeeping and call the math directly; the outputs are the same plain tensors.
         out, h_n, c_n, _ = scan.forward(mode, _array(x), _array(h0), _array(c0),
                                         [tuple(map(_array, group)) for group in weights],
                                         scan.Options(**options, need_grad=False))
-        return Tensor(out), Tensor(h_n), None if c_n is None else Tensor(c_n)
+        return Tensor._wrap(out), Tensor._wrap(h_n), None if c_n is None else Tensor._wrap(c_n)
     inputs: list[Tensor] = [x]
     if h0 is not None:
         inputs.append(h0)

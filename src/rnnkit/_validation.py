@@ -84,9 +84,10 @@ def float_input(name: str, x: Any, dtype: Any = None) -> Tensor:
     values); an ndarray or list must hold floats and is converted to ``dtype``.
     """
     if isinstance(x, Tensor):
-        if x.dtype.kind != "f":
+        kind = x._array.dtype  # the array's own dtype: this check runs on every call of a layer
+        if kind.kind != "f":
             raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
-        if dtype is not None and x.dtype != dtype:
+        if dtype is not None and kind != dtype:
             raise TypeError(
                 f"{name}: expected dtype {np.dtype(dtype)} (the module's parameters), got {x.dtype}; "
                 "convert the input or call .double()/.float() on the module"

@@ -205,6 +205,31 @@ def test_cells_match_torch(kind, batched):
         _close(p.grad, dict(theirs.named_parameters())[name].grad, f"d {name}")
 
 
+@pytest.mark.parametrize("kind", ["RNNCell", "LSTMCell", "GRUCell"])
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("with_state", [True, False])
+def test_cells_without_a_graph_match_torch(kind, batched, with_state):
+    """Under no_grad a cell step takes the array path (no graph ops): same numbers as torch."""
+    torch.manual_seed(3)
+    theirs = getattr(torch.nn, kind)(4, 6).double()
+    ours = getattr(nn, kind)(4, 6, dtype=np.float64)
+    _copy_into(ours, theirs)
+    rng = np.random.default_rng(8)
+    lead = (3,) if batched else ()
+    x_np = rng.standard_normal(lead + (4,))
+    states_np = [rng.standard_normal(lead + (6,)) for _ in range(2 if kind == "LSTMCell" else 1)]
+    pack = (lambda s: tuple(s) if kind == "LSTMCell" else s[0]) if with_state else (lambda s: None)
+    with torch.no_grad():
+        out_t = theirs(torch.tensor(x_np), pack([torch.tensor(s) for s in states_np]))
+    with rnnkit.no_grad():
+        out_o = ours(rnnkit.tensor(x_np), pack([rnnkit.tensor(s) for s in states_np]))
+    out_t = out_t if isinstance(out_t, tuple) else (out_t,)
+    out_o = out_o if isinstance(out_o, tuple) else (out_o,)
+    for a, b in zip(out_o, out_t):
+        assert a.shape == tuple(b.shape) and not a.requires_grad
+        _close(a.numpy(), b, "cell output without a graph")
+
+
 def test_dropout_between_layers_only_in_training():
     rnnkit.manual_seed(0)
     lstm = nn.LSTM(3, 8, num_layers=3, dropout=0.5)

@@ -19,7 +19,7 @@ import numpy as np
 from rnnkit._random import generator
 from rnnkit._tensor import Tensor, as_tensor
 from rnnkit import _ops
-from rnnkit._recurrent import recurrent
+from rnnkit._recurrent import needs_graph, recurrent
 from rnnkit._validation import check_dtype, check_size, float_input
 from rnnkit.nn.modules.module import Module, Parameter
 
@@ -374,10 +374,8 @@ class RNNCellBase(Module):
         if x.shape[-1] != self.input_size:
             raise ValueError(f"input: expected input_size={self.input_size} features, got {x.shape[-1]}")
         batched = x.ndim == 2
-        if not batched:
-            x = _ops.unsqueeze(x, 0)
-        B = x.shape[0]
-        states = None
+        B = x.shape[0] if batched else 1
+        states = ()
         if hx is not None:
             states = hx if isinstance(hx, (tuple, list)) else (hx,)
             expected = 2 if self.mode == "LSTM" else 1
@@ -386,15 +384,21 @@ class RNNCellBase(Module):
             names = ("hx[0]", "hx[1]") if expected == 2 else ("hx",)
             shape = (B, self.hidden_size) if batched else (self.hidden_size,)
             states = [self._check_state(n, s, shape) for n, s in zip(names, states)]
-            states = [_ops.unsqueeze(s if batched else _ops.unsqueeze(s, 0), 0) for s in states]  # (1, B, H)
-        h0 = states[0] if states else None
-        c0 = states[1] if states and len(states) == 2 else None
         weights = [(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, None)]
-        _, h_n, c_n = recurrent(self.mode, _ops.unsqueeze(x, 0), h0, c0, weights, num_layers=1,
-                                bidirectional=False, reset_after=self.reset_after)
+        # a step is the layer at T = 1: x (B, I) -> (1, B, I), states (B, H) -> (1, B, H); with nothing
+        # to differentiate (streaming) those are plain reshapes of the arrays, else ops in the graph
         index = 0 if batched else (0, 0)
-        h1 = _ops.getitem(h_n, index)
-        return (h1, _ops.getitem(c_n, index)) if self.mode == "LSTM" else h1
+        if needs_graph(x, *states, *weights[0]):
+            lift = lambda t: _ops.unsqueeze(t if batched else _ops.unsqueeze(t, 0), 0)  # noqa: E731
+            drop = lambda t: _ops.getitem(t, index)  # noqa: E731
+        else:
+            lift = lambda t: t.numpy().reshape(1, B, -1)  # noqa: E731
+            drop = lambda t: Tensor(t.numpy()[index])  # noqa: E731
+        h0 = lift(states[0]) if states else None
+        c0 = lift(states[1]) if len(states) == 2 else None
+        _, h_n, c_n = recurrent(self.mode, lift(x), h0, c0, weights, num_layers=1,
+                                bidirectional=False, reset_after=self.reset_after)
+        return (drop(h_n), drop(c_n)) if self.mode == "LSTM" else drop(h_n)
 
     _check_state = RNNBase._check_state
 
