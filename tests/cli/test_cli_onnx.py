@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import os
+
 import numpy as np
 import pytest
 
@@ -62,32 +64,78 @@ def test_charlm_export_streams_like_rnnkit(charlm_runs, tmp_path, cell, capsys):
     assert capsys.readouterr().out == plain and len(plain.strip()) == 32
 
 
-def test_forecaster_export_is_its_network(tmp_path):
-    pytest.importorskip("pandas", reason="rnnkit forecast reads tables with pandas")
+@pytest.mark.parametrize("calendar", [False, True])
+def test_forecaster_export_forecasts_from_raw_values_as_the_run_does(tmp_path, calendar):
+    """The exported graph takes the last values and the series scale, and gives forecast.csv's numbers."""
+    pd = pytest.importorskip("pandas", reason="rnnkit forecast reads tables with pandas")
     from rnnkit.cli import checkpoint
-    from rnnkit.forecast.network import ForecastEnsemble
+    from rnnkit.forecast.metrics import mase_scale
 
     t = np.arange(120)
+    y = 10 + np.sin(t / 3) + 0.02 * t
     csv = tmp_path / "s.csv"
-    csv.write_text("y\n" + "".join(f"{v}\n" for v in 10 + np.sin(t / 3) + 0.02 * t), encoding="utf-8")
+    if calendar:
+        dates = pd.date_range("2020-01-01", periods=len(t), freq="D")
+        csv.write_text("date,y\n" + "".join(f"{d.date()},{v}\n" for d, v in zip(dates, y)), encoding="utf-8")
+    else:
+        csv.write_text("y\n" + "".join(f"{v}\n" for v in y), encoding="utf-8")
     out = str(tmp_path / "fc")
-    assert main(["forecast", str(csv), "--column", "y", "--horizon", "2", "--hidden", "4", "--epochs", "2",
+    assert main(["forecast", str(csv), "--column", "y", "--horizon", "3", "--hidden", "4", "--epochs", "2",
                  "--ensemble", "2", "--quiet", "--out", out]) == 0
     path = str(tmp_path / "f.onnx")
     assert main(["onnx", out, path, "--quiet"]) == 0
     onnx.checker.check_model(onnx.load(path), full_check=True)
     config = checkpoint.read_config(out, checkpoint.SCHEMAS)
-    m = config["model"]
-    model = ForecastEnsemble(**m)
-    model.load_state_dict(checkpoint.load_forecast(config))
-    model.eval()
+    m, fitted = config["model"], config["fitted"]
+    W, H, lag = m["window"], m["horizon"], max(fitted["season"], 1)
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    for N in (1, 5):
-        rng = np.random.default_rng(N)
-        x = rng.normal(size=(N, m["window"], m["inputs"])).astype(np.float32)
-        skip = rng.normal(size=(N, m["window"] * m["targets"] + m["horizon"] * m["future"])).astype(np.float32)
-        got = session.run(None, {"x": x, "skip": skip})[0]
-        np.testing.assert_allclose(got, model(x, skip).numpy(), rtol=1e-4, atol=1e-4)
+    names = [i.name for i in session.get_inputs()]
+    feeds = {"history": y[-(W + lag):].reshape(1, -1, 1).astype(np.float32),
+             "scale": np.array([[mase_scale(y, fitted["season"])]], np.float32)}
+    if calendar:  # the calendar features of the window and the horizon, as the forecaster computes them
+        from rnnkit.forecast.data import calendar_features
+
+        times = pd.date_range("2020-01-01", periods=len(t) + H, freq="D")[-(W + H):]
+        feeds["known"] = np.asarray(calendar_features(times, "D"), np.float32)[None]
+    assert names == list(feeds)
+    point, lower, upper = session.run(None, feeds)
+    expected = pd.read_csv(os.path.join(out, "forecast.csv"))
+    np.testing.assert_allclose(point[0, :, 0], expected["y"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(lower[0, :, 0], expected["y_lower"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(upper[0, :, 0], expected["y_upper"], rtol=1e-4, atol=1e-4)
+    batch = {k: np.repeat(v, 4, axis=0) for k, v in feeds.items()}  # the batch axis is dynamic
+    np.testing.assert_allclose(session.run(None, batch)[0], np.repeat(point, 4, axis=0), rtol=1e-5, atol=1e-5)
+
+
+def test_forecaster_export_with_past_and_known_covariates(tmp_path):
+    """Past covariates and given known covariates are standardised inside the graph as the run does."""
+    pd = pytest.importorskip("pandas", reason="rnnkit forecast reads tables with pandas")
+    from rnnkit.cli import checkpoint
+    from rnnkit.forecast.metrics import mase_scale
+
+    n, H = 100, 2
+    t = np.arange(n + H)
+    temp = 20 + 5 * np.sin(t / 5)  # a known covariate: its future rows are given
+    load = 3 + np.cos(t / 4)  # a past covariate
+    y = 10 + 0.3 * temp[:n] + np.sin(t[:n] / 3)
+    rows = [f"{i},{y[i]},{load[i]},{temp[i]}" for i in range(n)] + [f"{i},,,{temp[i]}" for i in range(n, n + H)]
+    csv = tmp_path / "s.csv"
+    csv.write_text("step,y,load,temp\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    out = str(tmp_path / "fc")
+    assert main(["forecast", str(csv), "--column", "y", "--covariates", "load", "--known", "temp", "--horizon", str(H),
+                 "--hidden", "4", "--epochs", "2", "--quiet", "--out", out]) == 0
+    path = str(tmp_path / "f.onnx")
+    assert main(["onnx", out, path, "--quiet"]) == 0
+    config = checkpoint.read_config(out, checkpoint.SCHEMAS)
+    W, lag = config["model"]["window"], max(config["fitted"]["season"], 1)
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    feeds = {"history": y[-(W + lag):].reshape(1, -1, 1).astype(np.float32),
+             "scale": np.array([[mase_scale(y, config["fitted"]["season"])]], np.float32),
+             "past": load[n - W:n].reshape(1, W, 1).astype(np.float32),
+             "known": temp[n - W:n + H].reshape(1, W + H, 1).astype(np.float32)}
+    assert [i.name for i in session.get_inputs()] == list(feeds)
+    expected = pd.read_csv(os.path.join(out, "forecast.csv"))
+    np.testing.assert_allclose(session.run(None, feeds)[0][0, :, 0], expected["y"], rtol=1e-4, atol=1e-4)
 
 
 def test_cli_errors(charlm_runs, tmp_path, capsys):

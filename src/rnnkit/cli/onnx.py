@@ -5,12 +5,12 @@
   (``hn``, ``cn``) out, so a client samples one character at a time by feeding the state
   back (:class:`OnnxCharLM` does it with ONNX Runtime for ``rnnkit sample --onnx``). The
   alphabet is stored in the file's metadata (``vocab``, a JSON string).
-* A forecaster (``rnnkit forecast``) becomes its network (:class:`rnnkit.forecast.network.ForecastEnsemble`):
-  ``x`` (N, W, D) normalised window features and ``skip`` (N, W*C + H*F) in, ``forecast``
-  (N, H*C) normalised out, the mean of the ensemble's members. The windows' normalisation
-  (per-window scaling or seasonal differences, covariates, calendar features) and the map
-  back to values (``base + unit * forecast``) are the Python side's
-  (:func:`rnnkit.forecast.network.make_windows`); the file's metadata names the mode.
+* A forecaster (``rnnkit forecast``) becomes :class:`rnnkit.forecast.network.DeployedForecaster`:
+  raw values in, forecasts out, the window normalisation inside the graph. Inputs ``history``
+  (N, W+m, C) the last W+m values of each series, ``scale`` (N, C) each series' scale, and when
+  the model has them ``past`` (N, W, P) and ``known`` (N, W+H, F) covariates; outputs
+  ``forecast``, ``lower`` and ``upper`` (N, H, C). The metadata names the mode, the season and
+  the columns.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from rnnkit.cli import checkpoint
 from rnnkit.cli.checkpoint import load_model
 from rnnkit.cli.options import InputError, OnnxOptions
 from rnnkit.cli.rundir import Reporter
-from rnnkit.forecast.network import ForecastEnsemble
+from rnnkit.forecast.network import DeployedForecaster, ForecastEnsemble
 from rnnkit.onnx import export
 from rnnkit.onnx._graph import check_path, require_onnx
 
@@ -52,16 +52,27 @@ def export_run(directory: str, path: str, opset: int) -> str:
         export(model, example, path, input_names=["ids", *names], output_names=["logits", "hn", "cn"][:1 + len(state)],
                dynamic_axes=axes, opset=opset, metadata={"vocab": json.dumps(config["vocab"]), "kind": "charlm"})
     elif kind == "forecast":
-        m = config["model"]
+        m, fitted, columns = config["model"], config["fitted"], config["columns"]
         weights = checkpoint.load_forecast(config)  # checked against the config before the model is built
-        model = ForecastEnsemble(**m)
-        model.load_state_dict(weights)
-        model.eval()
-        x = np.zeros((1, m["window"], m["inputs"]), np.float32)
-        skip = np.zeros((1, m["window"] * m["targets"] + m["horizon"] * m["future"]), np.float32)
-        export(model, (x, skip), path, input_names=["x", "skip"], output_names=["forecast"],
-               dynamic_axes={"x": {0: "batch"}, "skip": {0: "batch"}, "forecast": {0: "batch"}}, opset=opset,
-               metadata={"kind": "forecast", "mode": str(config["fitted"].get("mode"))})
+        ensemble = ForecastEnsemble(**m)
+        ensemble.load_state_dict(weights)
+        W, H, C, lag = m["window"], m["horizon"], m["targets"], max(int(fitted["season"]), 1)
+        model = DeployedForecaster(ensemble, W, H, int(fitted["season"]), fitted["mode"], len(columns["known"]),
+                                   np.asarray(fitted["quantiles"]))
+        P, F = m["inputs"] - C - m["future"], m["future"]
+        covariates = {}  # keyword inputs, only those the model reads
+        if P:
+            covariates["past"] = np.zeros((1, W, P), np.float32)
+        if F:
+            covariates["known"] = np.zeros((1, W + H, F), np.float32)
+        example = (np.zeros((1, W + lag, C), np.float32), np.ones((1, C), np.float32), covariates)
+        names = ["history", "scale", *covariates]
+        outputs = ["forecast", "lower", "upper"]
+        export(model, example, path, input_names=names, output_names=outputs,
+               dynamic_axes={n: {0: "batch"} for n in names + outputs}, opset=opset,
+               metadata={"kind": "forecast", "mode": str(fitted["mode"]), "season": str(fitted["season"]),
+                         "targets": json.dumps(columns["targets"]), "past": json.dumps(columns["past"]),
+                         "known": json.dumps(columns["known"]), "calendar": str(F - len(columns["known"]))})
     else:
         raise InputError(f"{directory} holds a {kind} model; rnnkit onnx exports character models and forecasters")
     return kind

@@ -37,11 +37,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit import manual_seed, nn, no_grad, optim
+from rnnkit import Tensor, manual_seed, nn, no_grad, optim
 from rnnkit.forecast.metrics import mase_scale, seasonal_naive
 from rnnkit.onnx import Graph, Sym, convert, register
 
-__all__ = ["ForecastNet", "ForecastEnsemble", "Arrays", "Windows", "make_windows", "origins", "train", "predict_windows", "MODES"]
+__all__ = ["ForecastNet", "ForecastEnsemble", "DeployedForecaster", "Arrays", "Windows", "make_windows", "origins", "train", "predict_windows", "MODES"]
 
 MODES = ("scale", "season")
 
@@ -264,3 +264,103 @@ def _forecast_ensemble(g: Graph, m: ForecastEnsemble, x: Sym, skip: Sym):
         total = g.op("Add", [total, out.name])
     count = g.const(np.asarray(len(outs), np.float32), "members")
     return Sym(g.op("Div", [total, count]), 2, x.dtype)  # (N, H*C), the members' mean
+
+
+class DeployedForecaster(nn.Module):
+    """A fitted forecaster from raw values to forecasts and intervals: what ``rnnkit onnx`` exports.
+
+    ``forward(history, scale[, past][, known])`` with history (N, W+m, C) the last W+m values of
+    each series (m = max(season, 1)), scale (N, C) each series' scale (the in-sample MAE of its
+    seasonal naive forecast, :meth:`Arrays.scale`), past (N, W, P) the past covariates of the
+    window and known (N, W+H, F) the known covariates of the window and the horizon (given
+    columns, then the calendar features of :func:`rnnkit.forecast.data.calendar_features`)
+    returns ``(forecast, lower, upper)``, each (N, H, C)::
+
+        forecast = base + unit * net(windows)        (the normalisation of :func:`make_windows`)
+        lower, upper = forecast -/+ q_h * scale       (q: the validation errors' quantiles, (H, C))
+    """
+
+    def __init__(self, ensemble: nn.Module, window: int, horizon: int, season: int, mode: str, given: int,
+                 quantiles: np.ndarray):
+        super().__init__()
+        self.ensemble = ensemble
+        self.window, self.horizon, self.season, self.mode, self.given = window, horizon, season, mode, given
+        self.quantiles = np.asarray(quantiles, np.float64)  # (H, C)
+
+    def forward(self, history, scale, past=None, known=None):
+        history, scale = np.asarray(history, np.float64), np.asarray(scale, np.float64)
+        N, W, H = history.shape[0], self.window, self.horizon
+        m = max(self.season, 1)
+        C = history.shape[2]
+        past = np.zeros((N, W, 0)) if past is None else np.asarray(past, np.float64)
+        known = np.zeros((N, W + H, 0)) if known is None else np.asarray(known, np.float64)
+        series = [Arrays(history[i], np.concatenate([np.zeros((m, past.shape[2])), past[i]]),
+                         np.concatenate([np.zeros((m, known.shape[2])), known[i]]), self.given) for i in range(N)]
+        win = make_windows(series, [(i, W + m) for i in range(N)], W, H, self.season, self.mode, list(scale),
+                           targets=False)
+        out = self.ensemble(win.x, win.skip).numpy().reshape(N, H, C)  # (N, H, C) normalised
+        point = win.base + win.unit * out  # (N, H, C)
+        spread = self.quantiles[None] * scale[:, None, :]  # (N, H, C)
+        return tuple(Tensor(a.astype(np.float32)) for a in (point, point - spread, point + spread))
+
+
+def _slice(g: Graph, x: str, start: int, end: int, axis: int) -> str:
+    return g.op("Slice", [x, g.ints([start]), g.ints([end]), g.ints([axis])])
+
+
+def _mean_sd(g: Graph, x: str, count: int) -> tuple[str, str]:
+    """Mean and population standard deviation over axis 1 (kept): (N, 1, K) each."""
+    n = g.const(np.asarray(count, np.float32), "count")
+    mean = g.op("Div", [g.op("ReduceSum", [x, g.ints([1])], keepdims=1), n])
+    centred = g.op("Sub", [x, mean])
+    var = g.op("Div", [g.op("ReduceSum", [g.op("Mul", [centred, centred]), g.ints([1])], keepdims=1), n])
+    return mean, g.op("Sqrt", [var])
+
+
+def _positive_or(g: Graph, sd: str, fallback: str) -> str:
+    zero = g.const(np.asarray(0.0, np.float32), "zero")
+    return g.op("Where", [g.op("Greater", [sd, zero]), sd, fallback])
+
+
+@register(DeployedForecaster)
+def _deployed(g: Graph, m: DeployedForecaster, history: Sym, scale: Sym, past: Sym | None = None,
+              known: Sym | None = None):
+    W, H, lag = m.window, m.horizon, max(m.season, 1)
+    recent = _slice(g, history.name, lag, W + lag, 1)  # (N, W, C)
+    unit_series = g.op("Unsqueeze", [scale.name, g.ints([1])])  # (N, 1, C)
+    if m.mode == "scale":
+        _, sd = _mean_sd(g, recent, W)
+        unit = _positive_or(g, sd, unit_series)  # (N, 1, C)
+        last = _slice(g, history.name, W + lag - 1, W + lag, 1)  # (N, 1, C)
+        z = g.op("Div", [g.op("Sub", [recent, last]), unit])  # (N, W, C)
+        base = last  # broadcast over the horizon
+    else:
+        unit = unit_series
+        z = g.op("Div", [g.op("Sub", [recent, _slice(g, history.name, 0, W, 1)]), unit])  # lag differences
+        h = np.arange(1, H + 1)
+        index = (W + lag) + h - 1 - lag * ((h + lag - 1) // lag)  # the seasonal naive value of each step
+        base = g.op("Gather", [history.name, g.const(index.astype(np.int64), "snaive")], axis=1)  # (N, H, C)
+    parts = [z]
+    if past is not None:
+        mean, sd = _mean_sd(g, past.name, W)
+        parts.append(g.op("Div", [g.op("Sub", [past.name, mean]),
+                                  _positive_or(g, sd, g.const(np.asarray(1.0, np.float32), "one"))]))
+    future = None
+    if known is not None:
+        k = known.name
+        if m.given:
+            given = _slice(g, k, 0, m.given, 2)  # (N, W+H, G)
+            mean, sd = _mean_sd(g, _slice(g, given, 0, W, 1), W)
+            given = g.op("Div", [g.op("Sub", [given, mean]),
+                                 _positive_or(g, sd, g.const(np.asarray(1.0, np.float32), "one"))])
+            k = g.op("Concat", [given, _slice(g, k, m.given, np.iinfo(np.int64).max, 2)], axis=2)
+        parts.append(_slice(g, k, 0, W, 1))  # (N, W, F)
+        future = g.op("Reshape", [_slice(g, k, W, W + H, 1), g.ints([0, -1])])  # (N, H*F)
+    x = g.op("Concat", parts, axis=2) if len(parts) > 1 else z  # (N, W, D)
+    flat_z = g.op("Reshape", [z, g.ints([0, -1])])  # (N, W*C)
+    skip = g.op("Concat", [flat_z, future], axis=1) if future is not None else flat_z
+    out = convert(g, m.ensemble, Sym(x, 3), Sym(skip, 2), scope="network")  # (N, H*C)
+    C = m.quantiles.shape[1]
+    point = g.op("Add", [base, g.op("Mul", [unit, g.op("Reshape", [out.name, g.ints([0, H, C])])])])  # (N, H, C)
+    spread = g.op("Mul", [g.const(m.quantiles.astype(np.float32), "quantiles"), unit_series])  # (N, H, C)
+    return (Sym(point, 3), Sym(g.op("Sub", [point, spread]), 3), Sym(g.op("Add", [point, spread]), 3))
