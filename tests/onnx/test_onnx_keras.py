@@ -176,3 +176,14 @@ def test_generic_rnn_time_major_and_relu(tmp_path, layer):
     model = _randomize(keras.Sequential([keras.Input((None, 2)), layer()]))
     _check(model, tmp_path, [[RNG.normal(size=(3, 4, 2)).astype(np.float32)],
                              [RNG.normal(size=(1, 6, 2)).astype(np.float32)]])
+
+
+@pytest.mark.parametrize("options", [{}, {"center": False}, {"scale": False, "epsilon": 1e-5}, {"rms_scaling": True},
+                                     {"axis": [-2, -1]}])
+def test_layer_normalization_after_a_recurrent_layer(tmp_path, options):
+    model = keras.Sequential([keras.Input((5, 4)), layers.GRU(6, return_sequences=True),
+                              layers.LayerNormalization(**options), layers.Dense(3)])
+    _randomize(model)
+    ops = _check(model, tmp_path, [[RNG.normal(size=(B, 5, 4)).astype(np.float32)] for B in (2, 3)])
+    assert ("LayerNormalization" in ops) != bool(options.get("rms_scaling"))
+

@@ -249,6 +249,8 @@ SUPPORTED_OPS = {
     "LayerNormalization": _layer_normalization,
     "LeakyRelu": lambda n, x: F.leaky_relu(x, _attr(n, "alpha", 0.01)),
     "Erf": lambda n, x: _Erf.apply(x) if _is_t(x) else np.vectorize(math.erf)(np.asarray(x)),
+    "Sqrt": lambda n, x: _unary(np.sqrt, _ops.sqrt)(x),
+    "Reciprocal": lambda n, x: _unary(np.reciprocal, _ops.reciprocal)(x),
 }
 _RECURRENT = ("LSTM", "GRU", "RNN")
 

@@ -45,6 +45,34 @@ def _act(g: Graph, name: Any, x: Sym) -> Sym:
     return Sym(activation(g, name, x.name), x.rank, x.dtype)
 
 
+def _layer_normalization(g: Graph, layer: Any, config: dict, x: Sym) -> Sym:
+    """Keras ``LayerNormalization`` over trailing axes: ONNX ``LayerNormalization`` (opset 17), or for
+    ``rms_scaling`` (Keras's ``x / sqrt(var + eps) * gamma``) the same statistics written as elementary ops."""
+    axes = sorted(a % x.rank for a in (config["axis"] if isinstance(config["axis"], list) else [config["axis"]]))
+    if axes != list(range(axes[0], x.rank)):
+        raise ValueError(f"layer {layer.name!r}: rnnkit.onnx exports LayerNormalization over trailing axes, got "
+                         f"axis={config['axis']} for a rank-{x.rank} input")
+    weights = list(layer.get_weights())  # gamma (scale) then beta (center), each only when enabled
+    gamma = weights.pop(0) if config["scale"] else None
+    beta = weights.pop(0) if config["center"] else None
+    dtype = np.dtype(x.dtype)
+    if not config.get("rms_scaling"):
+        shape = gamma.shape if gamma is not None else beta.shape if beta is not None else None
+        if shape is None:
+            raise ValueError(f"layer {layer.name!r}: build the layer (call the model once) before exporting")
+        inputs = [x.name, g.const((gamma if gamma is not None else np.ones(shape)).astype(dtype), "gamma")]
+        if beta is not None:
+            inputs.append(g.const(beta.astype(dtype), "beta"))
+        return Sym(g.op("LayerNormalization", inputs, axis=axes[0], epsilon=float(config["epsilon"])),
+                   x.rank, x.dtype)
+    count = g.const(np.asarray(np.prod(gamma.shape), dtype), "count")
+    mean = g.op("Div", [g.op("ReduceSum", [x.name, g.ints(axes)], keepdims=1), count])
+    centred = g.op("Sub", [x.name, mean])
+    var = g.op("Div", [g.op("ReduceSum", [g.op("Mul", [centred, centred]), g.ints(axes)], keepdims=1), count])
+    inv = g.op("Reciprocal", [g.op("Sqrt", [g.op("Add", [var, g.const(np.asarray(config["epsilon"], dtype))])])])
+    return Sym(g.op("Mul", [g.op("Mul", [x.name, inv]), g.const(gamma.astype(dtype), "gamma")]), x.rank, x.dtype)
+
+
 def recurrent_spec(layer: Any) -> RecurrentSpec:
     """A Keras ``SimpleRNN``/``LSTM``/``GRU`` (or ``RNN(cell)``) as one layer in PyTorch's layout."""
 
@@ -234,6 +262,8 @@ def _layer(g: Graph, layer: Any, x: Any, mask: Any, initial_state: list[Sym] | N
                                 g.const(np.asarray(0, np.float32))])  # (B, T)
         y = g.op("Mul", [x.name, g.op("Cast", [g.op("Unsqueeze", [keep, g.ints([-1])])], to=1)])
         return Sym(y, x.rank, x.dtype), Sym(keep, 2, np.bool_)
+    if _is(layer, "LayerNormalization"):
+        return _layer_normalization(g, layer, config, x), mask
     if _is(layer, "TimeDistributed"):
         shape = g.op("Shape", [x.name])
         flat = g.op("Reshape", [x.name, g.op("Concat", [g.ints([-1]), g.op("Slice", [shape, g.ints([2]),
@@ -247,7 +277,7 @@ def _layer(g: Graph, layer: Any, x: Any, mask: Any, initial_state: list[Sym] | N
                                  g.op("Slice", [inner_shape, g.ints([1]), g.ints([inner.rank])])], axis=0)
         return Sym(g.op("Reshape", [inner.name, target]), inner.rank + 1, inner.dtype), mask
     raise ValueError(f"layer {layer.name!r}: rnnkit.onnx has no converter for {type(layer).__name__}; it exports "
-                     "Dense, Activation, Dropout, Flatten, Embedding, Masking, SimpleRNN, LSTM, GRU, RNN, "
+                     "Dense, Activation, Dropout, Flatten, Embedding, Masking, LayerNormalization, SimpleRNN, LSTM, GRU, RNN, "
                      "Bidirectional, TimeDistributed and nested models")
 
 
