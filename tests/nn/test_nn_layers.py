@@ -531,3 +531,16 @@ def test_functional_all_is_complete():
         assert callable(getattr(F, name))
     for name in nn.__all__:
         assert hasattr(nn, name)
+
+
+@pytest.mark.parametrize("build", [
+    lambda d: nn.LayerNorm(4, device=d), lambda d: nn.BatchNorm1d(4, device=d),
+    lambda d: nn.MultiheadAttention(4, 2, device=d), lambda d: nn.TransformerEncoderLayer(4, 2, device=d),
+    lambda d: nn.TransformerDecoderLayer(4, 2, device=d), lambda d: nn.Transformer(4, 2, 1, 1, 8, device=d),
+    lambda d: nn.Transformer.generate_square_subsequent_mask(3, device=d),
+])
+def test_device_arguments_take_the_cpu_and_refuse_cuda(build):
+    build("cpu")
+    with pytest.raises(RuntimeError, match="rnnkit runs on the CPU only, got device 'cuda"):
+        build("cuda")
+

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import _ops
-from rnnkit._dtype import float_dtype
+from rnnkit._dtype import float_dtype, to_device
 from rnnkit._tensor import Tensor, as_tensor
 from rnnkit.nn.functional import layer_norm
 from rnnkit.nn.modules.module import Module, Parameter
@@ -44,6 +44,7 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
                  device: Any = None, dtype: Any = None):
         super().__init__()
+        to_device(device)  # the CPU is the only device: anything else raises, never ignored
         self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         resolved = float_dtype(dtype)
@@ -78,6 +79,7 @@ class BatchNorm1d(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, device: Any = None, dtype: Any = None):
         super().__init__()
+        to_device(device)  # the CPU is the only device: anything else raises, never ignored
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         resolved = float_dtype(dtype)

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from rnnkit import _ops
-from rnnkit._dtype import float_dtype
+from rnnkit._dtype import float_dtype, to_device
 from rnnkit._linalg import baddbmm, bmm
 from rnnkit._tensor import Tensor, as_tensor
 from rnnkit.nn import functional as F
@@ -69,6 +69,7 @@ class MultiheadAttention(Module):
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
                  vdim: int | None = None, batch_first: bool = False, device: Any = None, dtype: Any = None):
         super().__init__()
+        to_device(device)  # the CPU is the only device: anything else raises, never ignored
         if add_bias_kv or add_zero_attn or kdim not in (None, embed_dim) or vdim not in (None, embed_dim):
             raise ValueError("MultiheadAttention: add_bias_kv, add_zero_attn and kdim/vdim != embed_dim are not available")
         if embed_dim % num_heads:
@@ -145,6 +146,7 @@ class TransformerEncoderLayer(Module):
                  activation: str | Callable = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True, device: Any = None, dtype: Any = None):
         super().__init__()
+        to_device(device)  # the CPU is the only device: anything else raises, never ignored
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
                                             dtype=dtype)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=float_dtype(dtype))
@@ -179,6 +181,7 @@ class TransformerDecoderLayer(Module):
                  activation: str | Callable = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True, device: Any = None, dtype: Any = None):
         super().__init__()
+        to_device(device)  # the CPU is the only device: anything else raises, never ignored
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
                                             dtype=dtype)
         self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
@@ -261,6 +264,7 @@ class Transformer(Module):
                  layer_norm_eps: float = 1e-5, batch_first: bool = False, norm_first: bool = False,
                  bias: bool = True, device: Any = None, dtype: Any = None):
         super().__init__()
+        to_device(device)  # the CPU is the only device: anything else raises, never ignored
         options = dict(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
                        layer_norm_eps=layer_norm_eps, batch_first=batch_first, norm_first=norm_first, bias=bias,
                        dtype=dtype)
@@ -287,5 +291,6 @@ class Transformer(Module):
     @staticmethod
     def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
         """(sz, sz): 0 on and below the diagonal, -inf above (position i sees positions <= i)."""
+        to_device(device)
         return Tensor._wrap(np.triu(np.full((sz, sz), -np.inf, float_dtype(dtype)), k=1))
 
