@@ -76,7 +76,7 @@ def test_every_command_of_the_block_runs_in_a_fresh_copy(tmp_path):
     assert "loss curve: validation" in by_start["inspect"]
     units = [p.parent.name for p in (tmp_path / "runs" / "docs").glob("checkpoint-*/model.safetensors")]
     assert units == ["checkpoint-50"]  # --overwrite replaced the run with one of 50 steps
-    assert (tmp_path / "runs" / "forecast").is_dir() and (tmp_path / "runs" / "lab-adding").is_dir()
+    assert (tmp_path / "runs" / "forecast").is_dir() and (tmp_path / "runs" / "lab-adding-50").is_dir()
 
 
 def test_series_csv_is_what_its_script_writes(tmp_path):
