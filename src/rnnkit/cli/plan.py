@@ -14,8 +14,12 @@ the machine: a minutes run does not guess its number of steps, it reads the cloc
 **The size.** A budget of ``S`` seconds on a machine that trains at ``R`` FLOP/s (measured
 at the start on a reference model) processes about ``N = R * S / (6 * P)`` characters
 with a model of ``P`` matrix parameters (6 FLOPs per parameter per character: forward and
-backward). Compute-optimal training wants ``N`` of about ``TOKENS_PER_PARAM * P``, so the
-plan takes the largest model of :data:`LADDER` with ``R * S / (6 * P) >= TOKENS_PER_PARAM * P``.
+backward). Compute-optimal training wants ``N`` of about ``TOKENS_PER_PARAM * P``; but a
+text of ``U`` characters runs out first when the budget is large (tiny Shakespeare is 1M
+characters), and past about :data:`PASSES_ENOUGH` passes a bigger model with dropout learns
+more than more repeats of the same text (repeated data loses its value after a few passes:
+Muennighoff et al. 2023, "Scaling Data-Constrained Language Models"). So the plan takes the
+largest model of :data:`LADDER` with ``R * S / (6 * P) >= min(TOKENS_PER_PARAM * P, PASSES_ENOUGH * U)``.
 The batch is the largest power of two (16 to 128) that still leaves ``MIN_UPDATES``
 optimizer steps. Dropout and weight decay follow the planned number of passes over the
 training text: none while every character is new, more as characters repeat.
@@ -35,11 +39,12 @@ import math
 import time
 from dataclasses import dataclass
 
-__all__ = ["FINAL_RATIO", "TOKENS_PER_PARAM", "MIN_UPDATES", "LADDER", "Schedule", "Budget", "Plan",
+__all__ = ["FINAL_RATIO", "TOKENS_PER_PARAM", "PASSES_ENOUGH", "MIN_UPDATES", "LADDER", "Schedule", "Budget", "Plan",
            "GATES", "matrix_params", "size_for_budget"]
 
 FINAL_RATIO = 0.1  # the learning rate at the end of a decayed run, as a fraction of the peak
 TOKENS_PER_PARAM = 20  # characters a compute-optimal run sees per matrix parameter (the Chinchilla ratio)
+PASSES_ENOUGH = 10  # passes over the text after which a bigger model beats more repeats
 MIN_UPDATES = 1500  # optimizer steps a planned run keeps at least (the batch shrinks for them)
 # (layers, hidden, embed) of the models a plan chooses from, smallest first
 LADDER = ((1, 128, 32), (1, 192, 48), (2, 192, 48), (2, 256, 64), (2, 384, 64), (2, 512, 64), (3, 512, 96),
@@ -153,7 +158,7 @@ def size_for_budget(seconds: float, flops_per_second: float, train_chars: int, v
     chosen = LADDER[0]
     for layers, hidden, embed in LADDER:
         p = matrix_params(layers, hidden, embed, vocab_size, cell)
-        if budget_flops / (6 * p) >= TOKENS_PER_PARAM * p:
+        if budget_flops / (6 * p) >= min(TOKENS_PER_PARAM * p, PASSES_ENOUGH * train_chars):
             chosen = (layers, hidden, embed)
     p = matrix_params(*chosen, vocab_size, cell)
     chars = budget_flops / (6 * p)
