@@ -1,6 +1,6 @@
 """rnnkit's recurrent layers against ``torch.nn`` on this CPU, in one run.
 
-``python benchmarks/bench.py [--quick] [--json PATH]`` (also ``rnnkit bench`` from a source
+``python benchmarks/bench.py [--quick] [--json] [--quiet] [--save PATH]`` (also ``rnnkit bench`` from a source
 checkout). Not part of the installed package: it needs torch, and the latest table, the machine
 and the command are in ``benchmarks/README.md``.
 
@@ -437,15 +437,31 @@ def format_table(cases: list[Case], peak: float) -> str:
     return "\n".join([HEADER, "-" * len(HEADER)] + [format_row(c, peak) for c in cases])
 
 
+def _size(text: str) -> tuple[int, int, int]:
+    """``--size B,I,H``: three positive integers."""
+    try:
+        size = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        size = ()
+    if len(size) != 3 or min(size) < 1:
+        raise argparse.ArgumentTypeError(f"expected three positive integers B,I,H, got {text!r}")
+    return size
+
+
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="only the first three sizes and fewer repetitions")
     p.add_argument("--reps", type=int, default=None, help="minimum repetitions per case (default 7; --quick 5)")
+    p.add_argument("--size", action="append", type=_size, metavar="B,I,H",
+                   help="time this (batch, input, hidden) instead of the standard sizes (repeatable)")
     p.add_argument("--cell", choices=["lstm", "gru", "both"], default="both", help="which layers (default both)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes (child processes)")
     p.add_argument("--no-stream", action="store_true", help="skip the streaming (one step) case")
-    p.add_argument("--json", metavar="PATH", help="also write every number as JSON to PATH")
+    p.add_argument("--json", action="store_true",
+                   help="progress and the result as JSON lines on stdout (one object per table row)")
+    p.add_argument("--quiet", action="store_true", help="print only the result (the summary of the targets)")
+    p.add_argument("--save", metavar="PATH", help="also write every number as one JSON file to PATH")
     p.add_argument("--memory-probe", nargs=3, metavar=("FRAMEWORK", "CELL", "B,I,H"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.reps is not None and args.reps < 5:
@@ -476,69 +492,80 @@ def main(argv: list[str] | None = None) -> int:
     import rnnkit
 
     cells = ["lstm", "gru"] if args.cell == "both" else [args.cell]
-    sizes = SIZES[:3] if args.quick else SIZES
+    sizes = args.size or (SIZES[:3] if args.quick else SIZES)
     reps = args.reps or (5 if args.quick else 7)
     budget = 0.5 if args.quick else 1.5  # seconds per case within which small cases repeat more
 
+    from rnnkit.cli.rundir import Reporter
+
+    report = Reporter(json=args.json, quiet=args.quiet)
     blas = blas_info()
     machine = dict(cpu=cpu_name(), cores=os.cpu_count(), python=platform.python_version(), numpy=np.__version__,
                    torch=torch.__version__, torch_threads=torch.get_num_threads(), rnnkit=rnnkit.__version__,
                    kernel=kernel_path(), blas=blas)
-    print(f"machine: {machine['cpu']}, {machine['cores']} cores; Python {machine['python']}, NumPy {np.__version__}, "
-          f"torch {torch.__version__} ({machine['torch_threads']} threads)")
-    print(f"NumPy BLAS: {blas.get('name')} {blas.get('version')}, kernel {blas.get('kernel', '?')}, "
-          f"{blas.get('threads', '?')} threads ({blas.get('threading_layer', '?')})")
-    print(f"rnnkit kernel: {machine['kernel']}")
     peak = gemm_peak()
-    print(f"sgemm peak (np.matmul 4096x4096 float32, best of 3): {peak:.1f} GFLOP/s")
-    print(f"T={T}, float32; ratio = torch / rnnkit (>1: rnnkit faster); medians of >= {reps} reps after warm-up\n")
+    report.progress(
+        f"machine: {machine['cpu']}, {machine['cores']} cores; Python {machine['python']}, NumPy {np.__version__}, "
+        f"torch {torch.__version__} ({machine['torch_threads']} threads)\n"
+        f"NumPy BLAS: {blas.get('name')} {blas.get('version')}, kernel {blas.get('kernel', '?')}, "
+        f"{blas.get('threads', '?')} threads ({blas.get('threading_layer', '?')})\n"
+        f"rnnkit kernel: {machine['kernel']}\n"
+        f"sgemm peak (np.matmul 4096x4096 float32, best of 3): {peak:.1f} GFLOP/s\n"
+        f"T={T}, float32; ratio = torch / rnnkit (>1: rnnkit faster); medians of >= {reps} reps after warm-up\n\n"
+        + HEADER + "\n" + "-" * len(HEADER), machine=machine, gemm_peak_gflops=peak)
 
     cases: list[Case] = []
-    print(HEADER + "\n" + "-" * len(HEADER))
     for cell in cells:
         for size in sizes:
             for case in time_layer(cell, size, reps, budget):
                 cases.append(case)
-                print(format_row(case, peak), flush=True)
-    print("floor: the time at the measured GEMM peak; reach: the target time (torch / target) is above it. "
-          "diff: max relative |rnnkit - torch| of the outputs (infer) or the gradients (train).")
+                report.progress(format_row(case, peak), case=dict(asdict(case), ratio=case.ratio))
     floor_ok = all(c.ratio >= FLOOR_TRAIN for c in cases if c.mode == "train")
-    print(f"core floor (training within 1.5x of torch): {'met' if floor_ok else 'NOT met'}")
+    report.progress("floor: the time at the measured GEMM peak; reach: the target time (torch / target) is above "
+                    "it. diff: max relative |rnnkit - torch| of the outputs (infer) or the gradients (train).")
 
     stream = None
     if not args.no_stream:
         stream = time_stream(reps)
         rk_path, rk_s, tt_path, tt_s = stream.best
-        print(f"\nstreaming, LSTM one step, (B,I,H)={STREAM}, carried state, per step:")
+        lines = [f"\nstreaming, LSTM one step, (B,I,H)={STREAM}, carried state, per step:"]
         for who, paths in (("rnnkit", stream.rnnkit), ("torch", stream.torch)):
-            print("  " + who + ": " + ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in paths.items()))
-        print(f"  best: rnnkit {rk_path} {rk_s * 1e6:.1f} us vs torch {tt_path} {tt_s * 1e6:.1f} us: "
-              f"ratio {stream.ratio:.2f} (target {TARGETS['stream']:.1f}: {'met' if stream.ratio >= 2 else 'NOT met'}); "
-              f"diff {stream.max_diff:.1e}")
+            lines.append("  " + who + ": " + ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in paths.items()))
+        lines.append(f"  best: rnnkit {rk_path} {rk_s * 1e6:.1f} us vs torch {tt_path} {tt_s * 1e6:.1f} us: "
+                     f"ratio {stream.ratio:.2f} (target {TARGETS['stream']:.1f}: "
+                     f"{'met' if stream.ratio >= TARGETS['stream'] else 'NOT met'}); diff {stream.max_diff:.1e}")
+        report.progress("\n".join(lines), stream=dict(asdict(stream), ratio=stream.ratio))
 
     memory = []
     if not args.no_memory:
-        print("\npeak memory of one training step (each framework alone in a child process; MiB):")
-        print(f"{'cell':4} {'B,I,H':>12} {'torch step':>10} {'rnnkit step':>11} {'met':>3} {'torch peak':>10} "
-              f"{'rnnkit peak':>11}")
+        report.progress("\npeak memory of one training step (each framework alone in a child process; MiB):\n"
+                        f"{'cell':4} {'B,I,H':>12} {'torch step':>10} {'rnnkit step':>11} {'met':>3} "
+                        f"{'torch peak':>10} {'rnnkit peak':>11}")
+        mib = 1 / 2**20
         for cell in cells:
             for size in sizes:
                 t = _memory_child("torch", cell, size)
                 r = _memory_child("rnnkit", cell, size)
                 memory.append(dict(cell=cell, size=list(size), torch=t, rnnkit=r))
-                mib = 1 / 2**20
-                print(f"{cell:4} {','.join(map(str, size)):>12} {t['step_bytes'] * mib:10.1f} "
-                      f"{r['step_bytes'] * mib:11.1f} {'yes' if r['step_bytes'] <= t['step_bytes'] else 'NO':>3} "
-                      f"{t['peak_bytes'] * mib:10.1f} {r['peak_bytes'] * mib:11.1f}", flush=True)
-        print(f"step = peak RSS during the step - RSS before it ({memory[0]['rnnkit']['method']}); "
-              "peak = the process's absolute peak, framework import included.")
+                report.progress(f"{cell:4} {','.join(map(str, size)):>12} {t['step_bytes'] * mib:10.1f} "
+                                f"{r['step_bytes'] * mib:11.1f} "
+                                f"{'yes' if r['step_bytes'] <= t['step_bytes'] else 'NO':>3} "
+                                f"{t['peak_bytes'] * mib:10.1f} {r['peak_bytes'] * mib:11.1f}", memory=memory[-1])
+        report.progress(f"step = peak RSS during the step - RSS before it ({memory[0]['rnnkit']['method']}); "
+                        "peak = the process's absolute peak, framework import included.")
 
-    if args.json:
-        _write_json(args.json, dict(
+    met = [c for c in cases if c.ratio >= TARGETS[c.mode]]
+    report.result(f"{len(met)} of {len(cases)} layer cases meet their target; core floor (training within 1.5x "
+                  f"of torch): {'met' if floor_ok else 'NOT met'}"
+                  + ("" if stream is None else f"; streaming ratio {stream.ratio:.2f}"),
+                  cases_met=len(met), cases=len(cases), floor_met=floor_ok,
+                  stream_ratio=None if stream is None else stream.ratio)
+    if args.save:
+        _write_json(args.save, dict(
             command="python benchmarks/bench.py " + " ".join(argv if argv is not None else sys.argv[1:]), T=T, machine=machine,
             gemm_peak_gflops=peak, cases=[dict(asdict(c), ratio=c.ratio) for c in cases],
             stream=None if stream is None else dict(asdict(stream), ratio=stream.ratio), memory=memory))
-        print(f"\nwrote {args.json}")
+        report.progress(f"wrote {args.save}")
     return 0
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
+import sys
 import os
 
 import numpy as np
@@ -303,3 +305,24 @@ def test_plan_counts_the_parameters_of_the_cell_it_plans_for():
     lstm, rnn = (size_for_budget(600, 2e10, 1_000_000, 65, cell=c) for c in ("lstm", "rnn"))
     assert rnn.params == matrix_params(rnn.layers, rnn.hidden, rnn.embed, 65, "rnn")
     assert (rnn.layers, rnn.hidden) > (lstm.layers, lstm.hidden)  # a cheaper cell gets a bigger rung
+
+
+def test_bench_json_lines_parse_and_end_with_the_result(monkeypatch, capsys):
+    """``bench --json``: one JSON object per line, a row per layer case, the summary last."""
+    spec = importlib.util.spec_from_file_location("bench_under_test", rnnkit.cli.BENCH_SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, bench)  # its dataclasses look their module up
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "gemm_peak", lambda: 100.0)  # the 4096^2 GEMM probe is not what is tested
+    assert bench.main(["--quick", "--size", "1,8,8", "--size", "2,8,16", "--size", "1,4,8", "--cell", "gru",
+                       "--reps", "5", "--no-memory", "--no-stream", "--json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {e["event"] for e in events[:-1]} == {"progress"} and events[-1]["event"] == "result"
+    assert events[0]["gemm_peak_gflops"] == 100.0
+    cases = [e["case"] for e in events if "case" in e]
+    assert [(c["cell"], tuple(c["size"]), c["mode"]) for c in cases] == [
+        ("gru", size, mode) for size in ((1, 8, 8), (2, 8, 16), (1, 4, 8)) for mode in ("infer", "train")]
+    assert all(c["ratio"] == pytest.approx(c["torch_s"] / c["rnnkit_s"]) for c in cases)
+    target = {"infer": 1.0, "train": 1.5}
+    assert events[-1]["cases"] == 6
+    assert events[-1]["cases_met"] == sum(c["ratio"] >= target[c["mode"]] for c in cases)
