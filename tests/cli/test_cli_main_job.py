@@ -314,15 +314,29 @@ def test_bench_json_lines_parse_and_end_with_the_result(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, spec.name, bench)  # its dataclasses look their module up
     spec.loader.exec_module(bench)
     monkeypatch.setattr(bench, "gemm_peak", lambda: 100.0)  # the 4096^2 GEMM probe is not what is tested
-    assert bench.main(["--quick", "--size", "1,8,8", "--size", "2,8,16", "--size", "1,4,8", "--cell", "gru",
-                       "--reps", "5", "--no-memory", "--no-stream", "--json"]) == 0
+    assert bench.main(["--quick", "--size", "1,8,8", "--size", "2,8,16", "--cell", "gru",
+                       "--reps", "5", "--no-memory", "--no-stream", "--no-charlm", "--threads", "1", "--json"]) == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {e["event"] for e in events[:-1]} == {"progress"} and events[-1]["event"] == "result"
     assert events[0]["gemm_peak_gflops"] == 100.0
     cases = [e["case"] for e in events if "case" in e]
     assert [(c["cell"], tuple(c["size"]), c["mode"]) for c in cases] == [
-        ("gru", size, mode) for size in ((1, 8, 8), (2, 8, 16), (1, 4, 8)) for mode in ("infer", "train")]
+        ("gru", size, mode) for size in ((1, 8, 8), (2, 8, 16)) for mode in ("infer", "train")]
     assert all(c["ratio"] == pytest.approx(c["torch_s"] / c["rnnkit_s"]) for c in cases)
-    target = {"infer": 1.0, "train": 1.5}
-    assert events[-1]["cases"] == 6
-    assert events[-1]["cases_met"] == sum(c["ratio"] >= target[c["mode"]] for c in cases)
+    assert all(c["threads"] == 1 and c["target"] == 1.5 and c["max_diff"] < 1e-5 for c in cases)  # B <= 16: 1.5
+    assert events[-1]["cases"] == 4 and events[-1]["cases_met"] == sum(c["ratio"] >= 1.5 for c in cases)
+
+
+def test_bench_targets_follow_the_speed_issue():
+    """1.0 at every size, 1.5 where B <= 16 and for the char-model step, 2.0 streaming, 0.67 pure NumPy."""
+    spec = importlib.util.spec_from_file_location("bench_targets", rnnkit.cli.BENCH_SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    try:
+        spec.loader.exec_module(bench)
+    finally:
+        del sys.modules[spec.name]
+    numba, numpy = "numba 0.68 fused kernels", "numpy (pure-NumPy cells)"
+    assert [bench.target("layer", size, numba) for size in bench.SIZES] == [1.5, 1.5, 1.0, 1.0]
+    assert bench.target("charlm", (32, 64, 192), numba) == 1.5 and bench.target("stream", bench.STREAM, numba) == 2.0
+    assert bench.target("layer", (128, 512, 1024), numpy) == pytest.approx(1 / 1.5)
