@@ -206,3 +206,16 @@ def test_cell_functions_keep_xw_unless_told():
             before = xw3.copy()
             gru.forward(xw3, (np.zeros((2, H)),), gru.Params(rng.normal(size=(3 * H, H)), np.zeros(H)))
             np.testing.assert_array_equal(xw3, before)
+
+
+def test_the_default_install_runs_the_compiled_kernels():
+    """numba is a run-time dependency: a fresh process with no setting runs nn.LSTM on the numba kernels."""
+    import importlib.metadata
+
+    requires = importlib.metadata.requires("rnnkit") or []
+    assert any(r.split(";")[0].replace(" ", "").startswith("numba") and "extra" not in r for r in requires)
+    env = {k: v for k, v in os.environ.items() if k != kernels.ENV}
+    code = ("import rnnkit\nfrom rnnkit.cells import activations, kernels\n"
+            "print(kernels.current().name, kernels.select('LSTM', activations.get('tanh'), activations.get('sigmoid')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.split() == ["numba", "numba"]
