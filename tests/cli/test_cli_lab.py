@@ -162,11 +162,28 @@ def test_hidden_sizes_match_parameter_counts():
             assert sum(p.numel() for p in model.parameters()) == count
 
 
-def test_lstm_starts_with_forget_bias_one():
+def test_lstm_forget1_starts_with_forget_bias_one():
     rnnkit.manual_seed(0)
-    model = LabNet("lstm", 2, 8, 1, per_step=False)
+    model = LabNet("lstm", 2, 8, 1, per_step=False, lstm_init="forget1")
     f_bias = (model.rnn.bias_ih_l0.data + model.rnn.bias_hh_l0.data).numpy()[8:16]  # gate order i, f, g, o
     assert np.all(f_bias > 1 - 2 / np.sqrt(8)) and np.all(f_bias < 1 + 2 / np.sqrt(8))
+
+
+def test_lstm_chrono_spreads_the_memory_spans_over_the_sequence():
+    """b_f = log u, u ~ U(1, T_max - 1), b_i = -b_f: initial spans 1 / (1 - f) = 1 + u cover 2 .. T_max."""
+    rnnkit.manual_seed(0)
+    H, T_max = 400, 100
+    model = LabNet("lstm", 2, H, 1, per_step=False, lstm_init="chrono", T_max=T_max)
+    b = (model.rnn.bias_ih_l0.data + model.rnn.bias_hh_l0.data).numpy()  # (4H,), gate order i, f, g, o
+    b_i, b_f = b[:H], b[H : 2 * H]
+    np.testing.assert_array_equal(b_i, -b_f)
+    u = np.exp(b_f)  # the draws
+    assert u.min() >= 1 and u.max() <= T_max - 1
+    assert abs(np.mean(u) - T_max / 2) < 5  # uniform: mean (1 + 99) / 2
+    spans = 1 / (1 - 1 / (1 + np.exp(-b_f)))
+    np.testing.assert_allclose(spans, 1 + u, rtol=1e-5)
+    with pytest.raises(ValueError, match="lstm_init: expected one of chrono, forget1, got 'zeros'"):
+        LabNet("lstm", 2, 4, 1, per_step=False, lstm_init="zeros")
 
 
 def test_adding_sequences_follow_the_paper():

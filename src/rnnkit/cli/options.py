@@ -213,6 +213,9 @@ class LabOptions:
         "the paper's budget of sequences)", minimum=1)
     batch_size: int = option(32, "sequences per step", minimum=1)
     lr: float | None = option(None, "Adam learning rate (default: the task's, 0.01)", above=0)
+    lstm_init: str = option(
+        "chrono", "the LSTM's gate biases: chrono (forget bias log U(1, T-1), input bias its negative; Tallec & "
+        "Ollivier 2018) or forget1 (forget bias +1)", choices=("chrono", "forget1"))
     seed: int = option(0, "random seed (the same data for every cell)", minimum=0, maximum=SEED_MAX)
     paper: bool = option(
         False, "run the paper's protocol: its lengths, its stopping criterion, --seeds seeds, and print its numbers "

@@ -19,15 +19,20 @@ import math
 
 import numpy as np
 
-from rnnkit import nn, stack, zeros
+from rnnkit import log, nn, no_grad, rand, stack, zeros
 from rnnkit.cli.charlm import LAYERS
 from rnnkit.cli.lab.tasks import Batch, Task
 
-__all__ = ["GATES", "FORGET_BIAS", "EQUATIONS", "LabNet", "parameter_count", "hidden_for", "gradient_by_distance"]
+__all__ = ["GATES", "LSTM_INITS", "FORGET_BIAS", "EQUATIONS", "chrono_bias", "LabNet", "parameter_count", "hidden_for", "gradient_by_distance"]
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 CELL_MODULES = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
-FORGET_BIAS = 1.0  # added to the LSTM's initial forget-gate bias
+FORGET_BIAS = 1.0  # added to the LSTM's initial forget-gate bias by the "forget1" initialisation
+LSTM_INITS = {  # how the LSTM's gate biases start (the rest is PyTorch's initialisation)
+    "chrono": "chrono initialisation (Tallec & Ollivier 2018): forget bias log U(1, T_max - 1), input bias its "
+              "negative, T_max the sequence length",
+    "forget1": "forget-gate bias +1 (Gers et al. 2000; Jozefowicz et al. 2015; Keras's unit_forget_bias)",
+}
 EQUATIONS = {  # each cell's equations, as the report prints them (LaTeX)
     "rnn": [r"h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})"],
     "lstm": [r"i_t, f_t, o_t = \sigma(W_{i\cdot} x_t + b_{i\cdot} + U_{\cdot} h_{t-1} + b_{h\cdot})",
@@ -54,27 +59,68 @@ def hidden_for(cell: str, target: int, inputs: int, outputs: int) -> int:
     return min(candidates, key=lambda h: abs(parameter_count(cell, h, inputs, outputs) - target))
 
 
+def chrono_bias(hidden: int, T_max: int):
+    """The chrono forget-gate bias (Tallec & Ollivier, 2018, "Can recurrent neural networks warp time?").
+
+    A unit whose forget gate sits at f keeps c over about 1 / (1 - f) steps; drawing
+
+        b_f = log(u),  u ~ U(1, T_max - 1),   b_i = -b_f
+
+    spreads the units' initial memory spans over 1 .. T_max - 1 steps (f = sigmoid(b_f) =
+    u / (1 + u)), with the input gate closed as much as the forget gate is open. At T_max =
+    100 the longest-lived units start with f near 0.99, close to the 1997 LSTM's constant
+    error carousel (a cell without forget gate: f = 1).
+
+    Args:
+        hidden: H.
+        T_max: the longest time lag expected (here: the sequence length).
+
+    Returns:
+        (H,) b_f, drawn from rnnkit's global generator (``manual_seed`` makes it repeatable).
+    """
+    return log(1.0 + rand(hidden) * max(T_max - 2, 0))
+
+
 class LabNet(nn.Module):
     """One recurrent layer and a linear read-out: at the last step or at every step.
 
-    PyTorch's initialisation (every weight and bias uniform in +-1/sqrt(H)), except that an
-    LSTM's forget-gate bias starts 1 higher (Gers, Schmidhuber & Cummins, 2000; Jozefowicz
-    et al., 2015; Keras's ``unit_forget_bias``): f_t starts near sigmoid(1) = 0.73, so c_t
-    keeps most of c_{t-1} from the first step. (The 1997 paper's cells had no forget gate.)
+    PyTorch's initialisation (every weight and bias uniform in +-1/sqrt(H)), except the
+    LSTM's gate biases (``lstm_init``, see :data:`LSTM_INITS`):
+
+    - ``"chrono"`` (the default): :func:`chrono_bias` for the forget gate, its negative for the
+      input gate (the biases b_ih + b_hh sum to exactly those values).
+    - ``"forget1"``: the forget-gate bias starts 1 higher (Gers, Schmidhuber & Cummins, 2000;
+      Jozefowicz et al., 2015; Keras's ``unit_forget_bias``): f_t starts near sigmoid(1) =
+      0.73, so the error carried back through c shrinks by about 0.73 per step.
+
+    (The 1997 paper's cells had no forget gate: f = 1.)
 
     Args:
         cell: "rnn", "lstm" or "gru".
         inputs, hidden, outputs: I, H, O.
         per_step: read out every h_t (else only the last).
+        lstm_init: "chrono" or "forget1".
+        T_max: the sequence length, for "chrono".
     """
 
-    def __init__(self, cell: str, inputs: int, hidden: int, outputs: int, per_step: bool):
+    def __init__(self, cell: str, inputs: int, hidden: int, outputs: int, per_step: bool,
+                 lstm_init: str = "chrono", T_max: int = 100):
         super().__init__()
+        if lstm_init not in LSTM_INITS:
+            raise ValueError(f"lstm_init: expected one of {', '.join(LSTM_INITS)}, got {lstm_init!r}")
         self.cell, self.per_step = cell, per_step
         self.rnn = LAYERS[cell](inputs, hidden, batch_first=True)
         self.head = nn.Linear(hidden, outputs)
         if cell == "lstm":
-            self.rnn.bias_ih_l0.data[hidden : 2 * hidden] += FORGET_BIAS  # gate order i, f, g, o
+            H = hidden
+            with no_grad():  # gate order i, f, g, o
+                if lstm_init == "forget1":
+                    self.rnn.bias_ih_l0[H : 2 * H] += FORGET_BIAS
+                else:
+                    b_f = chrono_bias(H, T_max)  # (H,)
+                    self.rnn.bias_ih_l0[:H] = -b_f
+                    self.rnn.bias_ih_l0[H : 2 * H] = b_f
+                    self.rnn.bias_hh_l0[: 2 * H] = 0.0
 
     def forward(self, x: np.ndarray):
         """x (B, T, I) -> (B, T, O) or (B, O)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 
-from rnnkit.cli.lab.model import EQUATIONS, FORGET_BIAS
+from rnnkit.cli.lab.model import EQUATIONS, LSTM_INITS
 from rnnkit.cli.lab.tasks import Task
 from rnnkit.serialization import atomic_write_text
 
@@ -94,8 +94,8 @@ def write_report(path: str, task: Task, config: dict, table: str, figures: list[
              f"Each cell is one recurrent layer and a linear read-out, sized to about {config['target_parameters']} "
              f"parameters, trained with Adam (learning rate {config['lr']:g}, batches of {config['batch_size']}, "
              "gradient norm clipped at 1) on freshly drawn sequences; initialisation is PyTorch's "
-             "(uniform in +-1/sqrt(H)), and the LSTM's forget-gate bias starts at "
-             f"+{FORGET_BIAS:g} (today's practice; the 1997 LSTM had no forget gate).", "",
+             "(uniform in +-1/sqrt(H)) except the LSTM's gate biases: "
+             f"{LSTM_INITS[config['lstm_init']]} (the 1997 LSTM had no forget gate: f = 1).", "",
              "## The cells", ""]
     for cell in config["cells"]:
         parts += [f"**{cell.upper()}**", "", "$$", *[eq + r" \\" for eq in EQUATIONS[cell]], "$$", ""]

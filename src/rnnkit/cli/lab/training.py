@@ -44,6 +44,7 @@ class Setup:
     seed: int  # initialisation and data
     eval_every: int  # steps between evaluations on the test set
     strict: bool = False  # judge "solved" by every prediction of a sequence (the paper's criterion)
+    lstm_init: str = "chrono"  # the LSTM's gate biases: chrono or forget1 (see model.LSTM_INITS)
 
 
 def held_out(task: Task, T: int, seed: int) -> list[Batch]:
@@ -90,11 +91,11 @@ def train_cell(task: Task, cell: str, setup: Setup, tests: list[Batch], progress
     """
     inputs, outputs = task.sizes(setup.T)
     hidden = hidden_for(cell, setup.params, inputs, outputs)
+    probe = task.batch(np.random.default_rng([setup.seed, 2]), PROBE_BATCH, setup.T)
     manual_seed(setup.seed)
-    model = LabNet(cell, inputs, hidden, outputs, task.per_step)
+    model = LabNet(cell, inputs, hidden, outputs, task.per_step, setup.lstm_init, T_max=probe.x.shape[1])
     optimizer = optim.Adam(model.parameters(), lr=setup.lr)
     data_rng = np.random.default_rng([setup.seed, 0])  # the same batches for every cell
-    probe = task.batch(np.random.default_rng([setup.seed, 2]), PROBE_BATCH, setup.T)
     gradient = {"initial": gradient_by_distance(model, task, probe).tolist()}
     curve = {"sequences": [], "loss": [], "metric": [], "strict": []}
     solved_after, tic, step = None, time.perf_counter(), 0
