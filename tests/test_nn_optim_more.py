@@ -18,7 +18,7 @@ def _copy_params(ours, theirs, torch):
     with torch.no_grad():
         for (name, p), (tname, q) in zip(ours.named_parameters(), theirs.named_parameters()):
             assert name == tname
-            q.copy_(torch.from_numpy(p.numpy().copy()))
+            q.copy_(torch.from_numpy(p.detach().numpy().copy()))
 
 
 @pytest.mark.parametrize("make,shape", [
@@ -71,7 +71,7 @@ def test_batchnorm1d_matches_torch_in_train_and_eval(torch, shape):
 
 def test_channel_dropout_zeroes_whole_channels():
     rnnkit.manual_seed(0)
-    y = nn.Dropout2d(0.5)(rnnkit.ones(64, 16, 2, 3)).numpy()
+    y = nn.Dropout2d(0.5)(rnnkit.ones(64, 16, 2, 3)).detach().numpy()
     per_channel = y.reshape(64, 16, -1)
     assert np.all((per_channel == 0).all(-1) | (per_channel == 2).all(-1))
     assert abs((per_channel[..., 0] == 0).mean() - 0.5) < 0.05
@@ -141,8 +141,6 @@ def test_lbfgs_matches_torch_step_for_step(torch, kwargs):
         close(ours.bias, theirs.bias)
     state, tstate = opt.state[ours.weight], topt.state[theirs.weight]
     assert state["n_iter"] == tstate["n_iter"] and state["func_evals"] == tstate["func_evals"]
-    with pytest.raises(ValueError, match="fixed steps"):
-        optim.LBFGS(ours.parameters(), line_search_fn="strong_wolfe")
 
 
 @pytest.mark.parametrize("name,kwargs", [

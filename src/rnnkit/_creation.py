@@ -20,13 +20,13 @@ import numpy as np
 
 from rnnkit._dtype import float_dtype, to_device, to_dtype
 from rnnkit._generator import numpy_generator
-from rnnkit._tensor import Tensor, _shape_args, _to_array
+from rnnkit._tensor import Size, Tensor, _shape_args, _to_array
 
 __all__ = [
     "zeros", "ones", "full", "empty", "randn", "rand", "randint", "randperm", "arange", "linspace", "eye",
     "zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like", "randint_like",
     "from_numpy", "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor", "FloatTensor",
-    "DoubleTensor", "LongTensor", "IntTensor", "BoolTensor", "ByteTensor", "HalfTensor",
+    "DoubleTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "BoolTensor", "ByteTensor", "HalfTensor",
 ]
 
 
@@ -200,24 +200,59 @@ def _no_out(out: Any) -> None:
         raise TypeError("out=: rnnkit's factories return new tensors; assign the result instead of passing out=")
 
 
-def _legacy(dtype: Any, name: str):
-    """A legacy constructor: ``LongTensor([1, 2])`` (data) or ``FloatTensor(2, 3)`` (a shape)."""
+class _TensorType(type):
+    """The class of the legacy tensor types (``torch.tensortype``): ``FloatTensor`` and the rest.
 
-    def constructor(*data: Any, device: Any = None) -> Tensor:
+    ``isinstance(t, FloatTensor)`` is true for a tensor of that dtype (rnnkit's tensors are all on
+    the CPU), and calling the type builds a tensor from data (``LongTensor([1, 2])``) or zeros of
+    a shape (``FloatTensor(2, 3)``), as torch.
+
+    Example:
+        >>> import rnnkit
+        >>> t = rnnkit.LongTensor([1, 2])
+        >>> isinstance(t, rnnkit.LongTensor), isinstance(t, rnnkit.FloatTensor), t.type()
+        (True, False, 'torch.LongTensor')
+        >>> rnnkit.FloatTensor(2, 3).shape, t.type(rnnkit.FloatTensor).dtype
+        ((2, 3), rnnkit.float32)
+    """
+
+    dtype: Any
+    is_cuda = False
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, Tensor) and obj.dtype == cls.dtype
+
+    def __call__(cls, *data: Any, device: Any = None) -> Tensor:
         to_device(device)
-        if len(data) == 1 and not isinstance(data[0], (int, np.integer)):
-            return Tensor._wrap(np.array(_to_array(data[0], dtype), copy=True))
-        return Tensor._wrap(np.zeros(_shape_args(data, allow_infer=False), to_dtype(dtype).dtype))
+        if len(data) == 1 and not isinstance(data[0], (int, np.integer, Size)):  # data, not a shape
+            source = data[0]
+            if isinstance(source, Tensor) and source.dtype != cls.dtype:
+                raise TypeError(f"{cls.__name__}(data): expected a tensor of dtype {cls.dtype}, got {source.dtype} "
+                                f"(use data.to({cls.dtype}))")
+            if not isinstance(source, (Tensor, np.ndarray, list, tuple)):
+                raise TypeError(f"{cls.__name__}(data): data must be a sequence (got {type(source).__name__})")
+            array = _to_array(source, cls.dtype)
+            if array.dtype.kind not in "biuf":
+                raise TypeError(f"{cls.__name__}(data): invalid data type {array.dtype}")
+            return Tensor._wrap(np.array(array, copy=True))
+        shape = _shape_args(data, allow_infer=False) if data else (0,)  # FloatTensor() is empty, as torch
+        return Tensor._wrap(np.zeros(shape, cls.dtype.dtype))
 
-    constructor.__name__ = constructor.__qualname__ = name
-    constructor.__doc__ = f"Legacy ``torch.{name}``: a tensor of dtype {to_dtype(dtype)} from data or a shape."
-    return constructor
+    def __repr__(cls) -> str:
+        return f"<class 'rnnkit.{cls.__name__}'>"
 
 
-FloatTensor = _legacy("float32", "FloatTensor")
-DoubleTensor = _legacy("float64", "DoubleTensor")
-HalfTensor = _legacy("float16", "HalfTensor")
-LongTensor = _legacy("int64", "LongTensor")
-IntTensor = _legacy("int32", "IntTensor")
-BoolTensor = _legacy("bool", "BoolTensor")
-ByteTensor = _legacy("uint8", "ByteTensor")
+def _tensor_type(dtype: Any, name: str) -> _TensorType:
+    doc = f"Legacy ``torch.{name}``: the type of CPU tensors of dtype {to_dtype(dtype)}, and their constructor."
+    return _TensorType(name, (), {"dtype": to_dtype(dtype), "__doc__": doc, "__module__": __name__})
+
+
+FloatTensor = _tensor_type("float32", "FloatTensor")
+DoubleTensor = _tensor_type("float64", "DoubleTensor")
+HalfTensor = _tensor_type("float16", "HalfTensor")
+LongTensor = _tensor_type("int64", "LongTensor")
+IntTensor = _tensor_type("int32", "IntTensor")
+ShortTensor = _tensor_type("int16", "ShortTensor")
+CharTensor = _tensor_type("int8", "CharTensor")
+BoolTensor = _tensor_type("bool", "BoolTensor")
+ByteTensor = _tensor_type("uint8", "ByteTensor")

@@ -132,6 +132,8 @@ def type_name(d: Any) -> str:
 
 def dtype_from_type_name(name: str) -> dtype:
     """The dtype of a legacy type string (``"torch.LongTensor"``, ``"rnnkit.LongTensor"`` or ``"LongTensor"``)."""
+    if "cuda." in name:
+        to_device("cuda", f"type({name!r})")
     short = name.rsplit(".", 1)[-1]
     if short not in _BY_LEGACY:
         raise TypeError(f"type: expected a tensor type name such as 'torch.FloatTensor', got {name!r}")

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from rnnkit import return_types
-from rnnkit._ops import _array_of, _axes, _index, _tensor, _unbroadcast, clone, getitem, where
-from rnnkit._tensor import Function, Tensor, _shape_args
+from rnnkit._ops import _axes, _index, _tensor, _unbroadcast, clone, getitem, where
+from rnnkit._tensor import Function, Tensor, _shape_args, array_of
 
 __all__ = [
     "index_put", "gather", "scatter", "index_select", "masked_fill", "masked_select", "narrow", "select",
@@ -31,7 +31,7 @@ __all__ = [
 
 
 def _long(x: Any, name: str) -> np.ndarray:
-    array = _array_of(x)
+    array = array_of(x)
     if array.dtype.kind not in "iu":
         raise RuntimeError(f"{name}: expected an integer (int64) index tensor, got dtype {array.dtype}")
     return array.astype(np.int64, copy=False)
@@ -136,7 +136,7 @@ def index_select(a, dim, index):
 
 def masked_fill(a, mask, value):
     """``a`` with ``value`` where ``mask`` (bool, broadcast) is True."""
-    mask = _array_of(mask)
+    mask = array_of(mask)
     if mask.dtype != np.bool_:
         raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with dtype {mask.dtype}")
     a = _tensor(a)
@@ -149,7 +149,7 @@ def masked_fill(a, mask, value):
 def masked_select(a, mask):
     """The elements where ``mask`` is True, as a 1-d tensor."""
     a = _tensor(a)
-    mask = np.broadcast_to(_array_of(mask).astype(bool), a.shape)
+    mask = np.broadcast_to(array_of(mask).astype(bool), a.shape)
     return getitem(a, mask)
 
 
@@ -233,7 +233,7 @@ def topk(a, k, dim=-1, largest=True, sorted=True):
 
 def nonzero(a, as_tuple=False):
     """Indices of the non-zero elements: an (n, ndim) tensor, or one tensor per dimension."""
-    found = np.nonzero(_array_of(a))
+    found = np.nonzero(array_of(a))
     if as_tuple:
         return tuple(Tensor._wrap(i.astype(np.int64)) for i in found)
     return Tensor._wrap(np.stack(found, axis=1).astype(np.int64) if found else np.zeros((0, 0), np.int64))
@@ -243,7 +243,7 @@ def multinomial(probs, num_samples, replacement=False, generator=None):
     """Draw indices with probability proportional to each row of ``probs``, as ``torch.multinomial``."""
     from rnnkit._generator import numpy_generator
 
-    weights = _array_of(probs).astype(np.float64)
+    weights = array_of(probs).astype(np.float64)
     if weights.ndim not in (1, 2):
         raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got {weights.ndim}")
     if np.any(weights < 0) or not np.all(np.isfinite(weights)):

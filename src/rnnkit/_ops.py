@@ -9,13 +9,15 @@ Broadcasting follows NumPy; gradients are summed back to each input's shape.
 from __future__ import annotations
 
 import builtins as _builtins
+import numbers
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 
 from rnnkit import return_types
 from rnnkit._dtype import float_dtype
-from rnnkit._tensor import Function, Tensor, _shape_args
+from rnnkit._tensor import Function, Tensor, _shape_args, array_of
 
 __all__ = [
     "add", "sub", "mul", "div", "pow", "matmul", "neg", "exp", "log", "tanh", "sigmoid", "relu",
@@ -68,10 +70,6 @@ def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     elif not isinstance(b, Tensor):
         a, b = _with_scalar(a, b)
     return a, b
-
-
-def _array_of(x: Any) -> np.ndarray:
-    return x._array if isinstance(x, Tensor) else np.asarray(x)
 
 
 def _tensor(x: Any) -> Tensor:
@@ -433,13 +431,36 @@ def _sigmoid(a: np.ndarray) -> np.ndarray:
     return np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
 
 
-def add(a, b, alpha=1):
-    """``a + alpha * b``."""
+def _other_and_alpha(name: str, b: Any, rest: tuple, alpha: Any) -> tuple[Any, Any]:
+    """``(other, alpha)`` of ``add``/``sub``: ``(input, other, *, alpha=1)``, or torch's deprecated
+    ``(input, alpha, other)`` overload (a number first), which torch still accepts with a warning."""
+    if not rest:
+        return b, alpha
+    scalar = isinstance(b, numbers.Number) or isinstance(b, Tensor) and b.ndim == 0
+    if len(rest) != 1 or not scalar or alpha != 1:
+        raise TypeError(f"{name}(): takes (other, *, alpha=1) or the deprecated (alpha, other) with alpha a number; "
+                        f"got {1 + len(rest)} positional arguments, the first a {type(b).__name__}"
+                        f"{', and alpha=' if alpha != 1 else ''}")
+    warnings.warn(f"This overload of {name} is deprecated: {name}(Number alpha, Tensor other); use "
+                  f"{name}(Tensor other, *, Number alpha=1) instead", UserWarning, stacklevel=3)
+    return rest[0], b.item() if isinstance(b, Tensor) else b
+
+
+def add(a, b, *rest, alpha=1):
+    """``a + alpha * b`` (also torch's deprecated ``add(a, alpha, b)``).
+
+    Example:
+        >>> import rnnkit
+        >>> rnnkit.add(rnnkit.tensor([1.0, 2.0]), rnnkit.tensor([1.0, 1.0]), alpha=-0.5)
+        tensor([0.5000, 1.5000])
+    """
+    b, alpha = _other_and_alpha("add", b, rest, alpha)
     return Add.apply(*_pair(a, b if alpha == 1 else mul(b, alpha)))
 
 
-def sub(a, b, alpha=1):
-    """``a - alpha * b``."""
+def sub(a, b, *rest, alpha=1):
+    """``a - alpha * b`` (also torch's deprecated ``sub(a, alpha, b)``)."""
+    b, alpha = _other_and_alpha("sub", b, rest, alpha)
     return Sub.apply(*_pair(a, b if alpha == 1 else mul(b, alpha)))
 
 
@@ -706,7 +727,7 @@ concat = concatenate = cat
 
 # -- comparisons and logic (no gradient; bool results, as torch) --------------
 def _compare(op, a: Any, b: Any) -> Tensor:
-    return Tensor._wrap(np.asarray(op(_array_of(a), _array_of(b))))
+    return Tensor._wrap(np.asarray(op(array_of(a), array_of(b))))
 
 
 def eq(a, b):
@@ -738,7 +759,7 @@ greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 
 
 def logical_not(a):
-    return Tensor._wrap(np.logical_not(_array_of(a)))
+    return Tensor._wrap(np.logical_not(array_of(a)))
 
 
 def logical_and(a, b):
@@ -754,7 +775,7 @@ def logical_xor(a, b):
 
 
 def _integer_op(name: str, op, a: Any, b: Any = None) -> Tensor:
-    arrays = [_array_of(x) for x in ((a,) if b is None else (a, b))]
+    arrays = [array_of(x) for x in ((a,) if b is None else (a, b))]
     if _builtins.any(x.dtype.kind == "f" for x in arrays):
         raise TypeError(f"{name}: expected integer or bool tensors, got {[str(x.dtype) for x in arrays]}")
     return Tensor._wrap(np.asarray(op(*arrays)))
@@ -778,23 +799,23 @@ def bitwise_xor(a, b):
 
 def equal(a, b) -> bool:
     """True when both have the same shape and elements."""
-    return _array_of(a).shape == _array_of(b).shape and bool(np.all(_array_of(a) == _array_of(b)))
+    return array_of(a).shape == array_of(b).shape and bool(np.all(array_of(a) == array_of(b)))
 
 
 def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
-    return bool(np.allclose(_array_of(a), _array_of(b), rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return bool(np.allclose(array_of(a), array_of(b), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def isnan(a):
-    return Tensor._wrap(np.isnan(_array_of(a)))
+    return Tensor._wrap(np.isnan(array_of(a)))
 
 
 def isinf(a):
-    return Tensor._wrap(np.isinf(_array_of(a)))
+    return Tensor._wrap(np.isinf(array_of(a)))
 
 
 def isfinite(a):
-    return Tensor._wrap(np.isfinite(_array_of(a)))
+    return Tensor._wrap(np.isfinite(array_of(a)))
 
 
 # -- more element-wise ops --------------------------------------------------
@@ -1054,17 +1075,17 @@ def amin(a, dim=(), keepdim=False):
 
 
 def argmin(a, dim=None, keepdim=False):
-    data = _array_of(a)
+    data = array_of(a)
     out = np.argmin(data, axis=dim, keepdims=keepdim) if dim is not None else np.asarray(np.argmin(data))
     return Tensor._wrap(np.asarray(out, dtype=np.int64))
 
 
 def all(a, dim=None, keepdim=False):
-    return Tensor._wrap(np.asarray(np.all(_array_of(a), axis=dim, keepdims=keepdim)))
+    return Tensor._wrap(np.asarray(np.all(array_of(a), axis=dim, keepdims=keepdim)))
 
 
 def any(a, dim=None, keepdim=False):
-    return Tensor._wrap(np.asarray(np.any(_array_of(a), axis=dim, keepdims=keepdim)))
+    return Tensor._wrap(np.asarray(np.any(array_of(a), axis=dim, keepdims=keepdim)))
 
 
 class Cumsum(Function):

@@ -34,7 +34,7 @@ import numpy as np
 
 from rnnkit import _dtype
 from rnnkit._safe_globals import allowed
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Tensor, array_of
 
 __all__ = ["save", "load"]
 
@@ -270,7 +270,7 @@ class _Pickler(pickle._Pickler):  # the pure-Python pickler: globals are written
         return NotImplemented
 
     def _tensor(self, obj: Any):
-        array = obj.numpy() if isinstance(obj, Tensor) else obj
+        array = array_of(obj)
         if array.dtype.name not in _STORAGES:
             raise TypeError(f"save: arrays of dtype {array.dtype} have no torch storage type")
         array = np.ascontiguousarray(array)
@@ -294,7 +294,7 @@ class _OrderedDictValue:
 
 
 def _plain_tensor(p: Tensor) -> Tensor:
-    return Tensor._wrap(p.numpy())
+    return Tensor._wrap(array_of(p))
 
 
 class _Storage:

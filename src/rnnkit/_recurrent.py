@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from rnnkit._random import generator
-from rnnkit._tensor import Function, Tensor, is_grad_enabled
+from rnnkit._tensor import Function, Tensor, array_of, is_grad_enabled
 from rnnkit.cells import scan
 
 __all__ = ["needs_graph", "recurrent"]
@@ -58,7 +58,7 @@ def needs_graph(*tensors: Any) -> bool:
 
 
 def _array(t: Tensor | np.ndarray | None) -> np.ndarray | None:
-    return None if t is None else t.numpy() if isinstance(t, Tensor) else np.asarray(t)
+    return None if t is None else array_of(t)
 
 
 def recurrent(

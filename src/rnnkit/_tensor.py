@@ -54,6 +54,20 @@ def _ragged(data: Any) -> str | None:
     return None
 
 
+def array_of(x: Any) -> np.ndarray:
+    """The ndarray behind a Tensor (shared memory, whether or not it requires grad), else ``np.asarray(x)``.
+
+    rnnkit's own code reads values through this accessor: ``Tensor.numpy()`` refuses a tensor
+    that requires grad, as torch's does, which is a rule for users, not for the library.
+
+    Example:
+        >>> t = tensor([1.0, 2.0], requires_grad=True)
+        >>> array_of(t).tolist(), array_of([3, 4]).tolist()
+        ([1.0, 2.0], [3, 4])
+    """
+    return x._array if isinstance(x, Tensor) else np.asarray(x)
+
+
 def as_ndarray(data: Any, name: str) -> np.ndarray:
     """``np.asarray(data)``, with a clear ValueError naming ``name`` for ragged nested lists."""
     try:
@@ -335,8 +349,17 @@ class Tensor:
     def grad_fn(self) -> Function | None:
         return self._ctx
 
-    def numpy(self) -> np.ndarray:
-        """The ndarray behind this tensor (shared memory), as ``torch.Tensor.numpy``."""
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The ndarray behind this tensor (shared memory), as ``torch.Tensor.numpy``.
+
+        Args:
+            force: also for a tensor that requires grad (as ``t.detach().numpy()``).
+
+        Raises:
+            RuntimeError: the tensor requires grad and ``force`` is False, as torch.
+        """
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return self._array
 
     def item(self):
@@ -376,11 +399,20 @@ class Tensor:
     def astype(self, dtype: Any) -> Tensor:
         return _ops().Cast.apply(self, dtype=to_dtype(dtype).dtype) if self._array.dtype != to_dtype(dtype) else self
 
-    def type(self, dtype: Any = None):
-        """Without an argument the legacy type string (``"torch.FloatTensor"``); with one, a cast."""
+    def type(self, dtype: Any = None, non_blocking: bool = False):
+        """Without an argument the legacy type string (``"torch.FloatTensor"``); with one, a cast.
+
+        Args:
+            dtype: a dtype, a legacy type (``rnnkit.LongTensor``) or its name (``"torch.LongTensor"``).
+            non_blocking: accepted for torch's signature (a CPU cast never blocks).
+        """
         if dtype is None:
             return type_name(self._array.dtype)
-        return self.astype(dtype_from_type_name(dtype) if isinstance(dtype, str) else dtype)
+        if isinstance(dtype, type) and hasattr(dtype, "is_cuda") and hasattr(dtype, "dtype"):  # a legacy type
+            dtype = dtype.dtype
+        elif isinstance(dtype, str):
+            dtype = dtype_from_type_name(dtype)
+        return self.astype(dtype)
 
     def type_as(self, other: Tensor) -> Tensor:
         return self.astype(other.dtype)
@@ -503,7 +535,11 @@ class Tensor:
     __hash__ = object.__hash__  # identity, as torch (== is element-wise)
 
     def __array__(self, dtype=None, copy=None):
-        return self._array if dtype is None else self._array.astype(dtype)
+        """``np.asarray(t)``: as :meth:`numpy` (refused while ``t`` requires grad, as torch); a copy when asked."""
+        array = self.numpy()
+        if dtype is not None:
+            return array.astype(dtype, copy=bool(copy))
+        return array.copy() if copy else array
 
     def __deepcopy__(self, memo: dict) -> Tensor:
         """A copy with its own memory, of the same class (a Parameter stays a Parameter), as torch."""

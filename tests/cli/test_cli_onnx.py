@@ -53,7 +53,7 @@ def test_charlm_export_streams_like_rnnkit(charlm_runs, tmp_path, cell, capsys):
         for chunk in (ids[:, :2], ids[:, 2:] if T > 2 else ids):  # the state carries from one call to the next
             logits, state = model(chunk, state)
             got = session.run(None, {"ids": chunk, **dict(zip(names[1:], feeds_state))})
-            want = [logits.numpy()] + ([s.numpy() for s in state] if isinstance(state, tuple) else [state.numpy()])
+            want = [logits.detach().numpy()] + ([s.detach().numpy() for s in state] if isinstance(state, tuple) else [state.detach().numpy()])
             for g, w in zip(got, want):
                 np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
             feeds_state = got[1:]

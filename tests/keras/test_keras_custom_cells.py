@@ -172,7 +172,7 @@ def test_keras_ops_match_keras_values_and_gradients(K, name, args):
     ref_in = [torch.tensor(v.copy(), requires_grad=True) for v in (a, b)[:args]]
     mine = getattr(rk.ops, name)(*mine_in, *extra, **kwargs)
     ref = getattr(K.ops, name)(*ref_in, *extra, **kwargs)
-    np.testing.assert_allclose(mine.numpy(), _np(ref), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mine.detach().numpy(), _np(ref), rtol=1e-5, atol=1e-6)
     r = rng.normal(size=mine.shape).astype(np.float32)
     (mine * Tensor(r)).sum().backward()
     (ref * torch.tensor(r)).sum().backward()
@@ -185,14 +185,14 @@ def test_keras_ops_einsum_split_where_take():
     a, b = rng.normal(size=(2, 3, 4)).astype(np.float32), rng.normal(size=(4, 5)).astype(np.float32)
     ta, tb = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
     out = rk.ops.einsum("bij,jk->bik", ta, tb)
-    np.testing.assert_allclose(out.numpy(), np.einsum("bij,jk->bik", a, b), rtol=1e-5)
+    np.testing.assert_allclose(out.detach().numpy(), np.einsum("bij,jk->bik", a, b), rtol=1e-5)
     out.sum().backward()
     np.testing.assert_allclose(np.asarray(tb.grad), np.einsum("bij,bik->jk", a, np.ones((2, 3, 5))), rtol=1e-5)
     np.testing.assert_allclose(np.asarray(ta.grad), np.broadcast_to(b.sum(1), (2, 3, 4)), rtol=1e-5)
     parts = rk.ops.split(Tensor(a), [1, 3], axis=-1)
     assert [p.shape for p in parts] == [(2, 3, 1), (2, 3, 2), (2, 3, 1)]
-    np.testing.assert_array_equal(rk.ops.where(a > 0, a, 0.0).numpy(), np.where(a > 0, a, 0.0))
-    np.testing.assert_array_equal(rk.ops.take(Tensor(b), [0, 2], axis=1).numpy(), b[:, [0, 2]])
+    np.testing.assert_array_equal(rk.ops.where(a > 0, a, 0.0).detach().numpy(), np.where(a > 0, a, 0.0))
+    np.testing.assert_array_equal(rk.ops.take(Tensor(b), [0, 2], axis=1).detach().numpy(), b[:, [0, 2]])
     with pytest.raises(ValueError, match="repeated"):
         rk.ops.einsum("ii->i", Tensor(b[:4, :4]))
 
@@ -221,12 +221,12 @@ def test_variables_assign_in_place_as_keras(K):
         layer.kernel.assign(np.full((3, 2), 0.5, np.float32))
         layer.bias.assign_add(np.array([1.0, 2.0], np.float32))
         layer.bias.assign_sub(np.array([0.5, 0.5], np.float32))
-    np.testing.assert_allclose(ours(x).numpy(), _np(theirs(x)), rtol=1e-6)
+    np.testing.assert_allclose(ours(x).detach().numpy(), _np(theirs(x)), rtol=1e-6)
     assert ours.get_weights()[1].tolist() == [0.5, 1.5]
     with pytest.raises(ValueError, match="shape"):
         ours.kernel.assign(np.zeros((2, 2)))
     v = rk.Variable("ones", shape=(2,), name="v")
-    assert v.numpy().tolist() == [1.0, 1.0] and v.name == "v"
+    assert v.detach().numpy().tolist() == [1.0, 1.0] and v.name == "v"
 
 
 def test_registered_and_scoped_custom_cells_load_by_name():

@@ -55,17 +55,17 @@ def _check_parity(keras, keras_layer, our_layer, x, rng, mask=None, initial_stat
     assert len(o_out) == len(k_out)
     for i, (a, b) in enumerate(zip(k_out, o_out)):
         assert tuple(a.shape) == b.shape, f"output {i}"
-        np.testing.assert_allclose(b.numpy(), a.detach().numpy(), atol=TOL, rtol=0, err_msg=f"output {i}")
+        np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), atol=TOL, rtol=0, err_msg=f"output {i}")
 
     projections = [rng.normal(size=tuple(a.shape)).astype(np.float32) for a in k_out]
     sum(((a * torch.tensor(p)).sum() for a, p in zip(k_out, projections))).backward()
     sum(((b * rnnkit.tensor(p)).sum() for b, p in zip(o_out, projections))).backward()
     # float32 sums of O(1) terms: compare gradients to 1e-5 relative to their size
-    np.testing.assert_allclose(xo.grad, xt.grad.numpy(), atol=TOL, rtol=TOL, err_msg="d input")
+    np.testing.assert_allclose(xo.grad, xt.grad.detach().numpy(), atol=TOL, rtol=TOL, err_msg="d input")
     for i, (kw, ow) in enumerate(zip(keras_layer.trainable_weights, our_layer.trainable_weights)):
-        np.testing.assert_allclose(ow.grad, kw.value.grad.numpy(), atol=TOL, rtol=TOL, err_msg=f"d weight {i} {ow.name}")
+        np.testing.assert_allclose(ow.grad, kw.value.grad.detach().numpy(), atol=TOL, rtol=TOL, err_msg=f"d weight {i} {ow.name}")
     for i, (ks, os_) in enumerate(zip(k_states or [], o_states or [])):
-        np.testing.assert_allclose(os_.grad, ks.grad.numpy(), atol=TOL, rtol=TOL, err_msg=f"d initial_state[{i}]")
+        np.testing.assert_allclose(os_.grad, ks.grad.detach().numpy(), atol=TOL, rtol=TOL, err_msg=f"d initial_state[{i}]")
     return o_out
 
 
@@ -91,7 +91,7 @@ def test_recurrent_parity_with_keras(keras, kind, kwargs):
     rng = np.random.default_rng(len(str(kwargs)) + len(kind))
     x = rng.normal(size=(3, 6, 4)).astype(np.float32)
     outs = _check_parity(keras, getattr(keras.layers, kind)(5, **kwargs), getattr(L, kind)(5, **kwargs), x, rng)
-    assert outs[0].numpy().std() > 1e-2  # a non-trivial output
+    assert outs[0].detach().numpy().std() > 1e-2  # a non-trivial output
 
 
 @pytest.mark.parametrize("kind,argument,value", [
@@ -109,7 +109,7 @@ def test_each_argument_changes_the_output(kind, argument, value):
     weights = [w + rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in base.get_weights()]
     base.set_weights(weights)
     other.set_weights(weights)
-    assert np.abs(base(x).numpy() - other(x).numpy()).max() > 1e-3
+    assert np.abs(base(x).detach().numpy() - other(x).detach().numpy()).max() > 1e-3
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
@@ -198,7 +198,7 @@ def test_embedding_mask_zero_through_recurrent_layer(keras, kind, kwargs):
     o_rnn.set_weights(k_rnn.get_weights())
     o_out = _as_list(o_rnn(embedded))
     for a, b in zip(k_out, o_out):
-        np.testing.assert_allclose(b.numpy(), a.detach().numpy(), atol=TOL, rtol=0)
+        np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), atol=TOL, rtol=0)
     if kwargs.get("return_sequences"):
         np.testing.assert_array_equal(o_out[0]._keras_mask, IDS != 0)  # the mask flows on
     else:
@@ -208,7 +208,7 @@ def test_embedding_mask_zero_through_recurrent_layer(keras, kind, kwargs):
     o_emb.zero_grad()
     sum(((b * rnnkit.tensor(p)).sum() for b, p in zip(o_out, projections))).backward()
     sum(((a * torch.tensor(p)).sum() for a, p in zip(k_out, projections))).backward()
-    np.testing.assert_allclose(o_emb.embeddings.grad, k_emb.embeddings.value.grad.numpy(), atol=TOL, rtol=0)
+    np.testing.assert_allclose(o_emb.embeddings.grad, k_emb.embeddings.value.grad.detach().numpy(), atol=TOL, rtol=0)
     np.testing.assert_array_equal(o_emb.embeddings.grad[0], 0)
 
 
@@ -231,9 +231,9 @@ def test_masking_layer_with_holes_and_padded_tail(keras):
     o_gru(masked)
     o_gru.set_weights(k_gru.get_weights())
     out = o_gru(masked)
-    np.testing.assert_allclose(out.numpy(), expected, atol=TOL, rtol=0)
-    np.testing.assert_array_equal(out.numpy()[0, 2], out.numpy()[0, 1])  # a hole repeats the previous output
-    np.testing.assert_array_equal(out.numpy()[1, :3], 0)  # zeros before the first valid step
+    np.testing.assert_allclose(out.detach().numpy(), expected, atol=TOL, rtol=0)
+    np.testing.assert_array_equal(out.detach().numpy()[0, 2], out.detach().numpy()[0, 1])  # a hole repeats the previous output
+    np.testing.assert_array_equal(out.detach().numpy()[1, :3], 0)  # zeros before the first valid step
 
 
 def test_mask_propagation_rules():
@@ -267,7 +267,7 @@ def test_bidirectional_return_state_backward_layer_and_mask(keras):
 
     outs = _check_parity(keras, make(keras.layers), make(L), x, rng, mask=mask)
     assert [o.shape for o in outs] == [(3, 6, 8), (3, 4), (3, 4)]
-    np.testing.assert_array_equal(outs[0].numpy()[~mask], 0)  # Bidirectional zeroes masked outputs
+    np.testing.assert_array_equal(outs[0].detach().numpy()[~mask], 0)  # Bidirectional zeroes masked outputs
 
 
 def test_time_distributed_dense_and_embedding_parity(keras):
@@ -287,7 +287,7 @@ def test_input_dropout_is_one_mask_per_sequence(kind, kwargs, dropped):
     layer = getattr(L, kind)(6, dropout=0.5, return_sequences=True, **kwargs)
     x = rnnkit.tensor(np.random.default_rng(0).normal(size=(64, 5, 10)), requires_grad=True)
     layer(x, training=True).sum().backward()
-    zero = x.grad.numpy() == 0  # (B, T, I): the dropped input features
+    zero = x.grad.detach().numpy() == 0  # (B, T, I): the dropped input features
     np.testing.assert_array_equal(zero, np.broadcast_to(zero[:, :1], zero.shape))  # same at every step
     assert abs(zero[:, 0].mean() - dropped) < 0.06
 
@@ -298,7 +298,7 @@ def test_recurrent_dropout_is_one_mask_per_sequence():
     layer = L.SimpleRNN(50, activation="linear", recurrent_dropout=0.5, kernel_initializer="zeros",
                         recurrent_initializer="identity", use_bias=False)
     h0 = np.ones((40, 50), np.float32)
-    h_T = layer(np.zeros((40, 4, 2), np.float32), initial_state=[h0], training=True).numpy()
+    h_T = layer(np.zeros((40, 4, 2), np.float32), initial_state=[h0], training=True).detach().numpy()
     assert set(np.unique(h_T)) <= {0.0, 16.0}
     assert abs((h_T == 0).mean() - 0.5) < 0.05
 
@@ -323,20 +323,20 @@ def test_dropout_is_identity_at_inference_and_fresh_in_training(kind):
     plain(x)
     dropping(x)
     dropping.set_weights(plain.get_weights())
-    np.testing.assert_array_equal(dropping(x).numpy(), plain(x).numpy())
-    np.testing.assert_array_equal(dropping(x, training=False).numpy(), plain(x).numpy())
-    first, second = dropping(x, training=True).numpy(), dropping(x, training=True).numpy()
-    assert not np.allclose(first, plain(x).numpy()) and not np.allclose(first, second)
+    np.testing.assert_array_equal(dropping(x).detach().numpy(), plain(x).detach().numpy())
+    np.testing.assert_array_equal(dropping(x, training=False).detach().numpy(), plain(x).detach().numpy())
+    first, second = dropping(x, training=True).detach().numpy(), dropping(x, training=True).detach().numpy()
+    assert not np.allclose(first, plain(x).detach().numpy()) and not np.allclose(first, second)
 
 
 def test_dropout_layer_statistics_and_noise_shape():
     rnnkit.manual_seed(0)
     x = np.ones((200, 6, 50), np.float32)
     layer = L.Dropout(0.3)
-    np.testing.assert_array_equal(layer(x).numpy(), x)
-    y = layer(x, training=True).numpy()
+    np.testing.assert_array_equal(layer(x).detach().numpy(), x)
+    y = layer(x, training=True).detach().numpy()
     assert set(np.unique(y)) == {0.0, np.float32(1 / 0.7)} and abs((y == 0).mean() - 0.3) < 0.01
-    y = L.Dropout(0.5, noise_shape=(None, 1, 50))(x, training=True).numpy()
+    y = L.Dropout(0.5, noise_shape=(None, 1, 50))(x, training=True).detach().numpy()
     np.testing.assert_array_equal(y, np.broadcast_to(y[:, :1], y.shape))
 
 
@@ -345,7 +345,7 @@ def _finite_difference_check(layer, x, loss_of, params, eps=1e-6):
     xt = rnnkit.tensor(x, requires_grad=True)
     layer.zero_grad()
     loss_of(layer(xt, training=True)).backward()
-    for target, grad in [(x, xt.grad)] + [(p.numpy(), p.grad) for p in params]:
+    for target, grad in [(x, xt.grad)] + [(p.detach().numpy(), p.grad) for p in params]:
         numeric = np.zeros_like(target)
         for i in np.ndindex(target.shape):
             old = target[i]
@@ -409,11 +409,11 @@ def test_stateful_chunks_equal_one_pass_and_reset_restarts(kind):
     stateful.set_weights(whole.get_weights())
     stateful.reset_states()
     chunks = [_as_list(stateful(x[:, a:b])) for a, b in [(0, 3), (3, 5), (5, 8)]]
-    np.testing.assert_allclose(np.concatenate([c[0].numpy() for c in chunks], axis=1), full[0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(np.concatenate([c[0].detach().numpy() for c in chunks], axis=1), full[0].detach().numpy(), atol=1e-6)
     for got, want in zip(chunks[-1][1:], full[1:]):
-        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-6)
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), atol=1e-6)
     stateful.reset_states()
-    np.testing.assert_allclose(_as_list(stateful(x[:, :3]))[0].numpy(), full[0].numpy()[:, :3], atol=1e-6)
+    np.testing.assert_allclose(_as_list(stateful(x[:, :3]))[0].detach().numpy(), full[0].detach().numpy()[:, :3], atol=1e-6)
     with pytest.raises(ValueError, match="batch size 3.*got 2"):
         stateful(x[:2])
     with pytest.raises(AttributeError, match="stateful"):
@@ -424,14 +424,14 @@ def test_time_major_unroll_and_implementation_match_default():
     rng = np.random.default_rng(11)
     x = rng.normal(size=(2, 5, 3)).astype(np.float32)
     base = L.LSTM(4, return_sequences=True)
-    expected = base(x).numpy()
+    expected = base(x).detach().numpy()
     for kwargs in (dict(time_major=True), dict(unroll=True), dict(implementation=1)):
         layer = L.LSTM(4, return_sequences=True, **kwargs)
         time_major = kwargs.get("time_major", False)
         inputs = x.transpose(1, 0, 2) if time_major else x
         layer(inputs)
         layer.set_weights(base.get_weights())
-        out = layer(inputs).numpy()
+        out = layer(inputs).detach().numpy()
         np.testing.assert_allclose(out.transpose(1, 0, 2) if time_major else out, expected, atol=1e-6)
 
 
@@ -442,8 +442,8 @@ def test_seed_001_hello_lstm_return_state():
     outputs, h_states, c_states = rnn(x_data)
     assert x_data.shape == (3, 5, 4)
     assert outputs.shape == h_states.shape == c_states.shape == (3, 2)
-    np.testing.assert_array_equal(outputs.numpy(), h_states.numpy())
-    assert not np.allclose(c_states.numpy(), h_states.numpy())
+    np.testing.assert_array_equal(outputs.detach().numpy(), h_states.detach().numpy())
+    assert not np.allclose(c_states.detach().numpy(), h_states.detach().numpy())
 
 
 # -- initializers, regularizers, constraints ------------------------------------------------------------
@@ -515,7 +515,7 @@ def test_regularization_losses_match_keras(keras):
     k_total.backward()
     o_total.backward()
     for kw, ow in zip(theirs.trainable_weights, ours.trainable_weights):
-        np.testing.assert_allclose(ow.grad, kw.value.grad.numpy(), atol=1e-5)
+        np.testing.assert_allclose(ow.grad, kw.value.grad.detach().numpy(), atol=1e-5)
     assert ours.cell.kernel.regularizer is ours.cell.kernel_regularizer
     np.testing.assert_allclose(regularizers.get("l1_l2")(np.ones(3, np.float32)).item(), 0.06, rtol=1e-6)
 
@@ -579,8 +579,8 @@ def test_activations_registry():
     from rnnkit.keras import activations
 
     z = np.array([-4.0, -1.0, 0.0, 2.0], np.float32)
-    np.testing.assert_allclose(activations.get("hard_sigmoid")(z).numpy(), np.clip(z / 6 + 0.5, 0, 1))
-    np.testing.assert_allclose(activations.get("softmax")(z).numpy().sum(), 1.0, rtol=1e-6)
-    assert activations.get(None)(z).numpy() is not None and activations.serialize(activations.get("swish")) == "silu"
+    np.testing.assert_allclose(activations.get("hard_sigmoid")(z).detach().numpy(), np.clip(z / 6 + 0.5, 0, 1))
+    np.testing.assert_allclose(activations.get("softmax")(z).detach().numpy().sum(), 1.0, rtol=1e-6)
+    assert activations.get(None)(z).detach().numpy() is not None and activations.serialize(activations.get("swish")) == "silu"
     with pytest.raises(ValueError, match="'nope'"):
         activations.get("nope")

@@ -29,7 +29,7 @@ def _compare(K, ours, theirs, arrays, masks=None, kwargs=None):
             set_keras_mask(ref_x, torch.tensor(m))
     mine = ours(mine_in if several else mine_in[0], **kwargs)
     ref = theirs(ref_in if several else ref_in[0], **kwargs)
-    np.testing.assert_allclose(mine.numpy(), _np(ref), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mine.detach().numpy(), _np(ref), rtol=1e-5, atol=1e-6)
     ref_mask = getattr(ref, "_keras_mask", None)
     if ref_mask is None and masks is not None:
         ref_mask = theirs.compute_mask(ref_in if several else ref_in[0],
@@ -104,10 +104,10 @@ def test_lambda_and_spatial_dropout(K):
     with pytest.raises(ValueError, match="holds Python code"):
         ours.get_config()
     drop = rk.layers.SpatialDropout1D(0.5, seed=3)
-    y = drop(np.ones((4, 6, 5), np.float32), training=True).numpy()
+    y = drop(np.ones((4, 6, 5), np.float32), training=True).detach().numpy()
     assert set(np.unique(y)) <= {0.0, 2.0}
     assert (y == y[:, :1, :]).all()  # one draw per (sample, channel), shared by every step
-    assert (drop(np.ones((4, 6, 5), np.float32)).numpy() == 1.0).all()
+    assert (drop(np.ones((4, 6, 5), np.float32)).detach().numpy() == 1.0).all()
 
 
 def test_addition_seq2seq_with_repeat_vector_trains_as_keras(K):
@@ -265,7 +265,7 @@ def test_dense_attention_layers_match_keras(K, name, kwargs, masks, causal):
     _compare(K, ours, theirs, [q, v, _x(2, 4, 3, seed=5)], None if masks is None else masks + [None])
     mine_out, mine_scores = ours([q, v], return_attention_scores=True)
     ref_out, ref_scores = theirs([q, v], return_attention_scores=True)
-    np.testing.assert_allclose(mine_scores.numpy(), _np(ref_scores), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mine_scores.detach().numpy(), _np(ref_scores), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"value_dim": 3, "output_shape": 5}, {"use_bias": False}])
@@ -292,8 +292,8 @@ def test_multi_head_attention_matches_keras(K, kwargs, masked, causal):
     mine, mine_scores = ours(mq, mv, attention_mask=attention_mask, return_attention_scores=True, **call)
     ref, ref_scores = theirs(tq, tv, attention_mask=torch.tensor(attention_mask), return_attention_scores=True,
                              **call)
-    np.testing.assert_allclose(mine.numpy(), _np(ref), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(mine_scores.numpy(), _np(ref_scores), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mine.detach().numpy(), _np(ref), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mine_scores.detach().numpy(), _np(ref_scores), rtol=1e-5, atol=1e-6)
     r = np.random.default_rng(2).normal(size=mine.shape).astype(np.float32)
     (mine * Tensor(r)).sum().backward()
     (ref * torch.tensor(r)).sum().backward()
@@ -343,7 +343,7 @@ def test_legacy_arguments_as_keras(K):
     theirs(np.array([[1, 2]]))
     ours(np.array([[1, 2]]))
     ours.set_weights([_np(w) for w in theirs.get_weights()])
-    np.testing.assert_allclose(ours(ids).numpy(), _np(theirs(ids)), rtol=1e-6)
+    np.testing.assert_allclose(ours(ids).detach().numpy(), _np(theirs(ids)), rtol=1e-6)
     x = _x(2, 4, 3)
     for lib in (rk, K):
         lib.utils.set_random_seed(0)
@@ -351,7 +351,7 @@ def test_legacy_arguments_as_keras(K):
     layer_theirs(x)
     layer_ours(x)
     layer_ours.set_weights([_np(w) for w in layer_theirs.get_weights()])
-    np.testing.assert_allclose(layer_ours(x).numpy(), _np(layer_theirs(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer_ours(x).detach().numpy(), _np(layer_theirs(x)), rtol=1e-5, atol=1e-6)
     assert layer_ours.use_cudnn == layer_theirs.use_cudnn == "auto"
     assert rk.layers.GRU(2, use_cudnn=False).use_cudnn is False
     for lib in (rk, K):  # LSTM and GRU only, kept by Bidirectional's copies

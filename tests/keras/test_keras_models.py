@@ -70,14 +70,14 @@ def test_sequential_forward_matches_keras_predict(keras):
     ours.set_weights(theirs.get_weights())
     x = rng.normal(size=(5, 7, 3)).astype(np.float32)
     expected = theirs.predict(x, verbose=0)
-    np.testing.assert_allclose(ours(x).numpy(), expected, atol=TOL, rtol=0)
+    np.testing.assert_allclose(ours(x).detach().numpy(), expected, atol=TOL, rtol=0)
     np.testing.assert_allclose(ours.predict(x, verbose=0), expected, atol=TOL, rtol=0)
     # every gradient of the stack
     projection = rng.normal(size=expected.shape).astype(np.float32)
     (theirs(torch.tensor(x)) * torch.tensor(projection)).sum().backward()
     (ours(x) * rnnkit.tensor(projection)).sum().backward()
     for kw, ow in zip(theirs.trainable_weights, ours.trainable_weights):
-        np.testing.assert_allclose(ow.grad, kw.value.grad.numpy(), atol=TOL, rtol=TOL, err_msg=ow.path)
+        np.testing.assert_allclose(ow.grad, kw.value.grad.detach().numpy(), atol=TOL, rtol=TOL, err_msg=ow.path)
 
 
 def test_sequential_embedding_mask_bidirectional_matches_keras(keras):
@@ -96,7 +96,7 @@ def test_sequential_embedding_mask_bidirectional_matches_keras(keras):
     _perturb(theirs, rng)
     ours.set_weights(theirs.get_weights())
     ids = np.array([[1, 2, 0, 4, 0, 0], [0, 0, 5, 6, 7, 8], [9, 1, 2, 3, 4, 5]])
-    np.testing.assert_allclose(ours(ids).numpy(), theirs.predict(ids, verbose=0), atol=TOL, rtol=0)
+    np.testing.assert_allclose(ours(ids).detach().numpy(), theirs.predict(ids, verbose=0), atol=TOL, rtol=0)
 
 
 def _encoder_decoder(K, embed=True):
@@ -126,12 +126,12 @@ def test_encoder_decoder_functional_matches_keras(keras):
     dec = rng.normal(size=(3, 4, 7)).astype(np.float32)
     k_out = theirs([torch.tensor(ids), torch.tensor(dec)])
     o_out = ours([ids, dec])
-    np.testing.assert_allclose(o_out.numpy(), k_out.detach().numpy(), atol=TOL, rtol=0)
+    np.testing.assert_allclose(o_out.detach().numpy(), k_out.detach().numpy(), atol=TOL, rtol=0)
     projection = rng.normal(size=o_out.shape).astype(np.float32)
     (k_out * torch.tensor(projection)).sum().backward()
     (o_out * rnnkit.tensor(projection)).sum().backward()
     for kw, ow in zip(theirs.trainable_weights, ours.trainable_weights):
-        np.testing.assert_allclose(ow.grad, kw.value.grad.numpy(), atol=TOL, rtol=TOL, err_msg=ow.path)
+        np.testing.assert_allclose(ow.grad, kw.value.grad.detach().numpy(), atol=TOL, rtol=TOL, err_msg=ow.path)
 
 
 def test_functional_summary_matches_keras(keras):
@@ -159,7 +159,7 @@ def test_config_round_trip_keeps_architecture_and_outputs():
         assert [l.name for l in restored.layers] == [l.name for l in model.layers]
         assert [l.get_config() for l in restored.layers] == [l.get_config() for l in model.layers]
         restored.set_weights(model.get_weights())
-        np.testing.assert_array_equal(restored(inputs).numpy(), model(inputs).numpy())
+        np.testing.assert_array_equal(restored(inputs).detach().numpy(), model(inputs).detach().numpy())
     restored = rk.models.model_from_json(seq.to_json())
     assert isinstance(restored.layers[2].cell.recurrent_kernel.constraint, rk.constraints.UnitNorm)
 
@@ -204,11 +204,11 @@ def test_stateful_model_chunks_and_reset_states():
     full = rk.Sequential([rk.layers.LSTM(4, return_sequences=True, input_shape=(None, 3))])
     stateful = rk.Sequential([rk.layers.LSTM(4, return_sequences=True, stateful=True, batch_input_shape=(2, None, 3))])
     stateful.set_weights(full.get_weights())
-    expected = full(x).numpy()
-    chunks = np.concatenate([stateful(x[:, :2]).numpy(), stateful(x[:, 2:]).numpy()], axis=1)
+    expected = full(x).detach().numpy()
+    chunks = np.concatenate([stateful(x[:, :2]).detach().numpy(), stateful(x[:, 2:]).detach().numpy()], axis=1)
     np.testing.assert_allclose(chunks, expected, atol=1e-6)
     stateful.reset_states()
-    np.testing.assert_allclose(stateful(x[:, :2]).numpy(), expected[:, :2], atol=1e-6)
+    np.testing.assert_allclose(stateful(x[:, :2]).detach().numpy(), expected[:, :2], atol=1e-6)
 
 
 def test_sequential_builds_on_first_call():

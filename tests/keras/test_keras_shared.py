@@ -36,15 +36,15 @@ def test_keras_weights_are_the_module_parameters():
     assert model.get_layer("lstm") in list(model.modules())
     assert {"kernel", "bias", "get_weights", "named_parameters"} <= set(dir(model.get_layer("head")))
     x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype(np.float32)
-    np.testing.assert_array_equal(model.forward(x).numpy(), model(x).numpy())
+    np.testing.assert_array_equal(model.forward(x).detach().numpy(), model(x).detach().numpy())
 
 
 def test_state_dict_moves_weights_between_keras_models():
     source, target = _lstm_model(seed=1), _lstm_model(seed=2)
     x = np.random.default_rng(1).normal(size=(3, 5, 3)).astype(np.float32)
-    assert not np.allclose(source(x).numpy(), target(x).numpy())
+    assert not np.allclose(source(x).detach().numpy(), target(x).detach().numpy())
     target.load_state_dict(source.state_dict())
-    np.testing.assert_array_equal(source(x).numpy(), target(x).numpy())
+    np.testing.assert_array_equal(source(x).detach().numpy(), target(x).detach().numpy())
     assert [w.tolist() for w in source.get_weights()] == [w.tolist() for w in target.get_weights()]
 
 
@@ -126,7 +126,7 @@ def test_keras_optimizer_is_an_rnnkit_optimizer():
                                                                                           "velocity_hat"]
     saved = opt.state_dict()
     # A fresh optimizer built on copies of the weights continues identically from the state dict ...
-    copies = [nn.Parameter(w.numpy().copy()) for w in weights]
+    copies = [nn.Parameter(w.detach().numpy().copy()) for w in weights]
     resumed = rk.optimizers.Adam(learning_rate=0.05)
     resumed.build(copies)
     resumed.load_state_dict(saved)
@@ -138,7 +138,7 @@ def test_keras_optimizer_is_an_rnnkit_optimizer():
             w.grad = rnnkit.Tensor(g)  # .grad is a Tensor, as torch
         resumed.step()
     for a, b in zip(weights, copies):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
     with pytest.raises(ValueError, match="iterations"):
         resumed.load_state_dict({"state": {}, "param_groups": saved["param_groups"]})
 
@@ -161,7 +161,7 @@ def test_clipping_matches_keras(keras, option):
         opt.apply(step, ours)
         ref.apply([torch.tensor(g) for g in step], theirs)
         for mine, other in zip(ours, theirs):
-            np.testing.assert_allclose(mine.numpy(), keras.ops.convert_to_numpy(other), rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(mine.detach().numpy(), keras.ops.convert_to_numpy(other), rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(grads[0], steps[0][0])  # the caller's gradients are not clipped in place
 
 
@@ -220,8 +220,8 @@ def test_logits_crossentropy_on_any_axis_matches_keras(keras, axis):
     tz = torch.tensor(logits, requires_grad=True)
     theirs = keras.losses.categorical_crossentropy(torch.tensor(target), tz, from_logits=True, axis=axis)
     theirs.sum().backward()
-    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(z.grad), tz.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(z.grad), tz.grad.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 # -- structure -------------------------------------------------------------------------------------------------

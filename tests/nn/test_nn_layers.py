@@ -320,7 +320,7 @@ def test_nested_model_state_dict_names_match_torch():
     assert [n for n, _ in ours.named_parameters()] == [n for n, _ in ref.named_parameters()]
     ours.load_state_dict(ref.state_dict())
     for key, value in ref.state_dict().items():
-        np.testing.assert_array_equal(ours.state_dict()[key], value.numpy())
+        np.testing.assert_array_equal(ours.state_dict()[key], value.detach().numpy())
 
 
 # -- the Module contract --------------------------------------------------------------------
@@ -334,10 +334,10 @@ def test_state_dict_round_trip_loads_in_place():
     x = randn(5, 3)
     a.eval(), b.eval()
     assert not np.allclose(a(x).data, b(x).data)
-    before = b[0].weight.numpy()
+    before = b[0].weight.detach().numpy()
     missing, unexpected = b.load_state_dict(a.state_dict())
     assert missing == [] and unexpected == []
-    assert b[0].weight.numpy() is before  # copied into the existing arrays (optimizers keep working)
+    assert b[0].weight.detach().numpy() is before  # copied into the existing arrays (optimizers keep working)
     np.testing.assert_array_equal(a(x).data, b(x).data)
     state = a.state_dict()
     assert list(state) == ["0.weight", "0.bias", "3.weight", "3.bias"]
@@ -458,9 +458,9 @@ def test_calculate_gain_rejects_unknown():
 
 def test_uniform_initialisers_respect_their_bounds():
     w = nn.Parameter(np.zeros((200, 300), np.float32))
-    array = w.numpy()
+    array = w.detach().numpy()
     nn.init.xavier_uniform_(w, gain=2.0)
-    assert w.numpy() is array  # in place
+    assert w.detach().numpy() is array  # in place
     bound = 2.0 * math.sqrt(6 / 500)
     assert np.abs(w.data).max() <= bound and np.abs(w.data).max() > 0.95 * bound
     nn.init.kaiming_uniform_(w, a=math.sqrt(5))
@@ -519,8 +519,8 @@ def test_initialisers_are_reproducible_and_validate():
 # -- one_hot ---------------------------------------------------------------------------------
 def test_one_hot_matches_torch():
     t = np.array([[0, 2], [3, 1]])
-    np.testing.assert_array_equal(F.one_hot(t).data, torch.nn.functional.one_hot(torch.tensor(t)).numpy())
-    np.testing.assert_array_equal(F.one_hot(t, 6).data, torch.nn.functional.one_hot(torch.tensor(t), 6).numpy())
+    np.testing.assert_array_equal(F.one_hot(t).data, torch.nn.functional.one_hot(torch.tensor(t)).detach().numpy())
+    np.testing.assert_array_equal(F.one_hot(t, 6).data, torch.nn.functional.one_hot(torch.tensor(t), 6).detach().numpy())
     assert F.one_hot(t).dtype == np.int64
     with pytest.raises(ValueError, match="num_classes"):
         F.one_hot(t, 3)

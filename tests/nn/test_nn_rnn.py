@@ -54,9 +54,9 @@ def _run_both(kind, kwargs, x_np, h0_np=None, c0_np=None, seed=0):
         loss = loss + (h * rnnkit.tensor(g)).sum()
     loss.backward()
 
-    _close(out_o.numpy(), out_t, "output")
+    _close(out_o.detach().numpy(), out_t, "output")
     for a, b in zip(hid_o, hid_t):
-        _close(a.numpy(), b, "final state")
+        _close(a.detach().numpy(), b, "final state")
     _close(x.grad, xt.grad, "d input")
     for a, b in zip(states_o, states_t):
         _close(a.grad, b.grad, "d initial state")
@@ -132,12 +132,12 @@ def test_packed_sequence_matches_torch(kind, extra, batch_first):
     out_o, hid_o = ours(pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False))
     pad_t, len_t = t_pad(out_t, batch_first=batch_first)
     pad_o, len_o = pad_packed_sequence(out_o, batch_first=batch_first)
-    np.testing.assert_array_equal(np.asarray(len_o), len_t.numpy())
-    _close(pad_o.numpy(), pad_t, "padded output")
+    np.testing.assert_array_equal(np.asarray(len_o), len_t.detach().numpy())
+    _close(pad_o.detach().numpy(), pad_t, "padded output")
     hid_t = hid_t if isinstance(hid_t, tuple) else (hid_t,)
     hid_o = hid_o if isinstance(hid_o, tuple) else (hid_o,)
     for a, b in zip(hid_o, hid_t):
-        _close(a.numpy(), b, "final state")
+        _close(a.detach().numpy(), b, "final state")
 
     g = rng.standard_normal(pad_t.shape)
     gh = [rng.standard_normal(h.shape) for h in hid_t]
@@ -166,12 +166,12 @@ def test_lengths_argument_equals_packed_torch(kind):
     out_t, hid_t = theirs(t_pack(torch.tensor(x_np), torch.tensor(lengths), enforce_sorted=False))
     pad_t, _ = t_pad(out_t, total_length=T)
     out_o, hid_o = ours(x_np, lengths=lengths)
-    _close(out_o.numpy(), pad_t, "output with lengths")
-    assert np.all(out_o.numpy()[3:, 1] == 0)  # past each length the output is zero
+    _close(out_o.detach().numpy(), pad_t, "output with lengths")
+    assert np.all(out_o.detach().numpy()[3:, 1] == 0)  # past each length the output is zero
     hid_t = hid_t if isinstance(hid_t, tuple) else (hid_t,)
     hid_o = hid_o if isinstance(hid_o, tuple) else (hid_o,)
     for a, b in zip(hid_o, hid_t):
-        _close(a.numpy(), b, "final state with lengths")
+        _close(a.detach().numpy(), b, "final state with lengths")
 
 
 @pytest.mark.parametrize("kind", ["RNNCell", "LSTMCell", "GRUCell"])
@@ -197,7 +197,7 @@ def test_cells_match_torch(kind, batched):
     loss = sum(((o * rnnkit.tensor(g)).sum() for o, g in zip(out_o, gs)), rnnkit.tensor(0.0, dtype=np.float64))
     loss.backward()
     for a, b in zip(out_o, out_t):
-        _close(a.numpy(), b, "cell output")
+        _close(a.detach().numpy(), b, "cell output")
     _close(x.grad, xt.grad, "d input")
     for a, b in zip(so, st):
         _close(a.grad, b.grad, "d state")
@@ -227,7 +227,7 @@ def test_cells_without_a_graph_match_torch(kind, batched, with_state):
     out_o = out_o if isinstance(out_o, tuple) else (out_o,)
     for a, b in zip(out_o, out_t):
         assert a.shape == tuple(b.shape) and not a.requires_grad
-        _close(a.numpy(), b, "cell output without a graph")
+        _close(a.detach().numpy(), b, "cell output without a graph")
 
 
 def test_dropout_between_layers_only_in_training():
@@ -237,15 +237,15 @@ def test_dropout_between_layers_only_in_training():
     lstm.eval()
     a, _ = lstm(x)
     b, _ = lstm(x)
-    np.testing.assert_array_equal(a.numpy(), b.numpy())  # deterministic in eval
+    np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())  # deterministic in eval
     lstm.train()
     c, _ = lstm(x)
     d, _ = lstm(x)
-    assert not np.allclose(c.numpy(), d.numpy())  # fresh masks each call in training
+    assert not np.allclose(c.detach().numpy(), d.detach().numpy())  # fresh masks each call in training
     single = nn.LSTM(3, 8, num_layers=1, dropout=0.0).train()
     e, _ = single(x)
     f, _ = single(x)
-    np.testing.assert_array_equal(e.numpy(), f.numpy())  # no dropout after the last layer
+    np.testing.assert_array_equal(e.detach().numpy(), f.detach().numpy())  # no dropout after the last layer
 
 
 def test_state_dict_round_trip_into_torch_and_names():
@@ -253,11 +253,11 @@ def test_state_dict_round_trip_into_torch_and_names():
     names = list(lstm.state_dict())
     ref = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2)
     assert names == list(ref.state_dict())
-    ref.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in lstm.state_dict().items()})
+    ref.load_state_dict({k: torch.from_numpy(v.detach().numpy().copy()) for k, v in lstm.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((5, 2, 3)).astype(np.float32)
     out_o, _ = lstm(x)
     out_t, _ = ref(torch.from_numpy(x))
-    np.testing.assert_allclose(out_o.numpy(), out_t.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(out_o.detach().numpy(), out_t.detach().numpy(), atol=1e-6)
 
 
 def test_default_init_matches_torch_distribution():

@@ -36,7 +36,7 @@ def test_numpy_rnn_loop_of_000_and_002_matches_nn_rnn():
     rnn.load_state_dict({"weight_ih_l0": Wx, "weight_hh_l0": Wh, "bias_ih_l0": b, "bias_hh_l0": np.zeros(8)})
     outputs, h_n = rnn(inputs)
     assert outputs.shape == (10, 8) and h_n.shape == (1, 8)
-    np.testing.assert_allclose(outputs.numpy(), total_hidden_states, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(outputs.detach().numpy(), total_hidden_states, rtol=0, atol=1e-12)
 
 
 def test_nn_rnn_shapes_of_000_and_002():
@@ -52,7 +52,7 @@ def test_nn_rnn_shapes_of_000_and_002():
     outputs, _status = cell_D(inputs)
     assert outputs.shape == (1, 10, 8) and _status.shape == (2, 1, 8)
     # the last layer's final state is the last output
-    np.testing.assert_array_equal(_status.numpy()[1, 0], outputs.numpy()[0, -1])
+    np.testing.assert_array_equal(_status.detach().numpy()[1, 0], outputs.detach().numpy()[0, -1])
 
     cell_B = nn.RNN(input_size=5, hidden_size=8, num_layers=2, batch_first=True, bidirectional=True)
     outputs, _status = cell_B(inputs)
@@ -92,7 +92,7 @@ class LSTMCell(nn.Module):
     def reset_parameters(self):
         std = 1.0 / math.sqrt(self.hidden_size)
         for w in self.parameters():
-            w.data[...] = rnnkit.rand(*w.shape).numpy() * 2 * std - std  # uniform_(-std, std)
+            w.data[...] = rnnkit.rand(*w.shape).detach().numpy() * 2 * std - std  # uniform_(-std, std)
 
     def forward(self, x, hidden):
         hx, cx = hidden
@@ -137,8 +137,8 @@ def test_handwritten_lstm_cell_of_003_equals_nn_lstm_cell():
     h, c = rnnkit.randn(3, 5), rnnkit.randn(3, 5)
     hy, cy = mine(x, (h, c))
     hr, cr = ref(x, (h, c))
-    np.testing.assert_allclose(hy.numpy(), hr.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(cy.numpy(), cr.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(hy.detach().numpy(), hr.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cy.detach().numpy(), cr.detach().numpy(), rtol=1e-5, atol=1e-6)
     bound = 1 / math.sqrt(5)
     assert all(np.abs(p.data).max() <= bound for p in mine.parameters())
 
@@ -160,5 +160,5 @@ def test_handwritten_lstm_model_of_003_trains():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
-    accuracy = (model(rnnkit.tensor(x)).numpy().argmax(1) == y).mean()
+    accuracy = (model(rnnkit.tensor(x)).detach().numpy().argmax(1) == y).mean()
     assert accuracy > 0.9

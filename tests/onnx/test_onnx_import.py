@@ -36,11 +36,11 @@ def test_torch_exported_lstm_loads_with_torch_numbers(tmp_path, torch, dynamo):
         torch.onnx.export(net, (x,), path, dynamo=dynamo, input_names=["x"])
     model = rnnkit.onnx.load(path)
     assert sum(type(m).__name__ == "LSTM" for m in model.modules()) == 2
-    got = model(x.numpy())
+    got = model(x.detach().numpy())
     with torch.no_grad():
         want = net(x)
     for g, w in zip(got, want):
-        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(g.detach().numpy(), w.detach().numpy(), rtol=1e-4, atol=1e-5)
     got[0].sum().backward()  # the imported weights train
     assert all(p.grad is not None for p in model.parameters())
 
@@ -59,8 +59,8 @@ def test_torch_exported_gru_with_dynamic_axes(tmp_path, torch):
         x = torch.randn(T, B, 4)
         with torch.no_grad():
             want = gru(x)
-        for g, w in zip(model(x.numpy()), want):
-            np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-4, atol=1e-5)
+        for g, w in zip(model(x.detach().numpy()), want):
+            np.testing.assert_allclose(g.detach().numpy(), w.detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_keras3_export_of_elementary_ops_loads_with_onnxruntime_numbers(tmp_path, keras):
@@ -83,7 +83,7 @@ def test_keras3_export_of_elementary_ops_loads_with_onnxruntime_numbers(tmp_path
     for B in (2, 5):
         x = np.random.default_rng(B).normal(size=(B, 4, 3)).astype(np.float32)
         want = session.run(None, {session.get_inputs()[0].name: x})[0]
-        np.testing.assert_allclose(loaded(x).numpy(), want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(loaded(x).detach().numpy(), want, rtol=1e-5, atol=1e-6)
 
 
 def _single_node_model(op, direction, layout, H=4, I=3, seed=0):
@@ -120,8 +120,8 @@ def test_reverse_and_batch_major_nodes_load(tmp_path, op, direction):
     want = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x, "lens": lens, "h0": h0})
     got = rnnkit.onnx.load(path)(x, lens, h0)
     for g, w in zip(got, want):
-        np.testing.assert_allclose(g.numpy(), w, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(g.detach().numpy(), w, rtol=1e-4, atol=1e-5)
     onnx.save(_single_node_model(op, direction, 1), path)  # ONNX Runtime refuses layout=1; rnnkit reads it
     y, y_h = rnnkit.onnx.load(path)(x.transpose(1, 0, 2), lens, h0.transpose(1, 0, 2))
-    np.testing.assert_allclose(y.numpy(), want[0].transpose(2, 0, 1, 3), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(y_h.numpy(), want[1].transpose(1, 0, 2), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(y.detach().numpy(), want[0].transpose(2, 0, 1, 3), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(y_h.detach().numpy(), want[1].transpose(1, 0, 2), rtol=1e-4, atol=1e-5)

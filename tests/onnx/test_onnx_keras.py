@@ -34,7 +34,7 @@ def _check(model, tmp_path, batches, **export_kwargs):
     for inputs in batches:
         got = session.run(None, dict(zip(names, inputs)))
         want = model(inputs[0] if len(inputs) == 1 else list(inputs))
-        want = [w.numpy() for w in (want if isinstance(want, (list, tuple)) else [want])]
+        want = [w.detach().numpy() for w in (want if isinstance(want, (list, tuple)) else [want])]
         assert len(got) == len(want)
         for g, w in zip(got, want):
             assert g.shape == w.shape
@@ -42,7 +42,7 @@ def _check(model, tmp_path, batches, **export_kwargs):
         if loaded is not None:
             back = loaded(*inputs)
             for g, w in zip(back if isinstance(back, tuple) else [back], want):
-                np.testing.assert_allclose(g.numpy(), w, **TOL)
+                np.testing.assert_allclose(g.detach().numpy(), w, **TOL)
     return ops
 
 
@@ -154,7 +154,7 @@ def test_stateful_layers_export_their_states_as_inputs_and_outputs(tmp_path):
     _randomize(model)
     x1, x2 = (RNG.normal(size=(3, T, 2)).astype(np.float32) for T in (5, 2))
     model.reset_states()
-    want = [model(x1).numpy(), model(x2).numpy()]  # the second call starts from the first one's states
+    want = [model(x1).detach().numpy(), model(x2).detach().numpy()]  # the second call starts from the first one's states
     path = str(tmp_path / "s.onnx")
     model.export(path, format="onnx")
     onnx.checker.check_model(onnx.load(path), full_check=True)

@@ -25,7 +25,7 @@ def _session(path):
 def _flat(value):
     if isinstance(value, (tuple, list)):
         return [leaf for v in value for leaf in _flat(v)]
-    return [value.numpy()]
+    return [value.detach().numpy()]
 
 
 def _scaled(module, scale=0.6, seed=0):
@@ -148,9 +148,9 @@ def test_sequential_of_layers_and_activations(tmp_path):
     model.eval()
     session = _session(path)
     x = np.random.default_rng(3).normal(size=(5, 4)).astype(np.float32)
-    np.testing.assert_allclose(session.run(None, {"input": x})[0], model(x).numpy(), **TOL)
+    np.testing.assert_allclose(session.run(None, {"input": x})[0], model(x).detach().numpy(), **TOL)
     back = rnnkit.onnx.load(path)
-    np.testing.assert_allclose(back(x).numpy(), model(x).numpy(), **TOL)
+    np.testing.assert_allclose(back(x).detach().numpy(), model(x).detach().numpy(), **TOL)
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
@@ -161,14 +161,14 @@ def test_layer_norm_gelu_and_leaky_relu_export_and_load(tmp_path, approximate):
     rnnkit.onnx.export(model, np.zeros((2, 3, 4), np.float32), path, dynamic_axes={"input": {0: "b", 1: "t"}})
     assert {"LayerNormalization", "LeakyRelu"} <= set(_op_types(path))
     x = np.random.default_rng(4).normal(size=(5, 7, 4)).astype(np.float32)
-    np.testing.assert_allclose(_session(path).run(None, {"input": x})[0], model(x).numpy(), **TOL)
+    np.testing.assert_allclose(_session(path).run(None, {"input": x})[0], model(x).detach().numpy(), **TOL)
     back = rnnkit.onnx.load(path)
-    np.testing.assert_allclose(back(x).numpy(), model(x).numpy(), **TOL)
+    np.testing.assert_allclose(back(x).detach().numpy(), model(x).detach().numpy(), **TOL)
     # the loaded graph is differentiable through LayerNormalization and Erf: its gradient equals the model's
     xt, xb = rnnkit.tensor(x, requires_grad=True), rnnkit.tensor(x, requires_grad=True)
     model(xt).sum().backward()
     back(xb).sum().backward()
-    np.testing.assert_allclose(xb.grad.numpy(), xt.grad.numpy(), rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(xb.grad.detach().numpy(), xt.grad.detach().numpy(), rtol=1e-3, atol=1e-4)
 
 
 def test_layer_norm_needs_opset_17(tmp_path):
@@ -184,7 +184,7 @@ def test_embedding_softmax_and_static_axes(tmp_path):
     session = _session(path)
     assert session.get_inputs()[0].shape == ["batch", 3]  # axis 1 fixed to the example's size
     ids = np.array([[0, 5, 6], [4, 4, 1]], np.int64)
-    np.testing.assert_allclose(session.run(None, {"input": ids})[0], model(ids).numpy(), **TOL)
+    np.testing.assert_allclose(session.run(None, {"input": ids})[0], model(ids).detach().numpy(), **TOL)
 
 
 @pytest.mark.parametrize("mode, kwargs", [("LSTM", {"num_layers": 2, "bidirectional": True}),

@@ -85,7 +85,7 @@ def test_optimizer_matches_torch_float64(torch, name, kwargs):
             if key == "step":
                 assert mine["state"][index]["step"] == int(value.item())
             else:
-                np.testing.assert_allclose(mine["state"][index][key], value.numpy(), rtol=1e-12, atol=1e-14)
+                np.testing.assert_allclose(mine["state"][index][key], value.detach().numpy(), rtol=1e-12, atol=1e-14)
     for group, tgroup in zip(mine["param_groups"], ref["param_groups"]):
         assert group["params"] == tgroup["params"]
         for key, value in group.items():
@@ -142,7 +142,7 @@ def test_state_dict_round_trip_continues_identically(name, kwargs):
     for gs in grads[:10]:
         step(opt, params, gs)
     saved = opt.state_dict()
-    clones = _params([p.numpy() for p in params])
+    clones = _params([p.detach().numpy() for p in params])
     fresh = OURS[name](clones, lr=123.0)  # options come back from the state dict
     fresh.load_state_dict(saved)
     assert fresh.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
@@ -373,7 +373,7 @@ def test_clip_grad_norm_matches_torch(torch, norm_type, max_norm):
         if q.grad is None:
             assert p.grad is None
         else:
-            np.testing.assert_allclose(p.grad, q.grad.numpy(), rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(p.grad, q.grad.detach().numpy(), rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, math.inf])
@@ -395,7 +395,7 @@ def test_clip_grad_norm_float32_generator_and_single_param(torch):
     np.testing.assert_allclose(total, float(ttotal), rtol=1e-6)
     for p, q in zip(params[:3], tparams[:3]):
         assert p.grad.dtype == np.float32
-        np.testing.assert_allclose(p.grad, q.grad.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(p.grad, q.grad.detach().numpy(), rtol=1e-6)
     single = Parameter(np.zeros(2))
     single.grad = Tensor(np.array([3.0, 4.0]))
     assert clip_grad_norm_(single, 1.0) == 5.0
@@ -411,7 +411,7 @@ def test_clip_grad_norm_nonfinite(torch):
     total = clip_grad_norm_([p], 1.0)
     ttotal = torch.nn.utils.clip_grad_norm_([q], 1.0)
     assert total == float(ttotal) == math.inf
-    np.testing.assert_array_equal(p.grad, q.grad.numpy())
+    np.testing.assert_array_equal(p.grad, q.grad.detach().numpy())
 
 
 def test_clip_grad_value_matches_torch(torch):
@@ -420,7 +420,7 @@ def test_clip_grad_value_matches_torch(torch):
     assert clip_grad_value_(params, 0.7) is None
     torch.nn.utils.clip_grad_value_(tparams, 0.7)
     for p, q in zip(params[:3], tparams[:3]):
-        np.testing.assert_array_equal(p.grad, q.grad.numpy())
+        np.testing.assert_array_equal(p.grad, q.grad.detach().numpy())
         assert np.abs(p.grad).max() <= 0.7
     assert max(np.abs(p.grad).max() for p in params[:3]) == 0.7  # some entries were clipped
 

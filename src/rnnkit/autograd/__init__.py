@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from rnnkit._grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from rnnkit._tensor import Tensor, run_backward
+from rnnkit._tensor import Tensor, array_of, run_backward
 from rnnkit.autograd.function import Function, FunctionCtx
 
 __all__ = [
@@ -60,9 +60,9 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
                     "One of the differentiated Tensors appears to not have been used in the graph. "
                     "Set allow_unused=True if this is the desired behavior."
                 )
-            result.append(Tensor._wrap(t.numpy() * 0) if materialize_grads else None)
+            result.append(Tensor._wrap(array_of(t) * 0) if materialize_grads else None)
         else:
-            result.append(Tensor._wrap(g.astype(t.numpy().dtype, copy=True)))
+            result.append(Tensor._wrap(g.astype(array_of(t).dtype, copy=True)))
     return tuple(result)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from rnnkit._grad_mode import is_grad_enabled, no_grad
 from rnnkit._tensor import Function as _Node
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Tensor, array_of
 
 __all__ = ["Function", "FunctionCtx"]
 
@@ -73,7 +73,7 @@ class _CustomNode(_Node):
         out = []
         for position in self.positions:
             g = result[position]
-            out.append(None if g is None else np.asarray(g.numpy() if isinstance(g, Tensor) else g))
+            out.append(None if g is None else array_of(g))
         return tuple(out)
 
 
@@ -102,7 +102,7 @@ class Function:
         if track:
             node = _CustomNode(*(args[i] for i in positions))
             node.ctx, node.user, node.positions, node.positions_all = ctx, cls, positions, args
-            node._outputs = [(o.shape, o.numpy().dtype) for o in outputs if isinstance(o, Tensor)]
+            node._outputs = [(o.shape, array_of(o).dtype) for o in outputs if isinstance(o, Tensor)]
             node._versions = [(t._version, t._version.value, f"{t.type()} {list(t.shape)}")
                               for t in ctx.saved_tensors if isinstance(t, Tensor)]
             index = 0

@@ -29,7 +29,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from rnnkit import nn, no_grad
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Tensor, array_of
 from rnnkit.onnx import Graph, Sym, convert, register
 
 __all__ = ["ModelConfig", "CharLM", "LAYERS", "detach", "state_arrays", "state_from_arrays", "generate", "pick"]
@@ -94,8 +94,8 @@ def state_arrays(state: Any) -> dict[str, np.ndarray]:
     if state is None:
         return {}
     if isinstance(state, tuple):
-        return {"h": state[0].numpy().copy(), "c": state[1].numpy().copy()}
-    return {"h": state.numpy().copy()}
+        return {"h": array_of(state[0]).copy(), "c": array_of(state[1]).copy()}
+    return {"h": array_of(state).copy()}
 
 
 def state_from_arrays(arrays: dict[str, np.ndarray]) -> Any:
@@ -164,7 +164,7 @@ def generate(model: CharLM, chars: str, prompt: str, length: int, temperature: f
     with no_grad():
         logits, state = model(np.array([[index[c] for c in start]], np.int64))  # (1, len(start), V)
         for n in range(length):
-            i = pick(logits.numpy()[0, -1], temperature, top_k, rng, top_p)
+            i = pick(array_of(logits)[0, -1], temperature, top_k, rng, top_p)
             yield chars[i]
             if n + 1 < length:
                 logits, state = model(np.array([[i]], np.int64), state)  # (1, 1, V): only the new character

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit import Tensor, manual_seed, nn, no_grad, optim
+from rnnkit._tensor import array_of
 from rnnkit.forecast.metrics import mase_scale, seasonal_naive
 from rnnkit.onnx import Graph, Sym, convert, register
 
@@ -171,7 +172,7 @@ def predict_windows(net: nn.Module, win: Windows) -> np.ndarray:
     """Forecasts in the series' units: (N, H, C)."""
     net.eval()
     with no_grad():
-        out = net(win.x, win.skip).numpy().astype(np.float64)  # (N, H*C)
+        out = array_of(net(win.x, win.skip)).astype(np.float64)  # (N, H*C)
     return win.base + win.unit * out.reshape(win.base.shape)
 
 
@@ -298,7 +299,7 @@ class DeployedForecaster(nn.Module):
                          np.concatenate([np.zeros((m, known.shape[2])), known[i]]), self.given) for i in range(N)]
         win = make_windows(series, [(i, W + m) for i in range(N)], W, H, self.season, self.mode, list(scale),
                            targets=False)
-        out = self.ensemble(win.x, win.skip).numpy().reshape(N, H, C)  # (N, H, C) normalised
+        out = array_of(self.ensemble(win.x, win.skip)).reshape(N, H, C)  # (N, H, C) normalised
         point = win.base + win.unit * out  # (N, H, C)
         spread = self.quantiles[None] * scale[:, None, :]  # (N, H, C)
         return tuple(Tensor(a.astype(np.float32)) for a in (point, point - spread, point + spread))

@@ -11,7 +11,7 @@ Example:
     >>> from rnnkit import keras
     >>> x = np.eye(4, dtype=np.float32)[[[0, 1, 2, 2, 3], [1, 3, 2, 2, 2], [2, 2, 1, 1, 2]]]
     >>> outputs, h, c = keras.layers.LSTM(units=2, return_state=True)(x)
-    >>> outputs.shape, bool((outputs.numpy() == h.numpy()).all())
+    >>> outputs.shape, bool((keras.ops.convert_to_numpy(outputs) == keras.ops.convert_to_numpy(h)).all())
     ((3, 2), True)
 """
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Tensor, array_of
 from rnnkit.keras._registry import Configurable, Registry
 
 __all__ = ["Constraint", "MaxNorm", "NonNeg", "UnitNorm", "MinMaxNorm", "get", "serialize", "deserialize"]
@@ -35,7 +35,7 @@ class Constraint(Configurable):
 
     def __call__(self, w: Any) -> Any:
         if isinstance(w, Tensor):
-            return Tensor(self.project(w.numpy()))
+            return Tensor(self.project(array_of(w)))
         return self.project(np.asarray(w))
 
     def project(self, w: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from rnnkit._random import generator
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Tensor, array_of
 
 __all__ = ["PyDataset", "ArrayAdapter", "PyDatasetAdapter", "IterableAdapter", "get_adapter", "unpack_batch",
            "is_array_data", "num_samples", "take"]
@@ -127,7 +127,7 @@ def to_numpy(data: Any) -> Any:
     if isinstance(data, dict):
         return {k: to_numpy(v) for k, v in data.items()}
     if isinstance(data, Tensor):
-        return data.numpy()
+        return array_of(data)
     if hasattr(data, "detach") and hasattr(data, "numpy"):
         return data.detach().cpu().numpy()
     return data

@@ -33,7 +33,7 @@ from typing import Any, Callable
 import numpy as np
 
 from rnnkit import _ops
-from rnnkit._tensor import Function, Tensor, as_tensor
+from rnnkit._tensor import Function, Tensor, array_of, as_tensor
 from rnnkit.keras._registry import Configurable, class_config, from_class_config
 from rnnkit.keras._registry import snake_per_capital as _snake
 from rnnkit.nn import functional as F
@@ -101,13 +101,13 @@ def _pred(y_pred: Any) -> Tensor:
     """``y_pred`` as a floating Tensor (ndarrays are wrapped; float64 stays float64)."""
     y_pred = as_tensor(y_pred)
     if y_pred.dtype.kind != "f":
-        y_pred = as_tensor(y_pred.numpy().astype(np.float32))
+        y_pred = as_tensor(array_of(y_pred).astype(np.float32))
     return y_pred
 
 
 def _true(y_true: Any, dtype: np.dtype) -> np.ndarray:
     """``y_true`` as a constant ndarray of ``dtype`` (Keras casts it to ``y_pred``'s dtype)."""
-    data = y_true.numpy() if isinstance(y_true, Tensor) else np.asarray(y_true)
+    data = array_of(y_true)
     if data.dtype.kind not in "biuf":
         raise TypeError(f"y_true: expected numbers, got an array of dtype {data.dtype}")
     return data.astype(dtype, copy=False)
@@ -230,7 +230,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, a
     y_pred = _pred(y_pred)
     if axis % y_pred.ndim != y_pred.ndim - 1:
         raise ValueError(f"sparse_categorical_crossentropy: only axis=-1 is supported, got axis={axis}")
-    labels = y_true.numpy() if isinstance(y_true, Tensor) else np.asarray(y_true)
+    labels = array_of(y_true)
     if labels.ndim == y_pred.ndim and labels.shape[-1] == 1:
         labels = labels[..., 0]
     if labels.shape != y_pred.shape[:-1]:
@@ -402,7 +402,7 @@ def reduce_weighted_values(values: Tensor, sample_weight=None, mask=None, reduct
         raise ValueError(f"reduction: expected one of {list(REDUCTIONS)}, got {reduction!r}")
     sample_weight = _apply_mask(sample_weight, mask, values.dtype, reduction)
     if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight.numpy() if isinstance(sample_weight, Tensor) else sample_weight)
+        sample_weight = array_of(sample_weight)
         sample_weight = sample_weight.astype(values.dtype)
         if sample_weight.ndim == values.ndim + 1 and sample_weight.shape[-1] == 1:
             sample_weight = sample_weight[..., 0]
@@ -417,7 +417,7 @@ def reduce_weighted_values(values: Tensor, sample_weight=None, mask=None, reduct
                 f"sample_weight of shape {sample_weight.shape} does not match the losses of shape {values.shape}"
             ) from None
         values = values * sample_weight
-    if reduction in (None, "none") or values.ndim == 0 or values.numpy().size == 0:
+    if reduction in (None, "none") or values.ndim == 0 or array_of(values).size == 0:
         return values
     total = _ops.sum(values)
     if reduction == "sum":
@@ -425,7 +425,7 @@ def reduce_weighted_values(values: Tensor, sample_weight=None, mask=None, reduct
     if reduction == "mean_with_sample_weight" and sample_weight is not None:
         divisor = float(np.broadcast_to(sample_weight, values.shape).sum())
     else:
-        divisor = float(values.numpy().size)
+        divisor = float(array_of(values).size)
     return total / divisor if divisor else total * 0.0
 
 

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from rnnkit._tensor import Tensor, no_grad
+from rnnkit._tensor import Tensor, array_of, no_grad
 from rnnkit.keras import losses as losses_module
 from rnnkit.keras._registry import Configurable, class_config
 from rnnkit.keras._registry import snake_per_capital as _snake
@@ -42,7 +42,7 @@ __all__ = [
 
 
 def _array(x: Any) -> np.ndarray:
-    return x.numpy() if isinstance(x, Tensor) else np.asarray(x)
+    return array_of(x)
 
 
 def _squeeze_or_expand(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

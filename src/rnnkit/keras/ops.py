@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from rnnkit import _ops
-from rnnkit._tensor import Function, Tensor
+from rnnkit._tensor import Function, Tensor, array_of
 
 __all__ = [
     "convert_to_tensor", "convert_to_numpy", "cast", "shape", "zeros", "ones", "zeros_like", "ones_like", "full",
@@ -61,7 +61,7 @@ def convert_to_tensor(x: Any, dtype: Any = None, sparse: Any = None) -> Tensor:
 
 def convert_to_numpy(x: Any) -> np.ndarray:
     """An ndarray of ``x``."""
-    return x.numpy() if isinstance(x, Tensor) else np.asarray(x)
+    return array_of(x)
 
 
 def cast(x: Any, dtype: Any) -> Tensor:
@@ -69,7 +69,7 @@ def cast(x: Any, dtype: Any) -> Tensor:
     x, dtype = _t(x), np.dtype(dtype)
     if x.dtype == dtype:
         return x
-    return x.astype(dtype) if x.dtype.kind == "f" and dtype.kind == "f" else Tensor(x.numpy().astype(dtype))
+    return x.astype(dtype) if x.dtype.kind == "f" and dtype.kind == "f" else Tensor(array_of(x).astype(dtype))
 
 
 def shape(x: Any) -> tuple:
@@ -210,7 +210,7 @@ def clip(x, x_min, x_max):
 
 def stop_gradient(x):
     """A constant copy of ``x``: no gradient flows back through it."""
-    return Tensor(_t(x).numpy().copy())
+    return Tensor(array_of(_t(x)).copy())
 
 
 # -- comparisons (constants) -------------------------------------------------------------------------

@@ -24,7 +24,7 @@ Example:
     >>> w = nn.Parameter(np.array([1.0, 2.0], np.float32))
     >>> opt = Adam(learning_rate=0.1)
     >>> opt.apply([np.array([0.5, -0.5], np.float32)], [w])
-    >>> w.numpy().round(4)
+    >>> w.detach().numpy().round(4)
     array([0.9, 2.1], dtype=float32)
 """
 
@@ -37,7 +37,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from rnnkit import optim
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Tensor, array_of
 from rnnkit._validation import check_nonnegative
 from rnnkit.keras._registry import Configurable, class_config
 from rnnkit.keras._registry import snake_per_capital as _snake
@@ -198,7 +198,7 @@ def _in_range(owner: str, name: str, value: Any, low: float, high: float, *, ope
 def _grad_array(grad: Any) -> np.ndarray | None:
     if grad is None:
         return None
-    return np.asarray(grad.numpy() if isinstance(grad, Tensor) else grad)
+    return array_of(grad)
 
 
 class _Gradient:

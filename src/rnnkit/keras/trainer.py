@@ -38,7 +38,7 @@ from typing import Any, Callable
 import numpy as np
 
 from rnnkit import _ops
-from rnnkit._tensor import Tensor, no_grad
+from rnnkit._tensor import Tensor, array_of, no_grad
 from rnnkit._validation import check_size
 from rnnkit.keras import callbacks as callbacks_module
 from rnnkit.keras import losses as losses_module
@@ -127,7 +127,7 @@ def _check_verbose(verbose: Any) -> int:
 
 def _to_numpy(value: Any) -> Any:
     if isinstance(value, Tensor):
-        return value.numpy()
+        return array_of(value)
     return value
 
 
@@ -371,7 +371,7 @@ class Trainer:
                     f"output shape {tuple(pred.shape)}): {error}"
                 ) from None
             if output["tracker"] is not None:
-                output["tracker"].update_state(value.numpy(), sample_weight=np.asarray(len(pred)))
+                output["tracker"].update_state(array_of(value), sample_weight=np.asarray(len(pred)))
             if output["weight"] != 1.0:
                 value = value * output["weight"]
             total = value if total is None else total + value
@@ -400,7 +400,7 @@ class Trainer:
         if self._compiled_outputs is None:
             self._resolve_compiled(y, y_pred)
         loss = self._compute_loss(y, y_pred, sample_weight)
-        value = float(loss.numpy())
+        value = float(array_of(loss))
         self._loss_tracker.update_state(np.asarray(value), sample_weight=np.asarray(num_samples("x", x)))
         finite = math.isfinite(value)
         if finite:
@@ -413,7 +413,7 @@ class Trainer:
                 for weight in weights:
                     constraint = getattr(weight, "constraint", None)
                     if constraint is not None:
-                        np.copyto(weight.numpy(), np.asarray(_to_numpy(constraint(weight.data))), casting="same_kind")
+                        np.copyto(array_of(weight), np.asarray(_to_numpy(constraint(weight.data))), casting="same_kind")
             else:
                 warnings.warn("The model does not have any trainable weights.", stacklevel=3)
         else:
@@ -434,7 +434,7 @@ class Trainer:
             if self._compiled_outputs is None:
                 self._resolve_compiled(y, y_pred)
             loss = self._compute_loss(y, y_pred, sample_weight)
-        self._loss_tracker.update_state(np.asarray(float(loss.numpy())), sample_weight=np.asarray(num_samples("x", x)))
+        self._loss_tracker.update_state(np.asarray(float(array_of(loss))), sample_weight=np.asarray(num_samples("x", x)))
         self._update_metrics(y, y_pred, sample_weight)
 
     # -- fit -----------------------------------------------------------------------------------------
@@ -640,7 +640,7 @@ class Trainer:
             cbs.on_predict_batch_begin(step)
             with no_grad():
                 out = self._forward(self._standardize_x(bx), training=False)
-            outputs.append([o.numpy() for o in out])
+            outputs.append([array_of(o) for o in out])
             cbs.on_predict_batch_end(step, {"outputs": outputs[-1]})
         adapter.on_epoch_end()
         cbs.on_predict_end()
@@ -688,7 +688,7 @@ class Trainer:
         x = self._standardize_x(x)
         with no_grad():
             out = self._forward(x, training=False)
-        return out[0].numpy() if len(out) == 1 else [o.numpy() for o in out]
+        return array_of(out[0]) if len(out) == 1 else [array_of(o) for o in out]
 
     # -- compile config and saving -------------------------------------------------------------------
     def get_compile_config(self) -> dict | None:

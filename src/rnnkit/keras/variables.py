@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Tensor, array_of
 from rnnkit.keras import initializers
 from rnnkit.nn import Parameter
 
@@ -47,7 +47,7 @@ class Variable(Parameter):
             init = initializers.get(initializer, "initializer")
             value = np.asarray(init(tuple(shape), dtype=np.dtype(dtype or "float32")))
         else:
-            value = np.asarray(initializer.numpy() if isinstance(initializer, Tensor) else initializer)
+            value = array_of(initializer)
             if shape is not None and tuple(shape) != value.shape:
                 raise ValueError(f"Variable: the value has shape {value.shape}, shape={tuple(shape)} was given")
         dtype = np.dtype(dtype) if dtype is not None else (value.dtype if value.dtype.kind == "f"
@@ -59,8 +59,17 @@ class Variable(Parameter):
         self.regularizer = None
         self.constraint = None
 
+    def numpy(self) -> np.ndarray:
+        """The value (sharing memory with the variable), trainable or not, as Keras's ``Variable.numpy()``."""
+        return array_of(self)
+
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(v)``: the value, as Keras (a trainable variable too)."""
+        array = array_of(self)
+        return array.astype(dtype, copy=bool(copy)) if dtype is not None else array.copy() if copy else array
+
     def _check(self, value: Any) -> np.ndarray:
-        array = np.asarray(value.numpy() if isinstance(value, Tensor) else value)
+        array = array_of(value)
         if array.shape != self.shape and np.broadcast_shapes(array.shape, self.shape) != self.shape:
             raise ValueError(f"Variable '{self.name}': cannot assign a value of shape {array.shape} to a variable "
                              f"of shape {self.shape}")

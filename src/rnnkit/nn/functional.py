@@ -39,7 +39,7 @@ import numpy as np
 from rnnkit import _ops
 from rnnkit._ops import _unbroadcast, log_softmax, relu, sigmoid, softmax, tanh
 from rnnkit._random import dropout_mask, generator
-from rnnkit._tensor import Function, Tensor, as_tensor
+from rnnkit._tensor import Function, Tensor, array_of, as_tensor
 from rnnkit._validation import float_input
 
 __all__ = [
@@ -54,7 +54,7 @@ _REDUCTIONS = ("none", "mean", "sum")
 # -- argument helpers ----------------------------------------------------------
 def _int_array(name: str, x: Any) -> np.ndarray:
     """Class indices as an int64 ndarray (TypeError for anything else)."""
-    array = x.numpy() if isinstance(x, Tensor) else np.asarray(x)
+    array = array_of(x)
     if array.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected integer class indices, got dtype {array.dtype}")
     return array.astype(np.int64, copy=False)
@@ -71,7 +71,7 @@ def _const_array(name: str, x: Any, dtype: np.dtype) -> np.ndarray | None:
     """An optional constant (loss weights) as an ndarray of ``dtype``."""
     if x is None:
         return None
-    array = x.numpy() if isinstance(x, Tensor) else np.asarray(x)
+    array = array_of(x)
     if array.dtype.kind not in "fiub":
         raise TypeError(f"{name}: expected numbers, got an array of dtype {array.dtype}")
     return array.astype(dtype, copy=False)
@@ -412,7 +412,7 @@ def cross_entropy(
     x = _class_input(input)
     C = x.shape[0] if x.ndim == 1 else x.shape[1]
     w = _class_weight(weight, C, x.dtype)
-    target_data = target.numpy() if isinstance(target, Tensor) else np.asarray(target)
+    target_data = array_of(target)
     if target_data.dtype.kind == "f":
         if target_data.shape != x.shape:
             raise ValueError(
@@ -584,4 +584,4 @@ def gelu(input: Any, approximate: str = "none") -> Tensor:
 def leaky_relu(input: Any, negative_slope: float = 0.01) -> Tensor:
     """``x`` where positive, else ``negative_slope * x``."""
     x = float_input("input", input)
-    return _ops.where(x.numpy() > 0, x, x * negative_slope)
+    return _ops.where(array_of(x) > 0, x, x * negative_slope)

@@ -29,7 +29,7 @@ import numpy as np
 
 from rnnkit._orthogonal import orthogonal
 from rnnkit._random import generator
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Tensor, array_of
 
 __all__ = [
     "calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "xavier_uniform_",
@@ -41,7 +41,7 @@ T = TypeVar("T", Tensor, np.ndarray)
 
 def _array(tensor: Any) -> np.ndarray:
     """The ndarray to fill: a Tensor's ``.data`` or the ndarray itself."""
-    array = tensor.numpy() if isinstance(tensor, Tensor) else tensor
+    array = array_of(tensor)
     if not isinstance(array, np.ndarray):
         raise TypeError(f"tensor: expected a Tensor, Parameter or np.ndarray, got {type(tensor).__name__}")
     if array.dtype.kind != "f":

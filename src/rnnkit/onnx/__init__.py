@@ -22,7 +22,7 @@ Example:
     >>> rnnkit.onnx.export(model, np.ones((2, 3), np.float32), path)
     >>> back = rnnkit.onnx.load(path)
     >>> x = np.ones((5, 3), np.float32)
-    >>> bool(np.allclose(back(x).numpy(), model(x).numpy(), atol=1e-6))
+    >>> bool(np.allclose(back(x).detach().numpy(), model(x).detach().numpy(), atol=1e-6))
     True
 """
 

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from rnnkit import nn, no_grad
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Tensor, array_of
 from rnnkit.nn.utils.rnn import PackedSequence
 from rnnkit.onnx._graph import DEFAULT_OPSET, MIN_OPSET, Graph, Sym, check_path, max_opset, require_onnx, write
 from rnnkit.onnx._nn import convert
@@ -35,7 +35,7 @@ def flatten(value: Any) -> list:
 
 def _array(value: Any) -> np.ndarray | None:
     if isinstance(value, Tensor):
-        return value.numpy()
+        return array_of(value)
     if isinstance(value, np.ndarray):
         return value
     return None

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import _ops, nn
-from rnnkit._tensor import Function, Tensor
+from rnnkit._tensor import Function, Tensor, array_of
 from rnnkit.nn import functional as F
 from rnnkit.cells import activations as _activations
 from rnnkit.onnx._graph import require_onnx
@@ -54,7 +54,7 @@ def _divide(a: Any, b: Any) -> np.ndarray:
 
 
 def _arr(v: Any) -> np.ndarray:
-    return v.numpy() if _is_t(v) else np.asarray(v)
+    return array_of(v) if _is_t(v) else np.asarray(v)
 
 
 def _attr(node: Any, name: str, default: Any = None) -> Any:
@@ -110,7 +110,7 @@ def _cast(node, x):
     if dtype is None:
         raise ValueError(f"Cast to ONNX type {_attr(node, 'to')} is not supported")
     if _is_t(x) and np.dtype(dtype).kind == "f":
-        return x if x.dtype == dtype else Tensor(x.numpy().astype(dtype))
+        return x if x.dtype == dtype else Tensor(array_of(x).astype(dtype))
     return _arr(x).astype(dtype)
 
 
@@ -366,7 +366,7 @@ class OnnxModule(nn.Module):
         values.update(self._constants)
         values.update({name: getattr(self, attr) for name, attr in self._params.items()})
         for name, x in zip(self.input_names, inputs):
-            array = x.numpy() if _is_t(x) else np.asarray(x)
+            array = array_of(x) if _is_t(x) else np.asarray(x)
             values[name] = x if _is_t(x) else Tensor(array) if array.dtype.kind == "f" else array
         for node in self._nodes:
             args = [values[name] for name in node.input]
@@ -442,7 +442,7 @@ def load(path: Any) -> OnnxModule:
         >>> path = os.path.join(tempfile.mkdtemp(), "gru.onnx")
         >>> rnnkit.onnx.export(gru, np.zeros((5, 2, 3), np.float32), path)
         >>> y, h = rnnkit.onnx.load(path)(np.ones((5, 2, 3), np.float32))
-        >>> bool(np.allclose(y.numpy(), gru(np.ones((5, 2, 3), np.float32))[0].numpy(), atol=1e-6))
+        >>> bool(np.allclose(y.detach().numpy(), gru(np.ones((5, 2, 3), np.float32))[0].detach().numpy(), atol=1e-6))
         True
     """
     onnx = require_onnx()

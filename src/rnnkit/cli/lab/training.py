@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit import manual_seed, nn, no_grad, optim
+from rnnkit._tensor import array_of
 from rnnkit.cli.lab.model import LabNet, gradient_by_distance, hidden_for, parameter_count
 from rnnkit.cli.lab.tasks import Batch, Task
 
@@ -62,8 +63,8 @@ def evaluate(model: LabNet, task: Task, batches: list[Batch]) -> tuple[float, fl
         for batch in batches:
             out = model(batch.x)
             losses.append(task.loss(out, batch).item() * len(batch.x))
-            correct.append(task.correct(out.numpy(), batch).reshape(-1))
-            strict.append(task.all_correct(out.numpy(), batch))
+            correct.append(task.correct(array_of(out), batch).reshape(-1))
+            strict.append(task.all_correct(array_of(out), batch))
     n = sum(len(b.x) for b in batches)
     return sum(losses) / n, float(np.mean(np.concatenate(correct))), float(np.mean(np.concatenate(strict)))
 

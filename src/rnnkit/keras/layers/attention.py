@@ -29,7 +29,7 @@ import numpy as np
 
 from rnnkit import _ops
 from rnnkit._random import generator
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Tensor, array_of
 from rnnkit._validation import check_bool, check_rate, check_size
 from rnnkit.keras._registry import LAYERS
 from rnnkit.keras.layers.base import KerasTensor, Layer
@@ -260,7 +260,7 @@ class MultiHeadAttention(Layer):
                      None if k_mask is None else np.asarray(k_mask, bool)[:, None, :],
                      causal_mask(query.shape[1], value.shape[1]) if use_causal_mask else None,
                      None if attention_mask is None else np.asarray(
-                         attention_mask.numpy() if isinstance(attention_mask, Tensor) else attention_mask) > 0.5):
+                         array_of(attention_mask)) > 0.5):
             if part is not None:
                 combined = part if combined is None else combined & part
         Q = _ops.permute(self._project(query, "query"), (0, 2, 1, 3)) * float(1.0 / np.sqrt(self.key_dim))  # (B, N, Tq, K)

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from rnnkit._tensor import Tensor, no_grad
+from rnnkit._tensor import Tensor, array_of, no_grad
 from rnnkit.keras import initializers, regularizers, constraints
 from rnnkit.keras._registry import to_snake_case
 from rnnkit._validation import check_bool, check_dtype
@@ -411,7 +411,7 @@ class Layer(Module):
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the weights' values, in :attr:`weights` order."""
-        return [w.numpy().copy() for w in self.weights]
+        return [array_of(w).copy() for w in self.weights]
 
     def set_weights(self, weights: Any) -> None:
         """Copy values into the weights in place.
@@ -430,7 +430,7 @@ class Layer(Module):
             )
         arrays = []
         for i, (param, value) in enumerate(zip(params, weights)):
-            value = np.asarray(value.numpy() if isinstance(value, Tensor) else value)
+            value = array_of(value)
             if value.shape != param.shape:
                 raise ValueError(
                     f"set_weights on layer '{self.name}': weight {i} ('{param.name}') expects shape "
@@ -447,7 +447,7 @@ class Layer(Module):
                 f"count_params: layer '{self.name}' is not built yet, so its weights do not exist; "
                 "call it on data or give it an input shape"
             )
-        return int(sum(w.numpy().size for w in self.weights))
+        return int(sum(array_of(w).size for w in self.weights))
 
     # -- losses -----------------------------------------------------------------------
     @property
@@ -525,7 +525,7 @@ class Layer(Module):
             return tensor
         if (kind == "f" or (kind in "iub" and self._float_inputs)) and tensor.dtype != self._np_dtype:
             mask = getattr(tensor, "_keras_mask", None)
-            tensor = tensor.astype(self._np_dtype) if kind == "f" else Tensor(tensor.numpy().astype(self._np_dtype))
+            tensor = tensor.astype(self._np_dtype) if kind == "f" else Tensor(array_of(tensor).astype(self._np_dtype))
             tensor._keras_mask = mask
         return tensor
 
@@ -579,7 +579,7 @@ class Layer(Module):
             else:
                 mask = getattr(inputs, "_keras_mask", None)
         elif isinstance(mask, Tensor):
-            mask = mask.numpy()
+            mask = array_of(mask)
         ctx = _ctx()
         if training is None:
             training = bool(ctx.training) if ctx.training is not None else False
@@ -617,7 +617,7 @@ class Layer(Module):
             flat_masks = [flat_masks[0]] + [None] * (len(flat_out) - 1)
         for out, m in zip(flat_out, flat_masks):
             if isinstance(out, Tensor) and getattr(out, "_keras_mask", None) is None:
-                out._keras_mask = None if m is None else np.asarray(m.numpy() if isinstance(m, Tensor) else m, bool)
+                out._keras_mask = None if m is None else np.asarray(array_of(m), bool)
 
     def _symbolic_call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         shapes = map_structure(lambda t: t.shape if isinstance(t, KerasTensor) else tuple(np.shape(t)), inputs)

@@ -25,7 +25,7 @@ import numpy as np
 
 from rnnkit import _ops
 from rnnkit._random import dropout_mask, generator
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Tensor, array_of
 from rnnkit._validation import check_bool, check_rate, check_seed, check_size
 from rnnkit.keras import activations
 from rnnkit.keras._registry import LAYERS
@@ -280,7 +280,7 @@ class Embedding(Layer):
         self.embeddings = self._add_option_weight("embeddings", (self.input_dim, self.output_dim))
 
     def _ids(self, inputs: Tensor) -> np.ndarray:
-        ids = inputs.numpy()
+        ids = array_of(inputs)
         if ids.dtype.kind == "f":  # Keras casts float ids to int32: fractions are truncated
             ids = ids.astype(np.int32)
         elif ids.dtype.kind not in "iub":
@@ -298,7 +298,7 @@ class Embedding(Layer):
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:
             return None
-        return np.asarray(inputs.numpy() if isinstance(inputs, Tensor) else inputs) != 0
+        return array_of(inputs) != 0
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
@@ -318,7 +318,7 @@ class Masking(Layer):
         self.supports_masking = True
 
     def _keep(self, inputs: Tensor) -> np.ndarray:
-        return np.any(inputs.numpy() != self.mask_value, axis=-1)  # (B, T)
+        return np.any(array_of(inputs) != self.mask_value, axis=-1)  # (B, T)
 
     def call(self, inputs):
         keep = self._keep(inputs)

@@ -12,7 +12,7 @@ Equations (eps = ``epsilon``; statistics over the axes named)::
 Example:
     >>> import numpy as np
     >>> from rnnkit.keras import layers
-    >>> y = layers.LayerNormalization()(np.array([[1.0, 2.0, 3.0]])).numpy()
+    >>> y = layers.LayerNormalization()(np.array([[1.0, 2.0, 3.0]])).detach().numpy()
     >>> [round(float(v), 3) for v in y[0]]
     [-1.224, 0.0, 1.224]
 """
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import _ops
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Tensor, array_of
 from rnnkit._validation import check_bool
 from rnnkit.keras import initializers
 from rnnkit.keras._registry import LAYERS
@@ -199,8 +199,8 @@ class BatchNormalization(_Normalization):
             mean, variance = _moments(inputs, reduce, weights)  # kept axes of size 1
             m = self.momentum
             flat = tuple(self.moving_mean.shape)
-            self.moving_mean.data[...] = self.moving_mean.data * m + mean.numpy().reshape(flat) * (1.0 - m)
-            self.moving_variance.data[...] = self.moving_variance.data * m + variance.numpy().reshape(flat) * (1.0 - m)
+            self.moving_mean.data[...] = self.moving_mean.data * m + array_of(mean).reshape(flat) * (1.0 - m)
+            self.moving_variance.data[...] = self.moving_variance.data * m + array_of(variance).reshape(flat) * (1.0 - m)
         else:
             mean = self._broadcast(self.moving_mean.data, inputs.ndim, axis)
             variance = self._broadcast(self.moving_variance.data, inputs.ndim, axis)

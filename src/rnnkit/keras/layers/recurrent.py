@@ -49,7 +49,7 @@ import numpy as np
 
 from rnnkit import _ops
 from rnnkit._random import dropout_mask, generator
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Tensor, array_of
 from rnnkit.cells import activations as _cell_activations
 from rnnkit._recurrent import recurrent
 from rnnkit._validation import check_bool, check_rate, check_size
@@ -463,7 +463,7 @@ class RNN(Layer):
             mask = mask[0]
         if mask is None:
             return None
-        mask = np.asarray(mask.numpy() if isinstance(mask, Tensor) else mask).astype(bool)
+        mask = array_of(mask).astype(bool)
         expected = (time, batch) if self.time_major else (batch, time)
         if mask.shape != expected:
             raise ValueError(f"mask: expected shape {expected} ({'time, batch' if self.time_major else 'batch, time'})"
@@ -492,7 +492,7 @@ class RNN(Layer):
             out, last, finals = run_cell(self.cell, x_tm, states or self._cell_initial_state(batch), mask_tm,
                                          bool(training), self.go_backwards, self.zero_output_for_mask)
         if self.stateful:
-            self._states = [f.numpy().copy() for f in finals]
+            self._states = [array_of(f).copy() for f in finals]
         if self.return_sequences:
             output = out if self.time_major else _ops.transpose(out, 0, 1)  # (B, T, H)
         else:
@@ -526,7 +526,7 @@ class RNN(Layer):
             raise ValueError(f"states: expected {len(self.state_size_list)} arrays, got {len(states)}")
         arrays = []
         for i, (s, size) in enumerate(zip(states, self.state_size_list)):
-            s = np.asarray(s.numpy() if isinstance(s, Tensor) else s, dtype=self._np_dtype)
+            s = np.asarray(array_of(s), dtype=self._np_dtype)
             if s.ndim != 2 or s.shape[1] != size:
                 raise ValueError(f"states[{i}]: expected shape (batch, {size}), got {s.shape}")
             arrays.append(s.copy())

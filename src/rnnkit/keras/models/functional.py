@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Tensor, array_of
 from rnnkit.keras._registry import LAYERS
 from rnnkit.keras.layers.base import KerasTensor, Layer, Node, flatten, is_shape, map_structure, unique_name
 from rnnkit.keras.layers.core import InputLayer
@@ -177,7 +177,7 @@ class Functional(Model):
         masks = mask if isinstance(mask, (list, tuple)) else [mask] * len(xs) if mask is not None else [None] * len(xs)
         for kt, x, m in zip(self._inputs, xs, masks):
             if m is not None:
-                x._keras_mask = np.asarray(m.numpy() if isinstance(m, Tensor) else m, bool)
+                x._keras_mask = np.asarray(array_of(m), bool)
             values[id(kt)] = x
         lookup = lambda v: values[id(v)] if isinstance(v, KerasTensor) else v  # noqa: E731
         for node in self._execution_order:

@@ -15,6 +15,7 @@ import re
 import shutil
 from typing import Any
 
+from rnnkit._tensor import array_of
 from rnnkit.keras.layers.base import Layer, is_shape
 
 __all__ = ["summary_text"]
@@ -215,8 +216,8 @@ def summary_text(model: Layer, line_length: int | None = None, positions: list |
 
     trainable = model.trainable_weights
     non_trainable = model.non_trainable_weights
-    count = lambda ws: int(sum(w.numpy().size for w in ws))  # noqa: E731
-    size = lambda ws: float(sum(w.numpy().size * w.numpy().dtype.itemsize for w in ws))  # noqa: E731
+    count = lambda ws: int(sum(array_of(w).size for w in ws))  # noqa: E731
+    size = lambda ws: float(sum(array_of(w).size * array_of(w).dtype.itemsize for w in ws))  # noqa: E731
     lines = [f'Model: "{model.name}"'] + _render_table(header, rows, widths, align)
     lines.append(f" Total params: {count(trainable) + count(non_trainable):,} "
                  f"({_readable_size(size(trainable) + size(non_trainable))})")

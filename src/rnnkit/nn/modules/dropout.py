@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rnnkit._random import generator
-from rnnkit._tensor import Tensor, as_tensor
+from rnnkit._tensor import Tensor, array_of, as_tensor
 from rnnkit.nn import functional as F
 from rnnkit.nn.modules.module import Module
 
@@ -64,7 +64,7 @@ class _ChannelDropout(Module):
         if self.p == 1:
             return x * 0.0
         shape = x.shape[: x.ndim - self.spatial] + (1,) * self.spatial
-        keep = (generator().random(shape) >= self.p).astype(x.numpy().dtype) / (1 - self.p)  # (N, C, 1...)
+        keep = (generator().random(shape) >= self.p).astype(array_of(x).dtype) / (1 - self.p)  # (N, C, 1...)
         return x * Tensor(keep)
 
     def extra_repr(self) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Tensor, array_of
 from rnnkit.nn import functional as F
 from rnnkit.nn.modules.module import Module
 
@@ -21,7 +21,7 @@ def _buffer(name: str, value: Any) -> np.ndarray | None:
     """An optional weight as a float ndarray (a copy) for ``register_buffer``."""
     if value is None:
         return None
-    array = np.array(value.numpy() if isinstance(value, Tensor) else value)
+    array = np.array(array_of(value))
     if array.dtype.kind not in "fiu":
         raise TypeError(f"{name}: expected numbers, got an array of dtype {array.dtype}")
     return array.astype(array.dtype if array.dtype.kind == "f" else np.float32)

@@ -9,7 +9,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from rnnkit._dtype import device, dtype_from_type_name, to_device, to_dtype
-from rnnkit._tensor import Tensor, mark_modified
+from rnnkit._tensor import Tensor, array_of, mark_modified
 
 __all__ = ["Module", "Parameter"]
 
@@ -25,7 +25,7 @@ class Parameter(Tensor):
 
     def __init__(self, data: Any = None, requires_grad: bool = True):
         if isinstance(data, Tensor):
-            array = data.numpy()
+            array = array_of(data)
         elif data is None:
             array = np.zeros(0, np.float32)
         else:
@@ -209,7 +209,7 @@ class Module:
             raise ValueError(f"load_state_dict for {type(self).__name__}: " + " | ".join(problems))
         for key, target in own.items():  # every check passed: nothing below can fail half-way
             if key in given:
-                np.copyto(target.numpy(), given[key], casting="unsafe")  # target: a view of the parameter
+                np.copyto(array_of(target), given[key], casting="unsafe")  # target: a view of the parameter
                 mark_modified(target)
         return missing, unexpected
 
@@ -254,7 +254,7 @@ class Module:
             for param in module._parameters.values():
                 if param is None or param.dtype.kind != "f":
                     continue
-                param.data = param.numpy().astype(dtype)
+                param.data = array_of(param).astype(dtype)
                 param.grad = None if param.grad is None else param.grad.astype(dtype)
             for name, buf in module._buffers.items():
                 if buf is not None and buf.dtype.kind == "f":
@@ -308,7 +308,7 @@ def _as_array(key: str, value: Any) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value
     if isinstance(value, Tensor):
-        return value.numpy()
+        return array_of(value)
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
         return value.detach().cpu().numpy()
     try:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._random import generator
-from rnnkit._tensor import Tensor, as_tensor
+from rnnkit._tensor import Tensor, array_of, as_tensor
 from rnnkit import _ops
 from rnnkit._recurrent import needs_graph, recurrent
 from rnnkit._validation import check_dtype, check_size, float_input
@@ -229,7 +229,7 @@ class RNNBase(Module):
 
 
 def _check_lengths(lengths: Any, T: int, B: int) -> np.ndarray:
-    lengths = np.asarray(lengths.numpy() if isinstance(lengths, Tensor) else lengths)
+    lengths = array_of(lengths)
     if lengths.dtype.kind not in "iu":
         raise TypeError(f"lengths: expected integers, got dtype {lengths.dtype}")
     if lengths.shape != (B,):
@@ -392,8 +392,8 @@ class RNNCellBase(Module):
             lift = lambda t: _ops.unsqueeze(t if batched else _ops.unsqueeze(t, 0), 0)  # noqa: E731
             drop = lambda t: _ops.getitem(t, index)  # noqa: E731
         else:
-            lift = lambda t: t.numpy().reshape(1, B, -1)  # noqa: E731
-            drop = lambda t: Tensor(t.numpy()[index])  # noqa: E731
+            lift = lambda t: array_of(t).reshape(1, B, -1)  # noqa: E731
+            drop = lambda t: Tensor(array_of(t)[index])  # noqa: E731
         h0 = lift(states[0]) if states else None
         c0 = lift(states[1]) if len(states) == 2 else None
         _, h_n, c_n = recurrent(self.mode, lift(x), h0, c0, weights, num_layers=1,

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit._tensor import Tensor
+from rnnkit._tensor import Tensor, array_of
 from rnnkit.nn import functional as F
 from rnnkit.nn import init
 from rnnkit._validation import check_dtype, check_size
@@ -69,7 +69,7 @@ class Embedding(Module):
     @classmethod
     def from_pretrained(cls, embeddings: Any, freeze: bool = True, padding_idx: int | None = None) -> Embedding:
         """An Embedding holding a copy of ``embeddings`` (V, E); frozen (no gradient) by default."""
-        array = np.asarray(embeddings.numpy() if isinstance(embeddings, Tensor) else embeddings)
+        array = array_of(embeddings)
         if array.ndim != 2:
             raise ValueError(f"embeddings: expected a 2-D (V, E) array, got shape {array.shape}")
         module = cls(array.shape[0], array.shape[1], padding_idx=padding_idx, dtype=array.dtype)

@@ -28,7 +28,7 @@ import numpy as np
 from rnnkit import _ops
 from rnnkit._dtype import float_dtype, to_device
 from rnnkit._linalg import baddbmm, bmm
-from rnnkit._tensor import Tensor, as_tensor
+from rnnkit._tensor import Tensor, array_of, as_tensor
 from rnnkit.nn import functional as F
 from rnnkit.nn import init
 from rnnkit.nn.modules.container import ModuleList
@@ -49,7 +49,7 @@ def _float_mask(mask: Any, dtype: np.dtype) -> Tensor | None:
         return None
     mask = as_tensor(mask)
     if mask.dtype == np.bool_:
-        return Tensor._wrap(np.where(mask.numpy(), -np.inf, 0.0).astype(dtype))
+        return Tensor._wrap(np.where(array_of(mask), -np.inf, 0.0).astype(dtype))
     return mask.astype(dtype)
 
 
@@ -103,11 +103,11 @@ class MultiheadAttention(Module):
         q = F.linear(query, w_q, b_q).reshape(L, N * H, d).transpose(0, 1)  # (N*H, L, d)
         k = F.linear(key, w_k, b_k).reshape(S, N * H, d).transpose(0, 1)  # (N*H, S, d)
         v = F.linear(value, w_v, b_v).reshape(S, N * H, d).transpose(0, 1)  # (N*H, S, d)
-        mask = _float_mask(attn_mask, q.numpy().dtype)
+        mask = _float_mask(attn_mask, array_of(q).dtype)
         if mask is not None and mask.ndim == 2:
             mask = mask.unsqueeze(0)  # (1, L, S)
         if key_padding_mask is not None:
-            padding = _float_mask(key_padding_mask, q.numpy().dtype)  # (N, S)
+            padding = _float_mask(key_padding_mask, array_of(q).dtype)  # (N, S)
             if not batched:
                 padding = padding.unsqueeze(0)
             padding = padding.view(N, 1, 1, S).expand(N, H, 1, S).reshape(N * H, 1, S)

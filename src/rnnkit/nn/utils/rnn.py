@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from rnnkit._tensor import Function, Tensor, as_tensor
+from rnnkit._tensor import Function, Tensor, array_of, as_tensor
 
 __all__ = [
     "PackedSequence", "pack_padded_sequence", "pad_packed_sequence", "pad_sequence", "pack_sequence",
@@ -95,7 +95,7 @@ def _packed_index(
 
 def _lengths_array(lengths: Any, batch: int, steps: int) -> np.ndarray:
     """Validated (B,) int64 lengths, each in [1, steps]."""
-    array = np.asarray(lengths.numpy() if isinstance(lengths, Tensor) else lengths)
+    array = array_of(lengths)
     if array.ndim != 1 or array.size != batch:
         raise ValueError(f"lengths: expected a 1-D sequence of {batch} lengths (one per batch entry), got shape {array.shape}")
     if array.dtype.kind == "f" and np.any(array != np.round(array)):
@@ -210,7 +210,7 @@ def padded_to_packed(padded: Any, lengths: Any, like: PackedSequence) -> PackedS
         raise ValueError(
             f"padded: expected (T >= {like.batch_sizes.size}, {expected.size}, *) time-major, got shape {x.shape}"
         )
-    given = np.asarray(lengths.numpy() if isinstance(lengths, Tensor) else lengths)
+    given = array_of(lengths)
     if given.shape != expected.shape or np.any(given != expected):
         raise ValueError(f"lengths: expected the packed sequence's lengths {expected.tolist()}, got {given.tolist()}")
     index = _packed_index(like.batch_sizes, like.sorted_indices, batch_first=False)
