@@ -43,6 +43,45 @@ def test_nested_structures_round_trip_through_paths_and_file_objects(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically: no temporary left
 
 
+def test_ndarrays_come_back_as_ndarrays_and_load_in_torch_as_tensors(torch, tmp_path):
+    """pytorch/examples' time_sequence_prediction saves an ndarray and feeds the loaded value to from_numpy."""
+    data = np.sin(np.arange(12, dtype=np.float64).reshape(3, 4) / 3.0)
+    obj = {"data": data, "ids": [np.arange(3), np.array(True)], "t": rnnkit.ones(2)}
+    with open(tmp_path / "traindata.pt", "wb") as f:
+        rnnkit.save(obj, f)
+    back = rnnkit.load(tmp_path / "traindata.pt")
+    for ours, want in [(back["data"], data), (back["ids"][0], obj["ids"][0]), (back["ids"][1], obj["ids"][1])]:
+        assert type(ours) is np.ndarray and ours.dtype == want.dtype and ours.shape == want.shape
+        np.testing.assert_array_equal(ours, want)
+    assert isinstance(back["t"], rnnkit.Tensor)
+    assert rnnkit.from_numpy(back["data"][1:, :-1]).shape == (2, 3)
+    theirs = torch.load(tmp_path / "traindata.pt", weights_only=True)  # torch reads the arrays as tensors
+    assert isinstance(theirs["data"], torch.Tensor) and theirs["data"].dtype == torch.float64
+    np.testing.assert_array_equal(theirs["data"].numpy(), data)
+
+
+def test_zero_dim_tensors_keep_their_shape(torch, tmp_path):
+    """A saved loss or step counter is a 0-d tensor; it was coming back with shape (1,)."""
+    rnnkit.save({"loss": rnnkit.tensor(3.5), "step": rnnkit.tensor(7)}, tmp_path / "s.pt")
+    ours, theirs = rnnkit.load(tmp_path / "s.pt"), torch.load(tmp_path / "s.pt", weights_only=True)
+    for key in ("loss", "step"):
+        assert ours[key].shape == () and tuple(theirs[key].shape) == () and ours[key].item() == theirs[key].item()
+    torch.save({"loss": torch.tensor(3.5)}, tmp_path / "t.pt")
+    assert rnnkit.load(tmp_path / "t.pt")["loss"].shape == ()
+
+
+def test_a_bad_ndarray_record_is_refused(tmp_path):
+    rnnkit.save({"a": np.ones(2)}, tmp_path / "a.pt")
+    with zipfile.ZipFile(tmp_path / "a.pt") as archive:
+        records = {name: archive.read(name) for name in archive.namelist()}
+    records["a/rnnkit_ndarrays"] = b'{"0": 1}'
+    with zipfile.ZipFile(tmp_path / "b.pt", "w", zipfile.ZIP_STORED) as archive:
+        for name, raw in records.items():
+            archive.writestr(name, raw)
+    with pytest.raises(ValueError, match="rnnkit_ndarrays"):
+        rnnkit.load(tmp_path / "b.pt")
+
+
 def test_rnnkit_checkpoint_loads_in_torch_with_equal_outputs(torch, tmp_path):
     ours, theirs = _lstm_pair(torch)
     opt = optim.Adam(ours.parameters(), lr=0.01)

@@ -6,7 +6,9 @@ allows (``torch/_weights_only_unpickler.py``), each mapped to an rnnkit stand-in
 tensors and containers; any other global is refused by name, unless the caller allows its
 class with :func:`safe_globals` / :func:`add_safe_globals`, as in torch. Writing produces the
 same layout (``archive/data.pkl``, ``archive/data/<key>``, ``byteorder``, ``version``), so
-real ``torch.load(f, weights_only=True)`` reads rnnkit's files.
+real ``torch.load(f, weights_only=True)`` reads rnnkit's files. NumPy arrays are written as
+tensors (torch reads them as tensors) and listed in an extra record, ``rnnkit_ndarrays``, which
+torch ignores, so that ``rnnkit.load`` gives them back as arrays: the structure that was saved.
 
 A whole module is saved as ``{"rnnkit.module": qualified class name, "args", "kwargs",
 "state_dict"}`` (its constructor arguments are recorded when it is built); loading rebuilds it
@@ -24,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import zipfile
@@ -46,6 +49,7 @@ _STORAGES = {
 }
 _STORAGE_DTYPES = {name: np.dtype(dtype) for dtype, name in _STORAGES.items()}
 _MODULE_KEY = "rnnkit.module"  # marks a whole saved module
+_NDARRAYS = "rnnkit_ndarrays"  # the record listing the storage keys that were saved from NumPy arrays
 
 # The names torch.load(weights_only=True) allows that rnnkit cannot rebuild (sparse, quantized, ...)
 _ALLOWED_UNSUPPORTED = {
@@ -142,11 +146,20 @@ def _torch_globals() -> dict[str, Any]:
 class _Unpickler(pickle.Unpickler):
     """Resolves only allowed globals; storages come from the zip's ``data/`` records."""
 
-    def __init__(self, file: Any, archive: zipfile.ZipFile, prefix: str, map_location: Any, swap: bool):
+    def __init__(self, file: Any, archive: zipfile.ZipFile, prefix: str, map_location: Any, swap: bool,
+                 ndarray_keys: frozenset[str] = frozenset()):
         super().__init__(file, encoding="utf-8")
         self.archive, self.prefix, self.map_location, self.swap = archive, prefix, map_location, swap
         self.table = _torch_globals()
+        self.table["torch._utils._rebuild_tensor_v2"] = self._rebuild_tensor_v2
         self.storages: dict[str, np.ndarray] = {}
+        self.ndarray_keys = ndarray_keys
+        self.ndarray_storages: set[int] = set()  # ids of the storages that were saved from ndarrays
+
+    def _rebuild_tensor_v2(self, storage, offset, size, stride, requires_grad, backward_hooks, metadata=None):
+        """torch's rebuild; an ndarray again where rnnkit saved one."""
+        out = _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks, metadata)
+        return array_of(out) if id(storage) in self.ndarray_storages else out
 
     def find_class(self, module: str, name: str) -> Any:
         full = f"{'builtins' if module == '__builtin__' else module}.{name}"  # protocol 2's Python 2 name
@@ -183,6 +196,8 @@ class _Unpickler(pickle.Unpickler):
                 raise pickle.UnpicklingError(f"rnnkit.load: storage {key} holds fewer than the {numel} elements declared")
             array = np.frombuffer(raw, dtype=storage_type.dtype.newbyteorder(">" if self.swap else "<"))
             self.storages[key] = array.astype(storage_type.dtype)
+            if key in self.ndarray_keys:
+                self.ndarray_storages.add(id(self.storages[key]))
         return self.storages[key]
 
 
@@ -219,8 +234,14 @@ def _load_zip(f: Any, map_location: Any) -> Any:
         order = _read_record(archive, f"{prefix}/byteorder").decode().strip() if f"{prefix}/byteorder" in names else "little"
         if order not in ("little", "big"):
             raise ValueError(f"rnnkit.load: unknown byteorder {order!r}")
+        ndarray_keys = frozenset()
+        if f"{prefix}/{_NDARRAYS}" in names:
+            listed = json.loads(_read_record(archive, f"{prefix}/{_NDARRAYS}"))
+            if not isinstance(listed, list) or not all(isinstance(k, str) for k in listed):
+                raise ValueError(f"rnnkit.load: record {_NDARRAYS!r} must be a JSON list of storage keys")
+            ndarray_keys = frozenset(listed)
         data = io.BytesIO(_read_record(archive, pickles[0]))
-        return _Unpickler(data, archive, prefix, map_location, swap=order == "big").load()
+        return _Unpickler(data, archive, prefix, map_location, swap=order == "big", ndarray_keys=ndarray_keys).load()
 
 
 class _StandIn:
@@ -242,6 +263,7 @@ class _Pickler(pickle._Pickler):  # the pure-Python pickler: globals are written
     def __init__(self, file: Any, storages: dict[str, np.ndarray]):
         super().__init__(file, protocol=2)
         self.storages = storages
+        self.ndarray_keys: list[str] = []  # the storages written from NumPy arrays
 
     def save(self, obj: Any, save_persistent_id: bool = True) -> None:
         if isinstance(obj, _dtype.dtype):
@@ -261,7 +283,11 @@ class _Pickler(pickle._Pickler):  # the pure-Python pickler: globals are written
 
         if isinstance(obj, Parameter):
             return (_REBUILD_PARAMETER, (_plain_tensor(obj), obj.requires_grad, _ordered()))
-        if isinstance(obj, (Tensor, np.ndarray)):
+        if isinstance(obj, np.ndarray):
+            reduced = self._tensor(obj)
+            self.ndarray_keys.append(reduced[1][0].key)
+            return reduced
+        if isinstance(obj, Tensor):
             return self._tensor(obj)
         if isinstance(obj, _dtype.device):
             return (_StandIn("torch", "device"), (str(obj),))
@@ -273,7 +299,7 @@ class _Pickler(pickle._Pickler):  # the pure-Python pickler: globals are written
         array = array_of(obj)
         if array.dtype.name not in _STORAGES:
             raise TypeError(f"save: arrays of dtype {array.dtype} have no torch storage type")
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
         key = str(len(self.storages))
         self.storages[key] = array
         requires_grad = bool(getattr(obj, "requires_grad", False))
@@ -347,7 +373,8 @@ def save(obj: Any, f: Any, pickle_module: Any = None, pickle_protocol: int = 2,
     """Save ``obj`` as ``torch.save`` does: to a path or a binary file object, in torch's zip format.
 
     ``obj`` may nest dicts, lists, tuples, sets, strings, numbers, Tensors, Parameters and
-    ndarrays (written as tensors, so ``torch.load(f, weights_only=True)`` reads the file); a
+    ndarrays (written as tensors, so ``torch.load(f, weights_only=True)`` reads the file, and
+    listed so that :func:`load` gives them back as ndarrays); a
     whole module is written with its constructor arguments and state_dict. A path is written
     atomically. A path ending in ``.safetensors`` gets a safetensors file of the state dict instead
     (see :func:`rnnkit.serialization.save`).
@@ -371,7 +398,8 @@ def save(obj: Any, f: Any, pickle_module: Any = None, pickle_protocol: int = 2,
     obj = _plain(obj)
     storages: dict[str, np.ndarray] = {}
     body = io.BytesIO()
-    _Pickler(body, storages).dump(obj)
+    pickler = _Pickler(body, storages)
+    pickler.dump(obj)
     stem = os.path.splitext(os.path.basename(os.fspath(f)))[0] if isinstance(f, (str, os.PathLike)) else "archive"
     prefix = stem if stem.isidentifier() else "archive"
     out = io.BytesIO()
@@ -381,6 +409,8 @@ def save(obj: Any, f: Any, pickle_module: Any = None, pickle_protocol: int = 2,
         for key, array in storages.items():
             archive.writestr(f"{prefix}/data/{key}", array.astype(array.dtype.newbyteorder("<")).tobytes())
         archive.writestr(f"{prefix}/version", "3\n")
+        if pickler.ndarray_keys:
+            archive.writestr(f"{prefix}/{_NDARRAYS}", json.dumps(pickler.ndarray_keys))
     if isinstance(f, (str, os.PathLike)):
         serialization.atomic_write_bytes(f, out.getvalue())
     elif hasattr(f, "write"):
