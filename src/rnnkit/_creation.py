@@ -30,19 +30,26 @@ __all__ = [
 ]
 
 
-def _make(array: np.ndarray, requires_grad: bool, device: Any) -> Tensor:
+def _make(array: np.ndarray, requires_grad: bool, device: Any, shape: tuple = ()) -> Tensor:
+    """``array`` as a Tensor; when ``shape`` holds a size read from a traced tensor (rnnkit.onnx's export),
+    its tracer makes the tensor, so the size stays an expression of the graph's inputs."""
     to_device(device)
+    for n in shape:
+        if getattr(n, "_traced_by", None) is not None:
+            return n._traced_by.fill(array, shape)
     return Tensor._wrap(array, requires_grad=requires_grad)
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, out: Any = None) -> Tensor:
     _no_out(out)
-    return _make(np.zeros(_shape_args(size, allow_infer=False), float_dtype(dtype)), requires_grad, device)
+    shape = _shape_args(size, allow_infer=False)
+    return _make(np.zeros(shape, float_dtype(dtype)), requires_grad, device, shape)
 
 
 def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, out: Any = None) -> Tensor:
     _no_out(out)
-    return _make(np.ones(_shape_args(size, allow_infer=False), float_dtype(dtype)), requires_grad, device)
+    shape = _shape_args(size, allow_infer=False)
+    return _make(np.ones(shape, float_dtype(dtype)), requires_grad, device, shape)
 
 
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, out: Any = None) -> Tensor:
@@ -58,19 +65,22 @@ def _fill_dtype(fill_value: Any) -> np.dtype:
 
 def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     resolved = to_dtype(dtype).dtype if dtype is not None else _fill_dtype(fill_value)
-    return _make(np.full(_shape_args((size,), allow_infer=False), fill_value, resolved), requires_grad, device)
+    shape = _shape_args((size,), allow_infer=False)
+    return _make(np.full(shape, fill_value, resolved), requires_grad, device, shape)
 
 
 def rand(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform draws from [0, 1)."""
-    array = numpy_generator(generator).random(_shape_args(size, allow_infer=False)).astype(float_dtype(dtype))
-    return _make(array, requires_grad, device)
+    shape = _shape_args(size, allow_infer=False)
+    array = numpy_generator(generator).random(shape).astype(float_dtype(dtype))
+    return _make(array, requires_grad, device, shape)
 
 
 def randn(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal draws."""
-    array = numpy_generator(generator).standard_normal(_shape_args(size, allow_infer=False)).astype(float_dtype(dtype))
-    return _make(array, requires_grad, device)
+    shape = _shape_args(size, allow_infer=False)
+    array = numpy_generator(generator).standard_normal(shape).astype(float_dtype(dtype))
+    return _make(array, requires_grad, device, shape)
 
 
 def randint(*args: Any, generator: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:

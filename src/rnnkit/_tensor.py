@@ -155,6 +155,9 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Any, **kwargs: Any):
+        for x in inputs:  # a tensor being traced (rnnkit.onnx) has the op recorded instead
+            if isinstance(x, Tensor) and x._traced_by is not None:
+                return x._traced_by.record(cls, inputs, kwargs)
         parents = tuple(x if isinstance(x, Tensor) else Tensor._wrap(_to_array(x)) for x in inputs)
         ctx = cls(*parents)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf and nan as values, as torch
@@ -220,6 +223,7 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # so ndarray <op> Tensor dispatches to Tensor
+    _traced_by: Any = None  # the tracer recording the ops on this tensor (rnnkit.onnx's export), None for others
 
     def __init__(self, *data: Any, requires_grad: bool = False, dtype: Any = None, device: Any = None):
         to_device(device)
@@ -1142,7 +1146,7 @@ def _shape_args(shape: tuple[Any, ...], name: str = "size", allow_infer: bool = 
             raise TypeError(f"{name}: expected a sequence of ints, got {shape!r}")
         if int(n) < 0 and not (allow_infer and int(n) == -1):
             raise RuntimeError(f"{name}: negative dimension {int(n)} in {tuple(int(m) for m in shape)}")
-    return tuple(int(n) for n in shape)
+    return tuple(n if isinstance(n, int) else int(n) for n in shape)  # int subclasses (traced sizes) stay
 
 
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:

@@ -10,7 +10,7 @@ from rnnkit import nn, no_grad
 from rnnkit._tensor import Tensor, array_of
 from rnnkit.nn.utils.rnn import PackedSequence
 from rnnkit.onnx._graph import DEFAULT_OPSET, MIN_OPSET, Graph, Sym, check_path, max_opset, require_onnx, write
-from rnnkit.onnx._nn import convert
+from rnnkit.onnx._trace import TraceTensor, Tracer, trace
 
 __all__ = ["export", "check_opset", "declare_outputs", "flatten"]
 
@@ -147,38 +147,34 @@ def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[s
     was_training = model.training
     model.eval()
     try:
-        with no_grad():
-            reference = model(*args, **kwargs)
         g = Graph(opset)
         leaves = [a for a in flatten([args, list(kwargs.values())]) if _array(a) is not None]
         default_in = ["input"] + [f"input_{i}" for i in range(1, len(leaves))]
         in_names = iter(_names(input_names, default_in, "input_names"))
 
-        def symbolic(value: Any) -> Any:
+        def example(tracer: Tracer, value: Any) -> Any:
+            """An example argument as the forward's traced argument (arrays and tensors become graph inputs)."""
             if isinstance(value, PackedSequence):
                 raise TypeError("example_input: a PackedSequence cannot be an ONNX input; pass the padded batch and "
                                 "its lengths instead, as in (x, None, {'lengths': lengths}): they become the "
                                 "graph's input and sequence_lens")
             if isinstance(value, (tuple, list)):
-                return type(value)(symbolic(v) for v in value)
+                return type(value)(example(tracer, v) for v in value)
             array = _array(value)
             if array is None:
                 return value
             name = next(in_names)
             g.input(name, array.dtype, _declared_shape(name, array, dynamic_axes))
-            return Sym(name, array.ndim, array.dtype.type)
+            return TraceTensor.make(tracer, array, Sym(name, array.ndim, array.dtype.type))
 
-        sym_args = [symbolic(a) for a in args]
-        sym_kwargs = {k: symbolic(v) for k, v in kwargs.items()}
-        outputs = convert(g, model, *sym_args, scope=type(model).__name__.lower(), **sym_kwargs)
+        with no_grad():
+            outputs, _ = trace(g, model, args, kwargs, example)
     finally:
         model.train(was_training)
-    out_syms = flatten(outputs)
-    out_arrays = [_array(r) for r in flatten(reference)]
+    leaves = flatten(outputs)
+    out_syms = [leaf.sym if isinstance(leaf, TraceTensor) else leaf for leaf in leaves]
+    out_arrays = [leaf.values if isinstance(leaf, TraceTensor) else _array(leaf) for leaf in leaves]
     default_out = ["output"] + [f"output_{i}" for i in range(1, len(out_syms))]
-    if len(out_syms) != len(out_arrays):
-        raise ValueError(f"model: the converter of {type(model).__name__} returned {len(out_syms)} outputs, forward "
-                         f"returned {len(out_arrays)}")
     names = _names(output_names, default_out, "output_names")
     declare_outputs(g, out_syms, out_arrays, names, dynamic_axes)
     write(g.model(type(model).__name__, metadata), path)

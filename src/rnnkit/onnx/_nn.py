@@ -17,7 +17,7 @@ from rnnkit.nn.modules.rnn import RNNBase, RNNCellBase
 from rnnkit.onnx._graph import Graph, Sym
 from rnnkit.onnx._recurrent import RecurrentSpec, emit
 
-__all__ = ["register", "convert", "converter_for", "rnn_spec", "linear", "recurrent_layer"]
+__all__ = ["register", "convert", "converter_for", "find_converter", "gelu", "rnn_spec", "linear", "recurrent_layer"]
 
 _CONVERTERS: dict[type, Callable] = {}
 
@@ -48,11 +48,19 @@ def register(module_class: type) -> Callable[[Callable], Callable]:
     return decorate
 
 
-def converter_for(module: Any) -> Callable:
-    """The converter of ``module``'s class (the nearest registered base class); ValueError when none."""
+def find_converter(module: Any) -> Callable | None:
+    """The converter of ``module``'s class (the nearest registered base class), or None."""
     for cls in type(module).__mro__:
         if cls in _CONVERTERS:
             return _CONVERTERS[cls]
+    return None
+
+
+def converter_for(module: Any) -> Callable:
+    """The converter of ``module``'s class (the nearest registered base class); ValueError when none."""
+    fn = find_converter(module)
+    if fn is not None:
+        return fn
     known = sorted(c.__name__ for c in _CONVERTERS)
     raise ValueError(f"model: rnnkit.onnx has no converter for {type(module).__name__}; it exports {known} and "
                      "containers of them (nn.Sequential); for your own module, write its forward with these or "
@@ -108,6 +116,10 @@ def _leaky_relu(g: Graph, m: nn.LeakyReLU, x: Sym) -> Sym:
 
 @register(nn.GELU)
 def _gelu(g: Graph, m: nn.GELU, x: Sym) -> Sym:
+    return gelu(g, x, m.approximate)
+
+
+def gelu(g: Graph, x: Sym, approximate: str) -> Sym:
     """GELU written with elementary ops (ONNX's own ``Gelu`` needs opset 20)::
 
         none:  0.5 x (1 + erf(x / sqrt(2)))
@@ -115,7 +127,7 @@ def _gelu(g: Graph, m: nn.GELU, x: Sym) -> Sym:
     """
     dtype = np.dtype(x.dtype)
     half, one = g.const(np.asarray(0.5, dtype), "half"), g.const(np.asarray(1.0, dtype), "one")
-    if m.approximate == "tanh":
+    if approximate == "tanh":
         cube = g.op("Mul", [x.name, g.op("Mul", [x.name, x.name])])  # x^3
         inner = g.op("Add", [x.name, g.op("Mul", [cube, g.const(np.asarray(0.044715, dtype), "c")])])
         core = g.op("Tanh", [g.op("Mul", [inner, g.const(np.asarray(np.sqrt(2 / np.pi), dtype), "k")])])
