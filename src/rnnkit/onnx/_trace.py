@@ -63,6 +63,7 @@ _CONTAINERS = (nn.Sequential,)  # converted containers are traced instead, so ea
 _ARITH = {"Add": operator.add, "Sub": operator.sub, "Mul": operator.mul, "Div": operator.floordiv}
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../rnnkit
 _HERE = os.path.dirname(os.path.abspath(__file__))  # .../rnnkit/onnx
+_NUMPY = os.path.dirname(os.path.abspath(np.__file__))  # NumPy's own frames between an op and the guard
 
 
 def _is_int(n: Any) -> bool:
@@ -188,8 +189,8 @@ class Tracer:
 
     def value_error(self, what: str) -> ValueError:
         op = _calling_op()
-        via = f" in {op}" if op and op not in what else ""
-        return ValueError(f"rnnkit.onnx.export: {what}{via}, in {self.where()}, reads the values of a traced tensor; "
+        described = f"the op {op} ({what})" if op else what
+        return ValueError(f"rnnkit.onnx.export: {described}, in {self.where()}, reads the values of a traced tensor; "
                           "the ONNX graph cannot follow values into Python or NumPy. Write it with tensor ops "
                           "(or register a converter for the module with @rnnkit.onnx.register)")
 
@@ -373,9 +374,9 @@ def _calling_op() -> str | None:
         if file.startswith(_HERE):
             frame = frame.f_back
             continue
-        if not file.startswith(_PACKAGE):
-            if names:
-                break
+        if not file.startswith(_PACKAGE) or file.startswith(_NUMPY):
+            if names or not file.startswith(_NUMPY):
+                break  # the user's code called it
             frame = frame.f_back
             continue
         names.append(frame.f_code.co_name)

@@ -1,0 +1,230 @@
+"""ONNX export of users' own nn.Module subclasses (traced forward), run in ONNX Runtime against rnnkit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+import rnnkit  # noqa: E402
+import rnnkit as torch  # noqa: E402  (the programs below are written as PyTorch programs)
+import rnnkit.onnx  # noqa: E402
+from rnnkit import nn  # noqa: E402
+from rnnkit.nn import functional as F  # noqa: E402
+
+TOL = dict(rtol=1e-4, atol=2e-5)
+SIZES = [(5, 3), (1, 1), (9, 4)]  # (time, batch): the example's, then others through the dynamic axes
+
+
+class RNNModel(nn.Module):
+    """pytorch/examples' word_language_model, as written there."""
+
+    def __init__(self, rnn_type, ntoken, ninp, nhid, nlayers, dropout=0.5, tie_weights=False):
+        super().__init__()
+        self.ntoken = ntoken
+        self.drop = nn.Dropout(dropout)
+        self.encoder = nn.Embedding(ntoken, ninp)
+        if rnn_type in ["LSTM", "GRU"]:
+            self.rnn = getattr(nn, rnn_type)(ninp, nhid, nlayers, dropout=dropout)
+        else:
+            nonlinearity = {"RNN_TANH": "tanh", "RNN_RELU": "relu"}[rnn_type]
+            self.rnn = nn.RNN(ninp, nhid, nlayers, nonlinearity=nonlinearity, dropout=dropout)
+        self.decoder = nn.Linear(nhid, ntoken)
+        if tie_weights:
+            self.decoder.weight = self.encoder.weight
+        self.rnn_type, self.nhid, self.nlayers = rnn_type, nhid, nlayers
+
+    def forward(self, input, hidden):
+        emb = self.drop(self.encoder(input))
+        output, hidden = self.rnn(emb, hidden)
+        output = self.drop(output)
+        decoded = self.decoder(output)
+        decoded = decoded.view(-1, self.ntoken)
+        return F.log_softmax(decoded, dim=1), hidden
+
+    def init_hidden(self, bsz):
+        weight = next(self.parameters())
+        if self.rnn_type == "LSTM":
+            return (weight.new_zeros(self.nlayers, bsz, self.nhid), weight.new_zeros(self.nlayers, bsz, self.nhid))
+        return weight.new_zeros(self.nlayers, bsz, self.nhid)
+
+
+class Classifier(nn.Module):
+    """A bidirectional batch-first LSTM classifier: zero state made from x.size(0), last step, both final states."""
+
+    def __init__(self, n_in=4, hidden=6, classes=3):
+        super().__init__()
+        self.hidden = hidden
+        self.lstm = nn.LSTM(n_in, hidden, num_layers=2, batch_first=True, bidirectional=True)
+        self.norm = nn.LayerNorm(4 * hidden)
+        self.head = nn.Sequential(nn.Linear(4 * hidden, 8), nn.ReLU(), nn.Linear(8, classes))
+
+    def forward(self, x):
+        h0 = torch.zeros(4, x.size(0), self.hidden)
+        c0 = x.new_zeros(4, x.size(0), self.hidden)
+        out, (h_n, c_n) = self.lstm(x, (h0, c0))
+        last = out[:, -1, :]  # (B, 2H)
+        final = torch.cat((h_n[-2], h_n[-1]), dim=1)  # (B, 2H)
+        features = self.norm(torch.cat([last, torch.tanh(final) * 0.5 + 1], dim=-1))
+        logits = self.head(features)
+        return F.softmax(logits, dim=-1), logits
+
+
+class Seq2Seq(nn.Module):
+    """A GRU encoder whose final state starts a GRU decoder (teacher forcing), time-major, tuple outputs."""
+
+    def __init__(self, vocab=11, emb=5, hidden=7):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, emb)
+        self.encoder = nn.GRU(emb, hidden)
+        self.decoder = nn.GRU(emb, hidden)
+        self.out = nn.Linear(hidden, vocab)
+
+    def forward(self, src, tgt):
+        _, state = self.encoder(self.embed(src))
+        dec, state = self.decoder(self.embed(tgt), state)
+        T, B = dec.size(0), dec.size(1)
+        flat = dec.contiguous().view(T * B, -1)  # sizes read from the tensor stay graph expressions
+        scores = self.out(flat).view(T, B, -1).permute(1, 0, 2)  # (B, T, V)
+        return F.log_softmax(scores, dim=-1), state.squeeze(0)
+
+
+class Block(nn.Module):
+    """A user module inside nn.Sequential: residual tanh layer with a unsqueeze/squeeze round trip."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.fc = nn.Linear(size, size)
+
+    def forward(self, x):
+        y = F.linear(x, self.fc.weight, self.fc.bias).unsqueeze(1)
+        return x + torch.sigmoid(y).squeeze(1) / 2 - x.mean(dim=-1, keepdim=True)
+
+
+def _session(path):
+    onnx.checker.check_model(onnx.load(path), full_check=True)
+    return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+
+
+def _leaves(value):
+    if isinstance(value, (tuple, list)):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value if isinstance(value, np.ndarray) else value.numpy()]
+
+
+def _scaled(module, seed=0):
+    rng = np.random.default_rng(seed)
+    for p in module.parameters():
+        p.data[...] = rng.normal(0, 0.5, p.shape).astype(p.dtype)
+    return module.eval()
+
+
+def _check(session, model, *args):
+    """ONNX Runtime and rnnkit on the same inputs: equal outputs (and final states)."""
+    feeds = [leaf for leaf in _leaves(args)]
+    got = session.run(None, {i.name: a for i, a in zip(session.get_inputs(), feeds)})
+    with rnnkit.no_grad():
+        expected = _leaves(model(*(rnnkit.tensor(a) if isinstance(a, np.ndarray) else a for a in args)))
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert g.shape == e.shape
+        np.testing.assert_allclose(g, e, **TOL)
+
+
+@pytest.mark.parametrize("rnn_type, tied", [("LSTM", False), ("GRU", False), ("RNN_TANH", False), ("LSTM", True)])
+def test_word_language_model(tmp_path, rnn_type, tied):
+    model = _scaled(RNNModel(rnn_type, ntoken=13, ninp=6, nhid=6, nlayers=2, tie_weights=tied))
+    rng = np.random.default_rng(1)
+    path = str(tmp_path / "lm.onnx")
+    rnnkit.onnx.export(model, (rng.integers(0, 13, (5, 3)), model.init_hidden(3)), path)
+    ops = [n.op_type for n in onnx.load(path).graph.node]
+    node = {"LSTM": "LSTM", "GRU": "GRU", "RNN_TANH": "RNN"}[rnn_type]
+    assert ops.count(node) == 2 and "LogSoftmax" in ops  # each layer stays one recurrent node
+    reshape = next(n for n in onnx.load(path).graph.node if n.op_type == "Reshape" and n.name.startswith("rnnmodel/"))
+    shape = next(i for i in onnx.load(path).graph.initializer if i.name == reshape.input[1])
+    assert onnx.numpy_helper.to_array(shape).tolist() == [-1, 13]  # view(-1, ntoken): -1 kept, no batch baked in
+    if tied:
+        assert model.decoder.weight is model.encoder.weight
+    session = _session(path)
+    for T, B in SIZES:
+        state = model.init_hidden(B)
+        state = tuple(s + rnnkit.tensor(rng.normal(0, 1, s.shape).astype(np.float32)) for s in state) \
+            if isinstance(state, tuple) else state + 0.3
+        _check(session, model, rng.integers(0, 13, (T, B)), state)
+
+
+def test_classifier_with_last_step_and_zero_state_from_batch_size(tmp_path):
+    model = _scaled(Classifier())
+    rng = np.random.default_rng(2)
+    path = str(tmp_path / "clf.onnx")
+    rnnkit.onnx.export(model, rng.normal(size=(3, 5, 4)).astype(np.float32), path)
+    assert [n.op_type for n in onnx.load(path).graph.node].count("LSTM") == 2
+    session = _session(path)
+    for T, B in SIZES:
+        _check(session, model, rng.normal(size=(B, T, 4)).astype(np.float32))
+
+
+def test_seq2seq_returns_tuple_with_state(tmp_path):
+    model = _scaled(Seq2Seq())
+    rng = np.random.default_rng(3)
+    path = str(tmp_path / "s2s.onnx")
+    rnnkit.onnx.export(model, (rng.integers(0, 11, (4, 2)), rng.integers(0, 11, (3, 2))), path,
+                       output_names=["logp", "state"])
+    session = _session(path)
+    assert [o.name for o in session.get_outputs()] == ["logp", "state"]
+    for T, B in SIZES:
+        _check(session, model, rng.integers(0, 11, (T + 2, B)), rng.integers(0, 11, (T, B)))
+
+
+def test_user_module_inside_sequential_and_functional_ops(tmp_path):
+    model = _scaled(nn.Sequential(nn.Linear(3, 5), Block(5), nn.Tanh(), Block(5)))
+    rng = np.random.default_rng(4)
+    path = str(tmp_path / "seq.onnx")
+    rnnkit.onnx.export(model, rng.normal(size=(2, 3)).astype(np.float32), path)
+    session = _session(path)
+    for B in (2, 1, 7):
+        _check(session, model, rng.normal(size=(B, 3)).astype(np.float32))
+
+
+class _Argmax(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(2, 3)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return out.argmax(-1)
+
+
+class _Outer(nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x * 2)
+
+
+class _TrainingDropout(nn.Module):
+    def forward(self, x):
+        return F.dropout(x, 0.5)  # training=True whatever the module's mode
+
+
+def test_untraceable_op_names_the_op_and_module(tmp_path):
+    path = str(tmp_path / "m.onnx")
+    x = np.zeros((4, 2, 2), np.float32)
+    with pytest.raises(ValueError, match=r"the op argmax \(numpy.argmax\), in module '_outer.inner'"):
+        rnnkit.onnx.export(_Outer(_Argmax()), x, path)
+    with pytest.raises(ValueError, match=r"the op Dropout, in module '_trainingdropout', has no ONNX form"):
+        rnnkit.onnx.export(_TrainingDropout(), x, path)
+
+    class Branchy(nn.Module):
+        def forward(self, x):
+            return x * 2 if x.sum() else x
+
+    with pytest.raises(ValueError, match=r"bool\(tensor\).*in module 'branchy'"):
+        rnnkit.onnx.export(Branchy(), x, path)
+    import os
+    assert not os.path.exists(path)
