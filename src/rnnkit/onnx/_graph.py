@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -222,15 +221,8 @@ def check_path(path: Any) -> str:
 
 def write(model: Any, path: str) -> None:
     """Check ``model`` with ``onnx.checker`` (full check: shape inference too) and write it atomically."""
+    from rnnkit.serialization import atomic_write_bytes
+
     onnx = require_onnx()
     onnx.checker.check_model(model, full_check=True)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".onnx-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(model.SerializeToString())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, model.SerializeToString())

@@ -60,7 +60,7 @@ from rnnkit.onnx._nn import convert, find_converter
 __all__ = ["SymInt", "TraceTensor", "Tracer", "trace"]
 
 _CONTAINERS = (nn.Sequential,)  # converted containers are traced instead, so each child gets its own decision
-_ARITH = {"Add": operator.add, "Sub": operator.sub, "Mul": operator.mul, "Div": operator.floordiv}
+_ARITH = {"Add": operator.add, "Sub": operator.sub, "Mul": operator.mul, "Div": operator.floordiv, "Mod": operator.mod}
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../rnnkit
 _HERE = os.path.dirname(os.path.abspath(__file__))  # .../rnnkit/onnx
 _NUMPY = os.path.dirname(os.path.abspath(np.__file__))  # NumPy's own frames between an op and the guard
@@ -74,7 +74,7 @@ class SymInt(int):
     """A size read from a traced tensor: the example's value, and how the graph computes it.
 
     ``recipe`` is ``("dim", value_name, axis)`` for ``x.shape[axis]``, or ``(op, a, b)`` with
-    ``op`` in Add/Sub/Mul/Div (floor division of sizes) for arithmetic on sizes.
+    ``op`` in Add/Sub/Mul/Div/Mod (Python's ``//`` and ``%``) for arithmetic on sizes.
     """
 
     def __new__(cls, value: int, recipe: tuple, tracer: Tracer) -> SymInt:
@@ -95,6 +95,8 @@ class SymInt(int):
     def __rmul__(self, other): return self._arith("Mul", other, self)  # noqa: E704
     def __floordiv__(self, other): return self._arith("Div", self, other)  # noqa: E704
     def __rfloordiv__(self, other): return self._arith("Div", other, self)  # noqa: E704
+    def __mod__(self, other): return self._arith("Mod", self, other)  # noqa: E704
+    def __rmod__(self, other): return self._arith("Mod", other, self)  # noqa: E704
     def __neg__(self): return self._arith("Sub", 0, self)  # noqa: E704
 
     __hash__ = int.__hash__
@@ -229,7 +231,13 @@ class Tracer:
             name = self.g.op("Gather", [self.g.op("Shape", [value]), self.g.ints([axis])], axis=0)
         else:
             _, a, b = n.recipe
-            name = self.g.op(kind, [self.dim(a), self.dim(b)])
+            a, b = self.dim(a), self.dim(b)
+            if kind == "Mod":  # Python's sign (of the divisor): ONNX Mod with fmod=0
+                name = self.g.op("Mod", [a, b], fmod=0)
+            elif kind == "Div":  # Python's floor division: (a - a mod b) / b is exact
+                name = self.g.op("Div", [self.g.op("Sub", [a, self.g.op("Mod", [a, b], fmod=0)]), b])
+            else:
+                name = self.g.op(kind, [a, b])
         self._dims[id(n)] = (n, name)
         return name
 
