@@ -24,7 +24,6 @@ from rnnkit._tensor import Size, Tensor, as_tensor, tensor
 from rnnkit import accelerator, backends, cuda, return_types  # noqa: E402
 from rnnkit import autograd, nn, optim, utils  # noqa: E402  (subpackages need the names above)
 from rnnkit import serialization  # noqa: E402
-from rnnkit import onnx  # noqa: E402  (torch.onnx.export's place; the onnx package itself loads on use)
 from rnnkit._pt_format import load, save  # noqa: E402
 
 float, double, half = float32, float64, float16
@@ -36,7 +35,16 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "Size", "tensor", "as_tensor", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "inference_mode", "manual_seed", "get_rng_state", "set_rng_state", "save", "load", "nn", "optim", "cuda",
-    "backends", "accelerator", "return_types", "autograd", "utils", "onnx", "Generator", "device", "dtype", "get_default_dtype", "set_default_dtype",
+    "backends", "accelerator", "return_types", "autograd", "utils", "Generator", "device", "dtype", "get_default_dtype", "set_default_dtype",
     "get_default_device", "set_default_device", "float16", "half", "float32", "float", "float64", "double",
     "int8", "int16", "short", "int32", "int", "int64", "long", "uint8", "bool", *_api.__all__,
 ]
+
+
+def __getattr__(name: str):
+    """``rnnkit.onnx`` (``torch.onnx.export``'s place) loads on first use, as torch loads ``torch.onnx``."""
+    if name == "onnx":
+        import importlib
+
+        return importlib.import_module("rnnkit.onnx")
+    raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")

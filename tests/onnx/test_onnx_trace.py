@@ -228,3 +228,40 @@ def test_untraceable_op_names_the_op_and_module(tmp_path):
         rnnkit.onnx.export(Branchy(), x, path)
     import os
     assert not os.path.exists(path)
+
+
+class _ManyOps(nn.Module):
+    """Tensor and functional ops that RNN programs use, on a batch-first GRU's output (B, T, H)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(3, 4, batch_first=True)
+        self.proj = nn.Linear(4, 4, bias=False)
+
+    def forward(self, x):
+        out, h = self.rnn(x)  # (B, T, 4), (1, B, 4)
+        B, T = out.shape[0], out.shape[1]
+        a = out.transpose(0, 1).contiguous()  # (T, B, 4)
+        b = a.permute(1, 2, 0)  # (B, 4, T)
+        scores = torch.softmax(out @ b, dim=-1)  # (B, T, T) attention over steps
+        context = torch.matmul(scores, out)  # (B, T, 4)
+        first, second = context.chunk(2, dim=-1)  # (B, T, 2) each
+        pieces = torch.stack([first.exp(), second.abs().sqrt(), first.clamp(-0.1, 0.2), (first ** 2).log1p()], dim=2)
+        flat = pieces.reshape(B * T, -1)  # (B*T, 8)
+        mean = flat.mean(dim=0, keepdim=True) - flat.sum() / 100 + flat.max() - flat.amin(dim=1, keepdim=True)
+        last = out[:, T - 1] + out[:, -1, ...] * h.squeeze(0) - out[:, 1:T, :].mean(1)  # (B, 4)
+        gate = torch.sigmoid(self.proj(last)).unsqueeze(1).expand(B, T, 4)  # (B, T, 4)
+        y = torch.relu(out * gate - 0.1).flatten(1)  # (B, T*4)
+        z = torch.zeros(B, 2) + torch.ones(2).float()  # made from a size read from the traced output
+        w = out[..., None, 0].cumsum(1)[:, :, 0].tril()  # (B, T) running sums
+        return y, (flat - mean).view(B, T, 8), z, w, torch.tanh(-out).neg()
+
+
+def test_many_ops_at_several_sizes(tmp_path):
+    model = _scaled(_ManyOps())
+    rng = np.random.default_rng(5)
+    path = str(tmp_path / "ops.onnx")
+    rnnkit.onnx.export(model, rng.normal(size=(2, 4, 3)).astype(np.float32), path)
+    session = _session(path)
+    for T, B in [(4, 2), (3, 1), (7, 5)]:
+        _check(session, model, rng.normal(size=(B, T, 3)).astype(np.float32))

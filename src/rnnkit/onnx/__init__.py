@@ -1,12 +1,14 @@
 """ONNX export and import for both dialects (needs the optional ``onnx`` package: ``pip install 'rnnkit[files]'``).
 
-* :func:`export` writes an ``rnnkit.nn`` module (``torch.onnx.export``'s signature); Keras
+* :func:`export` writes an ``rnnkit.nn`` module (``torch.onnx.export``'s signature; also
+  ``rnnkit.onnx.export`` as ``torch.onnx.export`` after ``import rnnkit as torch``), your own
+  ``nn.Module`` subclasses included: their forward is traced (:mod:`rnnkit.onnx._trace`). Keras
   models use ``model.export(path, format="onnx")``.
 * :func:`load` reads an ONNX graph of ``LSTM``/``GRU``/``RNN`` nodes and common ops into an
   ``rnnkit.nn`` module with the same numbers (trainable: its weights are Parameters).
-* :func:`register` adds a converter for your own module class (it receives the :class:`Graph`
-  being written and the inputs as :class:`Sym` values, and writes the module with :func:`convert`
-  and ``Graph.op``).
+* :func:`register` adds a converter for a module class, used instead of tracing its forward
+  (it receives the :class:`Graph` being written and the inputs as :class:`Sym` values, and
+  writes the module with :func:`convert` and ``Graph.op``).
 
 Recurrent layers become ONNX's own ``LSTM``/``GRU``/``RNN`` nodes (gate blocks reordered,
 biases concatenated, ``layout=0`` with explicit transposes, ``sequence_lens`` for lengths,

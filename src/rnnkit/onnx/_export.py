@@ -1,4 +1,4 @@
-"""``rnnkit.onnx.export``: an ``rnnkit.nn`` module to an ONNX file (torch.onnx.export's signature)."""
+"""``rnnkit.onnx.export``: an ``rnnkit.nn`` module (yours included, traced) to an ONNX file (torch.onnx.export's signature)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rnnkit import nn, no_grad
+from rnnkit import nn
+from rnnkit._grad_mode import no_grad
 from rnnkit._tensor import Tensor, array_of
 from rnnkit.nn.utils.rnn import PackedSequence
 from rnnkit.onnx._graph import DEFAULT_OPSET, MIN_OPSET, Graph, Sym, check_path, max_opset, require_onnx, write
@@ -94,13 +95,16 @@ def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[s
            opset: int = DEFAULT_OPSET, metadata: dict[str, str] | None = None) -> None:
     """Write ``model`` (an ``rnnkit.nn`` module, in eval mode) as an ONNX file, as ``torch.onnx.export``.
 
-    Recurrent layers become ONNX ``LSTM``/``GRU``/``RNN`` nodes (one per layer; see
-    :mod:`rnnkit.onnx._recurrent` for the gate reordering and the ``Scan`` used for what the
-    nodes cannot express); the initial states and lengths passed in ``example_input`` become
-    graph inputs, and every returned tensor (outputs, final states) a graph output.
+    ``model``'s forward runs once on ``example_input``, traced (:mod:`rnnkit.onnx._trace`):
+    modules with a converter are written by it (recurrent layers become ONNX ``LSTM``/``GRU``/``RNN``
+    nodes, one per layer; see :mod:`rnnkit.onnx._recurrent` for the gate reordering and the
+    ``Scan`` used for what the nodes cannot express), and the tensor ops of any other forward
+    (your own ``nn.Module``) become their ONNX forms, sizes read from tensors staying dynamic.
+    The initial states and lengths passed in ``example_input`` become graph inputs, and every
+    returned tensor (outputs, final states) a graph output.
 
     Args:
-        model: the module (``nn.Sequential``, ``nn.LSTM``, ``nn.Linear``... or a registered class).
+        model: the module: ``nn.LSTM``, ``nn.Sequential``... or your own ``nn.Module`` subclass.
         example_input: the arguments of one call: a tensor/array, or a tuple of positional
             arguments optionally ending with a dict of keyword arguments (torch's ``args``);
             e.g. ``(x, (h0, c0))`` or ``(x, None, {"lengths": lengths})``. Arrays and tensors become
@@ -115,8 +119,9 @@ def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[s
         metadata: extra ``metadata_props`` (string keys and values) stored in the file.
 
     Raises:
-        ValueError, TypeError: a module without a converter, a bad argument, an opset too old for
-            an op (naming the layer and op), a path that cannot be written.
+        ValueError, TypeError: an op without an ONNX form or one that reads a traced tensor's values
+            into Python (naming the op and the module), a bad argument, an opset too old for an op
+            (naming the layer and op), a path that cannot be written.
 
     Example:
         >>> import numpy as np, os, tempfile, rnnkit.onnx

@@ -62,9 +62,10 @@ def converter_for(module: Any) -> Callable:
     if fn is not None:
         return fn
     known = sorted(c.__name__ for c in _CONVERTERS)
-    raise ValueError(f"model: rnnkit.onnx has no converter for {type(module).__name__}; it exports {known} and "
-                     "containers of them (nn.Sequential); for your own module, write its forward with these or "
-                     "register a converter with @rnnkit.onnx.register(YourModule)")
+    raise ValueError(f"model: rnnkit.onnx has no converter for {type(module).__name__} (converters exist for "
+                     f"{known}); a converter can only convert modules that have one: register one with "
+                     "@rnnkit.onnx.register(YourModule), or leave the module to rnnkit.onnx.export, which traces "
+                     "the forward of modules without a converter")
 
 
 def convert(g: Graph, module: Any, *args: Any, scope: str | None = None, **kwargs: Any) -> Any:

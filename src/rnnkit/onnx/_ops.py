@@ -3,7 +3,7 @@
 ``OPS`` maps an op's :class:`~rnnkit._tensor.Function` class to ``emit(t, xs, outs, **kwargs)``:
 ``t`` the :class:`~rnnkit.onnx._trace.Tracer`, ``xs`` the inputs as :class:`Sym` values,
 ``outs`` the op's outputs computed on the example (for ranks and dtypes), ``kwargs`` the
-op's own arguments (sizes in them may be :class:`~rnnkit.onnx._trace.SymInt`). It returns the
+op's own arguments (sizes in them may be :class:`~rnnkit.onnx._trace.SymInt`, see ``t.is_size``). It returns the
 ONNX value name of each output. The semantics are NumPy's on both sides (broadcasting,
 ``matmul``, basic indexing), so most ops map to one node::
 
@@ -30,7 +30,6 @@ from rnnkit import _indexing, _ops
 from rnnkit.nn import functional as F
 from rnnkit.onnx._graph import Sym
 from rnnkit.onnx._nn import gelu, linear
-from rnnkit.onnx._trace import SymInt
 
 __all__ = ["OPS"]
 
@@ -231,7 +230,7 @@ def _getitem(t, xs, outs, index):
         elif isinstance(item, np.ndarray) and item.ndim > 0:
             value = g.op("Gather", [value, t.const(item.astype(np.int64))], axis=axis)
             axis += item.ndim
-        elif isinstance(item, SymInt):  # a size read from a tensor: the axis goes
+        elif t.is_size(item):  # a size read from a tensor: the axis goes
             value = g.op("Squeeze", [g.op("Gather", [value, t.dim(item)], axis=axis), g.ints([axis])])
         else:  # an int (or a 0-d array): the axis goes
             value = g.op("Gather", [value, g.const(np.asarray(int(item), np.int64))], axis=axis)

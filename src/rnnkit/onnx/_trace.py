@@ -56,6 +56,7 @@ from rnnkit import nn
 from rnnkit._tensor import Size, Tensor
 from rnnkit.onnx._graph import Graph, Sym
 from rnnkit.onnx._nn import convert, find_converter
+from rnnkit.onnx._ops import OPS
 
 __all__ = ["SymInt", "TraceTensor", "Tracer", "trace"]
 
@@ -218,6 +219,11 @@ class Tracer:
         array = value._array if isinstance(value, Tensor) else np.asarray(value)
         return Sym(self.const(array), array.ndim, array.dtype.type)
 
+    @staticmethod
+    def is_size(n: Any) -> bool:
+        """Whether ``n`` is a size read from a traced tensor (a :class:`SymInt`)."""
+        return isinstance(n, SymInt)
+
     def dim(self, n: Any) -> str:
         """A size (int or SymInt) as a 1-D int64 value of one element."""
         if not isinstance(n, SymInt):
@@ -268,8 +274,6 @@ class Tracer:
     # -- the two dispatch points ---------------------------------------------------------------
     def record(self, fn: type, inputs: tuple, kwargs: dict) -> Any:
         """``fn.apply(*inputs, **kwargs)`` on the values, written into the graph by its ONNX form."""
-        from rnnkit.onnx._ops import OPS
-
         for key, value in kwargs.items():
             if isinstance(value, TracedArray) or isinstance(value, tuple) and any(
                     isinstance(v, TracedArray) for v in value):
