@@ -11,6 +11,7 @@ from rnnkit._grad_mode import no_grad
 from rnnkit._tensor import Tensor, array_of
 from rnnkit.nn.utils.rnn import PackedSequence
 from rnnkit.onnx._graph import DEFAULT_OPSET, MIN_OPSET, Graph, Sym, check_path, max_opset, require_onnx, write
+from rnnkit.onnx._sizes import first_difference, grow, replace_leaves, varying_groups
 from rnnkit.onnx._trace import TraceTensor, Tracer, trace
 
 __all__ = ["export", "check_opset", "declare_outputs", "flatten"]
@@ -76,10 +77,15 @@ def _names(given: Sequence[str] | None, defaults: list[str], what: str) -> list[
 
 
 def declare_outputs(g: Graph, syms: list[Sym], arrays: list[np.ndarray], names: list[str],
-                    dynamic_axes: dict | None) -> None:
-    """Make ``syms`` the graph's outputs, named ``names``, typed and shaped like ``arrays``."""
+                    dynamic_axes: dict | None, varying: list[set[int]] | None = None) -> None:
+    """Make ``syms`` the graph's outputs, named ``names``, typed and shaped like ``arrays``.
+
+    ``varying``: per output, the axes whose size followed the inputs' dynamic axes (measured by
+    tracing twice); they are declared dynamic too, besides those of ``dynamic_axes`` or the
+    default rule.
+    """
     used: set[str] = set()
-    for sym, array, name in zip(syms, arrays, names):
+    for k, (sym, array, name) in enumerate(zip(syms, arrays, names)):
         if not isinstance(sym, Sym):
             raise ValueError(f"model: output {name!r} is a constant ({type(sym).__name__}), not computed from the "
                              "inputs; ONNX outputs must depend on the graph")
@@ -87,7 +93,47 @@ def declare_outputs(g: Graph, syms: list[Sym], arrays: list[np.ndarray], names: 
         if value in used:  # the same value returned twice: give the second its own node
             value = g.op("Identity", [value])
         used.add(value)
-        g.output(value, name, array.dtype, _declared_shape(name, array, dynamic_axes))
+        shape = _declared_shape(name, array, dynamic_axes)
+        if varying is not None:
+            shape = [f"{name}_dim{i}" if i in varying[k] and not isinstance(n, str) else n for i, n in enumerate(shape)]
+        g.output(value, name, array.dtype, shape)
+
+
+def _refuse_packed(value: Any) -> None:
+    if isinstance(value, PackedSequence):
+        raise TypeError("example_input: a PackedSequence cannot be an ONNX input; pass the padded batch and its "
+                        "lengths instead, as in (x, None, {'lengths': lengths}): they become the graph's input and "
+                        "sequence_lens")
+    for v in value.values() if isinstance(value, dict) else value if isinstance(value, (tuple, list)) else ():
+        _refuse_packed(v)
+
+
+def _leaf_array(leaf: Any) -> np.ndarray | None:
+    return leaf.values if isinstance(leaf, TraceTensor) else _array(leaf)
+
+
+def _described(names: list[str], labelled: list[list[tuple[int, Any]]]) -> str:
+    return ", ".join(f"{name} axis {i}" for name, axes in zip(names, labelled) for i, _ in axes)
+
+
+def _traced(model: nn.Module, args: list, kwargs: dict, inputs: list[tuple[str, list]], opset: int) -> tuple:
+    """A graph of ``model(*args, **kwargs)`` traced; each array becomes the next of ``inputs`` (name, shape)."""
+    g = Graph(opset)
+    names = iter(inputs)
+
+    def example(tracer: Tracer, value: Any) -> Any:
+        if isinstance(value, (tuple, list)):
+            return type(value)(example(tracer, v) for v in value)
+        array = _array(value)
+        if array is None:
+            return value
+        name, shape = next(names)
+        g.input(name, array.dtype, shape)
+        return TraceTensor.make(tracer, array, Sym(name, array.ndim, array.dtype.type))
+
+    with no_grad():
+        outputs, _ = trace(g, model, args, kwargs, example)
+    return g, outputs
 
 
 def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[str] | None = None,
@@ -148,38 +194,60 @@ def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[s
     single = not isinstance(example_input, tuple) or isinstance(example_input, PackedSequence)
     args = [example_input] if single else list(example_input)
     kwargs = args.pop() if args and isinstance(args[-1], dict) else {}
+    _refuse_packed([args, kwargs])
+    arrays = [_array(a) for a in flatten([args, list(kwargs.values())]) if _array(a) is not None]
+    default_in = ["input"] + [f"input_{i}" for i in range(1, len(arrays))]
+    in_names = _names(input_names, default_in, "input_names")
+    shapes = [_declared_shape(name, array, dynamic_axes) for name, array in zip(in_names, arrays)]
+    labelled = [[(i, n) for i, n in enumerate(shape) if isinstance(n, str)] for shape in shapes]
+
+    def grown(new: list[np.ndarray]) -> tuple[list, dict]:
+        """args and kwargs with the example arrays replaced by tensors of ``new`` (in order)."""
+        it = iter(new)
+        return replace_leaves((args, kwargs), lambda v: _array(v) is not None, lambda v: Tensor._wrap(next(it)))
+
+    def runs(new: list[np.ndarray]) -> bool:
+        try:
+            new_args, new_kwargs = grown(new)
+            with no_grad():
+                model(*new_args, **new_kwargs)
+        except Exception:  # noqa: BLE001  (a probe: any failure means these sizes cannot vary)
+            return False
+        return True
 
     was_training = model.training
     model.eval()
     try:
-        g = Graph(opset)
-        leaves = [a for a in flatten([args, list(kwargs.values())]) if _array(a) is not None]
-        default_in = ["input"] + [f"input_{i}" for i in range(1, len(leaves))]
-        in_names = iter(_names(input_names, default_in, "input_names"))
-
-        def example(tracer: Tracer, value: Any) -> Any:
-            """An example argument as the forward's traced argument (arrays and tensors become graph inputs)."""
-            if isinstance(value, PackedSequence):
-                raise TypeError("example_input: a PackedSequence cannot be an ONNX input; pass the padded batch and "
-                                "its lengths instead, as in (x, None, {'lengths': lengths}): they become the "
-                                "graph's input and sequence_lens")
-            if isinstance(value, (tuple, list)):
-                return type(value)(example(tracer, v) for v in value)
-            array = _array(value)
-            if array is None:
-                return value
-            name = next(in_names)
-            g.input(name, array.dtype, _declared_shape(name, array, dynamic_axes))
-            return TraceTensor.make(tracer, array, Sym(name, array.ndim, array.dtype.type))
-
-        with no_grad():
-            outputs, _ = trace(g, model, args, kwargs, example)
+        checked = labelled
+        if dynamic_axes is None and any(labelled):  # default axes: check the sizes the forward can take grown
+            keep = varying_groups(arrays, labelled, runs)
+            checked = [[(i, n) for i, n in axes if a.shape[i] in keep] for a, axes in zip(arrays, labelled)]
+        g, outputs = _traced(model, args, kwargs, list(zip(in_names, shapes)), opset)
+        out_arrays = [_leaf_array(leaf) for leaf in flatten(outputs)]
+        varying = None
+        if any(checked):
+            new_args, new_kwargs = grown(grow(arrays, checked))
+            try:
+                g2, outputs2 = _traced(model, new_args, new_kwargs, list(zip(in_names, shapes)), opset)
+            except Exception as error:
+                raise ValueError(f"dynamic_axes: forward fails with the dynamic axes one longer than in the example "
+                                 f"({_described(in_names, checked)}): {error}; declare only the axes that vary in "
+                                 "dynamic_axes") from error
+            where = first_difference(g.graph_proto("first"), g2.graph_proto("second"))
+            if where is not None:
+                raise ValueError(f"model: the graph traced with the dynamic axes one longer "
+                                 f"({_described(in_names, checked)}) differs at {where}: the forward uses a size of "
+                                 "a dynamic axis as a fixed number there (a Python loop over x.size(i), a size passed "
+                                 "through NumPy or int(), squeeze() without a dim...), so the exported graph would "
+                                 "be wrong at other sizes. Keep sizes as tensor expressions, or export fixed sizes "
+                                 "with dynamic_axes={}")
+            varying = [set() if a is None or _leaf_array(b) is None else
+                       {i for i, (m, n) in enumerate(zip(a.shape, _leaf_array(b).shape)) if m != n}
+                       for a, b in zip(out_arrays, flatten(outputs2))]
     finally:
         model.train(was_training)
-    leaves = flatten(outputs)
-    out_syms = [leaf.sym if isinstance(leaf, TraceTensor) else leaf for leaf in leaves]
-    out_arrays = [leaf.values if isinstance(leaf, TraceTensor) else _array(leaf) for leaf in leaves]
+    out_syms = [leaf.sym if isinstance(leaf, TraceTensor) else leaf for leaf in flatten(outputs)]
     default_out = ["output"] + [f"output_{i}" for i in range(1, len(out_syms))]
     names = _names(output_names, default_out, "output_names")
-    declare_outputs(g, out_syms, out_arrays, names, dynamic_axes)
+    declare_outputs(g, out_syms, out_arrays, names, dynamic_axes, varying)
     write(g.model(type(model).__name__, metadata), path)
