@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -226,7 +228,6 @@ def test_untraceable_op_names_the_op_and_module(tmp_path):
 
     with pytest.raises(ValueError, match=r"bool\(tensor\).*in module 'branchy'"):
         rnnkit.onnx.export(Branchy(), x, path)
-    import os
     assert not os.path.exists(path)
 
 
@@ -265,3 +266,82 @@ def test_many_ops_at_several_sizes(tmp_path):
     session = _session(path)
     for T, B in [(4, 2), (3, 1), (7, 5)]:
         _check(session, model, rng.normal(size=(B, T, 3)).astype(np.float32))
+
+
+class _CellLoop(nn.Module):
+    """A Python loop over the time axis: unrolled for the example's length by any tracer."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.LSTMCell(2, 3)
+
+    def forward(self, x):  # (B, T, 2)
+        h = c = torch.zeros(x.size(0), 3)
+        for t in range(x.size(1)):
+            h, c = self.cell(x[:, t], (h, c))
+        return h
+
+
+class _Spread(nn.Module):
+    def forward(self, x):  # std over time: its divisor T - 1 is computed from the size in Python
+        return x.std(dim=1)
+
+
+def test_a_size_fixed_by_python_is_refused_unless_sizes_are_fixed(tmp_path):
+    path = str(tmp_path / "m.onnx")
+    x = np.random.default_rng(6).normal(size=(2, 4, 2)).astype(np.float32)
+    loop = _scaled(_CellLoop())
+    with pytest.raises(ValueError, match=r"one longer \(input axis 0, input axis 1\) differs at the number of nodes"):
+        rnnkit.onnx.export(loop, x, path)
+    with pytest.raises(ValueError, match=r"differs at the constant .* used by node '_spread/Div'"):
+        rnnkit.onnx.export(_Spread(), x, path)
+    assert not os.path.exists(path)
+    rnnkit.onnx.export(loop, x, path, dynamic_axes={})  # fixed sizes: the unrolled loop is right
+    session = _session(path)
+    assert [d.dim_value for d in onnx.load(path).graph.input[0].type.tensor_type.shape.dim] == [2, 4, 2]
+    _check(session, loop, x)
+    with pytest.raises(ValueError, match=r"dynamic_axes: forward fails with the dynamic axes one longer .*input axis 2"):
+        rnnkit.onnx.export(loop, x, path, dynamic_axes={"input": {2: "features"}})
+
+
+def test_output_axes_that_follow_the_inputs_are_declared_dynamic(tmp_path):
+    path = str(tmp_path / "ops.onnx")
+    rnnkit.onnx.export(_scaled(_ManyOps()), np.zeros((2, 4, 3), np.float32), path)
+    dims = {o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim] for o in onnx.load(path).graph.output}
+    assert dims["output"] == ["output_dim0", "output_dim1"]  # (B, T*4): the flattened axis varies too
+    assert dims["output_2"] == ["output_2_dim0", 2]  # zeros(B, 2)
+
+
+class _Lengths(nn.Module):
+    """Padded batches with their lengths: packed in PyTorch; here the lengths go to the layer (sequence_lens)."""
+
+    def __init__(self, packed):
+        super().__init__()
+        self.packed = packed
+        self.rnn = nn.GRU(3, 5, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(10, 2)
+
+    def forward(self, x, lengths):
+        if self.packed:
+            x = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            _, h_n = self.rnn(x)
+        else:
+            _, h_n = self.rnn(x, None, lengths=lengths)
+        return self.out(torch.cat([h_n[0], h_n[1]], dim=-1))
+
+
+def test_lengths_go_to_the_layer(tmp_path):
+    path = str(tmp_path / "len.onnx")
+    rng = np.random.default_rng(7)
+    example = (rng.normal(size=(3, 6, 3)).astype(np.float32), np.array([6, 2, 4]))
+    with pytest.raises(ValueError, match=r"pack_padded_sequence .*pass the lengths to the recurrent layer"):
+        rnnkit.onnx.export(_scaled(_Lengths(packed=True)), example, path)
+    model = _scaled(_Lengths(packed=False))
+    rnnkit.onnx.export(model, example, path)
+    session = _session(path)
+    packed = _scaled(_Lengths(packed=True))  # the same weights
+    for T, B in SIZES:
+        x, lengths = rng.normal(size=(B, T, 3)).astype(np.float32), rng.integers(1, T + 1, B)
+        _check(session, model, x, lengths)
+        np.testing.assert_allclose(packed(torch.tensor(x), lengths).numpy(),  # the numbers of the packed form
+                                   model(torch.tensor(x), lengths).numpy(), **TOL)

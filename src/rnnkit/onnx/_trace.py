@@ -20,7 +20,8 @@ expressions rather than the example's numbers. What cannot be traced raises a Va
 naming the op and the module: an op without an ONNX form, reading a traced tensor's values
 into Python or NumPy (``.item()``, ``.numpy()``, ``if x.sum() > 0:``), writing into one.
 As with torch's tracer, Python control flow runs once on the example: a loop such as
-``for t in range(x.size(1))`` is unrolled for the example's length.
+``for t in range(x.size(1))`` is unrolled for the example's length (``export`` then finds that
+the graph changes with the sizes, see :mod:`rnnkit.onnx._sizes`, and refuses it).
 
 Example:
     >>> import numpy as np, os, tempfile, rnnkit, rnnkit.onnx
@@ -60,6 +61,12 @@ from rnnkit.onnx._ops import OPS
 
 __all__ = ["SymInt", "TraceTensor", "Tracer", "trace"]
 
+_HINTS = {  # what to write instead, for the ops that read values most often in RNN programs
+    "pack_padded_sequence": "pass the lengths to the recurrent layer instead, rnn(x, hx, lengths=lengths) "
+                            "(exported as the node's sequence_lens)",
+    "embedding": "use an nn.Embedding module (it has a converter)",
+    "leaky_relu": "use an nn.LeakyReLU module (it has a converter)",
+}
 _CONTAINERS = (nn.Sequential,)  # converted containers are traced instead, so each child gets its own decision
 _ARITH = {"Add": operator.add, "Sub": operator.sub, "Mul": operator.mul, "Div": operator.floordiv, "Mod": operator.mod}
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../rnnkit
@@ -193,9 +200,10 @@ class Tracer:
     def value_error(self, what: str) -> ValueError:
         op = _calling_op()
         described = f"the op {op} ({what})" if op else what
+        hint = _HINTS.get(op, "write it with tensor ops (or register a converter for the module with "
+                               "@rnnkit.onnx.register)")
         return ValueError(f"rnnkit.onnx.export: {described}, in {self.where()}, reads the values of a traced tensor; "
-                          "the ONNX graph cannot follow values into Python or NumPy. Write it with tensor ops "
-                          "(or register a converter for the module with @rnnkit.onnx.register)")
+                          f"the ONNX graph cannot follow values into Python or NumPy: {hint}")
 
     # -- values -------------------------------------------------------------------------------
     def const(self, array: np.ndarray) -> str:
