@@ -147,7 +147,9 @@ def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[s
     ``Scan`` used for what the nodes cannot express), and the tensor ops of any other forward
     (your own ``nn.Module``) become their ONNX forms, sizes read from tensors staying dynamic.
     The initial states and lengths passed in ``example_input`` become graph inputs, and every
-    returned tensor (outputs, final states) a graph output.
+    returned tensor (outputs, final states) a graph output. A second trace with every dynamic
+    axis one longer must give the same graph (:mod:`rnnkit.onnx._sizes`): a forward that fixes
+    a size in Python (a loop over ``x.size(1)``) is refused rather than exported wrong.
 
     Args:
         model: the module: ``nn.LSTM``, ``nn.Sequential``... or your own ``nn.Module`` subclass.
@@ -159,15 +161,17 @@ def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[s
         input_names, output_names: names of the graph inputs/outputs in order (default:
             ``input``, ``input_1``... and ``output``, ``output_1``...; fewer names: the rest default).
         dynamic_axes: ``{name: {axis: label}}`` or ``{name: [axes]}``: the axes of variable size,
-            every other one fixed to the example's size (torch's meaning). Default (None): every
-            axis but the feature (last) axis of float values, and every axis of integer ones.
+            every other one fixed to the example's size (torch's meaning); ``{}`` fixes every size.
+            Default (None): every axis but the feature (last) axis of float values, and every axis
+            of integer ones. Output axes that follow the inputs' sizes are declared dynamic too.
         opset: the ONNX opset (default 17).
         metadata: extra ``metadata_props`` (string keys and values) stored in the file.
 
     Raises:
         ValueError, TypeError: an op without an ONNX form or one that reads a traced tensor's values
-            into Python (naming the op and the module), a bad argument, an opset too old for an op
-            (naming the layer and op), a path that cannot be written.
+            into Python (naming the op and the module), a graph that changes with the dynamic sizes
+            (naming the node), a bad argument, an opset too old for an op (naming the layer and op),
+            a path that cannot be written.
 
     Example:
         >>> import numpy as np, os, tempfile, rnnkit.onnx

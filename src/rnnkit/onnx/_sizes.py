@@ -7,9 +7,11 @@ the example *grown* by one along every dynamic axis (values repeated cyclically,
 and lengths stay valid). A graph that does not depend on the sizes is the same both times; the
 first node (or constant) that differs names the module and op that fixed a size.
 
-With the default dynamic axes, axes are grouped by their size in the example (axes that must
-agree, such as the batch axis of ``x`` and of ``h0``, have the same size) and a group is
-dynamic only when the forward runs with it grown: ``h0``'s layer axis is then fixed.
+With the default dynamic axes (every axis but the features), axes are grouped by their size in
+the example (axes that must agree, such as the batch axis of ``x`` and of ``h0``, have the same
+size); a group is checked when the forward runs with it grown, and left out of the check when
+the forward refuses it (``h0``'s layer axis; or a batch of the same size as the layer axis:
+example sizes that differ get every axis checked).
 
 Example:
     >>> import numpy as np

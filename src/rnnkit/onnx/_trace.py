@@ -54,7 +54,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from rnnkit import nn
-from rnnkit._tensor import Size, Tensor
+from rnnkit._tensor import Size, Tensor, _to_array
 from rnnkit.onnx._graph import Graph, Sym
 from rnnkit.onnx._nn import convert, find_converter
 from rnnkit.onnx._ops import OPS
@@ -190,7 +190,7 @@ class Tracer:
         self.root = type(model).__name__.lower()  # module paths read "rnnmodel.decoder"
         self.path: list[str] = [self.root]  # the module whose forward is running (for errors)
         self._consts: dict[int, tuple[np.ndarray, str]] = {}  # id(array) -> (array, initializer): each weight once
-        self._dims: dict[int, tuple[SymInt, str]] = {}  # id(SymInt) -> (SymInt, its 1-D int64 value)
+        self._dims: dict[Any, tuple[SymInt, str]] = {}  # recipe or id(SymInt) -> (SymInt, its 1-D int64 value)
         self._const_values: dict[str, np.ndarray] = {}  # initializer -> array, for ops that use a constant's values
 
     # -- errors ------------------------------------------------------------------------------
@@ -236,10 +236,11 @@ class Tracer:
         """A size (int or SymInt) as a 1-D int64 value of one element."""
         if not isinstance(n, SymInt):
             return self.g.ints([int(n)])
-        hit = self._dims.get(id(n))
+        kind = n.recipe[0]
+        key = n.recipe if kind == "dim" else id(n)  # x.size(0) read twice is one Shape/Gather
+        hit = self._dims.get(key)
         if hit is not None:
             return hit[1]
-        kind = n.recipe[0]
         if kind == "dim":
             _, value, axis = n.recipe
             name = self.g.op("Gather", [self.g.op("Shape", [value]), self.g.ints([axis])], axis=0)
@@ -252,7 +253,7 @@ class Tracer:
                 name = self.g.op("Div", [self.g.op("Sub", [a, self.g.op("Mod", [a, b], fmod=0)]), b])
             else:
                 name = self.g.op(kind, [a, b])
-        self._dims[id(n)] = (n, name)
+        self._dims[key] = (n, name)
         return name
 
     def shape(self, sizes: Any) -> str:
@@ -292,10 +293,10 @@ class Tracer:
                              f"rnnkit (it exports {', '.join(sorted(_op_name(c) for c in OPS))}); write the "
                              "forward with those ops or register a converter for the module with "
                              "@rnnkit.onnx.register")
-        plain = [Tensor._wrap(x.values) if isinstance(x, TraceTensor) else x for x in inputs]
-        result = fn.apply(*plain, **kwargs)
+        inputs = tuple(x if isinstance(x, Tensor) else Tensor._wrap(_to_array(x)) for x in inputs)  # as apply does
+        result = fn.apply(*(Tensor._wrap(x.values) if isinstance(x, TraceTensor) else x for x in inputs), **kwargs)
         outs = result if isinstance(result, tuple) else (result,)
-        operands = [self.sym(x) if isinstance(x, Tensor) else self.sym(np.asarray(x)) for x in inputs]
+        operands = [self.sym(x) for x in inputs]
         with self.g.layer(self.path[-1]):
             names = emit(self, operands, [o._array for o in outs], **kwargs)
         names = names if isinstance(names, (list, tuple)) else [names]
