@@ -1,4 +1,4 @@
-"""``rnnkit.onnx.export``: an ``rnnkit.nn`` module (yours included, traced) to an ONNX file (torch.onnx.export's signature)."""
+"""``rnnkit.onnx.export``: an ``rnnkit.nn`` module, yours included (traced), to an ONNX file, as torch.onnx.export."""
 
 from __future__ import annotations
 

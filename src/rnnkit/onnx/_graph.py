@@ -36,6 +36,7 @@ OP_SINCE = {
     "Scan": 11, "Range": 11, "Where": 9, "Erf": 9, "Selu": 6, "Shape": 1, "Slice": 10, "Expand": 8,
     "ConstantOfShape": 9, "LSTM": 7, "GRU": 7, "RNN": 7, "LayerNormalization": 17, "Gelu": 20, "LeakyRelu": 6,
     "Add": 7, "Sub": 7, "Mul": 7, "Div": 7, "Reshape": 5, "Cast": 6, "Less": 9, "Greater": 9, "Equal": 11, "If": 11, "Xor": 7, "And": 7,
+    "Einsum": 12, "Trilu": 14, "CumSum": 11, "Clip": 11, "GatherElements": 11, "Mod": 10, "Round": 11, "Sign": 9,
 }
 
 

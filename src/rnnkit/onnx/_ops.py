@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from rnnkit import _indexing, _ops
+from rnnkit import _indexing, _linalg, _ops
 from rnnkit.nn import functional as F
 from rnnkit.onnx._graph import Sym
 from rnnkit.onnx._nn import gelu, linear
@@ -97,7 +97,7 @@ def _cast(t, xs, outs, dtype):
 
 
 def _reduce(t, op: str, x: Sym, axes, keepdim: bool) -> str:
-    """ReduceSum/Mean/Max/Min/Prod over ``axes`` (None: all); the axes are an input from opset 18 (13 for Sum)."""
+    """ReduceSum/Mean/Max/Min/Prod/L2 over ``axes`` (None: all); the axes are an input from opset 18 (13 for Sum)."""
     axes = list(range(x.rank)) if axes is None else list(axes)
     if t.g.opset >= (13 if op == "ReduceSum" else 18):
         return t.g.op(op, [x.name, t.g.ints(axes)], keepdims=int(keepdim))
@@ -122,6 +122,16 @@ def _prod(t, xs, outs, axes=None, keepdim=False):
 @_emits(_ops.Extreme)
 def _extreme(t, xs, outs, axes=None, keepdim=False, largest=True):
     return _reduce(t, "ReduceMax" if largest else "ReduceMin", xs[0], axes, keepdim)
+
+
+@_emits(_linalg.Norm2)
+def _norm(t, xs, outs, axes=None, keepdim=False):
+    return _reduce(t, "ReduceL2", xs[0], axes, keepdim)
+
+
+@_emits(_linalg.Einsum)
+def _einsum(t, xs, outs, inputs, output):
+    return t.g.op("Einsum", [x.name for x in xs], equation=f"{','.join(inputs)}->{output}")
 
 
 @_emits(_ops.Softmax)

@@ -66,6 +66,8 @@ _HINTS = {  # what to write instead, for the ops that read values most often in 
                             "(exported as the node's sequence_lens)",
     "embedding": "use an nn.Embedding module (it has a converter)",
     "leaky_relu": "use an nn.LeakyReLU module (it has a converter)",
+    "Dropout": "dropout in training mode is random (F.dropout's default is training=True): pass "
+               "training=self.training, or use an nn.Dropout module",
 }
 _CONTAINERS = (nn.Sequential,)  # converted containers are traced instead, so each child gets its own decision
 _ARITH = {"Add": operator.add, "Sub": operator.sub, "Mul": operator.mul, "Div": operator.floordiv, "Mod": operator.mod}
@@ -289,10 +291,10 @@ class Tracer:
                 raise self.value_error(f"the {key!r} argument of the op {_op_name(fn)}")
         emit = OPS.get(fn)
         if emit is None:
-            raise ValueError(f"rnnkit.onnx.export: the op {_op_name(fn)}, in {self.where()}, has no ONNX form in "
-                             f"rnnkit (it exports {', '.join(sorted(_op_name(c) for c in OPS))}); write the "
-                             "forward with those ops or register a converter for the module with "
-                             "@rnnkit.onnx.register")
+            hint = _HINTS.get(_op_name(fn), f"rnnkit exports {', '.join(sorted(_op_name(c) for c in OPS))}; write "
+                              "the forward with those ops or register a converter for the module with "
+                              "@rnnkit.onnx.register")
+            raise ValueError(f"rnnkit.onnx.export: the op {_op_name(fn)}, in {self.where()}, has no ONNX form: {hint}")
         inputs = tuple(x if isinstance(x, Tensor) else Tensor._wrap(_to_array(x)) for x in inputs)  # as apply does
         result = fn.apply(*(Tensor._wrap(x.values) if isinstance(x, TraceTensor) else x for x in inputs), **kwargs)
         outs = result if isinstance(result, tuple) else (result,)
