@@ -176,6 +176,9 @@ def test_seq2seq_returns_tuple_with_state(tmp_path):
                        output_names=["logp", "state"])
     session = _session(path)
     assert [o.name for o in session.get_outputs()] == ["logp", "state"]
+    reshapes = [n for n in onnx.load(path).graph.node if n.op_type == "Reshape" and n.name.startswith("seq2seq/")]
+    constants = {i.name for i in onnx.load(path).graph.initializer}
+    assert reshapes and all(n.input[1] not in constants for n in reshapes)  # view(T * B, -1): computed shapes
     for T, B in SIZES:
         _check(session, model, rng.integers(0, 11, (T + 2, B)), rng.integers(0, 11, (T, B)))
 

@@ -242,8 +242,8 @@ def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[s
                 raise ValueError(f"model: the graph traced with the dynamic axes one longer "
                                  f"({_described(in_names, checked)}) differs at {where}: the forward uses a size of "
                                  "a dynamic axis as a fixed number there (a Python loop over x.size(i), a size passed "
-                                 "through NumPy or int(), squeeze() without a dim...), so the exported graph would "
-                                 "be wrong at other sizes. Keep sizes as tensor expressions, or export fixed sizes "
+                                 "through NumPy or int(), squeeze() without a dim...) or draws random numbers, so "
+                                 "the exported graph would be wrong at other sizes. Keep sizes as tensor expressions, or export fixed sizes "
                                  "with dynamic_axes={}")
             varying = [set() if a is None or _leaf_array(b) is None else
                        {i for i, (m, n) in enumerate(zip(a.shape, _leaf_array(b).shape)) if m != n}
