@@ -257,7 +257,7 @@ class _ManyOps(nn.Module):
         gate = torch.sigmoid(self.proj(last)).unsqueeze(1).expand(B, T, 4)  # (B, T, 4)
         y = torch.relu(out * gate - 0.1).flatten(1)  # (B, T*4)
         z = torch.zeros(B, 2) + torch.ones(2).float()  # made from a size read from the traced output
-        w = out[..., None, 0].cumsum(1)[:, :, 0].tril()  # (B, T) running sums
+        w = out[..., None, 0].cumsum(1)[:, :, 0].tril() + out[:, [0, -1], 1].sum(1, keepdim=True)  # (B, T)
         attention = torch.einsum("btd,bsd->bts", out, out) - torch.bmm(a.transpose(0, 1), b)  # (B, T, T) zeros
         return y, (flat - mean).view(B, T, 8), z, w, torch.tanh(-out).neg(), attention + out.norm(dim=-1)[:, None]
 

@@ -216,7 +216,7 @@ def _gelu(t, xs, outs, approximate):
 @_emits(_ops.GetItem)
 def _getitem(t, xs, outs, index):
     """Basic indexing (ints, slices, None, Ellipsis) and one integer-array index, as NumPy."""
-    items = list(index) if isinstance(index, tuple) else [index]
+    items = [np.asarray(i) if isinstance(i, list) else i for i in (index if isinstance(index, tuple) else [index])]
     consumed = sum(1 for i in items if i is not None and i is not Ellipsis)
     if any(i is Ellipsis for i in items):
         at = next(k for k, i in enumerate(items) if i is Ellipsis)
