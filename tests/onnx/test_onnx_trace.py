@@ -350,3 +350,26 @@ def test_lengths_go_to_the_layer(tmp_path):
         _check(session, model, x, lengths)
         np.testing.assert_allclose(packed(torch.tensor(x), lengths).numpy(),  # the numbers of the packed form
                                    model(torch.tensor(x), lengths).numpy(), **TOL)
+
+
+class _Stateful(nn.Module):
+    """Old-style stateful forward: keeps its last state on the module."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(2, 3)
+        self.hidden = None
+
+    def forward(self, x):
+        out, self.hidden = self.rnn(x, self.hidden)
+        return out
+
+
+def test_export_leaves_the_model_as_it_was(tmp_path):
+    model = _scaled(_Stateful())
+    x = np.random.default_rng(8).normal(size=(4, 2, 2)).astype(np.float32)
+    rnnkit.onnx.export(model, x, str(tmp_path / "m.onnx"))
+    assert model.hidden is None and "forward" not in model.__dict__ and "forward" not in model.rnn.__dict__
+    model(torch.tensor(x))  # eager again: no traced tensor left behind
+    assert type(model.hidden) is rnnkit.Tensor
+    _check(_session(str(tmp_path / "m.onnx")), _scaled(_Stateful()), x)

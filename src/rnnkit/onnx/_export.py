@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import contextlib
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -116,6 +117,21 @@ def _described(names: list[str], labelled: list[list[tuple[int, Any]]]) -> str:
     return ", ".join(f"{name} axis {i}" for name, axes in zip(names, labelled) for i, _ in axes)
 
 
+@contextlib.contextmanager
+def _unchanged(model: nn.Module) -> Iterator[None]:
+    """Undo on exit what calls of ``model`` rebound on its modules (a forward that keeps ``self.hidden``
+    would otherwise keep a traced tensor, or the state of an extra run)."""
+    saved = [(m, dict(m.__dict__), dict(m._buffers)) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for module, attributes, buffers in saved:
+            module.__dict__.clear()
+            module.__dict__.update(attributes)
+            module._buffers.clear()
+            module._buffers.update(buffers)
+
+
 def _traced(model: nn.Module, args: list, kwargs: dict, inputs: list[tuple[str, list]], opset: int) -> tuple:
     """A graph of ``model(*args, **kwargs)`` traced; each array becomes the next of ``inputs`` (name, shape)."""
     g = Graph(opset)
@@ -213,7 +229,7 @@ def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[s
     def runs(new: list[np.ndarray]) -> bool:
         try:
             new_args, new_kwargs = grown(new)
-            with no_grad():
+            with no_grad(), _unchanged(model):
                 model(*new_args, **new_kwargs)
         except Exception:  # noqa: BLE001  (a probe: any failure means these sizes cannot vary)
             return False
@@ -226,13 +242,15 @@ def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[s
         if dynamic_axes is None and any(labelled):  # default axes: check the sizes the forward can take grown
             keep = varying_groups(arrays, labelled, runs)
             checked = [[(i, n) for i, n in axes if a.shape[i] in keep] for a, axes in zip(arrays, labelled)]
-        g, outputs = _traced(model, args, kwargs, list(zip(in_names, shapes)), opset)
+        with _unchanged(model):
+            g, outputs = _traced(model, args, kwargs, list(zip(in_names, shapes)), opset)
         out_arrays = [_leaf_array(leaf) for leaf in flatten(outputs)]
         varying = None
         if any(checked):
             new_args, new_kwargs = grown(grow(arrays, checked))
             try:
-                g2, outputs2 = _traced(model, new_args, new_kwargs, list(zip(in_names, shapes)), opset)
+                with _unchanged(model):
+                    g2, outputs2 = _traced(model, new_args, new_kwargs, list(zip(in_names, shapes)), opset)
             except Exception as error:
                 raise ValueError(f"dynamic_axes: forward fails with the dynamic axes one longer than in the example "
                                  f"({_described(in_names, checked)}): {error}; declare only the axes that vary in "
