@@ -140,7 +140,8 @@ def test_word_language_model(tmp_path, rnn_type, tied):
     model = _scaled(RNNModel(rnn_type, ntoken=13, ninp=6, nhid=6, nlayers=2, tie_weights=tied))
     rng = np.random.default_rng(1)
     path = str(tmp_path / "lm.onnx")
-    rnnkit.onnx.export(model, (rng.integers(0, 13, (5, 3)), model.init_hidden(3)), path)
+    torch.onnx.export(model, (rng.integers(0, 13, (5, 3)), model.init_hidden(3)), path,  # torch's keywords
+                      export_params=True, opset_version=17, do_constant_folding=True)
     ops = [n.op_type for n in onnx.load(path).graph.node]
     node = {"LSTM": "LSTM", "GRU": "GRU", "RNN_TANH": "RNN"}[rnn_type]
     assert ops.count(node) == 2 and "LogSoftmax" in ops  # each layer stays one recurrent node
@@ -183,11 +184,12 @@ def test_seq2seq_returns_tuple_with_state(tmp_path):
         _check(session, model, rng.integers(0, 11, (T + 2, B)), rng.integers(0, 11, (T, B)))
 
 
-def test_user_module_inside_sequential_and_functional_ops(tmp_path):
+def test_user_module_inside_sequential_and_functional_ops(tmp_path, capsys):
     model = _scaled(nn.Sequential(nn.Linear(3, 5), Block(5), nn.Tanh(), Block(5)))
     rng = np.random.default_rng(4)
     path = str(tmp_path / "seq.onnx")
-    rnnkit.onnx.export(model, rng.normal(size=(2, 3)).astype(np.float32), path)
+    rnnkit.onnx.export(model, rng.normal(size=(2, 3)).astype(np.float32), path, verbose=True)
+    assert capsys.readouterr().out.startswith("graph Sequential (")  # verbose: the graph printed
     session = _session(path)
     for B in (2, 1, 7):
         _check(session, model, rng.normal(size=(B, 3)).astype(np.float32))
@@ -224,6 +226,10 @@ def test_untraceable_op_names_the_op_and_module(tmp_path):
         rnnkit.onnx.export(_Outer(_Argmax()), x, path)
     with pytest.raises(ValueError, match=r"op Dropout, in module '_trainingdropout', has no ONNX form: dropout in"):
         rnnkit.onnx.export(_TrainingDropout(), x, path)
+    with pytest.raises(ValueError, match=r"export_params: rnnkit always writes the weights into the file"):
+        rnnkit.onnx.export(_Argmax(), x, path, export_params=False)
+    with pytest.raises(ValueError, match=r"opset_version: torch's name for opset; got opset=15"):
+        rnnkit.onnx.export(_Argmax(), x, path, opset=15, opset_version=16)
 
     class Branchy(nn.Module):
         def forward(self, x):

@@ -154,7 +154,8 @@ def _traced(model: nn.Module, args: list, kwargs: dict, inputs: list[tuple[str, 
 
 def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[str] | None = None,
            output_names: Sequence[str] | None = None, dynamic_axes: dict | None = None,
-           opset: int = DEFAULT_OPSET, metadata: dict[str, str] | None = None) -> None:
+           opset: int = DEFAULT_OPSET, metadata: dict[str, str] | None = None, opset_version: int | None = None,
+           export_params: bool = True, do_constant_folding: bool = True, verbose: bool = False) -> None:
     """Write ``model`` (an ``rnnkit.nn`` module, in eval mode) as an ONNX file, as ``torch.onnx.export``.
 
     ``model``'s forward runs once on ``example_input``, traced (:mod:`rnnkit.onnx._trace`):
@@ -182,6 +183,11 @@ def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[s
             of integer ones. Output axes that follow the inputs' sizes are declared dynamic too.
         opset: the ONNX opset (default 17).
         metadata: extra ``metadata_props`` (string keys and values) stored in the file.
+        opset_version: torch's name for ``opset`` (give one of the two).
+        export_params: torch's flag; rnnkit always stores the weights in the file (True).
+        do_constant_folding: torch's flag; rnnkit writes weights already transposed and reordered
+            for the nodes that read them, folded (True).
+        verbose: print the graph once written (torch's flag).
 
     Raises:
         ValueError, TypeError: an op without an ONNX form or one that reads a traced tensor's values
@@ -206,7 +212,16 @@ def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[s
         raise ValueError(f"example_input: rnnkit.onnx.export needs an example call of {type(model).__name__} (its "
                          "inputs' ranks and dtypes are not stored in the module): pass e.g. an array of shape "
                          "(batch, time, features), or a tuple of forward's arguments")
+    if opset_version is not None:
+        if opset != DEFAULT_OPSET and opset != opset_version:
+            raise ValueError(f"opset_version: torch's name for opset; got opset={opset} and opset_version="
+                             f"{opset_version}, give one of them")
+        opset = opset_version
     opset = check_opset(opset)
+    for flag, value in (("export_params", export_params), ("do_constant_folding", do_constant_folding)):
+        if value is not True:
+            raise ValueError(f"{flag}: rnnkit always writes the weights into the file, folded into the layout the "
+                             f"nodes read (True); got {value!r}")
     path = check_path(path)
     if dynamic_axes is not None and not isinstance(dynamic_axes, dict):
         raise TypeError(f"dynamic_axes: expected a dict {{name: {{axis: label}}}} or None, got "
@@ -272,4 +287,7 @@ def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[s
     default_out = ["output"] + [f"output_{i}" for i in range(1, len(out_syms))]
     names = _names(output_names, default_out, "output_names")
     declare_outputs(g, out_syms, out_arrays, names, dynamic_axes, varying)
-    write(g.model(type(model).__name__, metadata), path)
+    proto = g.model(type(model).__name__, metadata)
+    write(proto, path)
+    if verbose:
+        print(require_onnx().helper.printable_graph(proto.graph))
