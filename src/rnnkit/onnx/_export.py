@@ -290,4 +290,4 @@ def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[s
     proto = g.model(type(model).__name__, metadata)
     write(proto, path)
     if verbose:
-        print(require_onnx().helper.printable_graph(proto.graph))
+        print(require_onnx().printer.to_text(proto.graph))
