@@ -379,3 +379,20 @@ def test_export_leaves_the_model_as_it_was(tmp_path):
     model(torch.tensor(x))  # eager again: no traced tensor left behind
     assert type(model.hidden) is rnnkit.Tensor
     _check(_session(str(tmp_path / "m.onnx")), _scaled(_Stateful()), x)
+
+
+def test_axes_of_the_same_size_are_told_apart_by_kind():
+    from rnnkit.onnx._sizes import checkable
+
+    lstm = nn.LSTM(3, 4, proj_size=2, bidirectional=True).eval()  # h0 (2, B, 2): its layer axis has B's size
+    arrays = [np.zeros((5, 2, 3), np.float32), np.zeros((2, 2, 2), np.float32), np.zeros((2, 2, 4), np.float32)]
+    labelled = [[(0, "T"), (1, "B")], [(0, "L"), (1, "B")], [(0, "L"), (1, "B")]]
+
+    def runs(new):
+        try:
+            lstm(torch.tensor(new[0]), (torch.tensor(new[1]), torch.tensor(new[2])))
+        except ValueError:
+            return False
+        return True
+
+    assert checkable(arrays, labelled, runs) == [[(0, "T"), (1, "B")], [(1, "B")], [(1, "B")]]

@@ -12,7 +12,7 @@ from rnnkit._grad_mode import no_grad
 from rnnkit._tensor import Tensor, array_of
 from rnnkit.nn.utils.rnn import PackedSequence
 from rnnkit.onnx._graph import DEFAULT_OPSET, MIN_OPSET, Graph, Sym, check_path, max_opset, require_onnx, write
-from rnnkit.onnx._sizes import first_difference, grow, replace_leaves, varying_groups
+from rnnkit.onnx._sizes import checkable, first_difference, grow, replace_leaves
 from rnnkit.onnx._trace import TraceTensor, Tracer, trace
 
 __all__ = ["export", "check_opset", "declare_outputs", "flatten"]
@@ -255,8 +255,7 @@ def export(model: Any, example_input: Any, path: Any, *, input_names: Sequence[s
     try:
         checked = labelled
         if dynamic_axes is None and any(labelled):  # default axes: check the sizes the forward can take grown
-            keep = varying_groups(arrays, labelled, runs)
-            checked = [[(i, n) for i, n in axes if a.shape[i] in keep] for a, axes in zip(arrays, labelled)]
+            checked = checkable(arrays, labelled, runs)
         with _unchanged(model):
             g, outputs = _traced(model, args, kwargs, list(zip(in_names, shapes)), opset)
         out_arrays = [_leaf_array(leaf) for leaf in flatten(outputs)]

@@ -9,9 +9,9 @@ first node (or constant) that differs names the module and op that fixed a size.
 
 With the default dynamic axes (every axis but the features), axes are grouped by their size in
 the example (axes that must agree, such as the batch axis of ``x`` and of ``h0``, have the same
-size); a group is checked when the forward runs with it grown, and left out of the check when
-the forward refuses it (``h0``'s layer axis; or a batch of the same size as the layer axis:
-example sizes that differ get every axis checked).
+size); a group is checked when the forward runs with it grown, else without one kind of axis
+(``h0``'s and ``c0``'s layer axis when the batch has the layers' size), else left out of the
+check: example sizes that differ get every dynamic axis checked.
 
 Example:
     >>> import numpy as np
@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["grow", "replace_leaves", "varying_groups", "first_difference"]
+__all__ = ["grow", "replace_leaves", "checkable", "first_difference"]
 
 
 def replace_leaves(value: Any, is_leaf: Callable[[Any], bool], new: Callable[[Any], Any]) -> Any:
@@ -47,17 +47,31 @@ def _grown(array: np.ndarray, axes: list[int]) -> np.ndarray:
     return array
 
 
-def grow(arrays: list[np.ndarray], labelled: list[list[tuple[int, Any]]], sizes: set[int] | None = None) -> list:
-    """Each array one longer along its labelled axes (only those of a size in ``sizes`` when given)."""
-    return [_grown(a, [axis for axis, _ in axes if sizes is None or a.shape[axis] in sizes])
-            for a, axes in zip(arrays, labelled)]
+def grow(arrays: list[np.ndarray], labelled: list[list[tuple[int, Any]]]) -> list[np.ndarray]:
+    """Each array one longer along its labelled axes ``(axis, label)``."""
+    return [_grown(a, [axis for axis, _ in axes]) for a, axes in zip(arrays, labelled)]
 
 
-def varying_groups(arrays: list[np.ndarray], labelled: list[list[tuple[int, Any]]],
-                   runs: Callable[[list[np.ndarray]], bool]) -> set[int]:
-    """The example sizes whose axes may grow together: ``runs(grown arrays)`` is True for them."""
-    sizes = {a.shape[axis] for a, axes in zip(arrays, labelled) for axis, _ in axes}
-    return {s for s in sorted(sizes) if s and runs(grow(arrays, labelled, {s}))}
+def checkable(arrays: list[np.ndarray], labelled: list[list[tuple[int, Any]]],
+              runs: Callable[[list[np.ndarray]], bool]) -> list[list[tuple[int, Any]]]:
+    """The labelled axes that may grow: per example size, its axes together if ``runs(grown arrays)``, else
+    the largest part without one kind of axis (same rank and position: ``h0``'s and ``c0``'s layer axis)."""
+    groups: dict[int, list[tuple[int, int, Any]]] = {}
+    for k, (a, axes) in enumerate(zip(arrays, labelled)):
+        for axis, label in axes:
+            groups.setdefault(a.shape[axis], []).append((k, axis, label))
+    chosen: set[tuple[int, int]] = set()
+    for size, members in sorted(groups.items()):
+        kinds = sorted({(arrays[k].ndim, axis) for k, axis, _ in members})
+        candidates = [members] + [[m for m in members if (arrays[m[0]].ndim, m[1]) != kind]
+                                  for kind in kinds if len(kinds) > 1]
+        for candidate in candidates if size else []:
+            trial = [[(axis, label) for axis, label in axes if (k, axis) in chosen or
+                      any(m[0] == k and m[1] == axis for m in candidate)] for k, axes in enumerate(labelled)]
+            if runs(grow(arrays, trial)):
+                chosen.update((k, axis) for k, axis, _ in candidate)
+                break
+    return [[(axis, label) for axis, label in axes if (k, axis) in chosen] for k, axes in enumerate(labelled)]
 
 
 def first_difference(first: Any, second: Any) -> str | None:
