@@ -3,9 +3,9 @@
 ``OPS`` maps an op's :class:`~rnnkit._tensor.Function` class to ``emit(t, xs, outs, **kwargs)``:
 ``t`` the :class:`~rnnkit.onnx._trace.Tracer`, ``xs`` the inputs as :class:`Sym` values,
 ``outs`` the op's outputs computed on the example (for ranks and dtypes), ``kwargs`` the
-op's own arguments (sizes in them may be :class:`~rnnkit.onnx._trace.SymInt`, see ``t.is_size``). It returns the
-ONNX value name of each output. The semantics are NumPy's on both sides (broadcasting,
-``matmul``, basic indexing), so most ops map to one node::
+op's own arguments (sizes in them may be :class:`~rnnkit.onnx._trace.SymInt`, see
+``t.is_size``). It returns the ONNX value name of each output. The semantics are NumPy's on
+both sides (broadcasting, ``matmul``, basic indexing), so most ops map to one node::
 
     Add Sub Mul Div Pow MatMul Neg Exp Log Tanh Sigmoid Relu Abs Sqrt ...   same-named node
     Reshape (view, flatten, squeeze, unsqueeze)   Reshape; -1 stays -1, x.size(i) -> Gather(Shape(x), i)
