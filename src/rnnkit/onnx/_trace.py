@@ -155,7 +155,7 @@ class TraceTensor(Tensor):
         return self.shape[dim]
 
     # reading values into Python: the graph cannot follow them
-    def numpy(self): raise self._traced_by.value_error("Tensor.numpy()")  # noqa: E704
+    def numpy(self, *, force=False): raise self._traced_by.value_error("Tensor.numpy()")  # noqa: E704
     def item(self): raise self._traced_by.value_error("Tensor.item()")  # noqa: E704
     def tolist(self): raise self._traced_by.value_error("Tensor.tolist()")  # noqa: E704
     def __bool__(self): raise self._traced_by.value_error("bool(tensor) (an if or while on a tensor)")  # noqa: E704
