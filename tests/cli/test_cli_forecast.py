@@ -173,6 +173,77 @@ def test_several_targets_past_and_known_covariates():
         model.predict(frame.iloc[:n])
 
 
+def anomalies(n, period=12, seed=0, phi=0.8):
+    """A fixed seasonal profile plus AR(1) anomalies: the last season's anomaly does not persist."""
+    rng = np.random.default_rng(seed)
+    a = np.zeros(n)
+    for t in range(1, n):
+        a[t] = phi * a[t - 1] + rng.normal(0, 0.5)
+    return 25 + 2 * np.sin(2 * np.pi * np.arange(n) / period) + a
+
+
+def test_seasonal_profile_is_the_least_squares_trend_plus_seasonal_means():
+    from rnnkit.forecast.network import seasonal_profile
+
+    rng = np.random.default_rng(0)
+    T, m = 50, 4
+    y = rng.normal(size=(T, 2))
+    design = np.concatenate([np.eye(m)[np.arange(T) % m], np.arange(T)[:, None]], axis=1)  # dummies, trend
+    steps = np.arange(T - 6, T + 5)
+    coef = np.linalg.lstsq(design, y, rcond=None)[0]
+    expected = np.concatenate([np.eye(m)[steps % m], steps[:, None]], axis=1) @ coef
+    np.testing.assert_allclose(seasonal_profile(y, m, steps), expected, atol=1e-10)
+    line = [np.polyval(np.polyfit(np.arange(T), y[:, c], 1), T) for c in range(2)]
+    np.testing.assert_allclose(seasonal_profile(y, 1, np.array([T]))[0], line, atol=1e-10)  # m = 1: a line
+    one = y[:4]  # one step a phase: no trend can be estimated (b = 0), the profile repeats the values
+    np.testing.assert_allclose(seasonal_profile(one, 4, np.arange(4, 8)), one)
+
+
+def test_the_profile_mode_baseline_uses_only_the_past():
+    from rnnkit.forecast.network import Arrays, make_windows, seasonal_profile
+
+    y = anomalies(60, period=4)[:, None]
+    t, W, H = 40, 8, 4
+    series = [Arrays(y, np.zeros((60, 0)), np.zeros((60, 0)), 0)]
+    win = make_windows(series, [(0, t)], W, H, 4, "profile", [np.array([2.0])])
+    profile = seasonal_profile(y[:t], 4, np.arange(t - W, t + H))
+    np.testing.assert_allclose(win.base[0], profile[W:])  # untrained output layers forecast the profile
+    np.testing.assert_allclose(win.x[0], (y[t - W : t] - profile[:W]) / 2.0, rtol=1e-6)  # the anomalies
+    changed = [Arrays(np.r_[y[:t], y[t:] + 100], np.zeros((60, 0)), np.zeros((60, 0)), 0)]
+    again = make_windows(changed, [(0, t)], W, H, 4, "profile", [np.array([2.0])])
+    np.testing.assert_array_equal(again.base, win.base)  # the outcomes do not enter the baseline
+    np.testing.assert_array_equal(again.x, win.x)
+
+
+def test_profile_mode_is_chosen_on_validation_for_mean_reverting_anomalies():
+    """Seasonal means + AR(1) anomalies: the validation tail (never the test steps) picks the profile mode,
+    and the backtest beats seasonal naive."""
+    n = 240
+    frame = pd.DataFrame({"month": pd.date_range("1990-01-01", periods=n, freq="MS"), "sst": anomalies(n)})
+    model = Forecaster("sst", horizon=12, **FAST)
+    bt = model.backtest(frame, k=2, references=[])
+    assert bt.details["modes"] == ["profile", "profile"]
+    for scores in bt.details["candidates"]:
+        assert set(scores) == {"scale", "season", "profile"}
+        assert scores["profile"]["val_mase"] < min(scores["scale"]["val_mase"], scores["season"]["val_mase"])
+    summary = bt.summary.set_index("method")["mase"]
+    assert summary["rnnkit GRU"] < summary["seasonal naive (m=12)"]
+
+
+def test_deployed_profile_mode_needs_the_profile_and_other_modes_refuse_it():
+    from rnnkit.forecast.network import DeployedForecaster, ForecastEnsemble
+
+    net = ForecastEnsemble(1, cell="gru", inputs=1, hidden=2, window=4, targets=1, horizon=2, future=0)
+    history, scale, profile = np.ones((1, 6, 1)), np.ones((1, 1)), np.full((1, 6, 1), 3.0)
+    deployed = DeployedForecaster(net, 4, 2, 2, "profile", 0, np.zeros((2, 1)))
+    with pytest.raises(ValueError, match=r"profile: the 'profile' mode needs each series' profile \(N, 6, 1\)"):
+        deployed(history, scale)
+    point, lower, upper = deployed(history, scale, profile=profile)
+    np.testing.assert_allclose(point.numpy(), 3.0)  # untrained output layers: the profile itself
+    with pytest.raises(ValueError, match="profile: the 'season' mode reads no profile"):
+        DeployedForecaster(net, 4, 2, 2, "season", 0, np.zeros((2, 1)))(history, scale, profile=profile)
+
+
 def test_baselines():
     y = np.tile(np.arange(6.0), 10)
     np.testing.assert_array_equal(seasonal_naive(y[:30], 8, 6), y[30:38])  # exact on a periodic series
@@ -190,7 +261,7 @@ def test_dask_local_cluster_gives_the_serial_numbers():
     parallel = model.backtest(frame, k=2, references=[], jobs=2, progress=lambda done, total: seen.append(total))
     pd.testing.assert_frame_equal(serial.forecasts, parallel.forecasts)
     pd.testing.assert_frame_equal(serial.per_step, parallel.per_step)
-    assert len(seen) == seen[-1] == 2 * 2 + 2 + 2  # 2 modes x 2 origins, reference chunks, refits
+    assert len(seen) == seen[-1] == 3 * 2 + 2 + 2  # 3 modes x 2 origins, reference chunks, refits
 
 
 BAD = {

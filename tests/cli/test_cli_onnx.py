@@ -64,12 +64,15 @@ def test_charlm_export_streams_like_rnnkit(charlm_runs, tmp_path, cell, capsys):
     assert capsys.readouterr().out == plain and len(plain.strip()) == 32
 
 
+@pytest.mark.parametrize("normalize", ["scale", "season", "profile"])
 @pytest.mark.parametrize("calendar", [False, True])
-def test_forecaster_export_forecasts_from_raw_values_as_the_run_does(tmp_path, calendar):
-    """The exported graph takes the last values and the series scale, and gives forecast.csv's numbers."""
+def test_forecaster_export_forecasts_from_raw_values_as_the_run_does(tmp_path, calendar, normalize):
+    """The exported graph takes the last values and the series scale (and in the profile mode its fitted
+    profile), and gives forecast.csv's numbers."""
     pd = pytest.importorskip("pandas", reason="rnnkit forecast reads tables with pandas")
     from rnnkit.cli import checkpoint
     from rnnkit.forecast.metrics import mase_scale
+    from rnnkit.forecast.network import seasonal_profile
 
     t = np.arange(120)
     y = 10 + np.sin(t / 3) + 0.02 * t
@@ -81,7 +84,7 @@ def test_forecaster_export_forecasts_from_raw_values_as_the_run_does(tmp_path, c
         csv.write_text("y\n" + "".join(f"{v}\n" for v in y), encoding="utf-8")
     out = str(tmp_path / "fc")
     assert main(["forecast", str(csv), "--column", "y", "--horizon", "3", "--hidden", "4", "--epochs", "2",
-                 "--ensemble", "2", "--quiet", "--out", out]) == 0
+                 "--ensemble", "2", "--normalize", normalize, "--quiet", "--out", out]) == 0
     path = str(tmp_path / "f.onnx")
     assert main(["onnx", out, path, "--quiet"]) == 0
     onnx.checker.check_model(onnx.load(path), full_check=True)
@@ -92,6 +95,10 @@ def test_forecaster_export_forecasts_from_raw_values_as_the_run_does(tmp_path, c
     names = [i.name for i in session.get_inputs()]
     feeds = {"history": y[-(W + lag):].reshape(1, -1, 1).astype(np.float32),
              "scale": np.array([[mase_scale(y, fitted["season"])]], np.float32)}
+    assert fitted["mode"] == normalize
+    if normalize == "profile":  # trend and seasonal means fitted to the whole history, over window and horizon
+        steps = np.arange(len(y) - W, len(y) + H)
+        feeds["profile"] = seasonal_profile(y[:, None], fitted["season"], steps)[None].astype(np.float32)
     if calendar:  # the calendar features of the window and the horizon, as the forecaster computes them
         from rnnkit.forecast.data import calendar_features
 

@@ -209,7 +209,7 @@ def _fit_and_write(opts: ForecastOptions, report: Reporter, model, panel, out: s
                         seconds=elapsed)
         results["backtest"] = {"summary": bt.summary.to_dict(orient="records"), "winners": bt.winners,
                                "verdicts": {t: bt.verdict(t) for t in panel.targets}, "seconds": elapsed,
-                               "modes": bt.details["modes"]}
+                               "modes": bt.details["modes"], "candidates": bt.details["candidates"]}
     model.fit(panel, scheduler=scheduler, jobs=opts.jobs, progress=_tasks_progress(report, "fit"))
     fitted = model.fitted_
     for mode, c in fitted["candidates"].items():

@@ -7,8 +7,10 @@
   alphabet is stored in the file's metadata (``vocab``, a JSON string).
 * A forecaster (``rnnkit forecast``) becomes :class:`rnnkit.forecast.network.DeployedForecaster`:
   raw values in, forecasts out, the window normalisation inside the graph. Inputs ``history``
-  (N, W+m, C) the last W+m values of each series, ``scale`` (N, C) each series' scale, and when
-  the model has them ``past`` (N, W, P) and ``known`` (N, W+H, F) covariates; outputs
+  (N, W+m, C) the last W+m values of each series, ``scale`` (N, C) each series' scale, in the
+  ``profile`` mode ``profile`` (N, W+H, C) each series' fitted trend and seasonal means over the
+  window and the horizon, and when the model has them ``past`` (N, W, P) and ``known`` (N, W+H, F)
+  covariates; outputs
   ``forecast``, ``lower`` and ``upper`` (N, H, C). The metadata names the mode, the season and
   the columns.
 """
@@ -61,6 +63,8 @@ def export_run(directory: str, path: str, opset: int) -> str:
                                    np.asarray(fitted["quantiles"]))
         P, F = m["inputs"] - C - m["future"], m["future"]
         covariates = {}  # keyword inputs, only those the model reads
+        if fitted["mode"] == "profile":
+            covariates["profile"] = np.zeros((1, W + H, C), np.float32)
         if P:
             covariates["past"] = np.zeros((1, W, P), np.float32)
         if F:

@@ -163,8 +163,9 @@ class ForecastOptions:
     window: int = option(0, "past steps the model reads (0: max(2 x season, horizon, 8))", minimum=0)
     season: int = option(0, "seasonal period (0: detect it from the autocorrelation)", minimum=0)
     normalize: str = option(
-        "auto", "window normalisation: scale (per window), season (seasonal differences) or auto (the better on "
-        "the validation tail)", choices=("auto", "scale", "season"))
+        "auto", "window normalisation: scale (per window), season (seasonal differences), profile (deviations "
+        "from a fitted trend plus seasonal means) or auto (the best on the validation tail)",
+        choices=("auto", "scale", "season", "profile"))
     cell: str = option("gru", "recurrent cell", choices=CELLS)
     hidden: int = option(32, "hidden units", minimum=1)
     epochs: int = option(100, "most epochs (early stopping on the validation tail usually ends sooner)", minimum=1)

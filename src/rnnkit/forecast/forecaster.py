@@ -6,7 +6,7 @@ Fitting (see :mod:`rnnkit.forecast.network` for the windows and the network):
    most common period over the series); the window is ``window`` or max(2m, H, 8), shortened
    to what the shortest series allows.
 2. The last ``validation`` steps of every series (default max(2H, T/8), T the shortest length) are held out: for each
-   normalisation mode (``auto``: both ``scale`` and ``season``) a network is trained on the
+   normalisation mode (``auto``: each of ``scale``, ``season`` and ``profile``) a network is trained on the
    windows before them, with early stopping on the windows inside them; the mode with the
    lower validation MASE is kept.
 3. The kept mode is refitted on every window for the number of epochs early stopping chose
@@ -66,7 +66,7 @@ class ForecastConfig:
     horizon: int = 12  # steps forecast at once (direct multi-horizon output)
     window: int = 0  # steps the network reads (0: max(2 * season, horizon, 8))
     season: int = 0  # seasonal period (0: detect it)
-    normalize: str = "auto"  # "scale", "season" or "auto" (the one with the lower validation MASE)
+    normalize: str = "auto"  # "scale", "season", "profile" or "auto" (the one with the lowest validation MASE)
     cell: str = "gru"  # recurrent cell: "gru", "lstm" or "rnn"
     hidden: int = 32  # hidden units
     epochs: int = 100  # most epochs (early stopping usually ends sooner)
@@ -92,7 +92,7 @@ class ForecastConfig:
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
                 raise ForecastInputError(f"{name}: expected an int >= 0, got {value!r}")
         if self.normalize not in (*MODES, "auto"):
-            raise ForecastInputError(f"normalize: expected 'auto', 'scale' or 'season', got {self.normalize!r}")
+            raise ForecastInputError(f"normalize: expected 'auto', 'scale', 'season' or 'profile', got {self.normalize!r}")
         if self.cell not in CELLS:
             raise ForecastInputError(f"cell: expected one of {', '.join(CELLS)}, got {self.cell!r}")
         if not 0 < self.lr < float("inf"):
@@ -112,6 +112,8 @@ class Backtest:
         winners: ``{target: {metric: best method}}``.
         model: the name of the network's method (``"rnnkit GRU"``).
         season, origins: the season used and the number of origins.
+        details: per origin, earliest first: ``modes`` (the normalisation chosen), ``candidates`` (each
+            mode's validation MASE and early-stopping epochs, the basis of that choice) and ``windows``.
     """
 
     per_step: Any
@@ -414,12 +416,13 @@ class Forecaster:
             done = iter(tasks.map([task for per_origin in refits for task in per_origin]))
             refitted = [[next(done) for _ in per_origin] for per_origin in refits]
         model_name = f"rnnkit {self.config.cell.upper()}"
-        rows, chosen_modes = [], []
+        rows, chosen_modes, candidate_scores = [], [], []
         saved = self.fitted_
         try:
             for j, (h, season, window, validation) in enumerate(plans):
                 self.fitted_ = self._finish(candidates[j], refitted[j], season, window, validation, fit_arrays[j])
                 chosen_modes.append(self.fitted_["mode"])
+                candidate_scores.append(self.fitted_["candidates"])
                 point = self._point(arrays[j], [len(a.values) for a in arrays[j]])  # (N, H, C)
                 reference = {name: np.concatenate([r[name] for r in refs[j]]) for name in references}  # (N*C, H)
                 for i, (s, full) in enumerate(zip(h.series, panel.series)):
@@ -454,7 +457,7 @@ class Forecaster:
         for target, part in summary.groupby("target", sort=False):
             winners[target] = {m: part.loc[part[m].idxmin(), "method"] for m in METRICS}
         return Backtest(per, summary, forecasts, winners, model_name, plans[-1][1], k,
-                        {"modes": chosen_modes, "windows": [p[2] for p in plans]})
+                        {"modes": chosen_modes, "candidates": candidate_scores, "windows": [p[2] for p in plans]})
 
     def backtest_plans(self, panel: Panel, k: int, step: int | None = None) -> list[tuple]:
         """For each origin, earliest first: (history, season, window, validation); ForecastInputError when the

@@ -4,13 +4,20 @@ Shapes: N windows, W window, H horizon, C targets, P past covariates, F known co
 (given columns, then calendar features), D = C + P + F inputs per step, K hidden.
 
 A window at origin t (the first step forecast) reads steps t-W .. t-1 and forecasts t .. t+H-1.
-Its targets are normalised by one of two modes (chosen by validation when ``auto``):
+Its targets are normalised by one of three modes (chosen by validation when ``auto``):
 
 - ``scale`` (per-window scaling): z = (y - y_{t-1}) / sd_w, with sd_w the standard deviation
   of the window (the series scale s when it is 0); the forecast is y_{t-1} + sd_w * out.
 - ``season`` (seasonal differencing at lag m, first differencing when m = 1):
   z_j = (y_j - y_{j-m}) / s, and the model forecasts the seasonal naive forecast's error:
   yhat_{t+h-1} = snaive_{t+h-1} + s * out_h, with s the series scale (per-series scaling).
+- ``profile`` (deviations from the series' profile): p_j = a linear trend plus seasonal
+  means fitted by least squares to y_0 .. y_{t-1} (:func:`seasonal_profile`; the series'
+  seasonal means, its "climatology", when it has no trend), z_j = (y_j - p_j) / s and
+  yhat_{t+h-1} = p_{t+h-1} + s * out_h. It beats seasonal naive on mean-reverting seasonal
+  series (sea temperatures, weather) where the last season's anomaly does not persist, and on
+  a steady trend with a fixed season; the network sees the current anomalies in z. Only steps
+  before the origin enter the fit, so no window's targets leak into its baseline.
 
 The series scale s is the in-sample MAE of its seasonal naive forecast (the MASE scale), per
 target. Past covariates are standardised by the window's mean and standard deviation, given
@@ -42,9 +49,9 @@ from rnnkit._tensor import array_of
 from rnnkit.forecast.metrics import mase_scale, seasonal_naive
 from rnnkit.onnx import Graph, Sym, convert, register
 
-__all__ = ["ForecastNet", "ForecastEnsemble", "DeployedForecaster", "Arrays", "Windows", "make_windows", "origins", "train", "predict_windows", "MODES"]
+__all__ = ["ForecastNet", "ForecastEnsemble", "DeployedForecaster", "Arrays", "Windows", "make_windows", "origins", "train", "predict_windows", "seasonal_profile", "MODES"]
 
-MODES = ("scale", "season")
+MODES = ("scale", "season", "profile")
 
 
 @dataclass
@@ -80,9 +87,49 @@ def _standardise(block: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (block - mean) / np.where(sd > 0, sd, 1.0)
 
 
+def seasonal_profile(history: np.ndarray, season: int, steps: np.ndarray) -> np.ndarray:
+    """The ``profile`` mode's baseline: a linear trend plus seasonal means, fitted to ``history`` (T, C).
+
+    Least squares of y_j = c_{j mod m} + b j over j = 0..T-1 (a regression on seasonal dummies
+    and a trend, m = max(season, 1)), in closed form per target: with jbar_k, ybar_k the means of
+    j and y over the steps of phase k,
+
+        b = sum_j (j - jbar_k)(y_j - ybar_k) / sum_j (j - jbar_k)^2   (0 when each phase has one step)
+        profile_j = ybar_k + b (j - jbar_k),  k = j mod m
+
+    evaluated at ``steps`` (indices counted from the history's first step; T and beyond are the
+    future). Without a trend it is the series' seasonal means (its "climatology"). Needs T >= m.
+
+    Returns:
+        (len(steps), C).
+
+    Example:
+        >>> y = np.array([1.0, 10.0, 2.0, 11.0, 3.0, 12.0])[:, None]  # phases 0 and 1, trend 0.5 a step
+        >>> seasonal_profile(y, 2, np.array([6, 7])).ravel().tolist()
+        [4.0, 13.0]
+    """
+    T, m = len(history), max(season, 1)
+    j = np.arange(T)
+    phase = j % m
+    counts = np.bincount(phase, minlength=m)  # (m,)
+    jbar = np.bincount(phase, weights=j, minlength=m) / counts  # (m,)
+    ybar = np.stack([np.bincount(phase, weights=history[:, c], minlength=m) for c in range(history.shape[1])],
+                    axis=1) / counts[:, None]  # (m, C)
+    dj = j - jbar[phase]  # (T,)
+    den = float(dj @ dj)
+    b = dj @ (history - ybar[phase]) / den if den > 0 else np.zeros(history.shape[1])  # (C,)
+    k = np.asarray(steps) % m
+    return ybar[k] + (np.asarray(steps) - jbar[k])[:, None] * b  # (S, C)
+
+
 def make_windows(series: list[Arrays], pairs: list[tuple[int, int]], window: int, horizon: int, season: int,
-                 mode: str, scales: list[np.ndarray], targets: bool = True) -> Windows:
-    """The windows at the (series index, origin t) ``pairs`` (needs t >= window + season)."""
+                 mode: str, scales: list[np.ndarray], targets: bool = True,
+                 profiles: list[np.ndarray] | None = None) -> Windows:
+    """The windows at the (series index, origin t) ``pairs`` (needs t >= window + season).
+
+    ``profiles`` (``profile`` mode): each window's (W+H, C) :func:`seasonal_profile` at steps t-W .. t+H-1,
+    when the series given are shorter than the history it was fitted to (default: fitted to y_0 .. y_{t-1}).
+    """
     W, H, m = window, horizon, max(season, 1)
     xs, skips, bases, units, outs = [], [], [], [], []
     for i, t in pairs:
@@ -94,6 +141,12 @@ def make_windows(series: list[Arrays], pairs: list[tuple[int, int]], window: int
             unit = np.where(sd > 0, sd, scales[i])  # (C,)
             z = (recent - recent[-1]) / unit  # (W, C)
             base = np.repeat(recent[-1:], H, axis=0)  # (H, C)
+        elif mode == "profile":
+            unit = scales[i]
+            profile = (seasonal_profile(s.values[:t], m, np.arange(t - W, t + H)) if profiles is None
+                       else profiles[i])  # (W+H, C)
+            z = (recent - profile[:W]) / unit  # deviations from the profile (W, C)
+            base = profile[W:]  # (H, C)
         else:
             unit = scales[i]
             z = (recent - history[:W]) / unit  # lag-m differences (W, C)
@@ -137,7 +190,7 @@ class ForecastNet(nn.Module):
         self.rnn = getattr(nn, cell.upper())(inputs, hidden, batch_first=True)  # nn.RNN, nn.LSTM or nn.GRU
         self.head = nn.Linear(hidden, horizon * targets)
         self.skip = nn.Linear(window * targets + horizon * future, horizon * targets)
-        for layer in (self.head, self.skip):  # start from the baseline: out = 0 (naive, or seasonal naive)
+        for layer in (self.head, self.skip):  # start from the baseline: out = 0 (its mode's baseline)
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
@@ -181,8 +234,8 @@ def train(net_args: dict, series: list[Arrays], fit: list[tuple[int, int]], val:
           batches_per_epoch: int, lr: float, seed: int) -> dict:
     """Train a :class:`ForecastNet` on the ``fit`` windows, keeping the epoch best on the ``val`` windows.
 
-    The output layers start at zero, so the untrained network forecasts the baseline of its mode (naive
-    or seasonal naive); it is scored as epoch 0. Without ``val`` windows every one of ``epochs`` epochs
+    The output layers start at zero, so the untrained network forecasts the baseline of its mode (naive,
+    seasonal naive or the series' profile); it is scored as epoch 0. Without ``val`` windows every one of ``epochs`` epochs
     runs and the last is kept. Each epoch
     visits at most ``batches_per_epoch`` batches of a fresh shuffle. The loss is the mean absolute
     error of the normalised forecasts; the validation score is the mean of |error| / s (the MASE
@@ -270,12 +323,13 @@ def _forecast_ensemble(g: Graph, m: ForecastEnsemble, x: Sym, skip: Sym):
 class DeployedForecaster(nn.Module):
     """A fitted forecaster from raw values to forecasts and intervals: what ``rnnkit onnx`` exports.
 
-    ``forward(history, scale[, past][, known])`` with history (N, W+m, C) the last W+m values of
-    each series (m = max(season, 1)), scale (N, C) each series' scale (the in-sample MAE of its
-    seasonal naive forecast, :meth:`Arrays.scale`), past (N, W, P) the past covariates of the
-    window and known (N, W+H, F) the known covariates of the window and the horizon (given
-    columns, then the calendar features of :func:`rnnkit.forecast.data.calendar_features`)
-    returns ``(forecast, lower, upper)``, each (N, H, C)::
+    ``forward(history, scale[, past][, known][, profile])`` with history (N, W+m, C) the last W+m
+    values of each series (m = max(season, 1)), scale (N, C) each series' scale (the in-sample MAE
+    of its seasonal naive forecast, :meth:`Arrays.scale`), past (N, W, P) the past covariates of
+    the window, known (N, W+H, F) the known covariates of the window and the horizon (given
+    columns, then the calendar features of :func:`rnnkit.forecast.data.calendar_features`) and,
+    in the ``profile`` mode only, profile (N, W+H, C) each series' :func:`seasonal_profile` fitted to
+    its whole history, at the window's and the horizon's steps, returns ``(forecast, lower, upper)``, each (N, H, C)::
 
         forecast = base + unit * net(windows)        (the normalisation of :func:`make_windows`)
         lower, upper = forecast -/+ q_h * scale       (q: the validation errors' quantiles, (H, C))
@@ -288,17 +342,21 @@ class DeployedForecaster(nn.Module):
         self.window, self.horizon, self.season, self.mode, self.given = window, horizon, season, mode, given
         self.quantiles = np.asarray(quantiles, np.float64)  # (H, C)
 
-    def forward(self, history, scale, past=None, known=None):
+    def forward(self, history, scale, past=None, known=None, profile=None):
         history, scale = np.asarray(history, np.float64), np.asarray(scale, np.float64)
         N, W, H = history.shape[0], self.window, self.horizon
         m = max(self.season, 1)
         C = history.shape[2]
+        if (profile is None) == (self.mode == "profile"):
+            raise ValueError(f"profile: the {self.mode!r} mode " + (f"needs each series' profile (N, {W + H}, {C})"
+                             if self.mode == "profile" else "reads no profile; pass none"))
+        profiles = None if profile is None else list(np.asarray(profile, np.float64))  # N x (W+H, C)
         past = np.zeros((N, W, 0)) if past is None else np.asarray(past, np.float64)
         known = np.zeros((N, W + H, 0)) if known is None else np.asarray(known, np.float64)
         series = [Arrays(history[i], np.concatenate([np.zeros((m, past.shape[2])), past[i]]),
                          np.concatenate([np.zeros((m, known.shape[2])), known[i]]), self.given) for i in range(N)]
         win = make_windows(series, [(i, W + m) for i in range(N)], W, H, self.season, self.mode, list(scale),
-                           targets=False)
+                           targets=False, profiles=profiles)
         out = array_of(self.ensemble(win.x, win.skip)).reshape(N, H, C)  # (N, H, C) normalised
         point = win.base + win.unit * out  # (N, H, C)
         spread = self.quantiles[None] * scale[:, None, :]  # (N, H, C)
@@ -325,7 +383,7 @@ def _positive_or(g: Graph, sd: str, fallback: str) -> str:
 
 @register(DeployedForecaster)
 def _deployed(g: Graph, m: DeployedForecaster, history: Sym, scale: Sym, past: Sym | None = None,
-              known: Sym | None = None):
+              known: Sym | None = None, profile: Sym | None = None):
     W, H, lag = m.window, m.horizon, max(m.season, 1)
     recent = _slice(g, history.name, lag, W + lag, 1)  # (N, W, C)
     unit_series = g.op("Unsqueeze", [scale.name, g.ints([1])])  # (N, 1, C)
@@ -335,6 +393,10 @@ def _deployed(g: Graph, m: DeployedForecaster, history: Sym, scale: Sym, past: S
         last = _slice(g, history.name, W + lag - 1, W + lag, 1)  # (N, 1, C)
         z = g.op("Div", [g.op("Sub", [recent, last]), unit])  # (N, W, C)
         base = last  # broadcast over the horizon
+    elif m.mode == "profile":
+        unit = unit_series
+        z = g.op("Div", [g.op("Sub", [recent, _slice(g, profile.name, 0, W, 1)]), unit])  # (N, W, C)
+        base = _slice(g, profile.name, W, W + H, 1)  # (N, H, C)
     else:
         unit = unit_series
         z = g.op("Div", [g.op("Sub", [recent, _slice(g, history.name, 0, W, 1)]), unit])  # lag differences
