@@ -92,7 +92,8 @@ class ForecastConfig:
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
                 raise ForecastInputError(f"{name}: expected an int >= 0, got {value!r}")
         if self.normalize not in (*MODES, "auto"):
-            raise ForecastInputError(f"normalize: expected 'auto', 'scale', 'season' or 'profile', got {self.normalize!r}")
+            raise ForecastInputError(f"normalize: expected 'auto', 'scale', 'season' or 'profile', got "
+                                     f"{self.normalize!r}")
         if self.cell not in CELLS:
             raise ForecastInputError(f"cell: expected one of {', '.join(CELLS)}, got {self.cell!r}")
         if not 0 < self.lr < float("inf"):

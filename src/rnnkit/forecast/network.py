@@ -49,7 +49,8 @@ from rnnkit._tensor import array_of
 from rnnkit.forecast.metrics import mase_scale, seasonal_naive
 from rnnkit.onnx import Graph, Sym, convert, register
 
-__all__ = ["ForecastNet", "ForecastEnsemble", "DeployedForecaster", "Arrays", "Windows", "make_windows", "origins", "train", "predict_windows", "seasonal_profile", "MODES"]
+__all__ = ["ForecastNet", "ForecastEnsemble", "DeployedForecaster", "Arrays", "Windows", "make_windows", "origins",
+           "train", "predict_windows", "seasonal_profile", "MODES"]
 
 MODES = ("scale", "season", "profile")
 
@@ -235,11 +236,10 @@ def train(net_args: dict, series: list[Arrays], fit: list[tuple[int, int]], val:
     """Train a :class:`ForecastNet` on the ``fit`` windows, keeping the epoch best on the ``val`` windows.
 
     The output layers start at zero, so the untrained network forecasts the baseline of its mode (naive,
-    seasonal naive or the series' profile); it is scored as epoch 0. Without ``val`` windows every one of ``epochs`` epochs
-    runs and the last is kept. Each epoch
-    visits at most ``batches_per_epoch`` batches of a fresh shuffle. The loss is the mean absolute
-    error of the normalised forecasts; the validation score is the mean of |error| / s (the MASE
-    of the validation windows).
+    seasonal naive or the series' profile); it is scored as epoch 0. Without ``val`` windows every one of
+    ``epochs`` epochs runs and the last is kept. Each epoch visits at most ``batches_per_epoch`` batches
+    of a fresh shuffle. The loss is the mean absolute error of the normalised forecasts; the validation
+    score is the mean of |error| / s (the MASE of the validation windows).
 
     Returns:
         ``{"state": weights, "epoch": best epoch, "epochs_run", "losses": epoch-mean training losses,
@@ -329,7 +329,8 @@ class DeployedForecaster(nn.Module):
     the window, known (N, W+H, F) the known covariates of the window and the horizon (given
     columns, then the calendar features of :func:`rnnkit.forecast.data.calendar_features`) and,
     in the ``profile`` mode only, profile (N, W+H, C) each series' :func:`seasonal_profile` fitted to
-    its whole history, at the window's and the horizon's steps, returns ``(forecast, lower, upper)``, each (N, H, C)::
+    its whole history, at the window's and the horizon's steps, returns ``(forecast, lower, upper)``,
+    each (N, H, C)::
 
         forecast = base + unit * net(windows)        (the normalisation of :func:`make_windows`)
         lower, upper = forecast -/+ q_h * scale       (q: the validation errors' quantiles, (H, C))
