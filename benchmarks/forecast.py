@@ -1,6 +1,6 @@
 """`rnnkit forecast --backtest` on real series shipped inside installed packages, and a many-series timing.
 
-    python benchmarks/forecast.py               # the table of benchmarks/forecast.md
+    python benchmarks/forecast.py               # the table of the README's forecasting section
     python benchmarks/forecast.py --many 1000   # a 1,000-series backtest, its total time
 
 Series: AirPassengers (sktime's bundled datasets, monthly 1949-1960), co2 (statsmodels,
@@ -9,8 +9,10 @@ sunspots (statsmodels, yearly 1700-2008) and elnino (statsmodels, monthly sea su
 temperatures 1950-2010, from its year-by-month table). Each is written to a CSV and run
 through the command line exactly as a user would: ``rnnkit forecast SERIES.csv --horizon 12
 --backtest 3 --ensemble 3 --references AutoETS`` (3 rolling origins 12 steps apart: the last
-36 steps are scored; 3 networks per normalisation mode, averaged). The many-series run writes a long CSV of synthetic seasonal series with different
-levels, trends, periods and noise and backtests one global model over all of them.
+36 steps are scored; 3 networks per normalisation mode, averaged; the mode, one of scale,
+season and profile, chosen at each origin on the validation tail of its history). The
+many-series run writes a long CSV of synthetic seasonal series with different levels, trends,
+periods and noise and backtests one global model over all of them.
 """
 
 from __future__ import annotations
