@@ -227,13 +227,13 @@ class Optimizer(optim.Optimizer, Configurable):
         clipvalue: clip each gradient element to ``[-clipvalue, clipvalue]``.
         global_clipnorm: clip all gradients jointly to this global L2 norm.
         name: the optimizer's name.
-        lr: legacy alias of ``learning_rate`` (Keras 2).
         decay: legacy argument, ignored with a warning (as Keras 3).
 
     Raises:
         ValueError: for more than one clipping option, a negative option, or an unknown or
             unsupported argument (``use_ema``, ``loss_scale_factor``,
-            ``gradient_accumulation_steps`` are rejected, not silently ignored).
+            ``gradient_accumulation_steps`` are rejected, not silently ignored; Keras 2's ``lr`` is
+            rejected as Keras 3 rejects it).
     """
 
     _DEFAULT_LR = 0.001
@@ -242,16 +242,6 @@ class Optimizer(optim.Optimizer, Configurable):
     def __init__(self, learning_rate: Any = None, weight_decay: float | None = None, clipnorm: float | None = None,
                  clipvalue: float | None = None, global_clipnorm: float | None = None, name: str | None = None,
                  **kwargs: Any):
-        legacy_lr = kwargs.pop("lr", None)
-        if legacy_lr is not None:
-            warnings.warn(f"{type(self).__name__}: `lr` is Keras 2's name, which Keras 3 rejects; rnnkit reads it as "
-                          "learning_rate. Pass learning_rate=... instead.", UserWarning, stacklevel=3)
-            if learning_rate is not None:
-                raise ValueError(
-                    f"{type(self).__name__}: pass either learning_rate or its legacy alias lr, not both "
-                    f"(got learning_rate={learning_rate}, lr={legacy_lr})"
-                )
-            learning_rate = legacy_lr
         if kwargs.pop("decay", None) is not None:
             warnings.warn("Argument `decay` is no longer supported and will be ignored.", stacklevel=2)
         unsupported = {k: kwargs.pop(k) for k in ("use_ema", "loss_scale_factor", "gradient_accumulation_steps")
@@ -262,7 +252,8 @@ class Optimizer(optim.Optimizer, Configurable):
         for key in ("ema_momentum", "ema_overwrite_frequency"):
             kwargs.pop(key, None)
         if kwargs:
-            raise ValueError(f"{type(self).__name__}: argument(s) not recognized: {kwargs}")
+            hint = " (Keras 3 renamed lr to learning_rate)" if "lr" in kwargs else ""
+            raise ValueError(f"{type(self).__name__}: argument(s) not recognized: {kwargs}{hint}")
         clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
         given = {k: v for k, v in clips.items() if v is not None}
         if len(given) > 1:
@@ -313,6 +304,10 @@ class Optimizer(optim.Optimizer, Configurable):
             self.add_param_group({"params": new})
             for variable in new:
                 self._state_for(variable, self.param_groups[-1])
+
+    def keras_extra_variables(self) -> list[np.ndarray]:
+        """Variables Keras's optimizer stores after its slots (none for most; see Nadam)."""
+        return []
 
     @property
     def _variables(self) -> list[Any]:
@@ -466,6 +461,9 @@ class SGD(Optimizer):
         **kwargs: see :class:`Optimizer`.
     """
 
+    # the slots in the order of Keras's variables: each group interleaved per model variable
+    keras_variable_groups = (("momentum",),)
+
     _DEFAULT_LR = 0.01
 
     def __init__(self, learning_rate=None, momentum=0.0, nesterov=False, **kwargs):
@@ -489,6 +487,9 @@ class SGD(Optimizer):
 
 class RMSprop(Optimizer):
     """Keras's RMSprop (:func:`keras_rmsprop`); defaults rho=0.9, epsilon=1e-7, learning_rate=0.001."""
+
+    # the slots in the order of Keras's variables: each group interleaved per model variable
+    keras_variable_groups = (("velocity",), ("momentum",), ("average_gradient",))
 
     def __init__(self, learning_rate=None, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
@@ -514,6 +515,9 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     """Keras's Adagrad (:func:`keras_adagrad`); defaults initial_accumulator_value=0.1, epsilon=1e-7."""
 
+    # the slots in the order of Keras's variables: each group interleaved per model variable
+    keras_variable_groups = (("accumulator",),)
+
     def __init__(self, learning_rate=None, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
         self.initial_accumulator_value = _in_range("Adagrad", "initial_accumulator_value", initial_accumulator_value,
@@ -533,6 +537,9 @@ class Adagrad(Optimizer):
 
 class Adam(Optimizer):
     """Keras's Adam (:func:`keras_adam`); defaults beta_1=0.9, beta_2=0.999, epsilon=1e-7."""
+
+    # the slots in the order of Keras's variables: each group interleaved per model variable
+    keras_variable_groups = (("momentum", "velocity"), ("velocity_hat",))
 
     def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
@@ -638,6 +645,9 @@ def keras_ftrl(w, g, accum, linear, *, lr: float, lr_power: float, l1: float, l2
 class Adadelta(Optimizer):
     """Keras's Adadelta (:func:`keras_adadelta`); defaults learning_rate=0.001, rho=0.95, epsilon=1e-7."""
 
+    # the slots in the order of Keras's variables: each group interleaved per model variable
+    keras_variable_groups = (("accumulated_grad", "accumulated_delta_var"),)
+
     def __init__(self, learning_rate=None, rho=0.95, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
         self.rho, self.epsilon = rho, epsilon
@@ -655,6 +665,9 @@ class Adadelta(Optimizer):
 
 class Adamax(Optimizer):
     """Keras's Adamax (:func:`keras_adamax`); defaults beta_1=0.9, beta_2=0.999, epsilon=1e-7."""
+
+    # the slots in the order of Keras's variables: each group interleaved per model variable
+    keras_variable_groups = (("m", "u"),)
 
     def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
@@ -674,6 +687,9 @@ class Adamax(Optimizer):
 class Nadam(Optimizer):
     """Keras's Nadam (:func:`keras_nadam`); defaults beta_1=0.9, beta_2=0.999, epsilon=1e-7."""
 
+    # the slots in the order of Keras's variables: each group interleaved per model variable
+    keras_variable_groups = (("momentum", "velocity"),)
+
     def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
@@ -689,6 +705,10 @@ class Nadam(Optimizer):
     def _init_state(self, w, group):
         return {"momentum": np.zeros_like(w), "velocity": np.zeros_like(w)}
 
+    def keras_extra_variables(self) -> list[np.ndarray]:
+        """Keras's last Nadam variable, ``u_product`` after ``iterations`` steps (rnnkit derives it from them)."""
+        return [np.asarray(self._u_product(self.iterations), np.float32)]
+
     def _rule(self, w, g, slots, lr, step):
         keras_nadam(w, g, slots["momentum"], slots["velocity"], lr=lr, beta_1=self.beta_1, beta_2=self.beta_2,
                     epsilon=self.epsilon, step=step, u_product=self._u_product(step))
@@ -699,6 +719,9 @@ class Nadam(Optimizer):
 
 class Lion(Optimizer):
     """Keras's Lion (:func:`keras_lion`); defaults beta_1=0.9, beta_2=0.99."""
+
+    # the slots in the order of Keras's variables: each group interleaved per model variable
+    keras_variable_groups = (("momentum",),)
 
     def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.99, **kwargs):
         if not 0 < beta_1 <= 1:
@@ -718,6 +741,9 @@ class Lion(Optimizer):
 
 class Ftrl(Optimizer):
     """Keras's FTRL-proximal (:func:`keras_ftrl`), with Keras's defaults and argument checks."""
+
+    # the slots in the order of Keras's variables: each group interleaved per model variable
+    keras_variable_groups = (("accumulator", "linear"),)
 
     def __init__(self, learning_rate=None, learning_rate_power=-0.5, initial_accumulator_value=0.1,
                  l1_regularization_strength=0.0, l2_regularization_strength=0.0,

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import serialization
+from rnnkit.keras import keras_format
 from rnnkit.keras._registry import LAYERS
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "MODEL_FORMAT", "WEIGHTS_FORMAT",
@@ -78,12 +79,13 @@ def _json(name: str, value: Any) -> str:
 
 
 def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
-    """Save architecture, weights, compile config and optimizer state to one safetensors file.
+    """Save architecture, weights, compile config and optimizer state to one file.
 
     Args:
         model: a built ``rnnkit.keras.Model``.
-        filepath: the file to write; the content is safetensors whatever the extension (``.keras`` and
-            ``.h5`` names get a warning: Keras cannot open these files).
+        filepath: the file to write: a ``.keras`` name gets Keras 3's archive (see
+            :mod:`rnnkit.keras.keras_format`), any other name rnnkit's safetensors file (``.h5``
+            names get a warning: Keras cannot open that file).
         overwrite: replace an existing file (else FileExistsError).
         include_optimizer: also store the optimizer state (to resume training exactly).
 
@@ -93,6 +95,9 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
     """
     filepath = os.fspath(filepath)
     _check_overwrite(filepath, overwrite)
+    if keras_format.is_keras_archive(filepath):
+        keras_format.save_model(model, filepath, include_optimizer=include_optimizer)
+        return
     _warn_keras_extension(filepath)
     arrays = _weights_arrays(model)
     metadata = {
@@ -118,7 +123,7 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
 
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-_KERAS_EXTENSIONS = (".keras", ".h5", ".hdf5")
+_KERAS_EXTENSIONS = (".h5", ".hdf5")
 
 
 def _warn_keras_extension(filepath: str) -> None:
@@ -242,7 +247,8 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
         filepath: the file written by ``model.save``.
         custom_objects: ``{class name: class}`` for custom model classes.
         compile: compile the model with the stored compile config (if there is one).
-        safe_mode: accepted for Keras compatibility; loading never executes code anyway.
+        safe_mode: as Keras: a ``.keras`` file asking for serialized Python code is refused, naming
+            safe_mode (rnnkit refuses it with safe_mode=False too: loading never executes code).
 
     Returns:
         The model.
@@ -252,6 +258,8 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
         ValueError: the file is damaged, not safetensors, or not an rnnkit Keras model file.
     """
     filepath = os.fspath(filepath)
+    if keras_format.is_keras_archive(filepath):
+        return keras_format.load_model(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
     arrays, metadata = _read(filepath)
     if metadata["format"] != MODEL_FORMAT:
         raise ValueError(f"{filepath!r} holds weights only (written by save_weights); use model.load_weights()")
@@ -272,9 +280,14 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
 
 
 def save_weights(model, filepath, overwrite: bool = True) -> None:
-    """Save ``model.get_weights()`` (tensors ``weights/<i>``) to a safetensors file, atomically."""
+    """Save the weights atomically: Keras 3's HDF5 layout for a ``.weights.h5`` name (see
+    :mod:`rnnkit.keras.keras_format`), else ``model.get_weights()`` as tensors ``weights/<i>`` of a
+    safetensors file."""
     filepath = os.fspath(filepath)
     _check_overwrite(filepath, overwrite)
+    if _is_keras_weights(filepath):
+        keras_format.save_weights(model, filepath)
+        return
     _warn_keras_extension(filepath)
     metadata = {"format": WEIGHTS_FORMAT, "weight_names": _json("weight names", _weight_names(model))}
     serialization.save(_weights_arrays(model), filepath, metadata=metadata)
@@ -304,14 +317,22 @@ def _set_weights(model, stored: list[np.ndarray], filepath: str, skip_mismatch: 
     model.set_weights(new)
 
 
+def _is_keras_weights(filepath: str) -> bool:
+    return filepath.lower().endswith(".weights.h5")
+
+
 def load_weights(model, filepath, skip_mismatch: bool = False) -> None:
-    """Load weights from a :func:`save_weights` or :func:`save_model` file into a built ``model``.
+    """Load weights from a :func:`save_weights` or :func:`save_model` file into a built ``model``
+    (Keras's ``.weights.h5`` and ``.keras`` files too, written by Keras or rnnkit).
 
     Raises:
         ValueError: a damaged file, or a number or shape of weights that does not match (naming
             the weight), unless ``skip_mismatch`` (then mismatched weights are left as they are).
     """
     filepath = os.fspath(filepath)
+    if _is_keras_weights(filepath) or keras_format.is_keras_archive(filepath):
+        keras_format.load_weights(model, filepath, skip_mismatch=skip_mismatch)
+        return
     arrays, _ = _read(filepath)
     _set_weights(model, _stored_weights(filepath, arrays), filepath, skip_mismatch)
 

@@ -27,6 +27,7 @@ from rnnkit.keras.layers.normalization import BatchNormalization, LayerNormaliza
 from rnnkit.keras.layers.reshaping import (GlobalAveragePooling1D, GlobalMaxPooling1D, Lambda, LeakyReLU, Permute,
                                            ReLU, RepeatVector, Reshape, SpatialDropout1D)
 from rnnkit.keras.layers.wrappers import Bidirectional, TimeDistributed
+from rnnkit.keras.layers import operations  # noqa: F401  (registers Keras's graph ops NotEqual, Any for loading)
 
 __all__ = [
     "Layer", "InputSpec", "KerasTensor", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten",

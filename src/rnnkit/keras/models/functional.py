@@ -23,6 +23,7 @@ from rnnkit._tensor import Tensor, array_of
 from rnnkit.keras._registry import LAYERS
 from rnnkit.keras.layers.base import KerasTensor, Layer, Node, flatten, is_shape, map_structure, unique_name
 from rnnkit.keras.layers.core import InputLayer
+from rnnkit.keras.layers.operations import Operation
 from rnnkit.keras.models.model import Model
 
 __all__ = ["Functional"]
@@ -140,8 +141,9 @@ class Functional(Model):
 
     @property
     def layers(self) -> list[Layer]:
-        """The model's layers in graph order, ``InputLayer``s included."""
-        return list(self._operations)
+        """The model's layers in graph order, ``InputLayer``s included (the op nodes Keras records, such as
+        Masking's ``NotEqual``/``Any``, are not layers, as in Keras)."""
+        return [layer for layer in self._operations if not isinstance(layer, Operation)]
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         batch = input_shape[0] if is_shape(input_shape) else flatten(input_shape)[0]

@@ -1,0 +1,556 @@
+"""Keras 3's native files, read and written: the ``.keras`` archive and ``.weights.h5``.
+
+A ``.keras`` file is a zip archive of three entries, as Keras 3.15's ``saving_lib`` writes them:
+
+- ``metadata.json``: ``{"keras_version", "date_saved"}``;
+- ``config.json``: the model in Keras's serialization format: every object is
+  ``{"module", "class_name", "config", "registered_name"}`` (layers add ``build_config``, the
+  model adds ``compile_config``); dtypes are ``DTypePolicy`` objects;
+- ``model.weights.h5``: the variables of every object at the path Keras's ``_walk_saveable``
+  gives it. A model's layers come first, under ``layers/<snake_case(class name)>`` (``_1``,
+  ``_2``... for repeats), then the layers an object holds as attributes, by attribute name
+  (private names last): ``layers/bidirectional/forward_layer/cell``. Each object's own
+  variables are ``<path>/vars/0``, ``1``... (own trainable, then own non-trainable, in creation
+  order) and the group ``<path>/vars`` carries the object's ``name`` attribute. A compiled
+  model adds ``optimizer/vars``: ``iterations``, the learning rate (unless it is a schedule),
+  then the optimizer's slots, interleaved per variable as its ``build`` creates them.
+
+``.weights.h5`` holds the same HDF5 tree as ``model.weights.h5``. Reading builds only classes
+that rnnkit registers or that ``custom_objects`` names, never imports a module a file names,
+never unpickles and never runs code: a ``Lambda`` holding serialized Python code is refused
+(with Keras's ``safe_mode`` wording), and a truncated archive, a file that is not what its
+extension says or an unknown class name raises ``ValueError`` before anything is built.
+
+Example:
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from rnnkit import keras
+    >>> model = keras.Sequential([keras.Input((4, 2)), keras.layers.LSTM(3), keras.layers.Dense(1)])
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.keras")
+    >>> model.save(path)
+    >>> restored = keras.models.load_model(path)
+    >>> x = np.ones((1, 4, 2), np.float32)
+    >>> bool(np.array_equal(model.predict(x, verbose=0), restored.predict(x, verbose=0)))
+    True
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import warnings
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from rnnkit import serialization
+from rnnkit.keras._registry import LAYERS, to_snake_case
+from rnnkit.keras.layers.base import Layer
+
+__all__ = ["KERAS_VERSION", "save_model", "load_model", "save_weights", "load_weights", "to_keras_config",
+           "from_keras_config", "is_keras_archive"]
+
+KERAS_VERSION = "3.15.1"  # the Keras release whose format this module writes (metadata.json's keras_version)
+MAX_MEMBER_BYTES = 1 << 32  # largest archive entry read into memory (Keras's own zip-bomb floor, 4 GiB)
+
+_CONFIG, _METADATA, _WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
+_OPTION_MODULES = {"_initializer": "keras.initializers", "_regularizer": "keras.regularizers",
+                   "_constraint": "keras.constraints"}
+# keys of Keras layer configs that rnnkit has no argument for, with the only value rnnkit can honour
+_KERAS_ONLY_DEFAULTS = {"quantization_config": None, "activity_regularizer": None, "optional": False,
+                        "ragged": False, "input_axes": None, "output_axes": None, "shared_object_id": None}
+_RECURRENT = ("SimpleRNN", "LSTM", "GRU", "RNN", "Conv1D")
+# keys Keras writes at these values where rnnkit's config leaves them out (written so the configs match Keras's)
+_KERAS_WRITTEN_DEFAULTS = {"InputLayer": {"ragged": False, "optional": False},
+                           "Dense": {"quantization_config": None},
+                           "Embedding": {"activity_regularizer": None, "quantization_config": None},
+                           **{name: {"activity_regularizer": None} for name in _RECURRENT}}
+_MODEL_MODULES = {"Functional": ("keras.src.models.functional", "Functional"), "Sequential": ("keras", None)}
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:
+        raise ImportError("Keras's .keras and .weights.h5 files are HDF5 inside: install h5py "
+                          "(pip install 'rnnkit[files]' or pip install h5py)") from None
+    return h5py
+
+
+def is_keras_archive(filepath: str) -> bool:
+    """True when ``filepath`` names a Keras 3 archive (by its ``.keras`` extension)."""
+    return str(filepath).lower().endswith(".keras")
+
+
+# -- config.json: rnnkit config -> Keras ---------------------------------------------------------
+def _registered_name(cls: type) -> str | None:
+    """``"package>Name"`` for a class registered with ``register_keras_serializable``, else None."""
+    for key, value in LAYERS.classes().items():
+        if value is cls and ">" in key:
+            return key
+    return None
+
+
+def _keras_object(class_name: str, config: dict, module: str, registered_name: str | None = None) -> dict:
+    return {"module": module, "class_name": class_name, "config": config, "registered_name": registered_name}
+
+
+def _keras_value(key: str, value: Any) -> Any:
+    """One entry of an rnnkit config in Keras's form (dtypes, initializers, nested layers...)."""
+    if key == "dtype" and isinstance(value, str):
+        return _keras_object("DTypePolicy", {"name": value}, "keras")
+    if isinstance(value, dict) and set(value) == {"class_name", "config"}:
+        module = next((m for suffix, m in _OPTION_MODULES.items() if key.endswith(suffix)), None)
+        if module is not None:
+            return _keras_object(value["class_name"], dict(value["config"] or {}), module)
+        cls = LAYERS.classes().get(value["class_name"])
+        return _keras_layer_entry(cls, value["config"], None)
+    if isinstance(value, list) and value and all(isinstance(v, dict) and set(v) == {"class_name", "config"}
+                                                 for v in value):
+        return [_keras_value(key, v) for v in value]
+    return value
+
+
+def _keras_layer_config(config: dict, drop_input_shape: bool) -> dict:
+    out = {}
+    for key, value in config.items():
+        if key == "time_major":
+            if value:
+                raise ValueError("cannot save time_major=True in Keras's format: Keras 3 has no time_major "
+                                 "argument (transpose the inputs to batch-major instead)")
+            continue
+        if key == "implementation":  # Keras 3 has no such argument; every implementation computes the same numbers
+            continue
+        if key == "batch_input_shape":
+            if not drop_input_shape:
+                out["input_shape"] = list(value[1:])
+            continue
+        out[key] = _keras_value(key, value)
+    return out
+
+
+def _keras_layer_entry(cls: type | None, config: dict, layer: Layer | None, drop_input_shape: bool = True) -> dict:
+    name = cls.__name__ if cls is not None else None
+    if name in _MODEL_MODULES and layer is not None:
+        return to_keras_config(layer)
+    registered = _registered_name(cls) if cls is not None else None
+    module = getattr(cls, "keras_module", "keras.layers") if registered is None else cls.__module__
+    if registered is None and module != "keras.layers":
+        registered = name  # Keras names its op classes (keras.src.ops) by registered_name too
+    keras_config = _keras_layer_config(config, drop_input_shape)
+    for key, value in _KERAS_WRITTEN_DEFAULTS.get(name, {}).items():
+        keras_config.setdefault(key, value)
+    entry = _keras_object(name, keras_config, module, registered)
+    shape = getattr(layer, "_build_input_shape", None) if layer is not None else None
+    if layer is not None and layer.built and shape is not None and module == "keras.layers" \
+            and type(layer).build is not Layer.build:  # Keras records the shapes of layers with their own build
+        entry["build_config"] = {"input_shape": _json_shape(shape)}
+    return entry
+
+
+def _json_shape(shape: Any) -> Any:
+    if isinstance(shape, (list, tuple)) and all(s is None or isinstance(s, (int, np.integer)) for s in shape):
+        return [None if s is None else int(s) for s in shape]
+    return [_json_shape(s) for s in shape]
+
+
+def to_keras_config(model: Layer) -> dict:
+    """The ``config.json`` object of a Sequential or functional ``model`` (without ``compile_config``).
+
+    Raises:
+        TypeError: ``model`` is not a Sequential or functional model.
+        ValueError: a layer has an option Keras 3 cannot express (``time_major=True``).
+    """
+    kind = next((k for k in _MODEL_MODULES if isinstance(model, LAYERS.classes()[k])), None)
+    if kind is None:
+        raise TypeError(f"cannot save {type(model).__name__} in Keras's format: only Sequential and functional "
+                        "models have a config that rebuilds them (save a subclassed model's weights instead)")
+    config = model.get_config()
+    layers = []
+    for entry in config["layers"]:
+        name = entry.get("name", entry["config"].get("name"))
+        layer = next((l for l in getattr(model, "_operations", None) or _model_layers(model, with_input=True)
+                      if l.name == name), None)
+        keras_entry = _keras_layer_entry(type(layer), entry["config"], layer)
+        if kind == "Functional":
+            keras_entry.update(name=entry["name"], inbound_nodes=entry["inbound_nodes"])
+        layers.append(keras_entry)
+    inner = {key: _keras_value(key, value) for key, value in config.items() if key != "layers"}
+    inner["layers"] = layers
+    if kind == "Sequential":
+        inner.setdefault("dtype", _keras_value("dtype", model.dtype))
+    module, registered = _MODEL_MODULES[kind]
+    out = _keras_object(kind, inner, module, registered)
+    shape = config.get("build_input_shape") if kind == "Sequential" else None
+    out["build_config"] = {"input_shape": shape}
+    return out
+
+
+def _model_layers(model: Layer, with_input: bool = False) -> list[Layer]:
+    layers = list(model.layers)
+    if with_input and getattr(model, "_input_layer", None) is not None:
+        layers.insert(0, model._input_layer)
+    return layers
+
+
+# -- config.json: Keras -> rnnkit config ---------------------------------------------------------
+def _refuse_code(where: str, safe_mode: bool) -> None:
+    if safe_mode:
+        raise ValueError(
+            f"{where}: the file asks to deserialize a Python lambda (code), which could run anything; refused "
+            "with safe_mode=True, as Keras does. rnnkit never runs code from a file: rebuild the Lambda layer in "
+            "code, or pass the function by name through custom_objects")
+    raise ValueError(
+        f"{where}: the file holds a Python lambda (serialized code); rnnkit never runs code from a file, "
+        "even with safe_mode=False: rebuild the Lambda layer in code and load the weights only")
+
+
+def from_keras_config(value: Any, safe_mode: bool = True, custom_objects: dict | None = None,
+                      where: str = "config") -> Any:
+    """Keras's serialized form (``config.json``) turned into rnnkit's ``{"class_name", "config"}`` dicts.
+
+    Module names are dropped (classes are found in rnnkit's registry or ``custom_objects``, never
+    imported), ``DTypePolicy`` objects become dtype names, and Keras's keys that rnnkit has no
+    argument for are dropped only at the value rnnkit honours (otherwise the layer's constructor
+    rejects them by name).
+
+    Raises:
+        ValueError: serialized Python code (``__lambda__``), or a function not given by
+            ``custom_objects``.
+    """
+    if isinstance(value, list):
+        return [from_keras_config(v, safe_mode, custom_objects, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    class_name = value.get("class_name")
+    if class_name == "__keras_tensor__":
+        return value
+    if class_name == "__lambda__":
+        _refuse_code(where, safe_mode)
+    if class_name == "function":
+        name = value.get("registered_name") or value.get("config")
+        if isinstance(name, str) and name in (custom_objects or {}):
+            return name
+        if value.get("module") == "builtins" and isinstance(value.get("config"), str):
+            return value["config"]  # a built-in function named by its name ("tanh")
+        raise ValueError(f"{where}: the file names the Python function {name!r} of module "
+                         f"{value.get('module')!r}; rnnkit never imports modules a file names: pass "
+                         f"custom_objects={{{name!r}: fn}}")
+    if class_name in ("DTypePolicy", "FloatDTypePolicy") and isinstance(value.get("config"), dict):
+        return value["config"].get("name")
+    out = {}
+    for key, item in value.items():
+        if key in ("module", "registered_name", "build_config", "shared_object_id", "compile_config"):
+            continue
+        if key in _KERAS_ONLY_DEFAULTS and item == _KERAS_ONLY_DEFAULTS[key]:
+            continue
+        out[key] = from_keras_config(item, safe_mode, custom_objects, f"{where}.{key}")
+    registered = value.get("registered_name")
+    if isinstance(registered, str) and ">" in registered and "class_name" in out:
+        out["class_name"] = registered
+    return out
+
+
+# -- the weights tree ------------------------------------------------------------------------------
+def _name_key(name: str) -> str:
+    return f"~{name}" if name.startswith("_") else name  # private attributes last, as Keras
+
+
+def _is_model(obj: Any) -> bool:
+    return any(isinstance(obj, LAYERS.classes()[k]) for k in _MODEL_MODULES)
+
+
+def _children(obj: Layer) -> list[tuple[str, Any]]:
+    """Keras's ``_walk_saveable`` on an rnnkit object: (attribute, layer or list of layers), in Keras's order."""
+    if _is_model(obj):
+        return [("layers", _model_layers(obj))]
+    containers = {key: value for key, value in vars(obj).items()
+                  if isinstance(value, (list, tuple)) and value and all(isinstance(v, Layer) for v in value)}
+    in_containers = {id(v) for value in containers.values() for v in value}
+    items: dict[str, Any] = dict(containers)
+    items.update((key, m) for key, m in obj._modules.items() if isinstance(m, Layer) and id(m) not in in_containers)
+    return sorted(items.items(), key=lambda item: _name_key(item[0]))
+
+
+def _own_weights(layer: Layer) -> list[Any]:
+    params = list(layer._parameters.values())
+    return [w for w in params if w.trainable] + [w for w in params if not w.trainable]
+
+
+def weight_tree(model: Layer) -> list[tuple[str, str, list[Any]]]:
+    """``(path, name, own weights)`` of every object under ``model``, in Keras's walk order (first path wins)."""
+    out: list[tuple[str, str, list[Any]]] = []
+    visited: set[int] = set()
+
+    def visit(obj: Layer, path: str) -> None:
+        if id(obj) in visited:
+            return
+        visited.add(id(obj))
+        out.append((path, obj.name, _own_weights(obj)))
+        for attribute, child in _children(obj):
+            child_path = f"{path}/{attribute}" if path else attribute
+            if isinstance(child, Layer):
+                visit(child, child_path)
+                continue
+            used: dict[str, int] = {}
+            for item in child:
+                base = to_snake_case(type(item).__name__)
+                used[base] = used.get(base, -1) + 1
+                visit(item, f"{child_path}/{base}" + (f"_{used[base]}" if used[base] else ""))
+
+    visit(model, "")
+    return out
+
+
+def _optimizer_arrays(model: Layer) -> tuple[str, list[np.ndarray]] | None:
+    """Keras's optimizer variables (``iterations``, learning rate, slots) of a compiled model, or None."""
+    optimizer = getattr(model, "optimizer", None)
+    if not getattr(model, "compiled", False) or optimizer is None:
+        return None
+    groups = getattr(optimizer, "keras_variable_groups", None)
+    if groups is None:
+        warnings.warn(f"saving without the state of {type(optimizer).__name__}: rnnkit does not know the order "
+                      "of its variables in Keras's files; Keras starts it afresh", UserWarning, stacklevel=4)
+        return None
+    variables = list(model.trainable_weights)
+    optimizer.build(variables)
+    arrays = [np.asarray(optimizer.iterations, np.int64)]
+    if not callable(optimizer._learning_rate):
+        arrays.append(np.asarray(optimizer.learning_rate, np.float32))
+    for group in groups:
+        for variable in variables:
+            slots = optimizer.state[variable]
+            arrays.extend(np.asarray(slots[s]) for s in group if slots.get(s) is not None)
+    return optimizer.name, arrays + optimizer.keras_extra_variables()
+
+
+def _write_h5(model: Layer, include_optimizer: bool) -> bytes:
+    h5py = _h5py()
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as handle:
+        for path, name, weights in weight_tree(model):
+            group = handle.create_group(f"{path}/vars" if path else "vars")
+            group.attrs["name"] = name
+            for i, weight in enumerate(weights):
+                group[str(i)] = weight.numpy()
+        state = _optimizer_arrays(model) if include_optimizer else None
+        if state is not None:
+            group = handle.create_group("optimizer/vars")
+            group.attrs["name"] = state[0]
+            for i, array in enumerate(state[1]):
+                group[str(i)] = array
+    return buffer.getvalue()
+
+
+def _open_h5(data: bytes, where: str):
+    h5py = _h5py()
+    if not data.startswith(b"\x89HDF\r\n\x1a\n"):
+        raise ValueError(f"{where} is not an HDF5 file (it starts with {data[:8]!r}); expected Keras's weights file")
+    try:
+        return h5py.File(io.BytesIO(data), "r")
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{where}: the HDF5 file is damaged or truncated ({error})") from None
+
+
+def _stored(handle: Any, path: str, where: str) -> list[np.ndarray]:
+    """The arrays ``<path>/vars/0``, ``1``... of one object ([] when the file has none for it)."""
+    name = f"{path}/vars" if path else "vars"
+    group = handle.get(name)
+    if group is None:
+        return []
+    keys = list(group.keys())
+    if sorted(keys, key=lambda k: (len(k), k)) != [str(i) for i in range(len(keys))]:
+        raise ValueError(f"{where}: {name} holds {sorted(keys)}, expected variables numbered 0..{len(keys) - 1}")
+    arrays = []
+    for i in range(len(keys)):
+        item = group[str(i)]
+        if not hasattr(item, "dtype") or item.dtype.kind not in "biuf":
+            raise ValueError(f"{where}: {name}/{i} is not an array of real numbers")
+        arrays.append(np.asarray(item[()]))
+    return arrays
+
+
+def _assign_plan(model: Layer, handle: Any, where: str, skip_mismatch: bool) -> list[tuple[Any, np.ndarray]]:
+    plan = []
+    for path, name, weights in weight_tree(model):
+        stored = _stored(handle, path, where)
+        problem = None
+        if len(stored) != len(weights):
+            problem = (f"{where}: layer '{name}' (at {path or '/'}) expects {len(weights)} variables, the file "
+                       f"holds {len(stored)}")
+        else:
+            for i, (weight, array) in enumerate(zip(weights, stored)):
+                if tuple(weight.shape) != array.shape:
+                    problem = (f"{where}: variable {path}/vars/{i} ({weight.name} of layer '{name}') has shape "
+                               f"{array.shape}, the model expects {tuple(weight.shape)}")
+                    break
+        if problem is not None:
+            if not skip_mismatch:
+                raise ValueError(problem)
+            warnings.warn("skipping " + problem, UserWarning, stacklevel=4)
+            continue
+        plan.extend(zip(weights, stored))
+    return plan
+
+
+def _load_optimizer(model: Layer, handle: Any, where: str) -> None:
+    optimizer = getattr(model, "optimizer", None)
+    stored = _stored(handle, "optimizer", where)
+    if optimizer is None or not stored:
+        return
+    groups = getattr(optimizer, "keras_variable_groups", None)
+    variables = list(model.trainable_weights)
+    if groups is None:
+        warnings.warn(f"{where}: not loading the state of {type(optimizer).__name__} (rnnkit does not know the "
+                      "order of its variables in Keras's files); it starts afresh", UserWarning, stacklevel=4)
+        return
+    optimizer.build(variables)
+    head = 1 if callable(optimizer._learning_rate) else 2  # iterations, then the learning rate unless a schedule
+    targets = []
+    for group in groups:
+        for variable in variables:
+            slots = optimizer.state[variable]
+            targets.extend(slots[s] for s in group if slots.get(s) is not None)
+    extra = len(optimizer.keras_extra_variables())  # derived from iterations, not read
+    if len(stored) != head + len(targets) + extra:
+        raise ValueError(f"{where}: the optimizer holds {len(stored)} variables, {type(optimizer).__name__} "
+                         f"on this model has {head + len(targets) + extra}")
+    for i, (target, array) in enumerate(zip(targets, stored[head:])):
+        if target.shape != array.shape:
+            raise ValueError(f"{where}: optimizer variable {i + head} has shape {array.shape}, expected "
+                             f"{target.shape}")
+    optimizer.iterations = int(stored[0].reshape(-1)[0])
+    if head == 2:
+        optimizer.learning_rate = float(stored[1])
+    for target, array in zip(targets, stored[head:]):
+        target[...] = array
+
+
+def _apply(plan: list[tuple[Any, np.ndarray]]) -> None:
+    for weight, array in plan:
+        weight.data[...] = array.astype(weight.data.dtype, copy=False)
+
+
+# -- the archive -----------------------------------------------------------------------------------
+def _check_built(model: Layer, what: str) -> None:
+    if not model.built or not model.weights:
+        raise ValueError(f"cannot {what} {type(model).__name__} '{model.name}': it is not built yet; give it an "
+                         "Input, build it or call it on data first")
+
+
+def save_model(model: Layer, filepath: str, include_optimizer: bool = True) -> None:
+    """Write ``model`` as a Keras 3 ``.keras`` archive (atomically)."""
+    _check_built(model, "save")
+    config = to_keras_config(model)
+    compile_config = model.get_compile_config() if getattr(model, "compiled", False) else None
+    if compile_config is not None:
+        config["compile_config"] = _keras_compile_config(compile_config)
+    metadata = {"keras_version": KERAS_VERSION,
+                "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"), "saved_by": "rnnkit"}
+    weights = _write_h5(model, include_optimizer and compile_config is not None)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(_METADATA, json.dumps(metadata))
+        archive.writestr(_CONFIG, json.dumps(config))
+        archive.writestr(_WEIGHTS, weights)
+    serialization.atomic_write_bytes(filepath, buffer.getvalue())
+
+
+def _keras_compile_config(config: dict) -> dict:
+    out = dict(config)
+    optimizer = config.get("optimizer")
+    if isinstance(optimizer, dict) and set(optimizer) >= {"class_name", "config"}:
+        out["optimizer"] = _keras_object(optimizer["class_name"], optimizer["config"], "keras.optimizers",
+                                         optimizer["class_name"])
+    out.update(run_eagerly=False, steps_per_execution=1, jit_compile=False)
+    return out
+
+
+def _read_archive(filepath: str) -> tuple[dict, bytes | None]:
+    """``config.json`` (parsed) and ``model.weights.h5`` (bytes) of a .keras archive."""
+    try:
+        archive = zipfile.ZipFile(filepath)
+    except zipfile.BadZipFile:
+        with open(filepath, "rb") as handle:
+            head = handle.read(8)
+        what = "a truncated or damaged zip archive" if head.startswith(b"PK") else f"not a zip archive ({head!r})"
+        raise ValueError(f"{filepath!r} is {what}; a .keras file is Keras 3's zip archive of config.json, "
+                         "metadata.json and model.weights.h5") from None
+    with archive:
+        names = set(archive.namelist())
+        if _CONFIG not in names:
+            raise ValueError(f"{filepath!r}: the zip archive has no config.json (entries: {sorted(names)}); it is "
+                             "not a Keras 3 .keras file")
+        members = {}
+        for name in (_CONFIG, _WEIGHTS):
+            if name not in names:
+                continue
+            info = archive.getinfo(name)
+            if info.file_size > MAX_MEMBER_BYTES:
+                raise ValueError(f"{filepath!r}: {name} declares {info.file_size} bytes, more than "
+                                 f"{MAX_MEMBER_BYTES}; refused")
+            try:
+                members[name] = archive.read(name)
+            except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+                raise ValueError(f"{filepath!r}: {name} cannot be read, the archive is damaged or truncated "
+                                 f"({error})") from None
+    try:
+        config = json.loads(members[_CONFIG])
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ValueError(f"{filepath!r}: config.json is not valid JSON ({error})") from None
+    if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
+        raise ValueError(f"{filepath!r}: config.json must be an object with 'class_name' and 'config'")
+    return config, members.get(_WEIGHTS)
+
+
+def load_model(filepath: str, custom_objects: dict | None = None, compile: bool = True, safe_mode: bool = True):
+    """Open a Keras 3 ``.keras`` archive (written by Keras or by :func:`save_model`) as an rnnkit model."""
+    config, weights = _read_archive(filepath)
+    if weights is None:
+        raise ValueError(f"{filepath!r}: the archive has no model.weights.h5 (only Keras's h5 weights are read)")
+    where = f"{filepath!r}"
+    rnnkit_config = from_keras_config({k: v for k, v in config.items() if k != "compile_config"}, safe_mode,
+                                      custom_objects, "config.json")
+    model = LAYERS.deserialize(rnnkit_config, custom_objects)
+    shape = (config.get("build_config") or {}).get("input_shape")
+    if (not model.built or not model.weights) and shape is not None:
+        model.build(tuple(shape))
+    with _open_h5(weights, f"{where}/{_WEIGHTS}") as handle:
+        plan = _assign_plan(model, handle, where, skip_mismatch=False)
+        _apply(plan)
+        compile_config = config.get("compile_config")
+        if compile and compile_config:
+            model.compile_from_config(from_keras_config(compile_config, safe_mode, custom_objects,
+                                                        "compile_config"))
+            _load_optimizer(model, handle, where)
+    return model
+
+
+def save_weights(model: Layer, filepath: str) -> None:
+    """Write Keras 3's ``.weights.h5`` file of ``model`` (atomically)."""
+    _check_built(model, "save the weights of")
+    serialization.atomic_write_bytes(filepath, _write_h5(model, include_optimizer=True))
+
+
+def load_weights(model: Layer, filepath: str, skip_mismatch: bool = False) -> None:
+    """Load a Keras 3 ``.weights.h5`` file, or the weights of a ``.keras`` archive, into a built ``model``.
+
+    Every variable is checked before any is set: a mismatch leaves the model unchanged (unless
+    ``skip_mismatch``: then the mismatched objects are skipped with a warning, as Keras).
+    """
+    _check_built(model, "load weights into")
+    if is_keras_archive(filepath):
+        _, data = _read_archive(filepath)
+        if data is None:
+            raise ValueError(f"{filepath!r}: the archive has no model.weights.h5")
+        where = f"{filepath!r}/{_WEIGHTS}"
+    else:
+        with open(filepath, "rb") as handle:
+            data = handle.read()
+        where = repr(filepath)
+    with _open_h5(data, where) as handle:
+        _apply(_assign_plan(model, handle, where, skip_mismatch))
+        if getattr(model, "compiled", False):
+            _load_optimizer(model, handle, where)

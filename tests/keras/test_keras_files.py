@@ -1,0 +1,256 @@
+"""Keras 3's own files both ways: ``.keras`` archives and ``.weights.h5`` written by rnnkit open in real
+Keras 3.15 (torch backend) with equal predictions, and files written by real Keras open in rnnkit; the
+optimizer state travels too (one more epoch gives the same weights). Bad files fail clearly and run nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+from rnnkit import keras as rk
+from helpers import to_numpy as _np
+
+h5py = pytest.importorskip("h5py")
+
+
+def _sequential(lib):
+    L = lib.layers
+    return lib.Sequential([lib.Input((None,), dtype="int32"), L.Embedding(12, 4, mask_zero=True),
+                           L.SimpleRNN(5, return_sequences=True), L.LSTM(4, return_sequences=True),
+                           L.GRU(3), L.Dense(2, activation="softmax")])
+
+
+def _functional(lib):
+    L = lib.layers
+    inputs = lib.Input((6, 3))
+    x = L.Masking()(inputs)
+    x = L.Bidirectional(L.LSTM(4, return_sequences=True))(x)
+    x = L.TimeDistributed(L.Dense(3, activation="tanh"))(x)
+    x = L.Bidirectional(L.GRU(2), merge_mode="sum")(x)
+    return lib.Model(inputs, L.Dense(1)(x))
+
+
+def _sequential_data():
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, 12, size=(8, 7)).astype(np.int32)
+    ids[0, 4:] = 0
+    ids[3, 2:] = 0
+    return ids, rng.integers(0, 2, size=8)
+
+
+def _functional_data():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(8, 6, 3)).astype(np.float32)
+    x[1, 3:] = 0.0
+    x[5, :2] = 0.0
+    return x, rng.normal(size=(8, 1)).astype(np.float32)
+
+
+CASES = {
+    "sequential": (_sequential, _sequential_data, "sparse_categorical_crossentropy", "accuracy"),
+    "functional": (_functional, _functional_data, "mse", "mae"),
+}
+
+
+def _trained(lib, case):
+    build, data, loss, metric = CASES[case]
+    model = build(lib)
+    x, y = data()
+    model.compile(optimizer=lib.optimizers.Adam(0.01), loss=loss, metrics=[metric])
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    return model, x, y
+
+
+def _same_predictions(a, b, x):
+    np.testing.assert_allclose(_np(a.predict(x, verbose=0)), _np(b.predict(x, verbose=0)), rtol=1e-5, atol=1e-6)
+
+
+def _one_more_epoch_agrees(a, b, x, y):
+    """The optimizer state came along: one more epoch in each gives the same weights."""
+    a.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    b.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(_np(wa), _np(wb), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_keras_files_open_in_rnnkit(K, tmp_path, case):
+    theirs, x, y = _trained(K, case)
+    path = tmp_path / "keras.keras"
+    theirs.save(path)
+    ours = rk.models.load_model(path)
+    assert [type(l).__name__ for l in ours.layers if not isinstance(l, rk.layers.InputLayer)] == \
+        [type(l).__name__ for l in theirs.layers if not isinstance(l, K.layers.InputLayer)]
+    _same_predictions(ours, theirs, x)
+    assert type(ours.optimizer) is rk.optimizers.Adam and ours.optimizer.iterations == 2
+    assert ours.optimizer.learning_rate == pytest.approx(0.01)
+    _one_more_epoch_agrees(ours, theirs, x, y)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_rnnkit_files_open_in_keras(K, tmp_path, case):
+    ours, x, y = _trained(rk, case)
+    path = tmp_path / "rnnkit.keras"
+    ours.save(path)
+    with zipfile.ZipFile(path) as archive:
+        assert sorted(archive.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
+        config = json.loads(archive.read("config.json"))
+    assert {"module", "class_name", "config", "registered_name", "build_config", "compile_config"} <= set(config)
+    theirs = K.models.load_model(path)
+    _same_predictions(ours, theirs, x)
+    assert int(_np(theirs.optimizer.iterations)) == 2
+    _one_more_epoch_agrees(ours, theirs, x, y)
+
+
+def _h5_tree(data_or_path):
+    tree = {}
+    with h5py.File(data_or_path, "r") as handle:
+        handle.visititems(lambda name, item: tree.__setitem__(
+            name, (item.shape, str(item.dtype)) if isinstance(item, h5py.Dataset) else dict(item.attrs)))
+    return tree
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_weights_h5_has_keras_layout_both_ways(K, tmp_path, case):
+    """rnnkit writes the same HDF5 tree as Keras (paths, names, shapes, dtypes) and each loads the other's."""
+    build, data = CASES[case][:2]
+    x, _ = data()
+    ours, theirs = build(rk), build(K)
+    theirs.set_weights(ours.get_weights())
+    ours.save_weights(tmp_path / "ours.weights.h5")
+    theirs.save_weights(tmp_path / "theirs.weights.h5")
+    tree_ours, tree_theirs = _h5_tree(tmp_path / "ours.weights.h5"), _h5_tree(tmp_path / "theirs.weights.h5")
+    assert sorted(tree_ours) == sorted(tree_theirs)
+    for key, value in tree_theirs.items():
+        if not isinstance(value, dict):
+            assert tree_ours[key] == value, key
+    fresh_ours, fresh_theirs = build(rk), build(K)
+    fresh_ours.load_weights(tmp_path / "theirs.weights.h5")
+    fresh_theirs.load_weights(tmp_path / "ours.weights.h5")
+    _same_predictions(fresh_ours, theirs, x)
+    _same_predictions(fresh_theirs, ours, x)
+
+
+def test_keras_config_matches_keras_serialization(K, tmp_path):
+    """Every layer entry of our config.json carries Keras's keys, and the layer configs Keras's own keys."""
+    ours = _functional(rk)
+    theirs = _functional(K)
+    ours.save(tmp_path / "ours.keras")
+    theirs.save(tmp_path / "theirs.keras")
+    configs = [json.loads(zipfile.ZipFile(tmp_path / f"{who}.keras").read("config.json")) for who in ("ours", "theirs")]
+    layers = [{e["class_name"]: e for e in c["config"]["layers"]} for c in configs]
+    for name in ("InputLayer", "Masking", "Bidirectional", "TimeDistributed", "Dense"):
+        assert set(layers[0][name]) <= set(layers[1][name]), name
+        assert set(layers[0][name]["config"]) == set(layers[1][name]["config"]), name
+    lstm = [layers[i]["Bidirectional"]["config"]["layer"] for i in (0, 1)]
+    assert set(lstm[0]["config"]) == set(lstm[1]["config"]) and lstm[0]["module"] == lstm[1]["module"]
+    assert lstm[0]["config"]["kernel_initializer"]["module"] == "keras.initializers"
+    assert lstm[0]["config"]["dtype"] == {"module": "keras", "class_name": "DTypePolicy",
+                                          "config": {"name": "float32"}, "registered_name": None}
+
+
+def test_uncompiled_model_loads_uncompiled_and_compile_false(K, tmp_path):
+    ours = _sequential(rk)
+    ours.save(tmp_path / "plain.keras")
+    theirs = K.models.load_model(tmp_path / "plain.keras")
+    assert getattr(theirs, "optimizer", None) is None
+    x, _ = _sequential_data()
+    _same_predictions(ours, theirs, x)
+    trained, _, _ = _trained(K, "sequential")
+    trained.save(tmp_path / "trained.keras")
+    assert not getattr(rk.models.load_model(tmp_path / "trained.keras", compile=False), "compiled", False)
+
+
+# -- bad input -------------------------------------------------------------------------------------
+def _no_pickle(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("something was unpickled")
+
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+
+
+def test_damaged_and_foreign_keras_files_fail_clearly(tmp_path, monkeypatch):
+    _no_pickle(monkeypatch)
+    model = _sequential(rk)
+    model.save(tmp_path / "good.keras")
+    data = (tmp_path / "good.keras").read_bytes()
+    (tmp_path / "truncated.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="truncated or damaged zip archive"):
+        rk.models.load_model(tmp_path / "truncated.keras")
+    (tmp_path / "pickle.keras").write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(ValueError, match="not a zip archive"):
+        rk.models.load_model(tmp_path / "pickle.keras")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("data.pkl", b"")
+    (tmp_path / "torch.keras").write_bytes(buffer.getvalue())
+    with pytest.raises(ValueError, match="no config.json"):
+        rk.models.load_model(tmp_path / "torch.keras")
+    (tmp_path / "not.weights.h5").write_bytes(b"PK\x03\x04 not hdf5")
+    with pytest.raises(ValueError, match="not an HDF5 file"):
+        model.load_weights(tmp_path / "not.weights.h5")
+    with pytest.raises(FileNotFoundError):
+        rk.models.load_model(tmp_path / "missing.keras")
+
+
+def _rewrite_config(src, dst, edit):
+    with zipfile.ZipFile(src) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    edit(config)
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(dst, "w") as archive:
+        for name, value in members.items():
+            archive.writestr(name, value)
+
+
+def test_unknown_class_and_serialized_code_are_refused(K, tmp_path, monkeypatch):
+    _no_pickle(monkeypatch)
+    model = _functional(rk)
+    model.save(tmp_path / "good.keras")
+
+    def rename(config):
+        config["config"]["layers"][-1]["class_name"] = "EvilDense"
+
+    _rewrite_config(tmp_path / "good.keras", tmp_path / "unknown.keras", rename)
+    with pytest.raises(ValueError, match="unknown layer class 'EvilDense'"):
+        rk.models.load_model(tmp_path / "unknown.keras")
+    theirs = K.Sequential([K.Input((3,)), K.layers.Lambda(lambda t: t * 2.0), K.layers.Dense(1)])
+    theirs.save(tmp_path / "lambda.keras")
+    with pytest.raises(ValueError, match="Python lambda.*safe_mode=True") as refused:
+        rk.models.load_model(tmp_path / "lambda.keras")
+    with pytest.raises(ValueError, match="lambda") as keras_refused:
+        K.models.load_model(tmp_path / "lambda.keras")
+    assert "safe_mode" in str(keras_refused.value) and "safe_mode" in str(refused.value)
+    with pytest.raises(ValueError, match="never runs code from a file, even with safe_mode=False"):
+        rk.models.load_model(tmp_path / "lambda.keras", safe_mode=False)
+
+
+def test_mismatched_weights_name_the_variable_and_change_nothing(tmp_path):
+    model = _sequential(rk)
+    model.save_weights(tmp_path / "w.weights.h5")
+    L = rk.layers
+    wider = rk.Sequential([rk.Input((None,), dtype="int32"), L.Embedding(12, 4, mask_zero=True),
+                           L.SimpleRNN(5, return_sequences=True), L.LSTM(6, return_sequences=True),
+                           L.GRU(3), L.Dense(2, activation="softmax")])
+    before = wider.get_weights()
+    with pytest.raises(ValueError, match=r"layers/lstm/cell/vars/0 .*has shape \(5, 16\), the model expects \(5, 24\)"):
+        wider.load_weights(tmp_path / "w.weights.h5")
+    for a, b in zip(before, wider.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.warns(UserWarning, match="skipping"):
+        wider.load_weights(tmp_path / "w.weights.h5", skip_mismatch=True)
+    np.testing.assert_array_equal(wider.layers[0].get_weights()[0], model.layers[0].get_weights()[0])
+
+
+def test_time_major_cannot_be_written_in_keras_format(tmp_path):
+    model = rk.Sequential([rk.Input((4, 2)), rk.layers.LSTM(3, time_major=True)])
+    with pytest.raises(ValueError, match="time_major=True"):
+        model.save(tmp_path / "tm.keras")
+    assert not list(tmp_path.iterdir())
