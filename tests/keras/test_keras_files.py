@@ -107,11 +107,12 @@ def test_rnnkit_files_open_in_keras(K, tmp_path, case):
     _one_more_epoch_agrees(ours, theirs, x, y)
 
 
-def _h5_tree(data_or_path):
+def _h5_tree(path):
+    """Path -> (shape, dtype) of each array, and the attribute names of each group (names are counters)."""
     tree = {}
-    with h5py.File(data_or_path, "r") as handle:
+    with h5py.File(path, "r") as handle:
         handle.visititems(lambda name, item: tree.__setitem__(
-            name, (item.shape, str(item.dtype)) if isinstance(item, h5py.Dataset) else dict(item.attrs)))
+            name, (item.shape, str(item.dtype)) if isinstance(item, h5py.Dataset) else sorted(item.attrs)))
     return tree
 
 
@@ -125,10 +126,10 @@ def test_weights_h5_has_keras_layout_both_ways(K, tmp_path, case):
     ours.save_weights(tmp_path / "ours.weights.h5")
     theirs.save_weights(tmp_path / "theirs.weights.h5")
     tree_ours, tree_theirs = _h5_tree(tmp_path / "ours.weights.h5"), _h5_tree(tmp_path / "theirs.weights.h5")
-    assert sorted(tree_ours) == sorted(tree_theirs)
-    for key, value in tree_theirs.items():
-        if not isinstance(value, dict):
-            assert tree_ours[key] == value, key
+    assert tree_ours == tree_theirs
+    with h5py.File(tmp_path / "ours.weights.h5", "r") as handle:
+        assert handle["vars"].attrs["name"] == ours.name
+        assert handle["layers/dense/vars"].attrs["name"] == ours.layers[-1].name
     fresh_ours, fresh_theirs = build(rk), build(K)
     fresh_ours.load_weights(tmp_path / "theirs.weights.h5")
     fresh_theirs.load_weights(tmp_path / "ours.weights.h5")
@@ -254,3 +255,36 @@ def test_time_major_cannot_be_written_in_keras_format(tmp_path):
     with pytest.raises(ValueError, match="time_major=True"):
         model.save(tmp_path / "tm.keras")
     assert not list(tmp_path.iterdir())
+
+
+def _more_layers(lib, kind):
+    L = lib.layers
+    inputs = lib.Input((6, 4))
+    if kind == "conv_norm":
+        x = L.Conv1D(3, 2, padding="causal")(inputs)
+        x = L.GlobalAveragePooling1D()(L.LayerNormalization()(L.BatchNormalization()(x)))
+    elif kind == "stacked_cells":
+        x = L.RNN([L.LSTMCell(3), L.GRUCell(2)])(inputs)
+    elif kind == "cells":
+        x = L.GRU(2, reset_after=False)(L.RNN(L.SimpleRNNCell(3), return_sequences=True)(inputs))
+    elif kind == "attention":
+        x = L.Flatten()(L.MultiHeadAttention(2, 3)(L.AdditiveAttention()([L.Attention()([inputs, inputs]), inputs]),
+                                                   inputs))
+    else:  # merging and reshaping
+        a, b = L.Dense(3)(inputs), L.Dense(3)(inputs)
+        x = L.Permute((2, 1))(L.RepeatVector(2)(L.Reshape((36,))(L.Concatenate()([a, L.Add()([a, b])]))))
+    return lib.Model(inputs, L.Dense(1)(L.Flatten()(x)) if kind != "conv_norm" else L.Dense(1)(x))
+
+
+@pytest.mark.parametrize("kind", ["conv_norm", "stacked_cells", "cells", "attention", "merging"])
+def test_more_layers_same_files_both_ways(K, tmp_path, kind):
+    x = np.random.default_rng(4).normal(size=(3, 6, 4)).astype(np.float32)
+    ours, theirs = _more_layers(rk, kind), _more_layers(K, kind)
+    theirs.set_weights(ours.get_weights())
+    ours.save_weights(tmp_path / "ours.weights.h5")
+    theirs.save_weights(tmp_path / "theirs.weights.h5")
+    assert _h5_tree(tmp_path / "ours.weights.h5") == _h5_tree(tmp_path / "theirs.weights.h5")
+    ours.save(tmp_path / "ours.keras")
+    theirs.save(tmp_path / "theirs.keras")
+    _same_predictions(K.models.load_model(tmp_path / "ours.keras"), ours, x)
+    _same_predictions(rk.models.load_model(tmp_path / "theirs.keras"), theirs, x)

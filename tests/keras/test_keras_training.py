@@ -94,12 +94,13 @@ def test_optimizer_defaults_are_keras_defaults(K):
                 assert theirs[key] == pytest.approx(value), (name, key)
 
 
-def test_optimizer_arguments():
-    with pytest.warns(UserWarning, match="Keras 3 rejects"):
-        assert rk.optimizers.Adam(lr=0.5).learning_rate == 0.5  # Keras 2's alias, read with a warning
+def test_optimizer_arguments(K):
+    for kwargs in ({"lr": 0.5}, {"learning_rate": 0.1, "lr": 0.2}):  # Keras 2's name: Keras 3 rejects it
+        with pytest.raises(ValueError, match=r"not recognized: \{'lr': .*renamed lr to learning_rate"):
+            rk.optimizers.Adam(**kwargs)
+        with pytest.raises(ValueError, match=r"Argument\(s\) not recognized: \{'lr'"):
+            K.optimizers.Adam(**kwargs)
     assert isinstance(rk.optimizers.get("RMSprop"), rk.optimizers.RMSprop)
-    with pytest.raises(ValueError, match="learning_rate or its legacy alias lr"):
-        rk.optimizers.Adam(learning_rate=0.1, lr=0.2)
     with pytest.raises(ValueError, match="only one of clipnorm, clipvalue and global_clipnorm"):
         rk.optimizers.SGD(clipnorm=1.0, clipvalue=1.0)
     with pytest.raises(ValueError, match="not recognized.*betta"):

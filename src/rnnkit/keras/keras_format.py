@@ -60,13 +60,16 @@ _OPTION_MODULES = {"_initializer": "keras.initializers", "_regularizer": "keras.
                    "_constraint": "keras.constraints"}
 # keys of Keras layer configs that rnnkit has no argument for, with the only value rnnkit can honour
 _KERAS_ONLY_DEFAULTS = {"quantization_config": None, "activity_regularizer": None, "optional": False,
-                        "ragged": False, "input_axes": None, "output_axes": None, "shared_object_id": None}
+                        "ragged": False, "input_axes": None, "output_axes": None, "shared_object_id": None,
+                        "attention_axes": None, "use_gate": False, "sliding_window": None}
 _RECURRENT = ("SimpleRNN", "LSTM", "GRU", "RNN", "Conv1D")
 # keys Keras writes at these values where rnnkit's config leaves them out (written so the configs match Keras's)
 _KERAS_WRITTEN_DEFAULTS = {"InputLayer": {"ragged": False, "optional": False},
                            "Dense": {"quantization_config": None},
                            "Embedding": {"activity_regularizer": None, "quantization_config": None},
-                           **{name: {"activity_regularizer": None} for name in _RECURRENT}}
+                           **{name: {"activity_regularizer": None} for name in _RECURRENT},
+                           "MultiHeadAttention": {"activity_regularizer": None, "attention_axes": None,
+                                                  "use_gate": False, "sliding_window": None}}
 _MODEL_MODULES = {"Functional": ("keras.src.models.functional", "Functional"), "Sequential": ("keras", None)}
 
 
@@ -144,7 +147,9 @@ def _keras_layer_entry(cls: type | None, config: dict, layer: Layer | None, drop
         keras_config.setdefault(key, value)
     entry = _keras_object(name, keras_config, module, registered)
     shape = getattr(layer, "_build_input_shape", None) if layer is not None else None
-    if layer is not None and layer.built and shape is not None and module == "keras.layers" \
+    if layer is not None and layer.built and hasattr(layer, "keras_build_config"):
+        entry["build_config"] = layer.keras_build_config()
+    elif layer is not None and layer.built and shape is not None and module == "keras.layers" \
             and type(layer).build is not Layer.build:  # Keras records the shapes of layers with their own build
         entry["build_config"] = {"input_shape": _json_shape(shape)}
     return entry
@@ -280,7 +285,10 @@ def _own_weights(layer: Layer) -> list[Any]:
 
 
 def weight_tree(model: Layer) -> list[tuple[str, str, list[Any]]]:
-    """``(path, name, own weights)`` of every object under ``model``, in Keras's walk order (first path wins)."""
+    """``(path, name, own weights)`` of every object under ``model``, in Keras's walk order (first path wins).
+
+    A layer whose Keras twin keeps its weights in sub-layers (``MultiHeadAttention``) lists them with
+    ``keras_weight_groups()``: ``(attribute, name, weights)`` of each such sub-object."""
     out: list[tuple[str, str, list[Any]]] = []
     visited: set[int] = set()
 
@@ -288,7 +296,10 @@ def weight_tree(model: Layer) -> list[tuple[str, str, list[Any]]]:
         if id(obj) in visited:
             return
         visited.add(id(obj))
-        out.append((path, obj.name, _own_weights(obj)))
+        groups = obj.keras_weight_groups() if hasattr(obj, "keras_weight_groups") else None
+        out.append((path, obj.name, [] if groups is not None else _own_weights(obj)))
+        for attribute, name, weights in groups or []:  # sub-objects Keras has where rnnkit holds the weights
+            out.append((f"{path}/{attribute}" if path else attribute, name, weights))
         for attribute, child in _children(obj):
             child_path = f"{path}/{attribute}" if path else attribute
             if isinstance(child, Layer):

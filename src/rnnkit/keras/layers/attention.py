@@ -32,7 +32,7 @@ from rnnkit._random import generator
 from rnnkit._tensor import Tensor, array_of
 from rnnkit._validation import check_bool, check_rate, check_size
 from rnnkit.keras._registry import LAYERS
-from rnnkit.keras.layers.base import KerasTensor, Layer
+from rnnkit.keras.layers.base import KerasTensor, Layer, is_shape
 from rnnkit.keras.layers.core import _rng_for
 
 __all__ = ["Attention", "AdditiveAttention", "MultiHeadAttention", "Dot", "dot"]
@@ -288,6 +288,22 @@ class MultiHeadAttention(Layer):
             value = args[0]
             return out, KerasTensor((inputs.shape[0], self.num_heads, inputs.shape[1], value.shape[1]), self.dtype)
         return out
+
+    def keras_weight_groups(self) -> list[tuple[str, str, list]]:
+        """Keras 3 keeps the four projections in ``EinsumDense`` sub-layers: ``(attribute, name, weights)`` of
+        each object its weights files hold under this layer (the weightless dropout and softmax too)."""
+        parts = (("key", "key"), ("output", "attention_output"), ("query", "query"), ("value", "value"))
+        groups = [(f"{part}_dense", name, [self._parameters[key] for key in (f"{part}_kernel", f"{part}_bias")
+                                           if key in self._parameters]) for part, name in parts]
+        return groups + [("_dropout_layer", "dropout", []), ("_softmax", "softmax", [])]
+
+    def keras_build_config(self) -> dict:
+        """Keras's ``build_config`` of this layer: the shapes of ``build(query_shape, value_shape, key_shape)``."""
+        shapes = self._build_input_shape
+        shapes = list(shapes) if shapes and not is_shape(shapes) else [shapes]
+        names = ("query_shape", "value_shape", "key_shape")
+        return {"shapes_dict": {name: [None if d is None else int(d) for d in shape]
+                                for name, shape in zip(names, shapes)}}
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
