@@ -604,9 +604,9 @@ def test_saved_file_is_one_safetensors_file(tmp_path):
     from safetensors import safe_open
 
     model, _, _ = _trained_lstm()
-    path = str(tmp_path / "model.keras")
+    path = str(tmp_path / "model.safetensors")
     model.save(path)
-    assert os.listdir(tmp_path) == ["model.keras"]
+    assert os.listdir(tmp_path) == ["model.safetensors"]
     tensors = safetensors_numpy.load_file(path)
     assert [k for k in sorted(tensors) if k.startswith("weights/")] == [f"weights/{i}" for i in range(5)]
     with safe_open(path, "np") as file:
@@ -618,25 +618,25 @@ def test_saved_file_is_one_safetensors_file(tmp_path):
 
 def test_corrupted_or_foreign_files_fail_clearly(tmp_path):
     model, _, _ = _trained_lstm()
-    path = tmp_path / "model.keras"
+    path = tmp_path / "model.safetensors"
     model.save(str(path))
     data = path.read_bytes()
-    (tmp_path / "truncated.keras").write_bytes(data[: len(data) // 2])
+    (tmp_path / "truncated.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="not a valid safetensors file"):
-        rk.models.load_model(str(tmp_path / "truncated.keras"))
-    (tmp_path / "garbage.keras").write_bytes(b"\x00" * 3 + os.urandom(200))
+        rk.models.load_model(str(tmp_path / "truncated.safetensors"))
+    (tmp_path / "garbage.safetensors").write_bytes(b"\x00" * 3 + os.urandom(200))
     with pytest.raises(ValueError, match="not a valid safetensors file"):
-        rk.models.load_model(str(tmp_path / "garbage.keras"))
-    (tmp_path / "pickle.keras").write_bytes(pickle.dumps({"a": 1}))
+        rk.models.load_model(str(tmp_path / "garbage.safetensors"))
+    (tmp_path / "pickle.safetensors").write_bytes(pickle.dumps({"a": 1}))
     with pytest.raises(ValueError, match="pickle"):
-        rk.models.load_model(str(tmp_path / "pickle.keras"))
+        rk.models.load_model(str(tmp_path / "pickle.safetensors"))
     from rnnkit import serialization
 
     serialization.save({"w": np.ones(2, np.float32)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(ValueError, match="not an rnnkit Keras model or weights file"):
         rk.models.load_model(str(tmp_path / "other.safetensors"))
     with pytest.raises(FileNotFoundError):
-        rk.models.load_model(str(tmp_path / "missing.keras"))
+        rk.models.load_model(str(tmp_path / "missing.safetensors"))
 
 
 def test_save_is_atomic(tmp_path, monkeypatch):
@@ -657,7 +657,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
 
 def test_weights_round_trip_and_mismatch(tmp_path):
     model, x, _ = _trained_lstm()
-    path = str(tmp_path / "w.weights.h5")
+    path = str(tmp_path / "w.safetensors")
     model.save_weights(path)
     twin, _, _ = _trained_lstm(seed=3)
     twin.load_weights(path)

@@ -433,8 +433,8 @@ def _load_optimizer(model: Layer, handle: Any, where: str) -> None:
             raise ValueError(f"{where}: optimizer variable {i + head} has shape {array.shape}, expected "
                              f"{target.shape}")
     optimizer.iterations = int(stored[0].reshape(-1)[0])
-    if head == 2:
-        optimizer.learning_rate = float(stored[1])
+    if head == 2 and np.float32(optimizer.learning_rate) != np.float32(stored[1]):
+        optimizer.learning_rate = float(stored[1])  # changed since compile (a callback); else keep the config's
     for target, array in zip(targets, stored[head:]):
         target[...] = array
 

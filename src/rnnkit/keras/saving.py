@@ -260,6 +260,9 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
     filepath = os.fspath(filepath)
     if keras_format.is_keras_archive(filepath):
         return keras_format.load_model(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+    if _is_keras_weights(filepath):
+        raise ValueError(f"{filepath!r} holds weights only (Keras's .weights.h5); build the model, then "
+                         "model.load_weights()")
     arrays, metadata = _read(filepath)
     if metadata["format"] != MODEL_FORMAT:
         raise ValueError(f"{filepath!r} holds weights only (written by save_weights); use model.load_weights()")
