@@ -288,3 +288,37 @@ def test_more_layers_same_files_both_ways(K, tmp_path, kind):
     theirs.save(tmp_path / "theirs.keras")
     _same_predictions(K.models.load_model(tmp_path / "ours.keras"), ours, x)
     _same_predictions(rk.models.load_model(tmp_path / "theirs.keras"), theirs, x)
+
+
+OPTIMIZERS = {
+    "RMSprop": lambda K: K.optimizers.RMSprop(0.01, momentum=0.5, centered=True),
+    "SGD": lambda K: K.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+    "Adagrad": lambda K: K.optimizers.Adagrad(0.05),
+    "AdamW": lambda K: K.optimizers.AdamW(0.01, amsgrad=True),
+    "Adadelta": lambda K: K.optimizers.Adadelta(0.5),
+    "Adamax": lambda K: K.optimizers.Adamax(0.01),
+    "Nadam": lambda K: K.optimizers.Nadam(0.01),
+    "Lion": lambda K: K.optimizers.Lion(0.001),
+    "Ftrl": lambda K: K.optimizers.Ftrl(0.05),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_compile_config_and_optimizer_state_both_ways(K, tmp_path, name):
+    """Loss and metric objects and each optimizer's variables (Keras's order) travel both ways."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(8, 5, 3)).astype(np.float32)
+    y = (x.sum(axis=(1, 2)) > 0).astype(np.float32)[:, None]
+    for source, target in ((K, rk), (rk, K)):
+        model = source.Sequential([source.Input((5, 3)), source.layers.LSTM(3),
+                                   source.layers.Dense(1, activation="sigmoid")])
+        model.compile(optimizer=OPTIMIZERS[name](source), loss=source.losses.BinaryCrossentropy(label_smoothing=0.1),
+                      metrics=[source.metrics.BinaryAccuracy()])
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+        model.save(tmp_path / f"{name}.keras")
+        loaded = target.models.load_model(tmp_path / f"{name}.keras")
+        assert type(loaded.optimizer).__name__ == name
+        assert type(loaded.loss).__name__ == "BinaryCrossentropy"
+        assert loaded.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
+        _same_predictions(loaded, model, x)
+        _one_more_epoch_agrees(loaded, model, x, y)

@@ -475,8 +475,21 @@ def _keras_compile_config(config: dict) -> dict:
     if isinstance(optimizer, dict) and set(optimizer) >= {"class_name", "config"}:
         out["optimizer"] = _keras_object(optimizer["class_name"], optimizer["config"], "keras.optimizers",
                                          optimizer["class_name"])
+    for key, module in (("loss", "keras.losses"), ("metrics", "keras.metrics"), ("weighted_metrics", "keras.metrics")):
+        out[key] = _with_module(config.get(key), module)
     out.update(run_eagerly=False, steps_per_execution=1, jit_compile=False)
     return out
+
+
+def _with_module(value: Any, module: str) -> Any:
+    """Losses and metrics of a compile config (names, objects, lists or dicts of them) in Keras's form."""
+    if isinstance(value, dict) and set(value) == {"class_name", "config"}:
+        return _keras_object(value["class_name"], value["config"], module)
+    if isinstance(value, dict):
+        return {k: _with_module(v, module) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_module(v, module) for v in value]
+    return value
 
 
 def _read_archive(filepath: str) -> tuple[dict, bytes | None]:
