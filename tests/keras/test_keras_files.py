@@ -322,3 +322,28 @@ def test_compile_config_and_optimizer_state_both_ways(K, tmp_path, name):
         assert loaded.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
         _same_predictions(loaded, model, x)
         _one_more_epoch_agrees(loaded, model, x, y)
+
+
+def _double(t):
+    return t * 2.0
+
+
+def test_named_function_loads_only_from_custom_objects(K, tmp_path):
+    theirs = K.Sequential([K.Input((3,)), K.layers.Lambda(_double), K.layers.Dense(1)])
+    theirs.save(tmp_path / "named.keras")
+    with pytest.raises(ValueError, match=r"Python function '_double'.*custom_objects=\{'_double': fn\}"):
+        rk.models.load_model(tmp_path / "named.keras")
+    ours = rk.models.load_model(tmp_path / "named.keras", custom_objects={"_double": _double})
+    _same_predictions(ours, theirs, np.random.default_rng(6).normal(size=(4, 3)).astype(np.float32))
+
+
+def test_missing_h5py_is_named(tmp_path, monkeypatch):
+    import sys
+
+    model = _sequential(rk)
+    monkeypatch.setitem(sys.modules, "h5py", None)
+    with pytest.raises(ImportError, match=r"install h5py \(pip install 'rnnkit\[files\]'"):
+        model.save(tmp_path / "m.keras")
+    with pytest.raises(ImportError, match="h5py"):
+        model.save_weights(tmp_path / "m.weights.h5")
+    assert not list(tmp_path.iterdir())

@@ -222,8 +222,8 @@ def from_keras_config(value: Any, safe_mode: bool = True, custom_objects: dict |
     rejects them by name).
 
     Raises:
-        ValueError: serialized Python code (``__lambda__``), or a function not given by
-            ``custom_objects``.
+        ValueError: serialized Python code (``__lambda__``), or a Python function not given by
+            ``custom_objects`` (a function found there is put in its place).
     """
     if isinstance(value, list):
         return [from_keras_config(v, safe_mode, custom_objects, f"{where}[{i}]") for i, v in enumerate(value)]
@@ -235,14 +235,12 @@ def from_keras_config(value: Any, safe_mode: bool = True, custom_objects: dict |
     if class_name == "__lambda__":
         _refuse_code(where, safe_mode)
     if class_name == "function":
-        name = value.get("registered_name") or value.get("config")
+        inner = value.get("config")
+        name = inner if isinstance(inner, str) else value.get("registered_name")
         if isinstance(name, str) and name in (custom_objects or {}):
-            return name
-        if value.get("module") == "builtins" and isinstance(value.get("config"), str):
-            return value["config"]  # a built-in function named by its name ("tanh")
-        raise ValueError(f"{where}: the file names the Python function {name!r} of module "
-                         f"{value.get('module')!r}; rnnkit never imports modules a file names: pass "
-                         f"custom_objects={{{name!r}: fn}}")
+            return custom_objects[name]
+        raise ValueError(f"{where}: the file names the Python function {name!r} (module {value.get('module')!r}); "
+                         f"rnnkit never imports modules a file names: pass custom_objects={{{name!r}: fn}}")
     if class_name in ("DTypePolicy", "FloatDTypePolicy") and isinstance(value.get("config"), dict):
         return value["config"].get("name")
     out = {}

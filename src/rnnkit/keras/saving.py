@@ -1,6 +1,8 @@
-"""Whole-model and weights files for the Keras dialect: one safetensors file each, no pickle.
+"""Whole-model and weights files for the Keras dialect, never unpickled.
 
-``model.save(path)`` writes ONE file holding:
+A ``.keras`` name (``model.save``, ``load_model``, ``load_weights``) and a ``.weights.h5`` name
+(``save_weights``, ``load_weights``) mean Keras 3's own formats: see :mod:`rnnkit.keras.keras_format`.
+Any other name means rnnkit's safetensors format: ``model.save(path)`` writes ONE file holding:
 
 - tensors ``weights/<i>``: ``model.get_weights()[i]`` (Keras's weight order);
 - tensors ``optimizer/iterations`` and ``optimizer/<i>/<slot>``: the optimizer's state for

@@ -717,14 +717,14 @@ class Trainer:
                      weighted_metrics=_deserialize_tree(config.get("weighted_metrics"), metrics))
 
     def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
-        """Save architecture, weights, compile config and optimizer state to ONE safetensors file.
-
-        See :func:`rnnkit.keras.saving.save_model`.
+        """Save architecture, weights, compile config and optimizer state to one file: Keras 3's ``.keras``
+        archive for a ``.keras`` name, else rnnkit's safetensors file. See :func:`rnnkit.keras.saving.save_model`.
         """
         saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath, overwrite: bool = True) -> None:
-        """Save the weights only (safetensors, atomic). See :func:`rnnkit.keras.saving.save_weights`."""
+        """Save the weights only, atomically: Keras 3's HDF5 layout for a ``.weights.h5`` name, else safetensors.
+        See :func:`rnnkit.keras.saving.save_weights`."""
         saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath, skip_mismatch: bool = False) -> None:
