@@ -347,3 +347,37 @@ def test_missing_h5py_is_named(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match="h5py"):
         model.save_weights(tmp_path / "m.weights.h5")
     assert not list(tmp_path.iterdir())
+
+
+def test_configs_the_weights_cannot_back_are_refused_before_building(tmp_path, monkeypatch):
+    _no_pickle(monkeypatch)
+    model = _functional(rk)
+    model.save(tmp_path / "good.keras")
+
+    def huge(config):
+        config["config"]["layers"][-1]["config"]["units"] = 10 ** 9
+
+    _rewrite_config(tmp_path / "good.keras", tmp_path / "huge.keras", huge)
+    with pytest.raises(ValueError, match="units is 1000000000, larger than any dimension of the stored weights"):
+        rk.models.load_model(tmp_path / "huge.keras")
+
+    def broken(config):
+        del config["config"]["layers"]
+
+    _rewrite_config(tmp_path / "good.keras", tmp_path / "broken.keras", broken)
+    with pytest.raises(ValueError, match="does not describe a model: KeyError 'layers'"):
+        rk.models.load_model(tmp_path / "broken.keras")
+    with zipfile.ZipFile(tmp_path / "good.keras") as archive:
+        config = archive.read("config.json")
+    with zipfile.ZipFile(tmp_path / "noweights.keras", "w") as archive:
+        archive.writestr("config.json", config)
+    with pytest.raises(ValueError, match="no model.weights.h5"):
+        rk.models.load_model(tmp_path / "noweights.keras")
+    deep = "[" * 100000 + "]" * 100000
+    with zipfile.ZipFile(tmp_path / "deep.keras", "w") as archive:
+        archive.writestr("config.json", deep)
+    with pytest.raises(ValueError, match="config.json"):
+        rk.models.load_model(tmp_path / "deep.keras")
+    with pytest.raises(ValueError, match="holds weights only"):
+        model.save_weights(tmp_path / "w.weights.h5")
+        rk.models.load_model(tmp_path / "w.weights.h5")

@@ -39,6 +39,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import math
 import warnings
 import zipfile
 from typing import Any
@@ -50,7 +51,7 @@ from rnnkit.keras._registry import LAYERS, to_snake_case
 from rnnkit.keras.layers.base import Layer
 
 __all__ = ["KERAS_VERSION", "save_model", "load_model", "save_weights", "load_weights", "to_keras_config",
-           "from_keras_config", "is_keras_archive"]
+           "from_keras_config", "is_keras_archive", "check_sizes", "MAX_BUILD_ELEMENTS"]
 
 KERAS_VERSION = "3.15.1"  # the Keras release whose format this module writes (metadata.json's keras_version)
 MAX_MEMBER_BYTES = 1 << 32  # largest archive entry read into memory (Keras's own zip-bomb floor, 4 GiB)
@@ -256,6 +257,37 @@ def from_keras_config(value: Any, safe_mode: bool = True, custom_objects: dict |
     return out
 
 
+_SIZE_KEYS = ("units", "input_dim", "output_dim", "filters")  # layer sizes that are a dimension of a weight
+MAX_BUILD_ELEMENTS = 1 << 26  # elements of the zeros a restored model is built on
+
+
+def check_sizes(filepath: str, config: Any, shape: Any, stored: list[Any]) -> None:
+    """Refuse a config whose sizes the stored weights cannot back, before anything is built.
+
+    Every layer size (``units``, ``input_dim``, ...) is a dimension of one of its weights, so
+    none can exceed the largest stored dimension (``stored``: arrays, or HDF5 datasets not read
+    yet); the input shape the model is built on is bounded by :data:`MAX_BUILD_ELEMENTS`.
+    """
+    largest = max((max(w.shape, default=1) for w in stored), default=0)
+    pending = [("model_config", config)]
+    while pending:
+        where, node = pending.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            if key in _SIZE_KEYS and isinstance(value, int) and value > largest:
+                raise ValueError(f"{filepath!r}: {where}.{key} is {value}, larger than any dimension of the stored "
+                                 f"weights (at most {largest}); the config and the weights disagree")
+            pending.append((f"{where}.{key}", value))
+    if shape is not None and not isinstance(shape, list):
+        raise ValueError(f"{filepath!r}: build_input_shape {shape!r} is not a list of sizes")
+    dims = [d for s in (shape if shape and isinstance(shape[0], list) else [shape]) if s for d in s[1:]]
+    if shape is not None and not all(d is None or (type(d) is int and d >= 0) for d in dims):
+        raise ValueError(f"{filepath!r}: build_input_shape {shape!r} is not a list of sizes")
+    if math.prod(d or 1 for d in dims) > MAX_BUILD_ELEMENTS:
+        raise ValueError(f"{filepath!r}: build_input_shape {shape!r} is larger than {MAX_BUILD_ELEMENTS} elements "
+                         "per sample")
+
+
 # -- the weights tree ------------------------------------------------------------------------------
 def _name_key(name: str) -> str:
     return f"~{name}" if name.startswith("_") else name  # private attributes last, as Keras
@@ -363,8 +395,8 @@ def _open_h5(data: bytes, where: str):
         raise ValueError(f"{where}: the HDF5 file is damaged or truncated ({error})") from None
 
 
-def _stored(handle: Any, path: str, where: str) -> list[np.ndarray]:
-    """The arrays ``<path>/vars/0``, ``1``... of one object ([] when the file has none for it)."""
+def _stored(handle: Any, path: str, where: str) -> list[Any]:
+    """The datasets ``<path>/vars/0``, ``1``... of one object ([] when the file has none for it), not read yet."""
     name = f"{path}/vars" if path else "vars"
     group = handle.get(name)
     if group is None:
@@ -372,13 +404,17 @@ def _stored(handle: Any, path: str, where: str) -> list[np.ndarray]:
     keys = list(group.keys())
     if sorted(keys, key=lambda k: (len(k), k)) != [str(i) for i in range(len(keys))]:
         raise ValueError(f"{where}: {name} holds {sorted(keys)}, expected variables numbered 0..{len(keys) - 1}")
-    arrays = []
-    for i in range(len(keys)):
-        item = group[str(i)]
+    datasets = [group[str(i)] for i in range(len(keys))]
+    for i, item in enumerate(datasets):
         if not hasattr(item, "dtype") or item.dtype.kind not in "biuf":
             raise ValueError(f"{where}: {name}/{i} is not an array of real numbers")
-        arrays.append(np.asarray(item[()]))
-    return arrays
+    return datasets
+
+
+def _all_datasets(handle: Any) -> list[Any]:
+    found: list[Any] = []
+    handle.visititems(lambda _, item: found.append(item) if hasattr(item, "dtype") else None)
+    return found
 
 
 def _assign_plan(model: Layer, handle: Any, where: str, skip_mismatch: bool) -> list[tuple[Any, np.ndarray]]:
@@ -400,7 +436,7 @@ def _assign_plan(model: Layer, handle: Any, where: str, skip_mismatch: bool) -> 
                 raise ValueError(problem)
             warnings.warn("skipping " + problem, UserWarning, stacklevel=4)
             continue
-        plan.extend(zip(weights, stored))
+        plan.extend((weight, np.asarray(item[()])) for weight, item in zip(weights, stored))
     return plan
 
 
@@ -430,11 +466,15 @@ def _load_optimizer(model: Layer, handle: Any, where: str) -> None:
         if target.shape != array.shape:
             raise ValueError(f"{where}: optimizer variable {i + head} has shape {array.shape}, expected "
                              f"{target.shape}")
-    optimizer.iterations = int(stored[0].reshape(-1)[0])
-    if head == 2 and np.float32(optimizer.learning_rate) != np.float32(stored[1]):
-        optimizer.learning_rate = float(stored[1])  # changed since compile (a callback); else keep the config's
-    for target, array in zip(targets, stored[head:]):
-        target[...] = array
+    for i in range(head):
+        if stored[i].size != 1:
+            raise ValueError(f"{where}: optimizer variable {i} has shape {stored[i].shape}, expected a scalar")
+    optimizer.iterations = int(np.asarray(stored[0][()]).reshape(-1)[0])
+    rate = np.float32(np.asarray(stored[1][()]).reshape(-1)[0]) if head == 2 else None
+    if rate is not None and np.float32(optimizer.learning_rate) != rate:
+        optimizer.learning_rate = float(rate)  # changed since compile (a callback); else keep the config's
+    for target, item in zip(targets, stored[head:]):
+        target[...] = item[()]
 
 
 def _apply(plan: list[tuple[Any, np.ndarray]]) -> None:
@@ -533,13 +573,21 @@ def load_model(filepath: str, custom_objects: dict | None = None, compile: bool 
     if weights is None:
         raise ValueError(f"{filepath!r}: the archive has no model.weights.h5 (only Keras's h5 weights are read)")
     where = f"{filepath!r}"
-    rnnkit_config = from_keras_config({k: v for k, v in config.items() if k != "compile_config"}, safe_mode,
-                                      custom_objects, "config.json")
-    model = LAYERS.deserialize(rnnkit_config, custom_objects)
+    try:
+        rnnkit_config = from_keras_config({k: v for k, v in config.items() if k != "compile_config"}, safe_mode,
+                                          custom_objects, "config.json")
+    except RecursionError:
+        raise ValueError(f"{where}: config.json is nested too deeply to be a model") from None
     shape = (config.get("build_config") or {}).get("input_shape")
-    if (not model.built or not model.weights) and shape is not None:
-        model.build(tuple(shape))
     with _open_h5(weights, f"{where}/{_WEIGHTS}") as handle:
+        check_sizes(filepath, rnnkit_config, shape, _all_datasets(handle))
+        try:
+            model = LAYERS.deserialize(rnnkit_config, custom_objects)
+            if (not model.built or not model.weights) and shape is not None:
+                model.build(tuple(shape))
+        except (KeyError, IndexError) as error:
+            raise ValueError(f"{where}: config.json does not describe a model: {type(error).__name__} "
+                             f"{error}") from None
         plan = _assign_plan(model, handle, where, skip_mismatch=False)
         _apply(plan)
         compile_config = config.get("compile_config")

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import warnings
 import zipfile
@@ -195,37 +194,6 @@ def _deserialize_model(filepath: str, config: Any, custom_objects: dict | None):
     return LAYERS.deserialize(config, custom_objects)
 
 
-_SIZE_KEYS = ("units", "input_dim", "output_dim", "filters")  # layer sizes that are a dimension of a weight
-MAX_BUILD_ELEMENTS = 1 << 26  # elements of the zeros a restored model is built on
-
-
-def _check_sizes(filepath: str, config: Any, shape: Any, stored: list[np.ndarray]) -> None:
-    """Refuse a config whose sizes the stored weights cannot back, before anything is built.
-
-    Every layer size (``units``, ``input_dim``, ...) is a dimension of one of its weights, so
-    none can exceed the largest stored dimension; the input shape the model is built on is
-    bounded by :data:`MAX_BUILD_ELEMENTS`.
-    """
-    largest = max((max(w.shape, default=1) for w in stored), default=0)
-    pending = [("model_config", config)]
-    while pending:
-        where, node = pending.pop()
-        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-        for key, value in items:
-            if key in _SIZE_KEYS and isinstance(value, int) and value > largest:
-                raise ValueError(f"{filepath!r}: {where}.{key} is {value}, larger than any dimension of the stored "
-                                 f"weights (at most {largest}); the config and the weights disagree")
-            pending.append((f"{where}.{key}", value))
-    if shape is not None and not isinstance(shape, list):
-        raise ValueError(f"{filepath!r}: build_input_shape {shape!r} is not a list of sizes")
-    dims = [d for s in (shape if shape and isinstance(shape[0], list) else [shape]) if s for d in s[1:]]
-    if shape is not None and not all(d is None or (type(d) is int and d >= 0) for d in dims):
-        raise ValueError(f"{filepath!r}: build_input_shape {shape!r} is not a list of sizes")
-    if math.prod(d or 1 for d in dims) > MAX_BUILD_ELEMENTS:
-        raise ValueError(f"{filepath!r}: build_input_shape {shape!r} is larger than {MAX_BUILD_ELEMENTS} elements "
-                         "per sample")
-
-
 def _ensure_built(model, shape: Any) -> None:
     """Create the weights of a model restored from its config (call it once on zeros)."""
     if model.get_weights() or shape is None:
@@ -270,7 +238,7 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
         raise ValueError(f"{filepath!r} holds weights only (written by save_weights); use model.load_weights()")
     config = _loads(filepath, metadata, "model_config")
     shape = _loads(filepath, metadata, "build_input_shape") if "build_input_shape" in metadata else None
-    _check_sizes(filepath, config, shape, _stored_weights(filepath, arrays))
+    keras_format.check_sizes(filepath, config, shape, _stored_weights(filepath, arrays))
     model = _deserialize_model(filepath, config, custom_objects)
     _ensure_built(model, shape)
     _set_weights(model, _stored_weights(filepath, arrays), filepath, skip_mismatch=False)
