@@ -381,3 +381,40 @@ def test_configs_the_weights_cannot_back_are_refused_before_building(tmp_path, m
     with pytest.raises(ValueError, match="holds weights only"):
         model.save_weights(tmp_path / "w.weights.h5")
         rk.models.load_model(tmp_path / "w.weights.h5")
+
+
+def _embedding_graph(lib):
+    L = lib.layers
+    ids = lib.Input((None,), dtype="int32")
+    x = L.GlobalAveragePooling1D()(L.LSTM(3, return_sequences=True)(L.Embedding(10, 4, mask_zero=True)(ids)))
+    return lib.Model(ids, L.Dense(1)(x))
+
+
+def _seq2seq_graph(lib):
+    L = lib.layers
+    source, target = lib.Input((None, 5)), lib.Input((None, 4))
+    _, h, c = L.LSTM(6, return_state=True)(source)
+    out = L.LSTM(6, return_sequences=True)(target, initial_state=[h, c])
+    return lib.Model([source, target], L.TimeDistributed(L.Dense(4, activation="softmax"))(out))
+
+
+def _shared_graph(lib):
+    L = lib.layers
+    a, b = lib.Input((5, 3)), lib.Input((5, 3))
+    gru = L.GRU(4)
+    return lib.Model([a, b], L.Dense(1)(L.Concatenate()([gru(a), gru(b)])))
+
+
+@pytest.mark.parametrize("build", [_embedding_graph, _seq2seq_graph, _shared_graph], ids=lambda f: f.__name__)
+def test_functional_graphs_both_ways(K, tmp_path, build):
+    """Embedding masks, initial_state given as tensors, a layer shared by two inputs."""
+    rng = np.random.default_rng(7)
+    ids = rng.integers(0, 10, size=(3, 6)).astype(np.int32)
+    ids[0, 3:] = 0
+    x = {"_embedding_graph": ids,
+         "_seq2seq_graph": [rng.normal(size=(3, 7, 5)).astype(np.float32), rng.normal(size=(3, 4, 4)).astype(np.float32)],
+         "_shared_graph": [rng.normal(size=(3, 5, 3)).astype(np.float32), rng.normal(size=(3, 5, 3)).astype(np.float32)]}
+    for source, target in ((K, rk), (rk, K)):
+        model = build(source)
+        model.save(tmp_path / "graph.keras")
+        _same_predictions(target.models.load_model(tmp_path / "graph.keras"), model, x[build.__name__])
