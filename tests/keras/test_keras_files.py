@@ -418,3 +418,34 @@ def test_functional_graphs_both_ways(K, tmp_path, build):
         model = build(source)
         model.save(tmp_path / "graph.keras")
         _same_predictions(target.models.load_model(tmp_path / "graph.keras"), model, x[build.__name__])
+
+
+def _scaled_model(lib):
+    @lib.saving.register_keras_serializable(package="files_test", name="Scale")
+    class Scale(lib.layers.Layer):
+        def __init__(self, factor=2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1],), initializer="random_normal", name="w")
+
+        def call(self, x):
+            return x * self.w * self.factor
+
+        def get_config(self):
+            return {**super().get_config(), "factor": self.factor}
+
+    return lib.Sequential([lib.Input((3,)), Scale(3.0), lib.layers.Dense(1)])
+
+
+def test_registered_custom_layers_both_ways(K, tmp_path):
+    x = np.random.default_rng(8).normal(size=(4, 3)).astype(np.float32)
+    for source, target in ((K, rk), (rk, K)):
+        model = _scaled_model(source)
+        _scaled_model(target)  # registered on the other side too, as a user would
+        model.save(tmp_path / "custom.keras")
+        with zipfile.ZipFile(tmp_path / "custom.keras") as archive:
+            entry = json.loads(archive.read("config.json"))["config"]["layers"][1]
+        assert entry["registered_name"] == "files_test>Scale" and entry["config"]["factor"] == 3.0
+        _same_predictions(target.models.load_model(tmp_path / "custom.keras"), model, x)

@@ -63,12 +63,12 @@ _OPTION_MODULES = {"_initializer": "keras.initializers", "_regularizer": "keras.
 _KERAS_ONLY_DEFAULTS = {"quantization_config": None, "activity_regularizer": None, "optional": False,
                         "ragged": False, "input_axes": None, "output_axes": None, "shared_object_id": None,
                         "attention_axes": None, "use_gate": False, "sliding_window": None}
-_RECURRENT = ("SimpleRNN", "LSTM", "GRU", "RNN", "Conv1D")
+_WITH_ACTIVITY_REGULARIZER = ("SimpleRNN", "LSTM", "GRU", "RNN", "Conv1D")
 # keys Keras writes at these values where rnnkit's config leaves them out (written so the configs match Keras's)
 _KERAS_WRITTEN_DEFAULTS = {"InputLayer": {"ragged": False, "optional": False},
                            "Dense": {"quantization_config": None},
                            "Embedding": {"activity_regularizer": None, "quantization_config": None},
-                           **{name: {"activity_regularizer": None} for name in _RECURRENT},
+                           **{name: {"activity_regularizer": None} for name in _WITH_ACTIVITY_REGULARIZER},
                            "MultiHeadAttention": {"activity_regularizer": None, "attention_axes": None,
                                                   "use_gate": False, "sliding_window": None}}
 _MODEL_MODULES = {"Functional": ("keras.src.models.functional", "Functional"), "Sequential": ("keras", None)}
@@ -117,7 +117,7 @@ def _keras_value(key: str, value: Any) -> Any:
     return value
 
 
-def _keras_layer_config(config: dict, drop_input_shape: bool) -> dict:
+def _keras_layer_config(config: dict) -> dict:
     out = {}
     for key, value in config.items():
         if key == "time_major":
@@ -127,15 +127,13 @@ def _keras_layer_config(config: dict, drop_input_shape: bool) -> dict:
             continue
         if key == "implementation":  # Keras 3 has no such argument; every implementation computes the same numbers
             continue
-        if key == "batch_input_shape":
-            if not drop_input_shape:
-                out["input_shape"] = list(value[1:])
+        if key == "batch_input_shape":  # a saved model always starts with its InputLayer, which holds the shape
             continue
         out[key] = _keras_value(key, value)
     return out
 
 
-def _keras_layer_entry(cls: type | None, config: dict, layer: Layer | None, drop_input_shape: bool = True) -> dict:
+def _keras_layer_entry(cls: type | None, config: dict, layer: Layer | None) -> dict:
     name = cls.__name__ if cls is not None else None
     if name in _MODEL_MODULES and layer is not None:
         return to_keras_config(layer)
@@ -143,7 +141,7 @@ def _keras_layer_entry(cls: type | None, config: dict, layer: Layer | None, drop
     module = getattr(cls, "keras_module", "keras.layers") if registered is None else cls.__module__
     if registered is None and module != "keras.layers":
         registered = name  # Keras names its op classes (keras.src.ops) by registered_name too
-    keras_config = _keras_layer_config(config, drop_input_shape)
+    keras_config = _keras_layer_config(config)
     for key, value in _KERAS_WRITTEN_DEFAULTS.get(name, {}).items():
         keras_config.setdefault(key, value)
     entry = _keras_object(name, keras_config, module, registered)
