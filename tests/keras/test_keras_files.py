@@ -449,3 +449,68 @@ def test_registered_custom_layers_both_ways(K, tmp_path):
             entry = json.loads(archive.read("config.json"))["config"]["layers"][1]
         assert entry["registered_name"] == "files_test>Scale" and entry["config"]["factor"] == 3.0
         _same_predictions(target.models.load_model(tmp_path / "custom.keras"), model, x)
+
+
+# -- Keras's legacy HDF5 files ---------------------------------------------------------------------
+def _keras2_nodes(config):
+    """Keras 2's form of a functional config: nodes as [[layer, node, tensor, kwargs]], InputLayer's
+    batch_input_shape (Keras 3 reads both)."""
+    for layer in config["config"]["layers"]:
+        nodes = []
+        for node in layer["inbound_nodes"]:
+            args = node["args"][0]
+            tensors = args if isinstance(args, list) else [args]
+            nodes.append([t["config"]["keras_history"] + [node["kwargs"]] for t in tensors])
+        layer["inbound_nodes"] = nodes
+        if layer["class_name"] == "InputLayer":
+            layer["config"]["batch_input_shape"] = layer["config"].pop("batch_shape")
+    return config
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_legacy_h5_files_of_keras_open_in_rnnkit(K, tmp_path, case):
+    theirs, x, y = _trained(K, case)
+    path = tmp_path / "legacy.h5"
+    theirs.save(path)
+    ours = rk.models.load_model(path)
+    _same_predictions(ours, theirs, x)
+    fresh = CASES[case][0](rk)
+    fresh.load_weights(path)
+    _same_predictions(fresh, theirs, x)
+    assert ours.optimizer.iterations == 2
+    _one_more_epoch_agrees(ours, theirs, x, y)
+
+
+def test_keras2_functional_configs_read_as_keras_reads_them(K, tmp_path):
+    theirs = _functional(K)
+    theirs.save(tmp_path / "legacy.h5")
+    with h5py.File(tmp_path / "legacy.h5", "r+") as handle:
+        config = json.loads(handle.attrs["model_config"])
+        config["config"]["layers"] = [l for l in config["config"]["layers"]
+                                      if l["module" if "module" in l else "class_name"] != "keras.src.ops.numpy"
+                                      and l["class_name"] not in ("NotEqual", "Any")]
+        for layer in config["config"]["layers"]:
+            for node in layer["inbound_nodes"]:
+                node["kwargs"].pop("mask", None)  # Keras 2 files carry no mask tensors: masks propagate
+        handle.attrs["model_config"] = json.dumps(_keras2_nodes(config))
+    x, _ = _functional_data()
+    reference = K.models.load_model(tmp_path / "legacy.h5", compile=False)
+    _same_predictions(reference, theirs, x)
+    _same_predictions(rk.models.load_model(tmp_path / "legacy.h5", compile=False), theirs, x)
+
+
+def test_foreign_hdf5_files_are_named(tmp_path):
+    with h5py.File(tmp_path / "data.h5", "w") as handle:
+        handle["x"] = np.zeros(3)
+    model = _sequential(rk)
+    with pytest.raises(ValueError, match="is an HDF5 file but not a Keras one"):
+        rk.models.load_model(tmp_path / "data.h5")
+    with pytest.raises(ValueError, match="is an HDF5 file but not a Keras one"):
+        model.load_weights(tmp_path / "data.h5")
+    with h5py.File(tmp_path / "weights_only.h5", "w") as handle:
+        handle.attrs["layer_names"] = ["dense"]
+        handle.create_group("dense").attrs["weight_names"] = []
+    with pytest.raises(ValueError, match="holds no model_config"):
+        rk.models.load_model(tmp_path / "weights_only.h5")
+    with pytest.raises(ValueError, match="weights for 0 layers"):
+        model.load_weights(tmp_path / "weights_only.h5")

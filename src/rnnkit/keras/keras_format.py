@@ -51,7 +51,8 @@ from rnnkit.keras._registry import LAYERS, to_snake_case
 from rnnkit.keras.layers.base import Layer
 
 __all__ = ["KERAS_VERSION", "save_model", "load_model", "save_weights", "load_weights", "to_keras_config",
-           "from_keras_config", "is_keras_archive", "check_sizes", "MAX_BUILD_ELEMENTS"]
+           "from_keras_config", "is_keras_archive", "check_sizes", "MAX_BUILD_ELEMENTS", "optimizer_targets",
+           "set_optimizer_state"]
 
 KERAS_VERSION = "3.15.1"  # the Keras release whose format this module writes (metadata.json's keras_version)
 MAX_MEMBER_BYTES = 1 << 32  # largest archive entry read into memory (Keras's own zip-bomb floor, 4 GiB)
@@ -343,26 +344,60 @@ def weight_tree(model: Layer) -> list[tuple[str, str, list[Any]]]:
     return out
 
 
-def _optimizer_arrays(model: Layer) -> tuple[str, list[np.ndarray]] | None:
-    """Keras's optimizer variables (``iterations``, learning rate, slots) of a compiled model, or None."""
-    optimizer = getattr(model, "optimizer", None)
-    if not getattr(model, "compiled", False) or optimizer is None:
-        return None
+def optimizer_targets(model: Layer) -> list[np.ndarray] | None:
+    """What Keras stores for ``model.optimizer``, in Keras's order: ``iterations``, the learning rate (unless
+    a schedule), the slots (the optimizer's live buffers, built if need be), then any extra variables.
+    None when rnnkit does not know the optimizer's layout in Keras's files."""
+    optimizer = model.optimizer
     groups = getattr(optimizer, "keras_variable_groups", None)
     if groups is None:
-        warnings.warn(f"saving without the state of {type(optimizer).__name__}: rnnkit does not know the order "
-                      "of its variables in Keras's files; Keras starts it afresh", UserWarning, stacklevel=4)
         return None
     variables = list(model.trainable_weights)
     optimizer.build(variables)
-    arrays = [np.asarray(optimizer.iterations, np.int64)]
+    head = [np.asarray(optimizer.iterations, np.int64)]
     if not callable(optimizer._learning_rate):
-        arrays.append(np.asarray(optimizer.learning_rate, np.float32))
-    for group in groups:
-        for variable in variables:
-            slots = optimizer.state[variable]
-            arrays.extend(np.asarray(slots[s]) for s in group if slots.get(s) is not None)
-    return optimizer.name, arrays + optimizer.keras_extra_variables()
+        head.append(np.asarray(optimizer.learning_rate, np.float32))
+    slots = [optimizer.state[v][s] for group in groups for v in variables for s in group
+             if optimizer.state[v].get(s) is not None]
+    return head + slots + optimizer.keras_extra_variables()
+
+
+def set_optimizer_state(model: Layer, stored: list[Any], where: str) -> None:
+    """Set ``model.optimizer``'s state from Keras's variables ``stored`` (arrays or HDF5 datasets, in
+    :func:`optimizer_targets` order); the extra variables are derived from ``iterations``, not read.
+
+    Raises:
+        ValueError: a count or a shape differs (nothing is set then).
+    """
+    optimizer = model.optimizer
+    targets = optimizer_targets(model)
+    head = 1 if callable(optimizer._learning_rate) else 2
+    extra = len(optimizer.keras_extra_variables())
+    if len(stored) != len(targets):
+        raise ValueError(f"{where}: the optimizer holds {len(stored)} variables, {type(optimizer).__name__} "
+                         f"on this model has {len(targets)}")
+    for i, (target, item) in enumerate(zip(targets, stored)):
+        if (i < head and item.size != 1) or (i >= head and tuple(target.shape) != tuple(item.shape)):
+            raise ValueError(f"{where}: optimizer variable {i} has shape {item.shape}, expected "
+                             f"{'a scalar' if i < head else target.shape}")
+    optimizer.iterations = int(np.asarray(stored[0][()]).reshape(-1)[0])
+    rate = np.float32(np.asarray(stored[1][()]).reshape(-1)[0]) if head == 2 else None
+    if rate is not None and np.float32(optimizer.learning_rate) != rate:
+        optimizer.learning_rate = float(rate)  # changed since compile (a callback); else keep the config's
+    for target, item in zip(targets[head:len(targets) - extra], stored[head:len(stored) - extra]):
+        target[...] = item[()]
+
+
+def _optimizer_arrays(model: Layer) -> tuple[str, list[np.ndarray]] | None:
+    """Keras's optimizer variables of a compiled model, or None (with a warning when the layout is unknown)."""
+    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+        return None
+    arrays = optimizer_targets(model)
+    if arrays is None:
+        warnings.warn(f"saving without the state of {type(model.optimizer).__name__}: rnnkit does not know the "
+                      "order of its variables in Keras's files; Keras starts it afresh", UserWarning, stacklevel=4)
+        return None
+    return model.optimizer.name, [np.asarray(a) for a in arrays]
 
 
 def _write_h5(model: Layer, include_optimizer: bool) -> bytes:
@@ -439,40 +474,14 @@ def _assign_plan(model: Layer, handle: Any, where: str, skip_mismatch: bool) -> 
 
 
 def _load_optimizer(model: Layer, handle: Any, where: str) -> None:
-    optimizer = getattr(model, "optimizer", None)
     stored = _stored(handle, "optimizer", where)
-    if optimizer is None or not stored:
+    if getattr(model, "optimizer", None) is None or not stored:
         return
-    groups = getattr(optimizer, "keras_variable_groups", None)
-    variables = list(model.trainable_weights)
-    if groups is None:
-        warnings.warn(f"{where}: not loading the state of {type(optimizer).__name__} (rnnkit does not know the "
-                      "order of its variables in Keras's files); it starts afresh", UserWarning, stacklevel=4)
+    if optimizer_targets(model) is None:
+        warnings.warn(f"{where}: not loading the state of {type(model.optimizer).__name__} (rnnkit does not know "
+                      "the order of its variables in Keras's files); it starts afresh", UserWarning, stacklevel=4)
         return
-    optimizer.build(variables)
-    head = 1 if callable(optimizer._learning_rate) else 2  # iterations, then the learning rate unless a schedule
-    targets = []
-    for group in groups:
-        for variable in variables:
-            slots = optimizer.state[variable]
-            targets.extend(slots[s] for s in group if slots.get(s) is not None)
-    extra = len(optimizer.keras_extra_variables())  # derived from iterations, not read
-    if len(stored) != head + len(targets) + extra:
-        raise ValueError(f"{where}: the optimizer holds {len(stored)} variables, {type(optimizer).__name__} "
-                         f"on this model has {head + len(targets) + extra}")
-    for i, (target, array) in enumerate(zip(targets, stored[head:])):
-        if target.shape != array.shape:
-            raise ValueError(f"{where}: optimizer variable {i + head} has shape {array.shape}, expected "
-                             f"{target.shape}")
-    for i in range(head):
-        if stored[i].size != 1:
-            raise ValueError(f"{where}: optimizer variable {i} has shape {stored[i].shape}, expected a scalar")
-    optimizer.iterations = int(np.asarray(stored[0][()]).reshape(-1)[0])
-    rate = np.float32(np.asarray(stored[1][()]).reshape(-1)[0]) if head == 2 else None
-    if rate is not None and np.float32(optimizer.learning_rate) != rate:
-        optimizer.learning_rate = float(rate)  # changed since compile (a callback); else keep the config's
-    for target, item in zip(targets, stored[head:]):
-        target[...] = item[()]
+    set_optimizer_state(model, stored, where)
 
 
 def _apply(plan: list[tuple[Any, np.ndarray]]) -> None:

@@ -1,7 +1,8 @@
 """Whole-model and weights files for the Keras dialect, never unpickled.
 
 A ``.keras`` name (``model.save``, ``load_model``, ``load_weights``) and a ``.weights.h5`` name
-(``save_weights``, ``load_weights``) mean Keras 3's own formats: see :mod:`rnnkit.keras.keras_format`.
+(``save_weights``, ``load_weights``) mean Keras 3's own formats: see :mod:`rnnkit.keras.keras_format`;
+``load_model`` and ``load_weights`` also read Keras's legacy HDF5 files (:mod:`rnnkit.keras.keras_legacy_h5`).
 Any other name means rnnkit's safetensors format: ``model.save(path)`` writes ONE file holding:
 
 - tensors ``weights/<i>``: ``model.get_weights()[i]`` (Keras's weight order);
@@ -40,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import serialization
-from rnnkit.keras import keras_format
+from rnnkit.keras import keras_format, keras_legacy_h5
 from rnnkit.keras._registry import LAYERS
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "MODEL_FORMAT", "WEIGHTS_FORMAT",
@@ -137,33 +138,42 @@ def _warn_keras_extension(filepath: str) -> None:
         )
 
 
-def _refuse_keras_formats(filepath: str) -> None:
-    """Name Keras's own formats (a .keras zip archive, an HDF5 file) instead of a generic parse error; the
-    check only lists the archive's entries and reads 8 bytes, it runs nothing."""
+def _hdf5_layout(filepath: str) -> str | None:
+    """``"legacy"`` or ``"keras"`` for an HDF5 file (Keras's legacy .h5 layout, or Keras 3's weights layout),
+    None for anything else (it reads 8 bytes, then the file's attributes)."""
     try:
         with open(filepath, "rb") as handle:
             head = handle.read(8)
     except OSError:
-        return  # the safetensors reader reports a missing or unreadable file
-    if head == _HDF5_SIGNATURE:
-        raise ValueError(f"{filepath!r} is an HDF5 file (Keras's legacy .h5 format); rnnkit cannot read it: load it "
-                         "in Keras, then copy the weights with model.set_weights(keras_model.get_weights())")
-    if head.startswith(b"PK\x03\x04"):
+        return None  # the reader that follows reports a missing or unreadable file
+    if head != _HDF5_SIGNATURE:
+        return None
+    return keras_legacy_h5.layout(filepath)
+
+
+def _refuse_keras_archive(filepath: str) -> None:
+    """Name a Keras 3 archive saved under another extension instead of a generic parse error; the check only
+    lists the archive's entries, it runs nothing."""
+    try:
+        with open(filepath, "rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return
+    if head == b"PK\x03\x04":
         try:
             with zipfile.ZipFile(filepath) as archive:
                 names = set(archive.namelist())
         except (zipfile.BadZipFile, OSError):
             return
         if "config.json" in names:
-            raise ValueError(f"{filepath!r} is a Keras 3 .keras archive ({', '.join(sorted(names))}); rnnkit "
-                             "cannot read Keras's own format: load it in Keras, then copy the weights with "
-                             "model.set_weights(keras_model.get_weights())")
+            raise ValueError(f"{filepath!r} is a Keras 3 .keras archive ({', '.join(sorted(names))}) under another "
+                             "extension; name it .keras to open it (as Keras requires)")
 
 
 def _read(filepath) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Arrays and metadata of a safetensors file; ValueError naming the problem otherwise."""
     filepath = os.fspath(filepath)
-    _refuse_keras_formats(filepath)
+    _refuse_keras_archive(filepath)
     arrays, metadata = serialization.read_safetensors(filepath)
     if metadata.get("format") not in (MODEL_FORMAT, WEIGHTS_FORMAT):
         raise ValueError(
@@ -230,8 +240,12 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
     filepath = os.fspath(filepath)
     if keras_format.is_keras_archive(filepath):
         return keras_format.load_model(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
-    if _is_keras_weights(filepath):
-        raise ValueError(f"{filepath!r} holds weights only (Keras's .weights.h5); build the model, then "
+    layout = _hdf5_layout(filepath)
+    if layout == "legacy":
+        return keras_legacy_h5.load_model(filepath, custom_objects=custom_objects, compile=compile,
+                                          safe_mode=safe_mode)
+    if layout == "keras" or _is_keras_weights(filepath):
+        raise ValueError(f"{filepath!r} holds weights only (Keras's .weights.h5 layout); build the model, then "
                          "model.load_weights()")
     arrays, metadata = _read(filepath)
     if metadata["format"] != MODEL_FORMAT:
@@ -303,7 +317,11 @@ def load_weights(model, filepath, skip_mismatch: bool = False) -> None:
             the weight), unless ``skip_mismatch`` (then mismatched weights are left as they are).
     """
     filepath = os.fspath(filepath)
-    if _is_keras_weights(filepath) or keras_format.is_keras_archive(filepath):
+    layout = _hdf5_layout(filepath)
+    if layout == "legacy":
+        keras_legacy_h5.load_weights(model, filepath, skip_mismatch=skip_mismatch)
+        return
+    if layout == "keras" or _is_keras_weights(filepath) or keras_format.is_keras_archive(filepath):
         keras_format.load_weights(model, filepath, skip_mismatch=skip_mismatch)
         return
     arrays, _ = _read(filepath)
