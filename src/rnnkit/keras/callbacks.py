@@ -446,8 +446,8 @@ class ModelCheckpoint(_MonitorCallback):
 
     Args:
         filepath: path, formatted with ``epoch`` (1-based), ``batch`` and the logs, e.g.
-            ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"``. Files are written atomically
-            (safetensors; see :mod:`rnnkit.keras.saving`).
+            ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"``. Files are written atomically, in Keras 3's
+            formats for ``.keras`` and ``.weights.h5`` names, else as safetensors (see :mod:`rnnkit.keras.saving`).
         monitor: the log key deciding "best" when ``save_best_only``.
         verbose: print a message on each save.
         save_best_only: save only when ``monitor`` improves.
