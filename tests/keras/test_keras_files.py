@@ -411,9 +411,9 @@ def test_functional_graphs_both_ways(K, tmp_path, build):
     rng = np.random.default_rng(7)
     ids = rng.integers(0, 10, size=(3, 6)).astype(np.int32)
     ids[0, 3:] = 0
-    x = {"_embedding_graph": ids,
-         "_seq2seq_graph": [rng.normal(size=(3, 7, 5)).astype(np.float32), rng.normal(size=(3, 4, 4)).astype(np.float32)],
-         "_shared_graph": [rng.normal(size=(3, 5, 3)).astype(np.float32), rng.normal(size=(3, 5, 3)).astype(np.float32)]}
+    normal = lambda *shape: rng.normal(size=shape).astype(np.float32)  # noqa: E731
+    x = {"_embedding_graph": ids, "_seq2seq_graph": [normal(3, 7, 5), normal(3, 4, 4)],
+         "_shared_graph": [normal(3, 5, 3), normal(3, 5, 3)]}
     for source, target in ((K, rk), (rk, K)):
         model = build(source)
         model.save(tmp_path / "graph.keras")
