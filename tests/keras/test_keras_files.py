@@ -193,6 +193,11 @@ def test_damaged_and_foreign_keras_files_fail_clearly(tmp_path, monkeypatch):
     (tmp_path / "torch.keras").write_bytes(buffer.getvalue())
     with pytest.raises(ValueError, match="no config.json"):
         rk.models.load_model(tmp_path / "torch.keras")
+    model.save_weights(tmp_path / "good.weights.h5")
+    weights = (tmp_path / "good.weights.h5").read_bytes()
+    (tmp_path / "cut.weights.h5").write_bytes(weights[: len(weights) // 3])
+    with pytest.raises(ValueError, match="damaged or truncated"):
+        model.load_weights(tmp_path / "cut.weights.h5")
     (tmp_path / "not.weights.h5").write_bytes(b"PK\x03\x04 not hdf5")
     with pytest.raises(ValueError, match="not an HDF5 file"):
         model.load_weights(tmp_path / "not.weights.h5")

@@ -52,7 +52,7 @@ from rnnkit.keras.layers.base import Layer
 
 __all__ = ["KERAS_VERSION", "save_model", "load_model", "save_weights", "load_weights", "to_keras_config",
            "from_keras_config", "is_keras_archive", "check_sizes", "MAX_BUILD_ELEMENTS", "optimizer_targets",
-           "set_optimizer_state"]
+           "set_optimizer_state", "read_dataset"]
 
 KERAS_VERSION = "3.15.1"  # the Keras release whose format this module writes (metadata.json's keras_version)
 MAX_MEMBER_BYTES = 1 << 32  # largest archive entry read into memory (Keras's own zip-bomb floor, 4 GiB)
@@ -380,12 +380,13 @@ def set_optimizer_state(model: Layer, stored: list[Any], where: str) -> None:
         if (i < head and item.size != 1) or (i >= head and tuple(target.shape) != tuple(item.shape)):
             raise ValueError(f"{where}: optimizer variable {i} has shape {item.shape}, expected "
                              f"{'a scalar' if i < head else target.shape}")
-    optimizer.iterations = int(np.asarray(stored[0][()]).reshape(-1)[0])
-    rate = np.float32(np.asarray(stored[1][()]).reshape(-1)[0]) if head == 2 else None
+    values = [read_dataset(item, where) if hasattr(item, "name") else np.asarray(item) for item in stored]
+    optimizer.iterations = int(values[0].reshape(-1)[0])
+    rate = np.float32(values[1].reshape(-1)[0]) if head == 2 else None
     if rate is not None and np.float32(optimizer.learning_rate) != rate:
         optimizer.learning_rate = float(rate)  # changed since compile (a callback); else keep the config's
-    for target, item in zip(targets[head:len(targets) - extra], stored[head:len(stored) - extra]):
-        target[...] = item[()]
+    for target, value in zip(targets[head:len(targets) - extra], values[head:len(values) - extra]):
+        target[...] = value
 
 
 def _optimizer_arrays(model: Layer) -> tuple[str, list[np.ndarray]] | None:
@@ -444,6 +445,14 @@ def _stored(handle: Any, path: str, where: str) -> list[Any]:
     return datasets
 
 
+def read_dataset(item: Any, where: str) -> np.ndarray:
+    """The values of an HDF5 dataset; ValueError naming it when the file is damaged there."""
+    try:
+        return np.asarray(item[()])
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{where}: {item.name} cannot be read, the file is damaged or truncated ({error})") from None
+
+
 def _all_datasets(handle: Any) -> list[Any]:
     found: list[Any] = []
     handle.visititems(lambda _, item: found.append(item) if hasattr(item, "dtype") else None)
@@ -469,7 +478,7 @@ def _assign_plan(model: Layer, handle: Any, where: str, skip_mismatch: bool) -> 
                 raise ValueError(problem)
             warnings.warn("skipping " + problem, UserWarning, stacklevel=4)
             continue
-        plan.extend((weight, np.asarray(item[()])) for weight, item in zip(weights, stored))
+        plan.extend((weight, read_dataset(item, where)) for weight, item in zip(weights, stored))
     return plan
 
 

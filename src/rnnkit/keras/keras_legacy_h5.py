@@ -133,16 +133,17 @@ def _plan(model: Layer, group: Any, where: str, skip_mismatch: bool) -> list[tup
     return plan
 
 
-def _apply(plan: list[tuple[Any, Any]]) -> None:
-    for weight, item in plan:
-        weight.data[...] = np.asarray(item[()]).astype(weight.data.dtype, copy=False)
+def _apply(plan: list[tuple[Any, Any]], where: str) -> None:
+    values = [keras_format.read_dataset(item, where) for _, item in plan]  # all read before any is set
+    for (weight, _), value in zip(plan, values):
+        weight.data[...] = value.astype(weight.data.dtype, copy=False)
 
 
 def load_weights(model: Layer, filepath: str, skip_mismatch: bool = False) -> None:
     """Load a legacy Keras HDF5 weights (or whole-model) file into a built ``model``, by layer order."""
     with _open(filepath) as handle:
         group = handle["model_weights"] if "model_weights" in handle else handle
-        _apply(_plan(model, group, repr(filepath), skip_mismatch))
+        _apply(_plan(model, group, repr(filepath), skip_mismatch), repr(filepath))
 
 
 def _node(node: Any) -> Any:
@@ -208,7 +209,7 @@ def load_model(filepath: str, custom_objects: dict | None = None, compile: bool 
         except (KeyError, IndexError) as error:
             raise ValueError(f"{where}: model_config does not describe a model: {type(error).__name__} "
                              f"{error}") from None
-        _apply(_plan(model, group, where, skip_mismatch=False))
+        _apply(_plan(model, group, where, skip_mismatch=False), where)
         training = handle.attrs.get("training_config")
         if compile and training is not None:
             training = keras_format.from_keras_config(json.loads(_text(training)), safe_mode, custom_objects,
