@@ -129,7 +129,7 @@ def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
 def keras_file(tmp_path):
     model = rk.Sequential([rk.layers.LSTM(3, input_shape=(5, 2)), rk.layers.Dense(2)])
     model.compile(optimizer="adam", loss="mse")
-    path = str(tmp_path / "model.keras")
+    path = str(tmp_path / "model.safetensors")  # rnnkit's own format (.keras: tests/keras/test_keras_files.py)
     model.save(path)
     return path
 
