@@ -26,14 +26,14 @@ from rnnkit.keras.wrappers.scikit_learn import KerasClassifier, KerasRegressor
 STEPS, CLASSES = 49, 46
 
 
-# -- the tutorial's build functions, verbatim apart from the imports and Keras 3's learning_rate= ------
+# -- the tutorial's build functions, verbatim apart from the imports ---------------------------------
 def lstm():
     model = Sequential()
     model.add(LSTM(50, input_shape=(49, 1), return_sequences=False))
     model.add(Dense(46))
     model.add(Activation('softmax'))
 
-    adam = optimizers.Adam(learning_rate=0.001)  # the tutorial's Keras 2 `lr=` raises in Keras 3, and in rnnkit
+    adam = optimizers.Adam(lr=0.001)
     model.compile(loss='categorical_crossentropy', optimizer=adam, metrics=['accuracy'])
 
     return model
@@ -46,7 +46,7 @@ def stacked_lstm():
     model.add(Dense(46))
     model.add(Activation('softmax'))
 
-    adam = optimizers.Adam(learning_rate=0.001)  # the tutorial's Keras 2 `lr=` raises in Keras 3, and in rnnkit
+    adam = optimizers.Adam(lr=0.001)
     model.compile(loss='categorical_crossentropy', optimizer=adam, metrics=['accuracy'])
 
     return model

@@ -95,11 +95,13 @@ def test_optimizer_defaults_are_keras_defaults(K):
 
 
 def test_optimizer_arguments(K):
-    for kwargs in ({"lr": 0.5}, {"learning_rate": 0.1, "lr": 0.2}):  # Keras 2's name: Keras 3 rejects it
-        with pytest.raises(ValueError, match=r"not recognized: \{'lr': .*renamed lr to learning_rate"):
-            rk.optimizers.Adam(**kwargs)
-        with pytest.raises(ValueError, match=r"Argument\(s\) not recognized: \{'lr'"):
-            K.optimizers.Adam(**kwargs)
+    # Keras 2's name: Keras 3 rejects it; rnnkit reads it with a warning (the seed tutorials use it)
+    with pytest.raises(ValueError, match=r"Argument\(s\) not recognized: \{'lr'"):
+        K.optimizers.Adam(lr=0.5)
+    with pytest.warns(UserWarning, match="`lr` is Keras 2's name, which Keras 3 rejects"):
+        assert rk.optimizers.Adam(lr=0.5).learning_rate == 0.5
+    with pytest.raises(ValueError, match="learning_rate or its legacy alias lr"), pytest.warns(UserWarning):
+        rk.optimizers.Adam(learning_rate=0.1, lr=0.2)
     assert isinstance(rk.optimizers.get("RMSprop"), rk.optimizers.RMSprop)
     with pytest.raises(ValueError, match="only one of clipnorm, clipvalue and global_clipnorm"):
         rk.optimizers.SGD(clipnorm=1.0, clipvalue=1.0)

@@ -232,8 +232,9 @@ class Optimizer(optim.Optimizer, Configurable):
     Raises:
         ValueError: for more than one clipping option, a negative option, or an unknown or
             unsupported argument (``use_ema``, ``loss_scale_factor``,
-            ``gradient_accumulation_steps`` are rejected, not silently ignored; Keras 2's ``lr`` is
-            rejected as Keras 3 rejects it).
+            ``gradient_accumulation_steps`` are rejected, not silently ignored). Keras 2's ``lr`` is
+            read as ``learning_rate`` with a warning, where Keras 3 raises: the tutorials this
+            library is built for (``../shared/seeds``) still write ``Adam(lr=0.001)``.
     """
 
     _DEFAULT_LR = 0.001
@@ -242,6 +243,16 @@ class Optimizer(optim.Optimizer, Configurable):
     def __init__(self, learning_rate: Any = None, weight_decay: float | None = None, clipnorm: float | None = None,
                  clipvalue: float | None = None, global_clipnorm: float | None = None, name: str | None = None,
                  **kwargs: Any):
+        legacy_lr = kwargs.pop("lr", None)
+        if legacy_lr is not None:  # the seed tutorials' Keras 2 name: read, with a warning (Keras 3 raises)
+            warnings.warn(f"{type(self).__name__}: `lr` is Keras 2's name, which Keras 3 rejects; rnnkit reads it as "
+                          "learning_rate. Pass learning_rate=... instead.", UserWarning, stacklevel=3)
+            if learning_rate is not None:
+                raise ValueError(
+                    f"{type(self).__name__}: pass either learning_rate or its legacy alias lr, not both "
+                    f"(got learning_rate={learning_rate}, lr={legacy_lr})"
+                )
+            learning_rate = legacy_lr
         if kwargs.pop("decay", None) is not None:
             warnings.warn("Argument `decay` is no longer supported and will be ignored.", stacklevel=2)
         unsupported = {k: kwargs.pop(k) for k in ("use_ema", "loss_scale_factor", "gradient_accumulation_steps")
@@ -252,8 +263,7 @@ class Optimizer(optim.Optimizer, Configurable):
         for key in ("ema_momentum", "ema_overwrite_frequency"):
             kwargs.pop(key, None)
         if kwargs:
-            hint = " (Keras 3 renamed lr to learning_rate)" if "lr" in kwargs else ""
-            raise ValueError(f"{type(self).__name__}: argument(s) not recognized: {kwargs}{hint}")
+            raise ValueError(f"{type(self).__name__}: argument(s) not recognized: {kwargs}")
         clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
         given = {k: v for k, v in clips.items() if v is not None}
         if len(given) > 1:
