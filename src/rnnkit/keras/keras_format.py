@@ -507,6 +507,11 @@ def _check_built(model: Layer, what: str) -> None:
 
 def save_model(model: Layer, filepath: str, include_optimizer: bool = True) -> None:
     """Write ``model`` as a Keras 3 ``.keras`` archive (atomically)."""
+    serialization.atomic_write_bytes(filepath, archive_bytes(model, include_optimizer))
+
+
+def archive_bytes(model: Layer, include_optimizer: bool = True) -> bytes:
+    """The bytes of ``model``'s Keras 3 ``.keras`` archive (what :func:`save_model` writes)."""
     _check_built(model, "save")
     config = to_keras_config(model)
     compile_config = model.get_compile_config() if getattr(model, "compiled", False) else None
@@ -520,7 +525,7 @@ def save_model(model: Layer, filepath: str, include_optimizer: bool = True) -> N
         archive.writestr(_METADATA, json.dumps(metadata))
         archive.writestr(_CONFIG, json.dumps(config))
         archive.writestr(_WEIGHTS, weights)
-    serialization.atomic_write_bytes(filepath, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def _keras_compile_config(config: dict) -> dict:
@@ -546,20 +551,28 @@ def _with_module(value: Any, module: str) -> Any:
     return value
 
 
-def _read_archive(filepath: str) -> tuple[dict, bytes | None]:
-    """``config.json`` (parsed) and ``model.weights.h5`` (bytes) of a .keras archive."""
+def _source_name(source: str | bytes) -> str:
+    return "the archive bytes" if isinstance(source, bytes) else repr(source)
+
+
+def _read_archive(filepath: str | bytes) -> tuple[dict, bytes | None]:
+    """``config.json`` (parsed) and ``model.weights.h5`` (bytes) of a .keras archive (a path or its bytes)."""
+    source = _source_name(filepath)
     try:
-        archive = zipfile.ZipFile(filepath)
+        archive = zipfile.ZipFile(io.BytesIO(filepath) if isinstance(filepath, bytes) else filepath)
     except zipfile.BadZipFile:
-        with open(filepath, "rb") as handle:
-            head = handle.read(8)
+        if isinstance(filepath, bytes):
+            head = filepath[:8]
+        else:
+            with open(filepath, "rb") as handle:
+                head = handle.read(8)
         what = "a truncated or damaged zip archive" if head.startswith(b"PK") else f"not a zip archive ({head!r})"
-        raise ValueError(f"{filepath!r} is {what}; a .keras file is Keras 3's zip archive of config.json, "
+        raise ValueError(f"{source} is {what}; a .keras file is Keras 3's zip archive of config.json, "
                          "metadata.json and model.weights.h5") from None
     with archive:
         names = set(archive.namelist())
         if _CONFIG not in names:
-            raise ValueError(f"{filepath!r}: the zip archive has no config.json (entries: {sorted(names)}); it is "
+            raise ValueError(f"{source}: the zip archive has no config.json (entries: {sorted(names)}); it is "
                              "not a Keras 3 .keras file")
         members = {}
         for name in (_CONFIG, _WEIGHTS):
@@ -567,28 +580,30 @@ def _read_archive(filepath: str) -> tuple[dict, bytes | None]:
                 continue
             info = archive.getinfo(name)
             if info.file_size > MAX_MEMBER_BYTES:
-                raise ValueError(f"{filepath!r}: {name} declares {info.file_size} bytes, more than "
+                raise ValueError(f"{source}: {name} declares {info.file_size} bytes, more than "
                                  f"{MAX_MEMBER_BYTES}; refused")
             try:
                 members[name] = archive.read(name)
             except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
-                raise ValueError(f"{filepath!r}: {name} cannot be read, the archive is damaged or truncated "
+                raise ValueError(f"{source}: {name} cannot be read, the archive is damaged or truncated "
                                  f"({error})") from None
     try:
         config = json.loads(members[_CONFIG])
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise ValueError(f"{filepath!r}: config.json is not valid JSON ({error})") from None
+        raise ValueError(f"{source}: config.json is not valid JSON ({error})") from None
     if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
-        raise ValueError(f"{filepath!r}: config.json must be an object with 'class_name' and 'config'")
+        raise ValueError(f"{source}: config.json must be an object with 'class_name' and 'config'")
     return config, members.get(_WEIGHTS)
 
 
-def load_model(filepath: str, custom_objects: dict | None = None, compile: bool = True, safe_mode: bool = True):
-    """Open a Keras 3 ``.keras`` archive (written by Keras or by :func:`save_model`) as an rnnkit model."""
+def load_model(filepath: str | bytes, custom_objects: dict | None = None, compile: bool = True,
+               safe_mode: bool = True):
+    """Open a Keras 3 ``.keras`` archive (written by Keras or by :func:`save_model`; a path or the archive's
+    bytes) as an rnnkit model."""
     config, weights = _read_archive(filepath)
+    where = _source_name(filepath)
     if weights is None:
-        raise ValueError(f"{filepath!r}: the archive has no model.weights.h5 (only Keras's h5 weights are read)")
-    where = f"{filepath!r}"
+        raise ValueError(f"{where}: the archive has no model.weights.h5 (only Keras's h5 weights are read)")
     try:
         rnnkit_config = from_keras_config({k: v for k, v in config.items() if k != "compile_config"}, safe_mode,
                                           custom_objects, "config.json")
@@ -596,7 +611,8 @@ def load_model(filepath: str, custom_objects: dict | None = None, compile: bool 
         raise ValueError(f"{where}: config.json is nested too deeply to be a model") from None
     shape = (config.get("build_config") or {}).get("input_shape")
     with _open_h5(weights, f"{where}/{_WEIGHTS}") as handle:
-        check_sizes(filepath, rnnkit_config, shape, _all_datasets(handle))
+        check_sizes("<archive bytes>" if isinstance(filepath, bytes) else filepath, rnnkit_config, shape,
+                    _all_datasets(handle))
         try:
             model = LAYERS.deserialize(rnnkit_config, custom_objects)
             if (not model.built or not model.weights) and shape is not None:

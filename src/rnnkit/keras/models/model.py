@@ -29,6 +29,7 @@ from typing import Any, Callable
 from rnnkit.keras._registry import LAYERS
 from rnnkit.keras.layers.base import Layer, to_snake_case, unique_name
 from rnnkit.keras.models.summary import summary_text
+from rnnkit.keras.pickling import reduce_model
 from rnnkit.keras.trainer import Trainer
 from rnnkit.onnx._keras import export_model
 
@@ -173,6 +174,11 @@ class Model(Trainer, Layer):
     def to_json(self, **kwargs: Any) -> str:
         """The architecture as JSON (``keras.models.model_from_json`` reads it back)."""
         return json.dumps(LAYERS.serialize(self), **kwargs)
+
+    def __reduce__(self) -> tuple:
+        """Pickle (and ``copy.deepcopy``) by value, as Keras 3: the ``.keras`` archive's bytes (see
+        :mod:`rnnkit.keras.pickling`)."""
+        return reduce_model(self)
 
 
 def _functional_arguments(args: tuple, kwargs: dict) -> bool:

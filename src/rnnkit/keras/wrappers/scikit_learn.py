@@ -8,6 +8,19 @@ tags), so ``cross_val_score`` and ``GridSearchCV`` work when scikit-learn is ins
 never imported by this module (only lazily, when scikit-learn asks for the tags), and the
 classes work without it.
 
+SciKeras's style is the other way in: ``KerasClassifier(model=make_model, epochs=10,
+model__units=32, optimizer="adam", optimizer__learning_rate=0.01, loss="binary_crossentropy",
+fit__validation_split=0.1, random_state=0)``. ``model`` is a builder or a (compiled or not)
+model; the parameters are SciKeras's (``optimizer``, ``loss``, ``metrics``, ``epochs``,
+``batch_size``, ``verbose``, ``callbacks``, ``validation_split``, ``shuffle``, ``warm_start``,
+``random_state``...) and routed ones (``model__``/``fit__``/``predict__``/``compile__``/
+``optimizer__``/``loss__``/``metrics__``): unprefixed parameters of your own and ``model__x``
+go to the builder (which also gets ``meta``, ``compile_kwargs`` and ``params`` when it names
+them), an uncompiled model is compiled with the optimizer/loss/metrics built from their routed
+parameters, the fitted model is ``model_``, ``history_`` is a dict of lists, and ``score`` is
+the accuracy (classifier) or R^2 (regressor), as in SciKeras. Estimators, fitted ones too, pickle
+by value: the model inside goes through the ``.keras`` archive (:mod:`rnnkit.keras.pickling`).
+
 Differences from Keras 2, on purpose: ``fit`` returns ``self`` (scikit-learn's convention;
 the ``History`` is in ``self.history_``), and ``KerasClassifier.score`` is the accuracy of
 :meth:`KerasClassifier.predict` (so it does not require an accuracy metric in ``compile``).
@@ -27,26 +40,24 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import types
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from rnnkit.keras import losses
+from rnnkit._random import get_rng_state, manual_seed, set_rng_state
+from rnnkit.keras import losses, metrics, optimizers
 from rnnkit.keras.trainer import Trainer
 
-__all__ = ["BaseWrapper", "KerasClassifier", "KerasRegressor"]
+__all__ = ["BaseWrapper", "KerasClassifier", "KerasRegressor", "SCIKERAS_DEFAULTS", "ROUTES", "r2_score"]
 
 
 def _accepts(fn: Callable, name: str) -> bool:
     """Whether ``fn`` has a parameter ``name`` (or ``**kwargs``)."""
-    try:
-        parameters = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    return name in _named_params(fn) or _takes_kwargs(fn)
 
 
 def _named_params(fn: Callable) -> set[str]:
@@ -57,22 +68,107 @@ def _named_params(fn: Callable) -> set[str]:
     return {n for n, p in parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
 
 
+# SciKeras's parameters and their defaults (``model=`` style)
+SCIKERAS_DEFAULTS = {
+    "warm_start": False,  # fit again from the fitted weights (else build a new model)
+    "random_state": None,  # an int seeds rnnkit's generator while building and fitting (restored after)
+    "optimizer": "rmsprop",  # compiles an uncompiled model (a name, a class or an instance)
+    "loss": None,  # likewise (a name, a class, an instance or a function)
+    "metrics": None,  # likewise (a list)
+    "batch_size": None,  # fit and predict (-1: all samples in one batch); None is Keras's 32
+    "validation_batch_size": None,  # fit
+    "verbose": 1,  # fit and predict
+    "callbacks": None,  # fit
+    "validation_split": 0.0,  # fit
+    "shuffle": True,  # fit
+    "epochs": 1,  # fit
+}
+ROUTES = ("model", "fit", "predict", "compile", "optimizer", "loss", "metrics")  # the prefixes of routed parameters
+_FIT_KEYS = ("batch_size", "epochs", "verbose", "validation_split", "shuffle", "callbacks", "validation_batch_size",
+             "class_weight", "initial_epoch", "validation_steps", "validation_freq")
+_PREDICT_KEYS = ("batch_size", "verbose", "steps")
+_COMPILE_KEYS = ("optimizer", "loss", "metrics", "loss_weights", "weighted_metrics")
+
+
+@contextlib.contextmanager
+def _seeded(random_state: Any) -> Iterator[None]:
+    """Seed rnnkit's generator with ``random_state`` (an int) for the block, then restore its state."""
+    if random_state is None:
+        yield
+        return
+    if not isinstance(random_state, (int, np.integer)) or isinstance(random_state, bool):
+        raise TypeError(f"random_state: expected an int or None, got {type(random_state).__name__} {random_state!r}")
+    state = get_rng_state()
+    manual_seed(int(random_state))
+    try:
+        yield
+    finally:
+        set_rng_state(state)
+
+
+def _build_object(kind: str, item: Any, params: dict, getter: Callable) -> Any:
+    """An optimizer/loss/metric from a name, class or instance, built with its routed ``params``."""
+    if isinstance(item, type):
+        return item(**params)
+    if not params:
+        return item
+    if not isinstance(item, str):
+        raise ValueError(f"{kind}__{next(iter(params))}: routed {kind} parameters need {kind} as a name or a class, "
+                         f"got the instance {item!r}")
+    made = getter(item)
+    if isinstance(made, types.FunctionType):  # "binary_crossentropy" -> BinaryCrossentropy, as SciKeras
+        camel = "".join(part.capitalize() for part in item.split("_"))
+        try:
+            made = getter(camel)
+        except ValueError:
+            raise ValueError(f"{kind}__{next(iter(params))}: the {kind} {item!r} is a function; routed {kind} "
+                             f"parameters need a class (a name such as {camel!r} or the class itself)") from None
+    return type(made)(**params)
+
+
+def _takes_kwargs(fn: Callable) -> bool:
+    """Whether ``fn`` has a ``**kwargs`` parameter."""
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
 class BaseWrapper:
     """Shared machinery of :class:`KerasClassifier` and :class:`KerasRegressor`.
 
     Args:
-        build_fn: a function (or callable object) returning a compiled model; None to use
-            ``self.__call__`` of a subclass.
-        **sk_params: arguments of ``build_fn`` and of the model's ``fit``/``predict``/
-            ``evaluate`` (``epochs``, ``batch_size``, ``verbose``, ...).
+        model: SciKeras's style: a function (or callable object) returning a model, compiled or
+            not, or a model (``model_`` is then that model itself, as in SciKeras); the other
+            arguments are then :data:`SCIKERAS_DEFAULTS`, your own builder arguments and routed
+            ``<prefix>__<name>`` parameters (prefixes :data:`ROUTES`).
+        build_fn: Keras 2's style: a function (or callable object) returning a compiled model;
+            None (with ``model`` None too) to use ``self.__call__`` of a subclass.
+        **sk_params: with ``build_fn``: arguments of ``build_fn`` and of the model's
+            ``fit``/``predict``/``evaluate`` (``epochs``, ``batch_size``, ``verbose``, ...).
 
     Raises:
-        ValueError: a keyword accepted by neither ``build_fn`` nor fit/predict/evaluate.
+        ValueError: with ``build_fn``, a keyword accepted by neither ``build_fn`` nor fit/predict/evaluate;
+            with ``model``, a routed parameter of an unknown prefix; both ``model`` and ``build_fn``.
+        TypeError: ``model`` that is neither callable nor a model.
     """
 
     _estimator_type: str | None = None  # scikit-learn < 1.6 reads this; newer ones call __sklearn_tags__
 
-    def __init__(self, build_fn: Callable | None = None, **sk_params: Any):
+    def __init__(self, model: Any = None, build_fn: Callable | None = None, **sk_params: Any):
+        self._scikeras = model is not None
+        if self._scikeras:
+            if build_fn is not None:
+                raise ValueError(f"{type(self).__name__}: pass model= (SciKeras's style) or build_fn= (Keras 2's), "
+                                 "not both")
+            if not callable(model) and not hasattr(model, "fit"):
+                raise TypeError(f"model must be a function returning a model, or a model; got "
+                                f"{type(model).__name__} {model!r}")
+            self.model, self.build_fn = model, None
+            self.sk_params = {**SCIKERAS_DEFAULTS, **sk_params}
+            self._check_routes(sk_params)
+            return
         self.build_fn = build_fn
         self.sk_params = sk_params
         self.check_params(sk_params)
@@ -101,14 +197,42 @@ class BaseWrapper:
                 raise ValueError(f"{name!r} is not a legal parameter of {type(self).__name__} (not an argument of "
                                  "build_fn nor of the model's fit/predict/evaluate)")
 
+    def _check_routes(self, params: dict) -> None:
+        for name in params:
+            prefix, routed, rest = name.partition("__")
+            if routed and prefix not in ROUTES:
+                raise ValueError(f"{name!r}: unknown route {prefix!r}__; routed parameters start with one of "
+                                 f"{[r + '__' for r in ROUTES]}")
+            if routed and "__" in rest:
+                raise ValueError(f"{name!r}: rnnkit routes one level (<prefix>__<name>); per-item routes such as "
+                                 "loss__0__name are not supported")
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """``{"build_fn": ..., **sk_params}`` (scikit-learn's protocol)."""
+        """``{"build_fn": ..., **sk_params}`` (Keras 2's style) or ``{"model": ..., **params}``
+        (SciKeras's): scikit-learn's protocol."""
+        if self._scikeras:
+            return {"model": self.model, **self.sk_params}
         params = dict(self.sk_params)
         params["build_fn"] = self.build_fn
         return params
 
     def set_params(self, **params: Any):
-        """Update the parameters; returns ``self``."""
+        """Update the parameters; returns ``self``.
+
+        Raises:
+            ValueError: an unknown parameter (SciKeras's style: neither an existing nor a routed one).
+        """
+        if self._scikeras:
+            self._check_routes(params)
+            for name, value in params.items():
+                if name == "model":
+                    self.model = value
+                elif name in self.sk_params or "__" in name:
+                    self.sk_params[name] = value
+                else:
+                    raise ValueError(f"{name!r} is not a parameter of this {type(self).__name__} (its parameters: "
+                                     f"{sorted(self.get_params())}; route new ones as model__{name}, fit__{name}...)")
+            return self
         if "build_fn" in params:
             self.build_fn = params.pop("build_fn")
         self.check_params(params)
@@ -127,9 +251,85 @@ class BaseWrapper:
         return f"{type(self).__name__}({args})"
 
     def __sklearn_clone__(self):
-        """A fresh, unfitted copy with the same parameters (what ``sklearn.base.clone`` returns)."""
+        """A fresh, unfitted copy with the same parameters (what ``sklearn.base.clone`` returns); a model given
+        as ``model=`` is copied by value (its ``.keras`` archive)."""
         params = {k: copy.deepcopy(v) if k != "build_fn" else v for k, v in self.get_params().items()}
         return type(self)(**params)
+
+    # -- SciKeras's style ----------------------------------------------------------------------
+    def _routed(self, destination: str, keys: tuple[str, ...]) -> dict[str, Any]:
+        """The parameters named in ``keys``, then those routed as ``<destination>__<name>`` (which win)."""
+        out = {k: self.sk_params[k] for k in keys if k in self.sk_params}
+        prefix = destination + "__"
+        out.update({k[len(prefix):]: v for k, v in self.sk_params.items() if k.startswith(prefix)})
+        return out
+
+    def _own_params(self) -> dict[str, Any]:
+        """Your own unprefixed parameters (not SciKeras's, not fit's): the builder's arguments."""
+        return {k: v for k, v in self.sk_params.items()
+                if "__" not in k and k not in SCIKERAS_DEFAULTS and k not in _FIT_KEYS}
+
+    def _compile_kwargs(self) -> dict[str, Any]:
+        """``model.compile``'s arguments: optimizer, loss and metrics built with their routed parameters."""
+        out = self._routed("compile", _COMPILE_KEYS)
+        out["optimizer"] = _build_object("optimizer", out.get("optimizer"), self._routed("optimizer", ()),
+                                         optimizers.get)
+        out["loss"] = _build_object("loss", out.get("loss"), self._routed("loss", ()), losses.get)
+        if out.get("metrics") is not None:
+            out["metrics"] = [_build_object("metrics", m, self._routed("metrics", ()), metrics.get)
+                              for m in out["metrics"]]
+        return out
+
+    def _meta(self, x, y: np.ndarray) -> dict[str, Any]:
+        """What the builder's ``meta`` argument holds: the data's sizes (and the classes of a classifier)."""
+        x = np.asarray(x) if not isinstance(x, (list, dict)) else x
+        meta = {"X_shape_": getattr(x, "shape", None), "X_dtype_": getattr(x, "dtype", None),
+                "n_features_in_": x.shape[1] if getattr(x, "ndim", 0) >= 2 else None,
+                "y_dtype_": y.dtype, "y_ndim_": y.ndim, "n_outputs_expected_": 1}
+        for name in ("classes_", "n_classes_"):
+            if hasattr(self, name):
+                meta[name] = getattr(self, name)
+        return meta
+
+    def _build_scikeras(self, x, y: np.ndarray):
+        """``model_``: the given model, or the builder's, compiled with :meth:`_compile_kwargs` if it is not."""
+        if callable(self.model) and not hasattr(self.model, "fit"):
+            fn = self.model
+            args = {**self._own_params(), **self._routed("model", ())}
+            names, extra = _named_params(fn), _takes_kwargs(fn)
+            for name in args:
+                if name not in names and not extra:
+                    raise TypeError(f"model: the builder {getattr(fn, '__name__', fn)!r} has no argument {name!r} "
+                                    f"(given as {name}= or model__{name}=); its arguments: {sorted(names)}")
+            specials = {"meta": lambda: self._meta(x, y), "compile_kwargs": self._compile_kwargs,
+                        "params": self.get_params}
+            for name, make in specials.items():
+                if name in names or extra:
+                    args[name] = make()
+            model = fn(**args)
+        else:
+            model = self.model
+        if not hasattr(model, "fit") or not hasattr(model, "predict"):
+            raise TypeError(f"model: the builder must return a Keras model, got {type(model).__name__}")
+        if not getattr(model, "compiled", False):
+            model.compile(**self._compile_kwargs())
+        return model
+
+    def _fit_scikeras(self, x, y: np.ndarray, kwargs: dict, target: Callable | None = None):
+        """Build (or, with ``warm_start``, keep) ``model_`` and train it; returns ``self``."""
+        warm = self.sk_params["warm_start"] and getattr(self, "model_", None) is not None
+        with _seeded(self.sk_params["random_state"]):
+            model = self.model_ if warm else self._build_scikeras(x, y)
+            fit_args = {**self._routed("fit", _FIT_KEYS), **kwargs}
+            if fit_args.get("batch_size") == -1:
+                fit_args["batch_size"] = len(y)
+            history = model.fit(x, y if target is None else target(model, y), **fit_args)
+        self.model_ = model
+        if not warm:
+            self.history_ = {}
+        for key, values in history.history.items():
+            self.history_.setdefault(key, []).extend(values)
+        return self
 
     # -- building and training ---------------------------------------------------------------
     def _build(self, **kwargs: Any):
@@ -152,14 +352,23 @@ class BaseWrapper:
         return self
 
     def _predict_args(self, kwargs: dict) -> dict:
+        if self._scikeras:
+            out = {**self._routed("predict", _PREDICT_KEYS), **kwargs}
+            return {k: v for k, v in out.items() if not (k == "batch_size" and v == -1)}
         return self.filter_sk_params(Trainer.predict, kwargs)
 
-    def _check_fitted(self) -> None:
-        if getattr(self, "model", None) is None:
+    def _fitted(self):
+        """The fitted model (``model_`` in SciKeras's style, ``model`` in Keras 2's)."""
+        model = getattr(self, "model_" if self._scikeras else "model", None)
+        if model is None:
             raise ValueError(f"This {type(self).__name__} instance is not fitted yet; call fit(x, y) first")
+        return model
+
+    def _fit_any(self, x, y: np.ndarray, kwargs: dict, target: Callable | None = None):
+        return (self._fit_scikeras if self._scikeras else self._fit)(x, y, kwargs, target)
 
     def __sklearn_is_fitted__(self) -> bool:
-        return getattr(self, "model", None) is not None
+        return getattr(self, "model_" if self._scikeras else "model", None) is not None
 
 
 def _tags(estimator_type: str):
@@ -222,12 +431,11 @@ class KerasClassifier(BaseWrapper):
                 return indices
             return one_hot
 
-        return self._fit(x, y, kwargs, target)
+        return self._fit_any(x, y, kwargs, target)
 
     def predict_proba(self, x, **kwargs) -> np.ndarray:
         """``(N, C)`` class probabilities (``[1 - p, p]`` for a single sigmoid unit)."""
-        self._check_fitted()
-        probs = np.asarray(self.model.predict(x, **self._predict_args(kwargs)))
+        probs = np.asarray(self._fitted().predict(x, **self._predict_args(kwargs)))
         if probs.ndim == 1 or probs.shape[-1] == 1:
             p = probs.reshape(len(probs), 1)
             probs = np.hstack([1 - p, p])
@@ -235,8 +443,7 @@ class KerasClassifier(BaseWrapper):
 
     def predict(self, x, **kwargs) -> np.ndarray:
         """``(N,)`` predicted class labels (elements of ``classes_``)."""
-        self._check_fitted()
-        probs = np.asarray(self.model.predict(x, **self._predict_args(kwargs)))
+        probs = np.asarray(self._fitted().predict(x, **self._predict_args(kwargs)))
         if probs.ndim > 1 and probs.shape[-1] > 1:
             indices = probs.argmax(axis=-1)
         else:
@@ -269,19 +476,42 @@ class KerasRegressor(BaseWrapper):
 
     def fit(self, x, y, **kwargs):
         """Build a new model and train it on ``(x, y)``; returns ``self``."""
-        return self._fit(x, np.asarray(y), kwargs)
+        return self._fit_any(x, np.asarray(y), kwargs)
 
     def predict(self, x, **kwargs) -> np.ndarray:
         """Predictions; the last axis is dropped when it has size 1."""
-        self._check_fitted()
-        out = np.asarray(self.model.predict(x, **self._predict_args(kwargs)))
+        out = np.asarray(self._fitted().predict(x, **self._predict_args(kwargs)))
         return out[..., 0] if out.ndim > 1 and out.shape[-1] == 1 else out
 
-    def score(self, x, y, **kwargs) -> float:
-        """``-loss`` of the model on ``(x, y)`` (Keras 2's KerasRegressor.score)."""
-        self._check_fitted()
-        loss = self.model.evaluate(x, np.asarray(y), **self.filter_sk_params(Trainer.evaluate, kwargs))
+    def score(self, x, y, sample_weight=None, **kwargs) -> float:
+        """Keras 2's style: ``-loss`` of the model on ``(x, y)``; SciKeras's: the R^2 of :meth:`predict`
+        (:func:`r2_score`)."""
+        if self._scikeras:
+            return r2_score(np.asarray(y), self.predict(x, **kwargs), sample_weight)
+        if sample_weight is not None:
+            kwargs = {**kwargs, "sample_weight": sample_weight}
+        loss = self._fitted().evaluate(x, np.asarray(y), **self.filter_sk_params(Trainer.evaluate, kwargs))
         return -float(loss[0] if isinstance(loss, list) else loss)
+
+
+def r2_score(y: np.ndarray, predicted: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    """The coefficient of determination, averaged over outputs (scikit-learn's ``r2_score``)::
+
+        R^2 = 1 - sum_i w_i (y_i - p_i)^2 / sum_i w_i (y_i - mean_w(y))^2
+
+    Example:
+        >>> r2_score(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0]))
+        0.5
+    """
+    y, predicted = y.reshape(len(y), -1).astype(np.float64), predicted.reshape(len(predicted), -1)
+    if y.shape != predicted.shape:
+        raise ValueError(f"y: expected shape {predicted.shape} like the predictions, got {y.shape}")
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, np.float64).reshape(-1)
+    residual = (w[:, None] * (y - predicted) ** 2).sum(axis=0)  # (outputs,)
+    total = (w[:, None] * (y - np.average(y, axis=0, weights=w)) ** 2).sum(axis=0)  # (outputs,)
+    safe = np.where(total > 0, total, 1.0)
+    scores = np.where(total > 0, 1 - residual / safe, np.where(residual > 0, 0.0, 1.0))
+    return float(scores.mean())
 
 
 def _loss_name(model) -> str | None:
