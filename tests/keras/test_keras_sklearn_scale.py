@@ -148,7 +148,8 @@ def test_damaged_archive_bytes_fail_clearly():
 # -- SciKeras's style -------------------------------------------------------------------------------
 def uncompiled_lstm(units=4, meta=None):
     """A builder SciKeras's way: sizes from ``meta``, compiled by the wrapper."""
-    return rk.Sequential([rk.Input(meta["X_shape_"][1:]), rk.layers.LSTM(units), rk.layers.Dense(1, activation="sigmoid")])
+    return rk.Sequential([rk.Input(meta["X_shape_"][1:]), rk.layers.LSTM(units),
+                          rk.layers.Dense(1, activation="sigmoid")])
 
 
 def compiled_dense(hidden=3, compile_kwargs=None):
@@ -201,7 +202,8 @@ def test_scikeras_regressor_with_compile_kwargs_and_r2_score():
     weights = rng.random(60)
     for sample_weight in (None, weights):
         expected = sklearn_metrics.r2_score(y, reg.predict(x), sample_weight=sample_weight)
-        assert reg.score(x, y, sample_weight=sample_weight) == pytest.approx(expected, rel=1e-6, abs=1e-7)  # scikit-learn sums in float32 here
+        # scikit-learn sums in float32 here, rnnkit in float64
+        assert reg.score(x, y, sample_weight=sample_weight) == pytest.approx(expected, rel=1e-6, abs=1e-7)
 
 
 def test_scikeras_accepts_a_model_and_clones_it_by_value():
@@ -267,8 +269,8 @@ def test_fitted_wrappers_pickle_by_value(style):
     assert "rnnkit.keras.pickling.model_from_archive" in refs
     # of rnnkit, only the estimator's class, the loader and (Keras 2's history_) History are referenced
     history = {"rnnkit.keras.callbacks.History"} if style == "keras2" else set()
-    assert {r for r in refs if r.startswith("rnnkit.")} == {
-        "rnnkit.keras.pickling.model_from_archive", f"rnnkit.keras.wrappers.scikit_learn.{type(clf).__name__}"} | history
+    expected = {"rnnkit.keras.pickling.model_from_archive", f"rnnkit.keras.wrappers.scikit_learn.{type(clf).__name__}"}
+    assert {r for r in refs if r.startswith("rnnkit.")} == expected | history
     twin = pickle.loads(data)
     np.testing.assert_array_equal(twin.predict(x), clf.predict(x))
     np.testing.assert_array_equal(twin.predict_proba(x), clf.predict_proba(x))

@@ -1,4 +1,4 @@
-"""``KerasClassifier`` / ``KerasRegressor``: Keras 2's scikit-learn wrappers for rnnkit models.
+"""``KerasClassifier`` / ``KerasRegressor``: Keras 2's and SciKeras's scikit-learn wrappers for rnnkit models.
 
 ``KerasClassifier(build_fn=make_model, epochs=10, batch_size=32, verbose=0)`` builds a fresh
 compiled model with ``build_fn(**its arguments)`` at every ``fit``, then trains it with the
@@ -8,7 +8,8 @@ tags), so ``cross_val_score`` and ``GridSearchCV`` work when scikit-learn is ins
 never imported by this module (only lazily, when scikit-learn asks for the tags), and the
 classes work without it.
 
-SciKeras's style is the other way in: ``KerasClassifier(model=make_model, epochs=10,
+SciKeras's style is the other way in (and a positional first argument is SciKeras's ``model``):
+``KerasClassifier(model=make_model, epochs=10,
 model__units=32, optimizer="adam", optimizer__learning_rate=0.01, loss="binary_crossentropy",
 fit__validation_split=0.1, random_state=0)``. ``model`` is a builder or a (compiled or not)
 model; the parameters are SciKeras's (``optimizer``, ``loss``, ``metrics``, ``epochs``,
@@ -36,6 +37,18 @@ Example:
     >>> x, y = np.random.rand(20, 3).astype("float32"), np.random.randint(0, 2, 20)
     >>> clf.fit(x, y).predict(x).shape
     (20,)
+
+    SciKeras's style: the builder leaves compiling to the wrapper, which routes the parameters
+    (and re-seeds rnnkit's generator with ``random_state`` for building and fitting):
+
+    >>> def builder(units, meta):
+    ...     return keras.Sequential([keras.Input((meta["n_features_in_"],)),
+    ...                              keras.layers.Dense(units, activation="tanh"),
+    ...                              keras.layers.Dense(1, activation="sigmoid")])
+    >>> clf = KerasClassifier(builder, model__units=3, optimizer="sgd", optimizer__learning_rate=0.1,
+    ...                       loss="binary_crossentropy", epochs=2, verbose=0, random_state=0).fit(x, y)
+    >>> clf.model_.optimizer.learning_rate, len(clf.history_["loss"]), clf.predict(x).shape
+    (0.1, 2, (20,))
 """
 
 from __future__ import annotations
@@ -351,10 +364,12 @@ class BaseWrapper:
         self.model = model
         return self
 
-    def _predict_args(self, kwargs: dict) -> dict:
+    def _predict_args(self, x, kwargs: dict) -> dict:
         if self._scikeras:
             out = {**self._routed("predict", _PREDICT_KEYS), **kwargs}
-            return {k: v for k, v in out.items() if not (k == "batch_size" and v == -1)}
+            if out.get("batch_size") == -1:  # SciKeras: one batch of all the samples
+                out["batch_size"] = len(x)
+            return out
         return self.filter_sk_params(Trainer.predict, kwargs)
 
     def _fitted(self):
@@ -384,7 +399,7 @@ def _tags(estimator_type: str):
 
 
 class KerasClassifier(BaseWrapper):
-    """A scikit-learn classifier around a Keras model built by ``build_fn``.
+    """A scikit-learn classifier around a Keras model built by ``build_fn`` (or given as ``model``).
 
     ``fit(x, y)`` accepts integer (or any sortable) class labels ``(N,)`` or one-hot targets
     ``(N, C)``. With labels, ``classes_`` are the sorted distinct labels and the model is
@@ -395,10 +410,12 @@ class KerasClassifier(BaseWrapper):
     sigmoid unit).
 
     Attributes:
-        model: the fitted Keras model.
+        model: Keras 2's style: the fitted Keras model (SciKeras's: the ``model`` parameter).
+        model_: SciKeras's style: the fitted Keras model.
         classes_: ``(C,)`` the class labels.
         n_classes_: C.
-        history_: the ``History`` of the last ``fit``.
+        history_: the ``History`` of the last ``fit`` (SciKeras's style: ``{name: [value per epoch]}``,
+            over the ``warm_start`` fits).
     """
 
     _estimator_type = "classifier"
@@ -435,7 +452,7 @@ class KerasClassifier(BaseWrapper):
 
     def predict_proba(self, x, **kwargs) -> np.ndarray:
         """``(N, C)`` class probabilities (``[1 - p, p]`` for a single sigmoid unit)."""
-        probs = np.asarray(self._fitted().predict(x, **self._predict_args(kwargs)))
+        probs = np.asarray(self._fitted().predict(x, **self._predict_args(x, kwargs)))
         if probs.ndim == 1 or probs.shape[-1] == 1:
             p = probs.reshape(len(probs), 1)
             probs = np.hstack([1 - p, p])
@@ -443,7 +460,7 @@ class KerasClassifier(BaseWrapper):
 
     def predict(self, x, **kwargs) -> np.ndarray:
         """``(N,)`` predicted class labels (elements of ``classes_``)."""
-        probs = np.asarray(self._fitted().predict(x, **self._predict_args(kwargs)))
+        probs = np.asarray(self._fitted().predict(x, **self._predict_args(x, kwargs)))
         if probs.ndim > 1 and probs.shape[-1] > 1:
             indices = probs.argmax(axis=-1)
         else:
@@ -463,10 +480,11 @@ class KerasClassifier(BaseWrapper):
 
 
 class KerasRegressor(BaseWrapper):
-    """A scikit-learn regressor around a Keras model built by ``build_fn``.
+    """A scikit-learn regressor around a Keras model built by ``build_fn`` (or given as ``model``).
 
     ``predict`` returns ``(N,)`` for a single output unit; ``score`` is ``-loss`` on ``(x, y)``
-    (Keras 2's definition: larger is better).
+    (Keras 2's definition: larger is better) with ``build_fn``, the R^2 of the predictions
+    (SciKeras's) with ``model``.
     """
 
     _estimator_type = "regressor"
@@ -480,7 +498,7 @@ class KerasRegressor(BaseWrapper):
 
     def predict(self, x, **kwargs) -> np.ndarray:
         """Predictions; the last axis is dropped when it has size 1."""
-        out = np.asarray(self._fitted().predict(x, **self._predict_args(kwargs)))
+        out = np.asarray(self._fitted().predict(x, **self._predict_args(x, kwargs)))
         return out[..., 0] if out.ndim > 1 and out.shape[-1] == 1 else out
 
     def score(self, x, y, sample_weight=None, **kwargs) -> float:
