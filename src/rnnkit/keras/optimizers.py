@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any, Callable, Sequence
@@ -39,6 +40,7 @@ import numpy as np
 from rnnkit import optim
 from rnnkit._tensor import Tensor, array_of
 from rnnkit._validation import check_nonnegative
+from rnnkit.keras import schedules
 from rnnkit.keras._registry import Configurable, class_config
 from rnnkit.keras._registry import snake_per_capital as _snake
 from rnnkit.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_
@@ -48,8 +50,11 @@ __all__ = [
     "Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "AdamW", "Adadelta", "Adamax", "Nadam", "Lion", "Ftrl",
     "keras_sgd_momentum", "keras_rmsprop", "keras_adagrad", "keras_adam", "keras_adadelta", "keras_adamax",
     "keras_nadam", "keras_lion", "keras_ftrl",
-    "get", "serialize", "deserialize",
+    "get", "serialize", "deserialize", "schedules",
 ]
+
+# ``from keras.optimizers.schedules import ExponentialDecay`` works as in Keras.
+sys.modules.setdefault(__name__ + ".schedules", schedules)
 
 
 # -- update rules (pure functions, in place) ---------------------------------------------------
@@ -221,7 +226,8 @@ class Optimizer(optim.Optimizer, Configurable):
     ``min(c / (norm + 1e-6), 1)`` where Keras uses ``c / max(norm, c)``: the two agree to 1e-6 / norm.
 
     Args:
-        learning_rate: a float, or a callable ``schedule(iterations) -> float``.
+        learning_rate: a float, a :class:`schedules.LearningRateSchedule` (serialized with the optimizer)
+            or any callable ``schedule(iterations) -> float`` (evaluated at the steps already taken).
         weight_decay: decoupled weight decay ``w *= 1 - weight_decay * lr`` before each update.
         clipnorm: clip each gradient to this L2 norm.
         clipvalue: clip each gradient element to ``[-clipvalue, clipvalue]``.
@@ -452,10 +458,21 @@ class Optimizer(optim.Optimizer, Configurable):
     # -- config --------------------------------------------------------------------------------
     def get_config(self) -> dict:
         lr = self._learning_rate
-        if callable(lr):
-            raise ValueError(f"{type(self).__name__}: a learning-rate schedule cannot be serialized")
+        if isinstance(lr, schedules.LearningRateSchedule):
+            lr = schedules.serialize(lr)
+        elif callable(lr):
+            raise ValueError(f"{type(self).__name__}: a learning-rate function cannot be serialized; "
+                             "use a keras.optimizers.schedules.LearningRateSchedule")
         return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
                 "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Optimizer:
+        """Inverse of :meth:`get_config` (a serialized schedule as ``learning_rate`` is rebuilt)."""
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"])
+        return cls(**config)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(learning_rate={self.learning_rate})"

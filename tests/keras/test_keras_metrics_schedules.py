@@ -1,0 +1,120 @@
+"""Learning-rate schedules, loss aliases and the threshold metrics (AUC, ...) of the Keras dialect,
+checked against Keras 3 (torch backend)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import to_numpy as _to_numpy
+from rnnkit import keras as rk
+
+STEPS = [0, 1, 2, 3, 5, 7, 9, 10, 11, 19, 20, 21, 33, 50, 64, 99, 100, 101, 150, 333, 1000]
+
+SCHEDULE_CASES = [
+    ("ExponentialDecay", dict(initial_learning_rate=0.1, decay_steps=10, decay_rate=0.9)),
+    ("ExponentialDecay", dict(initial_learning_rate=0.1, decay_steps=7, decay_rate=0.5, staircase=True)),
+    ("PiecewiseConstantDecay", dict(boundaries=[10, 20, 100], values=[1.0, 0.5, 0.1, 0.01])),
+    ("PiecewiseConstantDecay", dict(boundaries=[5], values=[0.3, 0.2])),
+    ("PolynomialDecay", dict(initial_learning_rate=0.1, decay_steps=30)),
+    ("PolynomialDecay", dict(initial_learning_rate=0.1, decay_steps=30, end_learning_rate=0.01, power=0.5,
+                             cycle=True)),
+    ("InverseTimeDecay", dict(initial_learning_rate=0.1, decay_steps=10, decay_rate=0.5)),
+    ("InverseTimeDecay", dict(initial_learning_rate=0.1, decay_steps=10, decay_rate=0.5, staircase=True)),
+    ("CosineDecay", dict(initial_learning_rate=0.1, decay_steps=100)),
+    ("CosineDecay", dict(initial_learning_rate=0.1, decay_steps=100, alpha=0.1)),
+    ("CosineDecay", dict(initial_learning_rate=0.0, decay_steps=100, alpha=0.2, warmup_target=0.5,
+                         warmup_steps=20)),
+    ("CosineDecayRestarts", dict(initial_learning_rate=0.1, first_decay_steps=10)),
+    ("CosineDecayRestarts", dict(initial_learning_rate=0.1, first_decay_steps=10, t_mul=1.0, m_mul=0.8,
+                                 alpha=0.05)),
+    ("CosineDecayRestarts", dict(initial_learning_rate=0.1, first_decay_steps=7, t_mul=1.5, m_mul=0.5)),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", SCHEDULE_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(SCHEDULE_CASES)])
+def test_schedule_values_and_config_match_keras(K, name, kwargs):
+    ours, theirs = getattr(rk.optimizers.schedules, name)(**kwargs), getattr(K.optimizers.schedules, name)(**kwargs)
+    for step in STEPS:
+        np.testing.assert_allclose(ours(step), float(_to_numpy(theirs(step))), rtol=2e-6, atol=1e-9,
+                                   err_msg=f"step {step}")
+    assert ours.get_config() == theirs.get_config()
+    again = rk.optimizers.schedules.deserialize(rk.optimizers.schedules.serialize(ours))
+    assert type(again) is type(ours) and again.get_config() == ours.get_config()
+    # A config written by Keras (with its "module"/"registered_name" keys) loads here.
+    from_keras = rk.optimizers.schedules.deserialize(K.optimizers.schedules.serialize(theirs))
+    assert [from_keras(s) for s in STEPS] == [ours(s) for s in STEPS]
+
+
+def test_schedule_import_path_and_optimizer_config():
+    from rnnkit.keras.optimizers.schedules import ExponentialDecay
+
+    decay = ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    opt = rk.optimizers.Adam(learning_rate=decay)
+    config = opt.get_config()
+    assert config["learning_rate"] == {"class_name": "ExponentialDecay", "config": decay.get_config()}
+    again = rk.optimizers.Adam.from_config(config)
+    assert isinstance(again._learning_rate, ExponentialDecay)
+    assert again.learning_rate == pytest.approx(0.1)
+    again.iterations = 10
+    assert again.learning_rate == pytest.approx(0.05)
+    rebuilt = rk.optimizers.deserialize(rk.optimizers.serialize(opt))
+    assert rebuilt.get_config() == config
+    with pytest.raises(ValueError, match="learning-rate function"):
+        rk.optimizers.SGD(learning_rate=lambda step: 0.1).get_config()
+
+
+def test_optimizer_config_with_schedule_from_keras(K):
+    theirs = K.optimizers.Adam(learning_rate=K.optimizers.schedules.CosineDecay(0.1, 50, alpha=0.1))
+    ours = rk.optimizers.Adam.from_config({k: v for k, v in theirs.get_config().items()
+                                           if k in ("name", "learning_rate", "beta_1", "beta_2", "epsilon")})
+    assert isinstance(ours._learning_rate, rk.optimizers.schedules.CosineDecay)
+    assert ours._learning_rate.get_config() == theirs._learning_rate.get_config()
+    assert ours._learning_rate(25) == pytest.approx(float(_to_numpy(theirs._learning_rate(25))), rel=1e-6)
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("ExponentialDecay", dict(initial_learning_rate=0.05, decay_steps=2, decay_rate=0.5)),
+    ("PiecewiseConstantDecay", dict(boundaries=[1, 2], values=[0.05, 0.02, 0.001])),
+    ("CosineDecay", dict(initial_learning_rate=0.0, decay_steps=3, warmup_target=0.05, warmup_steps=2)),
+])
+def test_training_with_a_schedule_matches_keras(K, name, kwargs):
+    """LSTM + Dense, Keras's initial weights, one epoch of Adam(learning_rate=schedule): Keras's weights."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 6, 3)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 32)]
+    K.utils.set_random_seed(0)
+    theirs = K.Sequential([K.Input((6, 3)), K.layers.LSTM(5), K.layers.Dense(3, activation="softmax")])
+    ours = rk.Sequential([rk.layers.LSTM(5, input_shape=(6, 3)), rk.layers.Dense(3, activation="softmax")])
+    ours.set_weights([_to_numpy(w) for w in theirs.get_weights()])
+    start = ours.get_weights()
+    ours.compile(optimizer=rk.optimizers.Adam(getattr(rk.optimizers.schedules, name)(**kwargs)),
+                 loss="categorical_crossentropy")
+    theirs.compile(optimizer=K.optimizers.Adam(getattr(K.optimizers.schedules, name)(**kwargs)),
+                   loss="categorical_crossentropy")
+    mine = ours.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    ref = theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b, a0 in zip(ours.get_weights(), theirs.get_weights(), start):
+        np.testing.assert_allclose(a, _to_numpy(b), rtol=1e-4, atol=1e-5)
+        assert np.abs(a - a0).max() > 1e-3
+    np.testing.assert_allclose(mine.history["loss"], ref.history["loss"], rtol=1e-5)
+    assert ours.optimizer.iterations == 4
+    assert ours.optimizer.learning_rate == pytest.approx(float(_to_numpy(theirs.optimizer.learning_rate)), rel=1e-6)
+
+
+def test_schedule_bad_input():
+    s = rk.optimizers.schedules
+    with pytest.raises(ValueError, match="decay_steps"):
+        s.ExponentialDecay(0.1, decay_steps=0, decay_rate=0.9)
+    with pytest.raises(ValueError, match="first_decay_steps"):
+        s.CosineDecayRestarts(0.1, first_decay_steps=-1)
+    with pytest.raises(TypeError, match="initial_learning_rate"):
+        s.PolynomialDecay("0.1", decay_steps=10)
+    with pytest.raises(ValueError, match="boundaries"):
+        s.PiecewiseConstantDecay([1, 2], [0.1, 0.2])
+    with pytest.raises(ValueError, match="warmup_steps"):
+        s.CosineDecay(0.1, 10, warmup_target=0.2, warmup_steps=-1)
+    with pytest.raises(TypeError, match="step"):
+        s.InverseTimeDecay(0.1, 10, 0.5)("3")
+    with pytest.raises(ValueError, match="unknown learning-rate schedule class 'Nope'"):
+        s.deserialize({"class_name": "Nope", "config": {}})
