@@ -118,3 +118,63 @@ def test_schedule_bad_input():
         s.InverseTimeDecay(0.1, 10, 0.5)("3")
     with pytest.raises(ValueError, match="unknown learning-rate schedule class 'Nope'"):
         s.deserialize({"class_name": "Nope", "config": {}})
+
+
+# -- losses by Keras's aliases -----------------------------------------------------------------------
+def _new_loss_cases():
+    rng = np.random.default_rng(5)
+    y, y_hat = rng.normal(size=(6, 3)).astype(np.float32), 2 * rng.normal(size=(6, 3)).astype(np.float32)
+    y[0, 0] = 0.0  # the epsilon floor of mape's denominator
+    pos, pos_hat = rng.random((6, 3)).astype(np.float32) * 3, rng.random((6, 3)).astype(np.float32) * 3
+    pos_hat[1, 1] = -0.5  # below msle's floor
+    dist = rng.random((6, 4)).astype(np.float32)
+    dist /= dist.sum(-1, keepdims=True)
+    dist_hat = rng.random((6, 4)).astype(np.float32)
+    dist_hat /= dist_hat.sum(-1, keepdims=True)
+    dist[2, 0] = 0.0  # clipped to epsilon
+    return [
+        ("MeanAbsolutePercentageError", y, y_hat),
+        ("MeanSquaredLogarithmicError", pos, pos_hat),
+        ("KLDivergence", dist, dist_hat),
+        ("MeanAbsolutePercentageError", y[:, 0], y_hat[:, :1]),
+    ]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("name,y_true,y_pred", _new_loss_cases(),
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(_new_loss_cases())])
+def test_new_loss_value_and_gradient_match_keras(K, name, y_true, y_pred, weighted):
+    import torch
+
+    from rnnkit._tensor import Tensor
+
+    weights = np.linspace(0.2, 1.5, len(y_pred)).astype(np.float32) if weighted else None
+    mine = Tensor(y_pred.copy(), requires_grad=True)
+    value = getattr(rk.losses, name)()(y_true, mine, sample_weight=weights)
+    value.backward()
+    theirs = torch.tensor(y_pred.copy(), requires_grad=True)
+    expected = getattr(K.losses, name)()(y_true, theirs, sample_weight=weights)
+    expected.backward()
+    assert value.item() == pytest.approx(expected.item(), rel=1e-6, abs=1e-6)
+    np.testing.assert_allclose(mine.grad, theirs.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+LOSS_ALIASES = ["bce", "BCE", "mse", "MSE", "mae", "MAE", "mape", "MAPE", "msle", "MSLE", "kld", "KLD", "huber",
+                "binary_crossentropy", "mean_absolute_percentage_error", "mean_squared_logarithmic_error",
+                "kl_divergence", "MeanAbsolutePercentageError", "KLDivergence", "MeanSquaredLogarithmicError"]
+
+
+@pytest.mark.parametrize("alias", LOSS_ALIASES)
+def test_loss_aliases_resolve_as_in_keras(K, alias):
+    rng = np.random.default_rng(6)
+    y_true = rng.random((5, 3)).astype(np.float32)
+    y_pred = rng.uniform(0.05, 0.95, (5, 3)).astype(np.float32)
+    ours, theirs = rk.losses.get(alias), K.losses.get(alias)
+    if not isinstance(theirs, K.losses.Loss):  # a function: the same function under its own name
+        assert ours.__name__ == theirs.__name__
+    else:
+        assert type(ours).__name__ == type(theirs).__name__
+    np.testing.assert_allclose(_to_numpy(ours(y_true, y_pred)), _to_numpy(theirs(y_true, y_pred)), rtol=1e-6)
+    model = rk.Sequential([rk.layers.Dense(3, activation="sigmoid", input_shape=(2,))])  # compile() takes it too
+    model.compile(optimizer="sgd", loss=alias)
+    assert np.isfinite(model.evaluate(rng.random((4, 2)).astype(np.float32), y_true[:4], verbose=0))

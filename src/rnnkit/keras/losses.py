@@ -40,9 +40,12 @@ from rnnkit.nn import functional as F
 
 __all__ = [
     "EPSILON", "Loss", "LossFunctionWrapper", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
-    "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError", "Huber",
+    "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError", "Huber", "MeanAbsolutePercentageError",
+    "MeanSquaredLogarithmicError", "KLDivergence",
     "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
-    "mean_squared_error", "mean_absolute_error", "huber", "mse", "mae", "MSE", "MAE",
+    "mean_squared_error", "mean_absolute_error", "huber", "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error", "kl_divergence", "mse", "mae", "MSE", "MAE", "mape", "MAPE", "msle", "MSLE",
+    "kld", "KLD", "bce", "BCE",
     "reduce_weighted_values", "get", "serialize", "deserialize",
 ]
 
@@ -356,8 +359,81 @@ def huber(y_true, y_pred, delta: float = 1.0):
     return _ops.mean(_ops.where(abs_error.data <= delta, quadratic, linear), dim=-1)  # (...)
 
 
+def mean_absolute_percentage_error(y_true, y_pred):
+    """``100 * mean(|y_true - y_pred| / max(|y_true|, EPSILON), axis=-1)``: one loss per sample.
+
+    Args:
+        y_true: ``(..., K)`` targets.
+        y_pred: ``(..., K)`` predictions.
+
+    Returns:
+        ``(...)`` Tensor.
+
+    Example:
+        >>> import numpy as np
+        >>> mean_absolute_percentage_error(np.array([[1.0, 2.0]]), np.array([[1.5, 2.0]], np.float32)).numpy()
+        array([25.], dtype=float32)
+    """
+    y_pred = _pred(y_pred)
+    target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
+    _same_shape("mean_absolute_percentage_error", target, y_pred)
+    scale = np.maximum(np.abs(target), np.asarray(EPSILON, target.dtype))  # (..., K)
+    return 100.0 * _ops.mean(_ops.abs((y_pred - target) / scale), dim=-1)  # (...)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    """``mean((log(max(y_pred, EPSILON) + 1) - log(max(y_true, EPSILON) + 1))**2, axis=-1)``.
+
+    Args:
+        y_true: ``(..., K)`` targets.
+        y_pred: ``(..., K)`` predictions.
+
+    Returns:
+        ``(...)`` Tensor, one loss per sample.
+
+    Example:
+        >>> import numpy as np
+        >>> mean_squared_logarithmic_error(np.array([[0.0, 1.0]]), np.array([[0.0, 1.0]], np.float32)).numpy()
+        array([0.], dtype=float32)
+    """
+    y_pred = _pred(y_pred)
+    target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
+    _same_shape("mean_squared_logarithmic_error", target, y_pred)
+    eps = np.asarray(EPSILON, target.dtype)
+    first_log = _ops.log(_ops.clamp_min(y_pred, EPSILON) + 1.0)  # (..., K)
+    second_log = np.log(np.maximum(target, eps) + 1)  # (..., K)
+    return _ops.mean((first_log - second_log) ** 2, dim=-1)  # (...)
+
+
+def kl_divergence(y_true, y_pred):
+    """Kullback-Leibler divergence ``sum(t * log(t / p), axis=-1)`` with ``t, p`` clipped to ``[EPSILON, 1]``.
+
+    Args:
+        y_true: ``(..., K)`` target distributions.
+        y_pred: ``(..., K)`` predicted distributions.
+
+    Returns:
+        ``(...)`` Tensor, one loss per sample.
+
+    Example:
+        >>> import numpy as np
+        >>> kl_divergence(np.array([[0.5, 0.5]]), np.array([[0.5, 0.5]], np.float32)).numpy()
+        array([0.], dtype=float32)
+    """
+    y_pred = _pred(y_pred)
+    target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
+    _same_shape("kl_divergence", target, y_pred)
+    t = np.clip(target, np.asarray(EPSILON, target.dtype), 1)  # (..., K)
+    p = _ops.clamp(y_pred, EPSILON, 1.0)  # (..., K)
+    return _ops.sum(_ops.log(_ops.reciprocal(p) * t) * t, dim=-1)  # (...)
+
+
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+kld = KLD = kl_divergence
+bce = BCE = binary_crossentropy
 
 
 # -- reduction -------------------------------------------------------------------------------
@@ -521,6 +597,27 @@ class MeanAbsoluteError(LossFunctionWrapper):
         super().__init__(mean_absolute_error, reduction=reduction, name=name, dtype=dtype)
 
 
+class MeanAbsolutePercentageError(LossFunctionWrapper):
+    """:func:`mean_absolute_percentage_error` with a reduction."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_percentage_error", dtype=None):
+        super().__init__(mean_absolute_percentage_error, reduction=reduction, name=name, dtype=dtype)
+
+
+class MeanSquaredLogarithmicError(LossFunctionWrapper):
+    """:func:`mean_squared_logarithmic_error` with a reduction."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_logarithmic_error", dtype=None):
+        super().__init__(mean_squared_logarithmic_error, reduction=reduction, name=name, dtype=dtype)
+
+
+class KLDivergence(LossFunctionWrapper):
+    """:func:`kl_divergence` with a reduction."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence", dtype=None):
+        super().__init__(kl_divergence, reduction=reduction, name=name, dtype=dtype)
+
+
 class Huber(LossFunctionWrapper):
     """:func:`huber` with a reduction."""
 
@@ -532,7 +629,12 @@ class Huber(LossFunctionWrapper):
 _FUNCTIONS = {
     "categorical_crossentropy": categorical_crossentropy,
     "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
-    "binary_crossentropy": binary_crossentropy,
+    "binary_crossentropy": binary_crossentropy, "bce": binary_crossentropy, "BCE": binary_crossentropy,
+    "mean_absolute_percentage_error": mean_absolute_percentage_error, "mape": mean_absolute_percentage_error,
+    "MAPE": mean_absolute_percentage_error,
+    "mean_squared_logarithmic_error": mean_squared_logarithmic_error, "msle": mean_squared_logarithmic_error,
+    "MSLE": mean_squared_logarithmic_error,
+    "kl_divergence": kl_divergence, "kld": kl_divergence, "KLD": kl_divergence,
     "mean_squared_error": mean_squared_error, "mse": mean_squared_error, "MSE": mean_squared_error,
     "mean_absolute_error": mean_absolute_error, "mae": mean_absolute_error, "MAE": mean_absolute_error,
     "huber": huber, "huber_loss": huber,
@@ -540,7 +642,8 @@ _FUNCTIONS = {
 _CLASSES = {
     cls.__name__: cls
     for cls in (CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
-                MeanSquaredError, MeanAbsoluteError, Huber)
+                MeanSquaredError, MeanAbsoluteError, Huber, MeanAbsolutePercentageError,
+                MeanSquaredLogarithmicError, KLDivergence)
 }
 
 
