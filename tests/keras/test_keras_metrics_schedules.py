@@ -178,3 +178,125 @@ def test_loss_aliases_resolve_as_in_keras(K, alias):
     model = rk.Sequential([rk.layers.Dense(3, activation="sigmoid", input_shape=(2,))])  # compile() takes it too
     model.compile(optimizer="sgd", loss=alias)
     assert np.isfinite(model.evaluate(rng.random((4, 2)).astype(np.float32), y_true[:4], verbose=0))
+
+
+# -- metrics -----------------------------------------------------------------------------------------
+def _binary_batches(rng, logits=False):
+    """Three batches of (labels, scores, weights): ties at threshold values, scores outside [0, 1] when logits."""
+    batches = []
+    for step in range(3):
+        y_true = (rng.random(16) > 0.4).astype(np.float32)
+        y_pred = (3 * rng.normal(size=16) if logits else rng.random(16)).astype(np.float32)
+        if not logits:
+            y_pred[:3] = [0.0, 1.0, 0.5]
+        weights = rng.random(16).astype(np.float32) if step == 1 else None
+        batches.append((y_true[:, None], y_pred[:, None], weights))
+    return batches
+
+
+AUC_CASES = [dict(), dict(curve="PR"), dict(summation_method="minoring"), dict(summation_method="majoring"),
+             dict(curve="PR", summation_method="minoring"), dict(curve="PR", summation_method="majoring"),
+             dict(num_thresholds=7), dict(num_thresholds=7, curve="PR"), dict(from_logits=True),
+             dict(from_logits=True, curve="PR", num_thresholds=50)]
+
+
+@pytest.mark.parametrize("kwargs", AUC_CASES, ids=[str(k) for k in AUC_CASES])
+def test_auc_matches_keras(K, kwargs):
+    rng = np.random.default_rng(7)
+    ours, theirs = rk.metrics.AUC(**kwargs), K.metrics.AUC(**kwargs)
+    for y_true, y_pred, weights in _binary_batches(rng, logits=kwargs.get("from_logits", False)):
+        ours.update_state(y_true, y_pred, sample_weight=weights)
+        theirs.update_state(y_true, y_pred, sample_weight=weights)
+        assert ours.result() == pytest.approx(float(_to_numpy(theirs.result())), rel=1e-5, abs=1e-7)
+    np.testing.assert_allclose(ours.true_positives, _to_numpy(theirs.true_positives), rtol=1e-5)
+    np.testing.assert_allclose(ours.false_positives, _to_numpy(theirs.false_positives), rtol=1e-5)
+    config = {k: v for k, v in theirs.get_config().items() if k not in ("name", "dtype")}
+    assert {k: v for k, v in ours.get_config().items() if k != "name"} == config
+    ours.reset_state()
+    assert ours.result() == 0.0 and not ours.true_positives.any()
+
+
+CONFUSION_CASES = [
+    ("Precision", {}, "binary"), ("Recall", {}, "binary"), ("Precision", {"thresholds": 0.3}, "binary"),
+    ("Recall", {"thresholds": [0.2, 0.5, 0.9]}, "binary"), ("Precision", {"top_k": 2}, "multi"),
+    ("Recall", {"top_k": 2, "class_id": 1}, "multi"), ("Precision", {"class_id": 2}, "multi"),
+    ("TruePositives", {}, "binary"), ("FalsePositives", {"thresholds": [0.1, 0.7]}, "binary"),
+    ("TrueNegatives", {}, "binary"), ("FalseNegatives", {}, "binary"),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,kind", CONFUSION_CASES, ids=[f"{c[0]}-{c[1]}" for c in CONFUSION_CASES])
+def test_confusion_metrics_match_keras(K, name, kwargs, kind):
+    rng = np.random.default_rng(8)
+    ours, theirs = getattr(rk.metrics, name)(**kwargs), getattr(K.metrics, name)(**kwargs)
+    for step in range(3):
+        if kind == "binary":
+            y_true, y_pred = (rng.random((12, 1)) > 0.5).astype(np.float32), rng.random((12, 1)).astype(np.float32)
+        else:
+            y_true = (rng.random((12, 4)) > 0.6).astype(np.float32)
+            y_pred = rng.random((12, 4)).astype(np.float32)
+        weights = rng.random(12).astype(np.float32) if step == 2 else None
+        ours.update_state(y_true, y_pred, sample_weight=weights)
+        theirs.update_state(y_true, y_pred, sample_weight=weights)
+    np.testing.assert_allclose(ours.result(), _to_numpy(theirs.result()), rtol=1e-5, atol=1e-6)
+    config = {k: v for k, v in theirs.get_config().items() if k not in ("name", "dtype")}
+    assert {k: v for k, v in ours.get_config().items() if k != "name"} == config
+
+
+MEAN_METRIC_CASES = ["MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "KLDivergence",
+                     "RootMeanSquaredError"]
+
+
+@pytest.mark.parametrize("name", MEAN_METRIC_CASES)
+def test_mean_metrics_match_keras(K, name):
+    rng = np.random.default_rng(9)
+    ours, theirs = getattr(rk.metrics, name)(), getattr(K.metrics, name)()
+    for step in range(3):
+        y_true, y_pred = rng.random((8, 3)).astype(np.float32), rng.random((8, 3)).astype(np.float32)
+        weights = rng.random(8).astype(np.float32) if step == 2 else None
+        ours.update_state(y_true, y_pred, sample_weight=weights)
+        theirs.update_state(y_true, y_pred, sample_weight=weights)
+    assert ours.result() == pytest.approx(float(_to_numpy(theirs.result())), rel=1e-5)
+
+
+def test_auc_precision_recall_in_compile_match_keras(K):
+    """compile(metrics=["auc", AUC(curve="PR"), "precision", Recall()]): evaluate() and fit() logs as Keras."""
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(48, 4)).astype(np.float32)
+    y = (rng.random(48) > 0.5).astype(np.float32)
+    K.utils.set_random_seed(0)
+    theirs = K.Sequential([K.Input((4,)), K.layers.Dense(1, activation="sigmoid")])
+    ours = rk.Sequential([rk.layers.Dense(1, activation="sigmoid", input_shape=(4,))])
+    ours.set_weights([_to_numpy(w) for w in theirs.get_weights()])
+    for lib, model in ((rk, ours), (K, theirs)):
+        model.compile(optimizer=lib.optimizers.SGD(0.1), loss="binary_crossentropy",
+                      metrics=["auc", lib.metrics.AUC(curve="PR", name="pr_auc"), "precision",
+                               lib.metrics.Recall(name="recall"), "mape"])
+    expected = theirs.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    got = ours.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    assert set(got) == set(expected) == {"loss", "auc", "pr_auc", "precision", "recall", "mape"}
+    for key in expected:
+        assert got[key] == pytest.approx(float(expected[key]), rel=1e-5), key
+    mine = ours.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    ref = theirs.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    for key in ref.history:
+        np.testing.assert_allclose(mine.history[key], ref.history[key], rtol=1e-5, err_msg=key)
+
+
+def test_metric_bad_input():
+    with pytest.raises(ValueError, match="num_thresholds"):
+        rk.metrics.AUC(num_thresholds=1)
+    with pytest.raises(ValueError, match="curve"):
+        rk.metrics.AUC(curve="PRGAIN")
+    with pytest.raises(ValueError, match="summation_method"):
+        rk.metrics.AUC(summation_method="trapezoid")
+    with pytest.raises(ValueError, match="multi_label"):
+        rk.metrics.AUC(multi_label=True)
+    with pytest.raises(ValueError, match="thresholds"):
+        rk.metrics.Precision(thresholds=1.5)
+    with pytest.raises(ValueError, match="top_k"):
+        rk.metrics.Recall(top_k=0)
+    with pytest.raises(ValueError, match="class_id"):
+        rk.metrics.Precision(class_id=5).update_state(np.ones((2, 3)), np.ones((2, 3)))
+    m = rk.metrics.deserialize(rk.metrics.serialize(rk.metrics.AUC(curve="PR", num_thresholds=20)))
+    assert (m.curve, m.num_thresholds) == ("PR", 20)

@@ -35,7 +35,10 @@ from rnnkit.keras._registry import snake_per_capital as _snake
 __all__ = [
     "Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
     "SparseCategoricalAccuracy", "MeanSquaredError", "MeanAbsoluteError", "TopKCategoricalAccuracy",
-    "SparseTopKCategoricalAccuracy", "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
+    "SparseTopKCategoricalAccuracy", "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "KLDivergence",
+    "RootMeanSquaredError", "AUC", "Precision", "Recall", "TruePositives", "FalsePositives", "TrueNegatives",
+    "FalseNegatives", "confusion_counts",
+    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
     "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
     "get", "resolve", "serialize", "deserialize",
 ]
@@ -304,11 +307,353 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
                          from_sorted_ids=from_sorted_ids)
 
 
+class MeanAbsolutePercentageError(MeanMetricWrapper):
+    """Running mean of :func:`rnnkit.keras.losses.mean_absolute_percentage_error`."""
+
+    def __init__(self, name="mean_absolute_percentage_error", dtype=None):
+        super().__init__(losses_module.mean_absolute_percentage_error, name=name, dtype=dtype)
+
+
+class MeanSquaredLogarithmicError(MeanMetricWrapper):
+    """Running mean of :func:`rnnkit.keras.losses.mean_squared_logarithmic_error`."""
+
+    def __init__(self, name="mean_squared_logarithmic_error", dtype=None):
+        super().__init__(losses_module.mean_squared_logarithmic_error, name=name, dtype=dtype)
+
+
+class KLDivergence(MeanMetricWrapper):
+    """Running mean of :func:`rnnkit.keras.losses.kl_divergence`."""
+
+    def __init__(self, name="kl_divergence", dtype=None):
+        super().__init__(losses_module.kl_divergence, name=name, dtype=dtype)
+
+
+class RootMeanSquaredError(MeanMetricWrapper):
+    """``sqrt`` of the running mean of the squared errors (``keras.metrics.RootMeanSquaredError``): every
+    element counts once (weights broadcast over the trailing axes)."""
+
+    def __init__(self, name="root_mean_squared_error", dtype=None):
+        super().__init__(_squared_error, name=name, dtype=dtype)
+
+    def result(self) -> float:
+        return float(np.sqrt(super().result()))
+
+
+def _squared_error(y_true, y_pred) -> np.ndarray:
+    """``(y_true - y_pred)**2`` elementwise (``(B,)`` against ``(B, 1)`` aligned)."""
+    y_true, y_pred = _squeeze_or_expand(_array(y_true), _array(y_pred))
+    return np.square(y_true.astype(np.float32) - y_pred.astype(np.float32))
+
+
+# -- confusion-matrix metrics ----------------------------------------------------------------------
+def confusion_counts(y_true, y_pred, thresholds, sample_weight=None) -> tuple[np.ndarray, ...]:
+    """Weighted true/false positive/negative counts at each threshold (a prediction is positive when
+    ``y_pred > threshold``; a label is positive when non-zero), as Keras's ``update_confusion_matrix_variables``.
+
+    Args:
+        y_true: ``(...)`` labels (``(B,)`` against ``(B, 1)`` aligned).
+        y_pred: ``(...)`` scores.
+        thresholds: ``(T,)`` thresholds.
+        sample_weight: weights broadcastable to ``y_pred`` (a trailing axis is added to ``(B,)`` weights).
+
+    Returns:
+        ``(tp, fp, tn, fn)``, each ``(T,)`` float64.
+
+    Example:
+        >>> [c.tolist() for c in confusion_counts(np.array([1, 0, 1]), np.array([0.8, 0.6, 0.3]), [0.5])]
+        [[1.0], [1.0], [0.0], [1.0]]
+    """
+    y_true, y_pred = _squeeze_or_expand(_array(y_true), np.asarray(_array(y_pred), np.float32))
+    if sample_weight is None:
+        weight = np.ones(y_pred.shape, np.float64)
+    else:
+        weight = np.asarray(_array(sample_weight), np.float64)
+        if weight.ndim and weight.ndim < y_pred.ndim:
+            weight = weight.reshape(weight.shape + (1,) * (y_pred.ndim - weight.ndim))
+        weight = np.broadcast_to(weight, y_pred.shape)
+    label = np.broadcast_to(y_true.astype(bool), y_pred.shape).reshape(-1)  # (N,)
+    weight, y_pred = weight.reshape(-1), y_pred.reshape(-1)  # (N,)
+    pred_pos = y_pred[None, :] > np.asarray(thresholds, np.float32)[:, None]  # (T, N)
+    tp = (pred_pos & label) @ weight  # (T,)
+    fp = (pred_pos & ~label) @ weight  # (T,)
+    tn = (~pred_pos & ~label) @ weight  # (T,)
+    fn = (~pred_pos & label) @ weight  # (T,)
+    return tp, fp, tn, fn
+
+
+_NEG_INF = -1e10  # Keras's NEG_INF: the score of entries outside the top k, and their default threshold
+
+
+def _thresholds(owner: str, thresholds: Any, default: float = 0.5) -> list[float]:
+    """Keras's ``thresholds`` argument (None: ``default``) as a list of floats in [0, 1]."""
+    if thresholds is None:
+        return [default]
+    values = [thresholds] if np.ndim(thresholds) == 0 else list(thresholds)
+    for t in values:
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) or not 0 <= t <= 1:
+            raise ValueError(f"{owner}: thresholds must be numbers in [0, 1], got thresholds={thresholds!r}")
+    return [float(t) for t in values]
+
+
+def _select(owner: str, y_true, y_pred, top_k: int | None, class_id: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Keras's ``top_k`` (scores outside each row's top k become -inf) and ``class_id`` (one column)."""
+    y_true, y_pred = _array(y_true), np.asarray(_array(y_pred), np.float32)
+    if top_k is not None:
+        ranks = np.argsort(np.argsort(-y_pred, axis=-1, kind="stable"), axis=-1, kind="stable")  # (..., C)
+        y_pred = np.where(ranks < top_k, y_pred, _NEG_INF).astype(np.float32)  # (..., C)
+    if class_id is not None:
+        if y_pred.ndim < 2 or not 0 <= class_id < y_pred.shape[-1]:
+            raise ValueError(f"{owner}: class_id={class_id} needs y_pred of shape (..., C) with C > class_id, "
+                             f"got {y_pred.shape}")
+        y_true, y_pred = y_true[..., class_id], y_pred[..., class_id]
+    return y_true, y_pred
+
+
+class _ConfusionMetric(Metric):
+    """Counts at ``thresholds`` accumulated over batches; ``result()`` in the subclass."""
+
+    _direction = "up"
+
+    def __init__(self, thresholds=None, name=None, dtype=None, *, default_threshold=0.5):
+        self._given_thresholds = thresholds
+        self.thresholds = _thresholds(type(self).__name__, thresholds, default_threshold)
+        super().__init__(name=name, dtype=dtype)
+
+    def reset_state(self) -> None:
+        size = len(self.thresholds)
+        self.true_positives, self.false_positives = np.zeros(size), np.zeros(size)  # (T,) weighted counts
+        self.true_negatives, self.false_negatives = np.zeros(size), np.zeros(size)  # (T,) weighted counts
+
+    def _select(self, y_true, y_pred):
+        return y_true, y_pred
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        y_true, y_pred = self._select(y_true, y_pred)
+        tp, fp, tn, fn = confusion_counts(y_true, y_pred, self.thresholds, sample_weight)
+        self.true_positives += tp
+        self.false_positives += fp
+        self.true_negatives += tn
+        self.false_negatives += fn
+
+    def _value(self, values: np.ndarray) -> float | list:
+        """One threshold: a float; several: a list (as Keras returns a vector)."""
+        values = np.asarray(values, np.float32)
+        return float(values[0]) if np.ndim(self._given_thresholds) == 0 else values.tolist()
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "thresholds": self._given_thresholds}
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` with 0 where ``den == 0`` (Keras's ``divide_no_nan``)."""
+    return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den != 0)
+
+
+class TruePositives(_ConfusionMetric):
+    """Weighted count of positive labels predicted positive (``y_pred > thresholds``)."""
+
+    def result(self):
+        return self._value(self.true_positives)
+
+
+class FalsePositives(_ConfusionMetric):
+    """Weighted count of negative labels predicted positive."""
+
+    _direction = "down"
+
+    def result(self):
+        return self._value(self.false_positives)
+
+
+class TrueNegatives(_ConfusionMetric):
+    """Weighted count of negative labels predicted negative."""
+
+    def result(self):
+        return self._value(self.true_negatives)
+
+
+class FalseNegatives(_ConfusionMetric):
+    """Weighted count of positive labels predicted negative."""
+
+    _direction = "down"
+
+    def result(self):
+        return self._value(self.false_negatives)
+
+
+class Precision(_ConfusionMetric):
+    """``tp / (tp + fp)`` at ``thresholds`` (default 0.5), as ``keras.metrics.Precision``.
+
+    Args:
+        thresholds: a float or a list of floats in [0, 1] (the result is then a list).
+        top_k: only each row's ``top_k`` highest scores can be positive.
+        class_id: the one class (last axis) the metric looks at.
+        name: the logged name.
+        dtype: accepted for Keras's signature (results are float32 values).
+
+    Example:
+        >>> m = Precision()
+        >>> m.update_state(np.array([0, 1, 1, 1]), np.array([1, 0, 1, 1]))
+        >>> round(m.result(), 4)
+        0.6667
+    """
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+        for arg, value in (("top_k", top_k), ("class_id", class_id)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                      or value < (1 if arg == "top_k" else 0)):
+                raise ValueError(f"{type(self).__name__}: {arg} must be a {'positive' if arg == 'top_k' else 'non-negative'} "
+                                 f"int or None, got {arg}={value!r}")
+        self.top_k, self.class_id = top_k, class_id
+        super().__init__(thresholds=thresholds, name=name, dtype=dtype,
+                         default_threshold=0.5 if top_k is None else _NEG_INF)
+
+    def _select(self, y_true, y_pred):
+        return _select(type(self).__name__, y_true, y_pred, self.top_k, self.class_id)
+
+    def result(self):
+        return self._value(_ratio(self.true_positives, self.true_positives + self.false_positives))
+
+    def get_config(self):
+        return {**super().get_config(), "top_k": self.top_k, "class_id": self.class_id}
+
+
+class Recall(Precision):
+    """``tp / (tp + fn)`` at ``thresholds`` (default 0.5), as ``keras.metrics.Recall`` (same arguments as
+    :class:`Precision`)."""
+
+    def result(self):
+        return self._value(_ratio(self.true_positives, self.true_positives + self.false_negatives))
+
+
+class AUC(Metric):
+    """Area under the ROC or precision-recall curve, from counts at ``num_thresholds`` evenly spaced
+    thresholds (``keras.metrics.AUC``, single-label).
+
+    Thresholds ``t_0 = -eps, t_i = i / (T - 1), t_{T-1} = 1 + eps``; scores are clipped to [0, 1] and
+    dropped into buckets ``ceil(p (T - 1)) - 1`` (Keras's fast path), so ``p`` counts as positive at
+    ``t_i`` iff ``p (T - 1) > i``. With ``x, y`` = (fpr, recall) for ROC and (recall, precision) for PR::
+
+        interpolation:  AUC = sum_i (x_i - x_{i+1}) (y_i + y_{i+1}) / 2
+        minoring:       AUC = sum_i (x_i - x_{i+1}) min(y_i, y_{i+1})
+        majoring:       AUC = sum_i (x_i - x_{i+1}) max(y_i, y_{i+1})
+
+    PR with interpolation uses Davis & Goadrich's interpolation of precision between thresholds (TP and
+    TP + FP linear in each interval):
+    ``sum_i slope_i (dTP_i + intercept_i log(P_i / P_{i+1})) / (TP_{i+1} + FN_{i+1})``.
+
+    Args:
+        num_thresholds: T > 1.
+        curve: "ROC" or "PR".
+        summation_method: "interpolation", "minoring" or "majoring".
+        name: the logged name.
+        dtype: accepted for Keras's signature.
+        thresholds: not supported here (ValueError unless None).
+        multi_label: only False is supported (ValueError otherwise).
+        num_labels: only None (it goes with ``multi_label``).
+        label_weights: only None.
+        from_logits: apply a sigmoid to ``y_pred`` first.
+
+    Example:
+        >>> m = AUC(num_thresholds=3)
+        >>> m.update_state(np.array([0, 0, 1, 1]), np.array([0, 0.5, 0.3, 0.9]))
+        >>> m.result()
+        0.75
+    """
+
+    _direction = "up"
+
+    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None, dtype=None,
+                 thresholds=None, multi_label=False, num_labels=None, label_weights=None, from_logits=False):
+        owner = type(self).__name__
+        if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, (int, np.integer)) or num_thresholds <= 1:
+            raise ValueError(f"{owner}: num_thresholds must be an integer > 1, got num_thresholds={num_thresholds!r}")
+        curve_name = str(curve).upper()
+        if curve_name not in ("ROC", "PR"):
+            raise ValueError(f"{owner}: curve must be 'ROC' or 'PR' ('PRGAIN' is not supported here), got {curve!r}")
+        method = str(summation_method).lower()
+        if method not in ("interpolation", "minoring", "majoring"):
+            raise ValueError(f"{owner}: summation_method must be 'interpolation', 'minoring' or 'majoring', "
+                             f"got {summation_method!r}")
+        for arg, value in (("thresholds", thresholds), ("multi_label", multi_label or None),
+                           ("num_labels", num_labels), ("label_weights", label_weights)):
+            if value is not None:
+                raise ValueError(f"{owner}: {arg}={value!r} is not supported by rnnkit's AUC (only the default); "
+                                 "it computes the single-label AUC at num_thresholds evenly spaced thresholds")
+        self.num_thresholds, self.curve, self.summation_method = int(num_thresholds), curve_name, method
+        self.multi_label, self.num_labels, self.label_weights, self.from_logits = False, None, None, bool(from_logits)
+        inner = [(i + 1) * 1.0 / (self.num_thresholds - 1) for i in range(self.num_thresholds - 2)]
+        self.thresholds = [0.0 - losses_module.EPSILON] + inner + [1.0 + losses_module.EPSILON]
+        super().__init__(name=name or "auc", dtype=dtype)
+
+    def reset_state(self) -> None:
+        size = self.num_thresholds
+        self.true_positives, self.false_positives = np.zeros(size), np.zeros(size)  # (T,) weighted counts
+        self.true_negatives, self.false_negatives = np.zeros(size), np.zeros(size)  # (T,) weighted counts
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        y_true, y_pred = _squeeze_or_expand(_array(y_true), np.asarray(_array(y_pred), np.float32))
+        if self.from_logits:
+            y_pred = (1 / (1 + np.exp(-y_pred))).astype(np.float32)
+        weight = np.ones(y_pred.shape) if sample_weight is None else np.asarray(_array(sample_weight), np.float64)
+        if weight.ndim and weight.ndim < y_pred.ndim:
+            weight = weight.reshape(weight.shape + (1,) * (y_pred.ndim - weight.ndim))
+        weight = np.broadcast_to(weight, y_pred.shape).reshape(-1)  # (N,)
+        label = np.broadcast_to(y_true.astype(bool), y_pred.shape).reshape(-1)  # (N,)
+        scaled = np.clip(y_pred, 0, 1).reshape(-1) * np.float32(self.num_thresholds - 1)  # (N,)
+        bucket = np.maximum(np.ceil(scaled) - 1, 0).astype(np.int64)  # (N,)
+        size = self.num_thresholds
+        tp = np.cumsum(np.bincount(bucket, weight * label, size)[::-1])[::-1]  # (T,) positives with bucket >= i
+        fp = np.cumsum(np.bincount(bucket, weight * ~label, size)[::-1])[::-1]  # (T,)
+        self.true_positives += tp
+        self.false_positives += fp
+        self.true_negatives += (weight * ~label).sum() - fp
+        self.false_negatives += (weight * label).sum() - tp
+
+    def _interpolate_pr(self) -> float:
+        tp, fp, fn = self.true_positives, self.false_positives, self.false_negatives
+        dtp = tp[:-1] - tp[1:]  # (T-1,)
+        p = tp + fp  # (T,)
+        dp = p[:-1] - p[1:]  # (T-1,)
+        slope = _ratio(dtp, np.maximum(dp, 0))  # (T-1,)
+        intercept = tp[1:] - slope * p[1:]  # (T-1,)
+        both = (p[:-1] > 0) & (p[1:] > 0)
+        p_ratio = np.where(both, _ratio(p[:-1], np.maximum(p[1:], 0)), 1.0)  # (T-1,)
+        increment = _ratio(slope * (dtp + intercept * np.log(p_ratio)), np.maximum(tp[1:] + fn[1:], 0))
+        return float(np.float32(increment.sum()))
+
+    def result(self) -> float:
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            return self._interpolate_pr()
+        tp, fp, tn, fn = self.true_positives, self.false_positives, self.true_negatives, self.false_negatives
+        recall = _ratio(tp, tp + fn)  # (T,)
+        x, y = (_ratio(fp, fp + tn), recall) if self.curve == "ROC" else (recall, _ratio(tp, tp + fp))
+        if self.summation_method == "interpolation":
+            heights = (y[:-1] + y[1:]) / 2  # (T-1,)
+        elif self.summation_method == "minoring":
+            heights = np.minimum(y[:-1], y[1:])
+        else:
+            heights = np.maximum(y[:-1], y[1:])
+        return float(np.float32(((x[:-1] - x[1:]) * heights).sum()))
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "num_thresholds": self.num_thresholds, "curve": self.curve,
+                "summation_method": self.summation_method, "multi_label": False, "num_labels": None,
+                "label_weights": None, "from_logits": self.from_logits}
+
+
 # -- lookup ----------------------------------------------------------------------------------------
 _CLASSES = {
     cls.__name__: cls
     for cls in (Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
-                MeanSquaredError, MeanAbsoluteError, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy)
+                MeanSquaredError, MeanAbsoluteError, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy,
+                MeanAbsolutePercentageError, MeanSquaredLogarithmicError, KLDivergence, RootMeanSquaredError,
+                AUC, Precision, Recall, TruePositives, FalsePositives, TrueNegatives, FalseNegatives)
+}
+_CLASS_ALIASES = {  # Keras's snake-case names of metric classes
+    "auc": AUC, "precision": Precision, "recall": Recall, "true_positives": TruePositives,
+    "false_positives": FalsePositives, "true_negatives": TrueNegatives, "false_negatives": FalseNegatives,
+    "root_mean_squared_error": RootMeanSquaredError,
 }
 _FUNCTIONS = {  # name -> (function, direction)
     "binary_accuracy": (binary_accuracy, "up"),
@@ -326,6 +671,13 @@ _FUNCTIONS = {  # name -> (function, direction)
     "sparse_categorical_crossentropy": (losses_module.sparse_categorical_crossentropy, "down"),
     "binary_crossentropy": (losses_module.binary_crossentropy, "down"),
     "huber": (losses_module.huber, "down"),
+    "mean_absolute_percentage_error": (losses_module.mean_absolute_percentage_error, "down"),
+    "mape": (losses_module.mean_absolute_percentage_error, "down"),
+    "MAPE": (losses_module.mean_absolute_percentage_error, "down"),
+    "mean_squared_logarithmic_error": (losses_module.mean_squared_logarithmic_error, "down"),
+    "msle": (losses_module.mean_squared_logarithmic_error, "down"),
+    "MSLE": (losses_module.mean_squared_logarithmic_error, "down"),
+    "kl_divergence": (losses_module.kl_divergence, "down"),
 }
 ACCURACY_NAMES = ("accuracy", "acc")  # resolved from the shapes by resolve()
 
@@ -349,7 +701,9 @@ def get(identifier: Any) -> Metric:
             return MeanMetricWrapper(fn, name=identifier, direction=direction)
         if identifier in _CLASSES:
             return _CLASSES[identifier]()
-        known = sorted(set(_FUNCTIONS) | set(_CLASSES) | set(ACCURACY_NAMES))
+        if identifier in _CLASS_ALIASES:
+            return _CLASS_ALIASES[identifier]()
+        known = sorted(set(_FUNCTIONS) | set(_CLASSES) | set(_CLASS_ALIASES) | set(ACCURACY_NAMES))
         raise ValueError(f"metrics: unknown metric {identifier!r}; expected one of {known}, a Metric or a callable")
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()
