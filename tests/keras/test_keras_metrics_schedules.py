@@ -300,3 +300,26 @@ def test_metric_bad_input():
         rk.metrics.Precision(class_id=5).update_state(np.ones((2, 3)), np.ones((2, 3)))
     m = rk.metrics.deserialize(rk.metrics.serialize(rk.metrics.AUC(curve="PR", num_thresholds=20)))
     assert (m.curve, m.num_thresholds) == ("PR", 20)
+
+
+R2_CASES = [dict(), dict(class_aggregation="variance_weighted_average"), dict(class_aggregation=None),
+            dict(num_regressors=3)]
+
+
+@pytest.mark.parametrize("kwargs", R2_CASES, ids=[str(k) for k in R2_CASES])
+def test_r2_score_matches_keras(K, kwargs):
+    rng = np.random.default_rng(11)
+    ours, theirs = rk.metrics.R2Score(**kwargs), K.metrics.R2Score(**kwargs)
+    for step in range(3):
+        y_true = rng.normal(size=(10, 3)).astype(np.float32) * [1, 2, 0.5]
+        y_pred = (y_true + 0.5 * rng.normal(size=(10, 3))).astype(np.float32)
+        weights = rng.random(10).astype(np.float32) if step == 1 else None
+        ours.update_state(y_true, y_pred, sample_weight=weights)
+        theirs.update_state(y_true, y_pred, sample_weight=weights)
+    np.testing.assert_allclose(ours.result(), _to_numpy(theirs.result()), rtol=1e-5)
+    config = {k: v for k, v in theirs.get_config().items() if k != "dtype"}
+    assert ours.get_config() == config
+    with pytest.raises(ValueError, match="2-D"):
+        rk.metrics.R2Score().update_state(np.ones(3), np.ones((3, 2, 2)))
+    with pytest.raises(ValueError, match="class_aggregation"):
+        rk.metrics.R2Score(class_aggregation="mean")

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -36,7 +37,7 @@ __all__ = [
     "Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
     "SparseCategoricalAccuracy", "MeanSquaredError", "MeanAbsoluteError", "TopKCategoricalAccuracy",
     "SparseTopKCategoricalAccuracy", "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "KLDivergence",
-    "RootMeanSquaredError", "AUC", "Precision", "Recall", "TruePositives", "FalsePositives", "TrueNegatives",
+    "RootMeanSquaredError", "R2Score", "AUC", "Precision", "Recall", "TruePositives", "FalsePositives", "TrueNegatives",
     "FalseNegatives", "confusion_counts",
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
     "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
@@ -339,6 +340,89 @@ class RootMeanSquaredError(MeanMetricWrapper):
         return float(np.sqrt(super().result()))
 
 
+class R2Score(Metric):
+    """Coefficient of determination per output column, accumulated over batches (``keras.metrics.R2Score``).
+
+    Equations (sums over samples, weighted by ``w``; one value per column ``c``)::
+
+        total_c = sum w y_c**2 - (sum w y_c)**2 / sum w
+        r2_c    = 1 - sum w (y_c - yhat_c)**2 / total_c          (0 where that is infinite)
+        r2      = mean_c r2_c | sum_c total_c r2_c / sum_c total_c | the vector
+        adjusted (num_regressors = p > 0, n = elements seen):  1 - (1 - r2)(n - 1) / (n - p - 1)
+
+    Args:
+        class_aggregation: "uniform_average", "variance_weighted_average" or None (one value per column).
+        num_regressors: ``p`` of the adjusted R2 (0: plain R2).
+        name: the logged name.
+        dtype: accepted for Keras's signature.
+
+    Example:
+        >>> m = R2Score()
+        >>> m.update_state(np.array([[1.0], [2.0], [3.0]]), np.array([[1.0], [2.0], [4.0]]))
+        >>> m.result()
+        0.5
+    """
+
+    _direction = "up"
+
+    def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score", dtype=None):
+        if class_aggregation not in (None, "uniform_average", "variance_weighted_average"):
+            raise ValueError("R2Score: class_aggregation must be None, 'uniform_average' or "
+                             f"'variance_weighted_average', got class_aggregation={class_aggregation!r}")
+        if isinstance(num_regressors, bool) or not isinstance(num_regressors, (int, np.integer)) or num_regressors < 0:
+            raise ValueError(f"R2Score: num_regressors must be an int >= 0, got num_regressors={num_regressors!r}")
+        self.class_aggregation, self.num_regressors = class_aggregation, int(num_regressors)
+        super().__init__(name=name, dtype=dtype)
+
+    def reset_state(self) -> None:
+        self.sum = self.squared_sum = self.total_mse = self.count = None  # (C,) each once a batch is seen
+        self.num_samples = 0  # elements seen (Keras counts y_true's size, not its rows)
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        y_true = np.asarray(_array(y_true), np.float64)
+        y_true, y_pred = _squeeze_or_expand(y_true, np.asarray(_array(y_pred), np.float64))
+        if y_true.ndim != 2 or y_pred.ndim != 2:
+            raise ValueError(f"R2Score: expected 2-D y_true and y_pred of shape (batch_size, output_dim), got "
+                             f"y_true.shape={y_true.shape} and y_pred.shape={y_pred.shape}")
+        weight = np.ones(1) if sample_weight is None else np.asarray(_array(sample_weight), np.float64)
+        weight = np.broadcast_to(weight[:, None] if weight.ndim == 1 else weight, y_true.shape)  # (B, C)
+        if self.sum is None:
+            self.sum, self.squared_sum, self.total_mse, self.count = (np.zeros(y_pred.shape[-1]) for _ in range(4))
+        self.sum = self.sum + (y_true * weight).sum(0)  # (C,)
+        self.squared_sum = self.squared_sum + (y_true * y_true * weight).sum(0)  # (C,)
+        self.total_mse = self.total_mse + ((y_true - y_pred) ** 2 * weight).sum(0)  # (C,)
+        self.count = self.count + weight.sum(0)  # (C,)
+        self.num_samples += y_true.size
+
+    def result(self) -> float | list:
+        if self.sum is None:
+            return 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            total = self.squared_sum - self.sum * (self.sum / self.count)  # (C,)
+            raw = 1 - self.total_mse / total  # (C,)
+        raw = np.where(np.isinf(raw), 0.0, raw)
+        if self.class_aggregation is None:
+            score = raw
+        elif self.class_aggregation == "uniform_average":
+            score = raw.mean()
+        else:
+            score = (total * raw).sum() / total.sum()
+        n, p = self.num_samples, self.num_regressors
+        if p and p > n - 1:
+            warnings.warn("R2Score: more independent predictors than datapoints in the adjusted R2 score; "
+                          "falling back to the standard R2 score", stacklevel=2)
+        elif p and p == n - 1:
+            warnings.warn("R2Score: division by zero in the adjusted R2 score; falling back to the standard R2 score",
+                          stacklevel=2)
+        elif p:
+            score = 1 - (1 - score) * (n - 1) / (n - p - 1)
+        score = np.asarray(score, np.float32)
+        return score.tolist() if score.ndim else float(score)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "class_aggregation": self.class_aggregation, "num_regressors": self.num_regressors}
+
+
 def _squared_error(y_true, y_pred) -> np.ndarray:
     """``(y_true - y_pred)**2`` elementwise (``(B,)`` against ``(B, 1)`` aligned)."""
     y_true, y_pred = _squeeze_or_expand(_array(y_true), _array(y_pred))
@@ -502,8 +586,8 @@ class Precision(_ConfusionMetric):
         for arg, value in (("top_k", top_k), ("class_id", class_id)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
                                       or value < (1 if arg == "top_k" else 0)):
-                raise ValueError(f"{type(self).__name__}: {arg} must be a {'positive' if arg == 'top_k' else 'non-negative'} "
-                                 f"int or None, got {arg}={value!r}")
+                kind = "positive" if arg == "top_k" else "non-negative"
+                raise ValueError(f"{type(self).__name__}: {arg} must be a {kind} int or None, got {arg}={value!r}")
         self.top_k, self.class_id = top_k, class_id
         super().__init__(thresholds=thresholds, name=name, dtype=dtype,
                          default_threshold=0.5 if top_k is None else _NEG_INF)
@@ -648,12 +732,12 @@ _CLASSES = {
     for cls in (Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
                 MeanSquaredError, MeanAbsoluteError, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy,
                 MeanAbsolutePercentageError, MeanSquaredLogarithmicError, KLDivergence, RootMeanSquaredError,
-                AUC, Precision, Recall, TruePositives, FalsePositives, TrueNegatives, FalseNegatives)
+                R2Score, AUC, Precision, Recall, TruePositives, FalsePositives, TrueNegatives, FalseNegatives)
 }
 _CLASS_ALIASES = {  # Keras's snake-case names of metric classes
     "auc": AUC, "precision": Precision, "recall": Recall, "true_positives": TruePositives,
     "false_positives": FalsePositives, "true_negatives": TrueNegatives, "false_negatives": FalseNegatives,
-    "root_mean_squared_error": RootMeanSquaredError,
+    "root_mean_squared_error": RootMeanSquaredError, "r2_score": R2Score,
 }
 _FUNCTIONS = {  # name -> (function, direction)
     "binary_accuracy": (binary_accuracy, "up"),
