@@ -323,3 +323,27 @@ def test_r2_score_matches_keras(K, kwargs):
         rk.metrics.R2Score().update_state(np.ones(3), np.ones((3, 2, 2)))
     with pytest.raises(ValueError, match="class_aggregation"):
         rk.metrics.R2Score(class_aggregation="mean")
+
+
+F_CASES = [("F1Score", {}), ("F1Score", {"average": "micro", "threshold": 0.5}), ("F1Score", {"average": "macro"}),
+           ("F1Score", {"average": "weighted", "threshold": 0.3}), ("FBetaScore", {"beta": 2.0}),
+           ("FBetaScore", {"beta": 0.5, "average": "macro", "threshold": 0.6})]
+
+
+@pytest.mark.parametrize("name,kwargs", F_CASES, ids=[f"{c[0]}-{c[1]}" for c in F_CASES])
+def test_f_scores_match_keras(K, name, kwargs):
+    rng = np.random.default_rng(12)
+    ours, theirs = getattr(rk.metrics, name)(**kwargs), getattr(K.metrics, name)(**kwargs)
+    for step in range(3):
+        y_true = (rng.random((10, 4)) > 0.6).astype(np.float32)
+        y_pred = rng.random((10, 4)).astype(np.float32)
+        y_pred[0] = 0.0  # an all-zero row predicts nothing without a threshold
+        weights = rng.random(10).astype(np.float32) if step == 1 else None
+        ours.update_state(y_true, y_pred, sample_weight=weights)
+        theirs.update_state(y_true, y_pred, sample_weight=weights)
+    np.testing.assert_allclose(ours.result(), _to_numpy(theirs.result()), rtol=1e-5, atol=1e-7)
+    assert ours.get_config() == {k: v for k, v in theirs.get_config().items() if k != "dtype"}
+    with pytest.raises(ValueError, match="beta"):
+        rk.metrics.FBetaScore(beta=2)
+    with pytest.raises(ValueError, match="average"):
+        rk.metrics.F1Score(average="samples")

@@ -37,7 +37,8 @@ __all__ = [
     "Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
     "SparseCategoricalAccuracy", "MeanSquaredError", "MeanAbsoluteError", "TopKCategoricalAccuracy",
     "SparseTopKCategoricalAccuracy", "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "KLDivergence",
-    "RootMeanSquaredError", "R2Score", "AUC", "Precision", "Recall", "TruePositives", "FalsePositives", "TrueNegatives",
+    "RootMeanSquaredError", "R2Score", "FBetaScore", "F1Score", "AUC", "Precision", "Recall", "TruePositives",
+    "FalsePositives", "TrueNegatives",
     "FalseNegatives", "confusion_counts",
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
     "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
@@ -423,6 +424,99 @@ class R2Score(Metric):
         return {"name": self.name, "class_aggregation": self.class_aggregation, "num_regressors": self.num_regressors}
 
 
+class FBetaScore(Metric):
+    """F-beta score per class, or averaged (``keras.metrics.FBetaScore``), from counts over batches.
+
+    Predictions are 1 where ``y_pred > threshold`` or, with ``threshold=None``, at each row's maximum
+    (when it is not ~0). With ``eps = 1e-7``::
+
+        precision = tp / (tp + fp + eps),   recall = tp / (tp + fn + eps)
+        f = (1 + beta**2) precision recall / (beta**2 precision + recall + eps)
+
+    ``average``: None (one per class), "micro" (counts pooled over classes), "macro" (mean over classes),
+    "weighted" (mean weighted by each class's positive labels).
+
+    Args:
+        average: None, "micro", "macro" or "weighted".
+        beta: a float > 0, the weight of recall.
+        threshold: a float in (0, 1], or None (the row's top score).
+        name: the logged name.
+        dtype: accepted for Keras's signature.
+
+    Example:
+        >>> m = F1Score(average="micro", threshold=0.5)
+        >>> m.update_state(np.array([[1, 0], [0, 1]]), np.array([[0.9, 0.2], [0.6, 0.4]]))
+        >>> round(m.result(), 4)
+        0.5
+    """
+
+    _direction = "up"
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
+        owner = type(self).__name__
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError(f"{owner}: average must be None, 'micro', 'macro' or 'weighted', got average={average!r}")
+        if not isinstance(beta, float) or not beta > 0:
+            raise ValueError(f"{owner}: beta must be a Python float > 0, got beta={beta!r}")
+        if threshold is not None and (not isinstance(threshold, float) or not 0 < threshold <= 1):
+            raise ValueError(f"{owner}: threshold must be None or a Python float in (0, 1], "
+                             f"got threshold={threshold!r}")
+        self.average, self.beta, self.threshold = average, beta, threshold
+        super().__init__(name=name, dtype=dtype)
+
+    def reset_state(self) -> None:
+        self.true_positives = self.false_positives = self.false_negatives = None  # (C,) or () once built
+        self.intermediate_weights = None  # weighted positive labels per class
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        y_true, y_pred = np.asarray(_array(y_true), np.float64), np.asarray(_array(y_pred), np.float32)
+        if y_true.ndim != 2 or y_pred.ndim != 2:
+            raise ValueError(f"{type(self).__name__}: expected 2-D y_true and y_pred of shape (batch_size, "
+                             f"output_dim), got y_true.shape={y_true.shape} and y_pred.shape={y_pred.shape}")
+        if self.threshold is None:
+            predicted = (y_pred >= y_pred.max(-1, keepdims=True)) & (np.abs(y_pred) > 1e-9)  # (B, C)
+        else:
+            predicted = y_pred > self.threshold  # (B, C)
+        predicted = predicted.astype(np.float64)
+        weight = 1.0 if sample_weight is None else np.asarray(_array(sample_weight), np.float64)[:, None]  # (B, 1)
+        axis = None if self.average == "micro" else 0
+        counts = [((predicted * y_true) * weight).sum(axis), ((predicted * (1 - y_true)) * weight).sum(axis),
+                  (((1 - predicted) * y_true) * weight).sum(axis), (y_true * weight).sum(axis)]
+        if self.true_positives is None:
+            self.true_positives = self.false_positives = self.false_negatives = self.intermediate_weights = 0.0
+        self.true_positives = self.true_positives + counts[0]
+        self.false_positives = self.false_positives + counts[1]
+        self.false_negatives = self.false_negatives + counts[2]
+        self.intermediate_weights = self.intermediate_weights + counts[3]
+
+    def result(self) -> float | list:
+        if self.true_positives is None:
+            return 0.0
+        eps, tp = losses_module.EPSILON, np.asarray(self.true_positives)
+        precision = tp / (tp + self.false_positives + eps)
+        recall = tp / (tp + self.false_negatives + eps)
+        score = (1 + self.beta**2) * precision * recall / (self.beta**2 * precision + recall + eps)
+        if self.average == "weighted":
+            score = (score * self.intermediate_weights / (np.sum(self.intermediate_weights) + eps)).sum()
+        elif self.average is not None:
+            score = np.mean(score)
+        score = np.asarray(score, np.float32)
+        return score.tolist() if score.ndim else float(score)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "average": self.average, "beta": self.beta, "threshold": self.threshold}
+
+
+class F1Score(FBetaScore):
+    """:class:`FBetaScore` with ``beta = 1`` (``keras.metrics.F1Score``)."""
+
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "average": self.average, "threshold": self.threshold}
+
+
 def _squared_error(y_true, y_pred) -> np.ndarray:
     """``(y_true - y_pred)**2`` elementwise (``(B,)`` against ``(B, 1)`` aligned)."""
     y_true, y_pred = _squeeze_or_expand(_array(y_true), _array(y_pred))
@@ -732,12 +826,14 @@ _CLASSES = {
     for cls in (Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
                 MeanSquaredError, MeanAbsoluteError, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy,
                 MeanAbsolutePercentageError, MeanSquaredLogarithmicError, KLDivergence, RootMeanSquaredError,
-                R2Score, AUC, Precision, Recall, TruePositives, FalsePositives, TrueNegatives, FalseNegatives)
+                R2Score, FBetaScore, F1Score, AUC, Precision, Recall, TruePositives, FalsePositives, TrueNegatives,
+                FalseNegatives)
 }
 _CLASS_ALIASES = {  # Keras's snake-case names of metric classes
     "auc": AUC, "precision": Precision, "recall": Recall, "true_positives": TruePositives,
     "false_positives": FalsePositives, "true_negatives": TrueNegatives, "false_negatives": FalseNegatives,
     "root_mean_squared_error": RootMeanSquaredError, "r2_score": R2Score,
+    "f1_score": F1Score, "fbeta_score": FBetaScore,
 }
 _FUNCTIONS = {  # name -> (function, direction)
     "binary_accuracy": (binary_accuracy, "up"),
