@@ -1,8 +1,10 @@
-"""Keras metrics: stateful running means of per-sample values (accuracy, mae, mse, ...).
+"""Keras metrics: stateful running means of per-sample values (accuracy, mae, mse, ...) and
+metrics built on accumulated counts (AUC, Precision/Recall, the F scores, R2).
 
-A metric accumulates ``total = sum(values * w)`` and ``count = sum(w)`` over the batches
+A mean metric accumulates ``total = sum(values * w)`` and ``count = sum(w)`` over the batches
 of an epoch (``update_state``) and reports ``total / count`` (``result``), as Keras's
-``Mean`` / ``MeanMetricWrapper``. Metrics work on ndarrays (no gradients); an rnnkit
+``Mean`` / ``MeanMetricWrapper``; the others keep Keras's variables (true/false positive
+counts per threshold, per-column sums) as float64 arrays and compute ``result`` from them. Metrics work on ndarrays (no gradients); an rnnkit
 ``Tensor`` is read through ``.data``.
 
 "accuracy" resolves, as in Keras's ``compile``, to binary accuracy when ``y_pred`` has
