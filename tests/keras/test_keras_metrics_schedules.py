@@ -197,7 +197,9 @@ def _binary_batches(rng, logits=False):
 AUC_CASES = [dict(), dict(curve="PR"), dict(summation_method="minoring"), dict(summation_method="majoring"),
              dict(curve="PR", summation_method="minoring"), dict(curve="PR", summation_method="majoring"),
              dict(num_thresholds=7), dict(num_thresholds=7, curve="PR"), dict(from_logits=True),
-             dict(from_logits=True, curve="PR", num_thresholds=50)]
+             dict(from_logits=True, curve="PR", num_thresholds=50),
+             dict(thresholds=[0.25, 0.5, 0.75]), dict(thresholds=[0.1, 0.45, 0.5, 0.9], curve="PR"),
+             dict(thresholds=[0.3, 0.6], summation_method="minoring")]
 
 
 @pytest.mark.parametrize("kwargs", AUC_CASES, ids=[str(k) for k in AUC_CASES])
@@ -214,6 +216,28 @@ def test_auc_matches_keras(K, kwargs):
     assert {k: v for k, v in ours.get_config().items() if k != "name"} == config
     ours.reset_state()
     assert ours.result() == 0.0 and not ours.true_positives.any()
+
+
+MULTI_LABEL_CASES = [dict(multi_label=True), dict(multi_label=True, curve="PR"),
+                     dict(multi_label=True, label_weights=[0.2, 1.0, 0.5], summation_method="majoring"),
+                     dict(multi_label=True, num_labels=3, thresholds=[0.2, 0.7]),
+                     dict(label_weights=[0.2, 1.0, 0.5]), dict(label_weights=[0.2, 1.0, 0.5], curve="PR")]
+
+
+@pytest.mark.parametrize("kwargs", MULTI_LABEL_CASES, ids=[str(k) for k in MULTI_LABEL_CASES])
+def test_multi_label_auc_matches_keras(K, kwargs):
+    rng = np.random.default_rng(13)
+    ours, theirs = rk.metrics.AUC(**kwargs), K.metrics.AUC(**kwargs)
+    for step in range(3):
+        y_true = (rng.random((12, 3)) > 0.5).astype(np.float32)
+        y_pred = rng.random((12, 3)).astype(np.float32)
+        weights = rng.random(12).astype(np.float32) if step == 1 else None
+        ours.update_state(y_true, y_pred, sample_weight=weights)
+        theirs.update_state(y_true, y_pred, sample_weight=weights)
+        assert ours.result() == pytest.approx(float(_to_numpy(theirs.result())), rel=1e-5, abs=1e-7)
+    np.testing.assert_allclose(ours.true_positives, _to_numpy(theirs.true_positives), rtol=1e-5)
+    again = rk.metrics.deserialize(rk.metrics.serialize(ours))
+    assert again.get_config() == ours.get_config()
 
 
 CONFUSION_CASES = [
@@ -290,8 +314,12 @@ def test_metric_bad_input():
         rk.metrics.AUC(curve="PRGAIN")
     with pytest.raises(ValueError, match="summation_method"):
         rk.metrics.AUC(summation_method="trapezoid")
-    with pytest.raises(ValueError, match="multi_label"):
-        rk.metrics.AUC(multi_label=True)
+    with pytest.raises(ValueError, match="num_labels"):
+        rk.metrics.AUC(num_labels=3)
+    with pytest.raises(ValueError, match="rank 2"):
+        rk.metrics.AUC(multi_label=True).update_state(np.ones((2, 3, 1)), np.ones((2, 3, 1)))
+    with pytest.raises(ValueError, match="label_weights"):
+        rk.metrics.AUC(label_weights=[-1.0, 1.0])
     with pytest.raises(ValueError, match="thresholds"):
         rk.metrics.Precision(thresholds=1.5)
     with pytest.raises(ValueError, match="top_k"):

@@ -4,7 +4,8 @@ metrics built on accumulated counts (AUC, Precision/Recall, the F scores, R2).
 A mean metric accumulates ``total = sum(values * w)`` and ``count = sum(w)`` over the batches
 of an epoch (``update_state``) and reports ``total / count`` (``result``), as Keras's
 ``Mean`` / ``MeanMetricWrapper``; the others keep Keras's variables (true/false positive
-counts per threshold, per-column sums) as float64 arrays and compute ``result`` from them. Metrics work on ndarrays (no gradients); an rnnkit
+counts per threshold, per-column sums) as float64 arrays and compute ``result`` from them.
+Metrics work on ndarrays (no gradients); an rnnkit
 ``Tensor`` is read through ``.data``.
 
 "accuracy" resolves, as in Keras's ``compile``, to binary accuracy when ``y_pred`` has
@@ -707,12 +708,13 @@ class Recall(Precision):
 
 
 class AUC(Metric):
-    """Area under the ROC or precision-recall curve, from counts at ``num_thresholds`` evenly spaced
-    thresholds (``keras.metrics.AUC``, single-label).
+    """Area under the ROC or precision-recall curve, from counts at ``num_thresholds`` thresholds
+    (``keras.metrics.AUC``).
 
-    Thresholds ``t_0 = -eps, t_i = i / (T - 1), t_{T-1} = 1 + eps``; scores are clipped to [0, 1] and
-    dropped into buckets ``ceil(p (T - 1)) - 1`` (Keras's fast path), so ``p`` counts as positive at
-    ``t_i`` iff ``p (T - 1) > i``. With ``x, y`` = (fpr, recall) for ROC and (recall, precision) for PR::
+    Thresholds ``t_0 = -eps, t_i = i / (T - 1), t_{T-1} = 1 + eps`` (or ``-eps``, the given ``thresholds``,
+    ``1 + eps``). With evenly spaced thresholds, scores are clipped to [0, 1] and dropped into buckets
+    ``ceil(p (T - 1)) - 1`` (Keras's fast path: ``p`` counts as positive at ``t_i`` iff ``p (T - 1) > i``);
+    otherwise ``p > t_i``. With ``x, y`` = (fpr, recall) for ROC and (recall, precision) for PR::
 
         interpolation:  AUC = sum_i (x_i - x_{i+1}) (y_i + y_{i+1}) / 2
         minoring:       AUC = sum_i (x_i - x_{i+1}) min(y_i, y_{i+1})
@@ -721,17 +723,19 @@ class AUC(Metric):
     PR with interpolation uses Davis & Goadrich's interpolation of precision between thresholds (TP and
     TP + FP linear in each interval):
     ``sum_i slope_i (dTP_i + intercept_i log(P_i / P_{i+1})) / (TP_{i+1} + FN_{i+1})``.
+    ``multi_label``: one AUC per column of ``(B, L)`` data, averaged (weighted by ``label_weights``);
+    otherwise every entry is one sample (``label_weights`` then weight the columns' entries).
 
     Args:
-        num_thresholds: T > 1.
+        num_thresholds: T > 1 (ignored when ``thresholds`` is given, as in Keras).
         curve: "ROC" or "PR".
         summation_method: "interpolation", "minoring" or "majoring".
         name: the logged name.
         dtype: accepted for Keras's signature.
-        thresholds: not supported here (ValueError unless None).
-        multi_label: only False is supported (ValueError otherwise).
-        num_labels: only None (it goes with ``multi_label``).
-        label_weights: only None.
+        thresholds: inner thresholds in [0, 1] instead of evenly spaced ones.
+        multi_label: one curve per label column.
+        num_labels: the number of label columns (optional, with ``multi_label``).
+        label_weights: ``(L,)`` non-negative weights of the label columns.
         from_logits: apply a sigmoid to ``y_pred`` first.
 
     Example:
@@ -746,8 +750,6 @@ class AUC(Metric):
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None, dtype=None,
                  thresholds=None, multi_label=False, num_labels=None, label_weights=None, from_logits=False):
         owner = type(self).__name__
-        if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, (int, np.integer)) or num_thresholds <= 1:
-            raise ValueError(f"{owner}: num_thresholds must be an integer > 1, got num_thresholds={num_thresholds!r}")
         curve_name = str(curve).upper()
         if curve_name not in ("ROC", "PR"):
             raise ValueError(f"{owner}: curve must be 'ROC' or 'PR' ('PRGAIN' is not supported here), got {curve!r}")
@@ -755,21 +757,37 @@ class AUC(Metric):
         if method not in ("interpolation", "minoring", "majoring"):
             raise ValueError(f"{owner}: summation_method must be 'interpolation', 'minoring' or 'majoring', "
                              f"got {summation_method!r}")
-        for arg, value in (("thresholds", thresholds), ("multi_label", multi_label or None),
-                           ("num_labels", num_labels), ("label_weights", label_weights)):
-            if value is not None:
-                raise ValueError(f"{owner}: {arg}={value!r} is not supported by rnnkit's AUC (only the default); "
-                                 "it computes the single-label AUC at num_thresholds evenly spaced thresholds")
-        self.num_thresholds, self.curve, self.summation_method = int(num_thresholds), curve_name, method
-        self.multi_label, self.num_labels, self.label_weights, self.from_logits = False, None, None, bool(from_logits)
-        inner = [(i + 1) * 1.0 / (self.num_thresholds - 1) for i in range(self.num_thresholds - 2)]
+        if thresholds is not None:
+            inner = sorted(_thresholds(owner, thresholds))
+            self.num_thresholds = len(inner) + 2
+            self._evenly = len(inner) + 2 >= 3 and np.allclose(
+                [0.0, *inner, 1.0], np.arange(len(inner) + 2, dtype=np.float32) / (len(inner) + 1),
+                atol=losses_module.EPSILON)
+        else:
+            if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, (int, np.integer)) \
+                    or num_thresholds <= 1:
+                raise ValueError(f"{owner}: num_thresholds must be an integer > 1, "
+                                 f"got num_thresholds={num_thresholds!r}")
+            self.num_thresholds, self._evenly = int(num_thresholds), True
+            inner = [(i + 1) * 1.0 / (self.num_thresholds - 1) for i in range(self.num_thresholds - 2)]
+        self._given_thresholds = None if thresholds is None else inner
         self.thresholds = [0.0 - losses_module.EPSILON] + inner + [1.0 + losses_module.EPSILON]
+        if num_labels is not None and not multi_label:
+            raise ValueError(f"{owner}: num_labels is needed only when multi_label is True, "
+                             f"got num_labels={num_labels}")
+        if label_weights is not None:
+            label_weights = np.asarray(label_weights, np.float32)
+            if label_weights.ndim != 1 or (label_weights < 0).any():
+                raise ValueError(f"{owner}: label_weights must be a 1-D list of non-negative weights, "
+                                 f"got {label_weights.tolist()!r}")
+        self.curve, self.summation_method, self.from_logits = curve_name, method, bool(from_logits)
+        self.multi_label, self.num_labels, self.label_weights = bool(multi_label), num_labels, label_weights
         super().__init__(name=name or "auc", dtype=dtype)
 
     def reset_state(self) -> None:
-        size = self.num_thresholds
-        self.true_positives, self.false_positives = np.zeros(size), np.zeros(size)  # (T,) weighted counts
-        self.true_negatives, self.false_negatives = np.zeros(size), np.zeros(size)  # (T,) weighted counts
+        size = (self.num_thresholds, self.num_labels or 1) if self.multi_label else (self.num_thresholds,)
+        self.true_positives, self.false_positives = np.zeros(size), np.zeros(size)  # (T, L) or (T,) weighted counts
+        self.true_negatives, self.false_negatives = np.zeros(size), np.zeros(size)  # (T, L) or (T,) weighted counts
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         y_true, y_pred = _squeeze_or_expand(_array(y_true), np.asarray(_array(y_pred), np.float32))
@@ -778,48 +796,85 @@ class AUC(Metric):
         weight = np.ones(y_pred.shape) if sample_weight is None else np.asarray(_array(sample_weight), np.float64)
         if weight.ndim and weight.ndim < y_pred.ndim:
             weight = weight.reshape(weight.shape + (1,) * (y_pred.ndim - weight.ndim))
-        weight = np.broadcast_to(weight, y_pred.shape).reshape(-1)  # (N,)
-        label = np.broadcast_to(y_true.astype(bool), y_pred.shape).reshape(-1)  # (N,)
-        scaled = np.clip(y_pred, 0, 1).reshape(-1) * np.float32(self.num_thresholds - 1)  # (N,)
-        bucket = np.maximum(np.ceil(scaled) - 1, 0).astype(np.int64)  # (N,)
-        size = self.num_thresholds
-        tp = np.cumsum(np.bincount(bucket, weight * label, size)[::-1])[::-1]  # (T,) positives with bucket >= i
-        fp = np.cumsum(np.bincount(bucket, weight * ~label, size)[::-1])[::-1]  # (T,)
+        weight = np.broadcast_to(weight, y_pred.shape)
+        label = np.broadcast_to(y_true.astype(bool), y_pred.shape)
+        if self.multi_label:
+            if y_pred.ndim != 2:
+                raise ValueError(f"{type(self).__name__}: y_pred must have rank 2 when multi_label=True, "
+                                 f"got shape {y_pred.shape}")
+            columns = y_pred.shape[1]
+            if self.true_positives.shape[1] != columns:  # the first batch sets the number of labels
+                if self.true_positives.any() or self.false_positives.any() or self.num_labels not in (None, columns):
+                    raise ValueError(f"{type(self).__name__}: y_pred has {columns} labels, the metric was built "
+                                     f"for {self.true_positives.shape[1]}")
+                self.true_positives, self.false_positives, self.true_negatives, self.false_negatives = (
+                    np.zeros((self.num_thresholds, columns)) for _ in range(4))
+        else:
+            if self.label_weights is not None:
+                weight = weight * np.broadcast_to(self.label_weights, y_pred.shape)
+            label, weight, y_pred = label.reshape(-1, 1), weight.reshape(-1, 1), y_pred.reshape(-1, 1)  # (N, 1)
+        pos, neg = weight * label, weight * ~label  # (N, L)
+        if self._evenly:
+            size = self.num_thresholds
+            scaled = np.clip(y_pred, 0, 1) * np.float32(size - 1)  # (N, L)
+            bucket = np.maximum(np.ceil(scaled) - 1, 0).astype(np.int64)  # (N, L)
+            tp = np.stack([np.bincount(bucket[:, j], pos[:, j], size) for j in range(bucket.shape[1])], 1)
+            fp = np.stack([np.bincount(bucket[:, j], neg[:, j], size) for j in range(bucket.shape[1])], 1)
+            tp, fp = np.cumsum(tp[::-1], 0)[::-1], np.cumsum(fp[::-1], 0)[::-1]  # (T, L): bucket >= i
+        else:
+            pred_pos = y_pred[None] > np.asarray(self.thresholds, np.float32)[:, None, None]  # (T, N, L)
+            tp, fp = (pred_pos * pos).sum(1), (pred_pos * neg).sum(1)  # (T, L)
+        tn, fn = neg.sum(0) - fp, pos.sum(0) - tp  # (T, L)
+        if not self.multi_label:
+            tp, fp, tn, fn = tp[:, 0], fp[:, 0], tn[:, 0], fn[:, 0]  # (T,)
         self.true_positives += tp
         self.false_positives += fp
-        self.true_negatives += (weight * ~label).sum() - fp
-        self.false_negatives += (weight * label).sum() - tp
+        self.true_negatives += tn
+        self.false_negatives += fn
+
+    def _by_label(self, terms: np.ndarray) -> float:
+        """Sum over thresholds, then the (label-weighted) mean over labels."""
+        by_label = terms.sum(0)  # (L,) or ()
+        if not self.multi_label:
+            return float(np.float32(by_label))
+        if self.label_weights is None:
+            return float(np.float32(by_label.mean()))
+        return float(np.float32(_ratio(np.sum(by_label * self.label_weights), np.sum(self.label_weights))))
 
     def _interpolate_pr(self) -> float:
         tp, fp, fn = self.true_positives, self.false_positives, self.false_negatives
-        dtp = tp[:-1] - tp[1:]  # (T-1,)
-        p = tp + fp  # (T,)
-        dp = p[:-1] - p[1:]  # (T-1,)
-        slope = _ratio(dtp, np.maximum(dp, 0))  # (T-1,)
-        intercept = tp[1:] - slope * p[1:]  # (T-1,)
+        dtp = tp[:-1] - tp[1:]  # (T-1, L)
+        p = tp + fp  # (T, L)
+        dp = p[:-1] - p[1:]  # (T-1, L)
+        slope = _ratio(dtp, np.maximum(dp, 0))  # (T-1, L)
+        intercept = tp[1:] - slope * p[1:]  # (T-1, L)
         both = (p[:-1] > 0) & (p[1:] > 0)
-        p_ratio = np.where(both, _ratio(p[:-1], np.maximum(p[1:], 0)), 1.0)  # (T-1,)
-        increment = _ratio(slope * (dtp + intercept * np.log(p_ratio)), np.maximum(tp[1:] + fn[1:], 0))
-        return float(np.float32(increment.sum()))
+        p_ratio = np.where(both, _ratio(p[:-1], np.maximum(p[1:], 0)), 1.0)  # (T-1, L)
+        return self._by_label(_ratio(slope * (dtp + intercept * np.log(p_ratio)), np.maximum(tp[1:] + fn[1:], 0)))
 
     def result(self) -> float:
         if self.curve == "PR" and self.summation_method == "interpolation":
             return self._interpolate_pr()
         tp, fp, tn, fn = self.true_positives, self.false_positives, self.true_negatives, self.false_negatives
-        recall = _ratio(tp, tp + fn)  # (T,)
+        recall = _ratio(tp, tp + fn)  # (T, L)
         x, y = (_ratio(fp, fp + tn), recall) if self.curve == "ROC" else (recall, _ratio(tp, tp + fp))
         if self.summation_method == "interpolation":
-            heights = (y[:-1] + y[1:]) / 2  # (T-1,)
+            heights = (y[:-1] + y[1:]) / 2  # (T-1, L)
         elif self.summation_method == "minoring":
             heights = np.minimum(y[:-1], y[1:])
         else:
             heights = np.maximum(y[:-1], y[1:])
-        return float(np.float32(((x[:-1] - x[1:]) * heights).sum()))
+        return self._by_label((x[:-1] - x[1:]) * heights)
 
     def get_config(self) -> dict:
-        return {"name": self.name, "num_thresholds": self.num_thresholds, "curve": self.curve,
-                "summation_method": self.summation_method, "multi_label": False, "num_labels": None,
-                "label_weights": None, "from_logits": self.from_logits}
+        config = {"name": self.name, "num_thresholds": self.num_thresholds, "curve": self.curve,
+                  "summation_method": self.summation_method, "multi_label": self.multi_label,
+                  "num_labels": self.num_labels,
+                  "label_weights": None if self.label_weights is None else self.label_weights.tolist(),
+                  "from_logits": self.from_logits}
+        if self._given_thresholds is not None:
+            config["thresholds"] = self._given_thresholds
+        return config
 
 
 # -- lookup ----------------------------------------------------------------------------------------
