@@ -60,6 +60,8 @@ def test_schedule_import_path_and_optimizer_config():
     assert again.learning_rate == pytest.approx(0.05)
     rebuilt = rk.optimizers.deserialize(rk.optimizers.serialize(opt))
     assert rebuilt.get_config() == config
+    with pytest.raises(TypeError, match="not settable"):  # as Keras (callbacks cannot silently drop the schedule)
+        opt.learning_rate = 0.01
     with pytest.raises(ValueError, match="learning-rate function"):
         rk.optimizers.SGD(learning_rate=lambda step: 0.1).get_config()
 

@@ -299,6 +299,12 @@ class Optimizer(optim.Optimizer, Configurable):
         if callable(value):
             self._learning_rate = value
             return
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            raise TypeError(
+                f"{type(self).__name__}: this optimizer was created with a LearningRateSchedule as its "
+                f"learning_rate, so its learning rate is not settable (got learning_rate={value!r}); create it "
+                "with a float learning_rate instead, as in Keras"
+            )
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not value >= 0:
             raise ValueError(
                 f"{type(self).__name__}: learning_rate must be a non-negative float or a schedule, got {value!r}"
