@@ -39,6 +39,7 @@ def test_schedule_values_and_config_match_keras(K, name, kwargs):
         np.testing.assert_allclose(ours(step), float(_to_numpy(theirs(step))), rtol=2e-6, atol=1e-9,
                                    err_msg=f"step {step}")
     assert ours.get_config() == theirs.get_config()
+    assert rk.optimizers.schedules.serialize(ours) == K.optimizers.schedules.serialize(theirs)
     again = rk.optimizers.schedules.deserialize(rk.optimizers.schedules.serialize(ours))
     assert type(again) is type(ours) and again.get_config() == ours.get_config()
     # A config written by Keras (with its "module"/"registered_name" keys) loads here.
@@ -52,7 +53,8 @@ def test_schedule_import_path_and_optimizer_config():
     decay = ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
     opt = rk.optimizers.Adam(learning_rate=decay)
     config = opt.get_config()
-    assert config["learning_rate"] == {"class_name": "ExponentialDecay", "config": decay.get_config()}
+    assert config["learning_rate"] == {"module": "keras.optimizers.schedules", "class_name": "ExponentialDecay",
+                                       "config": decay.get_config(), "registered_name": None}
     again = rk.optimizers.Adam.from_config(config)
     assert isinstance(again._learning_rate, ExponentialDecay)
     assert again.learning_rate == pytest.approx(0.1)
@@ -377,3 +379,18 @@ def test_f_scores_match_keras(K, name, kwargs):
         rk.metrics.FBetaScore(beta=2)
     with pytest.raises(ValueError, match="average"):
         rk.metrics.F1Score(average="samples")
+
+
+def test_keras_file_with_a_schedule_round_trips(K, tmp_path):
+    """A model compiled with Adam(schedule) saved as .keras opens in real Keras with the schedule, and back."""
+    model = rk.Sequential([rk.layers.Dense(2, input_shape=(3,))])
+    decay = rk.optimizers.schedules.CosineDecay(0.1, 10, alpha=0.1, warmup_target=0.2, warmup_steps=2)
+    model.compile(optimizer=rk.optimizers.Adam(decay), loss="mse")
+    model.fit(np.ones((4, 3), np.float32), np.ones((4, 2), np.float32), verbose=0)
+    model.save(tmp_path / "m.keras")
+    theirs = K.models.load_model(tmp_path / "m.keras")
+    assert isinstance(theirs.optimizer._learning_rate, K.optimizers.schedules.CosineDecay)
+    assert theirs.optimizer._learning_rate.get_config() == decay.get_config()
+    theirs.save(tmp_path / "k.keras")
+    back = rk.models.load_model(tmp_path / "k.keras")
+    assert back.optimizer._learning_rate.get_config() == decay.get_config()

@@ -301,14 +301,15 @@ _CLASSES = {cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDec
 
 
 def serialize(schedule: LearningRateSchedule) -> dict:
-    """``{"class_name": ..., "config": ...}`` of a built-in schedule.
+    """Keras's ``{"module": "keras.optimizers.schedules", "class_name": ..., "config": ..., "registered_name": None}``
+    of a built-in schedule (the form real Keras reads inside an optimizer's config).
 
     Raises:
         ValueError: for a schedule that is not one of this module's (a custom class or a plain function).
     """
     if type(schedule).__name__ not in _CLASSES or not isinstance(schedule, LearningRateSchedule):
         raise ValueError(f"schedules: cannot serialize {schedule!r}; expected one of {sorted(_CLASSES)}")
-    return class_config(schedule)
+    return {"module": "keras.optimizers.schedules", **class_config(schedule), "registered_name": None}
 
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> LearningRateSchedule:
