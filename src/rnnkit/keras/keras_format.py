@@ -52,7 +52,8 @@ from rnnkit.keras.layers.base import Layer
 
 __all__ = ["KERAS_VERSION", "save_model", "load_model", "save_weights", "load_weights", "to_keras_config",
            "from_keras_config", "is_keras_archive", "check_sizes", "MAX_BUILD_ELEMENTS", "optimizer_targets",
-           "set_optimizer_state", "read_dataset"]
+           "set_optimizer_state", "read_dataset", "keras_compile_config", "optimizer_arrays",
+           "check_built"]
 
 KERAS_VERSION = "3.15.1"  # the Keras release whose format this module writes (metadata.json's keras_version)
 MAX_MEMBER_BYTES = 1 << 32  # largest archive entry read into memory (Keras's own zip-bomb floor, 4 GiB)
@@ -389,7 +390,7 @@ def set_optimizer_state(model: Layer, stored: list[Any], where: str) -> None:
         target[...] = value
 
 
-def _optimizer_arrays(model: Layer) -> tuple[str, list[np.ndarray]] | None:
+def optimizer_arrays(model: Layer) -> tuple[str, list[np.ndarray]] | None:
     """Keras's optimizer variables of a compiled model, or None (with a warning when the layout is unknown)."""
     if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
         return None
@@ -410,7 +411,7 @@ def _write_h5(model: Layer, include_optimizer: bool) -> bytes:
             group.attrs["name"] = name
             for i, weight in enumerate(weights):
                 group[str(i)] = weight.numpy()
-        state = _optimizer_arrays(model) if include_optimizer else None
+        state = optimizer_arrays(model) if include_optimizer else None
         if state is not None:
             group = handle.create_group("optimizer/vars")
             group.attrs["name"] = state[0]
@@ -499,7 +500,7 @@ def _apply(plan: list[tuple[Any, np.ndarray]]) -> None:
 
 
 # -- the archive -----------------------------------------------------------------------------------
-def _check_built(model: Layer, what: str) -> None:
+def check_built(model: Layer, what: str) -> None:
     if not model.built or not model.weights:
         raise ValueError(f"cannot {what} {type(model).__name__} '{model.name}': it is not built yet; give it an "
                          "Input, build it or call it on data first")
@@ -512,11 +513,11 @@ def save_model(model: Layer, filepath: str, include_optimizer: bool = True) -> N
 
 def archive_bytes(model: Layer, include_optimizer: bool = True) -> bytes:
     """The bytes of ``model``'s Keras 3 ``.keras`` archive (what :func:`save_model` writes)."""
-    _check_built(model, "save")
+    check_built(model, "save")
     config = to_keras_config(model)
     compile_config = model.get_compile_config() if getattr(model, "compiled", False) else None
     if compile_config is not None:
-        config["compile_config"] = _keras_compile_config(compile_config)
+        config["compile_config"] = keras_compile_config(compile_config)
     metadata = {"keras_version": KERAS_VERSION,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"), "saved_by": "rnnkit"}
     weights = _write_h5(model, include_optimizer and compile_config is not None)
@@ -528,7 +529,7 @@ def archive_bytes(model: Layer, include_optimizer: bool = True) -> bytes:
     return buffer.getvalue()
 
 
-def _keras_compile_config(config: dict) -> dict:
+def keras_compile_config(config: dict) -> dict:
     out = dict(config)
     optimizer = config.get("optimizer")
     if isinstance(optimizer, dict) and set(optimizer) >= {"class_name", "config"}:
@@ -632,7 +633,7 @@ def load_model(filepath: str | bytes, custom_objects: dict | None = None, compil
 
 def save_weights(model: Layer, filepath: str) -> None:
     """Write Keras 3's ``.weights.h5`` file of ``model`` (atomically)."""
-    _check_built(model, "save the weights of")
+    check_built(model, "save the weights of")
     serialization.atomic_write_bytes(filepath, _write_h5(model, include_optimizer=True))
 
 
@@ -642,7 +643,7 @@ def load_weights(model: Layer, filepath: str, skip_mismatch: bool = False) -> No
     Every variable is checked before any is set: a mismatch leaves the model unchanged (unless
     ``skip_mismatch``: then the mismatched objects are skipped with a warning, as Keras).
     """
-    _check_built(model, "load weights into")
+    check_built(model, "load weights into")
     if is_keras_archive(filepath):
         _, data = _read_archive(filepath)
         if data is None:

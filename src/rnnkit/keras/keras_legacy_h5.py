@@ -1,14 +1,19 @@
-"""Keras's legacy HDF5 files, read: ``model.save("m.h5")`` and ``save_weights("w.h5")`` of tf.keras 2
-(and of Keras 3, which still writes that format for an ``.h5`` name).
+"""Keras's legacy HDF5 files, read and written: ``model.save("m.h5")`` and ``save_weights("w.h5")`` of
+tf.keras 2 (and of Keras 3, which still writes that format for an ``.h5`` name).
 
-The layout, as Keras's ``legacy_h5_format`` reads it:
+The layout, as Keras's ``legacy_h5_format`` reads and writes it:
 
-- attributes ``model_config`` (the model's JSON config) and ``training_config`` (the compile
-  arguments, with ``optimizer_config``) at the root of a whole-model file;
+- attributes ``model_config`` (the model's JSON config), ``keras_version``, ``backend`` and,
+  for a compiled model, ``training_config`` (the compile arguments, with ``optimizer_config``)
+  at the root of a whole-model file;
 - the group ``model_weights`` (a whole-model file) or the root (a weights file) with the
   attribute ``layer_names``; under each name a group whose attribute ``weight_names`` lists its
   datasets in the layer's legacy order, ``trainable_weights + non_trainable_weights``;
-- ``optimizer_weights`` with ``weight_names``.
+- ``optimizer_weights`` with ``weight_names``: ``<optimizer>/iteration``,
+  ``<optimizer>/learning_rate``, then the slots in Keras's order.
+
+:func:`save_model` writes that layout (Keras 3's ``save_model_to_hdf5``), so real
+``keras.models.load_model`` opens the file.
 
 Weights are matched as Keras matches them, by order: the model's layers that have weights
 against the file's layers that list some. Keras 2's functional configs (``inbound_nodes`` as
@@ -35,17 +40,21 @@ Example:
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from typing import Any
 
 import numpy as np
 
+from rnnkit import serialization
 from rnnkit.keras import keras_format
 from rnnkit.keras._registry import LAYERS
 from rnnkit.keras.layers.base import Layer
 
-__all__ = ["is_legacy", "layout", "load_model", "load_weights"]
+__all__ = ["is_legacy", "layout", "load_model", "load_weights", "save_model", "BACKEND"]
+
+BACKEND = "numpy"  # the ``backend`` attribute written: rnnkit computes with NumPy (Keras only records it)
 
 
 def _text(value: Any) -> str:
@@ -221,3 +230,97 @@ def load_model(filepath: str, custom_objects: dict | None = None, compile: bool 
             if "optimizer_weights" in handle:
                 _load_optimizer(model, handle, where)
     return model
+
+
+def _legacy_config(value: Any) -> Any:
+    """A ``config.json`` object as Keras's legacy writer gives it: layers without ``module``,
+    ``registered_name`` and ``build_config`` (nested dtypes and initializers keep them, as in Keras)."""
+    if isinstance(value, list):
+        return [_legacy_config(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {key: _legacy_config(v) for key, v in value.items()}
+    if isinstance(out.get("config"), dict) and isinstance(out["config"].get("layers"), list):
+        for layer in out["config"]["layers"]:
+            for key in ("module", "registered_name", "build_config"):
+                layer.pop(key, None)
+    return out
+
+
+def _write_group(group: Any, attribute: str, names: list[str], arrays: list[np.ndarray], where: str) -> None:
+    if len(set(names)) != len(names):
+        raise ValueError(f"cannot save {where}: two of its weights share a name ({names})")
+    group.attrs[attribute] = [name.encode("utf8") for name in names]
+    for name, array in zip(names, arrays):
+        group[name] = np.asarray(array)
+
+
+def _training_config(model: Layer) -> dict:
+    compile_config = keras_format.keras_compile_config(model.get_compile_config())
+    optimizer = compile_config.pop("optimizer")
+    return {**compile_config, "optimizer_config": {"class_name": optimizer["class_name"],
+                                                   "config": optimizer["config"]}}
+
+
+def _optimizer_names(model: Layer, arrays: list[np.ndarray]) -> list[str]:
+    """Keras's names of the optimizer variables: ``<name>/iteration``, ``<name>/learning_rate``, then
+    one per slot (Keras reads them by order)."""
+    name = model.optimizer.name
+    head = ["iteration"] + ([] if callable(model.optimizer._learning_rate) else ["learning_rate"])
+    return [f"{name}/{item}" for item in head] + [f"{name}/variable_{i}" for i in range(len(arrays) - len(head))]
+
+
+def _weight_paths(model: Layer) -> dict[int, str]:
+    """``{id(weight): name}``: the model's name, the weight's path in Keras's walk of the model (as in
+    ``.weights.h5`` files, without the leading ``layers/``) and its own name; unique, as HDF5 needs
+    (Keras reads the weights by their order, not by these names)."""
+    paths: dict[int, str] = {}
+    for path, _, weights in keras_format.weight_tree(model):
+        for weight in weights:
+            paths.setdefault(id(weight), "/".join([model.name, path.removeprefix("layers/"), weight.name]))
+    return paths
+
+
+def save_model(model: Layer, filepath: str, include_optimizer: bool = True) -> None:
+    """Write ``model`` (Sequential or functional, built) as Keras's legacy HDF5 file, atomically.
+
+    Args:
+        model: the model.
+        filepath: the ``.h5``/``.hdf5`` file to write.
+        include_optimizer: also write ``training_config`` and the optimizer's variables (when compiled).
+
+    Raises:
+        ValueError: the model is not built.
+        TypeError: the model is not Sequential or functional.
+    """
+    keras_format.check_built(model, "save")
+    h5py = keras_format._h5py()
+    config = _legacy_config(keras_format.to_keras_config(model))
+    config.pop("build_config", None)
+    config.pop("module", None)
+    config.pop("registered_name", None)
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as handle:
+        handle.attrs["keras_version"] = keras_format.KERAS_VERSION
+        handle.attrs["backend"] = BACKEND
+        handle.attrs["model_config"] = json.dumps(config).encode("utf8")
+        compiled = getattr(model, "compiled", False) and getattr(model, "optimizer", None) is not None
+        if include_optimizer and compiled:
+            handle.attrs["training_config"] = json.dumps(_training_config(model)).encode("utf8")
+        group = handle.create_group("model_weights")
+        group.attrs["layer_names"] = [layer.name.encode("utf8") for layer in model.layers]
+        group.attrs["backend"] = BACKEND.encode("utf8")
+        group.attrs["keras_version"] = keras_format.KERAS_VERSION.encode("utf8")
+        paths = _weight_paths(model)
+        for layer in sorted(model.layers, key=lambda item: item.name):
+            weights = _legacy_weights(layer)
+            names = [paths[id(w)] for w in weights]
+            _write_group(group.create_group(layer.name), "weight_names", names, [w.numpy() for w in weights],
+                         f"layer '{layer.name}'")
+        _write_group(group.create_group("top_level_model_weights"), "weight_names", [], [], "the model")
+        state = keras_format.optimizer_arrays(model) if include_optimizer and compiled else None
+        if state is not None:
+            arrays = state[1]
+            _write_group(handle.create_group("optimizer_weights"), "weight_names", _optimizer_names(model, arrays),
+                         arrays, "the optimizer")
+    serialization.atomic_write_bytes(filepath, buffer.getvalue())

@@ -2,7 +2,8 @@
 
 A ``.keras`` name (``model.save``, ``load_model``, ``load_weights``) and a ``.weights.h5`` name
 (``save_weights``, ``load_weights``) mean Keras 3's own formats: see :mod:`rnnkit.keras.keras_format`;
-``load_model`` and ``load_weights`` also read Keras's legacy HDF5 files (:mod:`rnnkit.keras.keras_legacy_h5`).
+``model.save`` to an ``.h5``/``.hdf5`` name writes Keras's legacy HDF5 file, and ``load_model`` and
+``load_weights`` read those files (:mod:`rnnkit.keras.keras_legacy_h5`).
 Any other name means rnnkit's safetensors format: ``model.save(path)`` writes ONE file holding:
 
 - tensors ``weights/<i>``: ``model.get_weights()[i]`` (Keras's weight order);
@@ -86,8 +87,8 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
     Args:
         model: a built ``rnnkit.keras.Model``.
         filepath: the file to write: a ``.keras`` name gets Keras 3's archive (see
-            :mod:`rnnkit.keras.keras_format`), any other name rnnkit's safetensors file (``.h5``
-            names get a warning: Keras cannot open that file).
+            :mod:`rnnkit.keras.keras_format`), an ``.h5``/``.hdf5`` name Keras's legacy HDF5 file
+            (see :mod:`rnnkit.keras.keras_legacy_h5`), any other name rnnkit's safetensors file.
         overwrite: replace an existing file (else FileExistsError).
         include_optimizer: also store the optimizer state (to resume training exactly).
 
@@ -100,7 +101,9 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
     if keras_format.is_keras_archive(filepath):
         keras_format.save_model(model, filepath, include_optimizer=include_optimizer)
         return
-    _warn_keras_extension(filepath)
+    if filepath.lower().endswith(_KERAS_EXTENSIONS):
+        keras_legacy_h5.save_model(model, filepath, include_optimizer=include_optimizer)
+        return
     arrays = _weights_arrays(model)
     metadata = {
         "format": MODEL_FORMAT,
@@ -129,7 +132,8 @@ _KERAS_EXTENSIONS = (".h5", ".hdf5")
 
 
 def _warn_keras_extension(filepath: str) -> None:
-    """Saving under Keras's extensions writes rnnkit's safetensors format: say so, never differ silently."""
+    """``save_weights`` under Keras's legacy extensions writes rnnkit's safetensors format (Keras 3 refuses
+    those names for weights): say so, never differ silently."""
     if filepath.lower().endswith(_KERAS_EXTENSIONS):
         warnings.warn(
             f"{filepath!r}: rnnkit writes its own safetensors format (architecture, weights and optimizer state) "
