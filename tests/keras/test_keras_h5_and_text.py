@@ -97,3 +97,36 @@ def test_h5_save_of_unbuilt_model_fails_and_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match="not built"):
         model.save(tmp_path / "m.h5")
     assert not (tmp_path / "m.h5").exists()
+
+
+def test_wrapper_is_the_base_of_time_distributed_as_in_keras(K):
+    for lib in (rk, K):
+        td = lib.layers.TimeDistributed(lib.layers.Dense(2))
+        bi = lib.layers.Bidirectional(lib.layers.LSTM(2))
+        assert isinstance(td, lib.layers.Wrapper) and td.layer.__class__.__name__ == "Dense"
+        assert not isinstance(bi, lib.layers.Wrapper)  # Keras 3.15's Bidirectional is a plain Layer
+
+
+def test_wrapper_subclass_builds_serializes_and_round_trips():
+    class Twice(rk.layers.Wrapper):
+        def call(self, inputs):
+            return self.layer(inputs) * 2
+
+    twice = Twice(rk.layers.Dense(3, name="inner"), name="twice")
+    x = np.random.default_rng(0).normal(size=(2, 4)).astype(np.float32)
+    y = _np(twice(x))
+    np.testing.assert_allclose(y, 2 * _np(twice.layer(x)), rtol=1e-6)
+    config = twice.get_config()
+    assert config["name"] == "twice" and config["layer"]["config"]["name"] == "inner"
+    copy = Twice.from_config(config)
+    assert isinstance(copy.layer, rk.layers.Dense) and copy.layer is not twice.layer
+    copy(x)
+    copy.set_weights(twice.get_weights())
+    np.testing.assert_array_equal(_np(copy(x)), y)
+
+
+def test_wrapper_refuses_what_is_not_a_layer():
+    with pytest.raises(TypeError, match="layer: expected a keras layer"):
+        rk.layers.Wrapper(np.zeros(3))
+    with pytest.raises(TypeError, match="layer: expected a keras layer"):
+        rk.layers.TimeDistributed("dense")

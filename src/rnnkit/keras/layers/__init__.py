@@ -26,13 +26,13 @@ from rnnkit.keras.layers.merging import (Add, Average, Concatenate, Maximum, Min
 from rnnkit.keras.layers.normalization import BatchNormalization, LayerNormalization
 from rnnkit.keras.layers.reshaping import (GlobalAveragePooling1D, GlobalMaxPooling1D, Lambda, LeakyReLU, Permute,
                                            ReLU, RepeatVector, Reshape, SpatialDropout1D)
-from rnnkit.keras.layers.wrappers import Bidirectional, TimeDistributed
+from rnnkit.keras.layers.wrappers import Bidirectional, TimeDistributed, Wrapper
 from rnnkit.keras.layers import operations  # noqa: F401  (registers Keras's graph ops NotEqual, Any for loading)
 
 __all__ = [
     "Layer", "InputSpec", "KerasTensor", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten",
     "Embedding", "Masking", "RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell",
-    "Bidirectional", "TimeDistributed", "serialize", "deserialize", "Add", "Subtract", "Multiply", "Average",
+    "Bidirectional", "TimeDistributed", "Wrapper", "serialize", "deserialize", "Add", "Subtract", "Multiply", "Average",
     "Maximum", "Minimum", "Concatenate", "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate",
     "RepeatVector", "Reshape", "Permute", "Lambda", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
     "SpatialDropout1D", "ReLU", "LeakyReLU", "Conv1D", "MaxPooling1D", "AveragePooling1D", "MaxPool1D", "AvgPool1D",

@@ -1,4 +1,8 @@
-"""Keras's layer wrappers: ``Bidirectional`` and ``TimeDistributed``.
+"""Keras's layer wrappers: ``Wrapper`` (the base class of layers that wrap one layer),
+``Bidirectional`` and ``TimeDistributed``.
+
+As in Keras 3.15, ``TimeDistributed`` is a ``Wrapper`` and ``Bidirectional`` is a plain ``Layer``
+(it holds two copies of the layer, ``forward_layer`` and ``backward_layer``, not ``layer``).
 
 ``Bidirectional(layer)`` runs a copy of ``layer`` forwards and another with ``go_backwards=True``;
 with ``return_sequences`` the backward outputs are flipped back into time order before merging::
@@ -30,7 +34,7 @@ from rnnkit._tensor import Tensor
 from rnnkit.keras._registry import LAYERS
 from rnnkit.keras.layers.base import Layer, is_shape
 
-__all__ = ["Bidirectional", "TimeDistributed"]
+__all__ = ["Wrapper", "Bidirectional", "TimeDistributed"]
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -202,8 +206,40 @@ class Bidirectional(Layer):
                 "backward_layer": LAYERS.serialize(self.backward_layer)}
 
 
+class Wrapper(Layer):
+    """Base class of layers that wrap one layer (``keras.layers.Wrapper``): it holds ``layer``, builds it
+    when built, and serializes it inside its own config (``config["layer"]``). Subclasses define ``call``.
+
+    Args:
+        layer: the wrapped layer (or its serialized config, as ``from_config`` passes it).
+
+    Example:
+        >>> import numpy as np
+        >>> from rnnkit.keras import layers
+        >>> class Twice(layers.Wrapper):
+        ...     def call(self, inputs):
+        ...         return self.layer(inputs) * 2
+        >>> twice = Twice(layers.Dense(2, kernel_initializer="ones"))
+        >>> twice(np.ones((1, 3), np.float32)).detach().numpy().tolist(), twice.get_config()["layer"]["class_name"]
+        ([[6.0, 6.0]], 'Dense')
+    """
+
+    def __init__(self, layer: Layer, **kwargs: Any):
+        layer = _deserialize(layer) if isinstance(layer, dict) else layer
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layer: expected a keras layer instance, got {type(layer).__name__}")
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def build(self, input_shape=None):
+        self.layer._build_once(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "layer": LAYERS.serialize(self.layer)}
+
+
 @LAYERS.register()
-class TimeDistributed(Layer):
+class TimeDistributed(Wrapper):
     """Apply ``layer`` to every time step: ``y[:, t] = layer(x[:, t])``.
 
     Args:
@@ -211,11 +247,7 @@ class TimeDistributed(Layer):
     """
 
     def __init__(self, layer: Layer, **kwargs: Any):
-        layer = _deserialize(layer)
-        if not isinstance(layer, Layer):
-            raise TypeError(f"layer: expected a keras layer instance, got {type(layer).__name__}")
-        super().__init__(**kwargs)
-        self.layer = layer
+        super().__init__(layer, **kwargs)
         self.supports_masking = True
 
     @staticmethod
@@ -247,6 +279,3 @@ class TimeDistributed(Layer):
     def compute_output_shape(self, input_shape):
         child = self.layer.compute_output_shape(self._child_shape(input_shape))
         return (child[0], input_shape[1]) + tuple(child[1:])
-
-    def get_config(self):
-        return {**super().get_config(), "layer": LAYERS.serialize(self.layer)}
