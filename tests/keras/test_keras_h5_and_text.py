@@ -130,3 +130,111 @@ def test_wrapper_refuses_what_is_not_a_layer():
         rk.layers.Wrapper(np.zeros(3))
     with pytest.raises(TypeError, match="layer: expected a keras layer"):
         rk.layers.TimeDistributed("dense")
+
+
+def _text_tree(root):
+    """Three classes, a nested folder, a non-.txt file, a hidden folder and an upper-case extension."""
+    files = {"neg/b.txt": "awful film", "neg/a.txt": "bad", "neg/sub/c.TXT": "dull, très", "pos/z.txt": "great",
+             "pos/m.txt": "good fun", "pos/notes.md": "ignored", "mid/x.txt": "fine", "mid/y.txt": "okay-ish",
+             ".hidden/h.txt": "hidden"}
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def _keras_index(K, root, shuffle, seed, validation_split=None, subset=None, class_names=None):
+    from keras.src.utils import dataset_utils
+
+    paths, labels, names = dataset_utils.index_directory(str(root), "inferred", formats=(".txt",),
+                                                         class_names=class_names, shuffle=shuffle, seed=seed,
+                                                         verbose=False)
+    paths, labels = dataset_utils.get_training_or_validation_split(paths, labels, validation_split, subset)
+    return list(paths), np.asarray(labels), names
+
+
+def _all(dataset):
+    texts, labels = [], []
+    for i in range(len(dataset)):
+        t, y = dataset[i]
+        texts.extend(t.tolist())
+        labels.append(_np(y))
+    return texts, np.concatenate(labels)
+
+
+@pytest.mark.parametrize("shuffle, seed", [(False, None), (True, 7)])
+def test_text_dataset_has_keras_files_labels_and_order(K, tmp_path, shuffle, seed):
+    root = _text_tree(tmp_path)
+    paths, labels, names = _keras_index(K, root, shuffle, seed)
+    ds = rk.utils.text_dataset_from_directory(root, batch_size=3, shuffle=shuffle, seed=seed, verbose=False)
+    assert ds.class_names == names == ["mid", "neg", "pos"]
+    assert ds.file_paths == paths and len(ds) == 3
+    texts, got = _all(ds)
+    assert texts == [open(p, "rb").read() for p in paths]
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, labels)
+
+
+def test_text_dataset_label_modes_class_names_max_length_and_subsets(K, tmp_path):
+    root = _text_tree(tmp_path)
+    paths, labels, _ = _keras_index(K, root, False, None, class_names=["pos", "neg"])
+    ds = rk.utils.text_dataset_from_directory(root, class_names=["pos", "neg"], label_mode="binary", batch_size=None,
+                                              shuffle=False, max_length=4, format="grain", verbose=False)
+    assert ds.file_paths == paths and len(ds) == len(paths)
+    texts, y = zip(*(ds[i] for i in range(len(ds))))
+    assert list(texts) == [open(p, encoding="utf-8").read()[:4] for p in paths]
+    np.testing.assert_array_equal(np.stack([_np(v) for v in y]), labels.astype(np.float32)[:, None])
+    one_hot = rk.utils.text_dataset_from_directory(root, label_mode="categorical", shuffle=False, verbose=False)
+    _, y = _all(one_hot)
+    np.testing.assert_array_equal(y, K.utils.to_categorical(_keras_index(K, root, False, None)[1], 3))
+    for subset in ("training", "validation"):
+        paths, labels, _ = _keras_index(K, root, True, 3, validation_split=0.3, subset=subset)
+        part = rk.utils.text_dataset_from_directory(root, validation_split=0.3, subset=subset, seed=3, verbose=False)
+        assert part.file_paths == paths
+        np.testing.assert_array_equal(_all(part)[1], labels)
+    train, val = rk.utils.text_dataset_from_directory(root, validation_split=0.3, subset="both", seed=3,
+                                                      verbose=False)
+    assert train.file_paths + val.file_paths == _keras_index(K, root, True, 3)[0]
+
+
+def test_text_dataset_feeds_fit_through_map(tmp_path):
+    root = _text_tree(tmp_path)
+    ds = rk.utils.text_dataset_from_directory(root, label_mode="int", batch_size=4, seed=1, verbose=False)
+
+    def vectorize(texts, labels):  # bytes -> padded byte ids, the job TextVectorization does in Keras
+        ids = rk.utils.pad_sequences([list(t[:8]) for t in texts], maxlen=8)
+        return ids, labels
+
+    model = rk.Sequential([rk.Input((8,), dtype="int32"), rk.layers.Embedding(256, 4, mask_zero=True),
+                           rk.layers.LSTM(3), rk.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    history = model.fit(ds.map(vectorize), epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
+    x, y = ds.map(vectorize)[0]
+    assert x.shape == (4, 8) and _np(y).shape == (4,)
+
+
+def test_text_dataset_bad_input_names_the_argument(tmp_path):
+    root = _text_tree(tmp_path)
+    cases = [(dict(directory=tmp_path / "missing"), ValueError, "directory"),
+             (dict(label_mode="sparse"), ValueError, "label_mode"),
+             (dict(labels="folders"), TypeError, "labels"),
+             (dict(labels=[0, 1]), ValueError, "labels"),
+             (dict(class_names=["pos", "nope"]), ValueError, "class_names"),
+             (dict(label_mode="binary"), ValueError, "label_mode"),
+             (dict(validation_split=1.5, subset="training", seed=1), ValueError, "validation_split"),
+             (dict(validation_split=0.2), ValueError, "subset"),
+             (dict(validation_split=0.2, subset="test", seed=1), ValueError, "subset"),
+             (dict(validation_split=0.2, subset="training"), ValueError, "seed"),
+             (dict(validation_split=0.01, subset="training", seed=1), ValueError, "validation_split"),
+             (dict(batch_size=0), ValueError, "batch_size"),
+             (dict(max_length=2.5), TypeError, "max_length"),
+             (dict(format="torch"), ValueError, "format")]
+    for kwargs, error, name in cases:
+        kwargs = {"directory": root, "verbose": False, **kwargs}
+        with pytest.raises(error, match=name):
+            rk.utils.text_dataset_from_directory(**kwargs)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no text files"):
+        rk.utils.text_dataset_from_directory(tmp_path / "empty", labels=None, verbose=False)

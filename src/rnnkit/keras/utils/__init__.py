@@ -1,5 +1,6 @@
 """Keras's utilities: ``to_categorical``, ``pad_sequences``, ``normalize``, seeds and sessions, the
-datasets (``PyDataset``, ``timeseries_dataset_from_array``, ``split_dataset``), ``Progbar`` and ``plot_model``.
+datasets (``PyDataset``, ``timeseries_dataset_from_array``, ``text_dataset_from_directory``,
+``split_dataset``), ``Progbar`` and ``plot_model``.
 
 Example:
     >>> from rnnkit.keras.utils import to_categorical, pad_sequences
@@ -22,11 +23,13 @@ from rnnkit._validation import check_size
 from rnnkit.keras.data_adapters import PyDataset
 from rnnkit.keras.layers.base import reset_names
 from rnnkit.keras.utils.datasets import Dataset, split_dataset, timeseries_dataset_from_array
+from rnnkit.keras.utils.text_datasets import text_dataset_from_directory
 from rnnkit.keras.utils.plotting import model_to_dot, plot_model
 from rnnkit.keras.utils.progbar import Progbar
 
 __all__ = ["to_categorical", "pad_sequences", "normalize", "set_random_seed", "clear_session", "PyDataset",
-           "Sequence", "Dataset", "timeseries_dataset_from_array", "split_dataset", "Progbar", "plot_model",
+           "Sequence", "Dataset", "timeseries_dataset_from_array", "split_dataset", "text_dataset_from_directory",
+           "Progbar", "plot_model",
            "model_to_dot"]
 
 Sequence = PyDataset  # Keras 2's name, kept by Keras 3 as an alias

@@ -3,8 +3,9 @@
 Keras returns ``tf.data`` datasets; rnnkit returns a :class:`Dataset`, a ``keras.utils.PyDataset`` over
 arrays held in memory that ``fit``/``evaluate``/``predict`` take directly and that offers the
 ``tf.data`` methods tutorials use on these results (``batch``, ``unbatch``, ``take``, ``skip``,
-``as_numpy_iterator``, ``cardinality``, iteration). Its elements are rnnkit Tensors (``batch.numpy()``,
-``batch.shape`` and NumPy conversion work, as on ``tf`` tensors); ``as_numpy_iterator`` gives ndarrays.
+``as_numpy_iterator``, ``cardinality``, iteration). Its numeric elements are rnnkit Tensors (``batch.numpy()``,
+``batch.shape`` and NumPy conversion work, as on ``tf`` tensors), texts are object ndarrays;
+``as_numpy_iterator`` gives ndarrays.
 
 Windows (``timeseries_dataset_from_array``; s = start_index, r = sampling_rate, L = sequence_length)::
 
@@ -31,7 +32,13 @@ from rnnkit._validation import check_size
 from rnnkit.keras.data_adapters import PyDataset, num_samples, take, to_numpy
 from rnnkit.keras.layers.base import map_structure
 
-__all__ = ["Dataset", "timeseries_dataset_from_array", "split_dataset"]
+__all__ = ["Dataset", "MappedDataset", "timeseries_dataset_from_array", "split_dataset"]
+
+
+def _served_array(array: Any) -> Any:
+    """Numbers as a Tensor; texts (object arrays of bytes or str) stay ndarrays, as there are no string Tensors."""
+    array = np.asarray(array)
+    return Tensor(array) if array.dtype.kind in "biuf" else array
 
 
 class Dataset(PyDataset):
@@ -67,7 +74,7 @@ class Dataset(PyDataset):
         return take(self.elements, slice(index * self.batch_size, (index + 1) * self.batch_size))
 
     def __getitem__(self, index: int) -> Any:
-        return map_structure(lambda a: Tensor(np.asarray(a)), self._element(index))
+        return map_structure(_served_array, self._element(index))
 
     def cardinality(self) -> int:
         """Number of elements (batches when batched)."""
@@ -103,6 +110,42 @@ class Dataset(PyDataset):
     def as_numpy_iterator(self) -> Iterator[Any]:
         """The elements as ndarrays."""
         return (self._element(i) for i in range(len(self)))
+
+    def map(self, function: Any) -> "MappedDataset":
+        """``function`` applied to each element (a tuple element is passed unpacked, as ``tf.data`` does),
+        lazily, e.g. ``ds.map(lambda texts, labels: (vectorize(texts), labels))``."""
+        return MappedDataset(self, function)
+
+
+class MappedDataset(PyDataset):
+    """``dataset.map(function)``: ``function(*element)`` (or ``function(element)``) for each element served.
+
+    Args:
+        dataset: the source (any ``PyDataset``, e.g. a :class:`Dataset`).
+        function: the callable applied to each element.
+    """
+
+    def __init__(self, dataset: PyDataset, function: Any):
+        if not callable(function):
+            raise TypeError(f"function: expected a callable, got {type(function).__name__}")
+        super().__init__()
+        self.dataset = dataset
+        self.function = function
+        self.shuffle_in_fit = getattr(dataset, "shuffle_in_fit", True)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        element = self.dataset[index]
+        return self.function(*element) if isinstance(element, tuple) else self.function(element)
+
+    def on_epoch_end(self) -> None:
+        self.dataset.on_epoch_end()
+
+    def map(self, function: Any) -> "MappedDataset":
+        """Another function applied after this one."""
+        return MappedDataset(self, function)
 
 
 def timeseries_dataset_from_array(data: Any, targets: Any, sequence_length: int, sequence_stride: int = 1,
