@@ -149,7 +149,8 @@ def test_bidirectional_sentiment_classifier_on_rank_one_labels_matches_keras(K):
 
 def test_keras_file_formats_are_named_not_misread(K, tmp_path):
     """Keras's .keras archives open (tests/keras/test_keras_files.py); legacy .h5 files are refused with a message
-    naming them, and saving a whole model under an .h5 name (rnnkit's safetensors inside) warns."""
+    naming them, and a whole model saved under an .h5 name is Keras's legacy HDF5 file
+    (tests/keras/test_keras_h5_and_text.py opens it in Keras)."""
     model = K.Sequential([K.Input((3, 2)), K.layers.LSTM(2)])
     model.save(tmp_path / "real.keras")
     x = np.ones((1, 3, 2), np.float32)
@@ -161,7 +162,8 @@ def test_keras_file_formats_are_named_not_misread(K, tmp_path):
     with pytest.raises(ValueError, match="HDF5"):
         rk.models.load_model(tmp_path / "legacy.h5")
     ours = rk.Sequential([rk.Input((3, 2)), rk.layers.LSTM(2)])
-    with pytest.warns(UserWarning, match="Keras itself cannot open it"):
-        ours.save(tmp_path / "mine.h5")
+    ours.save(tmp_path / "mine.h5")
+    with h5py.File(tmp_path / "mine.h5", "r") as handle:
+        assert "model_config" in handle.attrs and "model_weights" in handle
     np.testing.assert_allclose(rk.models.load_model(tmp_path / "mine.h5").predict(x, verbose=0),
                                ours.predict(x, verbose=0))
