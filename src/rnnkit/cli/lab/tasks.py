@@ -344,7 +344,7 @@ class Copy(Task):
             name="copy", inputs=10, outputs=9, per_step=True, default_len=10, min_len=2, len_word="T (the gap)",
             metric_name="recalled symbols correct", chance=1 / 8,
             solved=0.99, solved_words="99% of the recalled symbols of 2560 test sequences correct",
-            params=6000, steps=3000, lr=1e-2, paper_lengths=(100, 200, 300, 500), paper_max_sequences=500_000,
+            params=6000, steps=10_000, lr=1e-2, paper_lengths=(100, 200, 300, 500), paper_max_sequences=500_000,
             references=[Reference("LSTM, 40 units (RMSprop)", "100-500", None, "baseline only", "-"),
                         Reference("uRNN, 128 units", "100-500", None, "solved", "< 640,000")],
             about=("Five symbols from an alphabet of eight, then T blanks with a delimiter at the last, then five "
