@@ -460,24 +460,39 @@ def _all_datasets(handle: Any) -> list[Any]:
     return found
 
 
+def mismatch(weights: list, arrays: list, count_problem, shape_problem) -> str | None:
+    """Why ``arrays`` (stored datasets) cannot fill ``weights``, or None: ``count_problem()`` when
+    their numbers differ, ``shape_problem(i, weight, array)`` for the first shape that differs."""
+    if len(arrays) != len(weights):
+        return count_problem()
+    for i, (weight, array) in enumerate(zip(weights, arrays)):
+        if tuple(weight.shape) != array.shape:
+            return shape_problem(i, weight, array)
+    return None
+
+
+def skipped(problem: str | None, skip_mismatch: bool) -> bool:
+    """True when a layer with ``problem`` is skipped (with a warning, as Keras's ``skip_mismatch``);
+    raises ValueError(problem) without ``skip_mismatch``."""
+    if problem is None:
+        return False
+    if not skip_mismatch:
+        raise ValueError(problem)
+    warnings.warn("skipping " + problem, UserWarning, stacklevel=5)
+    return True
+
+
 def _assign_plan(model: Layer, handle: Any, where: str, skip_mismatch: bool) -> list[tuple[Any, np.ndarray]]:
     plan = []
     for path, name, weights in weight_tree(model):
         stored = _stored(handle, path, where)
-        problem = None
-        if len(stored) != len(weights):
-            problem = (f"{where}: layer '{name}' (at {path or '/'}) expects {len(weights)} variables, the file "
-                       f"holds {len(stored)}")
-        else:
-            for i, (weight, array) in enumerate(zip(weights, stored)):
-                if tuple(weight.shape) != array.shape:
-                    problem = (f"{where}: variable {path}/vars/{i} ({weight.name} of layer '{name}') has shape "
-                               f"{array.shape}, the model expects {tuple(weight.shape)}")
-                    break
-        if problem is not None:
-            if not skip_mismatch:
-                raise ValueError(problem)
-            warnings.warn("skipping " + problem, UserWarning, stacklevel=4)
+        problem = mismatch(
+            weights, stored,
+            lambda: (f"{where}: layer '{name}' (at {path or '/'}) expects {len(weights)} variables, the file "
+                     f"holds {len(stored)}"),
+            lambda i, weight, array: (f"{where}: variable {path}/vars/{i} ({weight.name} of layer '{name}') has "
+                                      f"shape {array.shape}, the model expects {tuple(weight.shape)}"))
+        if skipped(problem, skip_mismatch):
             continue
         plan.extend((weight, read_dataset(item, where)) for weight, item in zip(weights, stored))
     return plan

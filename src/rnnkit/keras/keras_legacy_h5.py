@@ -123,20 +123,13 @@ def _plan(model: Layer, group: Any, where: str, skip_mismatch: bool) -> list[tup
             if item is None or not hasattr(item, "dtype") or item.dtype.kind not in "biuf":
                 raise ValueError(f"{where}: {name}/{weight_name} is missing or not an array of real numbers")
             datasets.append(item)
-        problem = None
-        if len(datasets) != len(weights):
-            problem = f"{where}: layer '{layer.name}' expects {len(weights)} weights, the file's '{name}' holds " \
-                      f"{len(datasets)}"
-        else:
-            for weight, weight_name, item in zip(weights, names, datasets):
-                if tuple(weight.shape) != item.shape:
-                    problem = (f"{where}: weight {name}/{weight_name} has shape {item.shape}, layer '{layer.name}' "
-                               f"expects {tuple(weight.shape)}")
-                    break
-        if problem is not None:
-            if not skip_mismatch:
-                raise ValueError(problem)
-            warnings.warn("skipping " + problem, UserWarning, stacklevel=4)
+        problem = keras_format.mismatch(
+            weights, datasets,
+            lambda: (f"{where}: layer '{layer.name}' expects {len(weights)} weights, the file's '{name}' holds "
+                     f"{len(datasets)}"),
+            lambda i, weight, item: (f"{where}: weight {name}/{names[i]} has shape {item.shape}, layer "
+                                     f"'{layer.name}' expects {tuple(weight.shape)}"))
+        if keras_format.skipped(problem, skip_mismatch):
             continue
         plan.extend(zip(weights, datasets))
     return plan
