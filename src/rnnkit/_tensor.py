@@ -141,7 +141,7 @@ class Function:
         # When False, a backward may reuse the saved buffers for its gradients.
         self.retain_saved = True
         self._outputs: list[tuple[tuple[int, ...], np.dtype]] = []
-        self._versions: list[tuple[_Version, int, str]] = []  # saved tensors' counters, versions, descriptions
+        self._versions: list[tuple[_Version, int, tuple]] = []  # saved tensors' counters, versions, (dtype, shape)
         self._retained: dict[int, Tensor] = {}  # outputs whose .grad backward keeps (retain_grad)
 
     def save_for_backward(self, *arrays: Any) -> None:
@@ -178,7 +178,7 @@ class Function:
             ctx._outputs = [(t._array.shape, t._array.dtype) for t in tensors]
             saved_ids = {id(a) for a in ctx.saved if isinstance(a, np.ndarray)}
             ctx._versions = [
-                (t._version, t._version.value, f"{t.type()} {list(t.shape)}")
+                (t._version, t._version.value, (t._array.dtype, t._array.shape))  # described only on error
                 for t in (*parents, *tensors)
                 if id(t._array) in saved_ids
             ]
@@ -1050,11 +1050,11 @@ def _graph_order(roots: Iterable[Tensor]) -> list[Function]:
 
 
 def _check_versions(fn: Function) -> None:
-    for counter, expected, described in fn._versions:
+    for counter, expected, (dtype, shape) in fn._versions:
         if counter.value != expected:
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an inplace "
-                f"operation: [{described}], saved by {type(fn).__name__}Backward, "
+                f"operation: [{type_name(dtype)} {list(shape)}], saved by {type(fn).__name__}Backward, "
                 f"is at version {counter.value}; expected version {expected} instead."
             )
 

@@ -103,7 +103,7 @@ class Function:
             node = _CustomNode(*(args[i] for i in positions))
             node.ctx, node.user, node.positions, node.positions_all = ctx, cls, positions, args
             node._outputs = [(o.shape, array_of(o).dtype) for o in outputs if isinstance(o, Tensor)]
-            node._versions = [(t._version, t._version.value, f"{t.type()} {list(t.shape)}")
+            node._versions = [(t._version, t._version.value, (array_of(t).dtype, array_of(t).shape))
                               for t in ctx.saved_tensors if isinstance(t, Tensor)]
             index = 0
             for o in outputs:
