@@ -12,6 +12,8 @@ Requests::
     {"setup": {"kind": "stream", "path": "nn.LSTMCell"}, "dump": PATH}
     {"setup": {"kind": "charlm"}, "dump": PATH}
     {"time": n}      ->  {"times": [seconds, ...]}   (n timed calls of the case set up last)
+    {"peak": n}      ->  {"gflops": G, "loop_threads": N}   (np.matmul of two (n, n) float32 matrices,
+                         best of 3, with this worker's BLAS threads; rnnkit's compiled loops' threads)
     {"quit": true}
 
 ``setup`` builds the case with weights drawn from NumPy (the same in both frameworks, see
@@ -157,6 +159,17 @@ def _clock(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def gemm_peak(n: int = 4096, reps: int = 3) -> float:
+    """Best GFLOP/s of ``np.matmul`` on two (n, n) float32 matrices (this process's BLAS threads)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty((n, n), np.float32)
+    np.matmul(a, b, out=out)  # warm-up: threads, pages
+    best = min(_clock(lambda: np.matmul(a, b, out=out)) for _ in range(reps))
+    return 2.0 * n**3 / best / 1e9
+
+
 def serve(framework: str, requests=sys.stdin, answers=sys.stdout) -> None:
     """Answer the parent's requests (see the module docstring) until ``quit`` or end of input."""
     if framework == "torch":
@@ -171,6 +184,10 @@ def serve(framework: str, requests=sys.stdin, answers=sys.stdout) -> None:
         request = json.loads(line)
         if request.get("quit"):
             break
+        if "peak" in request:
+            loops = fw.cells.kernels.current().threads if framework == "rnnkit" else fw.get_num_threads()
+            print(json.dumps({"gflops": gemm_peak(request["peak"]), "loop_threads": loops}), file=answers, flush=True)
+            continue
         if "setup" in request:
             call, computed = build(fw, request["setup"])
             first = _clock(call)

@@ -85,15 +85,8 @@ def train_flops(cell: str, B: int, I: int, H: int, T: int = T) -> float:
 
 
 # -- machine -------------------------------------------------------------------------------
-def gemm_peak(n: int = 4096, reps: int = 3) -> float:
-    """Best GFLOP/s of ``np.matmul`` on two (n, n) float32 matrices (all BLAS threads)."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    out = np.empty((n, n), np.float32)
-    np.matmul(a, b, out=out)  # warm-up: threads, pages
-    best = min(_worker._clock(lambda: np.matmul(a, b, out=out)) for _ in range(reps))
-    return 2.0 * n**3 / best / 1e9
+gemm_peak = _worker.gemm_peak  # the machine's single-precision GEMM peak at a thread count (in a worker)
+PEAK_N = 4096  # the size of the matrices of that probe
 
 
 def blas_info() -> dict[str, Any]:
@@ -157,8 +150,10 @@ class Workers:
     FRAMEWORKS = ("torch", "rnnkit")
 
     def __init__(self, threads: int, scratch: str):
+        # rnnkit's compiled loops take RNNKIT_NUM_THREADS's default (every core only when the BLAS
+        # runs one thread: two spinning pools slow each other); set it to measure another split
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-                   MKL_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads), RNNKIT_NUM_THREADS=str(threads))
+                   MKL_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads))
         import rnnkit  # the worker imports the same rnnkit as this process (installed or this checkout's src/)
 
         src = os.path.dirname(os.path.dirname(os.path.abspath(rnnkit.__file__)))
@@ -512,16 +507,15 @@ def main(argv: list[str] | None = None) -> int:
     machine = dict(cpu=cpu_name(), cores=os.cpu_count(), python=platform.python_version(), numpy=np.__version__,
                    torch=torch.__version__, torch_threads=torch.get_num_threads(), rnnkit=rnnkit.__version__,
                    kernel=kernel_path(), blas=blas)
-    peak = gemm_peak()
+    peaks: dict[int, float] = {}  # threads -> sgemm GFLOP/s, measured in the rnnkit worker
     report.progress(
         f"machine: {machine['cpu']}, {machine['cores']} cores; Python {machine['python']}, NumPy {np.__version__}, "
         f"torch {torch.__version__} ({machine['torch_threads']} threads)\n"
         f"NumPy BLAS: {blas.get('name')} {blas.get('version')}, kernel {blas.get('kernel', '?')}, "
         f"{blas.get('threads', '?')} threads ({blas.get('threading_layer', '?')})\n"
         f"rnnkit kernel: {machine['kernel']}\n"
-        f"sgemm peak (np.matmul 4096x4096 float32, best of 3): {peak:.1f} GFLOP/s\n"
         f"T={T}, float32; ratio = torch / rnnkit (>1: rnnkit faster); medians of >= {reps} reps after warm-up\n\n"
-        + HEADER + "\n" + "-" * len(HEADER), machine=machine, gemm_peak_gflops=peak)
+        + HEADER + "\n" + "-" * len(HEADER), machine=machine)
 
     cases: list[Case] = []
     streams: list[Stream] = []
@@ -529,6 +523,12 @@ def main(argv: list[str] | None = None) -> int:
         for threads in args.threads or [os.cpu_count() or 1]:
             workers = Workers(threads, scratch)
             try:
+                measured = workers.ask("rnnkit", {"peak": PEAK_N})
+                peak = peaks[threads] = measured["gflops"]
+                report.progress(f"{threads} thread(s): sgemm peak (np.matmul {PEAK_N}x{PEAK_N} float32, best of 3) "
+                                f"{peak:.1f} GFLOP/s; rnnkit's compiled loops on {measured['loop_threads']} "
+                                "thread(s)", threads=threads, gemm_peak_gflops=peak,
+                                loop_threads=measured["loop_threads"])
                 for cell in cells:
                     for size in sizes:
                         for case in time_layer(workers, cell, size, reps, budget, machine["kernel"]):
@@ -544,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
                     report.progress(format_stream(stream), stream=dict(asdict(stream), ratio=stream.ratio))
             finally:
                 workers.close()
-    report.progress("floor: the time at the measured GEMM peak; reach: the target time (torch / target) is above "
+    report.progress("floor: the time at the GEMM peak measured with that many threads; reach: the target time (torch / target) is above "
                     "it. diff: max relative |rnnkit - torch| of the outputs (infer) or the gradients (train).")
 
     memory = []
@@ -572,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.save:
         _write_json(args.save, dict(
             command="python benchmarks/bench.py " + " ".join(argv if argv is not None else sys.argv[1:]), T=T, machine=machine,
-            gemm_peak_gflops=peak, cases=[dict(asdict(c), ratio=c.ratio) for c in cases],
+            gemm_peak_gflops={str(k): v for k, v in peaks.items()}, cases=[dict(asdict(c), ratio=c.ratio) for c in cases],
             streams=[dict(asdict(s), ratio=s.ratio) for s in streams], memory=memory))
         report.progress(f"wrote {args.save}")
     return 0

@@ -41,10 +41,11 @@ def torch_single_thread():
 
 @pytest.fixture(params=KERNEL_VARIANTS)
 def kernel(request):
-    """Run the test under each recurrent kernel (numba in both of its regimes), through kernels.use."""
+    """Run the test under each recurrent kernel (numba on one thread, and threaded at every size),
+    through kernels.use."""
     from rnnkit.cells import kernels
 
     name = request.param
-    small_batch = {"numba-loop": 10**9, "numba-step": 0}.get(name, kernels.SMALL_BATCH)
-    with kernels.use(name.split("-")[0], small_batch=small_batch):
+    threads = 2 if name == "numba-mt" else 1
+    with kernels.use(name.split("-")[0], threads=threads, parallel_flops=0):
         yield name

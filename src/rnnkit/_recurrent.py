@@ -90,9 +90,10 @@ def recurrent(
     if not needs_graph(x, h0, c0, *(w for group in weights for w in group)):
         # Nothing to differentiate (inference, streaming): no graph node, so skip the op's
         # bookkeeping and call the math directly; the outputs are the same plain tensors.
-        out, h_n, c_n, _ = scan.forward(mode, _array(x), _array(h0), _array(c0),
-                                        [tuple(map(_array, group)) for group in weights],
-                                        scan.Options(**options, need_grad=False))
+        arrays = _array(x), _array(h0), _array(c0), [tuple(map(_array, group)) for group in weights]
+        done = scan.stream(mode, *arrays, options)  # a streaming-sized call: straight to the kernel
+        out, h_n, c_n = done if done is not None else scan.forward(mode, *arrays,
+                                                                   scan.Options(**options, need_grad=False))[:3]
         return Tensor._wrap(out), Tensor._wrap(h_n), None if c_n is None else Tensor._wrap(c_n)
     inputs: list[Tensor] = [x]
     if h0 is not None:

@@ -103,13 +103,56 @@ def test_streaming_inference_matches_the_training_path(mode, T, B, bidir, bias):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.usefixtures("kernel")
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("T,B,bias,state", [(1, 1, True, True), (2, 2, False, True), (1, 4, True, False)])
+def test_stream_equals_the_driver(kernel, mode, dtype, T, B, bias, state):
+    """scan.stream (the streaming shortcut) gives the driver's numbers where it applies."""
+    rng = np.random.default_rng(8)
+    x, h0, c0, w = random_case(mode, rng, T=T, B=B, I=6, H=5, bias=bias)
+    x, w = x.astype(dtype), tuple(None if a is None else a.astype(dtype) for a in w)
+    h0 = h0.astype(dtype) if state else None
+    c0 = c0.astype(dtype) if state and c0 is not None else None
+    options = dict(num_layers=1, bidirectional=False, proj_size=0, reset_after=True, lengths=None, dropout=0.0,
+                   training=False)
+    ref = scan_forward(mode, x, h0, c0, [w], need_grad=False, **options)[:3]
+    streamed = scan.stream(mode, x, h0, c0, [w], options)
+    if kernel == "numpy":
+        assert streamed is None  # the shortcut is the compiled kernel's
+        return
+    assert streamed is not None
+    for a, b in zip(streamed, ref):
+        if b is None:
+            assert a is None
+        else:
+            assert a.dtype == dtype and a.shape == b.shape
+            np.testing.assert_array_equal(a, b)  # the same compiled loop
+
+
+@pytest.mark.parametrize("change", [dict(num_layers=2), dict(bidirectional=True), dict(lengths=[1, 1]),
+                                    dict(mask=np.ones((1, 2), bool)), dict(training=True, dropout=0.5),
+                                    dict(activation="relu"), "rows", "RNN_TANH", "projection"])
+def test_stream_declines_what_it_does_not_cover(change):
+    rng = np.random.default_rng(9)
+    mode = change if change == "RNN_TANH" else "LSTM"
+    B = 5 if change == "rows" else 2
+    x, h0, c0, w = random_case(mode, rng, T=1, B=B, I=3, H=4, proj=2 if change == "projection" else 0)
+    options = dict(num_layers=1, bidirectional=False, proj_size=0, reset_after=True, lengths=None, dropout=0.0,
+                   training=False)
+    if isinstance(change, dict):
+        options.update(change)
+    with kernels.use("numba" if HAVE_NUMBA else "numpy"):
+        assert scan.stream(mode, x, h0, c0, [w], options) is None
+
+
 def test_select_is_the_one_decision():
     tanh, sig, relu = activations.get("tanh"), activations.get("sigmoid"), activations.get("relu")
     with kernels.use("numpy"):
         assert kernels.select("LSTM", tanh, sig) == "numpy"
         assert kernels.select("GRU", tanh, sig, inference_rows=1) == "numpy"
     if HAVE_NUMBA:
-        with kernels.use("numba", small_batch=4):
+        with kernels.use("numba"):
             assert kernels.select("LSTM", tanh, sig) == "numba"
             assert kernels.select("GRU", tanh, sig, inference_rows=4) == "numba-tiny"
             assert kernels.select("GRU", tanh, sig, inference_rows=5) == "numba"
@@ -130,19 +173,22 @@ def test_use_is_per_thread_and_restores():
         seen["other"] = kernels.active()
         done.set()
 
-    with kernels.use("numba" if HAVE_NUMBA else "numpy", small_batch=0):
+    with kernels.use("numba" if HAVE_NUMBA else "numpy", threads=1):
         outer = kernels.current()
         thread = threading.Thread(target=other)
         thread.start()
-        with kernels.use("numpy", small_batch=7):
-            assert kernels.current() == kernels.Kernel("numpy", 7)
+        with kernels.use("numpy", threads=7, parallel_flops=5):
+            assert kernels.current() == kernels.Kernel("numpy", 7, 5)
             inside.set()
             done.wait(5)
         assert kernels.current() == outer
     thread.join()
     assert seen["other"] == kernels.current().name  # untouched by this thread's use()
-    with pytest.raises(ValueError, match="small_batch"):
-        with kernels.use("numpy", small_batch=-1):
+    with pytest.raises(ValueError, match="threads"):
+        with kernels.use("numpy", threads=0):
+            pass
+    with pytest.raises(ValueError, match="parallel_flops"):
+        with kernels.use("numpy", parallel_flops=-1):
             pass
 
 

@@ -5,21 +5,24 @@ Two kernels compute the same equations (:mod:`~rnnkit.cells.lstm`, :mod:`~rnnkit
 * ``numpy``: the cells' own NumPy code, one ufunc per operation (always available; it
   also handles every option: any activation, recurrent dropout, projection, GRU
   ``reset_after=False``).
-* ``numba``: :mod:`~rnnkit.cells._numba`, one compiled pass per step for the gate math of
-  the common case (sigmoid/tanh, no recurrent dropout, no projection, PyTorch's GRU form,
-  with or without a mask). The recurrent product stays NumPy's BLAS call per step, except
-  for small batches (B <= ``SMALL_BATCH``), where the whole loop runs compiled (measured
-  here: 1.6x faster at B = 1, H = 128 and 1.4-3x at B = 2-4; OpenBLAS is slow for 2-4
-  rows; from B = 8 BLAS per step wins).
+* ``numba``: :mod:`~rnnkit.cells._numba`, the whole time loop compiled for the common case
+  (sigmoid/tanh, no recurrent dropout, no projection, PyTorch's GRU form, with or without a
+  mask): per step, the recurrent product by a register-tiled kernel that reads W_hh's rows
+  from cache (OpenBLAS called once per step re-packs W_hh every time: measured here at 40-72
+  GFLOP/s against the tiled kernel's 85-97, one core), then one pass of gate math. With
+  ``threads`` > 1 (``RNNKIT_NUM_THREADS``) and enough work per step
+  (``parallel_flops``), each thread takes a fixed slice of W_hh's rows and of the units at
+  every step, so its slice of W_hh stays in its own core's cache.
 
 Selection happens in one place, :func:`select`, which the driver (:mod:`~rnnkit.cells.scan`)
 calls once per cell call and whose answer it hands down to the cell (``kernel=``):
 ``'numpy'``, ``'numba'``, or ``'numba-tiny'`` (streaming-sized inference: one compiled call
 per layer that does the input projection too). Which kernels may run is a per-thread (per
-context) setting: the environment variable ``RNNKIT_KERNEL`` = ``auto`` (default: numba when it
-imports, else numpy), ``numba`` or ``numpy``, read once at the first recurrent call, unless
-:func:`use` (a context manager, built on a :class:`contextvars.ContextVar`) says otherwise for
-the block. Buffers of the fused loops
+context) setting: the environment variables ``RNNKIT_KERNEL`` = ``auto`` (default: numba when it
+imports, else numpy), ``numba`` or ``numpy`` and ``RNNKIT_NUM_THREADS`` (default: every core
+when NumPy's BLAS runs one thread, else one: see :func:`_threads_from_environment`), read once
+at the first recurrent call, unless :func:`use` (a context manager, built on a
+:class:`contextvars.ContextVar`) says otherwise for the block. Buffers of the fused loops
 (legend: T time, B batch, H hidden, G gates)::
 
     G   (T, B, G*H)   xw on input; the gate activations after forward; dL/dz after backward
@@ -32,7 +35,7 @@ Example:
     >>> with kernels.use("numpy"):
     ...     kernels.active(), kernels.select("LSTM", tanh, sigmoid)
     ('numpy', 'numpy')
-    >>> with kernels.use("numba"):
+    >>> with kernels.use("numba", threads=2):
     ...     kernels.select("LSTM", tanh, sigmoid), kernels.select("LSTM", tanh, sigmoid, inference_rows=1)
     ('numba', 'numba-tiny')
 """
@@ -50,21 +53,24 @@ import numpy as np
 
 from rnnkit.cells.common import initial
 
-__all__ = ["ENV", "KERNELS", "SMALL_BATCH", "Kernel", "current", "active", "describe", "use", "select",
-           "lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "tiny_forward"]
+__all__ = ["ENV", "THREADS_ENV", "KERNELS", "TINY_ROWS", "PARALLEL_FLOPS", "PARALLEL_BYTES", "Kernel", "current", "active",
+           "describe", "use", "select", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "tiny_forward"]
 
 ENV = "RNNKIT_KERNEL"  # environment variable: auto | numba | numpy
+THREADS_ENV = "RNNKIT_NUM_THREADS"  # environment variable: threads of the compiled loops
 KERNELS = ("numba", "numpy")
-SMALL_BATCH = 4  # B at or below which the numba loop also does the recurrent product itself
-_BLAS_GEMV_BYTES = 2**21  # at B = 1, a W_hh this large streams faster through threaded BLAS gemv
+TINY_ROWS = 4  # T * B of an inference call at or below which one compiled call does the projection too
+PARALLEL_FLOPS = 2_000_000  # recurrent-product flops per step from which the loop splits across threads
+PARALLEL_BYTES = 2**20  # or weight bytes per step (streaming from L3 is bandwidth-bound: two cores, twice)
 
 
 @dataclass(frozen=True)
 class Kernel:
-    """The kernel setting in force: which kernel, and where its compiled loop takes over."""
+    """The kernel setting in force: which kernel, and how many threads its loops use."""
 
     name: str  # 'numba' or 'numpy'
-    small_batch: int = SMALL_BATCH  # B (or T*B for the tiny path) at or below which the loop runs compiled
+    threads: int = 1  # threads of the compiled loops
+    parallel_flops: int = PARALLEL_FLOPS  # flops per step (2 B G H^2) from which they use them
 
 
 _selected: ContextVar[Kernel | None] = ContextVar("rnnkit_kernel", default=None)  # None: from RNNKIT_KERNEL
@@ -79,26 +85,65 @@ def _numba():
 
 
 @functools.cache
-def _resolve(request: str) -> Kernel:
+def _resolve(request: str) -> str:
     """The kernel for a request (auto | numba | numpy)."""
     if request not in ("auto",) + KERNELS:
         raise ValueError(f"{ENV}: expected one of auto, numba, numpy, got {request!r}")
     if request == "numpy":
-        return Kernel("numpy")
+        return "numpy"
     try:
         _numba()
     except ImportError as error:
         if request == "numba":
             raise ImportError(f"{ENV}=numba: numba is not importable ({error}); install numba "
                               "or choose numpy") from None
-        return Kernel("numpy")
-    return Kernel("numba")
+        return "numpy"
+    return "numba"
+
+
+@functools.cache
+def _parallel_layer() -> bool:
+    """Does numba have a threading layer whose parallel regions cost microseconds (OpenMP or
+    TBB)? Its fallback 'workqueue' costs about 50 us a region here: slower than one thread."""
+    import importlib
+
+    for layer in ("tbbpool", "omppool"):
+        try:
+            importlib.import_module(f"numba.np.ufunc.{layer}")
+        except ImportError:
+            continue
+        return True
+    return False
+
+
+@functools.cache
+def _threads_from_environment() -> int:
+    """``RNNKIT_NUM_THREADS``, read once: a positive integer. Unset or empty: every core when
+    NumPy's BLAS is told to run one thread (``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` /
+    ``MKL_NUM_THREADS`` = 1), else one. Two thread pools on the same cores slow each other: an
+    OpenBLAS worker spins for about 0.1 s after each call, and measured here (2 cores, LSTM
+    B = 16, I = 128, H = 256, T = 100, training) OpenBLAS on 2 threads with these loops on 2 took
+    45 ms a step, against 36 ms with the loops on one and 39 ms with OpenBLAS on one."""
+    text = os.environ.get(THREADS_ENV, "")
+    if not text.strip():
+        blas = [os.environ.get(name, "").strip() for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                              "MKL_NUM_THREADS")]
+        return (os.cpu_count() or 1) if "1" in blas else 1
+    try:
+        threads = int(text)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ValueError(f"{THREADS_ENV}: expected a positive integer, got {text!r}")
+    return threads
 
 
 @functools.cache
 def _from_environment() -> Kernel:
-    """``RNNKIT_KERNEL``'s kernel, read once, at the first recurrent call (as a process setting)."""
-    return _resolve(os.environ.get(ENV, "auto").strip().lower() or "auto")
+    """``RNNKIT_KERNEL``'s and ``RNNKIT_NUM_THREADS``' setting, read once, at the first recurrent
+    call (as a process setting)."""
+    name = _resolve(os.environ.get(ENV, "auto").strip().lower() or "auto")
+    return Kernel(name, _threads_from_environment())
 
 
 def current() -> Kernel:
@@ -119,24 +164,27 @@ def describe() -> str:
     if kernel.name == "numba":
         import numba
 
-        return (f"numba {numba.__version__} fused kernels (LSTM, GRU; compiled loop for B <= {kernel.small_batch}, "
-                f"else NumPy BLAS per step) [{ENV}={request}]")
+        layer = "OpenMP/TBB" if _parallel_layer() else "no OpenMP/TBB layer: one thread"
+        return (f"numba {numba.__version__} compiled loops (LSTM, GRU; tiled recurrent product, "
+                f"{kernel.threads} thread(s), {layer}) [{ENV}={request}]")
     return f"numpy (pure-NumPy cells) [{ENV}={request}]"
 
 
 @contextlib.contextmanager
-def use(name: str, *, small_batch: int = SMALL_BATCH) -> Iterator[str]:
+def use(name: str, *, threads: int | None = None, parallel_flops: int = PARALLEL_FLOPS) -> Iterator[str]:
     """Run the block (in this thread/context only) with kernel ``name`` (``'numba'``, ``'numpy'``, ``'auto'``).
 
     Args:
         name: the kernel; ``'auto'`` is numba when it imports.
-        small_batch: B at or below which the numba kernel runs the whole loop compiled (the
-            recurrent product included) instead of one BLAS call per step; 0 never, a huge
-            number always (the tests run both loops this way).
+        threads: threads of the compiled loops (None: ``RNNKIT_NUM_THREADS``'s, default every core).
+        parallel_flops: recurrent-product flops per step from which the loops use them (0: always;
+            the tests run the threaded loops on small sizes this way).
     """
-    if not isinstance(small_batch, int) or small_batch < 0:
-        raise ValueError(f"small_batch: expected an int >= 0, got {small_batch!r}")
-    kernel = Kernel(_resolve(name).name, small_batch)
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise ValueError(f"threads: expected an int >= 1 or None, got {threads!r}")
+    if not isinstance(parallel_flops, int) or isinstance(parallel_flops, bool) or parallel_flops < 0:
+        raise ValueError(f"parallel_flops: expected an int >= 0, got {parallel_flops!r}")
+    kernel = Kernel(_resolve(name), _threads_from_environment() if threads is None else threads, parallel_flops)
     token = _selected.set(kernel)
     try:
         yield kernel.name
@@ -164,7 +212,7 @@ def select(cell: str, act, ract=None, *, rec_mask=None, W_hr=None, reset_after=T
     if (kernel.name != "numba" or cell == "RNN" or W_hr is not None or rec_mask is not None or not reset_after
             or act.name != "tanh" or getattr(ract, "name", None) != "sigmoid"):
         return "numpy"
-    return "numba-tiny" if inference_rows is not None and inference_rows <= kernel.small_batch else "numba"
+    return "numba-tiny" if inference_rows is not None and inference_rows <= TINY_ROWS else "numba"
 
 
 # -- shared ------------------------------------------------------------------------------------
@@ -182,9 +230,15 @@ def _dhs(dhs: np.ndarray | None, shape: tuple[int, ...], dtype) -> tuple[np.ndar
     return np.ascontiguousarray(dhs, dtype), True
 
 
-def _compiled(B: int, W_hh: np.ndarray) -> bool:
-    """Whole loop compiled (small batches: a BLAS call per step costs more than it saves)?"""
-    return B <= current().small_batch and (B > 1 or W_hh.nbytes < _BLAS_GEMV_BYTES)
+def _threads_for(B: int, *weights: np.ndarray) -> int:
+    """Threads for a loop over products with these weights: the setting's, where a step has
+    enough work (flops, or bytes of weights to stream)."""
+    kernel = current()
+    if kernel.threads < 2 or not _parallel_layer():
+        return 1
+    size = sum(w.size for w in weights)
+    enough = 2 * B * size >= kernel.parallel_flops or size * weights[0].itemsize >= PARALLEL_BYTES
+    return kernel.threads if enough else 1
 
 
 def _projection(project, dtype) -> tuple:
@@ -200,7 +254,7 @@ def _projection(project, dtype) -> tuple:
 def lstm_forward(G, h0, c0, W_hh, mask, project=None):
     """Forward over all steps. G (T, B, 4H): xw in, activations (i, f, g, o) out.
 
-    ``project = (x, W_ih, b)`` (small B only): G's input is not read; each step first sets
+    ``project = (x, W_ih, b)`` (tiny inputs only): G's input is not read; each step first sets
     G[t] = x[t] W_ih^T + b inside the compiled loop (a whole streaming step in one call).
 
     Returns ``(hs, cs)``, each (T+1, B, H) with the initial state in row 0.
@@ -214,13 +268,12 @@ def lstm_forward(G, h0, c0, W_hh, mask, project=None):
     keep, has_mask = _keep(mask, T, B)
     W = np.ascontiguousarray(W_hh)  # (4H, H)
     Z = np.empty((B, H4), dtype)  # (B, 4H) h_{t-1} W_hh^T
-    if project is not None or _compiled(B, W):
-        K.lstm_fwd_loop(G, W, hs, cs, keep, has_mask, Z, *_projection(project, dtype))
-        return hs, cs
-    W_T, step, dot = W.T, K.lstm_fwd_step, np.dot  # W_T (H, 4H): a transposed view, BLAS reads it as is
-    for t, h_prev in enumerate(hs[:-1]):
-        dot(h_prev, W_T, Z)  # (B, 4H) h_{t-1} W_hh^T
-        step(Z, G, hs, cs, keep, t, has_mask)
+    inputs = _projection(project, dtype)  # (x, W_ih, b, project)
+    threads = _threads_for(B, W, inputs[1])
+    if threads > 1:
+        K.lstm_fwd_loop_mt(G, W, hs, cs, keep, has_mask, Z, *inputs, threads)
+    else:
+        K.lstm_fwd_loop(G, W, hs, cs, keep, has_mask, Z, *inputs)
     return hs, cs
 
 
@@ -237,14 +290,12 @@ def lstm_backward(G, hs, cs, W_hh, mask, dhs, dh_T, dc_T):
     dh_rec = initial(dh_T, (B, H), dtype)  # (B, H) dz_{t+1} W_hh (dh_T to begin)
     dc = initial(dc_T, (B, H), dtype)  # (B, H) dL/dc_t
     carry = np.zeros((B, H), dtype)  # (B, H) dh passed around the product (masked rows)
-    W = np.ascontiguousarray(W_hh)  # (4H, H)
-    if _compiled(B, W):
-        K.lstm_bwd_loop(G, W, cs, dhs, has_dhs, dh_rec, carry, dc, keep, has_mask)
+    W_T = np.ascontiguousarray(W_hh.T)  # (H, 4H): the backward's product reads W_hh's columns as rows
+    threads = _threads_for(B, W_T)
+    if threads > 1:
+        K.lstm_bwd_loop_mt(G, W_T, cs, dhs, has_dhs, dh_rec, carry, dc, keep, has_mask, threads)
     else:
-        step, dot = K.lstm_bwd_step, np.dot
-        for t in range(T - 1, -1, -1):
-            step(G, cs, dhs, dh_rec, carry, dc, keep, t, has_dhs, has_mask)
-            dot(G[t], W, dh_rec)  # (B, H) dz_t W_hh
+        K.lstm_bwd_loop(G, W_T, cs, dhs, has_dhs, dh_rec, carry, dc, keep, has_mask)
     dh_rec += carry  # (B, H) dL/dh0
     return G, dh_rec, dc
 
@@ -266,13 +317,12 @@ def gru_forward(G, h0, W_hh, b_hn, mask, project=None):
     keep, has_mask = _keep(mask, T, B)
     W = np.ascontiguousarray(W_hh)  # (3H, H)
     Z = np.empty((B, H3), dtype)  # (B, 3H) h_{t-1} W_hh^T
-    if project is not None or _compiled(B, W):
-        K.gru_fwd_loop(G, W, b, hs, hn, keep, has_mask, Z, *_projection(project, dtype))
-        return hs, hn
-    W_T, step, dot = W.T, K.gru_fwd_step, np.dot  # W_T (H, 3H)
-    for t, h_prev in enumerate(hs[:-1]):
-        dot(h_prev, W_T, Z)  # (B, 3H) h_{t-1} W_hh^T
-        step(Z, G, b, hs, hn, keep, t, has_mask)
+    inputs = _projection(project, dtype)  # (x, W_ih, b, project)
+    threads = _threads_for(B, W, inputs[1])
+    if threads > 1:
+        K.gru_fwd_loop_mt(G, W, b, hs, hn, keep, has_mask, Z, *inputs, threads)
+    else:
+        K.gru_fwd_loop(G, W, b, hs, hn, keep, has_mask, Z, *inputs)
     return hs, hn
 
 
@@ -289,14 +339,12 @@ def gru_backward(G, hs, hn, W_hh, mask, dhs, dh_T):
     dhs, has_dhs = _dhs(dhs, (T, B, H), dtype)
     dh_rec = initial(dh_T, (B, H), dtype)  # (B, H) dG_{t+1} W_hh (dh_T to begin)
     carry = np.zeros((B, H), dtype)  # (B, H) dh z_{t+1}: the direct path
-    W = np.ascontiguousarray(W_hh)  # (3H, H)
-    if _compiled(B, W):
-        K.gru_bwd_loop(G, W, hs, hn, dhs, has_dhs, dh_rec, carry, keep, has_mask)
+    W_T = np.ascontiguousarray(W_hh.T)  # (H, 3H)
+    threads = _threads_for(B, W_T)
+    if threads > 1:
+        K.gru_bwd_loop_mt(G, W_T, hs, hn, dhs, has_dhs, dh_rec, carry, keep, has_mask, threads)
     else:
-        step, dot = K.gru_bwd_step, np.dot
-        for t in range(T - 1, -1, -1):
-            step(G, hs, hn, dhs, dh_rec, carry, keep, t, has_dhs, has_mask)
-            dot(G[t], W, dh_rec)  # (B, H) dG_t W_hh
+        K.gru_bwd_loop(G, W_T, hs, hn, dhs, has_dhs, dh_rec, carry, keep, has_mask)
     dh_rec += carry  # (B, H) dL/dh0
     return G, hn, dh_rec
 

@@ -22,6 +22,7 @@ from rnnkit import _ops
 from rnnkit._recurrent import needs_graph, recurrent
 from rnnkit._validation import check_dtype, check_size, float_input
 from rnnkit.nn.modules.module import Module, Parameter
+from rnnkit.nn.utils.rnn import PackedSequence, packed_to_padded, padded_to_packed
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -159,14 +160,14 @@ class RNNBase(Module):
             ``(output, h_n)`` (LSTM: ``(output, (h_n, c_n))``), output (T, B, D*H_out) in the
             input's layout, h_n (D*L, B, H_out), c_n (D*L, B, H).
         """
-        from rnnkit.nn.utils.rnn import PackedSequence, packed_to_padded, padded_to_packed
-
         packed = input if isinstance(input, PackedSequence) else None
         if packed is not None:
             if lengths is not None:
                 raise ValueError("lengths: a PackedSequence carries its own lengths; pass lengths=None")
             x, lengths = packed_to_padded(packed)
             batched, batch_first = True, False
+            if x.dtype != self.dtype:
+                raise TypeError(f"input: expected dtype {self.dtype}, got {x.dtype}")
         else:
             x = float_input("input", input, self.dtype)
             if x.ndim not in (2, 3):
@@ -180,9 +181,7 @@ class RNNBase(Module):
                 x = _ops.transpose(x, 0, 1)
         if x.shape[-1] != self.input_size:
             raise ValueError(f"input: expected input_size={self.input_size} features, got {x.shape[-1]}")
-        if x.dtype != self.dtype:
-            raise TypeError(f"input: expected dtype {self.dtype}, got {x.dtype}")
-        T, B = x.shape[0], x.shape[1]
+        T, B = x.shape[0], x.shape[1]  # float_input checked the dtype
         if T == 0:
             raise ValueError("input: expected at least one time step, got a sequence of length 0")
 
