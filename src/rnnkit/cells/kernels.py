@@ -118,7 +118,8 @@ def _parallel_layer() -> bool:
 
 @functools.cache
 def _threads_from_environment() -> int:
-    """``RNNKIT_NUM_THREADS``, read once: a positive integer. Unset or empty: every core when
+    """``RNNKIT_NUM_THREADS``, read once: a positive integer. Unset or empty: every core this
+    process may run on when
     NumPy's BLAS is told to run one thread (``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` /
     ``MKL_NUM_THREADS`` = 1), else one. Two thread pools on the same cores slow each other: an
     OpenBLAS worker spins for about 0.1 s after each call, and measured here (2 cores, LSTM
@@ -128,7 +129,8 @@ def _threads_from_environment() -> int:
     if not text.strip():
         blas = [os.environ.get(name, "").strip() for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                                               "MKL_NUM_THREADS")]
-        return (os.cpu_count() or 1) if "1" in blas else 1
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return cores if "1" in blas else 1
     try:
         threads = int(text)
     except ValueError:
