@@ -95,64 +95,95 @@ def _one(x):
     return lambda x: 1.0
 
 
-# -- the recurrent matrix product (the compiled loops) -----------------------------------------
-# One kernel for every product of the loops: out[:, n0:n1] = x W[n0:n1]^T with W's rows
-# contiguous (W_hh (G*H, H) forward; its transpose, copied once per call, backward). Tiles of
-# 4 rows of x by 3 rows of W keep 12 running dot products in registers: each step of the K loop
-# loads 7 vectors for 12 fused multiply-adds, so the loop runs at the FMA units' pace instead of
-# at the loads' (measured here at B = 16-64, K = 192-768: 85-97 GFLOP/s on one core, whose
-# sgemm peak is 101; OpenBLAS called once per step reaches 40-72, as it re-packs W_hh each call).
-# Splitting [n0, n1) between threads gives each core its own slice of W, read from its own cache
-# at every step.
+# -- the matrix products of the compiled loops -------------------------------------------------
+# One kernel for every product of the loops: out[:, n0:n1] = base + x W[n0:n1]^T + y V[n0:n1]^T
+# with the weights' rows contiguous (forward: x_t and W_ih, h_{t-1} and W_hh; backward: dz_t and
+# W_hh's transpose, copied once per call). Tiles of 4 rows of x by 3 rows of W keep 12 running
+# dot products in registers: each step of the K loop loads 7 vectors for 12 fused multiply-adds,
+# so the loop runs at the FMA units' pace instead of at the loads' (measured here at B = 16-64,
+# K = 192-768: 85-97 GFLOP/s on one core, whose sgemm peak is 101; OpenBLAS called once per
+# step reaches 40-72, as it re-packs W_hh each call). Both products of a step share one set of
+# dot products (K = I + H: fewer horizontal sums per multiply-add). Splitting [n0, n1) between
+# threads gives each core its own slice of the weights, read from its own cache at every step.
+@njit(inline="always", **_JIT)
+def _tile4x3(x, W, b, n, s):
+    """s (12 sums, row-major 4 x 3) + the dot products of x[b:b+4] with W[n:n+3]."""
+    s00, s01, s02, s10, s11, s12, s20, s21, s22, s30, s31, s32 = s
+    x0, x1, x2, x3 = x[b], x[b + 1], x[b + 2], x[b + 3]  # (K,) each
+    w0, w1, w2 = W[n], W[n + 1], W[n + 2]  # (K,) each
+    for k in range(x.shape[1]):
+        a0, a1, a2 = w0[k], w1[k], w2[k]
+        u0, u1, u2, u3 = x0[k], x1[k], x2[k], x3[k]
+        s00 += u0 * a0
+        s01 += u0 * a1
+        s02 += u0 * a2
+        s10 += u1 * a0
+        s11 += u1 * a1
+        s12 += u1 * a2
+        s20 += u2 * a0
+        s21 += u2 * a1
+        s22 += u2 * a2
+        s30 += u3 * a0
+        s31 += u3 * a1
+        s32 += u3 * a2
+    return s00, s01, s02, s10, s11, s12, s20, s21, s22, s30, s31, s32
+
+
+@njit(inline="always", **_JIT)
+def _tile1x3(xb, W, n, s0, s1, s2):
+    """(s0, s1, s2) + the dot products of one row xb with W[n:n+3]."""
+    w0, w1, w2 = W[n], W[n + 1], W[n + 2]  # (K,) each
+    for k in range(xb.shape[0]):
+        u = xb[k]
+        s0 += u * w0[k]
+        s1 += u * w1[k]
+        s2 += u * w2[k]
+    return s0, s1, s2
+
+
+@njit(inline="always", **_JIT)
+def _dot(a, c, s):
+    """s + a . c for two (K,) rows."""
+    for k in range(a.shape[0]):
+        s += a[k] * c[k]
+    return s
+
+
 @njit(**_JIT)
-def _matmul_nt(x, W, out, n0, n1):
-    """out[:, n0:n1] = x W[n0:n1]^T; x (B, K), W (N, K), out (B, N)."""
-    B, K = x.shape
+def _matmul_nt(base, x, W, y, V, out, n0, n1):
+    """out[:, n0:n1] = base[:, n0:n1] + x W[n0:n1]^T + y V[n0:n1]^T.
+
+    x (B, K1), W (N, K1) (K1 may be 0: no first product); y (B, K2), V (N, K2); out (B, N);
+    base (B, N), (1, N) (one row for every b) or (0, N) (none).
+    """
+    B = out.shape[0]
+    zero = one(out[0, 0]) * f32(0.0)  # 0 in out's precision
     n = n0
     while n + 3 <= n1:
-        w0, w1, w2 = W[n], W[n + 1], W[n + 2]  # (K,) each
         b = 0
         while b + 4 <= B:
-            x0, x1, x2, x3 = x[b], x[b + 1], x[b + 2], x[b + 3]  # (K,) each
-            s00 = s01 = s02 = s10 = s11 = s12 = s20 = s21 = s22 = s30 = s31 = s32 = w0[0] * f32(0.0)
-            for k in range(K):
-                a0, a1, a2 = w0[k], w1[k], w2[k]
-                u0, u1, u2, u3 = x0[k], x1[k], x2[k], x3[k]
-                s00 += u0 * a0
-                s01 += u0 * a1
-                s02 += u0 * a2
-                s10 += u1 * a0
-                s11 += u1 * a1
-                s12 += u1 * a2
-                s20 += u2 * a0
-                s21 += u2 * a1
-                s22 += u2 * a2
-                s30 += u3 * a0
-                s31 += u3 * a1
-                s32 += u3 * a2
-            out[b, n], out[b, n + 1], out[b, n + 2] = s00, s01, s02
-            out[b + 1, n], out[b + 1, n + 1], out[b + 1, n + 2] = s10, s11, s12
-            out[b + 2, n], out[b + 2, n + 1], out[b + 2, n + 2] = s20, s21, s22
-            out[b + 3, n], out[b + 3, n + 1], out[b + 3, n + 2] = s30, s31, s32
+            if base.shape[0] == 0:
+                s = (zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero)
+            else:
+                r0, r1, r2, r3 = (b, b + 1, b + 2, b + 3) if base.shape[0] > 1 else (0, 0, 0, 0)
+                s = (base[r0, n], base[r0, n + 1], base[r0, n + 2], base[r1, n], base[r1, n + 1], base[r1, n + 2],
+                     base[r2, n], base[r2, n + 1], base[r2, n + 2], base[r3, n], base[r3, n + 1], base[r3, n + 2])
+            s = _tile4x3(y, V, b, n, _tile4x3(x, W, b, n, s))
+            out[b, n], out[b, n + 1], out[b, n + 2] = s[0], s[1], s[2]
+            out[b + 1, n], out[b + 1, n + 1], out[b + 1, n + 2] = s[3], s[4], s[5]
+            out[b + 2, n], out[b + 2, n + 1], out[b + 2, n + 2] = s[6], s[7], s[8]
+            out[b + 3, n], out[b + 3, n + 1], out[b + 3, n + 2] = s[9], s[10], s[11]
             b += 4
-        for b in range(b, B):  # the rows of x left over: 1 by 3
-            xb = x[b]
-            s0 = s1 = s2 = w0[0] * f32(0.0)
-            for k in range(K):
-                u = xb[k]
-                s0 += u * w0[k]
-                s1 += u * w1[k]
-                s2 += u * w2[k]
-            out[b, n], out[b, n + 1], out[b, n + 2] = s0, s1, s2
+        for b in range(b, B):  # the rows left over: 1 by 3
+            r = b if base.shape[0] > 1 else 0
+            s0, s1, s2 = (zero, zero, zero) if base.shape[0] == 0 else (base[r, n], base[r, n + 1], base[r, n + 2])
+            s0, s1, s2 = _tile1x3(x[b], W, n, s0, s1, s2)
+            out[b, n], out[b, n + 1], out[b, n + 2] = _tile1x3(y[b], V, n, s0, s1, s2)
         n += 3
-    for r in range(n, n1):  # the rows of W left over: 1 by 1
-        wr = W[r]
+    for c in range(n, n1):  # the weight rows left over: 1 by 1
         for b in range(B):
-            xb = x[b]
-            s = wr[0] * f32(0.0)
-            for k in range(K):
-                s += xb[k] * wr[k]
-            out[b, r] = s
+            s = zero if base.shape[0] == 0 else base[b if base.shape[0] > 1 else 0, c]
+            out[b, c] = _dot(y[b], V[c], _dot(x[b], W[c], s))
 
 
 @njit(**_JIT)
@@ -169,10 +200,10 @@ def _split(n: int, parts: int, p: int, align: int) -> tuple:
 # covers the units [j0, j1) (all of them, or one thread's share).
 @njit(**_JIT)
 def lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, j0, j1):
-    """Step t, units [j0, j1): G[t] = act(G[t] + Z) in place (i, f, g, o); c_t = f c_{t-1} + i g;
-    h_t = o tanh(c_t).
+    """Step t, units [j0, j1): G[t] = act(Z) (i, f, g, o); c_t = f c_{t-1} + i g; h_t = o tanh(c_t).
 
-    Z (B, 4H) = h_{t-1} W_hh^T; hs, cs (T+1, B, H) with h_{t-1} = hs[t], h_t = hs[t+1].
+    Z (B, 4H) = xw_t + h_{t-1} W_hh^T, the pre-activations; hs, cs (T+1, B, H) with
+    h_{t-1} = hs[t], h_t = hs[t+1].
     """
     Gt, h_prev, c_prev, h, c, kt = G[t], hs[t], cs[t], hs[t + 1], cs[t + 1], keep[t]
     B, H = c.shape
@@ -182,15 +213,15 @@ def lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, j0, j1):
             hb[:] = hp  # carried
             cb[:] = cp
             continue
-        gi, gf = Gt[b, j0:j1], Gt[b, H + j0:H + j1]  # (U,) each, in/out
+        gi, gf = Gt[b, j0:j1], Gt[b, H + j0:H + j1]  # (U,) each, out
         gg, go = Gt[b, 2 * H + j0:2 * H + j1], Gt[b, 3 * H + j0:3 * H + j1]
         zi, zf = Z[b, j0:j1], Z[b, H + j0:H + j1]  # (U,) each
         zg, zo = Z[b, 2 * H + j0:2 * H + j1], Z[b, 3 * H + j0:3 * H + j1]
         for j in range(j1 - j0):
-            i = sigmoid(gi[j] + zi[j])
-            f = sigmoid(gf[j] + zf[j])
-            g = tanh(gg[j] + zg[j])
-            o = sigmoid(go[j] + zo[j])
+            i = sigmoid(zi[j])
+            f = sigmoid(zf[j])
+            g = tanh(zg[j])
+            o = sigmoid(zo[j])
             cc = f * cp[j] + i * g  # c_t
             gi[j], gf[j], gg[j], go[j] = i, f, g, o
             cb[j] = cc
@@ -233,43 +264,28 @@ def lstm_bwd_step(G, cs, dhs, dh_rec, carry, dc, keep, t, has_dhs, has_mask, j0,
 
 
 @njit(**_JIT)
-def _project(x, W_ih, b, out, n0, n1):
-    """out[:, n0:n1] = x W_ih[n0:n1]^T + b[n0:n1]: the input projection of one step, for tiny
-    inputs; x (B, I), out (B, GH)."""
-    _matmul_nt(x, W_ih, out, n0, n1)
-    for r in range(out.shape[0]):
-        o = out[r, n0:n1]
-        bb = b[n0:n1]
-        for j in range(n1 - n0):
-            o[j] += bb[j]
+def lstm_fwd_loop(G, W_hh, hs, cs, keep, has_mask, Z, x, W_ih, bias, project):
+    """All T steps of :func:`lstm_fwd_step` with the products compiled, on one thread.
 
-
-@njit(**_JIT)
-def lstm_fwd_loop(G, W_hh, hs, cs, keep, has_mask, Z, x, W_ih, b, project):
-    """All T steps of :func:`lstm_fwd_step` with the recurrent product compiled, on one thread.
-
-    With ``project``, G[t] is first set to x[t] W_ih^T + b (x (T, B, I), W_ih (4H, I),
-    b (4H,)): one call for a whole streaming step. Otherwise x, W_ih, b are unused.
+    With ``project``: Z = bias + x_t W_ih^T + h_{t-1} W_hh^T (x (T, B, I), W_ih (4H, I), bias
+    (1, 4H)), G's input unread. Without: Z = G[t] + h_{t-1} W_hh^T (G holds xw; x (T, B, 0),
+    W_ih (4H, 0)). Either way G[t] becomes the activations.
     """
     N, H = W_hh.shape
     for t in range(G.shape[0]):
-        if project:
-            _project(x[t], W_ih, b, G[t], 0, N)  # (B, 4H)
-        _matmul_nt(hs[t], W_hh, Z, 0, N)  # (B, 4H) h_{t-1} W_hh^T
+        _matmul_nt(bias if project else G[t], x[t], W_ih, hs[t], W_hh, Z, 0, N)  # (B, 4H) pre-activations
         lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, 0, H)
 
 
 @njit(parallel=True, **_JIT)
-def lstm_fwd_loop_mt(G, W_hh, hs, cs, keep, has_mask, Z, x, W_ih, b, project, threads):
+def lstm_fwd_loop_mt(G, W_hh, hs, cs, keep, has_mask, Z, x, W_ih, bias, project, threads):
     """:func:`lstm_fwd_loop` on ``threads`` threads: each takes a fixed slice of W_ih's and
     W_hh's rows for the products and of the units for the gate math, at every step."""
     N, H = W_hh.shape
     for t in range(G.shape[0]):
         for p in prange(threads):
             n0, n1 = _split(N, threads, p, 3)
-            if project:
-                _project(x[t], W_ih, b, G[t], n0, n1)  # (B, n1 - n0) of x_t W_ih^T + b
-            _matmul_nt(hs[t], W_hh, Z, n0, n1)  # (B, n1 - n0) of h_{t-1} W_hh^T
+            _matmul_nt(bias if project else G[t], x[t], W_ih, hs[t], W_hh, Z, n0, n1)  # (B, n1 - n0)
         for p in prange(threads):
             j0, j1 = _split(H, threads, p, 8)
             lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, j0, j1)
@@ -282,7 +298,7 @@ def lstm_bwd_loop(G, W_T, cs, dhs, has_dhs, dh_rec, carry, dc, keep, has_mask):
     H = W_T.shape[0]
     for t in range(G.shape[0] - 1, -1, -1):
         lstm_bwd_step(G, cs, dhs, dh_rec, carry, dc, keep, t, has_dhs, has_mask, 0, H)
-        _matmul_nt(G[t], W_T, dh_rec, 0, H)  # (B, H) dz_t W_hh
+        _matmul_nt(dh_rec[:0], G[t, :, :0], W_T[:, :0], G[t], W_T, dh_rec, 0, H)  # (B, H) dz_t W_hh
 
 
 @njit(parallel=True, **_JIT)
@@ -295,7 +311,7 @@ def lstm_bwd_loop_mt(G, W_T, cs, dhs, has_dhs, dh_rec, carry, dc, keep, has_mask
             lstm_bwd_step(G, cs, dhs, dh_rec, carry, dc, keep, t, has_dhs, has_mask, j0, j1)
         for p in prange(threads):
             k0, k1 = _split(H, threads, p, 3)
-            _matmul_nt(G[t], W_T, dh_rec, k0, k1)  # (B, k1 - k0) of dz_t W_hh
+            _matmul_nt(dh_rec[:0], G[t, :, :0], W_T[:, :0], G[t], W_T, dh_rec, k0, k1)  # (B, k1 - k0) of dz_t W_hh
 
 
 # -- GRU (reset after the product, PyTorch's form) ---------------------------------------------
@@ -357,27 +373,28 @@ def gru_bwd_step(G, hs, hn, dhs, dh_rec, carry, keep, t, has_dhs, has_mask, j0, 
 
 
 @njit(**_JIT)
-def gru_fwd_loop(G, W_hh, b_hn, hs, hn, keep, has_mask, Z, x, W_ih, b, project):
-    """All T steps of :func:`gru_fwd_step` with the recurrent product compiled, on one thread;
-    ``project``: as in :func:`lstm_fwd_loop`."""
+def gru_fwd_loop(G, W_hh, b_hn, hs, hn, keep, has_mask, Z, x, W_ih, bias, project):
+    """All T steps of :func:`gru_fwd_step` with the products compiled, on one thread. With
+    ``project``, G[t] is first set to bias + x_t W_ih^T (x (T, B, I), W_ih (3H, I), bias (1, 3H)):
+    one call for a whole streaming step."""
     N, H = W_hh.shape
     for t in range(G.shape[0]):
         if project:
-            _project(x[t], W_ih, b, G[t], 0, N)  # (B, 3H)
-        _matmul_nt(hs[t], W_hh, Z, 0, N)  # (B, 3H) h_{t-1} W_hh^T
+            _matmul_nt(bias, x[t, :, :0], W_ih[:, :0], x[t], W_ih, G[t], 0, N)  # (B, 3H) xw_t
+        _matmul_nt(Z[:0], hs[t, :, :0], W_hh[:, :0], hs[t], W_hh, Z, 0, N)  # (B, 3H) h_{t-1} W_hh^T
         gru_fwd_step(Z, G, b_hn, hs, hn, keep, t, has_mask, 0, H)
 
 
 @njit(parallel=True, **_JIT)
-def gru_fwd_loop_mt(G, W_hh, b_hn, hs, hn, keep, has_mask, Z, x, W_ih, b, project, threads):
+def gru_fwd_loop_mt(G, W_hh, b_hn, hs, hn, keep, has_mask, Z, x, W_ih, bias, project, threads):
     """:func:`gru_fwd_loop` on ``threads`` threads (fixed slices, as :func:`lstm_fwd_loop_mt`)."""
     N, H = W_hh.shape
     for t in range(G.shape[0]):
         for p in prange(threads):
             n0, n1 = _split(N, threads, p, 3)
             if project:
-                _project(x[t], W_ih, b, G[t], n0, n1)  # (B, n1 - n0) of x_t W_ih^T + b
-            _matmul_nt(hs[t], W_hh, Z, n0, n1)  # (B, n1 - n0) of h_{t-1} W_hh^T
+                _matmul_nt(bias, x[t, :, :0], W_ih[:, :0], x[t], W_ih, G[t], n0, n1)  # (B, n1 - n0) of xw_t
+            _matmul_nt(Z[:0], hs[t, :, :0], W_hh[:, :0], hs[t], W_hh, Z, n0, n1)  # (B, n1 - n0) of h W_hh^T
         for p in prange(threads):
             j0, j1 = _split(H, threads, p, 8)
             gru_fwd_step(Z, G, b_hn, hs, hn, keep, t, has_mask, j0, j1)
@@ -390,7 +407,7 @@ def gru_bwd_loop(G, W_T, hs, hn, dhs, has_dhs, dh_rec, carry, keep, has_mask):
     H = W_T.shape[0]
     for t in range(G.shape[0] - 1, -1, -1):
         gru_bwd_step(G, hs, hn, dhs, dh_rec, carry, keep, t, has_dhs, has_mask, 0, H)
-        _matmul_nt(G[t], W_T, dh_rec, 0, H)  # (B, H) dG_t W_hh
+        _matmul_nt(dh_rec[:0], G[t, :, :0], W_T[:, :0], G[t], W_T, dh_rec, 0, H)  # (B, H) dG_t W_hh
 
 
 @njit(parallel=True, **_JIT)
@@ -403,4 +420,4 @@ def gru_bwd_loop_mt(G, W_T, hs, hn, dhs, has_dhs, dh_rec, carry, keep, has_mask,
             gru_bwd_step(G, hs, hn, dhs, dh_rec, carry, keep, t, has_dhs, has_mask, j0, j1)
         for p in prange(threads):
             k0, k1 = _split(H, threads, p, 3)
-            _matmul_nt(G[t], W_T, dh_rec, k0, k1)  # (B, k1 - k0) of dG_t W_hh
+            _matmul_nt(dh_rec[:0], G[t, :, :0], W_T[:, :0], G[t], W_T, dh_rec, k0, k1)  # (B, k1 - k0) of dG_t W_hh

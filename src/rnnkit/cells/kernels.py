@@ -243,21 +243,23 @@ def _threads_for(B: int, *weights: np.ndarray) -> int:
     return kernel.threads if enough else 1
 
 
-def _projection(project, dtype) -> tuple:
-    """The compiled loops' (x, W_ih, b, project) arguments; empty stand-ins when not projecting."""
+def _projection(project, G: np.ndarray) -> tuple:
+    """The compiled loops' (x, W_ih, bias, project) arguments: x (T, B, I), W_ih (G*H, I), bias
+    (1, G*H); without a projection, stand-ins with no columns (x (T, B, 0), W_ih (G*H, 0))."""
+    T, B, N = G.shape
     if project is None:
-        return np.empty((0, 0, 0), dtype), np.empty((0, 0), dtype), np.empty(0, dtype), False
+        return np.empty((T, B, 0), G.dtype), np.empty((N, 0), G.dtype), np.empty((1, 0), G.dtype), False
     x, W_ih, b = project
-    b = np.zeros(W_ih.shape[0], dtype) if b is None else b
-    return np.ascontiguousarray(x), np.ascontiguousarray(W_ih), np.ascontiguousarray(b), True
+    bias = np.zeros((1, N), G.dtype) if b is None else np.ascontiguousarray(b).reshape(1, N)
+    return np.ascontiguousarray(x), np.ascontiguousarray(W_ih), bias, True
 
 
 # -- LSTM --------------------------------------------------------------------------------------
 def lstm_forward(G, h0, c0, W_hh, mask, project=None):
     """Forward over all steps. G (T, B, 4H): xw in, activations (i, f, g, o) out.
 
-    ``project = (x, W_ih, b)`` (tiny inputs only): G's input is not read; each step first sets
-    G[t] = x[t] W_ih^T + b inside the compiled loop (a whole streaming step in one call).
+    ``project = (x, W_ih, b)``: G's input is not read; each step's product includes
+    x[t] W_ih^T + b (one set of dot products over [x_t, h_{t-1}]; no xw array, no BLAS call).
 
     Returns ``(hs, cs)``, each (T+1, B, H) with the initial state in row 0.
     """
@@ -270,7 +272,7 @@ def lstm_forward(G, h0, c0, W_hh, mask, project=None):
     keep, has_mask = _keep(mask, T, B)
     W = np.ascontiguousarray(W_hh)  # (4H, H)
     Z = np.empty((B, H4), dtype)  # (B, 4H) h_{t-1} W_hh^T
-    inputs = _projection(project, dtype)  # (x, W_ih, b, project)
+    inputs = _projection(project, G)  # (x, W_ih, bias, project)
     threads = _threads_for(B, W, inputs[1])
     if threads > 1:
         K.lstm_fwd_loop_mt(G, W, hs, cs, keep, has_mask, Z, *inputs, threads)
@@ -319,7 +321,7 @@ def gru_forward(G, h0, W_hh, b_hn, mask, project=None):
     keep, has_mask = _keep(mask, T, B)
     W = np.ascontiguousarray(W_hh)  # (3H, H)
     Z = np.empty((B, H3), dtype)  # (B, 3H) h_{t-1} W_hh^T
-    inputs = _projection(project, dtype)  # (x, W_ih, b, project)
+    inputs = _projection(project, G)  # (x, W_ih, bias, project)
     threads = _threads_for(B, W, inputs[1])
     if threads > 1:
         K.gru_fwd_loop_mt(G, W, b, hs, hn, keep, has_mask, Z, *inputs, threads)
