@@ -150,10 +150,10 @@ class Workers:
     FRAMEWORKS = ("torch", "rnnkit")
 
     def __init__(self, threads: int, scratch: str):
-        # rnnkit's compiled loops take RNNKIT_NUM_THREADS's default (every core only when the BLAS
-        # runs one thread: two spinning pools slow each other); set it to measure another split
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                    MKL_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads))
+        if threads == 1:  # above one, rnnkit's compiled loops take RNNKIT_NUM_THREADS's default (every core
+            env.setdefault("RNNKIT_NUM_THREADS", "1")  # only when the BLAS runs one thread) unless it is set
         import rnnkit  # the worker imports the same rnnkit as this process (installed or this checkout's src/)
 
         src = os.path.dirname(os.path.dirname(os.path.abspath(rnnkit.__file__)))
