@@ -53,8 +53,9 @@ import numpy as np
 
 from rnnkit.cells.common import initial
 
-__all__ = ["ENV", "THREADS_ENV", "KERNELS", "TINY_ROWS", "PARALLEL_FLOPS", "PARALLEL_BYTES", "Kernel", "current", "active",
-           "describe", "use", "select", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "tiny_forward"]
+__all__ = ["ENV", "THREADS_ENV", "KERNELS", "TINY_ROWS", "PARALLEL_FLOPS", "PARALLEL_BYTES", "Kernel", "current",
+           "active", "describe", "use", "select", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
+           "tiny_forward"]
 
 ENV = "RNNKIT_KERNEL"  # environment variable: auto | numba | numpy
 THREADS_ENV = "RNNKIT_NUM_THREADS"  # environment variable: threads of the compiled loops
