@@ -87,10 +87,11 @@ def recurrent(
     """
     if options.get("dropout") and options.get("rng") is None:
         options["rng"] = generator()
-    if not needs_graph(x, h0, c0, *(w for group in weights for w in group)):
+    if not is_grad_enabled() or not needs_graph(x, h0, c0, *(w for group in weights for w in group)):
         # Nothing to differentiate (inference, streaming): no graph node, so skip the op's
         # bookkeeping and call the math directly; the outputs are the same plain tensors.
-        arrays = _array(x), _array(h0), _array(c0), [tuple(map(_array, group)) for group in weights]
+        arrays = _array(x), _array(h0), _array(c0), [tuple(None if w is None else array_of(w) for w in group)
+                                                     for group in weights]
         done = scan.stream(mode, *arrays, options)  # a streaming-sized call: straight to the kernel
         out, h_n, c_n = done if done is not None else scan.forward(mode, *arrays,
                                                                    scan.Options(**options, need_grad=False))[:3]
