@@ -544,8 +544,9 @@ def main(argv: list[str] | None = None) -> int:
                     report.progress(format_stream(stream), stream=dict(asdict(stream), ratio=stream.ratio))
             finally:
                 workers.close()
-    report.progress("floor: the time at the GEMM peak measured with that many threads; reach: the target time (torch / target) is above "
-                    "it. diff: max relative |rnnkit - torch| of the outputs (infer) or the gradients (train).")
+    report.progress("floor: the time at the GEMM peak measured with that many threads; reach: the target time "
+                    "(torch / target) is above it. diff: max relative |rnnkit - torch| of the outputs (infer) or the "
+                    "gradients (train).")
 
     memory = []
     if not args.no_memory:
