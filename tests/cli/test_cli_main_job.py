@@ -233,6 +233,20 @@ def test_missing_matplotlib_is_reported_once(text_file, tmp_path, monkeypatch, c
     assert capsys.readouterr().err.count(plots.MISSING) == 1
 
 
+def test_the_first_runs_compilation_is_reported_once(text_file, tmp_path, monkeypatch, capsys):
+    """The warm-up says when it compiled the kernels (a slow warm-up), and nothing on a cached run."""
+    from rnnkit.cli import train
+
+    assert train.warm_up("gru") >= 0.0  # runs a tiny model forward and backward
+    monkeypatch.setattr(train, "warm_up", lambda cell: 7.0)  # as the first run on a machine
+    assert main(["train", "--text", text_file, *SIZES, "--steps", "2", "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("compiled rnnkit's LSTM kernels in 7 s: the first run on this machine only") == 1
+    monkeypatch.setattr(train, "warm_up", lambda cell: 0.4)  # cached
+    assert main(["train", "--text", text_file, *SIZES, "--steps", "2", "--out", str(tmp_path / "d"), "--quiet"]) == 0
+    assert "compiled" not in capsys.readouterr().err
+
+
 # -- eval, inspect, sample ---------------------------------------------------------------------
 def test_eval_of_the_held_out_text_is_the_runs_final_score(run_dir, tmp_path, capsys):
     config = json.load(open(os.path.join(checkpoint.latest(run_dir), "config.json")))

@@ -62,6 +62,7 @@ PLANNED = ("layers", "hidden", "embed", "batch_size", "dropout", "weight_decay")
 PROBE = (1, 256, 64, 32)  # (layers, hidden, embed, batch) of the model that measures the machine's speed
 RESERVED = 0.05  # fraction of a --minutes budget kept for evaluations, samples and checkpoints when sizing
 SAMPLE_CHARS = 200  # characters of the sample printed at each evaluation
+COMPILE_NOTICE = 2.0  # seconds of kernel warm-up above which the run says it compiled them (the first run only)
 LN2 = math.log(2.0)
 
 
@@ -123,6 +124,10 @@ def _train(opts: TrainOptions, given: set[str], given_text: str | None,
         raise InputError(f"--resume: the vocabulary in {saved['_unit']}/{checkpoint.CONFIG} lacks the characters "
                          f"{vocab.missing(text)!r} of the text it was trained on")
     train_ids, val_ids = split(vocab.encode(text), opts.val_fraction)
+    seconds = warm_up(opts.cell)  # before the speed probe, so that it times training, not compilation
+    if seconds >= COMPILE_NOTICE:
+        report.notice(f"compiled rnnkit's {opts.cell.upper()} kernels in {seconds:.0f} s: the first run on this "
+                      "machine only (numba caches them)")
     if opts.minutes is not None and not opts.resume and not set(PLANNED) <= given:
         opts = _plan(opts, given, budget, train_ids, len(vocab), report)
     _check_size(opts, len(vocab))
@@ -301,6 +306,16 @@ def eval_streams(ids: np.ndarray, seq_len: int) -> np.ndarray:
 def scored_chars(streams: np.ndarray) -> int:
     """How many characters :func:`evaluate` predicts in ``streams`` (B, L): all but each stream's first."""
     return streams.shape[0] * (streams.shape[1] - 1)
+
+
+def warm_up(cell: str) -> float:
+    """Seconds to run a tiny model of ``cell`` forward and backward once: the compiled loops'
+    compilation on a machine's first run (numba then caches them), about a second after."""
+    tic = time.perf_counter()
+    model = CharLM(4, cell, 1, 4, 4)
+    logits, _ = model(np.zeros((1, 2), np.int64), None)  # (1, 2, 4)
+    logits.sum().backward()
+    return time.perf_counter() - tic
 
 
 def measure_flops(vocab_size: int, train_ids: np.ndarray, seq_len: int) -> float:
