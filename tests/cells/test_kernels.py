@@ -218,6 +218,29 @@ with kernels.use("numpy"):  # use() wins over the environment
     assert said in first and second == "numpy", first
 
 
+@pytest.mark.parametrize("threads, blas, expected", [("3", "", "3"), ("", "1", "cores"), ("", "", "1"),
+                                                     ("", "4", "1"), ("zero", "", "ValueError"),
+                                                     ("0", "", "ValueError")])
+def test_threads_by_environment(threads, blas, expected):
+    """RNNKIT_NUM_THREADS, else every core when the BLAS is told one thread, else one."""
+    code = """
+import os
+from rnnkit.cells import kernels
+try:
+    print(kernels.current().threads, len(os.sched_getaffinity(0)))
+except ValueError as error:
+    print("ValueError", error)
+"""
+    environment = {name: blas for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    done = _in_a_fresh_interpreter(code, RNNKIT_NUM_THREADS=threads, RNNKIT_KERNEL="numpy", **environment)
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.split(maxsplit=1)
+    if expected == "ValueError":
+        assert first == "ValueError" and f"RNNKIT_NUM_THREADS: expected a positive integer, got {threads!r}" in second
+    else:
+        assert first == (second.strip() if expected == "cores" else expected)
+
+
 @pytest.mark.parametrize("request_", ["auto", "numba"])
 def test_without_numba_auto_falls_back_and_numba_is_refused(request_):
     """A fresh interpreter where numba cannot be imported."""
