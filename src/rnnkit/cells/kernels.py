@@ -120,9 +120,8 @@ def _parallel_layer() -> bool:
 @functools.cache
 def _threads_from_environment() -> int:
     """``RNNKIT_NUM_THREADS``, read once: a positive integer. Unset or empty: every core this
-    process may run on when
-    NumPy's BLAS is told to run one thread (``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` /
-    ``MKL_NUM_THREADS`` = 1), else one. Two thread pools on the same cores slow each other: an
+    process may run on when NumPy's BLAS is told to run one thread (``OPENBLAS_NUM_THREADS`` /
+    ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` = 1), else one. Two thread pools on the same cores slow each other: an
     OpenBLAS worker spins for about 0.1 s after each call, and measured here (2 cores, LSTM
     B = 16, I = 128, H = 256, T = 100, training) OpenBLAS on 2 threads with these loops on 2 took
     45 ms a step, against 36 ms with the loops on one and 39 ms with OpenBLAS on one."""
