@@ -315,7 +315,7 @@ def test_metric_bad_input():
     with pytest.raises(ValueError, match="num_thresholds"):
         rk.metrics.AUC(num_thresholds=1)
     with pytest.raises(ValueError, match="curve"):
-        rk.metrics.AUC(curve="PRGAIN")
+        rk.metrics.AUC(curve="Roc")
     with pytest.raises(ValueError, match="summation_method"):
         rk.metrics.AUC(summation_method="trapezoid")
     with pytest.raises(ValueError, match="num_labels"):

@@ -34,6 +34,7 @@ import numpy as np
 
 from rnnkit import _ops
 from rnnkit._tensor import Function, Tensor, array_of, as_tensor
+from rnnkit.keras import activations
 from rnnkit.keras._registry import Configurable, class_config, from_class_config
 from rnnkit.keras._registry import snake_per_capital as _snake
 from rnnkit.nn import functional as F
@@ -41,10 +42,12 @@ from rnnkit.nn import functional as F
 __all__ = [
     "EPSILON", "Loss", "LossFunctionWrapper", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
     "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError", "Huber", "MeanAbsolutePercentageError",
-    "MeanSquaredLogarithmicError", "KLDivergence",
+    "MeanSquaredLogarithmicError", "KLDivergence", "Hinge", "SquaredHinge", "CategoricalHinge", "LogCosh", "Poisson",
+    "CosineSimilarity",
     "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
     "mean_squared_error", "mean_absolute_error", "huber", "mean_absolute_percentage_error",
-    "mean_squared_logarithmic_error", "kl_divergence", "mse", "mae", "MSE", "MAE", "mape", "MAPE", "msle", "MSLE",
+    "mean_squared_logarithmic_error", "kl_divergence", "hinge", "squared_hinge", "categorical_hinge", "log_cosh",
+    "poisson", "cosine_similarity", "mse", "mae", "MSE", "MAE", "mape", "MAPE", "msle", "MSLE",
     "kld", "KLD", "bce", "BCE",
     "reduce_weighted_values", "get", "serialize", "deserialize",
 ]
@@ -209,7 +212,8 @@ def categorical_crossentropy(y_true, y_pred, from_logits: bool = False, label_sm
     return _ProbCrossentropy.apply(y_pred, target=target, axis=axis % y_pred.ndim)
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, axis: int = -1):
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, ignore_class: int | None = None,
+                                    axis: int = -1):
     """Crossentropy between integer class labels and predicted class probabilities.
 
     Same as :func:`categorical_crossentropy` with ``one_hot(y_true)`` (labels of shape
@@ -219,6 +223,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, a
         y_true: ``(...)`` or ``(..., 1)`` integer labels in ``[0, C)``.
         y_pred: ``(..., C)`` probabilities, or logits when ``from_logits``.
         from_logits: whether ``y_pred`` holds logits.
+        ignore_class: a label whose entries get loss 0 and no gradient; the result then carries
+            ``_keras_mask`` (False there), which the reductions and metrics honour, as in Keras.
         axis: the class axis (must be the last one).
 
     Returns:
@@ -241,10 +247,20 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, a
             "sparse_categorical_crossentropy: y_true must have y_pred's shape without the class axis, "
             f"got y_true.shape={labels.shape} and y_pred.shape={y_pred.shape}"
         )
+    valid = None
+    if ignore_class is not None:
+        valid = labels != ignore_class  # (...)
+        labels = np.where(valid, labels, 0)
     target = _one_hot("sparse_categorical_crossentropy", labels, y_pred.shape[-1], y_pred.dtype)  # (..., C)
+    if valid is not None:
+        target = target * valid[..., None]  # (..., C): an ignored entry has no target, hence loss 0
     if from_logits:
-        return _logits_crossentropy(y_pred, target, y_pred.ndim - 1)
-    return _ProbCrossentropy.apply(y_pred, target=target, axis=y_pred.ndim - 1)
+        loss = _logits_crossentropy(y_pred, target, y_pred.ndim - 1)
+    else:
+        loss = _ProbCrossentropy.apply(y_pred, target=target, axis=y_pred.ndim - 1)
+    if valid is not None:
+        loss._keras_mask = valid
+    return loss
 
 
 def binary_crossentropy(y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1):
@@ -428,6 +444,124 @@ def kl_divergence(y_true, y_pred):
     return _ops.sum(_ops.log(_ops.reciprocal(p) * t) * t, dim=-1)  # (...)
 
 
+def _hinge_labels(target: np.ndarray) -> np.ndarray:
+    """Keras's ``convert_binary_labels_to_hinge``: 0/1 labels become -1/1 (only when all of them are 0 or 1)."""
+    return 2.0 * target - 1.0 if np.all((target == 0) | (target == 1)) else target
+
+
+def hinge(y_true, y_pred):
+    """Hinge loss ``mean(max(1 - t * y_pred, 0), axis=-1)``, ``t`` the labels in {-1, 1} (0/1 labels are
+    mapped to -1/1 first, as Keras does when every label is 0 or 1).
+
+    Args:
+        y_true: ``(..., K)`` labels in {-1, 1} or {0, 1}.
+        y_pred: ``(..., K)`` scores.
+
+    Returns:
+        ``(...)`` Tensor, one loss per sample.
+
+    Example:
+        >>> import numpy as np
+        >>> hinge(np.array([[0, 1], [0, 0]]), np.array([[0.6, 0.4], [0.4, 0.6]], np.float32)).numpy().round(3)
+        array([1.1, 1.5], dtype=float32)
+    """
+    y_pred = _pred(y_pred)
+    target = _hinge_labels(_true(y_true, y_pred.dtype)).astype(y_pred.dtype)
+    _same_shape("hinge", target, y_pred)
+    return _ops.mean(_ops.relu(1.0 - y_pred * target), dim=-1)  # (...)
+
+
+def squared_hinge(y_true, y_pred):
+    """Squared hinge loss ``mean(max(1 - t * y_pred, 0)**2, axis=-1)`` (labels as in :func:`hinge`).
+
+    Example:
+        >>> import numpy as np
+        >>> squared_hinge(np.array([[0, 1]]), np.array([[0.6, 0.4]], np.float32)).numpy().round(3)
+        array([1.46], dtype=float32)
+    """
+    y_pred = _pred(y_pred)
+    target = _hinge_labels(_true(y_true, y_pred.dtype)).astype(y_pred.dtype)
+    _same_shape("squared_hinge", target, y_pred)
+    return _ops.mean(_ops.relu(1.0 - y_pred * target) ** 2, dim=-1)  # (...)
+
+
+def categorical_hinge(y_true, y_pred):
+    """Categorical hinge loss ``max(max((1 - t) * y_pred) - sum(t * y_pred) + 1, 0)`` over the last axis.
+
+    Args:
+        y_true: ``(..., C)`` one-hot targets.
+        y_pred: ``(..., C)`` scores.
+
+    Returns:
+        ``(...)`` Tensor, one loss per sample.
+
+    Example:
+        >>> import numpy as np
+        >>> categorical_hinge(np.array([[0, 1]]), np.array([[0.6, 0.4]], np.float32)).numpy().round(3)
+        array([1.2], dtype=float32)
+    """
+    y_pred = _pred(y_pred)
+    target = _true(y_true, y_pred.dtype)
+    _same_shape("categorical_hinge", target, y_pred)
+    pos = _ops.sum(y_pred * target, dim=-1)  # (...)
+    neg = _ops.amax(y_pred * (1.0 - target), dim=-1)  # (...)
+    return _ops.relu(neg - pos + 1.0)  # (...)
+
+
+def log_cosh(y_true, y_pred):
+    """``mean(log(cosh(y_pred - y_true)), axis=-1)``, computed as ``e + softplus(-2 e) - log 2``
+    (Keras's overflow-free form).
+
+    Example:
+        >>> import numpy as np
+        >>> log_cosh(np.array([[0.0, 1.0]]), np.array([[1.0, 1.0]], np.float32)).numpy().round(4)
+        array([0.2169], dtype=float32)
+    """
+    y_pred = _pred(y_pred)
+    target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
+    _same_shape("log_cosh", target, y_pred)
+    error = y_pred - target  # (..., K)
+    return _ops.mean(error + activations.softplus(error * -2.0) - float(np.log(2.0)), dim=-1)  # (...)
+
+
+def poisson(y_true, y_pred):
+    """Poisson loss ``mean(y_pred - y_true * log(y_pred + EPSILON), axis=-1)``.
+
+    Example:
+        >>> import numpy as np
+        >>> poisson(np.array([[1.0, 0.0]]), np.array([[1.0, 2.0]], np.float32)).numpy().round(4)
+        array([1.5], dtype=float32)
+    """
+    y_pred = _pred(y_pred)
+    target = _true(y_true, y_pred.dtype)
+    _same_shape("poisson", target, y_pred)
+    return _ops.mean(y_pred - _ops.log(y_pred + EPSILON) * target, dim=-1)  # (...)
+
+
+def _l2_normalize(x: Tensor | np.ndarray, axis: int) -> Tensor | np.ndarray:
+    """Keras's ``normalize(x, axis)``: ``x * min(rsqrt(sum(x**2, axis)), 1 / EPSILON)``."""
+    if isinstance(x, Tensor):
+        return x * _ops.clamp_max(_ops.rsqrt(_ops.sum(x * x, dim=axis, keepdim=True)), 1.0 / EPSILON)
+    with np.errstate(divide="ignore"):
+        inv_norm = 1.0 / np.sqrt(np.sum(x * x, axis=axis, keepdims=True))
+    return x * np.minimum(inv_norm, np.asarray(1.0 / EPSILON, x.dtype))
+
+
+def cosine_similarity(y_true, y_pred, axis: int = -1):
+    """Negative cosine similarity ``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: -1 for
+    vectors pointing the same way, 0 for orthogonal ones (and for zero vectors).
+
+    Example:
+        >>> import numpy as np
+        >>> cosine_similarity(np.array([[0.0, 1.0]]), np.array([[1.0, 1.0]], np.float32)).numpy().round(4)
+        array([-0.7071], dtype=float32)
+    """
+    y_pred = _pred(y_pred)
+    target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
+    _same_shape("cosine_similarity", target, y_pred)
+    return -_ops.sum(_l2_normalize(target, axis) * _l2_normalize(y_pred, axis), dim=axis)  # (...)
+
+
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
 mape = MAPE = mean_absolute_percentage_error
@@ -510,7 +644,8 @@ class Loss(Configurable):
     """Base class of Keras losses: ``loss(y_true, y_pred, sample_weight=None)`` -> scalar Tensor.
 
     Subclasses implement ``call(y_true, y_pred)`` returning per-sample losses; ``__call__``
-    applies the output mask (``y_pred._keras_mask``), the sample weights and the reduction.
+    applies the output mask (``y_pred._keras_mask``, and-ed with the losses' own ``_keras_mask``
+    when they carry one), the sample weights and the reduction.
 
     Args:
         name: the loss's name.
@@ -530,8 +665,13 @@ class Loss(Configurable):
         raise NotImplementedError(f"{type(self).__name__}.call")
 
     def __call__(self, y_true, y_pred, sample_weight=None) -> Tensor:
-        mask = getattr(y_pred, "_keras_mask", None)
+        in_mask = getattr(y_pred, "_keras_mask", None)
         values = self.call(y_true, y_pred)
+        out_mask = getattr(values, "_keras_mask", None)
+        if in_mask is not None and out_mask is not None:
+            mask = np.asarray(in_mask, bool) & np.asarray(out_mask, bool)
+        else:
+            mask = out_mask if in_mask is None else in_mask
         return reduce_weighted_values(values, sample_weight, mask, self.reduction)
 
     def get_config(self) -> dict:
@@ -568,10 +708,10 @@ class CategoricalCrossentropy(LossFunctionWrapper):
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
     """:func:`sparse_categorical_crossentropy` with a reduction."""
 
-    def __init__(self, from_logits=False, axis=-1, reduction="sum_over_batch_size",
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size", axis=-1,
                  name="sparse_categorical_crossentropy", dtype=None):
         super().__init__(sparse_categorical_crossentropy, reduction=reduction, name=name, dtype=dtype,
-                         from_logits=from_logits, axis=axis)
+                         from_logits=from_logits, ignore_class=ignore_class, axis=axis)
 
 
 class BinaryCrossentropy(LossFunctionWrapper):
@@ -625,6 +765,48 @@ class Huber(LossFunctionWrapper):
         super().__init__(huber, reduction=reduction, name=name, dtype=dtype, delta=delta)
 
 
+class Hinge(LossFunctionWrapper):
+    """:func:`hinge` with a reduction."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="hinge", dtype=None):
+        super().__init__(hinge, reduction=reduction, name=name, dtype=dtype)
+
+
+class SquaredHinge(LossFunctionWrapper):
+    """:func:`squared_hinge` with a reduction."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge", dtype=None):
+        super().__init__(squared_hinge, reduction=reduction, name=name, dtype=dtype)
+
+
+class CategoricalHinge(LossFunctionWrapper):
+    """:func:`categorical_hinge` with a reduction."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge", dtype=None):
+        super().__init__(categorical_hinge, reduction=reduction, name=name, dtype=dtype)
+
+
+class LogCosh(LossFunctionWrapper):
+    """:func:`log_cosh` with a reduction."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="log_cosh", dtype=None):
+        super().__init__(log_cosh, reduction=reduction, name=name, dtype=dtype)
+
+
+class Poisson(LossFunctionWrapper):
+    """:func:`poisson` with a reduction."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="poisson", dtype=None):
+        super().__init__(poisson, reduction=reduction, name=name, dtype=dtype)
+
+
+class CosineSimilarity(LossFunctionWrapper):
+    """:func:`cosine_similarity` with a reduction."""
+
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity", dtype=None):
+        super().__init__(cosine_similarity, reduction=reduction, name=name, dtype=dtype, axis=axis)
+
+
 # -- lookup ----------------------------------------------------------------------------------
 _FUNCTIONS = {
     "categorical_crossentropy": categorical_crossentropy,
@@ -637,13 +819,15 @@ _FUNCTIONS = {
     "kl_divergence": kl_divergence, "kld": kl_divergence, "KLD": kl_divergence,
     "mean_squared_error": mean_squared_error, "mse": mean_squared_error, "MSE": mean_squared_error,
     "mean_absolute_error": mean_absolute_error, "mae": mean_absolute_error, "MAE": mean_absolute_error,
-    "huber": huber, "huber_loss": huber,
+    "huber": huber, "hinge": hinge, "squared_hinge": squared_hinge, "categorical_hinge": categorical_hinge,
+    "log_cosh": log_cosh, "poisson": poisson, "cosine_similarity": cosine_similarity,
 }
 _CLASSES = {
     cls.__name__: cls
     for cls in (CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
                 MeanSquaredError, MeanAbsoluteError, Huber, MeanAbsolutePercentageError,
-                MeanSquaredLogarithmicError, KLDivergence)
+                MeanSquaredLogarithmicError, KLDivergence, Hinge, SquaredHinge, CategoricalHinge, LogCosh, Poisson,
+                CosineSimilarity)
 }
 
 
