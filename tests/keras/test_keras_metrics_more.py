@@ -24,6 +24,8 @@ def _data(kind, rng):
     """(y_true, y_pred) of one batch of 8 rows for a kind of metric."""
     if kind == "binary":
         return (rng.random((8, 3)) > 0.5).astype(np.float32), rng.normal(size=(8, 3)).astype(np.float32)
+    if kind == "binary_probs":
+        return (rng.random((8, 3)) > 0.5).astype(np.float32), rng.uniform(0.02, 0.98, (8, 3)).astype(np.float32)
     if kind == "signs":
         return np.sign(rng.normal(size=(8, 3))).astype(np.float32), rng.normal(size=(8, 3)).astype(np.float32)
     if kind == "onehot":
@@ -271,7 +273,17 @@ LOSS_CASES = [("Hinge", {}, "binary"), ("Hinge", {}, "signs"), ("SquaredHinge", 
               ("CategoricalHinge", {}, "onehot"), ("LogCosh", {}, "real"), ("Poisson", {}, "counts"),
               ("CosineSimilarity", {}, "real"), ("CosineSimilarity", {"axis": 0}, "real"),
               ("SparseCategoricalCrossentropy", {"ignore_class": 2, "from_logits": True}, "sparse_logits"),
-              ("SparseCategoricalCrossentropy", {"ignore_class": 0}, "sparse")]
+              ("SparseCategoricalCrossentropy", {"ignore_class": 0}, "sparse"),
+              ("BinaryFocalCrossentropy", {}, "binary_probs"),
+              ("BinaryFocalCrossentropy", {"apply_class_balancing": True, "alpha": 0.4, "gamma": 1.5,
+                                           "from_logits": True, "label_smoothing": 0.1}, "binary"),
+              ("CategoricalFocalCrossentropy", {}, "probs"),
+              ("CategoricalFocalCrossentropy", {"alpha": 0.5, "gamma": 3.0, "from_logits": True,
+                                                "label_smoothing": 0.1}, "onehot"),
+              ("Dice", {}, "binary_probs"), ("Dice", {"axis": -1}, "binary_probs"),
+              ("Tversky", {"alpha": 0.3, "beta": 0.7}, "binary_probs"), ("Tversky", {"axis": 1}, "binary_probs"),
+              ("CategoricalGeneralizedCrossEntropy", {}, "sparse"),
+              ("CategoricalGeneralizedCrossEntropy", {"q": 0.8}, "sparse")]
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -301,7 +313,8 @@ def test_new_losses_value_and_gradient_match_keras(K, name, kwargs, kind, weight
 
 
 @pytest.mark.parametrize("name", ["hinge", "squared_hinge", "categorical_hinge", "log_cosh", "poisson",
-                                  "cosine_similarity", "Hinge", "LogCosh", "CosineSimilarity"])
+                                  "cosine_similarity", "Hinge", "LogCosh", "CosineSimilarity",
+                                  "binary_focal_crossentropy", "categorical_focal_crossentropy", "dice", "Tversky"])
 def test_new_loss_names_compile_and_train_as_keras(K, name):
     rng = np.random.default_rng(28)
     x = rng.normal(size=(24, 3)).astype(np.float32)

@@ -65,7 +65,31 @@ def test_schedule_import_path_and_optimizer_config():
     with pytest.raises(TypeError, match="not settable"):  # as Keras (callbacks cannot silently drop the schedule)
         opt.learning_rate = 0.01
     with pytest.raises(ValueError, match="learning-rate function"):
-        rk.optimizers.SGD(learning_rate=lambda step: 0.1).get_config()
+        rk.optimizers.SGD(learning_rate=lambda: 0.1).get_config()
+    with pytest.raises(TypeError, match="learning_rate is called with no arguments"):
+        rk.optimizers.SGD(learning_rate=lambda step: 0.1)
+
+
+def test_callable_learning_rate_is_called_without_arguments_as_keras(K):
+    """A plain function as learning_rate: Keras 3 calls it with no arguments at every step; so does rnnkit."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(24, 3)).astype(np.float32), rng.normal(size=(24, 2)).astype(np.float32)
+
+    def decaying():
+        rates = iter([0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0005, 0.0002, 0.0001] * 3)
+        return lambda: next(rates)
+
+    K.utils.set_random_seed(0)
+    theirs = K.Sequential([K.Input((3,)), K.layers.Dense(2)])
+    ours = rk.Sequential([rk.layers.Dense(2, input_shape=(3,))])
+    ours.set_weights([_to_numpy(w) for w in theirs.get_weights()])
+    ours.compile(optimizer=rk.optimizers.SGD(learning_rate=decaying()), loss="mse")
+    theirs.compile(optimizer=K.optimizers.SGD(learning_rate=decaying()), loss="mse")
+    mine = ours.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    ref = theirs.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    np.testing.assert_allclose(mine.history["loss"], ref.history["loss"], rtol=1e-5)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, _to_numpy(b), rtol=1e-5, atol=1e-6)
 
 
 def test_optimizer_config_with_schedule_from_keras(K):

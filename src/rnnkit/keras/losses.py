@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -43,11 +44,13 @@ __all__ = [
     "EPSILON", "Loss", "LossFunctionWrapper", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
     "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError", "Huber", "MeanAbsolutePercentageError",
     "MeanSquaredLogarithmicError", "KLDivergence", "Hinge", "SquaredHinge", "CategoricalHinge", "LogCosh", "Poisson",
-    "CosineSimilarity",
+    "CosineSimilarity", "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy", "Dice", "Tversky",
+    "CategoricalGeneralizedCrossEntropy",
     "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
     "mean_squared_error", "mean_absolute_error", "huber", "mean_absolute_percentage_error",
     "mean_squared_logarithmic_error", "kl_divergence", "hinge", "squared_hinge", "categorical_hinge", "log_cosh",
-    "poisson", "cosine_similarity", "mse", "mae", "MSE", "MAE", "mape", "MAPE", "msle", "MSLE",
+    "poisson", "cosine_similarity", "binary_focal_crossentropy", "categorical_focal_crossentropy", "dice", "tversky",
+    "categorical_generalized_cross_entropy", "mse", "mae", "MSE", "MAE", "mape", "MAPE", "msle", "MSLE",
     "kld", "KLD", "bce", "BCE",
     "reduce_weighted_values", "get", "serialize", "deserialize",
 ]
@@ -562,6 +565,155 @@ def cosine_similarity(y_true, y_pred, axis: int = -1):
     return -_ops.sum(_l2_normalize(target, axis) * _l2_normalize(y_pred, axis), dim=axis)  # (...)
 
 
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing: bool = False, alpha: float = 0.25,
+                              gamma: float = 2.0, from_logits: bool = False, label_smoothing: float = 0.0,
+                              axis: int = -1):
+    """Binary focal crossentropy (Lin et al., 2017), averaged over ``axis``, in Keras's form.
+
+    Equations (``p = sigmoid(y_pred)`` when ``from_logits``, else ``y_pred``; ``t`` the smoothed targets;
+    ``bce`` the elementwise clipped crossentropy of :func:`binary_crossentropy`)::
+
+        p_t  = t p + (1 - t)(1 - p)
+        e    = (1 - p_t)**gamma * bce                 (times t alpha + (1 - t)(1 - alpha) with class balancing)
+        loss = mean(e, axis)
+
+    Args:
+        y_true: ``(..., K)`` targets in [0, 1].
+        y_pred: ``(..., K)`` probabilities, or logits when ``from_logits``.
+        apply_class_balancing: weigh the positives by ``alpha`` and the negatives by ``1 - alpha``.
+        alpha: the class-balancing weight.
+        gamma: the focusing exponent (0: plain binary crossentropy).
+        from_logits: whether ``y_pred`` holds logits.
+        label_smoothing: squeezes the targets towards 0.5.
+        axis: the axis averaged over.
+
+    Returns:
+        ``(...)`` Tensor, one loss per sample.
+
+    Example:
+        >>> import numpy as np
+        >>> y_pred = np.array([[0.6, 0.4], [0.4, 0.6]], np.float32)
+        >>> binary_focal_crossentropy(np.array([[0, 1], [0, 0]]), y_pred, gamma=2.0).numpy().round(3)
+        array([0.33 , 0.206], dtype=float32)
+    """
+    y_pred = _pred(y_pred)
+    target = _true(y_true, y_pred.dtype)
+    _same_shape("binary_focal_crossentropy", target, y_pred)
+    if label_smoothing:
+        target = (target * (1.0 - label_smoothing) + 0.5 * label_smoothing).astype(y_pred.dtype)  # (..., K)
+    if from_logits:
+        y_pred = _ops.sigmoid(y_pred)  # (..., K)
+    bce = _BinaryCrossentropy.apply(y_pred, target=target)  # (..., K)
+    p_t = y_pred * target + (1.0 - y_pred) * (1.0 - target)  # (..., K)
+    focal = (1.0 - p_t) ** gamma * bce  # (..., K)
+    if apply_class_balancing:
+        focal = focal * (target * alpha + (1.0 - target) * (1.0 - alpha)).astype(y_pred.dtype)
+    return _ops.mean(focal, dim=axis)  # (...)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha: float = 0.25, gamma: float = 2.0, from_logits: bool = False,
+                                   label_smoothing: float = 0.0, axis: int = -1):
+    """Categorical focal crossentropy, in Keras's form.
+
+    Equations (``q = softmax(y_pred)`` when ``from_logits``, else ``y_pred``; ``eps = 1e-7``)::
+
+        o    = clip(q / sum(q), eps, 1 - eps)
+        loss = sum_c alpha (1 - o_c)**gamma * (-t_c log o_c)
+
+    Args:
+        y_true: ``(..., C)`` one-hot (or soft) targets.
+        y_pred: ``(..., C)`` probabilities, or logits when ``from_logits``.
+        alpha: the weight of every term.
+        gamma: the focusing exponent.
+        from_logits: whether ``y_pred`` holds logits.
+        label_smoothing: mixes the targets with the uniform distribution.
+        axis: the class axis.
+
+    Returns:
+        ``(...)`` Tensor, one loss per sample.
+
+    Example:
+        >>> import numpy as np
+        >>> y_pred = np.array([[0.05, 0.95, 0], [0.1, 0.8, 0.1]], np.float32)
+        >>> categorical_focal_crossentropy(np.array([[0, 1, 0], [0, 0, 1]]), y_pred).numpy().round(4)
+        array([0.    , 0.4663], dtype=float32)
+    """
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"categorical_focal_crossentropy: axis must be an int, got axis={axis!r}")
+    y_pred = _pred(y_pred)
+    target = _true(y_true, y_pred.dtype)
+    _same_shape("categorical_focal_crossentropy", target, y_pred)
+    if y_pred.shape[-1] == 1:
+        warnings.warn("categorical_focal_crossentropy: expected y_pred of shape (batch_size, num_classes) with "
+                      f"num_classes > 1, got y_pred.shape={y_pred.shape}; consider 'binary_crossentropy' for "
+                      "two classes", SyntaxWarning, stacklevel=2)
+    if label_smoothing:
+        target = (target * (1.0 - label_smoothing) + label_smoothing / target.shape[-1]).astype(y_pred.dtype)
+    if from_logits:
+        y_pred = _ops.softmax(y_pred, dim=axis)  # (..., C)
+    output = _ops.clamp(y_pred / _ops.sum(y_pred, dim=axis, keepdim=True), EPSILON, 1.0 - EPSILON)  # (..., C)
+    cce = _ops.log(output) * -target  # (..., C)
+    return _ops.sum((1.0 - output) ** gamma * alpha * cce, dim=axis)  # (...)
+
+
+def dice(y_true, y_pred, axis=None):
+    """Dice loss ``1 - 2 sum(t p) / (sum(t) + sum(p) + eps)`` over ``axis`` (None: everything).
+
+    Example:
+        >>> import numpy as np
+        >>> round(dice(np.array([[1.0, 0.0]]), np.array([[0.5, 0.5]], np.float32)).item(), 4)
+        0.5
+    """
+    y_pred = _pred(y_pred)
+    target = _true(y_true, y_pred.dtype)
+    intersection = _ops.sum(y_pred * target, dim=axis)  # (...) or ()
+    denominator = _ops.sum(y_pred, dim=axis) + target.sum(axis=axis) + EPSILON  # (...) or ()
+    return 1.0 - 2.0 * intersection / denominator
+
+
+def tversky(y_true, y_pred, alpha: float = 0.5, beta: float = 0.5, axis=None):
+    """Tversky loss ``1 - TP / (TP + alpha FP + beta FN + eps)`` over ``axis`` (None: everything), with
+    ``TP = sum(t p)``, ``FP = sum((1 - p) t)`` and ``FN = sum(p (1 - t))`` in Keras's (swapped) naming.
+
+    Example:
+        >>> import numpy as np
+        >>> round(tversky(np.array([[1.0, 0.0]]), np.array([[0.5, 0.5]], np.float32)).item(), 4)
+        0.5
+    """
+    y_pred = _pred(y_pred)
+    target = _true(y_true, y_pred.dtype)
+    intersection = _ops.sum(y_pred * target, dim=axis)  # (...) or ()
+    fp = _ops.sum((1.0 - y_pred) * target, dim=axis)  # (...) or ()
+    fn = _ops.sum(y_pred * (1.0 - target), dim=axis)  # (...) or ()
+    return 1.0 - intersection / (intersection + fp * alpha + fn * beta + EPSILON)
+
+
+def categorical_generalized_cross_entropy(y_true, y_pred, q: float):
+    """Generalized crossentropy (Zhang & Sabuncu, 2018) ``(1 - p_y**q) / q`` of integer labels ``y``.
+
+    Args:
+        y_true: ``(...)`` integer class labels.
+        y_pred: ``(..., C)`` probabilities.
+        q: in (0, 1): towards 0 the crossentropy, at 1 the mean absolute error.
+
+    Returns:
+        ``(...)`` Tensor, one loss per sample.
+
+    Example:
+        >>> import numpy as np
+        >>> y_pred = np.array([[0.2, 0.8]], np.float32)
+        >>> categorical_generalized_cross_entropy(np.array([1]), y_pred, q=0.5).numpy().round(4)
+        array([0.2111], dtype=float32)
+    """
+    y_pred = _pred(y_pred)
+    labels = array_of(y_true)
+    if labels.dtype.kind == "f":
+        labels = np.trunc(labels)  # Keras casts the labels to int
+    one_hot = _one_hot("categorical_generalized_cross_entropy", labels, y_pred.shape[-1], y_pred.dtype)  # (..., C)
+    p = _ops.sum(y_pred * one_hot, dim=-1)  # (...)
+    return (1.0 - p**q) / q
+
+
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
 mape = MAPE = mean_absolute_percentage_error
@@ -807,6 +959,49 @@ class CosineSimilarity(LossFunctionWrapper):
         super().__init__(cosine_similarity, reduction=reduction, name=name, dtype=dtype, axis=axis)
 
 
+class BinaryFocalCrossentropy(LossFunctionWrapper):
+    """:func:`binary_focal_crossentropy` with a reduction."""
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                 axis=-1, reduction="sum_over_batch_size", name="binary_focal_crossentropy", dtype=None):
+        super().__init__(binary_focal_crossentropy, reduction=reduction, name=name, dtype=dtype,
+                         apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+
+class CategoricalFocalCrossentropy(LossFunctionWrapper):
+    """:func:`categorical_focal_crossentropy` with a reduction."""
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy", dtype=None):
+        super().__init__(categorical_focal_crossentropy, reduction=reduction, name=name, dtype=dtype, alpha=alpha,
+                         gamma=gamma, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+
+class Dice(LossFunctionWrapper):
+    """:func:`dice` with a reduction."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None, dtype=None):
+        super().__init__(dice, reduction=reduction, name=name, dtype=dtype, axis=axis)
+
+
+class Tversky(LossFunctionWrapper):
+    """:func:`tversky` with a reduction."""
+
+    def __init__(self, alpha=0.5, beta=0.5, reduction="sum_over_batch_size", name="tversky", axis=None, dtype=None):
+        super().__init__(tversky, reduction=reduction, name=name, dtype=dtype, alpha=alpha, beta=beta, axis=axis)
+
+
+class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper):
+    """:func:`categorical_generalized_cross_entropy` with a reduction."""
+
+    def __init__(self, q=0.5, reduction="sum_over_batch_size", name="categorical_generalized_cross_entropy",
+                 dtype=None):
+        if isinstance(q, bool) or not isinstance(q, (int, float, np.integer, np.floating)) or not 0 < q < 1:
+            raise ValueError(f"CategoricalGeneralizedCrossEntropy: q must be in the interval (0, 1), got q={q!r}")
+        super().__init__(categorical_generalized_cross_entropy, reduction=reduction, name=name, dtype=dtype, q=q)
+
+
 # -- lookup ----------------------------------------------------------------------------------
 _FUNCTIONS = {
     "categorical_crossentropy": categorical_crossentropy,
@@ -821,13 +1016,17 @@ _FUNCTIONS = {
     "mean_absolute_error": mean_absolute_error, "mae": mean_absolute_error, "MAE": mean_absolute_error,
     "huber": huber, "hinge": hinge, "squared_hinge": squared_hinge, "categorical_hinge": categorical_hinge,
     "log_cosh": log_cosh, "poisson": poisson, "cosine_similarity": cosine_similarity,
+    "binary_focal_crossentropy": binary_focal_crossentropy,
+    "categorical_focal_crossentropy": categorical_focal_crossentropy, "dice": dice, "tversky": tversky,
+    "categorical_generalized_cross_entropy": categorical_generalized_cross_entropy,
 }
 _CLASSES = {
     cls.__name__: cls
     for cls in (CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
                 MeanSquaredError, MeanAbsoluteError, Huber, MeanAbsolutePercentageError,
                 MeanSquaredLogarithmicError, KLDivergence, Hinge, SquaredHinge, CategoricalHinge, LogCosh, Poisson,
-                CosineSimilarity)
+                CosineSimilarity, BinaryFocalCrossentropy, CategoricalFocalCrossentropy, Dice, Tversky,
+                CategoricalGeneralizedCrossEntropy)
 }
 
 

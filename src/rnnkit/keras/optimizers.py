@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import sys
 import warnings
 from collections.abc import Mapping
@@ -226,8 +227,9 @@ class Optimizer(optim.Optimizer, Configurable):
     ``min(c / (norm + 1e-6), 1)`` where Keras uses ``c / max(norm, c)``: the two agree to 1e-6 / norm.
 
     Args:
-        learning_rate: a float, a :class:`schedules.LearningRateSchedule` (serialized with the optimizer)
-            or any callable ``schedule(iterations) -> float`` (evaluated at the steps already taken).
+        learning_rate: a float, a :class:`schedules.LearningRateSchedule` (serialized with the optimizer;
+            called with ``iterations``, the steps already taken) or, as in Keras 3, any other callable
+            ``fn() -> float``, called with no arguments at every step (not serializable).
         weight_decay: decoupled weight decay ``w *= 1 - weight_decay * lr`` before each update.
         clipnorm: clip each gradient to this L2 norm.
         clipvalue: clip each gradient element to ``[-clipvalue, clipvalue]``.
@@ -290,13 +292,29 @@ class Optimizer(optim.Optimizer, Configurable):
     # -- learning rate -------------------------------------------------------------------------
     @property
     def learning_rate(self) -> float:
-        """The current learning rate (a schedule is evaluated at ``iterations``); settable."""
+        """The current learning rate, as Keras's ``_get_current_learning_rate``: a schedule is evaluated
+        at ``iterations``, any other callable is called with no arguments; settable."""
         lr = self._learning_rate
-        return float(lr(self.iterations)) if callable(lr) else lr
+        if isinstance(lr, schedules.LearningRateSchedule):
+            return float(lr(self.iterations))
+        return float(lr()) if callable(lr) else lr
 
     @learning_rate.setter
     def learning_rate(self, value: Any) -> None:
+        if isinstance(value, schedules.LearningRateSchedule):
+            self._learning_rate = value
+            return
         if callable(value):
+            try:
+                inspect.signature(value).bind()
+            except TypeError:
+                raise TypeError(
+                    f"{type(self).__name__}: a callable learning_rate is called with no arguments, as in Keras 3, "
+                    f"but {value!r} needs some; for a rate that depends on the step, pass a "
+                    "keras.optimizers.schedules.LearningRateSchedule (its __call__ gets the step)"
+                ) from None
+            except ValueError:  # a callable without an inspectable signature: Keras calls it as it is
+                pass
             self._learning_rate = value
             return
         if isinstance(self._learning_rate, schedules.LearningRateSchedule):
