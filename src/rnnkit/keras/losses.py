@@ -1018,7 +1018,6 @@ _FUNCTIONS = {
     "log_cosh": log_cosh, "poisson": poisson, "cosine_similarity": cosine_similarity,
     "binary_focal_crossentropy": binary_focal_crossentropy,
     "categorical_focal_crossentropy": categorical_focal_crossentropy, "dice": dice, "tversky": tversky,
-    "categorical_generalized_cross_entropy": categorical_generalized_cross_entropy,
 }
 _CLASSES = {
     cls.__name__: cls
@@ -1028,6 +1027,9 @@ _CLASSES = {
                 CosineSimilarity, BinaryFocalCrossentropy, CategoricalFocalCrossentropy, Dice, Tversky,
                 CategoricalGeneralizedCrossEntropy)
 }
+
+# Keras 3.15 exports these classes but keras.losses.get does not know their names (configs still name them)
+_CONFIG_ONLY = ("CategoricalGeneralizedCrossEntropy",)
 
 
 def get(identifier: Any) -> Callable | Loss | None:
@@ -1044,10 +1046,11 @@ def get(identifier: Any) -> Callable | Loss | None:
     if isinstance(identifier, str):
         if identifier in _FUNCTIONS:
             return _FUNCTIONS[identifier]
-        if identifier in _CLASSES:
+        if identifier in _CLASSES and identifier not in _CONFIG_ONLY:
             return _CLASSES[identifier]()
         raise ValueError(
-            f"loss: unknown loss {identifier!r}; expected one of {sorted(set(_FUNCTIONS) | set(_CLASSES))}, "
+            f"loss: unknown loss {identifier!r}; expected one of "
+            f"{sorted(set(_FUNCTIONS) | set(_CLASSES) - set(_CONFIG_ONLY))}, "
             "a keras.losses.Loss object or a callable(y_true, y_pred)"
         )
     if isinstance(identifier, type) and issubclass(identifier, Loss):
