@@ -305,6 +305,7 @@ OPTIMIZERS = {
     "Nadam": lambda K: K.optimizers.Nadam(0.01),
     "Lion": lambda K: K.optimizers.Lion(0.001),
     "Ftrl": lambda K: K.optimizers.Ftrl(0.05),
+    "Adafactor": lambda K: K.optimizers.Adafactor(0.05),
 }
 
 

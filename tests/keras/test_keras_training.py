@@ -64,6 +64,9 @@ OPTIMIZER_CASES = [
     ("Ftrl", {"learning_rate": 0.1}),
     ("Ftrl", {"learning_rate": 0.1, "l1_regularization_strength": 0.01, "l2_regularization_strength": 0.1,
               "l2_shrinkage_regularization_strength": 0.05, "beta": 0.2}),
+    ("Adafactor", {"learning_rate": 0.1}),
+    ("Adafactor", {"learning_rate": 0.5, "beta_2_decay": -0.5, "epsilon_2": 0.01, "clip_threshold": 0.5,
+                   "relative_step": False}),
 ]
 
 
@@ -72,7 +75,7 @@ def test_optimizer_update_rules_match_keras(K, name, kwargs):
     import torch
 
     rng = np.random.default_rng(1)
-    start = [rng.normal(size=s).astype(np.float32) for s in [(4, 3), (3,)]]
+    start = [rng.normal(size=s).astype(np.float32) for s in [(4, 3), (3,), (2, 3, 2)]]
     grads = [[3 * rng.normal(size=w.shape).astype(np.float32) for w in start] for _ in range(5)]
     ours = [Tensor(w.copy()) for w in start]
     theirs = [K.Variable(w.copy()) for w in start]

@@ -48,9 +48,9 @@ from rnnkit.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_
 from rnnkit.optim.sgd import sgd as _torch_sgd
 
 __all__ = [
-    "Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "AdamW", "Adadelta", "Adamax", "Nadam", "Lion", "Ftrl",
+    "Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "AdamW", "Adadelta", "Adamax", "Nadam", "Lion", "Ftrl", "Adafactor",
     "keras_sgd_momentum", "keras_rmsprop", "keras_adagrad", "keras_adam", "keras_adadelta", "keras_adamax",
-    "keras_nadam", "keras_lion", "keras_ftrl",
+    "keras_nadam", "keras_lion", "keras_ftrl", "keras_adafactor",
     "get", "serialize", "deserialize", "schedules",
 ]
 
@@ -187,6 +187,53 @@ def keras_adam(w, g, m, v, v_hat, *, lr: float, beta_1: float, beta_2: float, ep
         np.maximum(v_hat, v, out=v_hat)  # (*P)
         v = v_hat
     w -= m * alpha / (np.sqrt(v) + epsilon)  # (*P)
+
+
+def keras_adafactor(w, g, r, c, v, *, lr: float, step: int, beta_2_decay: float, epsilon_1: float,
+                    epsilon_2: float, clip_threshold: float) -> None:
+    """Keras's Adafactor (Shazeer & Stern, 2018): factored second moments for variables of rank >= 2.
+
+    Equations (``t`` = step from 1, ``rms(x) = sqrt(mean(x**2))``, ``b = 1 - t**beta_2_decay``)::
+
+        alpha = max(epsilon_2, rms(w)) * min(lr, 1 / sqrt(t))
+        G     = g**2 + epsilon_1
+        r     = b r + (1 - b) mean(G, -1);  c = b c + (1 - b) mean(G, -2)      (rank >= 2)
+        v     = (r / mean(r, -1))[..., None] * c[..., None, :]                  (rank >= 2)
+        v     = b v + (1 - b) G                                                 (otherwise)
+        u     = g / sqrt(v);   w = w - alpha * u / max(1, rms(u) / clip_threshold)
+
+    Args:
+        w: ``(*P)`` variable, updated in place.
+        g: ``(*P)`` gradient.
+        r: ``P[:-1]`` row statistics, updated in place (rank >= 2; otherwise unused).
+        c: ``P[:-2] + P[-1:]`` column statistics, updated in place (rank >= 2; otherwise unused).
+        v: ``(*P)`` second-moment estimate, updated in place.
+        lr, beta_2_decay, epsilon_1, epsilon_2, clip_threshold: as :class:`Adafactor`.
+        step: the number of this step, 1 for the first.
+
+    Example:
+        >>> w, v = np.array([1.0, -1.0]), np.zeros(2)
+        >>> keras_adafactor(w, np.array([0.5, 0.5]), None, None, v, lr=0.1, step=1, beta_2_decay=-0.8,
+        ...                 epsilon_1=1e-30, epsilon_2=1e-3, clip_threshold=1.0)
+        >>> w
+        array([ 0.9, -1.1])
+    """
+    dtype = w.dtype.type
+    t = dtype(step)
+    alpha = max(dtype(epsilon_2), np.sqrt(np.mean(w * w))) * min(dtype(lr), 1 / np.sqrt(t))  # scalar
+    beta = 1 - t ** dtype(beta_2_decay)  # scalar
+    squared = g * g + dtype(epsilon_1)  # (*P)
+    if w.ndim >= 2:
+        r *= beta
+        r += (1 - beta) * squared.mean(axis=-1)  # P[:-1]
+        c *= beta
+        c += (1 - beta) * squared.mean(axis=-2)  # P[:-2] + P[-1:]
+        v[...] = (r / r.mean(axis=-1, keepdims=True))[..., None] * c[..., None, :]  # (*P)
+    else:
+        v *= beta
+        v += (1 - beta) * squared  # (*P)
+    u = g / np.sqrt(v)  # (*P)
+    w -= alpha * (u / max(dtype(1), np.sqrt(np.mean(u * u)) / dtype(clip_threshold)))  # (*P)
 
 
 def _in_range(owner: str, name: str, value: Any, low: float, high: float, *, open_high: bool = False) -> float:
@@ -831,9 +878,39 @@ class Ftrl(Optimizer):
                 "beta": self.beta}
 
 
+class Adafactor(Optimizer):
+    """Keras's Adafactor (:func:`keras_adafactor`); defaults learning_rate=0.001, beta_2_decay=-0.8,
+    epsilon_1=1e-30, epsilon_2=1e-3, clip_threshold=1.0. ``relative_step`` is kept for Keras's config:
+    Keras 3.15's update caps the step size by ``1 / sqrt(t)`` either way."""
+
+    # the slots in the order of Keras's variables: each group interleaved per model variable
+    keras_variable_groups = (("r", "c", "v"),)
+
+    def __init__(self, learning_rate=None, beta_2_decay=-0.8, epsilon_1=1e-30, epsilon_2=1e-3, clip_threshold=1.0,
+                 relative_step=True, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_2_decay, self.epsilon_1, self.epsilon_2 = beta_2_decay, epsilon_1, epsilon_2
+        self.clip_threshold, self.relative_step = clip_threshold, relative_step
+
+    def _init_state(self, w, group):
+        if w.ndim < 2:  # Keras keeps two scalar zeros in place of the factored statistics
+            return {"r": np.zeros((), w.dtype), "c": np.zeros((), w.dtype), "v": np.zeros_like(w)}
+        return {"r": np.zeros(w.shape[:-1], w.dtype), "c": np.zeros(w.shape[:-2] + w.shape[-1:], w.dtype),
+                "v": np.zeros_like(w)}
+
+    def _rule(self, w, g, slots, lr, step):
+        keras_adafactor(w, g, slots["r"], slots["c"], slots["v"], lr=lr, step=step, beta_2_decay=self.beta_2_decay,
+                        epsilon_1=self.epsilon_1, epsilon_2=self.epsilon_2, clip_threshold=self.clip_threshold)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_2_decay": self.beta_2_decay, "epsilon_1": self.epsilon_1,
+                "epsilon_2": self.epsilon_2, "clip_threshold": self.clip_threshold,
+                "relative_step": self.relative_step}
+
+
 # -- lookup ----------------------------------------------------------------------------------------
 _CLASSES = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adagrad, Adam, AdamW, Adadelta, Adamax, Nadam,
-                                                  Lion, Ftrl)}
+                                                  Lion, Ftrl, Adafactor)}
 
 
 def get(identifier: Any) -> Optimizer:
