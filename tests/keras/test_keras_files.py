@@ -306,6 +306,8 @@ OPTIMIZERS = {
     "Lion": lambda K: K.optimizers.Lion(0.001),
     "Ftrl": lambda K: K.optimizers.Ftrl(0.05),
     "Adafactor": lambda K: K.optimizers.Adafactor(0.05),
+    "Lamb": lambda K: K.optimizers.Lamb(0.01),
+    "ScheduleFreeAdamW": lambda K: K.optimizers.ScheduleFreeAdamW(0.01, warmup_steps=2),
 }
 
 

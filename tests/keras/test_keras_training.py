@@ -67,6 +67,10 @@ OPTIMIZER_CASES = [
     ("Adafactor", {"learning_rate": 0.1}),
     ("Adafactor", {"learning_rate": 0.5, "beta_2_decay": -0.5, "epsilon_2": 0.01, "clip_threshold": 0.5,
                    "relative_step": False}),
+    ("Lamb", {"learning_rate": 0.01}),
+    ("Lamb", {"learning_rate": 0.05, "beta_1": 0.8, "weight_decay": 0.1}),
+    ("ScheduleFreeAdamW", {}),
+    ("ScheduleFreeAdamW", {"learning_rate": 0.05, "warmup_steps": 3, "beta_1": 0.8, "clipnorm": 1.0}),
 ]
 
 

@@ -49,8 +49,10 @@ from rnnkit.optim.sgd import sgd as _torch_sgd
 
 __all__ = [
     "Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "AdamW", "Adadelta", "Adamax", "Nadam", "Lion", "Ftrl", "Adafactor",
+    "Lamb", "ScheduleFreeAdamW",
     "keras_sgd_momentum", "keras_rmsprop", "keras_adagrad", "keras_adam", "keras_adadelta", "keras_adamax",
-    "keras_nadam", "keras_lion", "keras_ftrl", "keras_adafactor",
+    "keras_nadam", "keras_lion", "keras_ftrl", "keras_adafactor", "keras_lamb",
+    "keras_schedule_free_adamw",
     "get", "serialize", "deserialize", "schedules",
 ]
 
@@ -234,6 +236,69 @@ def keras_adafactor(w, g, r, c, v, *, lr: float, step: int, beta_2_decay: float,
         v += (1 - beta) * squared  # (*P)
     u = g / np.sqrt(v)  # (*P)
     w -= alpha * (u / max(dtype(1), np.sqrt(np.mean(u * u)) / dtype(clip_threshold)))  # (*P)
+
+
+def keras_lamb(w, g, m, v, *, lr: float, beta_1: float, beta_2: float, epsilon: float, step: int) -> None:
+    """Keras's Lamb (You et al., 2019): Adam's direction scaled by the layer-wise trust ratio.
+
+    Equations (``t`` = step from 1)::
+
+        m = m + (g - m)(1 - beta_1);   v = v + (g**2 - v)(1 - beta_2)
+        u = (m / (1 - beta_1**t)) / (sqrt(v / (1 - beta_2**t)) + eps)
+        w = w - ratio * lr * u,   ratio = ||w|| / ||u||  (1 when either norm is 0)
+
+    Example:
+        >>> w, m, v = np.array([3.0, 4.0]), np.zeros(2), np.zeros(2)
+        >>> keras_lamb(w, np.array([1.0, 1.0]), m, v, lr=0.1, beta_1=0.9, beta_2=0.999, epsilon=0.0, step=1)
+        >>> w.round(4)
+        array([2.6464, 3.6464])
+    """
+    dtype = w.dtype.type
+    t = dtype(step)
+    m += (g - m) * (1 - beta_1)  # (*P)
+    v += (g * g - v) * (1 - beta_2)  # (*P)
+    update = (m / (1 - dtype(beta_1) ** t)) / (np.sqrt(v / (1 - dtype(beta_2) ** t)) + dtype(epsilon))  # (*P)
+    w_norm, u_norm = np.sqrt(np.sum(w * w)), np.sqrt(np.sum(update * update))  # scalars
+    ratio = w_norm / u_norm if w_norm > 0 and u_norm > 0 else dtype(1)
+    w -= ratio * dtype(lr) * update  # (*P)
+
+
+def keras_schedule_free_adamw(w, g, z, v, *, lr: float, beta_1: float, beta_2: float, epsilon: float, step: int,
+                              warmup_steps: int) -> None:
+    """Keras's schedule-free AdamW (Defazio et al., 2024): ``z`` (Keras's "momentum", the variable's value at
+    the first step) takes Adam-scaled steps, the average ``x`` of the ``z`` iterates is kept implicitly, and
+    the variable holds their interpolation ``y``.
+
+    Equations (``t`` = step from 1, ``lr_t = lr * min(t / warmup_steps, 1)``)::
+
+        v     = v + (g**2 - v)(1 - beta_2)
+        z     = z - lr_t g / (sqrt(v / (1 - beta_2**t)) + eps)
+        x_old = (y - (1 - beta_1) z) / beta_1
+        x     = (1 - 1/t) x_old + z / t;    y = (1 - beta_1) z + beta_1 x
+
+    ``x_old`` uses the updated ``z``, as Keras 3.15 computes it on its torch backend (its
+    ``momentum.value`` there is the buffer that ``assign_sub`` then updates in place; the paper, and
+    Keras on other backends, take ``z`` from before the step): rnnkit follows the torch backend, the
+    reference of its parity tests.
+
+    Example:
+        >>> w, v = np.array([1.0]), np.zeros(1)
+        >>> z = w.copy()
+        >>> keras_schedule_free_adamw(w, np.array([2.0]), z, v, lr=0.1, beta_1=0.9, beta_2=0.999, epsilon=0.0,
+        ...                           step=1, warmup_steps=0)
+        >>> w.round(6), z.round(6)
+        (array([0.9]), array([0.9]))
+    """
+    dtype = w.dtype.type
+    t = dtype(step)
+    if warmup_steps > 0:
+        lr = dtype(lr) * min(t / dtype(warmup_steps), dtype(1))
+    v += (g * g - v) * (1 - beta_2)  # (*P)
+    z -= dtype(lr) * g / (np.sqrt(v / (1 - dtype(beta_2) ** t)) + dtype(epsilon))  # (*P)
+    weight = 1 / t
+    x_old = (w - (1 - dtype(beta_1)) * z) / dtype(beta_1)  # (*P)
+    x_new = (1 - weight) * x_old + weight * z  # (*P)
+    w[...] = (1 - dtype(beta_1)) * z + dtype(beta_1) * x_new  # (*P)
 
 
 def _in_range(owner: str, name: str, value: Any, low: float, high: float, *, open_high: bool = False) -> float:
@@ -908,9 +973,55 @@ class Adafactor(Optimizer):
                 "relative_step": self.relative_step}
 
 
+class Lamb(Optimizer):
+    """Keras's Lamb (:func:`keras_lamb`); defaults learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7."""
+
+    # the slots in the order of Keras's variables: each group interleaved per model variable
+    keras_variable_groups = (("momentum", "velocity"),)
+
+    def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    def _init_state(self, w, group):
+        return {"momentum": np.zeros_like(w), "velocity": np.zeros_like(w)}
+
+    def _rule(self, w, g, slots, lr, step):
+        keras_lamb(w, g, slots["momentum"], slots["velocity"], lr=lr, beta_1=self.beta_1, beta_2=self.beta_2,
+                   epsilon=self.epsilon, step=step)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class ScheduleFreeAdamW(Optimizer):
+    """Keras's schedule-free AdamW (:func:`keras_schedule_free_adamw`); defaults learning_rate=0.0025,
+    beta_1=0.9, beta_2=0.999, epsilon=1e-8, warmup_steps=0. Its "momentum" starts as a copy of the variable."""
+
+    _DEFAULT_LR = 0.0025
+    # the slots in the order of Keras's variables: each group interleaved per model variable
+    keras_variable_groups = (("momentum", "velocity"),)
+
+    def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=1e-8, warmup_steps=0, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon, self.warmup_steps = beta_1, beta_2, epsilon, warmup_steps
+
+    def _init_state(self, w, group):
+        return {"momentum": w.copy(), "velocity": np.zeros_like(w)}
+
+    def _rule(self, w, g, slots, lr, step):
+        keras_schedule_free_adamw(w, g, slots["momentum"], slots["velocity"], lr=lr, beta_1=self.beta_1,
+                                  beta_2=self.beta_2, epsilon=self.epsilon, step=step, warmup_steps=self.warmup_steps)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "warmup_steps": self.warmup_steps}
+
+
 # -- lookup ----------------------------------------------------------------------------------------
 _CLASSES = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adagrad, Adam, AdamW, Adadelta, Adamax, Nadam,
-                                                  Lion, Ftrl, Adafactor)}
+                                                  Lion, Ftrl, Adafactor, ScheduleFreeAdamW, Lamb)}
+_CONFIG_ONLY = ("lamb",)  # Keras 3.15 exports Lamb, but keras.optimizers.get does not know its name
 
 
 def get(identifier: Any) -> Optimizer:
@@ -925,9 +1036,10 @@ def get(identifier: Any) -> Optimizer:
     if isinstance(identifier, dict):
         return deserialize(identifier)
     if isinstance(identifier, str):
-        cls = _CLASSES.get(identifier.lower())
+        cls = None if identifier.lower() in _CONFIG_ONLY else _CLASSES.get(identifier.lower())
         if cls is None:
-            raise ValueError(f"optimizer: unknown optimizer {identifier!r}; expected one of {sorted(_CLASSES)}")
+            raise ValueError(f"optimizer: unknown optimizer {identifier!r}; expected one of "
+                             f"{sorted(set(_CLASSES) - set(_CONFIG_ONLY))}")
         return cls()
     if isinstance(identifier, type) and issubclass(identifier, Optimizer):
         return identifier()
