@@ -306,7 +306,8 @@ def test_new_losses_value_and_gradient_match_keras(K, name, kwargs, kind, weight
     expected.backward()
     assert value.item() == pytest.approx(expected.item(), rel=1e-6, abs=1e-6)
     np.testing.assert_allclose(mine.grad, theirs.grad.numpy(), rtol=1e-5, atol=1e-7)
-    ours_config, theirs_config = getattr(rk.losses, name)(**kwargs).get_config(), getattr(K.losses, name)(**kwargs).get_config()
+    ours_config = getattr(rk.losses, name)(**kwargs).get_config()
+    theirs_config = getattr(K.losses, name)(**kwargs).get_config()
     # Keras leaves some arguments (CosineSimilarity's and SparseCategoricalCrossentropy's axis) out of its config
     assert {k: ours_config[k] for k in theirs_config if k != "dtype"} == {k: v for k, v in theirs_config.items()
                                                                          if k != "dtype"}
