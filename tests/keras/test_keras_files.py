@@ -308,6 +308,7 @@ OPTIMIZERS = {
     "Adafactor": lambda K: K.optimizers.Adafactor(0.05),
     "Lamb": lambda K: K.optimizers.Lamb(0.01),
     "ScheduleFreeAdamW": lambda K: K.optimizers.ScheduleFreeAdamW(0.01, warmup_steps=2),
+    "Muon": lambda K: K.optimizers.Muon(0.01, exclude_layers=["dense"]),
 }
 
 

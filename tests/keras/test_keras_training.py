@@ -71,6 +71,9 @@ OPTIMIZER_CASES = [
     ("Lamb", {"learning_rate": 0.05, "beta_1": 0.8, "weight_decay": 0.1}),
     ("ScheduleFreeAdamW", {}),
     ("ScheduleFreeAdamW", {"learning_rate": 0.05, "warmup_steps": 3, "beta_1": 0.8, "clipnorm": 1.0}),
+    ("Muon", {"learning_rate": 0.01}),
+    ("Muon", {"learning_rate": 0.05, "nesterov": False, "rms_rate": None, "adam_lr_ratio": 0.5,
+              "weight_decay": 0.1, "adam_weight_decay": 0.0, "ns_steps": 3}),
 ]
 
 

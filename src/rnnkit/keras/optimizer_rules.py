@@ -30,6 +30,8 @@ __all__ = [
     "keras_nadam",
     "keras_lion",
     "keras_ftrl",
+    "newton_schulz5",
+    "keras_muon",
 ]
 
 
@@ -338,3 +340,65 @@ def keras_ftrl(w, g, accum, linear, *, lr: float, lr_power: float, l1: float, l2
     quadratic = new_accum ** -lr_power / lr + 2 * l2
     w[...] = (np.clip(linear, -l1, l1) - linear) / quadratic
     accum[...] = new_accum
+
+
+def newton_schulz5(x: np.ndarray, steps: int, a: float, b: float, c: float) -> np.ndarray:
+    """Keras's ``zeropower_via_newtonschulz5``: an approximate orthogonalisation of a matrix.
+
+    Equations (on the last two axes, transposed first when there are more rows than columns)::
+
+        X = X / (||X||_F + 1e-7)
+        repeat steps:  A = X X^T;  X = a X + (b A + c A A) X
+
+    Args:
+        x: ``(..., m, n)`` matrix.
+        steps: the number of iterations.
+        a, b, c: the quintic's coefficients.
+
+    Returns:
+        ``(..., m, n)`` array.
+
+    Example:
+        >>> newton_schulz5(np.array([[3.0, 0.0], [0.0, 1.0]]), 5, 3.4445, -4.775, 2.0315).round(2)
+        array([[0.75, 0.  ],
+               [0.  , 1.13]])
+    """
+    if x.ndim < 2:
+        raise ValueError(f"newton_schulz5: expected a gradient or momentum of rank >= 2, got shape {x.shape}")
+    dtype = x.dtype.type
+    tall = x.shape[-2] > x.shape[-1]
+    if tall:
+        x = np.swapaxes(x, -1, -2)
+    x = x / (np.sqrt(np.sum(x * x, axis=(-2, -1), keepdims=True)) + dtype(1e-7))  # (..., m, n)
+    for _ in range(steps):
+        gram = x @ np.swapaxes(x, -1, -2)  # (..., m, m)
+        x = dtype(a) * x + (dtype(b) * gram + dtype(c) * gram @ gram) @ x  # (..., m, n)
+    return np.swapaxes(x, -1, -2) if tall else x
+
+
+def keras_muon(w, g, m, *, lr: float, momentum: float, nesterov: bool, ns_steps: int, a: float, b: float, c: float,
+               rms_rate: float | None) -> None:
+    """Keras's Muon step for a matrix (Jordan et al., 2024): momentum, then the orthogonalised direction.
+
+    Equations::
+
+        m = momentum m + g
+        d = g + momentum m   (nesterov)   |   m   (otherwise)
+        u = lr * newton_schulz5(d)
+        w = w - u * sqrt(max(rows, columns)) * rms_rate      (w - u when rms_rate is None)
+
+    Example:
+        >>> w, m = np.eye(2), np.zeros((2, 2))
+        >>> keras_muon(w, np.eye(2), m, lr=0.1, momentum=0.95, nesterov=False, ns_steps=5, a=3.4445,
+        ...            b=-4.775, c=2.0315, rms_rate=None)
+        >>> w.round(3)
+        array([[0.889, 0.   ],
+               [0.   , 0.889]])
+    """
+    dtype = w.dtype.type
+    m += g + m * dtype(momentum - 1)  # (*P)
+    direction = g + dtype(momentum) * m if nesterov else m  # (*P)
+    update = dtype(lr) * newton_schulz5(direction, ns_steps, a, b, c)  # (*P)
+    if rms_rate is not None:
+        update = update * np.sqrt(dtype(max(update.shape[0], update.shape[1]))) * dtype(rms_rate)
+    w -= update  # (*P)

@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 import warnings
 from collections.abc import Mapping
@@ -46,17 +47,17 @@ from rnnkit.keras import schedules
 from rnnkit.keras._registry import Configurable, class_config
 from rnnkit.keras._registry import snake_per_capital as _snake
 from rnnkit.keras.optimizer_rules import (keras_adadelta, keras_adafactor, keras_adagrad, keras_adam, keras_adamax,
-                                          keras_ftrl, keras_lamb, keras_lion, keras_nadam, keras_rmsprop,
-                                          keras_schedule_free_adamw, keras_sgd_momentum)
+                                          keras_ftrl, keras_lamb, keras_lion, keras_muon, keras_nadam, keras_rmsprop,
+                                          keras_schedule_free_adamw, keras_sgd_momentum, newton_schulz5)
 from rnnkit.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_
 from rnnkit.optim.sgd import sgd as _torch_sgd
 
 __all__ = [
     "Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "AdamW", "Adadelta", "Adamax", "Nadam", "Lion", "Ftrl",
-    "Adafactor", "Lamb", "ScheduleFreeAdamW",
+    "Adafactor", "Lamb", "ScheduleFreeAdamW", "Muon",
     "keras_sgd_momentum", "keras_rmsprop", "keras_adagrad", "keras_adam", "keras_adadelta", "keras_adamax",
     "keras_nadam", "keras_lion", "keras_ftrl", "keras_adafactor", "keras_lamb",
-    "keras_schedule_free_adamw",
+    "keras_schedule_free_adamw", "keras_muon", "newton_schulz5",
     "get", "serialize", "deserialize", "schedules",
 ]
 
@@ -229,6 +230,10 @@ class Optimizer(optim.Optimizer, Configurable):
         """Every variable seen so far, in the order they were first seen."""
         return [variable for group in self.param_groups for variable in group["params"]]
 
+    def _weight_decay_of(self, variable: Any) -> float | None:
+        """The decoupled weight decay of ``variable`` (``weight_decay`` for every variable; see Muon)."""
+        return self.weight_decay
+
     def _rule(self, w: np.ndarray, g: np.ndarray, state: dict, lr: float, step: int) -> None:  # pragma: no cover
         """Keras's update of one variable ``w`` (in place) with its buffers ``state``; ``step`` counts from 1."""
         raise NotImplementedError
@@ -335,8 +340,9 @@ class Optimizer(optim.Optimizer, Configurable):
         step = self.iterations + 1
         for g, v in zip(clipped, (v for _, v in pairs)):
             w = np.asarray(v.data)
-            if self.weight_decay:
-                w *= 1 - np.asarray(self.weight_decay, w.dtype) * np.asarray(lr, w.dtype)  # (*P)
+            decay = self._weight_decay_of(v)
+            if decay:
+                w *= 1 - np.asarray(decay, w.dtype) * np.asarray(lr, w.dtype)  # (*P)
             self._rule(w, g, self.state[v], lr, step)
         self.iterations += 1
 
@@ -714,9 +720,75 @@ class ScheduleFreeAdamW(Optimizer):
                 "warmup_steps": self.warmup_steps}
 
 
+class Muon(Optimizer):
+    """Keras's Muon: :func:`keras_muon` for matrices, Keras's AdamW rule for the rest.
+
+    A variable takes the AdamW rule (learning rate ``learning_rate * adam_lr_ratio``, decay
+    ``adam_weight_decay``) when it is not 2-D, when ``exclude_embeddings`` and its path contains
+    "embedding", or when one of the ``exclude_layers`` regular expressions matches its path
+    (rnnkit's paths are ``layer/weight``, e.g. ``lstm/kernel``; Keras's also name the model and the
+    cell, ``sequential/lstm/lstm_cell/kernel``); the others take the Muon rule with decay ``weight_decay``.
+    Defaults as Keras's: learning_rate=0.001, adam_beta_1=0.9, adam_beta_2=0.999, adam_weight_decay=0.004,
+    epsilon=1e-7, weight_decay=0.004, momentum=0.95, ns_steps=5, nesterov=True, rms_rate=0.2,
+    muon_a=3.4445, muon_b=-4.775, muon_c=2.0315, adam_lr_ratio=1.
+    """
+
+    # the slots in the order of Keras's variables: each group interleaved per model variable
+    keras_variable_groups = (("momentum", "velocity"),)
+
+    def __init__(self, learning_rate=None, adam_beta_1=0.9, adam_beta_2=0.999, adam_weight_decay=0.004,
+                 epsilon=1e-7, weight_decay=0.004, exclude_layers=None, exclude_embeddings=True, muon_a=3.4445,
+                 muon_b=-4.775, muon_c=2.0315, adam_lr_ratio=1, momentum=0.95, ns_steps=5, nesterov=True,
+                 rms_rate=0.2, **kwargs):
+        if isinstance(ns_steps, bool) or not isinstance(ns_steps, (int, np.integer)) or ns_steps < 0:
+            raise ValueError(f"Muon: ns_steps must be a non-negative int, got ns_steps={ns_steps!r}")
+        super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
+        self.adam_beta_1, self.adam_beta_2, self.epsilon = adam_beta_1, adam_beta_2, epsilon
+        self.muon_a, self.muon_b, self.muon_c = muon_a, muon_b, muon_c
+        self.adam_lr_ratio, self.momentum, self.ns_steps, self.nesterov = adam_lr_ratio, momentum, ns_steps, nesterov
+        self.exclude_embeddings, self.exclude_layers = exclude_embeddings, list(exclude_layers or [])
+        self.adam_weight_decay, self.rms_rate = adam_weight_decay, rms_rate
+
+    def _uses_adamw(self, variable: Any) -> bool:
+        """Keras's ``_should_use_adamw``: not a matrix, an embedding, or a path an ``exclude_layers`` pattern finds."""
+        path = str(getattr(variable, "path", getattr(variable, "name", "")) or "")
+        if np.ndim(variable.data) != 2:
+            return True
+        if self.exclude_embeddings and "embedding" in path.lower():
+            return True
+        return any(re.search(pattern, path) for pattern in self.exclude_layers)
+
+    def _state_for(self, variable, group):
+        state = self.state[variable]
+        if not state:
+            w = np.asarray(variable.data)
+            state.update({"momentum": np.zeros_like(w),
+                          "velocity": np.zeros_like(w) if self._uses_adamw(variable) else None})
+        return state
+
+    def _weight_decay_of(self, variable):
+        return self.adam_weight_decay if self.state[variable]["velocity"] is not None else self.weight_decay
+
+    def _rule(self, w, g, slots, lr, step):
+        if slots["velocity"] is not None:
+            keras_adam(w, g, slots["momentum"], slots["velocity"], None, lr=lr * self.adam_lr_ratio,
+                       beta_1=self.adam_beta_1, beta_2=self.adam_beta_2, epsilon=self.epsilon, step=step)
+        else:
+            keras_muon(w, g, slots["momentum"], lr=lr, momentum=self.momentum, nesterov=self.nesterov,
+                       ns_steps=self.ns_steps, a=self.muon_a, b=self.muon_b, c=self.muon_c, rms_rate=self.rms_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "adam_beta_1": self.adam_beta_1, "adam_beta_2": self.adam_beta_2,
+                "epsilon": self.epsilon, "exclude_layers": self.exclude_layers, "muon_a": self.muon_a,
+                "muon_b": self.muon_b, "muon_c": self.muon_c, "adam_lr_ratio": self.adam_lr_ratio,
+                "momentum": self.momentum, "ns_steps": self.ns_steps, "nesterov": self.nesterov,
+                "exclude_embeddings": self.exclude_embeddings, "adam_weight_decay": self.adam_weight_decay,
+                "rms_rate": self.rms_rate}
+
+
 # -- lookup ----------------------------------------------------------------------------------------
 _CLASSES = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adagrad, Adam, AdamW, Adadelta, Adamax, Nadam,
-                                                  Lion, Ftrl, Adafactor, ScheduleFreeAdamW, Lamb)}
+                                                  Lion, Ftrl, Adafactor, ScheduleFreeAdamW, Lamb, Muon)}
 _CONFIG_ONLY = ("lamb",)  # Keras 3.15 exports Lamb, but keras.optimizers.get does not know its name
 
 
