@@ -331,3 +331,58 @@ def test_new_loss_names_compile_and_train_as_keras(K, name):
     np.testing.assert_allclose(mine.history["loss"], ref.history["loss"], rtol=1e-5)
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, _to_numpy(b), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_ctc_loss_value_and_gradient_match_keras(K, weighted):
+    """CTC of (B, T, C) logits against 0-padded labels: repeats, a short label and an empty one."""
+    import torch
+
+    from rnnkit._tensor import Tensor
+
+    rng = np.random.default_rng(29)
+    logits = (2 * rng.normal(size=(4, 7, 5))).astype(np.float32)
+    labels = np.array([[1, 2, 2], [3, 0, 0], [4, 4, 1], [0, 0, 0]])
+    weights = rng.random(4).astype(np.float32) if weighted else None
+    mine = Tensor(logits.copy(), requires_grad=True)
+    value = rk.losses.CTC()(labels, mine, sample_weight=weights)
+    value.backward()
+    theirs = torch.tensor(logits.copy(), requires_grad=True)
+    expected = K.losses.CTC()(labels, theirs, sample_weight=weights)
+    expected.backward()
+    assert value.item() == pytest.approx(expected.item(), rel=1e-6)
+    np.testing.assert_allclose(mine.grad, theirs.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rk.losses.ctc(labels, logits).numpy(), _to_numpy(K.losses.ctc(labels, logits)),
+                               rtol=1e-6)
+    impossible = rk.losses.ctc(np.array([[1, 1, 1]]), logits[:1, :3])  # needs 5 steps: inf, as torch
+    assert np.isinf(impossible.numpy()).all()
+    with pytest.raises(ValueError, match="y_pred"):
+        rk.losses.ctc(labels, logits[:, 0])
+    with pytest.raises(ValueError, match="labels in"):
+        rk.losses.ctc(labels + 3, logits)
+
+
+@pytest.mark.parametrize("kwargs,labels", [({}, [0, 0, 1, 1, 2, 2, 0, 1]),
+                                           ({"gamma": 2.0, "margin": 0.25}, [0, 0, 1, 1, 2, 2, 0, 1]),
+                                           ({"remove_diagonal": False, "gamma": 10.0}, [0, 1, 0, 1, 0, 1, 0, 1]),
+                                           ({"gamma": 5.0}, [0, 0, 1, 1, 2, 0, 1, 3])])  # singletons: masked
+def test_circle_loss_value_and_gradient_match_keras(K, kwargs, labels):
+    import torch
+
+    from rnnkit._tensor import Tensor
+
+    rng = np.random.default_rng(30)
+    embeddings = rng.normal(size=(8, 4)).astype(np.float32)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    labels = np.array(labels)
+    weights = np.linspace(0.5, 1.0, 8).astype(np.float32)
+    mine = Tensor(embeddings.copy(), requires_grad=True)
+    value = rk.losses.Circle(**kwargs)(labels, mine, sample_weight=weights)
+    value.backward()
+    theirs = torch.tensor(embeddings.copy(), requires_grad=True)
+    expected = K.losses.Circle(**kwargs)(labels, theirs, sample_weight=weights)
+    expected.backward()
+    assert value.item() == pytest.approx(expected.item(), rel=1e-6)
+    np.testing.assert_allclose(mine.grad, theirs.grad.numpy(), rtol=1e-5, atol=1e-5)
+    theirs_config = K.losses.Circle(**kwargs).get_config()
+    assert rk.losses.Circle(**kwargs).get_config() == {k: v for k, v in theirs_config.items() if k != "dtype"}
