@@ -386,3 +386,27 @@ def test_circle_loss_value_and_gradient_match_keras(K, kwargs, labels):
     np.testing.assert_allclose(mine.grad, theirs.grad.numpy(), rtol=1e-5, atol=1e-5)
     theirs_config = K.losses.Circle(**kwargs).get_config()
     assert rk.losses.Circle(**kwargs).get_config() == {k: v for k, v in theirs_config.items() if k != "dtype"}
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_class_metrics_by_name_in_compile_match_keras(K, sparse):
+    """A softmax classifier with metrics given by Keras's names (one-hot or integer labels)."""
+    rng = np.random.default_rng(33)
+    x = rng.normal(size=(40, 5)).astype(np.float32)
+    labels = rng.integers(0, 6, 40)  # six classes: more than top-k's k=5
+    y = labels if sparse else np.eye(6, dtype=np.float32)[labels]
+    names = (["sparse_categorical_crossentropy", "SparseCategoricalCrossentropy", "sparse_top_k_categorical_accuracy"]
+             if sparse else ["categorical_hinge", "CategoricalHinge", "categorical_crossentropy", "kl_divergence",
+                             "poisson", "top_k_categorical_accuracy", "log_cosh_error", "cosine_similarity"])
+    K.utils.set_random_seed(0)
+    theirs = K.Sequential([K.Input((5,)), K.layers.Dense(6, activation="softmax")])
+    ours = rk.Sequential([rk.layers.Dense(6, activation="softmax", input_shape=(5,))])
+    ours.set_weights([_to_numpy(w) for w in theirs.get_weights()])
+    loss = "sparse_categorical_crossentropy" if sparse else "categorical_crossentropy"
+    for lib, model in ((rk, ours), (K, theirs)):
+        model.compile(optimizer=lib.optimizers.SGD(0.1), loss=loss, metrics=names + ["accuracy"])
+    mine = ours.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    ref = theirs.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    assert set(mine.history) == set(ref.history)
+    for key in ref.history:
+        np.testing.assert_allclose(mine.history[key], ref.history[key], rtol=2e-5, atol=1e-6, err_msg=key)

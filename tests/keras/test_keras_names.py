@@ -101,3 +101,14 @@ def test_huber_loss_alias_is_refused_as_keras(K):
     with pytest.raises(ValueError, match="unknown loss 'huber_loss'"):
         rk.losses.get("huber_loss")
     assert rk.losses.Huber().name == K.losses.Huber().name == "huber_loss"  # the class's default name stays
+
+
+def test_leaky_relu_alpha_is_read_with_keras_warning(K):
+    """Keras 2's LeakyReLU(alpha=...) (keras-io's multivariate LSTM example writes it): Keras 3 reads it with a
+    deprecation warning; so does rnnkit."""
+    with pytest.warns(UserWarning, match="`alpha` is deprecated"):
+        theirs = K.layers.LeakyReLU(alpha=0.5)
+    with pytest.warns(UserWarning, match="`alpha` is deprecated"):
+        ours = rk.layers.LeakyReLU(alpha=0.5)
+    x = np.linspace(-2, 2, 9).astype(np.float32)
+    np.testing.assert_allclose(ours(x).numpy(), _to_numpy(theirs(x)), rtol=1e-7)

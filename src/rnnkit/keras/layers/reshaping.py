@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -265,8 +266,9 @@ class LeakyReLU(Layer):
     """``y = x`` for x >= 0, ``negative_slope * x`` below (Keras 3's default slope 0.3)."""
 
     def __init__(self, negative_slope: float = 0.3, **kwargs: Any):
-        if "alpha" in kwargs:  # Keras 2's name, still accepted by Keras 3
+        if "alpha" in kwargs:  # Keras 2's name, still accepted by Keras 3 with the same warning
             negative_slope = kwargs.pop("alpha")
+            warnings.warn("Argument `alpha` is deprecated. Use `negative_slope` instead.", stacklevel=2)
         super().__init__(**kwargs)
         if negative_slope is None or negative_slope < 0:
             raise ValueError(f"negative_slope: expected a value >= 0, got {negative_slope}")
