@@ -77,7 +77,7 @@ def _known_names(module):
 # Keras's abstract bases are in its tables but are no loss or metric; the rest is named in the report.
 NOT_HERE = {"losses": {"Loss"},
             "metrics": {"Metric", "metric", "MeanMetricWrapper", "mean_metric_wrapper"},
-            "optimizers": {"lossscaleoptimizer", "multioptimizer", "optimizermap",
+            "optimizers": { "multioptimizer", "optimizermap",
                            "optimizer"}, "activations": set()}
 
 

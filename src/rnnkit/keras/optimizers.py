@@ -54,7 +54,7 @@ from rnnkit.optim.sgd import sgd as _torch_sgd
 
 __all__ = [
     "Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "AdamW", "Adadelta", "Adamax", "Nadam", "Lion", "Ftrl",
-    "Adafactor", "Lamb", "ScheduleFreeAdamW", "Muon",
+    "Adafactor", "Lamb", "ScheduleFreeAdamW", "Muon", "LossScaleOptimizer",
     "keras_sgd_momentum", "keras_rmsprop", "keras_adagrad", "keras_adam", "keras_adadelta", "keras_adamax",
     "keras_nadam", "keras_lion", "keras_ftrl", "keras_adafactor", "keras_lamb",
     "keras_schedule_free_adamw", "keras_muon", "newton_schulz5",
@@ -107,6 +107,8 @@ class Optimizer(optim.Optimizer, Configurable):
             called with ``iterations``, the steps already taken) or, as in Keras 3, any other callable
             ``fn() -> float``, called with no arguments at every step (not serializable).
         weight_decay: decoupled weight decay ``w *= 1 - weight_decay * lr`` before each update.
+        loss_scale_factor: the trainer differentiates ``loss * loss_scale_factor`` (:meth:`scale_loss`) and
+            the gradients are divided by it before clipping, as Keras's (None: no scaling).
         clipnorm: clip each gradient to this L2 norm.
         clipvalue: clip each gradient element to ``[-clipvalue, clipvalue]``.
         global_clipnorm: clip all gradients jointly to this global L2 norm.
@@ -139,8 +141,8 @@ class Optimizer(optim.Optimizer, Configurable):
             learning_rate = legacy_lr
         if kwargs.pop("decay", None) is not None:
             warnings.warn("Argument `decay` is no longer supported and will be ignored.", stacklevel=2)
-        unsupported = {k: kwargs.pop(k) for k in ("use_ema", "loss_scale_factor", "gradient_accumulation_steps")
-                       if k in kwargs}
+        loss_scale_factor = kwargs.pop("loss_scale_factor", None)
+        unsupported = {k: kwargs.pop(k) for k in ("use_ema", "gradient_accumulation_steps") if k in kwargs}
         unsupported = {k: v for k, v in unsupported.items() if v not in (None, False)}
         if unsupported:
             raise ValueError(f"{type(self).__name__}: argument(s) not supported by rnnkit: {unsupported}")
@@ -157,6 +159,12 @@ class Optimizer(optim.Optimizer, Configurable):
         for key, value in {**given, "weight_decay": weight_decay}.items():
             if value is not None:
                 check_nonnegative(f"{type(self).__name__}: {key}", value)
+        if loss_scale_factor is not None and not (isinstance(loss_scale_factor, (int, float, np.integer, np.floating))
+                                                  and not isinstance(loss_scale_factor, bool)
+                                                  and 0 < loss_scale_factor < np.inf):
+            raise ValueError(f"{type(self).__name__}: loss_scale_factor must be a positive float or None, "
+                             f"got loss_scale_factor={loss_scale_factor!r}")
+        self.loss_scale_factor = loss_scale_factor
         optim.Optimizer.__init__(self, [], {})  # the variables join param_groups when first seen
         self.name = name or _snake(type(self).__name__)
         self.weight_decay = weight_decay
@@ -335,7 +343,10 @@ class Optimizer(optim.Optimizer, Configurable):
                     f"{np.asarray(v.data).shape}"
                 )
         self.build([v for _, v in pairs])
-        clipped = self._clip([g.astype(np.asarray(v.data).dtype, copy=False) for g, v in pairs])
+        grads = [g.astype(np.asarray(v.data).dtype, copy=False) for g, v in pairs]
+        if self.loss_scale_factor is not None:  # undo scale_loss, before clipping (Keras's order)
+            grads = [g / np.asarray(self.loss_scale_factor, g.dtype) for g in grads]
+        clipped = self._clip(grads)
         lr = self.learning_rate
         step = self.iterations + 1
         for g, v in zip(clipped, (v for _, v in pairs)):
@@ -345,6 +356,11 @@ class Optimizer(optim.Optimizer, Configurable):
                 w *= 1 - np.asarray(decay, w.dtype) * np.asarray(lr, w.dtype)  # (*P)
             self._rule(w, g, self.state[v], lr, step)
         self.iterations += 1
+
+    def scale_loss(self, loss: Any) -> Any:
+        """``loss * loss_scale_factor`` (the loss itself when None): what the trainer differentiates; :meth:`apply`
+        divides the gradients back."""
+        return loss if self.loss_scale_factor is None else loss * self.loss_scale_factor
 
     def apply_gradients(self, grads_and_vars) -> int:
         """Keras 2/3 form: ``apply_gradients(zip(grads, variables))``; returns ``iterations``."""
@@ -369,7 +385,8 @@ class Optimizer(optim.Optimizer, Configurable):
             raise ValueError(f"{type(self).__name__}: a learning-rate function cannot be serialized; "
                              "use a keras.optimizers.schedules.LearningRateSchedule")
         return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
-                "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue}
+                "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue,
+                "loss_scale_factor": self.loss_scale_factor}
 
     @classmethod
     def from_config(cls, config: dict) -> Optimizer:
@@ -786,9 +803,106 @@ class Muon(Optimizer):
                 "rms_rate": self.rms_rate}
 
 
+class LossScaleOptimizer(Optimizer):
+    """Keras's dynamic loss scaling around ``inner_optimizer``: the trainer differentiates
+    ``loss * dynamic_scale``; a step with finite gradients divides them by the scale and applies
+    ``inner_optimizer``, and doubles the scale after ``dynamic_growth_steps`` such steps in a row; a step
+    with a non-finite gradient is skipped and halves the scale. (Its use is float16 training; on rnnkit's
+    float32 and float64 it reproduces Keras's numbers, scale and skipped steps included.)
+
+    Its own state (``step_counter``, ``dynamic_scale``) is not written into ``.keras`` files: a loaded
+    model starts the scaling afresh (with a warning), the inner optimizer's state too.
+
+    Args:
+        inner_optimizer: the optimizer that applies the unscaled gradients.
+        initial_scale: the first scale (Keras's default ``2**15``).
+        dynamic_growth_steps: finite steps between doublings.
+        name: the optimizer's name.
+    """
+
+    def __init__(self, inner_optimizer, initial_scale=2.0 ** 15, dynamic_growth_steps=2000, name=None, **kwargs):
+        if not kwargs.pop("dynamic", True):
+            raise ValueError("LossScaleOptimizer: dynamic=False is no longer supported (as in Keras 3); set "
+                             "loss_scale_factor on the inner optimizer instead")
+        for key in list(kwargs):
+            if kwargs[key] in (None, False) or (key == "ema_momentum" and kwargs[key] == 0.99):
+                kwargs.pop(key)
+        if kwargs:
+            raise ValueError(f"LossScaleOptimizer: argument(s) not supported: {sorted(kwargs)}; set them on the "
+                             "inner_optimizer")
+        if not isinstance(inner_optimizer, Optimizer) or isinstance(inner_optimizer, LossScaleOptimizer):
+            raise TypeError(f"LossScaleOptimizer: inner_optimizer must be a keras.optimizers.Optimizer, got "
+                            f"{type(inner_optimizer).__name__}")
+        check_nonnegative("LossScaleOptimizer: initial_scale", initial_scale)
+        if isinstance(dynamic_growth_steps, bool) or not isinstance(dynamic_growth_steps, (int, np.integer)) \
+                or dynamic_growth_steps < 1:
+            raise ValueError(f"LossScaleOptimizer: dynamic_growth_steps must be a positive int, got "
+                             f"dynamic_growth_steps={dynamic_growth_steps!r}")
+        super().__init__(0.0, name=name)
+        self.inner_optimizer, self.initial_scale = inner_optimizer, float(initial_scale)
+        self.dynamic_growth_steps = int(dynamic_growth_steps)
+        self.inner_optimizer.loss_scale_factor = None
+        self.dynamic_scale = np.float32(initial_scale)  # the current scale (float32, as Keras's variable)
+        self.step_counter = 0  # finite steps since the scale last changed
+
+    @property
+    def iterations(self) -> int:
+        """The inner optimizer's step count (skipped steps do not count), as Keras's."""
+        return self.inner_optimizer.iterations if hasattr(self, "inner_optimizer") else 0
+
+    @iterations.setter
+    def iterations(self, value: int) -> None:
+        if hasattr(self, "inner_optimizer"):
+            self.inner_optimizer.iterations = value
+
+    @property
+    def learning_rate(self) -> float:
+        """The inner optimizer's learning rate (settable)."""
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: Any) -> None:
+        if hasattr(self, "inner_optimizer"):
+            self.inner_optimizer.learning_rate = value
+
+    def scale_loss(self, loss: Any) -> Any:
+        return loss * float(self.dynamic_scale)
+
+    def apply(self, grads: Sequence[Any], variables: Sequence[Any] | None = None) -> None:
+        """Unscale and apply finite gradients (growing the scale on schedule), or skip a step with a
+        non-finite one and halve the scale."""
+        variables = self.inner_optimizer._variables if variables is None else list(variables)
+        arrays = [_grad_array(g) for g in grads]
+        if all(a is None or np.isfinite(a).all() for a in arrays):
+            scale = self.dynamic_scale
+            self.inner_optimizer.apply([None if a is None else a / scale.astype(a.dtype) for a in arrays], variables)
+            if self.step_counter == self.dynamic_growth_steps - 1:
+                self.step_counter, self.dynamic_scale = 0, np.float32(self.dynamic_scale * 2)
+            else:
+                self.step_counter += 1
+        else:
+            self.step_counter, self.dynamic_scale = 0, np.float32(self.dynamic_scale * 0.5)
+
+    def build(self, variables: Sequence[Any]) -> None:
+        self.inner_optimizer.build(variables)
+
+    def get_config(self) -> dict:
+        inner = class_config(self.inner_optimizer)
+        return {"name": self.name, "inner_optimizer": {"module": "keras.optimizers", **inner,
+                                                       "registered_name": inner["class_name"]},
+                "initial_scale": self.initial_scale, "dynamic_growth_steps": self.dynamic_growth_steps}
+
+    @classmethod
+    def from_config(cls, config: dict) -> LossScaleOptimizer:
+        config = dict(config)
+        config["inner_optimizer"] = deserialize(config["inner_optimizer"])
+        return cls(**config)
+
+
 # -- lookup ----------------------------------------------------------------------------------------
 _CLASSES = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adagrad, Adam, AdamW, Adadelta, Adamax, Nadam,
-                                                  Lion, Ftrl, Adafactor, ScheduleFreeAdamW, Lamb, Muon)}
+                                                  Lion, Ftrl, Adafactor, ScheduleFreeAdamW, Lamb, Muon,
+                                                  LossScaleOptimizer)}
 _CONFIG_ONLY = ("lamb",)  # Keras 3.15 exports Lamb, but keras.optimizers.get does not know its name
 
 

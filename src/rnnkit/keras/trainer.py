@@ -9,7 +9,7 @@ One training step (``train_on_batch`` and every batch of ``fit``)::
 
     y_pred = model(x, training=True)
     loss   = sum_o loss_weight_o * loss_o(y_o, y_pred_o, sample_weight) + sum(model.losses)
-    loss.backward()                          (skipped, with a warning, when loss is not finite)
+    optimizer.scale_loss(loss).backward()    (skipped, with a warning, when loss is not finite)
     optimizer.apply(grads, trainable_weights)
     w.data = w.constraint(w.data)            (for each weight with a constraint)
 
@@ -408,7 +408,7 @@ class Trainer:
             for weight in getattr(self, "weights", None) or weights:
                 weight.grad = None
             if loss.requires_grad:
-                loss.backward()
+                self.optimizer.scale_loss(loss).backward()  # loss * loss_scale_factor (or the dynamic scale)
                 self.optimizer.apply([w.grad for w in weights], weights)
                 for weight in weights:
                     constraint = getattr(weight, "constraint", None)
