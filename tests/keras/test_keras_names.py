@@ -74,11 +74,10 @@ def _known_names(module):
     raise AssertionError("get accepted a made-up name")
 
 
-# Keras's abstract bases are in its tables but are no loss or metric; the rest is named in the report.
-NOT_HERE = {"losses": {"Loss"},
-            "metrics": {"Metric", "metric", "MeanMetricWrapper", "mean_metric_wrapper"},
-            "optimizers": { "multioptimizer", "optimizermap",
-                           "optimizer"}, "activations": set()}
+# Keras's abstract bases are in its tables but are no loss, metric or optimizer; MultiOptimizer and OptimizerMap
+# (which pick optimizers by variable path) are not in rnnkit yet.
+NOT_HERE = {"losses": {"Loss"}, "metrics": {"Metric", "metric", "MeanMetricWrapper", "mean_metric_wrapper"},
+            "optimizers": {"optimizer", "multioptimizer", "optimizermap"}, "activations": set()}
 
 
 @pytest.mark.parametrize("family", ["losses", "metrics", "optimizers", "activations"])
