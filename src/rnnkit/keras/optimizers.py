@@ -35,7 +35,7 @@ import inspect
 import re
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -54,7 +54,7 @@ from rnnkit.optim.sgd import sgd as _torch_sgd
 
 __all__ = [
     "Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "AdamW", "Adadelta", "Adamax", "Nadam", "Lion", "Ftrl",
-    "Adafactor", "Lamb", "ScheduleFreeAdamW", "Muon", "LossScaleOptimizer",
+    "Adafactor", "Lamb", "ScheduleFreeAdamW", "Muon", "LossScaleOptimizer", "MultiOptimizer", "OptimizerMap",
     "keras_sgd_momentum", "keras_rmsprop", "keras_adagrad", "keras_adam", "keras_adadelta", "keras_adamax",
     "keras_nadam", "keras_lion", "keras_ftrl", "keras_adafactor", "keras_lamb",
     "keras_schedule_free_adamw", "keras_muon", "newton_schulz5",
@@ -899,10 +899,194 @@ class LossScaleOptimizer(Optimizer):
         return cls(**config)
 
 
+def _keras_serialized(optimizer: Optimizer) -> dict:
+    """An optimizer's config in Keras's nested form (with ``module``), as Keras writes inner optimizers."""
+    inner = class_config(optimizer)
+    return {"module": "keras.optimizers", **inner, "registered_name": inner["class_name"]}
+
+
+class OptimizerMap(MutableMapping):
+    """Variable path pattern -> optimizer, with a default (``keras.optimizers.OptimizerMap``).
+
+    ``optimizer_map[path]`` is the optimizer stored under ``path``, else the one whose pattern
+    ``re.fullmatch`` es it (ValueError when several do), else ``default_optimizer``; calling the map on a
+    variable looks its ``path`` up. rnnkit's paths are ``layer/weight`` (``dense/kernel``) where Keras's
+    also name the model and the cell (``sequential/dense/kernel``): a pattern such as ``".*dense/.*"``
+    selects the same variables in both, and :class:`MultiOptimizer` warns about a pattern that selects none.
+
+    Example:
+        >>> choose = OptimizerMap(SGD(0.1), {".*dense/kernel": Adam(0.01)})
+        >>> type(choose["dense/kernel"]).__name__, type(choose["dense/bias"]).__name__
+        ('Adam', 'SGD')
+    """
+
+    def __init__(self, default_optimizer, optimizer_map=None):
+        if not isinstance(default_optimizer, Optimizer):
+            raise TypeError(f"OptimizerMap: default_optimizer must be a keras.optimizers.Optimizer, got "
+                            f"{type(default_optimizer).__name__}")
+        if optimizer_map is not None and not isinstance(optimizer_map, dict):
+            raise TypeError(f"OptimizerMap: optimizer_map must be a dict, got {type(optimizer_map).__name__}")
+        self._default_optimizer, self._optimizer_map = default_optimizer, {}
+        for key, optimizer in (optimizer_map or {}).items():
+            self[key] = optimizer
+
+    @property
+    def default_optimizer(self) -> Optimizer:
+        return self._default_optimizer
+
+    def __getitem__(self, key: str) -> Optimizer:
+        if key in self._optimizer_map:
+            return self._optimizer_map[key]
+        matching = [pattern for pattern in self._optimizer_map if re.fullmatch(pattern, key)]
+        if len(matching) > 1:
+            raise ValueError(f"OptimizerMap: several optimizers are assigned to variable {key!r} (patterns "
+                             f"{matching})")
+        return self._optimizer_map[matching[0]] if matching else self._default_optimizer
+
+    def __setitem__(self, key: str, optimizer: Optimizer) -> None:
+        if key in self._optimizer_map:
+            raise ValueError(f"OptimizerMap: {key!r} already maps to {self._optimizer_map[key]!r}; keys must not "
+                             "repeat")
+        if not isinstance(key, str):
+            raise ValueError(f"OptimizerMap: a key must be a string, got {key!r}")
+        if not isinstance(optimizer, Optimizer) or isinstance(optimizer, (LossScaleOptimizer, MultiOptimizer)):
+            raise ValueError(f"OptimizerMap: {key!r} must map to an optimizer other than LossScaleOptimizer and "
+                             f"MultiOptimizer, got {optimizer!r}")
+        self._optimizer_map[key] = optimizer
+
+    def __delitem__(self, key: str) -> None:
+        del self._optimizer_map[key]
+
+    def __len__(self) -> int:
+        return len(self._optimizer_map)
+
+    def __iter__(self):
+        return iter(self._optimizer_map)
+
+    def __call__(self, variable: Any) -> Optimizer:
+        return self[str(getattr(variable, "path", getattr(variable, "name", "")))]
+
+    def get_config(self) -> dict:
+        return {"default_optimizer": _keras_serialized(self._default_optimizer),
+                "optimizer_map": {k: _keras_serialized(v) for k, v in self._optimizer_map.items()}}
+
+    @classmethod
+    def from_config(cls, config: dict) -> OptimizerMap:
+        return cls(deserialize(config["default_optimizer"]),
+                   {k: deserialize(v) for k, v in (config.get("optimizer_map") or {}).items()})
+
+
+class MultiOptimizer(Optimizer):
+    """Several optimizers on one model (``keras.optimizers.MultiOptimizer``): ``optimizer_map`` (an
+    :class:`OptimizerMap`, or any callable from a variable to an optimizer) picks each variable's optimizer
+    when first built; each step applies every optimizer to its own variables. ``loss_scale_factor`` is
+    handed to the inner optimizers. Its learning rate is theirs, not its own (AttributeError, as Keras).
+    The inner optimizers' state is not written into ``.keras`` files (a loaded model starts them afresh,
+    with a warning).
+    """
+
+    def __init__(self, optimizer_map, loss_scale_factor=None, name=None):
+        self._constructed = False
+        super().__init__(0.0, loss_scale_factor=loss_scale_factor, name=name)
+        if not callable(optimizer_map):
+            raise TypeError(f"MultiOptimizer: optimizer_map must be an OptimizerMap or a callable(variable) -> "
+                            f"optimizer, got {type(optimizer_map).__name__}")
+        self._optimizer_map, self._inner_optimizers, self._assigned = optimizer_map, [], {}
+        for optimizer in [*getattr(optimizer_map, "values", list)(),
+                          getattr(optimizer_map, "default_optimizer", None)]:
+            if optimizer is not None and optimizer not in self._inner_optimizers:
+                self._inner_optimizers.append(optimizer)
+        self._constructed = True
+        self.loss_scale_factor = loss_scale_factor
+
+    @property
+    def loss_scale_factor(self):
+        return getattr(self, "_loss_scale_factor", None)
+
+    @loss_scale_factor.setter
+    def loss_scale_factor(self, value):
+        self._loss_scale_factor = value
+        for optimizer in getattr(self, "_inner_optimizers", ()):
+            optimizer.loss_scale_factor = value
+
+    @property
+    def optimizers(self) -> list[Optimizer]:
+        """The inner optimizers, in the order they were met."""
+        return list(self._inner_optimizers)
+
+    @property
+    def learning_rate(self):
+        raise AttributeError("MultiOptimizer has no learning rate of its own; use those of its optimizers "
+                             "(multi_optimizer.optimizers)")
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if getattr(self, "_constructed", False):
+            raise AttributeError("MultiOptimizer has no learning rate of its own; set those of its optimizers "
+                                 "(multi_optimizer.optimizers)")
+        self._learning_rate = value
+
+    def build(self, variables: Sequence[Any]) -> None:
+        unseen = [v for v in variables if id(v) not in self._assigned]
+        for variable in unseen:
+            optimizer = self._optimizer_map(variable)
+            if not isinstance(optimizer, Optimizer) or isinstance(optimizer, (LossScaleOptimizer, MultiOptimizer)):
+                raise ValueError(f"MultiOptimizer: the optimizer for variable {getattr(variable, 'path', '?')!r} "
+                                 f"must be an optimizer other than LossScaleOptimizer and MultiOptimizer, got "
+                                 f"{optimizer!r}")
+            if optimizer not in self._inner_optimizers:
+                optimizer.loss_scale_factor = self.loss_scale_factor
+                self._inner_optimizers.append(optimizer)
+            self._assigned[id(variable)] = optimizer
+        for optimizer in self._inner_optimizers:
+            mine = [v for v in unseen if self._assigned[id(v)] is optimizer]
+            if mine:
+                optimizer.build(mine)
+        if unseen and isinstance(self._optimizer_map, OptimizerMap):
+            paths = [str(getattr(v, "path", "")) for v in unseen]
+            for pattern in self._optimizer_map:
+                if not any(pattern == p or re.fullmatch(pattern, p) for p in paths):
+                    warnings.warn(f"MultiOptimizer: the OptimizerMap key {pattern!r} selects none of the variables "
+                                  f"(rnnkit's paths are 'layer/weight', e.g. {paths[0]!r}; Keras's also name the "
+                                  "model)", UserWarning, stacklevel=3)
+
+    def apply(self, grads: Sequence[Any], variables: Sequence[Any] | None = None) -> None:
+        """Hand each inner optimizer the gradients of its variables; then ``iterations += 1``."""
+        variables = list(self._assigned_variables if variables is None else variables)
+        grads = list(grads)
+        if len(grads) != len(variables):
+            raise ValueError(f"MultiOptimizer.apply: got {len(grads)} gradients for {len(variables)} variables")
+        self.build(variables)
+        for optimizer in self._inner_optimizers:
+            pairs = [(g, v) for g, v in zip(grads, variables) if self._assigned[id(v)] is optimizer]
+            if pairs:
+                optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+        self.iterations += 1
+
+    @property
+    def _assigned_variables(self) -> list[Any]:
+        return [v for optimizer in self._inner_optimizers for v in optimizer._variables]
+
+    def get_config(self) -> dict:
+        if not isinstance(self._optimizer_map, OptimizerMap):
+            raise ValueError("MultiOptimizer: only an OptimizerMap can be serialized, not a function")
+        return {"optimizer_map": {"module": "keras.optimizers", **class_config(self._optimizer_map),
+                                  "registered_name": None},
+                "loss_scale_factor": self.loss_scale_factor, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> MultiOptimizer:
+        config = dict(config)
+        mapping = config["optimizer_map"]
+        if isinstance(mapping, dict) and mapping.get("class_name") == "OptimizerMap":
+            config["optimizer_map"] = OptimizerMap.from_config(dict(mapping.get("config") or {}))
+        return cls(**config)
+
+
 # -- lookup ----------------------------------------------------------------------------------------
 _CLASSES = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adagrad, Adam, AdamW, Adadelta, Adamax, Nadam,
                                                   Lion, Ftrl, Adafactor, ScheduleFreeAdamW, Lamb, Muon,
-                                                  LossScaleOptimizer)}
+                                                  LossScaleOptimizer, MultiOptimizer)}
 _CONFIG_ONLY = ("lamb",)  # Keras 3.15 exports Lamb, but keras.optimizers.get does not know its name
 
 

@@ -1,5 +1,5 @@
-"""Keras's loss scaling: ``loss_scale_factor`` on any optimizer and ``LossScaleOptimizer`` (dynamic
-scale, skipped non-finite steps), against Keras 3 (torch backend)."""
+"""Keras's optimizer wrappers: ``loss_scale_factor`` on any optimizer, ``LossScaleOptimizer`` (dynamic
+scale, skipped non-finite steps) and ``MultiOptimizer``/``OptimizerMap``, against Keras 3 (torch backend)."""
 
 from __future__ import annotations
 
@@ -102,3 +102,61 @@ def test_loss_scale_bad_input():
         rk.optimizers.LossScaleOptimizer(rk.optimizers.SGD(), dynamic_growth_steps=0)
     with pytest.raises(ValueError, match="loss_scale_factor"):
         rk.optimizers.Adam(loss_scale_factor=-1.0)
+
+
+# -- MultiOptimizer ---------------------------------------------------------------------------------------
+def _two_dense(lib):
+    return lib.Sequential([lib.Input((3,)), lib.layers.Dense(4, name="a"), lib.layers.Dense(2, name="b")])
+
+
+@pytest.mark.parametrize("loss_scale_factor", [None, 4.0])
+def test_multi_optimizer_training_matches_keras(K, loss_scale_factor):
+    """Adam on layer "a" (chosen by a pattern both libraries' paths match), SGD with momentum elsewhere."""
+    rng = np.random.default_rng(42)
+    x, y = rng.normal(size=(16, 3)).astype(np.float32), rng.normal(size=(16, 2)).astype(np.float32)
+    K.utils.set_random_seed(0)
+    theirs, ours = _two_dense(K), _two_dense(rk)
+    ours.set_weights([_to_numpy(w) for w in theirs.get_weights()])
+    for lib, model in ((rk, ours), (K, theirs)):
+        choose = lib.optimizers.OptimizerMap(lib.optimizers.SGD(0.05, momentum=0.9),
+                                             {".*a/.*": lib.optimizers.Adam(0.01)})
+        model.compile(optimizer=lib.optimizers.MultiOptimizer(choose, loss_scale_factor=loss_scale_factor),
+                      loss="mse")
+    mine = ours.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    ref = theirs.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    np.testing.assert_allclose(mine.history["loss"], ref.history["loss"], rtol=1e-5)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, _to_numpy(b), rtol=1e-5, atol=1e-6)
+    adam, sgd = ours.optimizer.optimizers
+    assert type(adam).__name__ == "Adam" and adam.iterations == sgd.iterations == ours.optimizer.iterations == 8
+    with pytest.raises(AttributeError, match="learning rate"):
+        ours.optimizer.learning_rate
+
+
+def test_multi_optimizer_config_files_and_bad_input(K, tmp_path):
+    choose = rk.optimizers.OptimizerMap(rk.optimizers.SGD(0.1), {".*b/kernel": rk.optimizers.Lion(0.001)})
+    config = rk.optimizers.MultiOptimizer(choose).get_config()
+    theirs = K.optimizers.MultiOptimizer(K.optimizers.OptimizerMap(K.optimizers.SGD(0.1),
+                                                                   {".*b/kernel": K.optimizers.Lion(0.001)}))
+    assert set(config) == set(theirs.get_config())
+    again = rk.optimizers.MultiOptimizer.from_config(theirs.get_config())
+    assert type(again.optimizers[0]).__name__ == "Lion" and again.optimizers[1].learning_rate == pytest.approx(0.1)
+    model = _two_dense(rk)
+    model.compile(optimizer=rk.optimizers.MultiOptimizer(choose), loss="mse")
+    model.fit(np.ones((4, 3), np.float32), np.ones((4, 2), np.float32), verbose=0)
+    with pytest.warns(UserWarning, match="MultiOptimizer"):
+        model.save(tmp_path / "m.keras")
+    loaded = K.models.load_model(tmp_path / "m.keras")
+    assert isinstance(loaded.optimizer, K.optimizers.MultiOptimizer)
+    with pytest.warns(UserWarning, match="selects none of the variables"):
+        bad = rk.optimizers.MultiOptimizer(rk.optimizers.OptimizerMap(rk.optimizers.SGD(),
+                                                                      {"sequential/a/kernel": rk.optimizers.Adam()}))
+        bad.build(model.trainable_weights)
+    overlapping = rk.optimizers.OptimizerMap(rk.optimizers.SGD(), {"a/.*": rk.optimizers.Adam(),
+                                                                    ".*/kernel": rk.optimizers.SGD()})
+    with pytest.raises(ValueError, match="several optimizers"):
+        overlapping["a/kernel"]
+    with pytest.raises(TypeError, match="default_optimizer"):
+        rk.optimizers.OptimizerMap("sgd")
+    with pytest.raises(ValueError, match="other than LossScaleOptimizer"):
+        rk.optimizers.OptimizerMap(rk.optimizers.SGD(), {"x": rk.optimizers.LossScaleOptimizer(rk.optimizers.SGD())})
