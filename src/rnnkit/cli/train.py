@@ -313,6 +313,7 @@ def warm_up(cell: str) -> float:
     compilation on a machine's first run (numba then caches them), about a second after."""
     tic = time.perf_counter()
     model = CharLM(4, cell, 1, 4, 4)
+    model.eval()  # no dropout; gradients still flow
     logits, _ = model(np.zeros((1, 2), np.int64), None)  # (1, 2, 4)
     logits.sum().backward()
     return time.perf_counter() - tic
