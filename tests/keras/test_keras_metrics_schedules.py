@@ -92,6 +92,21 @@ def test_callable_learning_rate_is_called_without_arguments_as_keras(K):
         np.testing.assert_allclose(a, _to_numpy(b), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("rate", [1, np.float32(0.1), np.int64(2), -0.1, 0.0, np.float64(0.01)])
+def test_learning_rate_types_as_keras(K, rate):
+    """The constructor takes what Keras's takes (a Python float, a negative one too) and refuses the rest."""
+    try:
+        theirs = float(K.optimizers.Adam(learning_rate=rate).learning_rate)
+    except ValueError:
+        with pytest.raises(ValueError, match="learning_rate"):
+            rk.optimizers.Adam(learning_rate=rate)
+        return
+    assert rk.optimizers.Adam(learning_rate=rate).learning_rate == pytest.approx(theirs)
+    opt = rk.optimizers.Adam(learning_rate=0.1)
+    opt.learning_rate = 2  # a later assignment takes any number, as Keras's variable does
+    assert opt.learning_rate == 2.0
+
+
 def test_optimizer_config_with_schedule_from_keras(K):
     theirs = K.optimizers.Adam(learning_rate=K.optimizers.schedules.CosineDecay(0.1, 50, alpha=0.1))
     ours = rk.optimizers.Adam.from_config({k: v for k, v in theirs.get_config().items()

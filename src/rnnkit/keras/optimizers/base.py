@@ -155,6 +155,10 @@ class Optimizer(optim.Optimizer, Configurable):
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.iterations = 0  # number of apply() calls so far
         self._learning_rate: float | Callable = self._DEFAULT_LR
+        if learning_rate is not None and not (isinstance(learning_rate, float) or callable(learning_rate)):
+            raise ValueError(  # Keras's constructor takes a Python float (later assignments any number)
+                f"{type(self).__name__}: argument `learning_rate` should be float, or an instance of "
+                f"LearningRateSchedule, or a callable, as in Keras 3; received learning_rate={learning_rate!r}")
         self.learning_rate = self._DEFAULT_LR if learning_rate is None else learning_rate
 
     # -- learning rate -------------------------------------------------------------------------
@@ -191,11 +195,9 @@ class Optimizer(optim.Optimizer, Configurable):
                 f"learning_rate, so its learning rate is not settable (got learning_rate={value!r}); create it "
                 "with a float learning_rate instead, as in Keras"
             )
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not value >= 0:
-            raise ValueError(
-                f"{type(self).__name__}: learning_rate must be a non-negative float or a schedule, got {value!r}"
-            )
-        self._learning_rate = float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or np.isnan(value):
+            raise ValueError(f"{type(self).__name__}: learning_rate must be a number or a schedule, got {value!r}")
+        self._learning_rate = float(value)  # negative too, as Keras (a step up the gradient)
 
     lr = learning_rate  # Keras 2 attribute alias
 
