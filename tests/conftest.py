@@ -41,11 +41,12 @@ def torch_single_thread():
 
 @pytest.fixture(params=KERNEL_VARIANTS)
 def kernel(request):
-    """Run the test under each recurrent kernel (numba on one thread, and threaded at every size),
-    through kernels.use."""
+    """Run the test under each recurrent kernel (numba on one thread, threaded at every size, and
+    handing each step's product to a multi-threaded BLAS at every size), through kernels.use."""
     from rnnkit.cells import kernels
 
     name = request.param
     threads = 2 if name == "numba-mt" else 1
-    with kernels.use(name.split("-")[0], threads=threads, parallel_flops=0):
+    blas_threads = 2 if name == "numba-blas" else 1
+    with kernels.use(name.split("-")[0], threads=threads, parallel_flops=0, blas_threads=blas_threads):
         yield name

@@ -18,7 +18,7 @@ except ImportError:
     HAVE_NUMBA = False
 
 # numpy; numba with the whole loop compiled (small batches); numba with BLAS per step (large).
-KERNEL_VARIANTS = ["numpy"] + (["numba-1", "numba-mt"] if HAVE_NUMBA else [])
+KERNEL_VARIANTS = ["numpy"] + (["numba-1", "numba-mt", "numba-blas"] if HAVE_NUMBA else [])
 
 
 def close(ours, ref, tol=TOL):

@@ -177,8 +177,8 @@ def test_use_is_per_thread_and_restores():
         outer = kernels.current()
         thread = threading.Thread(target=other)
         thread.start()
-        with kernels.use("numpy", threads=7, parallel_flops=5):
-            assert kernels.current() == kernels.Kernel("numpy", 7, 5)
+        with kernels.use("numpy", threads=7, parallel_flops=5, blas_threads=1):
+            assert kernels.current() == kernels.Kernel("numpy", 7, 5, 1)
             inside.set()
             done.wait(5)
         assert kernels.current() == outer

@@ -12,7 +12,8 @@ Two kernels compute the same equations (:mod:`~rnnkit.cells.lstm`, :mod:`~rnnkit
   GFLOP/s against the tiled kernel's 85-97, one core), then one pass of gate math. With
   ``threads`` > 1 (``RNNKIT_NUM_THREADS``) and enough work per step
   (``parallel_flops``), each thread takes a fixed slice of W_hh's rows and of the units at
-  every step, so its slice of W_hh stays in its own core's cache.
+  every step, so its slice of W_hh stays in its own core's cache. A loop left on one thread
+  beside a multi-threaded BLAS (``blas_threads``) hands such steps' products to the BLAS.
 
 Selection happens in one place, :func:`select`, which the driver (:mod:`~rnnkit.cells.scan`)
 calls once per cell call and whose answer it hands down to the cell (``kernel=``):
@@ -72,6 +73,7 @@ class Kernel:
     name: str  # 'numba' or 'numpy'
     threads: int = 1  # threads of the compiled loops
     parallel_flops: int = PARALLEL_FLOPS  # flops per step (2 B G H^2) from which they use them
+    blas_threads: int = 1  # NumPy's BLAS threads: above one, a one-thread loop's large products go to it
 
 
 _selected: ContextVar[Kernel | None] = ContextVar("rnnkit_kernel", default=None)  # None: from RNNKIT_KERNEL
@@ -118,19 +120,29 @@ def _parallel_layer() -> bool:
 
 
 @functools.cache
+def _blas_threads_from_environment() -> int:
+    """NumPy's BLAS threads as its environment variables set them: 1 when ``OPENBLAS_NUM_THREADS``
+    / ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` says 1, else every core this process may run on."""
+    if "1" in [os.environ.get(name, "").strip() for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                             "MKL_NUM_THREADS")]:
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@functools.cache
 def _threads_from_environment() -> int:
-    """``RNNKIT_NUM_THREADS``, read once: a positive integer. Unset or empty: every core this
-    process may run on when NumPy's BLAS is told to run one thread (``OPENBLAS_NUM_THREADS`` /
-    ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` = 1), else one. Two thread pools on the same cores slow each other: an
-    OpenBLAS worker spins for about 0.1 s after each call, and measured here (2 cores, LSTM
+    """``RNNKIT_NUM_THREADS``, read once: a positive integer. Unset or empty: every core when
+    NumPy's BLAS runs one thread, else one. Two thread pools on the same cores slow each other:
+    an OpenBLAS worker spins for about 0.1 s after each call, and measured here (2 cores, LSTM
     B = 16, I = 128, H = 256, T = 100, training) OpenBLAS on 2 threads with these loops on 2 took
-    45 ms a step, against 36 ms with the loops on one and 39 ms with OpenBLAS on one."""
+    45 ms a step, against 36 ms with the loops on one and 39 ms with OpenBLAS on one. With the
+    loops on one thread and the BLAS on several, the loops hand large per-step products to the
+    BLAS instead (see :func:`_per_step_blas`)."""
     text = os.environ.get(THREADS_ENV, "")
     if not text.strip():
-        blas = [os.environ.get(name, "").strip() for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                                              "MKL_NUM_THREADS")]
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return cores if "1" in blas else 1
+        blas = _blas_threads_from_environment()
+        return len(os.sched_getaffinity(0)) if blas == 1 and hasattr(os, "sched_getaffinity") else (
+            (os.cpu_count() or 1) if blas == 1 else 1)
     try:
         threads = int(text)
     except ValueError:
@@ -145,7 +157,7 @@ def _from_environment() -> Kernel:
     """``RNNKIT_KERNEL``'s and ``RNNKIT_NUM_THREADS``' setting, read once, at the first recurrent
     call (as a process setting)."""
     name = _resolve(os.environ.get(ENV, "auto").strip().lower() or "auto")
-    return Kernel(name, _threads_from_environment())
+    return Kernel(name, _threads_from_environment(), PARALLEL_FLOPS, _blas_threads_from_environment())
 
 
 def current() -> Kernel:
@@ -167,26 +179,33 @@ def describe() -> str:
         import numba
 
         layer = "OpenMP/TBB" if _parallel_layer() else "no OpenMP/TBB layer: one thread"
+        blas = (f"; large steps' products by the BLAS on {kernel.blas_threads} threads"
+                if kernel.threads == 1 and kernel.blas_threads > 1 else "")
         return (f"numba {numba.__version__} compiled loops (LSTM, GRU; tiled recurrent product, "
-                f"{kernel.threads} thread(s), {layer}) [{ENV}={request}]")
+                f"{kernel.threads} thread(s), {layer}{blas}) [{ENV}={request}]")
     return f"numpy (pure-NumPy cells) [{ENV}={request}]"
 
 
 @contextlib.contextmanager
-def use(name: str, *, threads: int | None = None, parallel_flops: int = PARALLEL_FLOPS) -> Iterator[str]:
+def use(name: str, *, threads: int | None = None, parallel_flops: int = PARALLEL_FLOPS,
+        blas_threads: int | None = None) -> Iterator[str]:
     """Run the block (in this thread/context only) with kernel ``name`` (``'numba'``, ``'numpy'``, ``'auto'``).
 
     Args:
         name: the kernel; ``'auto'`` is numba when it imports.
         threads: threads of the compiled loops (None: ``RNNKIT_NUM_THREADS``'s, default every core).
         parallel_flops: recurrent-product flops per step from which the loops use them (0: always;
-            the tests run the threaded loops on small sizes this way).
+            the tests run the threaded loops on small sizes this way), or from which a one-thread
+            loop hands each step's product to a multi-threaded BLAS.
+        blas_threads: NumPy's BLAS threads as rnnkit assumes them (None: from the environment).
     """
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise ValueError(f"threads: expected an int >= 1 or None, got {threads!r}")
+    for option, value in (("threads", threads), ("blas_threads", blas_threads)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"{option}: expected an int >= 1 or None, got {value!r}")
     if not isinstance(parallel_flops, int) or isinstance(parallel_flops, bool) or parallel_flops < 0:
         raise ValueError(f"parallel_flops: expected an int >= 0, got {parallel_flops!r}")
-    kernel = Kernel(_resolve(name), _threads_from_environment() if threads is None else threads, parallel_flops)
+    kernel = Kernel(_resolve(name), _threads_from_environment() if threads is None else threads, parallel_flops,
+                    _blas_threads_from_environment() if blas_threads is None else blas_threads)
     token = _selected.set(kernel)
     try:
         yield kernel.name
@@ -243,6 +262,14 @@ def _threads_for(B: int, *weights: np.ndarray) -> int:
     return kernel.threads if enough else 1
 
 
+def _per_step_blas(B: int, W_hh: np.ndarray) -> bool:
+    """Does a one-thread loop hand each step's recurrent product to NumPy's BLAS (several threads)?
+    Where a step has enough work: measured here on 2 cores (2 BLAS threads), LSTM B = 64, I = 256,
+    H = 512 training took 422 ms a step this way against 563 ms with the one-thread tiled kernel."""
+    kernel = current()
+    return kernel.threads == 1 and kernel.blas_threads > 1 and 2 * B * W_hh.size >= kernel.parallel_flops
+
+
 def _projection(project, G: np.ndarray) -> tuple:
     """The compiled loops' (x, W_ih, bias, project) arguments: x (T, B, I), W_ih (G*H, I), bias
     (1, G*H); without a projection, stand-ins with no columns (x (T, B, 0), W_ih (G*H, 0))."""
@@ -272,6 +299,11 @@ def lstm_forward(G, h0, c0, W_hh, mask, project=None):
     keep, has_mask = _keep(mask, T, B)
     W = np.ascontiguousarray(W_hh)  # (4H, H)
     Z = np.empty((B, H4), dtype)  # (B, 4H) h_{t-1} W_hh^T
+    if project is None and _per_step_blas(B, W):
+        for t in range(T):
+            np.add(np.dot(hs[t], W.T, Z), G[t], Z)  # (B, 4H) xw_t + h_{t-1} W_hh^T
+            K.lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, 0, H)
+        return hs, cs
     inputs = _projection(project, G)  # (x, W_ih, bias, project)
     threads = _threads_for(B, W, inputs[1])
     if threads > 1:
@@ -294,6 +326,12 @@ def lstm_backward(G, hs, cs, W_hh, mask, dhs, dh_T, dc_T):
     dh_rec = initial(dh_T, (B, H), dtype)  # (B, H) dz_{t+1} W_hh (dh_T to begin)
     dc = initial(dc_T, (B, H), dtype)  # (B, H) dL/dc_t
     carry = np.zeros((B, H), dtype)  # (B, H) dh passed around the product (masked rows)
+    if _per_step_blas(B, W_hh):
+        for t in range(T - 1, -1, -1):
+            K.lstm_bwd_step(G, cs, dhs, dh_rec, carry, dc, keep, t, has_dhs, has_mask, 0, H)
+            np.dot(G[t], W_hh, dh_rec)  # (B, H) dz_t W_hh
+        dh_rec += carry  # (B, H) dL/dh0
+        return G, dh_rec, dc
     W_T = np.ascontiguousarray(W_hh.T)  # (H, 4H): the backward's product reads W_hh's columns as rows
     threads = _threads_for(B, W_T)
     if threads > 1:
@@ -321,6 +359,11 @@ def gru_forward(G, h0, W_hh, b_hn, mask, project=None):
     keep, has_mask = _keep(mask, T, B)
     W = np.ascontiguousarray(W_hh)  # (3H, H)
     Z = np.empty((B, H3), dtype)  # (B, 3H) h_{t-1} W_hh^T
+    if project is None and _per_step_blas(B, W):
+        for t in range(T):
+            np.dot(hs[t], W.T, Z)  # (B, 3H) h_{t-1} W_hh^T
+            K.gru_fwd_step(Z, G, b, hs, hn, keep, t, has_mask, 0, H)
+        return hs, hn
     inputs = _projection(project, G)  # (x, W_ih, bias, project)
     threads = _threads_for(B, W, inputs[1])
     if threads > 1:
@@ -343,6 +386,12 @@ def gru_backward(G, hs, hn, W_hh, mask, dhs, dh_T):
     dhs, has_dhs = _dhs(dhs, (T, B, H), dtype)
     dh_rec = initial(dh_T, (B, H), dtype)  # (B, H) dG_{t+1} W_hh (dh_T to begin)
     carry = np.zeros((B, H), dtype)  # (B, H) dh z_{t+1}: the direct path
+    if _per_step_blas(B, W_hh):
+        for t in range(T - 1, -1, -1):
+            K.gru_bwd_step(G, hs, hn, dhs, dh_rec, carry, keep, t, has_dhs, has_mask, 0, H)
+            np.dot(G[t], W_hh, dh_rec)  # (B, H) dG_t W_hh
+        dh_rec += carry  # (B, H) dL/dh0
+        return G, hn, dh_rec
     W_T = np.ascontiguousarray(W_hh.T)  # (H, 3H)
     threads = _threads_for(B, W_T)
     if threads > 1:
