@@ -48,5 +48,5 @@ def kernel(request):
     name = request.param
     threads = 2 if name == "numba-mt" else 1
     blas_threads = 2 if name == "numba-blas" else 1
-    with kernels.use(name.split("-")[0], threads=threads, parallel_flops=0, blas_threads=blas_threads):
+    with kernels.use(name.split("-")[0], threads=threads, parallel_flops=0, blas_threads=blas_threads, blas_rows=0):
         yield name

@@ -178,7 +178,7 @@ def test_use_is_per_thread_and_restores():
         thread = threading.Thread(target=other)
         thread.start()
         with kernels.use("numpy", threads=7, parallel_flops=5, blas_threads=1):
-            assert kernels.current() == kernels.Kernel("numpy", 7, 5, 1)
+            assert kernels.current() == kernels.Kernel("numpy", 7, 5, 1, kernels.BLAS_ROWS)
             inside.set()
             done.wait(5)
         assert kernels.current() == outer

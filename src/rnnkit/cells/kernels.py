@@ -54,9 +54,9 @@ import numpy as np
 
 from rnnkit.cells.common import initial
 
-__all__ = ["ENV", "THREADS_ENV", "KERNELS", "TINY_ROWS", "PARALLEL_FLOPS", "PARALLEL_BYTES", "Kernel", "current",
-           "active", "describe", "use", "select", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
-           "tiny_forward"]
+__all__ = ["ENV", "THREADS_ENV", "KERNELS", "TINY_ROWS", "PARALLEL_FLOPS", "PARALLEL_BYTES", "BLAS_ROWS", "Kernel",
+           "current", "active", "describe", "use", "select", "lstm_forward", "lstm_backward", "gru_forward",
+           "gru_backward", "tiny_forward"]
 
 ENV = "RNNKIT_KERNEL"  # environment variable: auto | numba | numpy
 THREADS_ENV = "RNNKIT_NUM_THREADS"  # environment variable: threads of the compiled loops
@@ -64,6 +64,7 @@ KERNELS = ("numba", "numpy")
 TINY_ROWS = 4  # T * B of an inference call at or below which one compiled call does the projection too
 PARALLEL_FLOPS = 2_000_000  # recurrent-product flops per step from which the loop splits across threads
 PARALLEL_BYTES = 2**20  # or weight bytes per step (streaming from L3 is bandwidth-bound: two cores, twice)
+BLAS_ROWS = 32  # B from which a one-thread loop beside a multi-threaded BLAS hands it each step's product
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Kernel:
     threads: int = 1  # threads of the compiled loops
     parallel_flops: int = PARALLEL_FLOPS  # flops per step (2 B G H^2) from which they use them
     blas_threads: int = 1  # NumPy's BLAS threads: above one, a one-thread loop's large products go to it
+    blas_rows: int = BLAS_ROWS  # ... from this batch size on
 
 
 _selected: ContextVar[Kernel | None] = ContextVar("rnnkit_kernel", default=None)  # None: from RNNKIT_KERNEL
@@ -188,7 +190,7 @@ def describe() -> str:
 
 @contextlib.contextmanager
 def use(name: str, *, threads: int | None = None, parallel_flops: int = PARALLEL_FLOPS,
-        blas_threads: int | None = None) -> Iterator[str]:
+        blas_threads: int | None = None, blas_rows: int = BLAS_ROWS) -> Iterator[str]:
     """Run the block (in this thread/context only) with kernel ``name`` (``'numba'``, ``'numpy'``, ``'auto'``).
 
     Args:
@@ -198,14 +200,16 @@ def use(name: str, *, threads: int | None = None, parallel_flops: int = PARALLEL
             the tests run the threaded loops on small sizes this way), or from which a one-thread
             loop hands each step's product to a multi-threaded BLAS.
         blas_threads: NumPy's BLAS threads as rnnkit assumes them (None: from the environment).
+        blas_rows: the batch size from which a one-thread loop hands products to that BLAS.
     """
     for option, value in (("threads", threads), ("blas_threads", blas_threads)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ValueError(f"{option}: expected an int >= 1 or None, got {value!r}")
-    if not isinstance(parallel_flops, int) or isinstance(parallel_flops, bool) or parallel_flops < 0:
-        raise ValueError(f"parallel_flops: expected an int >= 0, got {parallel_flops!r}")
+    for option, value in (("parallel_flops", parallel_flops), ("blas_rows", blas_rows)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{option}: expected an int >= 0, got {value!r}")
     kernel = Kernel(_resolve(name), _threads_from_environment() if threads is None else threads, parallel_flops,
-                    _blas_threads_from_environment() if blas_threads is None else blas_threads)
+                    _blas_threads_from_environment() if blas_threads is None else blas_threads, blas_rows)
     token = _selected.set(kernel)
     try:
         yield kernel.name
@@ -264,10 +268,13 @@ def _threads_for(B: int, *weights: np.ndarray) -> int:
 
 def _per_step_blas(B: int, W_hh: np.ndarray) -> bool:
     """Does a one-thread loop hand each step's recurrent product to NumPy's BLAS (several threads)?
-    Where a step has enough work: measured here on 2 cores (2 BLAS threads), LSTM B = 64, I = 256,
-    H = 512 training took 422 ms a step this way against 563 ms with the one-thread tiled kernel."""
+    Where a step has enough rows and work: measured here on 2 cores (2 BLAS threads), LSTM B = 64,
+    I = 256, H = 512 training took 392 ms a step this way against 563 ms with the one-thread tiled
+    kernel, the char model's step (B = 32) 57 ms against 59; at B = 16 the tiled kernel wins (GRU
+    16, 128, 256 inference 9.6 ms against 16.2)."""
     kernel = current()
-    return kernel.threads == 1 and kernel.blas_threads > 1 and 2 * B * W_hh.size >= kernel.parallel_flops
+    return (kernel.threads == 1 and kernel.blas_threads > 1 and B >= kernel.blas_rows
+            and 2 * B * W_hh.size >= kernel.parallel_flops)
 
 
 def _projection(project, G: np.ndarray) -> tuple:
