@@ -121,6 +121,11 @@ def _parallel_layer() -> bool:
     return False
 
 
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 @functools.cache
 def _blas_threads_from_environment() -> int:
     """NumPy's BLAS threads as its environment variables set them: 1 when ``OPENBLAS_NUM_THREADS``
@@ -128,7 +133,7 @@ def _blas_threads_from_environment() -> int:
     if "1" in [os.environ.get(name, "").strip() for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                                              "MKL_NUM_THREADS")]:
         return 1
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return _cores()
 
 
 @functools.cache
@@ -142,9 +147,7 @@ def _threads_from_environment() -> int:
     BLAS instead (see :func:`_per_step_blas`)."""
     text = os.environ.get(THREADS_ENV, "")
     if not text.strip():
-        blas = _blas_threads_from_environment()
-        return len(os.sched_getaffinity(0)) if blas == 1 and hasattr(os, "sched_getaffinity") else (
-            (os.cpu_count() or 1) if blas == 1 else 1)
+        return _cores() if _blas_threads_from_environment() == 1 else 1
     try:
         threads = int(text)
     except ValueError:
