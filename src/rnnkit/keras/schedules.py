@@ -70,7 +70,28 @@ class LearningRateSchedule(Configurable):
         raise NotImplementedError(f"{type(self).__name__} must override get_config()")
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _RateDecay(LearningRateSchedule):
+    """What ExponentialDecay and InverseTimeDecay share (Keras's two classes take the same
+    arguments): the checked arguments, the progress ``s / decay_steps`` and the config."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
+        owner = type(self).__name__
+        self.initial_learning_rate = _number(owner, "initial_learning_rate", initial_learning_rate)
+        self.decay_steps = _positive(owner, "decay_steps", decay_steps)
+        self.decay_rate = _number(owner, "decay_rate", decay_rate)
+        self.staircase, self.name = bool(staircase), name
+
+    def _progress(self, step) -> np.float32:
+        """``s / decay_steps``, floored when ``staircase``."""
+        p = _step(type(self).__name__, step) / _F32(self.decay_steps)
+        return np.floor(p) if self.staircase else p
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_RateDecay):
     """``lr = lr0 * decay_rate ** (s / decay_steps)`` (the exponent floored when ``staircase``).
 
     Args:
@@ -82,21 +103,11 @@ class ExponentialDecay(LearningRateSchedule):
     """
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"):
-        owner = type(self).__name__
-        self.initial_learning_rate = _number(owner, "initial_learning_rate", initial_learning_rate)
-        self.decay_steps = _positive(owner, "decay_steps", decay_steps)
-        self.decay_rate = _number(owner, "decay_rate", decay_rate)
-        self.staircase, self.name = bool(staircase), name
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step):
-        p = _step(type(self).__name__, step) / _F32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
+        p = self._progress(step)
         return float(_F32(self.initial_learning_rate) * np.power(_F32(self.decay_rate), p))
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -170,7 +181,7 @@ class PolynomialDecay(LearningRateSchedule):
                 "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_RateDecay):
     """``lr = lr0 / (1 + decay_rate * s / decay_steps)`` (the ratio floored when ``staircase``).
 
     Args:
@@ -182,21 +193,11 @@ class InverseTimeDecay(LearningRateSchedule):
     """
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="InverseTimeDecay"):
-        owner = type(self).__name__
-        self.initial_learning_rate = _number(owner, "initial_learning_rate", initial_learning_rate)
-        self.decay_steps = _positive(owner, "decay_steps", decay_steps)
-        self.decay_rate = _number(owner, "decay_rate", decay_rate)
-        self.staircase, self.name = bool(staircase), name
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step):
-        p = _step(type(self).__name__, step) / _F32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
+        p = self._progress(step)
         return float(_F32(self.initial_learning_rate) / (_F32(1) + _F32(self.decay_rate) * p))
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
 
 
 def _cosine(fraction: np.float32, alpha: float, scale: np.float32 = _F32(1)) -> np.float32:
