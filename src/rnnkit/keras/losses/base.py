@@ -55,6 +55,15 @@ def _same_shape(name: str, y_true: np.ndarray, y_pred: Tensor) -> None:
         )
 
 
+def _matched(name: str, y_true: Any, y_pred: Any) -> tuple[np.ndarray, Tensor]:
+    """``(y_true, y_pred)`` of an elementwise loss ``name``: y_pred a floating Tensor, y_true a
+    constant of its dtype, ranks matched as Keras matches them, then the same shape or a ValueError."""
+    y_pred = _pred(y_pred)
+    target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
+    _same_shape(name, target, y_pred)
+    return target, y_pred
+
+
 def _squeeze_or_expand(y_true: Any, y_pred: Any) -> tuple[Any, Any]:
     """Keras's ``squeeze_or_expand_to_same_rank``: fix a rank gap of one trailing 1-axis (ndarrays or Tensors)."""
     if not isinstance(y_true, Tensor):

@@ -27,8 +27,7 @@ import numpy as np
 
 from rnnkit import _ops
 from rnnkit._tensor import Function, Tensor, array_of
-from rnnkit.keras.losses.base import (EPSILON, LossFunctionWrapper, _one_hot, _pred, _same_shape,
-                                      _squeeze_or_expand, _true)
+from rnnkit.keras.losses.base import EPSILON, LossFunctionWrapper, _matched, _one_hot, _pred, _same_shape, _true
 from rnnkit.nn import functional as F
 
 __all__ = [
@@ -237,9 +236,7 @@ def kl_divergence(y_true, y_pred):
         >>> kl_divergence(np.array([[0.5, 0.5]]), np.array([[0.5, 0.5]], np.float32)).numpy()
         array([0.], dtype=float32)
     """
-    y_pred = _pred(y_pred)
-    target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
-    _same_shape("kl_divergence", target, y_pred)
+    target, y_pred = _matched("kl_divergence", y_true, y_pred)
     t = np.clip(target, np.asarray(EPSILON, target.dtype), 1)  # (..., K)
     p = _ops.clamp(y_pred, EPSILON, 1.0)  # (..., K)
     return _ops.sum(_ops.log(_ops.reciprocal(p) * t) * t, dim=-1)  # (...)

@@ -18,7 +18,7 @@ import numpy as np
 from rnnkit import _ops
 from rnnkit._tensor import Tensor
 from rnnkit.keras import activations
-from rnnkit.keras.losses.base import EPSILON, LossFunctionWrapper, _pred, _same_shape, _squeeze_or_expand, _true
+from rnnkit.keras.losses.base import EPSILON, LossFunctionWrapper, _matched
 from rnnkit.nn import functional as F
 
 __all__ = [
@@ -43,9 +43,7 @@ def mean_squared_error(y_true, y_pred):
         >>> mean_squared_error(np.array([[1.0, 2.0]]), np.array([[1.0, 4.0]], np.float32)).numpy()
         array([2.], dtype=float32)
     """
-    y_pred = _pred(y_pred)
-    target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
-    _same_shape("mean_squared_error", target, y_pred)
+    target, y_pred = _matched("mean_squared_error", y_true, y_pred)
     return _ops.mean(F.mse_loss(y_pred, target, reduction="none"), dim=-1)  # (...)
 
 
@@ -64,9 +62,7 @@ def mean_absolute_error(y_true, y_pred):
         >>> mean_absolute_error(np.array([[1.0, 2.0]]), np.array([[1.0, 4.0]], np.float32)).numpy()
         array([1.], dtype=float32)
     """
-    y_pred = _pred(y_pred)
-    target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
-    _same_shape("mean_absolute_error", target, y_pred)
+    target, y_pred = _matched("mean_absolute_error", y_true, y_pred)
     return _ops.mean(F.l1_loss(y_pred, target, reduction="none"), dim=-1)  # (...)
 
 
@@ -92,9 +88,7 @@ def huber(y_true, y_pred, delta: float = 1.0):
         >>> huber(np.array([[0, 1], [0, 0]]), np.array([[0.6, 0.4], [0.4, 0.6]], np.float32)).numpy().round(3)
         array([0.18, 0.13], dtype=float32)
     """
-    y_pred = _pred(y_pred)
-    target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
-    _same_shape("huber", target, y_pred)
+    target, y_pred = _matched("huber", y_true, y_pred)
     error = y_pred - target  # (..., K)
     abs_error = _ops.abs(error)  # (..., K)
     quadratic = 0.5 * error**2  # (..., K)
@@ -117,9 +111,7 @@ def mean_absolute_percentage_error(y_true, y_pred):
         >>> mean_absolute_percentage_error(np.array([[1.0, 2.0]]), np.array([[1.5, 2.0]], np.float32)).numpy()
         array([25.], dtype=float32)
     """
-    y_pred = _pred(y_pred)
-    target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
-    _same_shape("mean_absolute_percentage_error", target, y_pred)
+    target, y_pred = _matched("mean_absolute_percentage_error", y_true, y_pred)
     scale = np.maximum(np.abs(target), np.asarray(EPSILON, target.dtype))  # (..., K)
     return 100.0 * _ops.mean(_ops.abs((y_pred - target) / scale), dim=-1)  # (...)
 
@@ -139,9 +131,7 @@ def mean_squared_logarithmic_error(y_true, y_pred):
         >>> mean_squared_logarithmic_error(np.array([[0.0, 1.0]]), np.array([[0.0, 1.0]], np.float32)).numpy()
         array([0.], dtype=float32)
     """
-    y_pred = _pred(y_pred)
-    target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
-    _same_shape("mean_squared_logarithmic_error", target, y_pred)
+    target, y_pred = _matched("mean_squared_logarithmic_error", y_true, y_pred)
     eps = np.asarray(EPSILON, target.dtype)
     first_log = _ops.log(_ops.clamp_min(y_pred, EPSILON) + 1.0)  # (..., K)
     second_log = np.log(np.maximum(target, eps) + 1)  # (..., K)
@@ -157,9 +147,7 @@ def log_cosh(y_true, y_pred):
         >>> log_cosh(np.array([[0.0, 1.0]]), np.array([[1.0, 1.0]], np.float32)).numpy().round(4)
         array([0.2169], dtype=float32)
     """
-    y_pred = _pred(y_pred)
-    target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
-    _same_shape("log_cosh", target, y_pred)
+    target, y_pred = _matched("log_cosh", y_true, y_pred)
     error = y_pred - target  # (..., K)
     return _ops.mean(error + activations.softplus(error * -2.0) - float(np.log(2.0)), dim=-1)  # (...)
 
@@ -182,9 +170,7 @@ def cosine_similarity(y_true, y_pred, axis: int = -1):
         >>> cosine_similarity(np.array([[0.0, 1.0]]), np.array([[1.0, 1.0]], np.float32)).numpy().round(4)
         array([-0.7071], dtype=float32)
     """
-    y_pred = _pred(y_pred)
-    target, y_pred = _squeeze_or_expand(_true(y_true, y_pred.dtype), y_pred)
-    _same_shape("cosine_similarity", target, y_pred)
+    target, y_pred = _matched("cosine_similarity", y_true, y_pred)
     return -_ops.sum(_l2_normalize(target, axis) * _l2_normalize(y_pred, axis), dim=axis)  # (...)
 
 
