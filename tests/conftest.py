@@ -41,12 +41,15 @@ def torch_single_thread():
 
 @pytest.fixture(params=KERNEL_VARIANTS)
 def kernel(request):
-    """Run the test under each recurrent kernel (numba on one thread, threaded at every size, and
-    handing each step's product to a multi-threaded BLAS at every size), through kernels.use."""
+    """Run the test under each recurrent kernel (numba on one thread, threaded at every size with
+    packed weight panels at every length, and handing each step's product to a multi-threaded BLAS
+    at every size), through kernels.use."""
     from rnnkit.cells import kernels
 
     name = request.param
     threads = 2 if name == "numba-mt" else 1
     blas_threads = 2 if name == "numba-blas" else 1
-    with kernels.use(name.split("-")[0], threads=threads, parallel_flops=0, blas_threads=blas_threads, blas_rows=0):
+    pack_steps = 1 if name == "numba-mt" else kernels.PACK_STEPS
+    with kernels.use(name.split("-")[0], threads=threads, parallel_flops=0, blas_threads=blas_threads, blas_rows=0,
+                     pack_steps=pack_steps):
         yield name

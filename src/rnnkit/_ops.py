@@ -18,6 +18,7 @@ import numpy as np
 from rnnkit import return_types
 from rnnkit._dtype import float_dtype
 from rnnkit._tensor import Function, Tensor, _shape_args, array_of
+from rnnkit.cells import kernels
 
 __all__ = [
     "add", "sub", "mul", "div", "pow", "matmul", "neg", "exp", "log", "tanh", "sigmoid", "relu",
@@ -137,7 +138,7 @@ class MatMul(Function):
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError(f"matmul: both operands need at least one dimension, got shapes {a.shape} and {b.shape}")
         self.save_for_backward(a, b)
-        return a @ b
+        return kernels.matmul(a, b) if a.ndim == 2 and b.ndim == 2 else a @ b  # 2-D: on the loops' pool
 
     def backward(self, g):
         a, b = self.saved
@@ -151,6 +152,10 @@ class MatMul(Function):
         if b.ndim == 1:
             g2 = np.expand_dims(g2, -1)
         da = db = None
+        if a2.ndim == 2 and b2.ndim == 2:  # on the loops' pool, as forward
+            da = kernels.matmul(g2, b2.T).reshape(a.shape) if self.needs_input_grad[0] else None
+            db = kernels.matmul(a2.T, g2).reshape(b.shape) if self.needs_input_grad[1] else None
+            return da, db
         if self.needs_input_grad[0]:
             da = _unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
         if self.needs_input_grad[1]:

@@ -1,5 +1,5 @@
 """rnnkit.cells.kernels: the one selection (select, use, RNNKIT_KERNEL, per thread), float32 accuracy,
-the tiny-inference path. (The cells' parity matrices run under every kernel through the ``kernel``
+the fused inference path, the packed product. (The cells' parity matrices run under every kernel through the ``kernel``
 fixture of conftest.py: tests/cells/test_cells.py.)"""
 
 from __future__ import annotations
@@ -79,11 +79,14 @@ def test_consumed_cache_refuses_a_second_backward(mode):
 
 @pytest.mark.usefixtures("kernel")
 @pytest.mark.parametrize("mode", ["LSTM", "GRU"])
-@pytest.mark.parametrize("T,B,bidir,bias", [(1, 1, False, True), (2, 2, True, False), (1, 3, False, False)])
-def test_streaming_inference_matches_the_training_path(mode, T, B, bidir, bias):
-    """Tiny inputs without a graph take one compiled call per layer (projection included)."""
+@pytest.mark.parametrize("T,B,bidir,bias,H", [(1, 1, False, True, 4), (2, 2, True, False, 4), (1, 3, False, False, 4),
+                                              (9, 5, True, True, 12), (10, 4, False, False, 40)])
+def test_fused_inference_matches_the_training_path(mode, T, B, bidir, bias, H):
+    """Inference without a graph takes one compiled call per layer (projection included) when
+    streaming or from FUSED_ROWS rows on: the same numbers as the training path. H = 12 and 40
+    leave part of a weight panel (LSTM 48 and GRU 36 columns; GRU 120 in float64's 16)."""
     rng = np.random.default_rng(6)
-    L, D, I, H = 2, 2 if bidir else 1, 5, 4
+    L, D, I = 2, 2 if bidir else 1, 5
     G = scan.CELLS[mode].gates
     weights = []
     for layer in range(L):
@@ -150,12 +153,14 @@ def test_select_is_the_one_decision():
     tanh, sig, relu = activations.get("tanh"), activations.get("sigmoid"), activations.get("relu")
     with kernels.use("numpy"):
         assert kernels.select("LSTM", tanh, sig) == "numpy"
-        assert kernels.select("GRU", tanh, sig, inference_rows=1) == "numpy"
+        assert kernels.select("GRU", tanh, sig, inference_shape=(1, 1)) == "numpy"
     if HAVE_NUMBA:
         with kernels.use("numba"):
             assert kernels.select("LSTM", tanh, sig) == "numba"
-            assert kernels.select("GRU", tanh, sig, inference_rows=4) == "numba-tiny"
-            assert kernels.select("GRU", tanh, sig, inference_rows=5) == "numba"
+            assert kernels.select("GRU", tanh, sig, inference_shape=(2, 2)) == "numba-fused"  # streaming
+            assert kernels.select("GRU", tanh, sig, inference_shape=(5, 1)) == "numba"  # one large xw GEMM wins
+            assert kernels.select("GRU", tanh, sig, inference_shape=(100, 3)) == "numba"
+            assert kernels.select("GRU", tanh, sig, inference_shape=(100, 4)) == "numba-fused"
             assert kernels.select("RNN", tanh) == "numpy"  # no compiled Elman kernel
             assert kernels.select("LSTM", tanh, sig, rec_mask=np.ones((2, 3))) == "numpy"  # recurrent dropout
             assert kernels.select("LSTM", tanh, sig, W_hr=np.ones((2, 3))) == "numpy"  # projection
@@ -288,3 +293,45 @@ def test_the_default_install_runs_the_compiled_kernels():
             "print(kernels.current().name, kernels.select('LSTM', activations.get('tanh'), activations.get('sigmoid')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert done.stdout.split() == ["numba", "numba"]
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("M,K,N", [(37, 13, 50), (130, 300, 96), (8, 64, 64), (1, 5, 3)])
+@pytest.mark.parametrize("layout", ["C", "strided", "F"])
+def test_matmul_on_the_loops_pool_equals_numpy(dtype, M, K, N, layout):
+    """kernels.matmul with threaded loops runs the packed kernel (panels read in place or copied,
+    partial panels, any strides of a, with and without bias): NumPy's product within rounding."""
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(M, K)).astype(dtype)
+    a = {"C": a, "strided": np.repeat(a, 2, axis=1)[:, ::2], "F": np.asfortranarray(a)}[layout]  # F: a transposed view
+    b, bias = rng.normal(size=(K, N)).astype(dtype), rng.normal(size=N).astype(dtype)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for threads in (2, 1):
+        with kernels.use("numba", threads=threads, parallel_flops=0):
+            for bias_ in (None, bias):
+                out = kernels.matmul(a, b, bias_)
+                assert out.dtype == dtype and out.shape == (M, N)
+                np.testing.assert_allclose(out, a @ b + (0 if bias_ is None else bias_), **tol)
+    big = rng.normal(size=(2 * kernels.VIEW_BYTES // (32 * b.itemsize), 32)).astype(dtype)  # panels copied
+    a_big = rng.normal(size=(M, big.shape[0])).astype(dtype)
+    with kernels.use("numba", threads=2, parallel_flops=0):
+        np.testing.assert_allclose(kernels.matmul(a_big, big), a_big @ big, rtol=tol["rtol"], atol=tol["atol"] * 100)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
+def test_linear_and_matmul_ops_on_the_loops_pool_match_torch():
+    """nn.Linear and 2-D matmul, forward and every gradient, with their products on the loops' pool."""
+    torch = pytest.importorskip("torch")
+    import rnnkit
+
+    rng = np.random.default_rng(8)
+    x, W, bias, m = (rng.normal(size=s).astype(np.float32) for s in ((3, 7, 40), (24, 40), (24,), (24, 9)))
+    tx, tW, tb, tm = (torch.tensor(a, requires_grad=True) for a in (x, W, bias, m))
+    (torch.nn.functional.linear(tx, tW, tb) @ tm).square().sum().backward()
+    with kernels.use("numba", threads=2, parallel_flops=0):
+        rx, rW, rb, rm = (rnnkit.tensor(a, requires_grad=True) for a in (x, W, bias, m))
+        y = rnnkit.nn.functional.linear(rx, rW, rb) @ rm
+        y.square().sum().backward()
+    for ours, theirs in ((rx, tx), (rW, tW), (rb, tb), (rm, tm)):
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=2e-4, atol=2e-4)

@@ -138,7 +138,9 @@ def test_training_with_a_schedule_matches_keras(K, name, kwargs):
     mine = ours.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     ref = theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     for a, b, a0 in zip(ours.get_weights(), theirs.get_weights(), start):
-        np.testing.assert_allclose(a, _to_numpy(b), rtol=1e-4, atol=1e-5)
+        # Adam divides each gradient by its own scale, so the float32 rounding of a near-zero
+        # gradient shows in its step: up to 4e-5 here with either rnnkit kernel (NumPy 2.3e-5)
+        np.testing.assert_allclose(a, _to_numpy(b), rtol=1e-4, atol=1e-4)
         assert np.abs(a - a0).max() > 1e-3
     np.testing.assert_allclose(mine.history["loss"], ref.history["loss"], rtol=1e-5)
     assert ours.optimizer.iterations == 4

@@ -9,7 +9,7 @@ hand-derived ``backward`` (BPTT), all three with one protocol: a state tuple in 
 activations they plug in; :mod:`~rnnkit.cells.scan` the one driver over layers, directions and
 masks, with the registry ``CELLS`` of modes. :mod:`~rnnkit.cells.kernels` decides which loop
 runs (``kernels.select``: NumPy, the compiled numba kernels of ``rnnkit.cells._numba``, or the
-tiny-inference path; ``RNNKIT_KERNEL=numpy|numba`` or ``kernels.use`` force one); the NumPy
+fused inference path; ``RNNKIT_KERNEL=numpy|numba`` or ``kernels.use`` force one); the NumPy
 code here is the fallback and the reference of the compiled one.
 """
 

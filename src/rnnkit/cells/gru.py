@@ -352,7 +352,8 @@ def _fused_backward(dhs, dh_T, cache: Cache, consume):
         A, hn = A.copy(), hn.copy()  # keep the cache differentiable again
     H = hn.shape[-1]
     dG, dzn, dh0 = kernels.gru_backward(A, hs, hn, cache.params.W_hh, cache.mask, dhs, dh_T)  # dG: [dzr, dzz, dhn]
-    dW_hh = masked_matmul_dweight(dG, hs[:-1], None)  # (3H, H)
+    T, B = dG.shape[:2]
+    dW_hh = kernels.matmul(dG.reshape(T * B, 3 * H).T, hs[:-1].reshape(T * B, H))  # (3H, H) sum_t dG_t^T h_{t-1}
     db_hn = dG[..., 2 * H:].sum(axis=(0, 1)) if cache.params.b_hn is not None else None  # (H,)
     dG[..., 2 * H:] = dzn  # (T, B, H) dG is now dL/dxw
     return dG, (dh0,), Params(dW_hh, db_hn)

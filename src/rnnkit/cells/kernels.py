@@ -7,9 +7,12 @@ Two kernels compute the same equations (:mod:`~rnnkit.cells.lstm`, :mod:`~rnnkit
   ``reset_after=False``).
 * ``numba``: :mod:`~rnnkit.cells._numba`, the whole time loop compiled for the common case
   (sigmoid/tanh, no recurrent dropout, no projection, PyTorch's GRU form, with or without a
-  mask): per step, the recurrent product by a register-tiled kernel that reads W_hh's rows
-  from cache (OpenBLAS called once per step re-packs W_hh every time: measured here at 40-72
-  GFLOP/s against the tiled kernel's 85-97, one core), then one pass of gate math. With
+  mask): per step, the recurrent product by a register-tiled kernel that reads W_hh packed
+  once per call into panels (OpenBLAS called once per step re-packs W_hh every time: measured
+  here at 41-85 GFLOP/s against the packed kernel's 105-115, one core), then one pass of gate
+  math; inference from FUSED_ROWS rows folds the input projection into each step's product,
+  and the input projection and input gradient of a compiled layer run on the same kernel
+  (:func:`matmul`). With
   ``threads`` > 1 (``RNNKIT_NUM_THREADS``) and enough work per step
   (``parallel_flops``), each thread takes a fixed slice of W_hh's rows and of the units at
   every step, so its slice of W_hh stays in its own core's cache. A loop left on one thread
@@ -17,8 +20,8 @@ Two kernels compute the same equations (:mod:`~rnnkit.cells.lstm`, :mod:`~rnnkit
 
 Selection happens in one place, :func:`select`, which the driver (:mod:`~rnnkit.cells.scan`)
 calls once per cell call and whose answer it hands down to the cell (``kernel=``):
-``'numpy'``, ``'numba'``, or ``'numba-tiny'`` (streaming-sized inference: one compiled call
-per layer that does the input projection too). Which kernels may run is a per-thread (per
+``'numpy'``, ``'numba'``, or ``'numba-fused'`` (inference: one compiled call per layer that
+does the input projection inside each step's product, with no xw array). Which kernels may run is a per-thread (per
 context) setting: the environment variables ``RNNKIT_KERNEL`` = ``auto`` (default: numba when it
 imports, else numpy), ``numba`` or ``numpy`` and ``RNNKIT_NUM_THREADS`` (default: every core
 when NumPy's BLAS runs one thread, else one: see :func:`_threads_from_environment`), read once
@@ -37,8 +40,8 @@ Example:
     ...     kernels.active(), kernels.select("LSTM", tanh, sigmoid)
     ('numpy', 'numpy')
     >>> with kernels.use("numba", threads=2):
-    ...     kernels.select("LSTM", tanh, sigmoid), kernels.select("LSTM", tanh, sigmoid, inference_rows=1)
-    ('numba', 'numba-tiny')
+    ...     kernels.select("LSTM", tanh, sigmoid), kernels.select("LSTM", tanh, sigmoid, inference_shape=(100, 16))
+    ('numba', 'numba-fused')
 """
 
 from __future__ import annotations
@@ -54,17 +57,20 @@ import numpy as np
 
 from rnnkit.cells.common import initial
 
-__all__ = ["ENV", "THREADS_ENV", "KERNELS", "TINY_ROWS", "PARALLEL_FLOPS", "PARALLEL_BYTES", "BLAS_ROWS", "Kernel",
+__all__ = ["ENV", "THREADS_ENV", "KERNELS", "TINY_ROWS", "FUSED_ROWS", "PARALLEL_FLOPS", "PARALLEL_BYTES", "BLAS_ROWS", "PACK_STEPS", "Kernel",
            "current", "active", "describe", "use", "select", "lstm_forward", "lstm_backward", "gru_forward",
-           "gru_backward", "tiny_forward"]
+           "gru_backward", "fused_forward", "matmul"]
 
 ENV = "RNNKIT_KERNEL"  # environment variable: auto | numba | numpy
 THREADS_ENV = "RNNKIT_NUM_THREADS"  # environment variable: threads of the compiled loops
 KERNELS = ("numba", "numpy")
-TINY_ROWS = 4  # T * B of an inference call at or below which one compiled call does the projection too
+TINY_ROWS = 4  # T * B of an inference call at or below which it is one fused call (streaming)
+FUSED_ROWS = 4  # or B from which an inference call fuses the input projection into each step's product
 PARALLEL_FLOPS = 2_000_000  # recurrent-product flops per step from which the loop splits across threads
 PARALLEL_BYTES = 2**20  # or weight bytes per step (streaming from L3 is bandwidth-bound: two cores, twice)
 BLAS_ROWS = 32  # B from which a one-thread loop beside a multi-threaded BLAS hands it each step's product
+VIEW_BYTES = 2**18  # matmul reads a right operand up to this size in place, larger ones copied into panels
+PACK_STEPS = 8  # time steps from which the loops read packed weight panels (packing costs about one B = 1 step)
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ class Kernel:
     parallel_flops: int = PARALLEL_FLOPS  # flops per step (2 B G H^2) from which they use them
     blas_threads: int = 1  # NumPy's BLAS threads: above one, a one-thread loop's large products go to it
     blas_rows: int = BLAS_ROWS  # ... from this batch size on
+    pack_steps: int = PACK_STEPS  # time steps from which the loops read packed weight panels
 
 
 _selected: ContextVar[Kernel | None] = ContextVar("rnnkit_kernel", default=None)  # None: from RNNKIT_KERNEL
@@ -193,7 +200,8 @@ def describe() -> str:
 
 @contextlib.contextmanager
 def use(name: str, *, threads: int | None = None, parallel_flops: int = PARALLEL_FLOPS,
-        blas_threads: int | None = None, blas_rows: int = BLAS_ROWS) -> Iterator[str]:
+        blas_threads: int | None = None, blas_rows: int = BLAS_ROWS,
+        pack_steps: int = PACK_STEPS) -> Iterator[str]:
     """Run the block (in this thread/context only) with kernel ``name`` (``'numba'``, ``'numpy'``, ``'auto'``).
 
     Args:
@@ -204,15 +212,17 @@ def use(name: str, *, threads: int | None = None, parallel_flops: int = PARALLEL
             loop hands each step's product to a multi-threaded BLAS.
         blas_threads: NumPy's BLAS threads as rnnkit assumes them (None: from the environment).
         blas_rows: the batch size from which a one-thread loop hands products to that BLAS.
+        pack_steps: the number of time steps from which the loops pack their weights into panels
+            (1: always; the tests run the packed kernel on short sequences this way).
     """
     for option, value in (("threads", threads), ("blas_threads", blas_threads)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ValueError(f"{option}: expected an int >= 1 or None, got {value!r}")
-    for option, value in (("parallel_flops", parallel_flops), ("blas_rows", blas_rows)):
+    for option, value in (("parallel_flops", parallel_flops), ("blas_rows", blas_rows), ("pack_steps", pack_steps)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"{option}: expected an int >= 0, got {value!r}")
     kernel = Kernel(_resolve(name), _threads_from_environment() if threads is None else threads, parallel_flops,
-                    _blas_threads_from_environment() if blas_threads is None else blas_threads, blas_rows)
+                    _blas_threads_from_environment() if blas_threads is None else blas_threads, blas_rows, pack_steps)
     token = _selected.set(kernel)
     try:
         yield kernel.name
@@ -221,7 +231,7 @@ def use(name: str, *, threads: int | None = None, parallel_flops: int = PARALLEL
 
 
 def select(cell: str, act, ract=None, *, rec_mask=None, W_hr=None, reset_after=True,
-           inference_rows: int | None = None) -> str:
+           inference_shape: tuple[int, int] | None = None) -> str:
     """The one decision of which loop runs a cell call.
 
     Args:
@@ -229,18 +239,26 @@ def select(cell: str, act, ract=None, *, rec_mask=None, W_hr=None, reset_after=T
         act, ract: the cell's :class:`~rnnkit.cells.activations.Activation` objects.
         rec_mask: the recurrent dropout mask or None; W_hr: the LSTM projection or None;
         reset_after: the GRU form.
-        inference_rows: T * B when the call needs no gradient and has no mask and no dropout
-            (a candidate for the tiny path), else None.
+        inference_shape: (T, B) when the call needs no gradient and has no mask and no dropout
+            (a candidate for the fused path), else None.
 
     Returns:
-        ``'numba-tiny'`` (whole layer, input projection included, one compiled call),
+        ``'numba-fused'`` (whole layer, input projection included, one compiled call: streaming
+        calls, T * B <= TINY_ROWS, and B >= FUSED_ROWS, where the fused product beats one large
+        xw GEMM plus the loop, unless the loops run one thread beside a multi-threaded BLAS,
+        whose xw GEMM then wins; at B = 1 the large GEMM wins),
         ``'numba'`` (fused gate math) or ``'numpy'`` (the cells' own NumPy code).
     """
     kernel = current()
     if (kernel.name != "numba" or cell == "RNN" or W_hr is not None or rec_mask is not None or not reset_after
             or act.name != "tanh" or getattr(ract, "name", None) != "sigmoid"):
         return "numpy"
-    return "numba-tiny" if inference_rows is not None and inference_rows <= TINY_ROWS else "numba"
+    if inference_shape is not None:
+        T, B = inference_shape
+        pooled = (kernel.threads > 1 and _parallel_layer()) or kernel.blas_threads == 1  # else the BLAS's xw wins
+        if T * B <= TINY_ROWS or (B >= FUSED_ROWS and pooled):
+            return "numba-fused"
+    return "numba"
 
 
 # -- shared ------------------------------------------------------------------------------------
@@ -280,6 +298,12 @@ def _per_step_blas(B: int, W_hh: np.ndarray) -> bool:
             and 2 * B * W_hh.size >= kernel.parallel_flops)
 
 
+def _layout(W: np.ndarray, T: int) -> np.ndarray:
+    """W (N, K) as a compiled loop of T steps reads it: packed panels (P, K, C) from the
+    setting's ``pack_steps`` (:data:`PACK_STEPS`) on (:func:`rnnkit.cells._numba.pack`), else its rows (N, K)."""
+    return _numba().pack(W) if T >= current().pack_steps else np.ascontiguousarray(W)
+
+
 def _projection(project, G: np.ndarray) -> tuple:
     """The compiled loops' (x, W_ih, bias, project) arguments: x (T, B, I), W_ih (G*H, I), bias
     (1, G*H); without a projection, stand-ins with no columns (x (T, B, 0), W_ih (G*H, 0))."""
@@ -289,6 +313,60 @@ def _projection(project, G: np.ndarray) -> tuple:
     x, W_ih, b = project
     bias = np.zeros((1, N), G.dtype) if b is None else np.ascontiguousarray(b).reshape(1, N)
     return np.ascontiguousarray(x), np.ascontiguousarray(W_ih), bias, True
+
+
+# -- the large products around the loops --------------------------------------------------------
+def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """``a @ b + bias`` on the thread pool of the recurrent loops.
+
+    With the loops threaded (numba, ``threads`` > 1) the product runs there too, by the packed
+    kernel: the input projection, input and weight gradients of a compiled layer, and the
+    linear layers and 2-D products around it. Two thread pools on the same cores slow each
+    other (an OpenBLAS worker spins for about 0.1 s after each call), so a model whose heavy
+    products all run on one pool scales with its cores. Otherwise it is NumPy's ``matmul``
+    (its BLAS, on the BLAS's own threads).
+
+    Args:
+        a: (M, K), any strides (the transposed views of the gradients' operands included).
+        b: (K, N); read as panels in place where its rows are contiguous, N a multiple of the
+            panel width and b small enough (VIEW_BYTES) for its strided panels to stay in cache;
+            else copied into panels.
+        bias: (N,) or None.
+
+    Returns:
+        (M, N).
+
+    Example:
+        >>> import numpy as np
+        >>> a, b = np.ones((3, 2), np.float32), np.arange(8, dtype=np.float32).reshape(2, 4)
+        >>> with use("numpy"):
+        ...     matmul(a, b, np.ones(4, np.float32)).tolist()[0]
+        [5.0, 7.0, 9.0, 11.0]
+    """
+    kernel = current()
+    if (kernel.name != "numba" or kernel.threads < 2 or not _parallel_layer() or a.dtype != b.dtype
+            or a.dtype not in (np.float32, np.float64)):
+        out = np.matmul(a, b)  # (M, N)
+        if bias is not None:
+            out += bias
+        return out
+    K = _numba()
+    (M, _), N = a.shape, b.shape[1]
+    C = K.panel_width(a.dtype)
+    if b.strides[1] == b.itemsize and N % C == 0:
+        panels = np.lib.stride_tricks.as_strided(b, (N // C, b.shape[0], C), (C * b.itemsize, b.strides[0], b.itemsize),
+                                                 writeable=False)  # (P, K, C) view
+        if b.nbytes > VIEW_BYTES:
+            panels = np.ascontiguousarray(panels)  # (P, K, C): rows of 128 bytes, copied as such
+    else:
+        panels = K.pack(b.T)  # (P, K, C)
+    bias = np.empty((0, N), a.dtype) if bias is None else np.ascontiguousarray(bias, a.dtype).reshape(1, N)
+    out = np.empty((M, N), a.dtype)  # (M, N)
+    if 2 * M * N * b.shape[0] >= kernel.parallel_flops and M >= 2 * K.TILE_ROWS:
+        K.matmul_mt(a, panels, bias, out, kernel.threads)
+    else:
+        K.matmul(a, panels, bias, out)
+    return out
 
 
 # -- LSTM --------------------------------------------------------------------------------------
@@ -314,12 +392,13 @@ def lstm_forward(G, h0, c0, W_hh, mask, project=None):
             np.add(np.dot(hs[t], W.T, Z), G[t], Z)  # (B, 4H) xw_t + h_{t-1} W_hh^T
             K.lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, 0, H)
         return hs, cs
-    inputs = _projection(project, G)  # (x, W_ih, bias, project)
-    threads = _threads_for(B, W, inputs[1])
+    x, W_ih, bias, projected = _projection(project, G)
+    threads = _threads_for(B, W, W_ih)
+    W, W_ih = _layout(W, T), _layout(W_ih, T)
     if threads > 1:
-        K.lstm_fwd_loop_mt(G, W, hs, cs, keep, has_mask, Z, *inputs, threads)
+        K.lstm_fwd_loop_mt(G, W, hs, cs, keep, has_mask, Z, x, W_ih, bias, projected, threads)
     else:
-        K.lstm_fwd_loop(G, W, hs, cs, keep, has_mask, Z, *inputs)
+        K.lstm_fwd_loop(G, W, hs, cs, keep, has_mask, Z, x, W_ih, bias, projected)
     return hs, cs
 
 
@@ -342,8 +421,8 @@ def lstm_backward(G, hs, cs, W_hh, mask, dhs, dh_T, dc_T):
             np.dot(G[t], W_hh, dh_rec)  # (B, H) dz_t W_hh
         dh_rec += carry  # (B, H) dL/dh0
         return G, dh_rec, dc
-    W_T = np.ascontiguousarray(W_hh.T)  # (H, 4H): the backward's product reads W_hh's columns as rows
-    threads = _threads_for(B, W_T)
+    threads = _threads_for(B, W_hh)
+    W_T = _layout(W_hh.T, T)  # (H, 4H) rows or panels: the backward's product reads W_hh's columns
     if threads > 1:
         K.lstm_bwd_loop_mt(G, W_T, cs, dhs, has_dhs, dh_rec, carry, dc, keep, has_mask, threads)
     else:
@@ -374,12 +453,13 @@ def gru_forward(G, h0, W_hh, b_hn, mask, project=None):
             np.dot(hs[t], W.T, Z)  # (B, 3H) h_{t-1} W_hh^T
             K.gru_fwd_step(Z, G, b, hs, hn, keep, t, has_mask, 0, H)
         return hs, hn
-    inputs = _projection(project, G)  # (x, W_ih, bias, project)
-    threads = _threads_for(B, W, inputs[1])
+    x, W_ih, bias, projected = _projection(project, G)
+    threads = _threads_for(B, W, W_ih)
+    W, W_ih = _layout(W, T), _layout(W_ih, T)
     if threads > 1:
-        K.gru_fwd_loop_mt(G, W, b, hs, hn, keep, has_mask, Z, *inputs, threads)
+        K.gru_fwd_loop_mt(G, W, b, hs, hn, keep, has_mask, Z, x, W_ih, bias, projected, threads)
     else:
-        K.gru_fwd_loop(G, W, b, hs, hn, keep, has_mask, Z, *inputs)
+        K.gru_fwd_loop(G, W, b, hs, hn, keep, has_mask, Z, x, W_ih, bias, projected)
     return hs, hn
 
 
@@ -402,8 +482,8 @@ def gru_backward(G, hs, hn, W_hh, mask, dhs, dh_T):
             np.dot(G[t], W_hh, dh_rec)  # (B, H) dG_t W_hh
         dh_rec += carry  # (B, H) dL/dh0
         return G, hn, dh_rec
-    W_T = np.ascontiguousarray(W_hh.T)  # (H, 3H)
-    threads = _threads_for(B, W_T)
+    threads = _threads_for(B, W_hh)
+    W_T = _layout(W_hh.T, T)  # (H, 3H) rows or panels
     if threads > 1:
         K.gru_bwd_loop_mt(G, W_T, hs, hn, dhs, has_dhs, dh_rec, carry, keep, has_mask, threads)
     else:
@@ -412,8 +492,8 @@ def gru_backward(G, hs, hn, W_hh, mask, dhs, dh_T):
     return G, hn, dh_rec
 
 
-# -- the tiny-inference path -------------------------------------------------------------------
-def tiny_forward(cell: str, x, W_ih, b, params, state):
+# -- the fused inference path ------------------------------------------------------------------
+def fused_forward(cell: str, x, W_ih, b, params, state):
     """One layer and direction of an LSTM or GRU, input projection included, in one compiled call.
 
     Args:

@@ -303,4 +303,6 @@ def _fused_backward(dhs, dh_T, dc_T, cache: Cache, consume):
     else:
         A = A.copy()  # (T, B, 4H) keep the cache differentiable again
     dZ, dh0, dc0 = kernels.lstm_backward(A, hs, cache.cs, cache.params.W_hh, cache.mask, dhs, dh_T, dc_T)  # dL/dxw
-    return dZ, (dh0, dc0), Params(masked_matmul_dweight(dZ, hs[:-1], None), None)  # dW_hh (4H, H)
+    T, B, H = cache.cs.shape[0] - 1, dZ.shape[1], cache.cs.shape[2]
+    dW_hh = kernels.matmul(dZ.reshape(T * B, 4 * H).T, hs[:-1].reshape(T * B, H))  # (4H, H) sum_t dz_t^T h_{t-1}
+    return dZ, (dh0, dc0), Params(dW_hh, None)

@@ -38,7 +38,7 @@ Modes: ``'RNN_TANH'``, ``'RNN_RELU'``, ``'LSTM'``, ``'GRU'`` (PyTorch's names), 
 ``Params`` structure, a ``Cache`` dataclass), its gate count and its defaults. ``activation``
 (Keras) replaces the RNN nonlinearity or the LSTM/GRU candidate activation;
 ``recurrent_activation`` the LSTM/GRU gate activation. Which loop runs each cell call
-(NumPy, numba, or the tiny-inference path) is :func:`rnnkit.cells.kernels.select`'s decision,
+(NumPy, numba, or the fused inference path) is :func:`rnnkit.cells.kernels.select`'s decision,
 made here once per call and handed down.
 
 Shapes: T time, B batch, I input, H hidden, P = proj_size or H (output size), L layers,
@@ -134,6 +134,7 @@ class _Direction:
     w_ih: np.ndarray  # (G*H, I)
     has_b: tuple[bool, bool]  # (b_ih given, b_hh given)
     n: int  # how many entries the weights tuple had (the gradients come back alike)
+    compiled: bool  # the compiled kernel ran it: its large products run on the loops' threads too
 
 
 @dataclass
@@ -307,7 +308,7 @@ def stream(mode, x, h0, c0, weights, options: dict):
 
     The case: one LSTM or GRU layer, one direction, no projection, mask or dropout, the numba
     kernel, and T * B <= :data:`~rnnkit.cells.kernels.TINY_ROWS` (a step of a model that runs
-    online). Then the whole call is one compiled loop (:func:`~rnnkit.cells.kernels.tiny_forward`,
+    online). Then the whole call is one compiled loop (:func:`~rnnkit.cells.kernels.fused_forward`,
     the same one :func:`forward` runs there) and the driver's bookkeeping, which costs more
     than the step itself at this size, is skipped.
 
@@ -326,7 +327,7 @@ def stream(mode, x, h0, c0, weights, options: dict):
             or (len(weights[0]) == 5 and weights[0][4] is not None)):
         return None
     config, act, ract, reset_after = _setup(mode, None, None, bool(options.get("reset_after", True)))
-    if kernels.select(mode, act, ract, reset_after=reset_after, inference_rows=x.shape[0] * x.shape[1]) != "numba-tiny":
+    if kernels.select(mode, act, ract, reset_after=reset_after, inference_shape=x.shape[:2]) != "numba-fused":
         return None
     if not isinstance(x, np.ndarray) or x.ndim != 3 or x.dtype not in (np.float32, np.float64):
         return None  # forward says what is wrong
@@ -345,7 +346,7 @@ def stream(mode, x, h0, c0, weights, options: dict):
         state += (_state(c0, (1, B, H), dtype, "c0")[0],)  # (B, H)
     params, b_hh_folded = cell.module.Params.from_weights(w_hh, b_hh, None, config)
     b = b_hh_folded if b_ih is None else (b_ih if b_hh_folded is None else b_ih + b_hh_folded)  # (G*H,)
-    hs, state_T = kernels.tiny_forward(mode, x, w_ih, b, params, state)  # (T, B, H)
+    hs, state_T = kernels.fused_forward(mode, x, w_ih, b, params, state)  # (T, B, H)
     return hs, state_T[0][None], state_T[1][None] if mode == "LSTM" else None
 
 
@@ -408,23 +409,26 @@ class _Run:
         params, b_hh_folded = cell.module.Params.from_weights(w_hh, b_hh, w_hr, self.config)
         b = b_hh_folded if b_ih is None else (b_ih if b_hh_folded is None else b_ih + b_hh_folded)  # (G*H,)
         state = tuple([s[k] for s in self.states])  # (h0,) or (h0, c0) of this layer and direction
-        tiny_rows = None if self.o.need_grad or in_mask is not None or self.masks_d[d] is not None else T * B
+        inference = None if self.o.need_grad or in_mask is not None or self.masks_d[d] is not None else (T, B)
         kernel = kernels.select(cell.name, self.act, self.ract, rec_mask=rec_mask, W_hr=w_hr,
-                                reset_after=self.reset_after, inference_rows=tiny_rows)
-        if kernel == "numba-tiny":
-            hs, state_T = kernels.tiny_forward(cell.name, inp, w_ih, b, params, state)
+                                reset_after=self.reset_after, inference_shape=inference)
+        if kernel == "numba-fused":
+            hs, state_T = kernels.fused_forward(cell.name, inp, w_ih, b, params, state)
             cell_cache = None
         else:
-            xw = masked_matmul(inp, in_mask, w_ih.T)  # (T, B, G*H) x W_ih^T
-            if b is not None:
-                xw += b  # (T, B, G*H)
+            if kernel == "numba" and in_mask is None:  # on the loops' threads, bias included
+                xw = kernels.matmul(inp.reshape(T * B, I), w_ih.T, b).reshape(T, B, G * H)  # (T, B, G*H)
+            else:
+                xw = masked_matmul(inp, in_mask, w_ih.T)  # (T, B, G*H) x W_ih^T
+                if b is not None:
+                    xw += b  # (T, B, G*H)
             hs, state_T, cell_cache = cell.module.forward(xw, state, params, self.config, mask=self.masks_d[d],
                                                           rec_mask=rec_mask, overwrite_xw=True, kernel=kernel)
         for final, s in zip(self.finals, state_T):
             final[k] = s
         if not self.o.need_grad:
             return hs, None
-        return hs, _Direction(inp, in_mask, cell_cache, w_ih, (b_ih is not None, b_hh is not None), n)
+        return hs, _Direction(inp, in_mask, cell_cache, w_ih, (b_ih is not None, b_hh is not None), n, kernel == "numba")
 
     def drop(self, layer, out):
         """Between-layer dropout of a layer's output, in place (training only, not after the last)."""
@@ -489,9 +493,15 @@ def _direction_backward(cache: Cache, k, d, d_out, finals, dstates, consume):
     dxw, dstate0, dparams = cache.cell.module.backward(dhs, dstate_T, c.cell, consume)
     for dst, g in zip(dstates, dstate0):
         dst[k] = g
-    dW_ih = masked_matmul_dweight(dxw, c.inp, c.in_mask)  # (G*H, I)
     db = dxw.reshape(-1, dxw.shape[-1]).sum(axis=0)  # (G*H,)
-    dinp = masked_matmul_dinput(dxw, c.w_ih, c.in_mask)  # (T, B, I) processing order
+    if c.compiled and c.in_mask is None:  # on the loops' threads
+        T, B, I = c.inp.shape
+        dxw_rows = dxw.reshape(T * B, -1)  # (T*B, G*H)
+        dW_ih = kernels.matmul(dxw_rows.T, c.inp.reshape(T * B, I))  # (G*H, I)
+        dinp = kernels.matmul(dxw_rows, c.w_ih).reshape(T, B, I)  # (T, B, I) processing order
+    else:
+        dW_ih = masked_matmul_dweight(dxw, c.inp, c.in_mask)  # (G*H, I)
+        dinp = masked_matmul_dinput(dxw, c.w_ih, c.in_mask)  # (T, B, I) processing order
     dW_hh, db_hh, dW_hr = dparams.weight_grads(db)
     has_b_ih, has_b_hh = c.has_b
     grads = (dW_ih, dW_hh, db if has_b_ih else None, db_hh if has_b_hh else None, dW_hr)

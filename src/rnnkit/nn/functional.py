@@ -41,6 +41,7 @@ from rnnkit._ops import _unbroadcast, log_softmax, relu, sigmoid, softmax, tanh
 from rnnkit._random import dropout_mask, generator
 from rnnkit._tensor import Function, Tensor, array_of, as_tensor
 from rnnkit._validation import float_input
+from rnnkit.cells import kernels
 
 __all__ = [
     "linear", "embedding", "dropout", "relu", "tanh", "sigmoid", "softmax", "log_softmax", "one_hot",
@@ -106,16 +107,14 @@ class _Linear(Function):
 
     def forward(self, x, weight, *bias):
         self.save_for_backward(x, weight)
-        y = x.reshape(-1, x.shape[-1]) @ weight.T  # (M, O), M = prod(*): one matrix product
-        if bias:
-            y += bias[0]  # (M, O)
+        y = kernels.matmul(x.reshape(-1, x.shape[-1]), weight.T, bias[0] if bias else None)  # (M, O), M = prod(*)
         return y.reshape(x.shape[:-1] + weight.shape[:1])  # (*, O)
 
     def backward(self, g):
         x, weight = self.saved
         g2 = g.reshape(-1, g.shape[-1])  # (M, O)
-        dx = (g2 @ weight).reshape(x.shape) if self.needs_input_grad[0] else None  # (*, I)
-        dW = g2.T @ x.reshape(-1, x.shape[-1]) if self.needs_input_grad[1] else None  # (O, I)
+        dx = kernels.matmul(g2, weight).reshape(x.shape) if self.needs_input_grad[0] else None  # (*, I)
+        dW = kernels.matmul(g2.T, x.reshape(-1, x.shape[-1])) if self.needs_input_grad[1] else None  # (O, I)
         if len(self.needs_input_grad) == 2:
             return dx, dW
         db = g2.sum(axis=0) if self.needs_input_grad[2] else None  # (O,)
