@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import rnnkit
+from rnnkit.cells import activations, lstm
 from rnnkit.cli import main
 from rnnkit.cli.lab.model import LabNet, gradient_by_distance, hidden_for, hidden_gradients, parameter_count
 from rnnkit.cli.lab.tasks import TASKS
@@ -40,6 +41,7 @@ def test_lstm_beats_the_rnn_on_each_task(task, tmp_path):
     results = _run(tmp_path, [task, "--seq-len", T, "--steps", steps, "--cells", "rnn,lstm", "--seed", "0"])
     metric = {r["cell"]: r["final_metric"] for r in results["runs"]}
     assert metric["lstm"] > metric["rnn"] + margin, metric
+    assert results["lstm_activation"] == ("linear" if task == "lag" else "tanh")  # the task's default
     counts = [r["parameters"] for r in results["runs"]]
     assert max(counts) - min(counts) < 0.1 * results["target_parameters"]
 
@@ -54,25 +56,82 @@ def test_the_rnns_gradient_falls_with_distance(tmp_path):
         assert rnn[-1] < 1e-3 * rnn[0]  # over the whole distance: three orders of magnitude and more
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_gradient_probe_matches_the_layers_own_bptt(cell):
+@pytest.mark.parametrize("cell, activation", [("rnn", "tanh"), ("lstm", "tanh"), ("lstm", "linear"), ("gru", "tanh")])
+def test_gradient_probe_matches_the_layers_own_bptt(cell, activation):
     """Row b of the probe's dL/dh_t equals the gradient the layer's BPTT gives the state h_t of sequence b
     when the sequence is restarted at t from that state."""
     rnnkit.manual_seed(1)
     task = TASKS["order"]
-    model = LabNet(cell, 8, 6, 4, per_step=False).double()
+    model = LabNet(cell, 8, 6, 4, per_step=False, lstm_activation=activation).double()
     batch = task.batch(np.random.default_rng(0), 3, 10)
     batch.x = batch.x.astype(np.float64)
     norms = hidden_gradients(model, task, batch)
     T = batch.x.shape[1]
     assert norms.shape == (3, T) and np.all(norms > 0)
     for t in (0, 3, T - 2):
-        _, state = model.rnn(batch.x[:, : t + 1])  # the state after step t, (1, B, H)
+        _, state = model.recur(batch.x[:, : t + 1])  # the state after step t, (B, H)
         h_t = (state[0] if cell == "lstm" else state).detach().requires_grad_()
         hx = (h_t, state[1].detach()) if cell == "lstm" else h_t
-        out, _ = model.rnn(batch.x[:, t + 1 :], hx)
+        out, _ = model.recur(batch.x[:, t + 1 :], hx)
         task.loss(model.head(out[:, -1]), batch).backward()
-        np.testing.assert_allclose(norms[:, t], np.linalg.norm(np.asarray(h_t.grad)[0], axis=1), rtol=1e-9)
+        np.testing.assert_allclose(norms[:, t], np.linalg.norm(np.asarray(h_t.grad), axis=1), rtol=1e-9)
+
+
+def _unrolled_lstm(model: LabNet, x, act, rec_act, xp=np, leaf=np.asarray):
+    """The LSTM layer by hand: ``lstm.step`` over time with the model's weights (each made an array by ``leaf``);
+    the list of h_t (B, H)."""
+    weights = [leaf(np.asarray(getattr(model.rnn, name + "_l0").data))
+               for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    H = model.rnn.hidden_size
+    state = (xp.zeros((x.shape[0], H), dtype=xp.float64), xp.zeros((x.shape[0], H), dtype=xp.float64))
+    hs = []
+    for t in range(x.shape[1]):
+        state = lstm.step(x[:, t], state, *weights, act, rec_act)
+        hs.append(state[0])
+    return hs
+
+
+@pytest.mark.parametrize("activation", ["tanh", "linear"])
+def test_lstm_activation_reaches_the_cell(activation):
+    """The model's output is the read-out of ``lstm.step`` unrolled with Keras's activation of that name (g_t =
+    act(z_g), h_t = o_t act(c_t)); the other activation gives another output."""
+    rnnkit.manual_seed(2)
+    model = LabNet("lstm", 5, 4, 3, per_step=True, lstm_activation=activation).double()
+    x = np.random.default_rng(0).normal(size=(2, 9, 5)) * 2  # (B, T, I), large enough for tanh to bend
+    sigmoid = activations.get("sigmoid").forward
+    W, b = np.asarray(model.head.weight.data), np.asarray(model.head.bias.data)
+    outputs = {}
+    for name in ("tanh", "linear"):
+        hs = _unrolled_lstm(model, x, activations.get(name).forward, sigmoid)
+        outputs[name] = np.stack(hs, axis=1) @ W.T + b  # (B, T, O)
+    got = np.asarray(model(x).detach())
+    other = "linear" if activation == "tanh" else "tanh"
+    np.testing.assert_allclose(got, outputs[activation], rtol=1e-10, atol=1e-12)
+    assert np.abs(got - outputs[other]).max() > 1e-2
+
+
+def test_gradient_picture_uses_the_lstm_activation(torch):
+    """hidden_gradients of a linear-activation LSTM equals dL/dh_t of ``lstm.step`` unrolled on torch tensors with
+    the identity for act (the loss: the long-range target's alone); with tanh the numbers differ."""
+    rnnkit.manual_seed(3)
+    task = TASKS["lag"]
+    model = LabNet("lstm", 9, 5, 9, per_step=True, lstm_activation="linear").double()
+    batch = task.batch(np.random.default_rng(1), 4, 8)
+    batch.x = batch.x.astype(np.float64)
+    norms = hidden_gradients(model, task, batch)  # (B, T)
+    hs = _unrolled_lstm(model, torch.from_numpy(batch.x), lambda z: z, torch.sigmoid, xp=torch,
+                        leaf=lambda a: torch.tensor(a, requires_grad=True))
+    for h in hs:
+        h.retain_grad()
+    rows = np.arange(4)
+    h_m = torch.stack(hs, dim=1)[rows, batch.memory]  # (B, H) h at each sequence's long-range target
+    W, b = (torch.from_numpy(np.asarray(p.data)) for p in (model.head.weight, model.head.bias))
+    torch.nn.functional.cross_entropy(h_m @ W.T + b, torch.from_numpy(batch.target[rows, batch.memory])).backward()
+    expected = np.stack([h.grad.norm(dim=1).numpy() for h in hs], axis=1)  # (B, T)
+    np.testing.assert_allclose(norms, expected, rtol=1e-9, atol=1e-15)
+    tanh = LabNet("lstm", 9, 5, 9, per_step=True).double()
+    tanh.load_state_dict(model.state_dict())
+    assert np.abs(hidden_gradients(tanh, task, batch) - norms).max() > 1e-3 * norms.max()
 
 
 def test_gradient_by_distance_reads_from_each_sequences_own_target():
@@ -99,13 +158,15 @@ def test_paper_prints_the_papers_numbers_beside_the_measured_ones(tmp_path, caps
     text = capsys.readouterr().out
     measured = [line for line in text.splitlines() if line.startswith("measured")]
     paper = [line for line in text.splitlines() if line.startswith("paper")]
-    assert len(measured) == 1 and "LSTM" in measured[0] and "/2" in measured[0]  # success over 2 seeds
+    assert len(measured) == 1 and "LSTM (linear), Adam" in measured[0] and "/2" in measured[0]  # over 2 seeds
     assert any("5,040" in line and "100%" in line for line in paper)  # the paper's LSTM on task 2a
     assert any("BPTT" in line and "> 5,000,000" in line for line in paper)
     results = json.load(open(os.path.join(out, "results.json"), encoding="utf-8"))
     assert results["paper"] and results["seeds"] == [0, 1] and len(results["runs"]) == 2
     report = open(os.path.join(out, "report.md"), encoding="utf-8").read()
     assert "5,040" in report and "![curves.png](curves.png)" in report and "c_t = f_t" in report
+    assert r"h_t = o_t \odot c_t" in report and "activation linear (Keras's LSTM(activation=None)" in report
+    assert results["lstm_activation"] == "linear"
 
 
 def test_sweep_draws_each_cell_against_the_length(tmp_path, capsys):
@@ -148,6 +209,19 @@ def test_bad_input_is_one_line_and_status_2(argv, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
     assert not os.path.exists(tmp_path / "x")  # nothing written
+
+
+def test_unknown_lstm_activation_is_argparses_usage_error(tmp_path, capsys):
+    """As for every option with choices: argparse's usage, then its one error line, status 2, nothing written."""
+    assert main(["lab", "lag", "--lstm-activation", "relu", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert errors == ["rnnkit lab: error: argument --lstm-activation: invalid choice: 'relu' (choose from 'tanh', "
+                      "'linear')"]
+    assert err.splitlines()[-1] == errors[0] and "Traceback" not in err
+    assert not os.path.exists(tmp_path / "x")
+    with pytest.raises(ValueError, match="lstm_activation: expected one of tanh, linear, got 'relu'"):
+        LabNet("lstm", 2, 4, 1, per_step=False, lstm_activation="relu")
 
 
 def test_hidden_sizes_match_parameter_counts():

@@ -217,6 +217,10 @@ class LabOptions:
     lstm_init: str = option(
         "chrono", "the LSTM's gate biases: chrono (forget bias log U(1, T-1), input bias its negative; Tallec & "
         "Ollivier 2018) or forget1 (forget bias +1)", choices=("chrono", "forget1"))
+    lstm_activation: str | None = option(
+        None, "the LSTM's activation, Keras's LSTM `activation` argument: g_t = act(z_g), h_t = o_t act(c_t); "
+        "linear (Keras's activation=None) is the cell output h(s) = s of the 1997 paper's task 2a (default: the "
+        "task's: tanh, lag linear)", choices=("tanh", "linear"))
     seed: int = option(0, "random seed (the same data for every cell)", minimum=0, maximum=SEED_MAX)
     paper: bool = option(
         False, "run the paper's protocol: its lengths, its stopping criterion, --seeds seeds, and print its numbers "

@@ -33,7 +33,7 @@ import os
 import statistics
 
 from rnnkit.cli import checkpoint, plots, rundir
-from rnnkit.cli.lab.model import LSTM_INITS
+from rnnkit.cli.lab.model import LSTM_ACTIVATIONS, LSTM_INITS
 from rnnkit.cli.lab.report import paper_table, run_table, sweep_table, write_report
 from rnnkit.cli.lab.tasks import TASKS, Task
 from rnnkit.cli.lab.training import Setup, held_out, train_cell
@@ -104,17 +104,19 @@ def _lab(opts: LabOptions, task: Task, cells: list[str], lengths: list[int], out
         seeds = list(range(opts.seed, opts.seed + opts.seeds))
     else:
         steps, seeds = opts.steps or task.steps, [opts.seed]
+    activation = opts.lstm_activation or task.lstm_activation
     report.progress(f"{task.name}: {task.metric_name} (chance {task.chance:.3f}, solved at {task.solved:.4g}); "
                     f"{', '.join(c.upper() for c in cells)} matched to {params} parameters, Adam lr {lr:g}, "
                     f"batches of {opts.batch_size}, at most {steps * opts.batch_size:,} sequences per run; "
-                    f"LSTM: {LSTM_INITS[opts.lstm_init]}", task=task.name, lengths=lengths, cells=cells)
+                    f"LSTM: {LSTM_INITS[opts.lstm_init]}; {LSTM_ACTIVATIONS[activation]}", task=task.name, lengths=lengths, cells=cells)
 
     runs = []  # one dict per (T, cell, seed)
     for T in lengths:
         for seed in seeds:
             tests = held_out(task, T, seed)
             setup = Setup(T=T, steps=steps, batch_size=opts.batch_size, lr=lr, params=params, seed=seed,
-                          eval_every=eval_every(T), strict=opts.paper, lstm_init=opts.lstm_init)
+                          eval_every=eval_every(T), strict=opts.paper, lstm_init=opts.lstm_init,
+                          lstm_activation=activation)
             for cell in cells:
                 result = train_cell(task, cell, setup, tests)
                 result.update(T=T, cell=cell, seed=seed)
@@ -128,14 +130,14 @@ def _lab(opts: LabOptions, task: Task, cells: list[str], lengths: list[int], out
                                 solved_after=result["solved_after"], sequences=result["sequences"])
 
     if opts.paper:
-        table = paper_table(task, runs, cells, lengths, seeds)
+        table = paper_table(task, runs, cells, lengths, seeds, activation)
     elif len(lengths) > 1:
         table = sweep_table(task, runs, cells, lengths)
     else:
         table = run_table(task, runs)
     config = {"task": task.name, "lengths": lengths, "cells": cells, "paper": opts.paper, "seeds": seeds,
               "steps": steps, "batch_size": opts.batch_size, "lr": lr, "target_parameters": params,
-              "lstm_init": opts.lstm_init,
+              "lstm_init": opts.lstm_init, "lstm_activation": activation,
               "baseline": {"metric": task.metric_name, "chance": task.chance, "solved": task.solved,
                            "solved_words": task.solved_words}}
     checkpoint.write_json(os.path.join(out_dir, "results.json"), {**config, "runs": runs})

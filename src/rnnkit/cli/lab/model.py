@@ -3,10 +3,13 @@
 Cells (PyTorch's equations and gate order; sigma the logistic function):
 
 - RNN: h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
-- LSTM: i, f, g, o = sigma, sigma, tanh, sigma of (W_ih x_t + b_ih + W_hh h_{t-1} + b_hh);
-  c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t)
+- LSTM: i, f, g, o = sigma, sigma, act, sigma of (W_ih x_t + b_ih + W_hh h_{t-1} + b_hh);
+  c_t = f * c_{t-1} + i * g; h_t = o * act(c_t), act = tanh or linear (Keras's LSTM ``activation``)
 - GRU: r, z = sigma(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr), sigma(...);
   n = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn)); h_t = (1 - z) * n + z * h_{t-1}
+
+Every cell runs through rnnkit's recurrent op (the layers' own), whole sequences in
+:meth:`LabNet.forward` and one step at a time in the gradient probe, with the same options.
 
 Example:
     >>> hidden_for("lstm", 2000, 2, 1), parameter_count("lstm", 20, 2, 1)
@@ -19,29 +22,48 @@ import math
 
 import numpy as np
 
-from rnnkit import log, nn, no_grad, rand, stack, zeros
+from rnnkit import as_tensor, log, nn, no_grad, rand, stack, zeros
+from rnnkit._recurrent import recurrent
 from rnnkit.cli.charlm import LAYERS
 from rnnkit.cli.lab.tasks import Batch, Task
 
-__all__ = ["GATES", "LSTM_INITS", "FORGET_BIAS", "EQUATIONS", "chrono_bias", "LabNet", "parameter_count", "hidden_for", "gradient_by_distance"]
+__all__ = ["GATES", "LSTM_INITS", "LSTM_ACTIVATIONS", "FORGET_BIAS", "equations", "chrono_bias", "LabNet",
+           "parameter_count", "hidden_for", "hidden_gradients", "gradient_by_distance"]
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
-CELL_MODULES = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
 FORGET_BIAS = 1.0  # added to the LSTM's initial forget-gate bias by the "forget1" initialisation
 LSTM_INITS = {  # how the LSTM's gate biases start (the rest is PyTorch's initialisation)
     "chrono": "chrono initialisation (Tallec & Ollivier 2018): forget bias log U(1, T_max - 1), input bias its "
               "negative, T_max the sequence length",
     "forget1": "forget-gate bias +1 (Gers et al. 2000; Jozefowicz et al. 2015; Keras's unit_forget_bias)",
 }
-EQUATIONS = {  # each cell's equations, as the report prints them (LaTeX)
+LSTM_ACTIVATIONS = {  # the LSTM's activation act (Keras's LSTM ``activation``): g_t = act(z_g), h_t = o_t act(c_t)
+    "tanh": "activation tanh (today's LSTM, PyTorch's and Keras's): g_t = tanh(z_g), h_t = o_t tanh(c_t)",
+    "linear": "activation linear (Keras's LSTM(activation=None), forget gate and all): g_t = z_g, h_t = o_t c_t, "
+              "the cell output h(s) = s of the 1997 paper's task 2a",
+}
+_LATEX = {"tanh": r"\tanh", "linear": ""}  # act in the report's LaTeX ("" : the argument alone)
+_EQUATIONS = {  # each cell's equations, as the report prints them (LaTeX); {act} the LSTM's activation
     "rnn": [r"h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})"],
     "lstm": [r"i_t, f_t, o_t = \sigma(W_{i\cdot} x_t + b_{i\cdot} + U_{\cdot} h_{t-1} + b_{h\cdot})",
-             r"g_t = \tanh(W_{ig} x_t + b_{ig} + U_g h_{t-1} + b_{hg})",
-             r"c_t = f_t \odot c_{t-1} + i_t \odot g_t, \quad h_t = o_t \odot \tanh(c_t)"],
+             r"g_t = {act}(W_{ig} x_t + b_{ig} + U_g h_{t-1} + b_{hg})",
+             r"c_t = f_t \odot c_{t-1} + i_t \odot g_t, \quad h_t = o_t \odot {act}{c}"],
     "gru": [r"r_t, z_t = \sigma(W_{i\cdot} x_t + b_{i\cdot} + U_{\cdot} h_{t-1} + b_{h\cdot})",
             r"n_t = \tanh(W_{in} x_t + b_{in} + r_t \odot (U_n h_{t-1} + b_{hn}))",
             r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}"],
 }
+
+
+def equations(cell: str, lstm_activation: str = "tanh") -> list[str]:
+    r"""The cell's equations in LaTeX, the LSTM's with its activation (linear: g_t = z_g, h_t = o_t c_t).
+
+    Example:
+        >>> print(equations("lstm", "linear")[2])
+        c_t = f_t \odot c_{t-1} + i_t \odot g_t, \quad h_t = o_t \odot c_t
+    """
+    act = _LATEX[lstm_activation]
+    c = "(c_t)" if act else "c_t"
+    return [eq.replace("{act}", act).replace("{c}", c) for eq in _EQUATIONS[cell]]
 
 
 def parameter_count(cell: str, hidden: int, inputs: int, outputs: int) -> int:
@@ -93,7 +115,8 @@ class LabNet(nn.Module):
       Jozefowicz et al., 2015; Keras's ``unit_forget_bias``): f_t starts near sigmoid(1) =
       0.73, so the error carried back through c shrinks by about 0.73 per step.
 
-    (The 1997 paper's cells had no forget gate: f = 1.)
+    (The 1997 paper's cells had no forget gate: f = 1.) The LSTM's ``lstm_activation`` is
+    Keras's LSTM ``activation`` (:data:`LSTM_ACTIVATIONS`): g_t = act(z_g), h_t = o_t act(c_t).
 
     Args:
         cell: "rnn", "lstm" or "gru".
@@ -101,14 +124,25 @@ class LabNet(nn.Module):
         per_step: read out every h_t (else only the last).
         lstm_init: "chrono" or "forget1".
         T_max: the sequence length, for "chrono".
+        lstm_activation: "tanh" or "linear".
+
+    Example:
+        >>> import numpy as np
+        >>> net = LabNet("lstm", 3, 4, 2, per_step=True, lstm_activation="linear")
+        >>> net(np.zeros((5, 7, 3), np.float32)).shape
+        (5, 7, 2)
     """
 
     def __init__(self, cell: str, inputs: int, hidden: int, outputs: int, per_step: bool,
-                 lstm_init: str = "chrono", T_max: int = 100):
+                 lstm_init: str = "chrono", T_max: int = 100, lstm_activation: str = "tanh"):
         super().__init__()
         if lstm_init not in LSTM_INITS:
             raise ValueError(f"lstm_init: expected one of {', '.join(LSTM_INITS)}, got {lstm_init!r}")
+        if lstm_activation not in LSTM_ACTIVATIONS:
+            raise ValueError(f"lstm_activation: expected one of {', '.join(LSTM_ACTIVATIONS)}, "
+                             f"got {lstm_activation!r}")
         self.cell, self.per_step = cell, per_step
+        self.options = {"activation": lstm_activation} if cell == "lstm" else {}  # the recurrent op's options
         self.rnn = LAYERS[cell](inputs, hidden, batch_first=True)
         self.head = nn.Linear(hidden, outputs)
         if cell == "lstm":
@@ -122,9 +156,20 @@ class LabNet(nn.Module):
                     self.rnn.bias_ih_l0[H : 2 * H] = b_f
                     self.rnn.bias_hh_l0[: 2 * H] = 0.0
 
-    def forward(self, x: np.ndarray):
+    def recur(self, x, state=None):
+        """The recurrent layer with the model's options: x (B, T, I), ``state`` None (zeros), h or (h, c)
+        each (B, H) -> (hs (B, T, H), the state after the last step in the same form)."""
+        layer, h0, c0 = self.rnn, None, None
+        if state is not None:
+            h, c = state if self.cell == "lstm" else (state, None)
+            h0, c0 = h.unsqueeze(0), None if c is None else c.unsqueeze(0)  # (1, B, H) each
+        weights = [(layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0, None)]
+        out, h_n, c_n = recurrent(layer.mode, as_tensor(x).transpose(0, 1), h0, c0, weights, **self.options)
+        return out.transpose(0, 1), ((h_n[0], c_n[0]) if self.cell == "lstm" else h_n[0])
+
+    def forward(self, x):
         """x (B, T, I) -> (B, T, O) or (B, O)."""
-        h, _ = self.rnn(x)  # (B, T, H)
+        h, _ = self.recur(x)  # (B, T, H)
         return self.head(h if self.per_step else h[:, -1])
 
     def read_out(self, hs: list):
@@ -135,26 +180,20 @@ class LabNet(nn.Module):
 def hidden_gradients(model: LabNet, task: Task, batch: Batch) -> np.ndarray:
     """(B, T): ||dL_b/dh_t|| per sequence b, L_b the loss of its long-range target alone.
 
-    The layer's weights are copied into the matching cell module and the model is unrolled;
-    each h_t gets a zero leaf z_t added (``h_t + z_t`` has the value h_t), so after
-    ``backward`` the row b of ``z_t.grad`` is dL/dh_t for sequence b (the loss is a mean
-    over the batch, and sequence b's loss depends on its own states only).
+    The model is unrolled one step at a time (:meth:`LabNet.recur` at T = 1, so with the
+    same cell options as its forward); each h_t gets a zero leaf z_t added (``h_t + z_t``
+    has the value h_t), so after ``backward`` the row b of ``z_t.grad`` is dL/dh_t for
+    sequence b (the loss is a mean over the batch, and sequence b's loss depends on its own
+    states only).
     """
-    layer = model.rnn
-    cell = CELL_MODULES[model.cell](layer.input_size, layer.hidden_size, dtype=layer.dtype)
-    cell.load_state_dict({name: getattr(layer, name + "_l0").data for name in cell.state_dict()})
     x = batch.x
-    B, T, H = x.shape[0], x.shape[1], layer.hidden_size
-    h = zeros(B, H, dtype=layer.dtype)
-    c = zeros(B, H, dtype=layer.dtype)
-    hs, leaves = [], []
+    B, T, H = x.shape[0], x.shape[1], model.rnn.hidden_size
+    state, hs, leaves = None, [], []
     for t in range(T):
-        if model.cell == "lstm":
-            h, c = cell(x[:, t], (h, c))  # (B, H), (B, H)
-        else:
-            h = cell(x[:, t], h)  # (B, H)
-        z = zeros(B, H, dtype=layer.dtype, requires_grad=True)
-        h = h + z  # same value; z.grad = dLoss/dh_t
+        _, state = model.recur(x[:, t : t + 1], state)  # h (B, H) or (h, c)
+        z = zeros(B, H, dtype=model.rnn.weight_hh_l0.dtype, requires_grad=True)
+        h = (state[0] if model.cell == "lstm" else state) + z  # same value; z.grad = dLoss/dh_t
+        state = (h, state[1]) if model.cell == "lstm" else h
         hs.append(h)
         leaves.append(z)
     task.loss(model.read_out(hs), batch, memory_only=True).backward()

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import statistics
 
-from rnnkit.cli.lab.model import EQUATIONS, LSTM_INITS
+from rnnkit.cli.lab.model import LSTM_ACTIVATIONS, LSTM_INITS, equations
 from rnnkit.cli.lab.tasks import Task
 from rnnkit.serialization import atomic_write_text
 
-__all__ = ["run_table", "sweep_table", "paper_table", "write_report"]
+__all__ = ["run_table", "sweep_table", "method", "paper_table", "write_report"]
 
 
 def _solved(r: dict) -> str:
@@ -58,8 +58,15 @@ def sweep_table(task: Task, runs: list[dict], cells: list[str], lengths: list[in
     return "\n".join(lines)
 
 
-def paper_table(task: Task, runs: list[dict], cells: list[str], lengths: list[int], seeds: list[int]) -> str:
-    """Measured success rate over seeds, training sequences until solved and test errors, beside the paper."""
+def method(cell: str, lstm_activation: str) -> str:
+    """The paper table's method column for a measured cell (the LSTM's with its activation)."""
+    return f"LSTM ({lstm_activation}), Adam" if cell == "lstm" else f"{cell.upper()}, Adam"
+
+
+def paper_table(task: Task, runs: list[dict], cells: list[str], lengths: list[int], seeds: list[int],
+                lstm_activation: str = "tanh") -> str:
+    """Measured success rate over seeds, training sequences until solved and test errors, beside the paper
+    (the LSTM named with its activation, ``LSTM (linear)``)."""
     lines = [f"{task.name}: the paper's protocol ({task.source})", _header(task, strict=True),
              "training stops at the first evaluation that meets it; runs that never do stop at the budget",
              f"{'':<9}{'T':>6}  {'method':<34}{'weights':>8}{'success':>10}{'sequences until solved':>26}"
@@ -75,7 +82,7 @@ def paper_table(task: Task, runs: list[dict], cells: list[str], lengths: list[in
             else:
                 until = f"> {max(r['sequences'] for r in mine):,}"
             wrong = "/".join(str(r["wrong"]) for r in mine)
-            lines.append(f"{'measured':<9}{T:>6}  {cell.upper() + ', Adam':<34}{mine[0]['parameters']:>8}"
+            lines.append(f"{'measured':<9}{T:>6}  {method(cell, lstm_activation):<34}{mine[0]['parameters']:>8}"
                          f"{f'{len(solved)}/{len(mine)}':>10}{until:>26}{wrong:>17}")
     for ref in task.references:
         lines.append(f"{'paper':<9}{ref.length:>6}  {ref.method:<34}{ref.weights or '-':>8}"
@@ -95,10 +102,11 @@ def write_report(path: str, task: Task, config: dict, table: str, figures: list[
              f"parameters, trained with Adam (learning rate {config['lr']:g}, batches of {config['batch_size']}, "
              "gradient norm clipped at 1) on freshly drawn sequences; initialisation is PyTorch's "
              "(uniform in +-1/sqrt(H)) except the LSTM's gate biases: "
-             f"{LSTM_INITS[config['lstm_init']]} (the 1997 LSTM had no forget gate: f = 1).", "",
+             f"{LSTM_INITS[config['lstm_init']]} (the 1997 LSTM had no forget gate: f = 1). The LSTM's "
+             f"{LSTM_ACTIVATIONS[config['lstm_activation']]}.", "",
              "## The cells", ""]
     for cell in config["cells"]:
-        parts += [f"**{cell.upper()}**", "", "$$", *[eq + r" \\" for eq in EQUATIONS[cell]], "$$", ""]
+        parts += [f"**{cell.upper()}**", "", "$$", *[eq + r" \\" for eq in equations(cell, config["lstm_activation"])], "$$", ""]
     parts += ["## Results", "", "```", table, "```", ""]
     captions = {
         "curves.png": "The metric on the test set against training sequences seen, with the chance level and "

@@ -90,6 +90,7 @@ class Task:
     params: int = 2000  # parameter count every cell is matched to
     steps: int = 1000  # optimizer steps of a default run
     lr: float = 1e-2  # Adam learning rate
+    lstm_activation: str = "tanh"  # the LSTM's activation (Keras's LSTM ``activation``), unless --lstm-activation
     eval_size: int = 2560  # test sequences
     paper_lengths: tuple = ()  # the paper's T values
     paper_max_sequences: int = 0  # training sequences before --paper gives a run up
@@ -218,7 +219,7 @@ class Lag(Task):
             name="lag", inputs=16, outputs=16, per_step=True, default_len=15, min_len=2, len_word="p",
             metric_name="last symbols predicted correctly", chance=0.5,
             solved=1.0, solved_words="every symbol of both sequences predicted correctly",
-            params=10_000, steps=3000, lr=1e-2, eval_size=64, paper_lengths=(100,), paper_max_sequences=100_000,
+            params=10_000, steps=3000, lr=1e-2, lstm_activation="linear", eval_size=64, paper_lengths=(100,), paper_max_sequences=100_000,
             references=[Reference("RTRL, 1 hidden unit", "100", 10404, "0%", "> 5,000,000"),
                         Reference("BPTT, 1 hidden unit", "100", 10404, "0%", "> 5,000,000"),
                         Reference("chunker (CH)", "100", 10506, "33%", "32,400"),
@@ -226,10 +227,11 @@ class Lag(Task):
             about=("Only two sequences exist: (y, a1, ..., a_{p-1}, y) and (x, a1, ..., a_{p-1}, x), one symbol per "
                    "step in a one-hot code of p + 1 symbols; the network predicts the next symbol. Every prediction "
                    "is easy except the last, which must repeat the first, p steps back (chance 1/2). Noise-free, "
-                   "so only the time lag makes it hard. The paper's nets also connect the inputs straight to the "
-                   "outputs, and its LSTM (one cell, no output gate) puts out the cell state itself, h(s) = s; "
-                   "today's LSTM squashes it, h = tanh, and at p = 100 its cell states drift far into tanh's flat "
-                   "tails, where the last target's gradient no longer reaches the first symbol (docs/lab.md)."),
+                   "so only the time lag makes it hard. The paper's LSTM (one cell, no output gate) puts out the "
+                   "cell state itself, h(s) = s; here the LSTM runs with Keras's activation=None (linear: "
+                   "g_t = z_g, h_t = o_t c_t), today's LSTM with its forget gate otherwise. With tanh "
+                   "(--lstm-activation tanh) its cell states drift at p = 100 far into tanh's flat tails, where "
+                   "the last target's gradient no longer reaches the first symbol (docs/lab.md)."),
             source="Hochreiter & Schmidhuber (1997), experiment 2a, table 2")
 
     def sizes(self, p: int) -> tuple[int, int]:

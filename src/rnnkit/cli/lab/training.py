@@ -46,6 +46,7 @@ class Setup:
     eval_every: int  # steps between evaluations on the test set
     strict: bool = False  # judge "solved" by every prediction of a sequence (the paper's criterion)
     lstm_init: str = "chrono"  # the LSTM's gate biases: chrono or forget1 (see model.LSTM_INITS)
+    lstm_activation: str = "tanh"  # the LSTM's activation: tanh or linear (see model.LSTM_ACTIVATIONS)
 
 
 def held_out(task: Task, T: int, seed: int) -> list[Batch]:
@@ -94,7 +95,8 @@ def train_cell(task: Task, cell: str, setup: Setup, tests: list[Batch], progress
     hidden = hidden_for(cell, setup.params, inputs, outputs)
     probe = task.batch(np.random.default_rng([setup.seed, 2]), PROBE_BATCH, setup.T)
     manual_seed(setup.seed)
-    model = LabNet(cell, inputs, hidden, outputs, task.per_step, setup.lstm_init, T_max=probe.x.shape[1])
+    model = LabNet(cell, inputs, hidden, outputs, task.per_step, setup.lstm_init, T_max=probe.x.shape[1],
+                   lstm_activation=setup.lstm_activation)
     optimizer = optim.Adam(model.parameters(), lr=setup.lr)
     data_rng = np.random.default_rng([setup.seed, 0])  # the same batches for every cell
     gradient = {"initial": gradient_by_distance(model, task, probe).tolist()}
