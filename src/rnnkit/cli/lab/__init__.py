@@ -5,6 +5,9 @@ Every cell gets the hidden size that brings its parameter count (recurrent layer
 layer) closest to the task's ``--params``, sees the same batches and is judged on the same
 held-out test sequences; its metric is the fraction of long-range targets it answers
 correctly (higher is better), next to the chance level and the solved threshold.
+The LSTM is today's (forget gate, tanh) on every task but ``lag``, whose LSTM is Keras's
+``LSTM(activation=None)``: h_t = o_t c_t, the 1997 paper's task-2a cell output
+(``--lstm-activation``; :data:`~rnnkit.cli.lab.model.LSTM_ACTIVATIONS`).
 
 Three modes:
 
