@@ -350,6 +350,8 @@ class Softmax(Function):
 
 # -- shape -----------------------------------------------------------------
 class Reshape(Function):
+    arithmetic = False
+
     def forward(self, a, shape):
         self.shape = a.shape
         return a.reshape(shape)
@@ -359,6 +361,8 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    arithmetic = False
+
     def forward(self, a, order):
         self.order = order
         return np.transpose(a, order)
@@ -368,6 +372,8 @@ class Permute(Function):
 
 
 class Expand(Function):
+    arithmetic = False
+
     def forward(self, a, shape):
         self.shape = a.shape
         return np.broadcast_to(a, shape)
@@ -377,15 +383,19 @@ class Expand(Function):
 
 
 class GetItem(Function):
+    arithmetic = False
+
     def forward(self, a, index):
         self.shape, self.dtype, self.index = a.shape, a.dtype, index
+        if type(index) is int:  # the common case (x[t]): a view
+            return a[index, ...]
         if _is_basic_index(index) and not _has_ellipsis(index):
             return a[(*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)]  # a view, even 0-d
         return np.asarray(a[index])
 
     def backward(self, g):
         grad = np.zeros(self.shape, self.dtype)
-        if _is_basic_index(self.index):
+        if type(self.index) is int or _is_basic_index(self.index):
             grad[self.index] = g  # basic indexing selects each element at most once
         else:
             np.add.at(grad, self.index, g)  # integer arrays may repeat: accumulate

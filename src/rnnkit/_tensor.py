@@ -131,6 +131,8 @@ class Function:
     backward raises, as PyTorch's version counter does.
     """
 
+    arithmetic = True  # forward computes values (inf and nan come out as values, unwarned); False: views only
+
     def __init__(self, *parents: Tensor):
         self.parents = parents
         self.needs_input_grad = tuple(p.requires_grad for p in parents)
@@ -160,7 +162,10 @@ class Function:
                 return x._traced_by.record(cls, inputs, kwargs)
         parents = tuple(x if isinstance(x, Tensor) else Tensor._wrap(_to_array(x)) for x in inputs)
         ctx = cls(*parents)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf and nan as values, as torch
+        if cls.arithmetic:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf and nan as values, as torch
+                result = ctx.forward(*(p._array for p in parents), **kwargs)
+        else:
             result = ctx.forward(*(p._array for p in parents), **kwargs)
         track = is_grad_enabled() and any(ctx.needs_input_grad)
         outputs = result if isinstance(result, tuple) else (result,)

@@ -223,11 +223,11 @@ with kernels.use("numpy"):  # use() wins over the environment
     assert said in first and second == "numpy", first
 
 
-@pytest.mark.parametrize("threads, blas, expected", [("3", "", "3"), ("", "1", "cores"), ("", "", "1"),
-                                                     ("", "4", "1"), ("zero", "", "ValueError"),
+@pytest.mark.parametrize("threads, blas, expected", [("3", "", "3"), ("", "1", "cores"), ("", "", "cores"),
+                                                     ("", "4", "cores"), ("zero", "", "ValueError"),
                                                      ("0", "", "ValueError")])
 def test_threads_by_environment(threads, blas, expected):
-    """RNNKIT_NUM_THREADS, else every core when the BLAS is told one thread, else one."""
+    """RNNKIT_NUM_THREADS, else every core (whatever the BLAS is told)."""
     code = """
 import os
 from rnnkit.cells import kernels
@@ -335,3 +335,28 @@ def test_linear_and_matmul_ops_on_the_loops_pool_match_torch():
         y.square().sum().backward()
     for ours, theirs in ((rx, tx), (rW, tW), (rb, tb), (rm, tm)):
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=2e-4, atol=2e-4)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("need_grad", [True, False])
+def test_threads_splitting_whole_panels_of_units_match_numpy(mode, dtype, need_grad):
+    """H = 64: every gate block is whole panels (float32: 2 of 32 columns, float64: 4 of 16), so
+    each thread computes its own units' gate columns in one parallel region per step; forward
+    and every gradient equal the NumPy reference."""
+    rng = np.random.default_rng(11)
+    x, h0, c0, w = random_case(mode, rng, T=9, B=5, I=6, H=64, scale=0.3)
+    cast = lambda a: None if a is None else a.astype(dtype)  # noqa: E731
+    x, h0, c0, w = cast(x), cast(h0), cast(c0), tuple(map(cast, w))
+    g = rng.normal(size=(9, 5, 64)).astype(dtype)
+    results = []
+    for name, settings in (("numpy", {}), ("numba", dict(threads=2, parallel_flops=0, pack_steps=1))):
+        with kernels.use(name, **settings):
+            out, h_n, c_n, cache = scan_forward(mode, x, h0, c0, [w], need_grad=need_grad)
+            grads = scan.backward(g, None, None, cache)[:2] + tuple(scan.backward(g, None, None, cache)[3][0][:4]) \
+                if need_grad else ()
+        results.append((out, h_n, *grads))
+    tol = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    for ours, reference in zip(*results):
+        np.testing.assert_allclose(ours, reference, **tol)

@@ -435,6 +435,19 @@ def _align(W):
     return lambda W: 3  # whole 4 x 3 tiles
 
 
+def unit_align(W):  # pragma: no cover - replaced by the overload inside compiled code
+    """The granularity at which a gate block's columns of a product with weights W may be cut
+    without cutting a panel: a panel (packed), any column (rows)."""
+    raise NotImplementedError
+
+
+@overload(unit_align, jit_options=_JIT)
+def _unit_align(W):
+    if W.ndim == 3:
+        return lambda W: W.shape[2]
+    return lambda W: 1
+
+
 @njit(**_JIT)
 def _split(n: int, parts: int, p: int, align: int) -> tuple:
     """[lo, hi) of part p of range(n) cut into ``parts`` nearly equal pieces at multiples of ``align``."""
@@ -531,7 +544,15 @@ def lstm_fwd_loop_mt(G, W_hh, hs, cs, keep, has_mask, Z, x, W_ih, bias, project,
     """:func:`lstm_fwd_loop` on ``threads`` threads: each takes a fixed slice of W_ih's and
     W_hh's rows for the products and of the units for the gate math, at every step."""
     N, H = Z.shape[1], hs.shape[2]
+    ua = unit_align(W_hh)
     for t in range(G.shape[0]):
+        if H % ua == 0:  # each thread makes its own units' four gate columns: one parallel region a step
+            for p in prange(threads):
+                j0, j1 = _split(H, threads, p, max(ua, 8))
+                for g in range(4):
+                    product(bias if project else G[t], x[t], W_ih, hs[t], W_hh, Z, g * H + j0, g * H + j1)
+                lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, j0, j1)
+            continue
         for p in prange(threads):
             n0, n1 = _split(N, threads, p, align(W_hh))
             product(bias if project else G[t], x[t], W_ih, hs[t], W_hh, Z, n0, n1)  # (B, n1 - n0)
@@ -638,7 +659,18 @@ def gru_fwd_loop(G, W_hh, b_hn, hs, hn, keep, has_mask, Z, x, W_ih, bias, projec
 def gru_fwd_loop_mt(G, W_hh, b_hn, hs, hn, keep, has_mask, Z, x, W_ih, bias, project, threads):
     """:func:`gru_fwd_loop` on ``threads`` threads (fixed slices, as :func:`lstm_fwd_loop_mt`)."""
     N, H = Z.shape[1], hs.shape[2]
+    ua = unit_align(W_hh)
     for t in range(G.shape[0]):
+        if H % ua == 0:  # each thread makes its own units' three gate columns: one parallel region a step
+            for p in prange(threads):
+                j0, j1 = _split(H, threads, p, max(ua, 8))
+                for g in range(3):
+                    n0, n1 = g * H + j0, g * H + j1
+                    if project:
+                        product(bias, x[t, :, :0], W_ih[:, :0], x[t], W_ih, G[t], n0, n1)  # of xw_t
+                    product(Z[:0], hs[t, :, :0], W_hh[:, :0], hs[t], W_hh, Z, n0, n1)  # of h W_hh^T
+                gru_fwd_step(Z, G, b_hn, hs, hn, keep, t, has_mask, j0, j1)
+            continue
         for p in prange(threads):
             n0, n1 = _split(N, threads, p, align(W_hh))
             if project:
@@ -647,6 +679,41 @@ def gru_fwd_loop_mt(G, W_hh, b_hn, hs, hn, keep, has_mask, Z, x, W_ih, bias, pro
         for p in prange(threads):
             j0, j1 = _split(H, threads, p, 8)
             gru_fwd_step(Z, G, b_hn, hs, hn, keep, t, has_mask, j0, j1)
+
+
+# -- whole inference layers (the fused path): the loop's buffers made in compiled code ----------
+@njit(**_JIT)
+def lstm_infer(x, W_ih, W_hh, bias, h0, c0, threads):
+    """A whole LSTM layer and direction without a cache, input projection fused into each
+    step's product: x (T, B, I), W_ih / W_hh as rows or panels, bias (1, 4H), h0 and c0 (B, H).
+    Returns hs, cs (T+1, B, H) with the initial state in row 0."""
+    T, B, _ = x.shape
+    N, H = bias.shape[1], h0.shape[1]
+    hs, cs = np.empty((T + 1, B, H), x.dtype), np.empty((T + 1, B, H), x.dtype)  # (T+1, B, H) each
+    hs[0], cs[0] = h0, c0
+    G, Z = np.empty((T, B, N), x.dtype), np.empty((B, N), x.dtype)  # (T, B, 4H) activations, (B, 4H)
+    keep = np.ones((T, B), np.bool_)
+    if threads > 1:
+        lstm_fwd_loop_mt(G, W_hh, hs, cs, keep, False, Z, x, W_ih, bias, True, threads)
+    else:
+        lstm_fwd_loop(G, W_hh, hs, cs, keep, False, Z, x, W_ih, bias, True)
+    return hs, cs
+
+
+@njit(**_JIT)
+def gru_infer(x, W_ih, W_hh, bias, b_hn, h0, threads):
+    """:func:`lstm_infer` for the GRU: bias (1, 3H), b_hn (H,). Returns hs (T+1, B, H)."""
+    T, B, _ = x.shape
+    N, H = bias.shape[1], h0.shape[1]
+    hs = np.empty((T + 1, B, H), x.dtype)  # (T+1, B, H)
+    hs[0] = h0
+    G, Z, hn = np.empty((T, B, N), x.dtype), np.empty((B, N), x.dtype), np.empty((T, B, H), x.dtype)
+    keep = np.ones((T, B), np.bool_)
+    if threads > 1:
+        gru_fwd_loop_mt(G, W_hh, b_hn, hs, hn, keep, False, Z, x, W_ih, bias, True, threads)
+    else:
+        gru_fwd_loop(G, W_hh, b_hn, hs, hn, keep, False, Z, x, W_ih, bias, True)
+    return hs
 
 
 @njit(**_JIT)

@@ -23,8 +23,8 @@ calls once per cell call and whose answer it hands down to the cell (``kernel=``
 ``'numpy'``, ``'numba'``, or ``'numba-fused'`` (inference: one compiled call per layer that
 does the input projection inside each step's product, with no xw array). Which kernels may run is a per-thread (per
 context) setting: the environment variables ``RNNKIT_KERNEL`` = ``auto`` (default: numba when it
-imports, else numpy), ``numba`` or ``numpy`` and ``RNNKIT_NUM_THREADS`` (default: every core
-when NumPy's BLAS runs one thread, else one: see :func:`_threads_from_environment`), read once
+imports, else numpy), ``numba`` or ``numpy`` and ``RNNKIT_NUM_THREADS`` (default: every core;
+see :func:`_threads_from_environment`), read once
 at the first recurrent call, unless :func:`use` (a context manager, built on a
 :class:`contextvars.ContextVar`) says otherwise for the block. Buffers of the fused loops
 (legend: T time, B batch, H hidden, G gates)::
@@ -145,16 +145,19 @@ def _blas_threads_from_environment() -> int:
 
 @functools.cache
 def _threads_from_environment() -> int:
-    """``RNNKIT_NUM_THREADS``, read once: a positive integer. Unset or empty: every core when
-    NumPy's BLAS runs one thread, else one. Two thread pools on the same cores slow each other:
-    an OpenBLAS worker spins for about 0.1 s after each call, and measured here (2 cores, LSTM
-    B = 16, I = 128, H = 256, T = 100, training) OpenBLAS on 2 threads with these loops on 2 took
-    45 ms a step, against 36 ms with the loops on one and 39 ms with OpenBLAS on one. With the
-    loops on one thread and the BLAS on several, the loops hand large per-step products to the
-    BLAS instead (see :func:`_per_step_blas`)."""
+    """``RNNKIT_NUM_THREADS``, read once: a positive integer; unset or empty, every core.
+
+    The loops' threads take the large products of a compiled model too (:func:`matmul`: the
+    layers' projections and gradients, linear layers, 2-D matmul), so NumPy's BLAS, whose
+    workers spin for about 0.1 s after each call, stays idle beside them: measured here (2
+    cores, the char model's training step) 69 ms with the loops on 2 threads beside a
+    2-thread OpenBLAS, 72 ms beside a 1-thread one, 73 ms with the loops on one thread and
+    the BLAS on two. Before the products moved, the loops on 2 threads beside the BLAS on 2
+    took 134 ms. With ``RNNKIT_NUM_THREADS=1`` and a multi-threaded BLAS, the loops hand large
+    per-step products to the BLAS instead (see :func:`_per_step_blas`)."""
     text = os.environ.get(THREADS_ENV, "")
     if not text.strip():
-        return _cores() if _blas_threads_from_environment() == 1 else 1
+        return _cores()
     try:
         threads = int(text)
     except ValueError:
@@ -504,10 +507,17 @@ def fused_forward(cell: str, x, W_ih, b, params, state):
     Returns:
         ``(hs, state_T)``: hs (T, B, H) and the final state tuple. No cache: inference only.
     """
+    K = _numba()
     T, B, _ = x.shape
-    G = np.empty((T, B, params.W_hh.shape[0]), x.dtype)  # (T, B, G*H) gate activations
+    W_hh = params.W_hh
+    N, dtype = W_hh.shape[0], x.dtype
+    threads = _threads_for(B, W_hh, W_ih)
+    W, W_ih = _layout(W_hh, T), _layout(W_ih, T)
+    bias = np.zeros((1, N), dtype) if b is None else np.ascontiguousarray(b).reshape(1, N)  # (1, G*H)
+    x = np.ascontiguousarray(x)
     if cell == "LSTM":
-        hs, cs = lstm_forward(G, *state, params.W_hh, None, project=(x, W_ih, b))
+        hs, cs = K.lstm_infer(x, W_ih, W, bias, *state, threads)  # (T+1, B, H) each
         return hs[1:], (hs[T], cs[T])
-    hs, _ = gru_forward(G, *state, params.W_hh, params.b_hn, None, project=(x, W_ih, b))
+    b_hn = np.zeros(N // 3, dtype) if params.b_hn is None else np.ascontiguousarray(params.b_hn)  # (H,)
+    hs = K.gru_infer(x, W_ih, W, bias, b_hn, state[0], threads)  # (T+1, B, H)
     return hs[1:], (hs[T],)
