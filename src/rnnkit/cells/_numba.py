@@ -465,9 +465,10 @@ def lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, j0, j1):
     """Step t, units [j0, j1): G[t] = act(Z) (i, f, g, o); c_t = f c_{t-1} + i g; h_t = o tanh(c_t).
 
     Z (B, 4H) = xw_t + h_{t-1} W_hh^T, the pre-activations; hs, cs (T+1, B, H) with
-    h_{t-1} = hs[t], h_t = hs[t+1].
+    h_{t-1} = hs[t], h_t = hs[t+1]. For inference G and keep may be one row and cs two (a ring).
     """
-    Gt, h_prev, c_prev, h, c, kt = G[t], hs[t], cs[t], hs[t + 1], cs[t + 1], keep[t]
+    Gt, kt = G[t % G.shape[0]], keep[t % keep.shape[0]]  # one row of each: inference keeps no history
+    h_prev, c_prev, h, c = hs[t], cs[t % cs.shape[0]], hs[t + 1], cs[(t + 1) % cs.shape[0]]
     B, H = c.shape
     for b in range(B):
         hp, cp, hb, cb = h_prev[b, j0:j1], c_prev[b, j0:j1], h[b, j0:j1], c[b, j0:j1]  # (U,) each
@@ -534,7 +535,7 @@ def lstm_fwd_loop(G, W_hh, hs, cs, keep, has_mask, Z, x, W_ih, bias, project):
     W_ih (4H, 0)). Either way G[t] becomes the activations.
     """
     N, H = Z.shape[1], hs.shape[2]
-    for t in range(G.shape[0]):
+    for t in range(hs.shape[0] - 1):
         product(bias if project else G[t], x[t], W_ih, hs[t], W_hh, Z, 0, N)  # (B, 4H) pre-activations
         lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, 0, H)
 
@@ -545,7 +546,7 @@ def lstm_fwd_loop_mt(G, W_hh, hs, cs, keep, has_mask, Z, x, W_ih, bias, project,
     W_hh's rows for the products and of the units for the gate math, at every step."""
     N, H = Z.shape[1], hs.shape[2]
     ua = unit_align(W_hh)
-    for t in range(G.shape[0]):
+    for t in range(hs.shape[0] - 1):
         if H % ua == 0:  # each thread makes its own units' four gate columns: one parallel region a step
             for p in prange(threads):
                 j0, j1 = _split(H, threads, p, max(ua, 8))
@@ -593,7 +594,8 @@ def gru_fwd_step(Z, G, b_hn, hs, hn, keep, t, has_mask, j0, j1):
     G[t] becomes (r, z, n) in place; hn[t] = q is saved for the backward. Z (B, 3H) =
     h_{t-1} W_hh^T; hs (T+1, B, H).
     """
-    Gt, h_prev, h, qt, kt = G[t], hs[t], hs[t + 1], hn[t], keep[t]
+    Gt, qt, kt = G[t % G.shape[0]], hn[t % hn.shape[0]], keep[t % keep.shape[0]]  # inference: one row each
+    h_prev, h = hs[t], hs[t + 1]
     B, H = h.shape
     bn = b_hn[j0:j1]  # (U,)
     for b in range(B):
@@ -648,9 +650,9 @@ def gru_fwd_loop(G, W_hh, b_hn, hs, hn, keep, has_mask, Z, x, W_ih, bias, projec
     ``project``, G[t] is first set to bias + x_t W_ih^T (x (T, B, I), W_ih (3H, I), bias (1, 3H)):
     one call for a whole streaming step."""
     N, H = Z.shape[1], hs.shape[2]
-    for t in range(G.shape[0]):
+    for t in range(hs.shape[0] - 1):
         if project:
-            product(bias, x[t, :, :0], W_ih[:, :0], x[t], W_ih, G[t], 0, N)  # (B, 3H) xw_t
+            product(bias, x[t, :, :0], W_ih[:, :0], x[t], W_ih, G[t % G.shape[0]], 0, N)  # (B, 3H) xw_t
         product(Z[:0], hs[t, :, :0], W_hh[:, :0], hs[t], W_hh, Z, 0, N)  # (B, 3H) h_{t-1} W_hh^T
         gru_fwd_step(Z, G, b_hn, hs, hn, keep, t, has_mask, 0, H)
 
@@ -660,21 +662,21 @@ def gru_fwd_loop_mt(G, W_hh, b_hn, hs, hn, keep, has_mask, Z, x, W_ih, bias, pro
     """:func:`gru_fwd_loop` on ``threads`` threads (fixed slices, as :func:`lstm_fwd_loop_mt`)."""
     N, H = Z.shape[1], hs.shape[2]
     ua = unit_align(W_hh)
-    for t in range(G.shape[0]):
+    for t in range(hs.shape[0] - 1):
         if H % ua == 0:  # each thread makes its own units' three gate columns: one parallel region a step
             for p in prange(threads):
                 j0, j1 = _split(H, threads, p, max(ua, 8))
                 for g in range(3):
                     n0, n1 = g * H + j0, g * H + j1
                     if project:
-                        product(bias, x[t, :, :0], W_ih[:, :0], x[t], W_ih, G[t], n0, n1)  # of xw_t
+                        product(bias, x[t, :, :0], W_ih[:, :0], x[t], W_ih, G[t % G.shape[0]], n0, n1)  # of xw_t
                     product(Z[:0], hs[t, :, :0], W_hh[:, :0], hs[t], W_hh, Z, n0, n1)  # of h W_hh^T
                 gru_fwd_step(Z, G, b_hn, hs, hn, keep, t, has_mask, j0, j1)
             continue
         for p in prange(threads):
             n0, n1 = _split(N, threads, p, align(W_hh))
             if project:
-                product(bias, x[t, :, :0], W_ih[:, :0], x[t], W_ih, G[t], n0, n1)  # (B, n1 - n0) of xw_t
+                product(bias, x[t, :, :0], W_ih[:, :0], x[t], W_ih, G[t % G.shape[0]], n0, n1)  # (B, n1 - n0) of xw_t
             product(Z[:0], hs[t, :, :0], W_hh[:, :0], hs[t], W_hh, Z, n0, n1)  # (B, n1 - n0) of h W_hh^T
         for p in prange(threads):
             j0, j1 = _split(H, threads, p, 8)
@@ -686,18 +688,18 @@ def gru_fwd_loop_mt(G, W_hh, b_hn, hs, hn, keep, has_mask, Z, x, W_ih, bias, pro
 def lstm_infer(x, W_ih, W_hh, bias, h0, c0, threads):
     """A whole LSTM layer and direction without a cache, input projection fused into each
     step's product: x (T, B, I), W_ih / W_hh as rows or panels, bias (1, 4H), h0 and c0 (B, H).
-    Returns hs, cs (T+1, B, H) with the initial state in row 0."""
+    No history but h's is kept. Returns hs (T+1, B, H) with h0 in row 0, and c_T (B, H)."""
     T, B, _ = x.shape
     N, H = bias.shape[1], h0.shape[1]
-    hs, cs = np.empty((T + 1, B, H), x.dtype), np.empty((T + 1, B, H), x.dtype)  # (T+1, B, H) each
+    hs, cs = np.empty((T + 1, B, H), x.dtype), np.empty((2, B, H), x.dtype)  # (T+1, B, H), c_t in a ring
     hs[0], cs[0] = h0, c0
-    G, Z = np.empty((T, B, N), x.dtype), np.empty((B, N), x.dtype)  # (T, B, 4H) activations, (B, 4H)
-    keep = np.ones((T, B), np.bool_)
+    G, Z = np.empty((1, B, N), x.dtype), np.empty((B, N), x.dtype)  # (1, B, 4H) this step's activations, (B, 4H)
+    keep = np.ones((1, B), np.bool_)
     if threads > 1:
         lstm_fwd_loop_mt(G, W_hh, hs, cs, keep, False, Z, x, W_ih, bias, True, threads)
     else:
         lstm_fwd_loop(G, W_hh, hs, cs, keep, False, Z, x, W_ih, bias, True)
-    return hs, cs
+    return hs, cs[T % 2]
 
 
 @njit(**_JIT)
@@ -707,8 +709,8 @@ def gru_infer(x, W_ih, W_hh, bias, b_hn, h0, threads):
     N, H = bias.shape[1], h0.shape[1]
     hs = np.empty((T + 1, B, H), x.dtype)  # (T+1, B, H)
     hs[0] = h0
-    G, Z, hn = np.empty((T, B, N), x.dtype), np.empty((B, N), x.dtype), np.empty((T, B, H), x.dtype)
-    keep = np.ones((T, B), np.bool_)
+    G, Z, hn = np.empty((1, B, N), x.dtype), np.empty((B, N), x.dtype), np.empty((1, B, H), x.dtype)  # this step's
+    keep = np.ones((1, B), np.bool_)
     if threads > 1:
         gru_fwd_loop_mt(G, W_hh, b_hn, hs, hn, keep, False, Z, x, W_ih, bias, True, threads)
     else:

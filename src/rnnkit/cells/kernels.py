@@ -516,8 +516,8 @@ def fused_forward(cell: str, x, W_ih, b, params, state):
     bias = np.zeros((1, N), dtype) if b is None else np.ascontiguousarray(b).reshape(1, N)  # (1, G*H)
     x = np.ascontiguousarray(x)
     if cell == "LSTM":
-        hs, cs = K.lstm_infer(x, W_ih, W, bias, *state, threads)  # (T+1, B, H) each
-        return hs[1:], (hs[T], cs[T])
+        hs, c_T = K.lstm_infer(x, W_ih, W, bias, *state, threads)  # (T+1, B, H), (B, H)
+        return hs[1:], (hs[T], c_T)
     b_hn = np.zeros(N // 3, dtype) if params.b_hn is None else np.ascontiguousarray(params.b_hn)  # (H,)
     hs = K.gru_infer(x, W_ih, W, bias, b_hn, state[0], threads)  # (T+1, B, H)
     return hs[1:], (hs[T],)
