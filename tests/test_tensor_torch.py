@@ -386,3 +386,24 @@ def test_python_pickling_and_deepcopy_keep_class_values_and_flags():
         assert back.detach().numpy() is not p.detach().numpy()
     with pytest.raises(RuntimeError, match="graph leaves"):
         copy.deepcopy(p * 2)
+
+
+def test_an_int_index_outside_any_graph_is_a_view_as_torch(torch):
+    """x[t] on a tensor that needs no gradient (the fast path of step loops): a view sharing memory
+    and version counter, so writes through it show in x and count as x's in-place changes; on
+    one that needs a gradient it stays in the graph; out of range and 0-d raise as torch."""
+    for mod in (rnnkit, torch):
+        x = mod.zeros(4, 3)
+        x[2].add_(1.0)
+        assert x.sum().item() == 3.0 and x[2].tolist() == [1.0, 1.0, 1.0]
+        w = mod.ones(4, 3, requires_grad=True)
+        (w[1] * 2).sum().backward()
+        assert w.grad.tolist() == [[0.0] * 3, [2.0] * 3, [0.0] * 3, [0.0] * 3]
+        with pytest.raises(IndexError):
+            x[4]
+        with pytest.raises(IndexError):
+            mod.tensor(1.0)[0]
+    x = rnnkit.zeros(4, 3)
+    version = x._version.value
+    x[1].add_(1.0)
+    assert x._version.value == version + 1  # an in-place change through the view is x's

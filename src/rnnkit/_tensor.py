@@ -805,6 +805,11 @@ class Tensor:
         return _ops().matmul(other, self)
 
     def __getitem__(self, index):
+        if type(index) is int and not self.requires_grad and self._traced_by is None and self._array.ndim:
+            # x[t] outside any graph (a loop over steps): the view itself, sharing x's version counter
+            view = Tensor._wrap(self._array[index, ...])
+            view._version, view._base = self._version, self._base if self._base is not None else self
+            return view
         return _ops().getitem(self, index)
 
     def __invert__(self):

@@ -367,6 +367,23 @@ def _tile1x3(xb, W, n, s0, s1, s2):
 
 
 @njit(inline="always", **_JIT)
+def _tile1x6(xb, W, n, s):
+    """s (6 sums) + the dot products of one row xb with W[n:n+6]: six chains of multiply-adds,
+    enough to keep the FMA units busy while W streams in (one row: a streaming step)."""
+    s0, s1, s2, s3, s4, s5 = s
+    w0, w1, w2, w3, w4, w5 = W[n], W[n + 1], W[n + 2], W[n + 3], W[n + 4], W[n + 5]  # (K,) each
+    for k in range(xb.shape[0]):
+        u = xb[k]
+        s0 += u * w0[k]
+        s1 += u * w1[k]
+        s2 += u * w2[k]
+        s3 += u * w3[k]
+        s4 += u * w4[k]
+        s5 += u * w5[k]
+    return s0, s1, s2, s3, s4, s5
+
+
+@njit(inline="always", **_JIT)
 def _dot(a, c, s):
     """s + a . c for two (K,) rows."""
     for k in range(a.shape[0]):
@@ -384,6 +401,15 @@ def _matmul_nt(base, x, W, y, V, out, n0, n1):
     B = out.shape[0]
     zero = one(out[0, 0]) * f32(0.0)  # 0 in out's precision
     n = n0
+    while B < 4 and n + 6 <= n1:  # too few rows for a 4 x 3 tile: 1 x 6 tiles
+        for b in range(B):
+            r = b if base.shape[0] > 1 else 0
+            s = (zero, zero, zero, zero, zero, zero)
+            if base.shape[0] > 0:
+                s = (base[r, n], base[r, n + 1], base[r, n + 2], base[r, n + 3], base[r, n + 4], base[r, n + 5])
+            s = _tile1x6(y[b], V, n, _tile1x6(x[b], W, n, s))
+            out[b, n], out[b, n + 1], out[b, n + 2], out[b, n + 3], out[b, n + 4], out[b, n + 5] = s
+        n += 6
     while n + 3 <= n1:
         b = 0
         while b + 4 <= B:
