@@ -10,21 +10,20 @@ Two kernels compute the same equations (:mod:`~rnnkit.cells.lstm`, :mod:`~rnnkit
   mask): per step, the recurrent product by a register-tiled kernel that reads W_hh packed
   once per call into panels (OpenBLAS called once per step re-packs W_hh every time: measured
   here at 41-85 GFLOP/s against the packed kernel's 105-115, one core), then one pass of gate
-  math; inference from FUSED_ROWS rows folds the input projection into each step's product,
-  and the input projection and input gradient of a compiled layer run on the same kernel
-  (:func:`matmul`). With
-  ``threads`` > 1 (``RNNKIT_NUM_THREADS``) and enough work per step
-  (``parallel_flops``), each thread takes a fixed slice of W_hh's rows and of the units at
-  every step, so its slice of W_hh stays in its own core's cache. A loop left on one thread
-  beside a multi-threaded BLAS (``blas_threads``) hands such steps' products to the BLAS.
+  math. Inference from FUSED_ROWS rows folds the input projection into each step's product.
+  With ``threads`` > 1 (``RNNKIT_NUM_THREADS``) and enough work per step (``parallel_flops``),
+  each thread takes a fixed slice of the weights' columns and of the units at every step, so
+  its slice stays in its own core's cache, and the large products around the loops run on the
+  same threads (:func:`matmul`). A loop left on one thread beside a multi-threaded BLAS
+  (``blas_threads``) hands large steps' products to the BLAS.
 
 Selection happens in one place, :func:`select`, which the driver (:mod:`~rnnkit.cells.scan`)
 calls once per cell call and whose answer it hands down to the cell (``kernel=``):
 ``'numpy'``, ``'numba'``, or ``'numba-fused'`` (inference: one compiled call per layer that
-does the input projection inside each step's product, with no xw array). Which kernels may run is a per-thread (per
-context) setting: the environment variables ``RNNKIT_KERNEL`` = ``auto`` (default: numba when it
-imports, else numpy), ``numba`` or ``numpy`` and ``RNNKIT_NUM_THREADS`` (default: every core;
-see :func:`_threads_from_environment`), read once
+does the input projection inside each step's product, with no xw array). Which kernels may
+run is a per-thread (per context) setting: the environment variables ``RNNKIT_KERNEL`` =
+``auto`` (default: numba when it imports, else numpy), ``numba`` or ``numpy`` and
+``RNNKIT_NUM_THREADS`` (default: every core; see :func:`_threads_from_environment`), read once
 at the first recurrent call, unless :func:`use` (a context manager, built on a
 :class:`contextvars.ContextVar`) says otherwise for the block. Buffers of the fused loops
 (legend: T time, B batch, H hidden, G gates)::
@@ -57,7 +56,8 @@ import numpy as np
 
 from rnnkit.cells.common import initial
 
-__all__ = ["ENV", "THREADS_ENV", "KERNELS", "TINY_ROWS", "FUSED_ROWS", "PARALLEL_FLOPS", "PARALLEL_BYTES", "BLAS_ROWS", "PACK_STEPS", "Kernel",
+__all__ = ["ENV", "THREADS_ENV", "KERNELS", "TINY_ROWS", "FUSED_ROWS", "PARALLEL_FLOPS", "PARALLEL_BYTES", "BLAS_ROWS",
+           "PACK_STEPS", "VIEW_BYTES", "Kernel",
            "current", "active", "describe", "use", "select", "lstm_forward", "lstm_backward", "gru_forward",
            "gru_backward", "fused_forward", "matmul"]
 
@@ -153,7 +153,7 @@ def _threads_from_environment() -> int:
     cores, the char model's training step) 69 ms with the loops on 2 threads beside a
     2-thread OpenBLAS, 72 ms beside a 1-thread one, 73 ms with the loops on one thread and
     the BLAS on two. Before the products moved, the loops on 2 threads beside the BLAS on 2
-    took 134 ms. With ``RNNKIT_NUM_THREADS=1`` and a multi-threaded BLAS, the loops hand large
+    took 94-134 ms. With ``RNNKIT_NUM_THREADS=1`` and a multi-threaded BLAS, the loops hand large
     per-step products to the BLAS instead (see :func:`_per_step_blas`)."""
     text = os.environ.get(THREADS_ENV, "")
     if not text.strip():
@@ -303,19 +303,16 @@ def _per_step_blas(B: int, W_hh: np.ndarray) -> bool:
 
 def _layout(W: np.ndarray, T: int) -> np.ndarray:
     """W (N, K) as a compiled loop of T steps reads it: packed panels (P, K, C) from the
-    setting's ``pack_steps`` (:data:`PACK_STEPS`) on (:func:`rnnkit.cells._numba.pack`), else its rows (N, K)."""
+    setting's ``pack_steps`` (:data:`PACK_STEPS`) on (:func:`rnnkit.cells._numba.pack`), else
+    its rows (N, K)."""
     return _numba().pack(W) if T >= current().pack_steps else np.ascontiguousarray(W)
 
 
-def _projection(project, G: np.ndarray) -> tuple:
-    """The compiled loops' (x, W_ih, bias, project) arguments: x (T, B, I), W_ih (G*H, I), bias
-    (1, G*H); without a projection, stand-ins with no columns (x (T, B, 0), W_ih (G*H, 0))."""
-    T, B, N = G.shape
-    if project is None:
-        return np.empty((T, B, 0), G.dtype), np.empty((N, 0), G.dtype), np.empty((1, 0), G.dtype), False
-    x, W_ih, b = project
-    bias = np.zeros((1, N), G.dtype) if b is None else np.ascontiguousarray(b).reshape(1, N)
-    return np.ascontiguousarray(x), np.ascontiguousarray(W_ih), bias, True
+def _no_projection(G: np.ndarray, T: int) -> tuple:
+    """The loops' (x, W_ih, bias) stand-ins when G already holds xw (training): no columns,
+    x (T, B, 0), W_ih as rows or panels of no terms, bias (1, 0)."""
+    _, B, N = G.shape
+    return np.empty((T, B, 0), G.dtype), _layout(np.empty((N, 0), G.dtype), T), np.empty((1, 0), G.dtype)
 
 
 # -- the large products around the loops --------------------------------------------------------
@@ -373,11 +370,9 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.n
 
 
 # -- LSTM --------------------------------------------------------------------------------------
-def lstm_forward(G, h0, c0, W_hh, mask, project=None):
-    """Forward over all steps. G (T, B, 4H): xw in, activations (i, f, g, o) out.
-
-    ``project = (x, W_ih, b)``: G's input is not read; each step's product includes
-    x[t] W_ih^T + b (one set of dot products over [x_t, h_{t-1}]; no xw array, no BLAS call).
+def lstm_forward(G, h0, c0, W_hh, mask):
+    """Forward over all steps. G (T, B, 4H): xw in, activations (i, f, g, o) out (inference
+    without xw: :func:`fused_forward`).
 
     Returns ``(hs, cs)``, each (T+1, B, H) with the initial state in row 0.
     """
@@ -390,18 +385,17 @@ def lstm_forward(G, h0, c0, W_hh, mask, project=None):
     keep, has_mask = _keep(mask, T, B)
     W = np.ascontiguousarray(W_hh)  # (4H, H)
     Z = np.empty((B, H4), dtype)  # (B, 4H) h_{t-1} W_hh^T
-    if project is None and _per_step_blas(B, W):
+    if _per_step_blas(B, W):
         for t in range(T):
             np.add(np.dot(hs[t], W.T, Z), G[t], Z)  # (B, 4H) xw_t + h_{t-1} W_hh^T
             K.lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, 0, H)
         return hs, cs
-    x, W_ih, bias, projected = _projection(project, G)
-    threads = _threads_for(B, W, W_ih)
-    W, W_ih = _layout(W, T), _layout(W_ih, T)
+    threads = _threads_for(B, W)
+    W = _layout(W, T)  # (4H, H) rows or panels
     if threads > 1:
-        K.lstm_fwd_loop_mt(G, W, hs, cs, keep, has_mask, Z, x, W_ih, bias, projected, threads)
+        K.lstm_fwd_loop_mt(G, W, hs, cs, keep, has_mask, Z, *_no_projection(G, T), False, threads)
     else:
-        K.lstm_fwd_loop(G, W, hs, cs, keep, has_mask, Z, x, W_ih, bias, projected)
+        K.lstm_fwd_loop(G, W, hs, cs, keep, has_mask, Z, *_no_projection(G, T), False)
     return hs, cs
 
 
@@ -435,9 +429,8 @@ def lstm_backward(G, hs, cs, W_hh, mask, dhs, dh_T, dc_T):
 
 
 # -- GRU ---------------------------------------------------------------------------------------
-def gru_forward(G, h0, W_hh, b_hn, mask, project=None):
-    """Forward over all steps. G (T, B, 3H): xw (with b_ih and b_hh's r, z parts) in, (r, z, n) out;
-    ``project``: as in :func:`lstm_forward`.
+def gru_forward(G, h0, W_hh, b_hn, mask):
+    """Forward over all steps. G (T, B, 3H): xw (with b_ih and b_hh's r, z parts) in, (r, z, n) out.
 
     Returns ``(hs, hn)``: hs (T+1, B, H), hn (T, B, H) = W_hn h_{t-1} + b_hn.
     """
@@ -451,18 +444,17 @@ def gru_forward(G, h0, W_hh, b_hn, mask, project=None):
     keep, has_mask = _keep(mask, T, B)
     W = np.ascontiguousarray(W_hh)  # (3H, H)
     Z = np.empty((B, H3), dtype)  # (B, 3H) h_{t-1} W_hh^T
-    if project is None and _per_step_blas(B, W):
+    if _per_step_blas(B, W):
         for t in range(T):
             np.dot(hs[t], W.T, Z)  # (B, 3H) h_{t-1} W_hh^T
             K.gru_fwd_step(Z, G, b, hs, hn, keep, t, has_mask, 0, H)
         return hs, hn
-    x, W_ih, bias, projected = _projection(project, G)
-    threads = _threads_for(B, W, W_ih)
-    W, W_ih = _layout(W, T), _layout(W_ih, T)
+    threads = _threads_for(B, W)
+    W = _layout(W, T)  # (3H, H) rows or panels
     if threads > 1:
-        K.gru_fwd_loop_mt(G, W, b, hs, hn, keep, has_mask, Z, x, W_ih, bias, projected, threads)
+        K.gru_fwd_loop_mt(G, W, b, hs, hn, keep, has_mask, Z, *_no_projection(G, T), False, threads)
     else:
-        K.gru_fwd_loop(G, W, b, hs, hn, keep, has_mask, Z, x, W_ih, bias, projected)
+        K.gru_fwd_loop(G, W, b, hs, hn, keep, has_mask, Z, *_no_projection(G, T), False)
     return hs, hn
 
 
