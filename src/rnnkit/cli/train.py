@@ -38,6 +38,7 @@ from typing import Any, Callable
 import numpy as np
 
 from rnnkit import get_rng_state, manual_seed, nn, no_grad, optim, set_rng_state
+from rnnkit.cells import kernels
 from rnnkit.cli import checkpoint, plots, rundir
 from rnnkit.cli.charlm import CharLM, detach, generate
 from rnnkit.cli.data import Vocab, batchify, num_windows, read_text, sha256, split, stdlib_corpus, window
@@ -234,6 +235,7 @@ def _train(opts: TrainOptions, given: set[str], given_text: str | None,
         if step == 0:
             val_bpc = checkpoint_now(val_streams)
         next_mark = next_eval()
+        loop_start, first_step = time.perf_counter(), step
         while not budget.done(step) or step == 0:  # a fresh run takes one step even if set-up used the budget
             tic = time.perf_counter()
             lr = schedule.lr_at(budget.progress(step + 1))
@@ -263,7 +265,10 @@ def _train(opts: TrainOptions, given: set[str], given_text: str | None,
             running.append(loss_value / LN2)  # bits per character
             if bar is not None:
                 progress = max(budget.progress(step), 1e-9)
-                left = budget.elapsed() * (1 - progress) / progress + budget.reserve
+                if opts.minutes is None:  # a --steps run: from this session's steps (not set-up or compilation)
+                    left = (time.perf_counter() - loop_start) / (step - first_step) * (total - step)
+                else:
+                    left = budget.elapsed() * (1 - progress) / progress + budget.reserve
                 bar.update(step, {"train": f"{loss_value / LN2:.3f} bits/char", "lr": f"{lr:.2g}",
                                   "tok/s": f"{tokens_per_s:,.0f}", "left": format_seconds(left)})
             if step % LOG_EVERY == 0:
@@ -309,13 +314,22 @@ def scored_chars(streams: np.ndarray) -> int:
 
 
 def warm_up(cell: str) -> float:
-    """Seconds to run a tiny model of ``cell`` forward and backward once: the compiled loops'
+    """Seconds to run a tiny model of ``cell`` forward and backward once, and forward for
+    validation and for sampling, through every compiled variant a training run uses (weights
+    packed into panels, the threaded loops and products at the setting's thread count): their
     compilation on a machine's first run (numba then caches them), about a second after."""
     tic = time.perf_counter()
-    model = CharLM(4, cell, 1, 4, 4)
+    setting = kernels.current()
+    model = CharLM(32, cell, 2, 64, 8)  # H and 4H several panels of 32 columns, as in real models
     model.eval()  # no dropout; gradients still flow
-    logits, _ = model(np.zeros((1, 2), np.int64), None)  # (1, 2, 4)
-    logits.sum().backward()
+    with kernels.use(setting.name, threads=setting.threads, parallel_flops=0, blas_threads=setting.blas_threads,
+                     blas_rows=setting.blas_rows, pack_steps=1):  # the large-size paths at a tiny size
+        logits, _ = model(np.zeros((4, 4), np.int64), None)  # (4, 4, 32): enough rows for the threaded products
+        logits.sum().backward()
+        with no_grad():
+            model(np.zeros((4, 4), np.int64), None)  # validation's fused inference
+    with no_grad():
+        model(np.zeros((1, 1), np.int64), None)  # sampling: one step of one stream
     return time.perf_counter() - tic
 
 
