@@ -174,7 +174,7 @@ class Function:
             out = Tensor._wrap(np.asarray(array), requires_grad=track)
             for parent in parents:  # a view shares its base's memory and version counter
                 if out._array.base is not None and np.may_share_memory(out._array, parent._array):
-                    out._version, out._base = parent._version, parent._base if parent._base is not None else parent
+                    out._view_of(parent)
                     break
             if track:
                 out._ctx, out._index = ctx, index
@@ -258,6 +258,10 @@ class Tensor:
         self._index = 0
         self._version = _Version()
         self._base: Tensor | None = None
+
+    def _view_of(self, base: Tensor) -> None:
+        """Make this tensor a view of ``base``: one version counter, and the same root tensor."""
+        self._version, self._base = base._version, base._base if base._base is not None else base
 
     @classmethod
     def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> Tensor:
@@ -808,7 +812,7 @@ class Tensor:
         if type(index) is int and not self.requires_grad and self._traced_by is None and self._array.ndim:
             # x[t] outside any graph (a loop over steps): the view itself, sharing x's version counter
             view = Tensor._wrap(self._array[index, ...])
-            view._version, view._base = self._version, self._base if self._base is not None else self
+            view._view_of(self)
             return view
         return _ops().getitem(self, index)
 
