@@ -504,3 +504,26 @@ else:
     @pytest.mark.skip(reason="hypothesis is not installed")
     def test_binary_broadcast_fuzz():
         pass
+
+
+def test_the_graph_keeps_no_intermediate_that_no_op_saved_as_torch():
+    """The graph keeps no op's input tensors (torch's keeps only what backward saves), so an
+    intermediate tensor is freed as soon as the program drops it, and its array with it unless an
+    op saved that array: here the product in ((a * b).exp() * 2).sum(). The gradients stay right."""
+    import gc
+    import weakref
+
+    torch = pytest.importorskip("torch")
+    a_np, b_np = randn(3, 4), randn(3, 4)
+    a, b = rnnkit.tensor(a_np, requires_grad=True), rnnkit.tensor(b_np, requires_grad=True)
+    product = a * b
+    product_ref = weakref.ref(product)
+    y = (product.exp() * 2).sum()  # exp saves its output, not its input
+    del product
+    gc.collect()
+    assert product_ref() is None
+    y.backward()
+    ta, tb = torch.tensor(a_np, requires_grad=True), torch.tensor(b_np, requires_grad=True)
+    ((ta * tb).exp() * 2).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=1e-12)

@@ -134,10 +134,14 @@ class Function:
     arithmetic = True  # forward computes values (inf and nan come out as values, unwarned); False: views only
 
     def __init__(self, *parents: Tensor):
-        self.parents = parents
         self.needs_input_grad = tuple(p.requires_grad for p in parents)
         # where each input's gradient goes, fixed now: a later in-place op gives the tensor a new history
         self.edges = tuple((p._ctx, p._index) for p in parents)
+        # what backward checks each input's gradient against; the inputs themselves are not kept (as
+        # torch's graph keeps none), so an intermediate nobody saved is freed as soon as it is unused
+        self.input_meta = tuple((p._array.shape, p._array.dtype) for p in parents)
+        # the leaves that take a gradient (torch's AccumulateGrad nodes hold their variable likewise)
+        self.leaves = {i: p for i, p in enumerate(parents) if p._ctx is None and p.requires_grad}
         self.saved: tuple | None = ()
         # set by the engine just before backward: will ``saved`` be kept after it (retain_graph)?
         # When False, a backward may reuse the saved buffers for its gradients.
@@ -1121,26 +1125,27 @@ def run_backward(
             result = fn.backward(*outs)
         if not isinstance(result, tuple):
             result = (result,)
-        for parent, (edge, edge_index), needs, g in zip(fn.parents, fn.edges, fn.needs_input_grad, result):
+        for i, ((edge, edge_index), needs, g) in enumerate(zip(fn.edges, fn.needs_input_grad, result)):
             if not needs or g is None:
                 continue
-            if g.shape != parent.shape:
+            shape, dtype = fn.input_meta[i]
+            if g.shape != shape:
                 raise RuntimeError(
-                    f"{type(fn).__name__}.backward returned a gradient of shape {g.shape} for an input of shape {parent.shape}"
+                    f"{type(fn).__name__}.backward returned a gradient of shape {g.shape} for an input of shape {shape}"
                 )
-            if g.dtype != parent._array.dtype:
-                g = g.astype(parent._array.dtype)
-            key = (id(edge), edge_index) if edge is not None else (id(parent), -1)
+            if g.dtype != dtype:
+                g = g.astype(dtype)
+            key = (id(edge), edge_index) if edge is not None else (id(fn.leaves[i]), -1)
             grads[key] = g if key not in grads else grads[key] + g
             if edge is None:
-                leaves[id(parent)] = parent
+                leaves[id(fn.leaves[i])] = fn.leaves[i]
         if not retain_graph:
             fn.saved = None
     if inputs is not None:
         return [grads.get(_key(t)) if t._ctx is None else captured.get(_key(t)) for t in inputs]
     for key, leaf in leaves.items():
         if (key, -1) in grads:
-            _accumulate(leaf, grads[(key, -1)])
+            _accumulate(leaf, grads.pop((key, -1)))  # each engine copy freed once accumulated
     return []
 
 

@@ -313,10 +313,15 @@ def test_matmul_on_the_loops_pool_equals_numpy(dtype, M, K, N, layout):
                 out = kernels.matmul(a, b, bias_)
                 assert out.dtype == dtype and out.shape == (M, N)
                 np.testing.assert_allclose(out, a @ b + (0 if bias_ is None else bias_), **tol)
-    big = rng.normal(size=(2 * kernels.VIEW_BYTES // (32 * b.itemsize), 32)).astype(dtype)  # panels copied
+    # panels copied a part of the terms at a time (the first part adds the bias, the next ones out)
+    big = rng.normal(size=(2 * kernels.VIEW_BYTES // (32 * b.itemsize) + 5, 32)).astype(dtype)  # 3 parts
     a_big = rng.normal(size=(M, big.shape[0])).astype(dtype)
-    with kernels.use("numba", threads=2, parallel_flops=0):
-        np.testing.assert_allclose(kernels.matmul(a_big, big), a_big @ big, rtol=tol["rtol"], atol=tol["atol"] * 100)
+    a_big = {"C": a_big, "strided": np.repeat(a_big, 2, axis=1)[:, ::2], "F": np.asfortranarray(a_big)}[layout]
+    bias_big = rng.normal(size=32).astype(dtype)
+    for threads in (2, 1):
+        with kernels.use("numba", threads=threads, parallel_flops=0):
+            np.testing.assert_allclose(kernels.matmul(a_big, big, bias_big), a_big @ big + bias_big,
+                                       rtol=tol["rtol"], atol=tol["atol"] * 100)
 
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")

@@ -305,14 +305,14 @@ K_BLOCK = 256  # terms of the sum per pass over a row block (a panel's slice sta
 
 @njit(**_JIT)
 def _matmul_rows(x, Wp, bias, out, m0, m1):
-    """out[m0:m1] = bias + x[m0:m1] Wp^T (bias (1, N) or (0, N): none), in blocks of ROW_BLOCK
-    rows by K_BLOCK terms, each pass adding to the last one's out."""
+    """out[m0:m1] = bias + x[m0:m1] Wp^T (bias (M, N) (out itself included), (1, N) or (0, N):
+    none), in blocks of ROW_BLOCK rows by K_BLOCK terms, each pass adding to the last one's out."""
     N, K = out.shape[1], Wp.shape[1]
     for r0 in range(m0, m1, ROW_BLOCK):
         r1 = min(r0 + ROW_BLOCK, m1)
         for k0 in range(0, max(K, 1), K_BLOCK):
             k1 = min(k0 + K_BLOCK, K)
-            base = bias if k0 == 0 else out[r0:r1]
+            base = (bias[r0:r1] if bias.shape[0] > 1 else bias) if k0 == 0 else out[r0:r1]
             _matmul_packed(base, x[r0:r1, :0], Wp[:, :0], x[r0:r1, k0:k1], Wp[:, k0:k1], out[r0:r1], 0, N)
 
 

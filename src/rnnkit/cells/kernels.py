@@ -57,7 +57,7 @@ import numpy as np
 from rnnkit.cells.common import initial
 
 __all__ = ["ENV", "THREADS_ENV", "KERNELS", "TINY_ROWS", "FUSED_ROWS", "PARALLEL_FLOPS", "PARALLEL_BYTES", "BLAS_ROWS",
-           "PACK_STEPS", "VIEW_BYTES", "Kernel",
+           "PACK_STEPS", "VIEW_BYTES", "COPY_PARTS", "Kernel",
            "current", "active", "describe", "use", "select", "lstm_forward", "lstm_backward", "gru_forward",
            "gru_backward", "fused_forward", "matmul"]
 
@@ -70,6 +70,7 @@ PARALLEL_FLOPS = 2_000_000  # recurrent-product flops per step from which the lo
 PARALLEL_BYTES = 2**20  # or weight bytes per step (streaming from L3 is bandwidth-bound: two cores, twice)
 BLAS_ROWS = 32  # B from which a one-thread loop beside a multi-threaded BLAS hands it each step's product
 VIEW_BYTES = 2**18  # matmul reads a right operand up to this size in place, larger ones copied into panels
+COPY_PARTS = 4  # ... in at most this many parts of its terms (a part at least VIEW_BYTES)
 PACK_STEPS = 8  # time steps from which the loops read packed weight panels (packing costs about one B = 1 step)
 
 
@@ -330,7 +331,8 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.n
         a: (M, K), any strides (the transposed views of the gradients' operands included).
         b: (K, N); read as panels in place where its rows are contiguous, N a multiple of the
             panel width and b small enough (VIEW_BYTES) for its strided panels to stay in cache;
-            else copied into panels.
+            else copied into panels, a part of its rows at a time (COPY_PARTS) where it is such a
+            view (a weight gradient's activations), so that the copy holds no more than a part.
         bias: (N,) or None.
 
     Returns:
@@ -353,19 +355,27 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.n
     K = _numba()
     (M, _), N = a.shape, b.shape[1]
     C = K.panel_width(a.dtype)
-    if b.strides[1] == b.itemsize and N % C == 0:
-        panels = np.lib.stride_tricks.as_strided(b, (N // C, b.shape[0], C), (C * b.itemsize, b.strides[0], b.itemsize),
-                                                 writeable=False)  # (P, K, C) view
-        if b.nbytes > VIEW_BYTES:
-            panels = np.ascontiguousarray(panels)  # (P, K, C): rows of 128 bytes, copied as such
-    else:
-        panels = K.pack(b.T)  # (P, K, C)
     bias = np.empty((0, N), a.dtype) if bias is None else np.ascontiguousarray(bias, a.dtype).reshape(1, N)
     out = np.empty((M, N), a.dtype)  # (M, N)
-    if 2 * M * N * b.shape[0] >= kernel.parallel_flops and M >= 2 * K.TILE_ROWS:
-        K.matmul_mt(a, panels, bias, out, kernel.threads)
-    else:
-        K.matmul(a, panels, bias, out)
+    threaded = 2 * M * N * b.shape[0] >= kernel.parallel_flops and M >= 2 * K.TILE_ROWS
+    view = b.strides[1] == b.itemsize and N % C == 0  # b's rows hold whole panels: read in place
+    # a large view is copied into contiguous panels (faster to read), a part of the terms at a time
+    # so that the copy never holds all of b: at most COPY_PARTS passes over out
+    terms = b.shape[0]
+    step = terms if not view or b.nbytes <= VIEW_BYTES else max(VIEW_BYTES // (N * b.itemsize), -(-terms // COPY_PARTS))
+    for k0 in range(0, max(terms, 1), max(step, 1)):
+        part = b[k0:k0 + step]  # (step, N)
+        if not view:
+            panels = K.pack(part.T)  # (P, step, C)
+        else:
+            panels = np.lib.stride_tricks.as_strided(part, (N // C, part.shape[0], C),
+                                                     (C * b.itemsize, b.strides[0], b.itemsize), writeable=False)
+            panels = panels if step == terms else np.ascontiguousarray(panels)  # (P, step, C)
+        base = bias if k0 == 0 else out
+        if threaded:
+            K.matmul_mt(a[:, k0:k0 + step], panels, base, out, kernel.threads)
+        else:
+            K.matmul(a[:, k0:k0 + step], panels, base, out)
     return out
 
 
