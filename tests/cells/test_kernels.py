@@ -365,3 +365,24 @@ def test_threads_splitting_whole_panels_of_units_match_numpy(mode, dtype, need_g
     tol = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
     for ours, reference in zip(*results):
         np.testing.assert_allclose(ours, reference, **tol)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("order", ["C", "transposed view", "strided"])
+def test_pack_lays_out_panels_by_their_definition(dtype, order):
+    """pack(W)[p, k, j] = W[p C + j, k], zero past N, whatever W's strides (the backward packs the
+    transposed view W_hh^T): compared element by element with the definition."""
+    from rnnkit.cells import _numba
+
+    rng = np.random.default_rng(3)
+    for N, K in ((70, 9), (64, 33), (1, 1)):
+        W = rng.normal(size=(N, K)).astype(dtype)
+        W = {"C": W, "transposed view": np.ascontiguousarray(W.T).T, "strided": np.repeat(W, 2, axis=0)[::2]}[order]
+        C = _numba.panel_width(dtype)
+        expected = np.zeros((-(-N // C), K, C), dtype)
+        for n in range(N):
+            expected[n // C, :, n % C] = W[n]
+        Wp = _numba.pack(W)
+        assert Wp.dtype == dtype and Wp.flags.c_contiguous
+        np.testing.assert_array_equal(Wp, expected)

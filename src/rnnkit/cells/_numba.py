@@ -134,10 +134,31 @@ def pack(W: np.ndarray) -> np.ndarray:
     """
     N, K = W.shape
     C = panel_width(W.dtype)
-    P = -(-N // C)
-    padded = np.zeros((P * C, K), W.dtype)  # (P C, K)
-    padded[:N] = W
-    return np.ascontiguousarray(padded.reshape(P, C, K).transpose(0, 2, 1))  # (P, K, C)
+    Wp = np.empty((-(-N // C), K, C), W.dtype)  # (P, K, C)
+    _pack_into(W, Wp)  # one compiled pass (NumPy would take three: zeros, copy, transposing copy)
+    return Wp
+
+
+@njit(**_JIT)
+def _pack_into(W, Wp):
+    """Wp[p, k, j] = W[p C + j, k], zero past N: :func:`pack`'s work, W with any strides."""
+    N, K = W.shape
+    P, _, C = Wp.shape
+    for p in range(P):
+        n0, n1 = p * C, min(p * C + C, N)
+        if W.strides[0] <= W.strides[1]:  # W's columns contiguous (a transposed view): copy rows of C
+            for k in range(K):
+                for j in range(n1 - n0):
+                    Wp[p, k, j] = W[n0 + j, k]
+                for j in range(n1 - n0, C):
+                    Wp[p, k, j] = 0.0
+        else:  # W's rows contiguous: read along them
+            for j in range(n1 - n0):
+                for k in range(K):
+                    Wp[p, k, j] = W[n0 + j, k]
+            for j in range(n1 - n0, C):
+                for k in range(K):
+                    Wp[p, k, j] = 0.0
 
 
 def _tile_intrinsic(R: int):
