@@ -386,3 +386,44 @@ def test_pack_lays_out_panels_by_their_definition(dtype, order):
         Wp = _numba.pack(W)
         assert Wp.dtype == dtype and Wp.flags.c_contiguous
         np.testing.assert_array_equal(Wp, expected)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("pool", [2, 1])
+def test_threaded_loops_equal_one_thread_whether_or_not_the_team_forms(pool):
+    """The threaded loops run one parallel region whose threads meet at a barrier each step. With
+    numba's pool at 2 they work as a team; at 1 the two parts run one after the other, so the
+    first runs the whole loop alone and the second leaves (no deadlock). Either way every output
+    equals the one-thread loop's, bit for bit (the same products and gate math per column)."""
+    import numba
+
+    from rnnkit.cells import _numba as K
+
+    rng = np.random.default_rng(12)
+    T, B, H = 7, 5, 64
+    f = np.float32
+    W = K.pack(rng.normal(size=(4 * H, H)).astype(f) * 0.2)  # (P, H, C) W_hh panels
+    W_T = K.pack(np.ascontiguousarray(rng.normal(size=(H, 4 * H)).astype(f) * 0.2))  # panels of W_hh^T
+    none = (np.empty((T, B, 0), f), K.pack(np.empty((4 * H, 0), f)), np.empty((1, 0), f))
+    xw = rng.normal(size=(T, B, 4 * H)).astype(f)
+    dhs = rng.normal(size=(T, B, H)).astype(f)
+    keep = np.ones((T, B), np.bool_)
+    previous = numba.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(pool if threads == 2 else previous)
+            G, hs, cs = xw.copy(), np.zeros((T + 1, B, H), f), np.zeros((T + 1, B, H), f)
+            Z = np.empty((B, 4 * H), f)
+            dh, carry, dc = np.zeros((B, H), f), np.zeros((B, H), f), np.zeros((B, H), f)
+            if threads == 1:
+                K.lstm_fwd_loop(G, W, hs, cs, keep, False, Z, *none, False)
+                K.lstm_bwd_loop(G, W_T, cs, dhs, True, dh, carry, dc, keep, False)
+            else:
+                K.lstm_fwd_loop_mt(G, W, hs, cs, keep, False, Z, *none, False, 2)
+                K.lstm_bwd_loop_mt(G, W_T, cs, dhs, True, dh, carry, dc, keep, False, 2)
+            results.append((hs, cs, G, dh, dc))
+    finally:
+        numba.set_num_threads(previous)
+    for ours, reference in zip(*results):
+        np.testing.assert_array_equal(ours, reference)

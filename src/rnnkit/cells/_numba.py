@@ -4,7 +4,8 @@ Each ``*_step`` kernel fuses one time step's elementwise math (gate activations,
 and in the backward every gate gradient) into one pass over (B, H) (or one thread's share of
 the units); the ``*_loop`` kernels run the whole time loop compiled, the recurrent product
 included (:func:`_matmul_nt`), on one thread or (``*_loop_mt``) on several, each with a fixed
-slice of W_hh and of the units at every step.
+slice of W_hh and of the units at every step, all steps in one parallel region whose threads
+meet at a barrier once a step (:func:`_join`, :func:`_barrier`).
 
 Equations: exactly those of :mod:`rnnkit.cells.lstm` and :mod:`rnnkit.cells.gru` (default
 activations sigmoid and tanh, PyTorch's GRU form). float32 sigmoid/tanh use a Cephes-style
@@ -502,6 +503,79 @@ def _split(n: int, parts: int, p: int, align: int) -> tuple:
     return min(n, units * p // parts * align), min(n, units * (p + 1) // parts * align)
 
 
+# -- one parallel region for a whole loop -------------------------------------------------------
+# A fork-join of numba's thread pool costs microseconds; a threaded loop that opened a region per
+# step (two in the backward) paid it at every step. The threaded loops run one region instead,
+# whose threads meet at a barrier once a step. Threads only share a loop once all of them have
+# joined (a team); if the pool runs fewer at once (another program's threads, OMP_DYNAMIC), the
+# first thread to wait JOIN_SPINS runs the whole loop alone, so no thread waits for one that
+# never comes. sync (3,) int64, zeros: [0] arrivals, [1] the decision, [2] barrier arrivals.
+JOIN_SPINS = 1 << 22  # spins (milliseconds) a thread waits for the team before it runs the loop alone
+YIELD_SPINS = 1 << 12  # spins at a barrier between yields of the core (other threads may need it)
+LEAVE, SHARE, ALONE = 0, 1, 2  # a thread's part in a loop (:func:`_join`)
+_yield = types.ExternalFunction("sched_yield", types.int32())
+
+
+def _element(context, builder, signature, args):
+    """A pointer to a[i] of an int64 array a (arguments 0 and 1)."""
+    array = context.make_array(signature.args[0])(context, builder, args[0])
+    return builder.gep(array.data, [args[1]])
+
+
+@intrinsic
+def _atomic_add(typingctx, a, i, v):
+    """a[i] += v atomically (sequentially consistent); the old value."""
+    def codegen(context, builder, signature, args):
+        return builder.atomic_rmw("add", _element(context, builder, signature, args), args[2], "seq_cst")
+
+    return types.int64(a, i, v), codegen
+
+
+@intrinsic
+def _atomic_load(typingctx, a, i):
+    """a[i], read atomically (sequentially consistent)."""
+    def codegen(context, builder, signature, args):
+        return builder.load_atomic(_element(context, builder, signature, args), "seq_cst", 8)
+
+    return types.int64(a, i), codegen
+
+
+@intrinsic
+def _atomic_cas(typingctx, a, i, expected, new):
+    """a[i] = new if a[i] == expected, atomically; whether it did."""
+    def codegen(context, builder, signature, args):
+        pair = builder.cmpxchg(_element(context, builder, signature, args), args[2], args[3], "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 1)
+
+    return types.boolean(a, i, expected, new), codegen
+
+
+@njit(**_JIT)
+def _join(sync, threads):
+    """A thread's part in a team loop: SHARE (its slice, with barriers), ALONE (the whole loop)
+    or LEAVE (another thread runs it alone)."""
+    _atomic_add(sync, 0, np.int64(1))
+    spins = 0
+    while _atomic_load(sync, 1) == LEAVE:
+        if _atomic_load(sync, 0) >= threads:
+            _atomic_cas(sync, 1, np.int64(LEAVE), np.int64(SHARE))  # all here: a team
+        elif spins >= JOIN_SPINS and _atomic_cas(sync, 1, np.int64(LEAVE), np.int64(ALONE)):
+            return ALONE
+        spins += 1
+    return SHARE if _atomic_load(sync, 1) == SHARE else LEAVE
+
+
+@njit(**_JIT)
+def _barrier(sync, threads, n):
+    """Wait until every thread of the team has reached its n-th barrier (n = 1, 2, ...)."""
+    _atomic_add(sync, 2, np.int64(1))
+    spins = 0
+    while _atomic_load(sync, 2) < n * threads:
+        spins += 1
+        if spins % YIELD_SPINS == 0:
+            _yield()
+
+
 # -- LSTM --------------------------------------------------------------------------------------
 # Each row b works on 1-D views (one per gate block) so LLVM sees separate streams and
 # vectorises the loop over units; indexing the blocks of one 2-D row at offsets H, 2H, 3H
@@ -589,24 +663,30 @@ def lstm_fwd_loop(G, W_hh, hs, cs, keep, has_mask, Z, x, W_ih, bias, project):
 
 @njit(parallel=True, **_JIT)
 def lstm_fwd_loop_mt(G, W_hh, hs, cs, keep, has_mask, Z, x, W_ih, bias, project, threads):
-    """:func:`lstm_fwd_loop` on ``threads`` threads: each takes a fixed slice of W_ih's and
-    W_hh's rows for the products and of the units for the gate math, at every step."""
+    """:func:`lstm_fwd_loop` on ``threads`` threads: each takes a fixed slice of the units, and
+    makes their four gate columns (its rows of W_ih and W_hh) and gate math at every step; one
+    barrier a step (h_t complete) in one parallel region (:func:`_join`)."""
     N, H = Z.shape[1], hs.shape[2]
     ua = unit_align(W_hh)
-    for t in range(hs.shape[0] - 1):
-        if H % ua == 0:  # each thread makes its own units' four gate columns: one parallel region a step
+    if H % ua != 0:  # gate blocks not whole panels: columns and units split apart, two regions a step
+        for t in range(hs.shape[0] - 1):
             for p in prange(threads):
-                j0, j1 = _split(H, threads, p, max(ua, 8))
-                for g in range(4):
-                    product(bias if project else G[t], x[t], W_ih, hs[t], W_hh, Z, g * H + j0, g * H + j1)
+                n0, n1 = _split(N, threads, p, align(W_hh))
+                product(bias if project else G[t], x[t], W_ih, hs[t], W_hh, Z, n0, n1)  # (B, n1 - n0)
+            for p in prange(threads):
+                j0, j1 = _split(H, threads, p, 8)
                 lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, j0, j1)
-            continue
-        for p in prange(threads):
-            n0, n1 = _split(N, threads, p, align(W_hh))
-            product(bias if project else G[t], x[t], W_ih, hs[t], W_hh, Z, n0, n1)  # (B, n1 - n0)
-        for p in prange(threads):
-            j0, j1 = _split(H, threads, p, 8)
+        return
+    sync = np.zeros(3, np.int64)
+    for p in prange(threads):
+        part = _join(sync, threads)
+        j0, j1 = _split(H, threads, p, max(ua, 8)) if part == SHARE else (0, H if part == ALONE else 0)
+        for t in range(hs.shape[0] - 1 if part != LEAVE else 0):
+            for g in range(4):
+                product(bias if project else G[t], x[t], W_ih, hs[t], W_hh, Z, g * H + j0, g * H + j1)
             lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, j0, j1)
+            if part == SHARE:
+                _barrier(sync, threads, t + 1)  # h_t complete before any thread reads it
 
 
 @njit(**_JIT)
@@ -621,15 +701,20 @@ def lstm_bwd_loop(G, W_T, cs, dhs, has_dhs, dh_rec, carry, dc, keep, has_mask):
 
 @njit(parallel=True, **_JIT)
 def lstm_bwd_loop_mt(G, W_T, cs, dhs, has_dhs, dh_rec, carry, dc, keep, has_mask, threads):
-    """:func:`lstm_bwd_loop` on ``threads`` threads (fixed slices of the units, as forward)."""
+    """:func:`lstm_bwd_loop` on ``threads`` threads, one parallel region: each takes a fixed
+    slice of the units for the gate math and the same columns of dh_rec = dz W_hh, which only
+    it reads at the next step; one barrier a step (dz_t complete before the products)."""
     H = dh_rec.shape[1]
-    for t in range(G.shape[0] - 1, -1, -1):
-        for p in prange(threads):
-            j0, j1 = _split(H, threads, p, 8)
+    sync = np.zeros(3, np.int64)
+    for p in prange(threads):
+        part = _join(sync, threads)
+        j0, j1 = _split(H, threads, p, max(align(W_T), 8)) if part == SHARE else (0, H if part == ALONE else 0)
+        for s in range(G.shape[0] if part != LEAVE else 0):
+            t = G.shape[0] - 1 - s
             lstm_bwd_step(G, cs, dhs, dh_rec, carry, dc, keep, t, has_dhs, has_mask, j0, j1)
-        for p in prange(threads):
-            k0, k1 = _split(H, threads, p, align(W_T))
-            product(dh_rec[:0], G[t, :, :0], W_T[:, :0], G[t], W_T, dh_rec, k0, k1)  # (B, k1 - k0) of dz_t W_hh
+            if part == SHARE:
+                _barrier(sync, threads, s + 1)
+            product(dh_rec[:0], G[t, :, :0], W_T[:, :0], G[t], W_T, dh_rec, j0, j1)  # (B, j1 - j0) of dz_t W_hh
 
 
 # -- GRU (reset after the product, PyTorch's form) ---------------------------------------------
@@ -706,28 +791,33 @@ def gru_fwd_loop(G, W_hh, b_hn, hs, hn, keep, has_mask, Z, x, W_ih, bias, projec
 
 @njit(parallel=True, **_JIT)
 def gru_fwd_loop_mt(G, W_hh, b_hn, hs, hn, keep, has_mask, Z, x, W_ih, bias, project, threads):
-    """:func:`gru_fwd_loop` on ``threads`` threads (fixed slices, as :func:`lstm_fwd_loop_mt`)."""
+    """:func:`gru_fwd_loop` on ``threads`` threads (fixed slices, one region, as :func:`lstm_fwd_loop_mt`)."""
     N, H = Z.shape[1], hs.shape[2]
     ua = unit_align(W_hh)
-    for t in range(hs.shape[0] - 1):
-        if H % ua == 0:  # each thread makes its own units' three gate columns: one parallel region a step
+    if H % ua != 0:  # gate blocks not whole panels: columns and units split apart, two regions a step
+        for t in range(hs.shape[0] - 1):
             for p in prange(threads):
-                j0, j1 = _split(H, threads, p, max(ua, 8))
-                for g in range(3):
-                    n0, n1 = g * H + j0, g * H + j1
-                    if project:
-                        product(bias, x[t, :, :0], W_ih[:, :0], x[t], W_ih, G[t % G.shape[0]], n0, n1)  # of xw_t
-                    product(Z[:0], hs[t, :, :0], W_hh[:, :0], hs[t], W_hh, Z, n0, n1)  # of h W_hh^T
+                n0, n1 = _split(N, threads, p, align(W_hh))
+                if project:
+                    product(bias, x[t, :, :0], W_ih[:, :0], x[t], W_ih, G[t % G.shape[0]], n0, n1)  # of xw_t
+                product(Z[:0], hs[t, :, :0], W_hh[:, :0], hs[t], W_hh, Z, n0, n1)  # of h W_hh^T
+            for p in prange(threads):
+                j0, j1 = _split(H, threads, p, 8)
                 gru_fwd_step(Z, G, b_hn, hs, hn, keep, t, has_mask, j0, j1)
-            continue
-        for p in prange(threads):
-            n0, n1 = _split(N, threads, p, align(W_hh))
-            if project:
-                product(bias, x[t, :, :0], W_ih[:, :0], x[t], W_ih, G[t % G.shape[0]], n0, n1)  # (B, n1 - n0) of xw_t
-            product(Z[:0], hs[t, :, :0], W_hh[:, :0], hs[t], W_hh, Z, n0, n1)  # (B, n1 - n0) of h W_hh^T
-        for p in prange(threads):
-            j0, j1 = _split(H, threads, p, 8)
+        return
+    sync = np.zeros(3, np.int64)
+    for p in prange(threads):
+        part = _join(sync, threads)
+        j0, j1 = _split(H, threads, p, max(ua, 8)) if part == SHARE else (0, H if part == ALONE else 0)
+        for t in range(hs.shape[0] - 1 if part != LEAVE else 0):
+            for g in range(3):
+                n0, n1 = g * H + j0, g * H + j1
+                if project:
+                    product(bias, x[t, :, :0], W_ih[:, :0], x[t], W_ih, G[t % G.shape[0]], n0, n1)  # of xw_t
+                product(Z[:0], hs[t, :, :0], W_hh[:, :0], hs[t], W_hh, Z, n0, n1)  # of h W_hh^T
             gru_fwd_step(Z, G, b_hn, hs, hn, keep, t, has_mask, j0, j1)
+            if part == SHARE:
+                _barrier(sync, threads, t + 1)  # h_t complete before any thread reads it
 
 
 # -- whole inference layers (the fused path): the loop's buffers made in compiled code ----------
@@ -777,12 +867,15 @@ def gru_bwd_loop(G, W_T, hs, hn, dhs, has_dhs, dh_rec, carry, keep, has_mask):
 
 @njit(parallel=True, **_JIT)
 def gru_bwd_loop_mt(G, W_T, hs, hn, dhs, has_dhs, dh_rec, carry, keep, has_mask, threads):
-    """:func:`gru_bwd_loop` on ``threads`` threads (fixed slices)."""
+    """:func:`gru_bwd_loop` on ``threads`` threads (fixed slices, one region, as :func:`lstm_bwd_loop_mt`)."""
     H = dh_rec.shape[1]
-    for t in range(G.shape[0] - 1, -1, -1):
-        for p in prange(threads):
-            j0, j1 = _split(H, threads, p, 8)
+    sync = np.zeros(3, np.int64)
+    for p in prange(threads):
+        part = _join(sync, threads)
+        j0, j1 = _split(H, threads, p, max(align(W_T), 8)) if part == SHARE else (0, H if part == ALONE else 0)
+        for s in range(G.shape[0] if part != LEAVE else 0):
+            t = G.shape[0] - 1 - s
             gru_bwd_step(G, hs, hn, dhs, dh_rec, carry, keep, t, has_dhs, has_mask, j0, j1)
-        for p in prange(threads):
-            k0, k1 = _split(H, threads, p, align(W_T))
-            product(dh_rec[:0], G[t, :, :0], W_T[:, :0], G[t], W_T, dh_rec, k0, k1)  # (B, k1 - k0) of dG_t W_hh
+            if part == SHARE:
+                _barrier(sync, threads, s + 1)
+            product(dh_rec[:0], G[t, :, :0], W_T[:, :0], G[t], W_T, dh_rec, j0, j1)  # (B, j1 - j0) of dG_t W_hh

@@ -13,8 +13,9 @@ Two kernels compute the same equations (:mod:`~rnnkit.cells.lstm`, :mod:`~rnnkit
   math. Inference from FUSED_ROWS rows folds the input projection into each step's product.
   With ``threads`` > 1 (``RNNKIT_NUM_THREADS``) and enough work per step (``parallel_flops``),
   each thread takes a fixed slice of the weights' columns and of the units at every step, so
-  its slice stays in its own core's cache, and the large products around the loops run on the
-  same threads (:func:`matmul`). A loop left on one thread beside a multi-threaded BLAS
+  its slice stays in its own core's cache (all steps in one parallel region, the threads
+  meeting at a barrier once a step), and the large products around the loops run on the same
+  threads (:func:`matmul`). A loop left on one thread beside a multi-threaded BLAS
   (``blas_threads``) hands large steps' products to the BLAS.
 
 Selection happens in one place, :func:`select`, which the driver (:mod:`~rnnkit.cells.scan`)
@@ -288,7 +289,10 @@ def _threads_for(B: int, *weights: np.ndarray) -> int:
         return 1
     size = sum(w.size for w in weights)
     enough = 2 * B * size >= kernel.parallel_flops or size * weights[0].itemsize >= PARALLEL_BYTES
-    return kernel.threads if enough else 1
+    import numba
+
+    # no more than numba's pool runs at once: a threaded loop's threads work as one team
+    return min(kernel.threads, numba.get_num_threads()) if enough else 1
 
 
 def _per_step_blas(B: int, W_hh: np.ndarray) -> bool:
