@@ -21,10 +21,11 @@ keep (B,) bool with ``has_mask``: False rows carry the state (no gradient to the
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import get_num_threads, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
@@ -510,10 +511,15 @@ def _split(n: int, parts: int, p: int, align: int) -> tuple:
 # joined (a team); if the pool runs fewer at once (another program's threads, OMP_DYNAMIC), the
 # first thread to wait JOIN_SPINS runs the whole loop alone, so no thread waits for one that
 # never comes. sync (3,) int64, zeros: [0] arrivals, [1] the decision, [2] barrier arrivals.
-JOIN_SPINS = 1 << 22  # spins (milliseconds) a thread waits for the team before it runs the loop alone
+JOIN_SPINS = 1 << 22  # spins (a few milliseconds) a thread waits for the team before it runs the loop alone
 YIELD_SPINS = 1 << 12  # spins at a barrier between yields of the core (other threads may need it)
-LEAVE, SHARE, ALONE = 0, 1, 2  # a thread's part in a loop (:func:`_join`)
-_yield = types.ExternalFunction("sched_yield", types.int32())
+OPEN, SHARE, ALONE, LEAVE = 0, 1, 2, 3  # the team's decision (OPEN: not yet), and a thread's part in a loop
+if os.name == "posix":
+    _yield = types.ExternalFunction("sched_yield", types.int32())
+else:  # pragma: no cover - no sched_yield: spin without yielding
+    @njit(**_JIT)
+    def _yield():
+        return 0
 
 
 def _element(context, builder, signature, args):
@@ -556,13 +562,24 @@ def _join(sync, threads):
     or LEAVE (another thread runs it alone)."""
     _atomic_add(sync, 0, np.int64(1))
     spins = 0
-    while _atomic_load(sync, 1) == LEAVE:
+    while _atomic_load(sync, 1) == OPEN:
         if _atomic_load(sync, 0) >= threads:
-            _atomic_cas(sync, 1, np.int64(LEAVE), np.int64(SHARE))  # all here: a team
-        elif spins >= JOIN_SPINS and _atomic_cas(sync, 1, np.int64(LEAVE), np.int64(ALONE)):
-            return ALONE
+            _atomic_cas(sync, 1, np.int64(OPEN), np.int64(SHARE))  # all here: a team
+        elif spins >= JOIN_SPINS and _atomic_cas(sync, 1, np.int64(OPEN), np.int64(ALONE)):
+            return ALONE  # this thread decided: it runs the loop alone
         spins += 1
     return SHARE if _atomic_load(sync, 1) == SHARE else LEAVE
+
+
+@njit(**_JIT)
+def _part(sync, threads, p, H, align):
+    """Thread p joins a loop's team (:func:`_join`): its part and the units [j0, j1) it covers
+    (its share, all of them when it runs the loop alone, none when it leaves)."""
+    part = _join(sync, threads)
+    if part == SHARE:
+        j0, j1 = _split(H, threads, p, align)
+        return part, j0, j1
+    return part, 0, H if part == ALONE else 0
 
 
 @njit(**_JIT)
@@ -679,8 +696,7 @@ def lstm_fwd_loop_mt(G, W_hh, hs, cs, keep, has_mask, Z, x, W_ih, bias, project,
         return
     sync = np.zeros(3, np.int64)
     for p in prange(threads):
-        part = _join(sync, threads)
-        j0, j1 = _split(H, threads, p, max(ua, 8)) if part == SHARE else (0, H if part == ALONE else 0)
+        part, j0, j1 = _part(sync, threads, p, H, max(ua, 8))
         for t in range(hs.shape[0] - 1 if part != LEAVE else 0):
             for g in range(4):
                 product(bias if project else G[t], x[t], W_ih, hs[t], W_hh, Z, g * H + j0, g * H + j1)
@@ -707,8 +723,7 @@ def lstm_bwd_loop_mt(G, W_T, cs, dhs, has_dhs, dh_rec, carry, dc, keep, has_mask
     H = dh_rec.shape[1]
     sync = np.zeros(3, np.int64)
     for p in prange(threads):
-        part = _join(sync, threads)
-        j0, j1 = _split(H, threads, p, max(align(W_T), 8)) if part == SHARE else (0, H if part == ALONE else 0)
+        part, j0, j1 = _part(sync, threads, p, H, max(align(W_T), 8))
         for s in range(G.shape[0] if part != LEAVE else 0):
             t = G.shape[0] - 1 - s
             lstm_bwd_step(G, cs, dhs, dh_rec, carry, dc, keep, t, has_dhs, has_mask, j0, j1)
@@ -807,8 +822,7 @@ def gru_fwd_loop_mt(G, W_hh, b_hn, hs, hn, keep, has_mask, Z, x, W_ih, bias, pro
         return
     sync = np.zeros(3, np.int64)
     for p in prange(threads):
-        part = _join(sync, threads)
-        j0, j1 = _split(H, threads, p, max(ua, 8)) if part == SHARE else (0, H if part == ALONE else 0)
+        part, j0, j1 = _part(sync, threads, p, H, max(ua, 8))
         for t in range(hs.shape[0] - 1 if part != LEAVE else 0):
             for g in range(3):
                 n0, n1 = g * H + j0, g * H + j1
@@ -871,8 +885,7 @@ def gru_bwd_loop_mt(G, W_T, hs, hn, dhs, has_dhs, dh_rec, carry, keep, has_mask,
     H = dh_rec.shape[1]
     sync = np.zeros(3, np.int64)
     for p in prange(threads):
-        part = _join(sync, threads)
-        j0, j1 = _split(H, threads, p, max(align(W_T), 8)) if part == SHARE else (0, H if part == ALONE else 0)
+        part, j0, j1 = _part(sync, threads, p, H, max(align(W_T), 8))
         for s in range(G.shape[0] if part != LEAVE else 0):
             t = G.shape[0] - 1 - s
             gru_bwd_step(G, hs, hn, dhs, dh_rec, carry, keep, t, has_dhs, has_mask, j0, j1)

@@ -289,10 +289,8 @@ def _threads_for(B: int, *weights: np.ndarray) -> int:
         return 1
     size = sum(w.size for w in weights)
     enough = 2 * B * size >= kernel.parallel_flops or size * weights[0].itemsize >= PARALLEL_BYTES
-    import numba
-
     # no more than numba's pool runs at once: a threaded loop's threads work as one team
-    return min(kernel.threads, numba.get_num_threads()) if enough else 1
+    return min(kernel.threads, _numba().get_num_threads()) if enough else 1
 
 
 def _per_step_blas(B: int, W_hh: np.ndarray) -> bool:
