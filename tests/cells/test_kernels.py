@@ -427,3 +427,22 @@ def test_threaded_loops_equal_one_thread_whether_or_not_the_team_forms(pool):
         numba.set_num_threads(previous)
     for ours, reference in zip(*results):
         np.testing.assert_array_equal(ours, reference)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
+def test_a_team_loop_never_waits_for_a_thread_that_does_not_come():
+    """The join protocol of the threaded loops, one thread at a time: the parts of a team of 2
+    split the units once both have joined; a thread that waits alone for its partner in vain
+    (the pool ran the two parts one after the other) runs the whole loop, and the late one leaves."""
+    from rnnkit.cells import _numba as K
+
+    H = 64
+    alone = np.zeros(3, np.int64)
+    assert K._part(alone, 2, 0, H, 8) == (K.ALONE, 0, H)  # waits JOIN_SPINS, then takes it all
+    assert K._part(alone, 2, 1, H, 8) == (K.LEAVE, 0, 0)
+    team = np.zeros(3, np.int64)
+    team[0] = 1  # the partner has joined and is waiting
+    assert K._part(team, 2, 1, H, 8) == (K.SHARE, 32, 64)
+    assert team[1] == K.SHARE
+    K._barrier(team, 1, 1)  # one arrival completes a barrier of a team of 1
+    assert team[2] == 1

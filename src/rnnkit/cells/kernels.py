@@ -289,8 +289,17 @@ def _threads_for(B: int, *weights: np.ndarray) -> int:
         return 1
     size = sum(w.size for w in weights)
     enough = 2 * B * size >= kernel.parallel_flops or size * weights[0].itemsize >= PARALLEL_BYTES
-    # no more than numba's pool runs at once: a threaded loop's threads work as one team
-    return min(kernel.threads, _numba().get_num_threads()) if enough else 1
+    return min(kernel.threads, _numba_pool()) if enough else 1
+
+
+@functools.cache
+def _numba_pool() -> int:
+    """The threads of numba's pool (NUMBA_NUM_THREADS, fixed when numba starts): a threaded
+    loop's threads work as one team, so it asks for no more than the pool has. (A pool cut
+    below that later, by numba.set_num_threads, still runs it: alone, after a short wait.)"""
+    import numba
+
+    return numba.config.NUMBA_NUM_THREADS
 
 
 def _per_step_blas(B: int, W_hh: np.ndarray) -> bool:
