@@ -1135,10 +1135,13 @@ def run_backward(
                 )
             if g.dtype != dtype:
                 g = g.astype(dtype)
-            key = (id(edge), edge_index) if edge is not None else (id(fn.leaves[i]), -1)
+            if edge is None:  # a leaf: its gradient is accumulated into .grad at the end
+                leaf = fn.leaves[i]
+                key = (id(leaf), -1)
+                leaves[id(leaf)] = leaf
+            else:
+                key = (id(edge), edge_index)
             grads[key] = g if key not in grads else grads[key] + g
-            if edge is None:
-                leaves[id(fn.leaves[i])] = fn.leaves[i]
         if not retain_graph:
             fn.saved = None
     if inputs is not None:
