@@ -369,7 +369,7 @@ def test_threads_splitting_whole_panels_of_units_match_numpy(mode, dtype, need_g
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("order", ["C", "transposed view", "strided"])
+@pytest.mark.parametrize("order", ["C", "transposed view", "strided", "strided transposed view"])
 def test_pack_lays_out_panels_by_their_definition(dtype, order):
     """pack(W)[p, k, j] = W[p C + j, k], zero past N, whatever W's strides (the backward packs the
     transposed view W_hh^T): compared element by element with the definition."""
@@ -378,7 +378,8 @@ def test_pack_lays_out_panels_by_their_definition(dtype, order):
     rng = np.random.default_rng(3)
     for N, K in ((70, 9), (64, 33), (1, 1)):
         W = rng.normal(size=(N, K)).astype(dtype)
-        W = {"C": W, "transposed view": np.ascontiguousarray(W.T).T, "strided": np.repeat(W, 2, axis=0)[::2]}[order]
+        W = {"C": W, "transposed view": np.ascontiguousarray(W.T).T, "strided": np.repeat(W, 2, axis=0)[::2],
+             "strided transposed view": np.repeat(W.T, 2, axis=0)[::2].T}[order]
         C = _numba.panel_width(dtype)
         expected = np.zeros((-(-N // C), K, C), dtype)
         for n in range(N):
@@ -386,6 +387,31 @@ def test_pack_lays_out_panels_by_their_definition(dtype, order):
         Wp = _numba.pack(W)
         assert Wp.dtype == dtype and Wp.flags.c_contiguous
         np.testing.assert_array_equal(Wp, expected)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_loops_buffers_start_on_a_cache_line(dtype):
+    """The buffers that a loop's threads write side by side (hs, cs, Z, the products' outputs)
+    start on a 64-byte line, so that two threads' columns never share one where a row is a
+    whole number of lines; the values are those NumPy computes."""
+    from rnnkit.cells import _numba as K
+
+    like = np.zeros(1, dtype)
+    for shape in ((3,), (101, 16, 128), (0, 5), (7, 3)):
+        for _ in range(4):  # several allocations: each one's own start
+            a = K.empty_lines(shape, like)
+            assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+            assert a.ctypes.data % K.LINE == 0
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(40, 24)).astype(dtype), rng.normal(size=(24, 64)).astype(dtype)
+    with kernels.use("numba", threads=2, parallel_flops=0):
+        out = kernels.matmul(a, b)
+        G = rng.normal(size=(6, 4, 4 * 32)).astype(dtype)
+        hs, cs = kernels.lstm_forward(G.copy(), np.zeros((4, 32), dtype), np.zeros((4, 32), dtype),
+                                      rng.normal(size=(128, 32)).astype(dtype), None)
+    assert out.ctypes.data % K.LINE == 0 and hs.ctypes.data % K.LINE == 0 and cs.ctypes.data % K.LINE == 0
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
 
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")

@@ -116,6 +116,25 @@ def _one(x):
 #
 # Splitting the columns between threads gives each core its own slice of the weights, read from
 # its own cache at every step.
+LINE = 64  # bytes of a cache line: the loops' buffers start on one (see empty_lines)
+
+
+@njit(**_JIT)
+def empty_lines(shape, like):
+    """An uninitialised C-contiguous array of ``shape`` and like's dtype whose data starts on a
+    cache line (LINE bytes). The threads of a loop write neighbouring columns of the same rows
+    (their units, their gate columns); with rows a whole number of lines long, two threads
+    then never write one line (false sharing: a line passed between the cores at every step).
+    NumPy's large arrays start 16 bytes past a line, which measured 7 % slower here (the
+    forward of LSTM 16, 128, 256 on two threads, 5.04 ms against 4.72)."""
+    n = 1
+    for d in shape:
+        n *= d
+    raw = np.empty(n + LINE // like.itemsize, like.dtype)  # (n + one line,)
+    start = (-raw.ctypes.data) % LINE // like.itemsize
+    return raw[start:start + n].reshape(shape)
+
+
 PANEL_BYTES = 128  # bytes of output columns per panel: four 8-lane float32 (4-lane float64) vectors
 TILE_ROWS = 4  # rows of x per register tile of the packed kernel
 
@@ -137,30 +156,44 @@ def pack(W: np.ndarray) -> np.ndarray:
     N, K = W.shape
     C = panel_width(W.dtype)
     Wp = np.empty((-(-N // C), K, C), W.dtype)  # (P, K, C)
-    _pack_into(W, Wp)  # one compiled pass (NumPy would take three: zeros, copy, transposing copy)
+    if W.strides[0] <= W.strides[1]:  # one compiled pass (NumPy would take three: zeros, copy, transposing copy)
+        _pack_columns(W.T, Wp)  # W's columns contiguous (a transposed view): W^T's rows, in order
+    else:
+        _pack_into(W, Wp)
     return Wp
 
 
 @njit(**_JIT)
+def _pack_columns(V, Wp):
+    """Wp[p, k, j] = V[k, p C + j], zero past N: :func:`pack`'s work on W = V^T (V (K, N) with
+    rows contiguous), read row by row, front to back."""
+    K, N = V.shape
+    P, _, C = Wp.shape
+    full = N // C  # whole panels
+    for k in range(K):
+        row = V[k]  # (N,)
+        for p in range(full):
+            panel_row = Wp[p, k]  # (C,)
+            for j in range(C):
+                panel_row[j] = row[p * C + j]
+        for p in range(full, P):  # the last panel, part padding
+            for j in range(C):
+                Wp[p, k, j] = V[k, p * C + j] if p * C + j < N else 0.0
+
+
+@njit(**_JIT)
 def _pack_into(W, Wp):
-    """Wp[p, k, j] = W[p C + j, k], zero past N: :func:`pack`'s work, W with any strides."""
+    """Wp[p, k, j] = W[p C + j, k], zero past N: :func:`pack`'s work on W with rows contiguous."""
     N, K = W.shape
     P, _, C = Wp.shape
     for p in range(P):
         n0, n1 = p * C, min(p * C + C, N)
-        if W.strides[0] <= W.strides[1]:  # W's columns contiguous (a transposed view): copy rows of C
+        for j in range(n1 - n0):
             for k in range(K):
-                for j in range(n1 - n0):
-                    Wp[p, k, j] = W[n0 + j, k]
-                for j in range(n1 - n0, C):
-                    Wp[p, k, j] = 0.0
-        else:  # W's rows contiguous: read along them
-            for j in range(n1 - n0):
-                for k in range(K):
-                    Wp[p, k, j] = W[n0 + j, k]
-            for j in range(n1 - n0, C):
-                for k in range(K):
-                    Wp[p, k, j] = 0.0
+                Wp[p, k, j] = W[n0 + j, k]
+        for j in range(n1 - n0, C):
+            for k in range(K):
+                Wp[p, k, j] = 0.0
 
 
 def _tile_intrinsic(R: int):
@@ -842,9 +875,9 @@ def lstm_infer(x, W_ih, W_hh, bias, h0, c0, threads):
     No history but h's is kept. Returns hs (T+1, B, H) with h0 in row 0, and c_T (B, H)."""
     T, B, _ = x.shape
     N, H = bias.shape[1], h0.shape[1]
-    hs, cs = np.empty((T + 1, B, H), x.dtype), np.empty((2, B, H), x.dtype)  # (T+1, B, H), c_t in a ring
+    hs, cs = empty_lines((T + 1, B, H), x), empty_lines((2, B, H), x)  # (T+1, B, H), c_t in a ring
     hs[0], cs[0] = h0, c0
-    G, Z = np.empty((1, B, N), x.dtype), np.empty((B, N), x.dtype)  # (1, B, 4H) this step's activations, (B, 4H)
+    G, Z = empty_lines((1, B, N), x), empty_lines((B, N), x)  # (1, B, 4H) this step's activations, (B, 4H)
     keep = np.ones((1, B), np.bool_)
     if threads > 1:
         lstm_fwd_loop_mt(G, W_hh, hs, cs, keep, False, Z, x, W_ih, bias, True, threads)
@@ -858,9 +891,9 @@ def gru_infer(x, W_ih, W_hh, bias, b_hn, h0, threads):
     """:func:`lstm_infer` for the GRU: bias (1, 3H), b_hn (H,). Returns hs (T+1, B, H)."""
     T, B, _ = x.shape
     N, H = bias.shape[1], h0.shape[1]
-    hs = np.empty((T + 1, B, H), x.dtype)  # (T+1, B, H)
+    hs = empty_lines((T + 1, B, H), x)  # (T+1, B, H)
     hs[0] = h0
-    G, Z, hn = np.empty((1, B, N), x.dtype), np.empty((B, N), x.dtype), np.empty((1, B, H), x.dtype)  # this step's
+    G, Z, hn = empty_lines((1, B, N), x), empty_lines((B, N), x), empty_lines((1, B, H), x)  # this step's
     keep = np.ones((1, B), np.bool_)
     if threads > 1:
         gru_fwd_loop_mt(G, W_hh, b_hn, hs, hn, keep, False, Z, x, W_ih, bias, True, threads)

@@ -55,7 +55,6 @@ from typing import Iterator
 
 import numpy as np
 
-from rnnkit.cells.common import initial
 
 __all__ = ["ENV", "THREADS_ENV", "KERNELS", "TINY_ROWS", "FUSED_ROWS", "PARALLEL_FLOPS", "PARALLEL_BYTES", "BLAS_ROWS",
            "PACK_STEPS", "VIEW_BYTES", "COPY_PARTS", "Kernel",
@@ -281,6 +280,14 @@ def _dhs(dhs: np.ndarray | None, shape: tuple[int, ...], dtype) -> tuple[np.ndar
     return np.ascontiguousarray(dhs, dtype), True
 
 
+def _initial(K, d: np.ndarray | None, shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
+    """A loop's private, writable copy of an incoming state gradient d, or zeros, on cache lines
+    (:func:`rnnkit.cells._numba.empty_lines`)."""
+    out = K.empty_lines(shape, like)  # shape
+    out[...] = 0 if d is None else d
+    return out
+
+
 def _threads_for(B: int, *weights: np.ndarray) -> int:
     """Threads for a loop over products with these weights: the setting's, where a step has
     enough work (flops, or bytes of weights to stream)."""
@@ -367,7 +374,7 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.n
     (M, _), N = a.shape, b.shape[1]
     C = K.panel_width(a.dtype)
     bias = np.empty((0, N), a.dtype) if bias is None else np.ascontiguousarray(bias, a.dtype).reshape(1, N)
-    out = np.empty((M, N), a.dtype)  # (M, N)
+    out = K.empty_lines((M, N), a)  # (M, N), on cache lines: the threads write neighbouring rows
     threaded = 2 * M * N * b.shape[0] >= kernel.parallel_flops and M >= 2 * K.TILE_ROWS
     view = b.strides[1] == b.itemsize and N % C == 0  # b's rows hold whole panels: read in place
     # a large view is copied into contiguous panels (faster to read), a part of the terms at a time
@@ -376,12 +383,11 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.n
     step = terms if not view or b.nbytes <= VIEW_BYTES else max(VIEW_BYTES // (N * b.itemsize), -(-terms // COPY_PARTS))
     for k0 in range(0, max(terms, 1), max(step, 1)):
         part = b[k0:k0 + step]  # (step, N)
-        if not view:
-            panels = K.pack(part.T)  # (P, step, C)
-        else:
+        if view and step == terms:  # read in place
             panels = np.lib.stride_tricks.as_strided(part, (N // C, part.shape[0], C),
                                                      (C * b.itemsize, b.strides[0], b.itemsize), writeable=False)
-            panels = panels if step == terms else np.ascontiguousarray(panels)  # (P, step, C)
+        else:
+            panels = K.pack(part.T)  # (P, step, C)
         base = bias if k0 == 0 else out
         if threaded:
             K.matmul_mt(a[:, k0:k0 + step], panels, base, out, kernel.threads)
@@ -399,13 +405,13 @@ def lstm_forward(G, h0, c0, W_hh, mask):
     """
     K = _numba()
     T, B, H4 = G.shape
-    H, dtype = H4 // 4, G.dtype
-    hs = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
-    cs = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
+    H = H4 // 4
+    hs = K.empty_lines((T + 1, B, H), G)  # (T+1, B, H)
+    cs = K.empty_lines((T + 1, B, H), G)  # (T+1, B, H)
     hs[0], cs[0] = h0, c0
     keep, has_mask = _keep(mask, T, B)
     W = np.ascontiguousarray(W_hh)  # (4H, H)
-    Z = np.empty((B, H4), dtype)  # (B, 4H) h_{t-1} W_hh^T
+    Z = K.empty_lines((B, H4), G)  # (B, 4H) h_{t-1} W_hh^T
     if _per_step_blas(B, W):
         for t in range(T):
             np.add(np.dot(hs[t], W.T, Z), G[t], Z)  # (B, 4H) xw_t + h_{t-1} W_hh^T
@@ -430,9 +436,9 @@ def lstm_backward(G, hs, cs, W_hh, mask, dhs, dh_T, dc_T):
     H, dtype = H4 // 4, G.dtype
     keep, has_mask = _keep(mask, T, B)
     dhs, has_dhs = _dhs(dhs, (T, B, H), dtype)
-    dh_rec = initial(dh_T, (B, H), dtype)  # (B, H) dz_{t+1} W_hh (dh_T to begin)
-    dc = initial(dc_T, (B, H), dtype)  # (B, H) dL/dc_t
-    carry = np.zeros((B, H), dtype)  # (B, H) dh passed around the product (masked rows)
+    dh_rec = _initial(K, dh_T, (B, H), G)  # (B, H) dz_{t+1} W_hh (dh_T to begin)
+    dc = _initial(K, dc_T, (B, H), G)  # (B, H) dL/dc_t
+    carry = _initial(K, None, (B, H), G)  # (B, H) dh passed around the product (masked rows)
     if _per_step_blas(B, W_hh):
         for t in range(T - 1, -1, -1):
             K.lstm_bwd_step(G, cs, dhs, dh_rec, carry, dc, keep, t, has_dhs, has_mask, 0, H)
@@ -458,13 +464,13 @@ def gru_forward(G, h0, W_hh, b_hn, mask):
     K = _numba()
     T, B, H3 = G.shape
     H, dtype = H3 // 3, G.dtype
-    hs = np.empty((T + 1, B, H), dtype)  # (T+1, B, H)
+    hs = K.empty_lines((T + 1, B, H), G)  # (T+1, B, H)
     hs[0] = h0
-    hn = np.empty((T, B, H), dtype)  # (T, B, H)
+    hn = K.empty_lines((T, B, H), G)  # (T, B, H)
     b = np.zeros(H, dtype) if b_hn is None else np.ascontiguousarray(b_hn)  # (H,)
     keep, has_mask = _keep(mask, T, B)
     W = np.ascontiguousarray(W_hh)  # (3H, H)
-    Z = np.empty((B, H3), dtype)  # (B, 3H) h_{t-1} W_hh^T
+    Z = K.empty_lines((B, H3), G)  # (B, 3H) h_{t-1} W_hh^T
     if _per_step_blas(B, W):
         for t in range(T):
             np.dot(hs[t], W.T, Z)  # (B, 3H) h_{t-1} W_hh^T
@@ -490,8 +496,8 @@ def gru_backward(G, hs, hn, W_hh, mask, dhs, dh_T):
     H, dtype = H3 // 3, G.dtype
     keep, has_mask = _keep(mask, T, B)
     dhs, has_dhs = _dhs(dhs, (T, B, H), dtype)
-    dh_rec = initial(dh_T, (B, H), dtype)  # (B, H) dG_{t+1} W_hh (dh_T to begin)
-    carry = np.zeros((B, H), dtype)  # (B, H) dh z_{t+1}: the direct path
+    dh_rec = _initial(K, dh_T, (B, H), G)  # (B, H) dG_{t+1} W_hh (dh_T to begin)
+    carry = _initial(K, None, (B, H), G)  # (B, H) dh z_{t+1}: the direct path
     if _per_step_blas(B, W_hh):
         for t in range(T - 1, -1, -1):
             K.gru_bwd_step(G, hs, hn, dhs, dh_rec, carry, keep, t, has_dhs, has_mask, 0, H)
