@@ -27,7 +27,8 @@ run is a per-thread (per context) setting: the environment variables ``RNNKIT_KE
 ``RNNKIT_NUM_THREADS`` (default: every core; see :func:`_threads_from_environment`), read once
 at the first recurrent call, unless :func:`use` (a context manager, built on a
 :class:`contextvars.ContextVar`) says otherwise for the block. Buffers of the fused loops
-(legend: T time, B batch, H hidden, G gates)::
+(legend: T time, B batch, H hidden, G gates; the first call of :func:`current` also sets glibc's
+malloc to keep memory between steps, :mod:`rnnkit.cells._malloc`)::
 
     G   (T, B, G*H)   xw on input; the gate activations after forward; dL/dz after backward
     hs  (T+1, B, H)   hs[0] = h0, hs[t+1] = h_t;  cs likewise (LSTM)
@@ -55,6 +56,7 @@ from typing import Iterator
 
 import numpy as np
 
+from rnnkit.cells import _malloc as _malloc_module
 
 __all__ = ["ENV", "THREADS_ENV", "KERNELS", "TINY_ROWS", "FUSED_ROWS", "PARALLEL_FLOPS", "PARALLEL_BYTES", "BLAS_ROWS",
            "PACK_STEPS", "VIEW_BYTES", "COPY_PARTS", "Kernel",
@@ -176,8 +178,17 @@ def _from_environment() -> Kernel:
     return Kernel(name, _threads_from_environment(), PARALLEL_FLOPS, _blas_threads_from_environment())
 
 
+@functools.cache
+def _malloc() -> str:
+    """glibc's malloc set for recurring steps, once per process (:func:`rnnkit.cells._malloc.tune`);
+    what was done."""
+    return _malloc_module.tune()
+
+
 def current() -> Kernel:
-    """The kernel setting of this thread/context: :func:`use`'s, else ``RNNKIT_KERNEL``'s."""
+    """The kernel setting of this thread/context: :func:`use`'s, else ``RNNKIT_KERNEL``'s. (The
+    first call also sets the process's malloc for recurring steps: :mod:`rnnkit.cells._malloc`.)"""
+    _malloc()
     kernel = _selected.get()
     return _from_environment() if kernel is None else kernel
 
@@ -198,8 +209,8 @@ def describe() -> str:
         blas = (f"; large steps' products by the BLAS on {kernel.blas_threads} threads"
                 if kernel.threads == 1 and kernel.blas_threads > 1 else "")
         return (f"numba {numba.__version__} compiled loops (LSTM, GRU; tiled recurrent product, "
-                f"{kernel.threads} thread(s), {layer}{blas}) [{ENV}={request}]")
-    return f"numpy (pure-NumPy cells) [{ENV}={request}]"
+                f"{kernel.threads} thread(s), {layer}{blas}) [{ENV}={request}]; malloc: {_malloc()}")
+    return f"numpy (pure-NumPy cells) [{ENV}={request}]; malloc: {_malloc()}"
 
 
 @contextlib.contextmanager
