@@ -50,6 +50,6 @@ def kernel(request):
     threads = 2 if name == "numba-mt" else 1
     blas_threads = 2 if name == "numba-blas" else 1
     pack_steps = 1 if name == "numba-mt" else kernels.PACK_STEPS
-    with kernels.use(name.split("-")[0], threads=threads, parallel_flops=0, blas_threads=blas_threads, blas_rows=0,
-                     pack_steps=pack_steps):
+    with kernels.use(name.split("-")[0], threads=threads, parallel_flops=0, product_flops=0, blas_threads=blas_threads,
+                     blas_rows=0, pack_steps=pack_steps):
         yield name

@@ -195,6 +195,9 @@ def test_use_is_per_thread_and_restores():
     with pytest.raises(ValueError, match="parallel_flops"):
         with kernels.use("numpy", parallel_flops=-1):
             pass
+    with pytest.raises(ValueError, match="product_flops: expected an int >= 0, got -1"):
+        with kernels.use("numpy", product_flops=-1):
+            pass
 
 
 def _in_a_fresh_interpreter(code: str, **environment: str) -> subprocess.CompletedProcess:
@@ -308,7 +311,7 @@ def test_matmul_on_the_loops_pool_equals_numpy(dtype, M, K, N, layout):
     b, bias = rng.normal(size=(K, N)).astype(dtype), rng.normal(size=N).astype(dtype)
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     for threads in (2, 1):
-        with kernels.use("numba", threads=threads, parallel_flops=0):
+        with kernels.use("numba", threads=threads, parallel_flops=0, product_flops=0):
             for bias_ in (None, bias):
                 out = kernels.matmul(a, b, bias_)
                 assert out.dtype == dtype and out.shape == (M, N)
@@ -319,7 +322,7 @@ def test_matmul_on_the_loops_pool_equals_numpy(dtype, M, K, N, layout):
     a_big = {"C": a_big, "strided": np.repeat(a_big, 2, axis=1)[:, ::2], "F": np.asfortranarray(a_big)}[layout]
     bias_big = rng.normal(size=32).astype(dtype)
     for threads in (2, 1):
-        with kernels.use("numba", threads=threads, parallel_flops=0):
+        with kernels.use("numba", threads=threads, parallel_flops=0, product_flops=0):
             np.testing.assert_allclose(kernels.matmul(a_big, big, bias_big), a_big @ big + bias_big,
                                        rtol=tol["rtol"], atol=tol["atol"] * 100)
 
@@ -334,7 +337,7 @@ def test_linear_and_matmul_ops_on_the_loops_pool_match_torch():
     x, W, bias, m = (rng.normal(size=s).astype(np.float32) for s in ((3, 7, 40), (24, 40), (24,), (24, 9)))
     tx, tW, tb, tm = (torch.tensor(a, requires_grad=True) for a in (x, W, bias, m))
     (torch.nn.functional.linear(tx, tW, tb) @ tm).square().sum().backward()
-    with kernels.use("numba", threads=2, parallel_flops=0):
+    with kernels.use("numba", threads=2, parallel_flops=0, product_flops=0):
         rx, rW, rb, rm = (rnnkit.tensor(a, requires_grad=True) for a in (x, W, bias, m))
         y = rnnkit.nn.functional.linear(rx, rW, rb) @ rm
         y.square().sum().backward()
@@ -356,7 +359,7 @@ def test_threads_splitting_whole_panels_of_units_match_numpy(mode, dtype, need_g
     x, h0, c0, w = cast(x), cast(h0), cast(c0), tuple(map(cast, w))
     g = rng.normal(size=(9, 5, 64)).astype(dtype)
     results = []
-    for name, settings in (("numpy", {}), ("numba", dict(threads=2, parallel_flops=0, pack_steps=1))):
+    for name, settings in (("numpy", {}), ("numba", dict(threads=2, parallel_flops=0, product_flops=0, pack_steps=1))):
         with kernels.use(name, **settings):
             out, h_n, c_n, cache = scan_forward(mode, x, h0, c0, [w], need_grad=need_grad)
             grads = scan.backward(g, None, None, cache)[:2] + tuple(scan.backward(g, None, None, cache)[3][0][:4]) \
@@ -405,7 +408,7 @@ def test_the_loops_buffers_start_on_a_cache_line(dtype):
             assert a.ctypes.data % K.LINE == 0
     rng = np.random.default_rng(5)
     a, b = rng.normal(size=(40, 24)).astype(dtype), rng.normal(size=(24, 64)).astype(dtype)
-    with kernels.use("numba", threads=2, parallel_flops=0):
+    with kernels.use("numba", threads=2, parallel_flops=0, product_flops=0):
         out = kernels.matmul(a, b)
         G = rng.normal(size=(6, 4, 4 * 32)).astype(dtype)
         hs, cs = kernels.lstm_forward(G.copy(), np.zeros((4, 32), dtype), np.zeros((4, 32), dtype),
