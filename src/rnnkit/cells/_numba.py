@@ -355,8 +355,11 @@ def _matmul_packed(base, x, Wx, y, Wy, out, n0, n1):
                     out[b, c0 + j] = v
 
 
-ROW_BLOCK = 64  # rows of x per block of a large product (the block stays in L2)
-K_BLOCK = 256  # terms of the sum per pass over a row block (a panel's slice stays in L1)
+# Blocks of 256 rows by 128 terms, against 64 by 256 before (each panel slice read from L3 once
+# per 256 rows, and small enough for L1): measured on 2 threads at 128, 512, 1024, the input
+# projection 189 -> 205 GFLOP/s and dW_hh 170 -> 193; at the smaller sizes within +-2 %.
+ROW_BLOCK = 256  # rows of x per block of a large product (the block stays in L2)
+K_BLOCK = 128  # terms of the sum per pass over a row block (a panel's slice, 16 KiB, stays in L1)
 
 
 @njit(**_JIT)

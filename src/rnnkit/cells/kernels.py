@@ -26,9 +26,9 @@ run is a per-thread (per context) setting: the environment variables ``RNNKIT_KE
 ``auto`` (default: numba when it imports, else numpy), ``numba`` or ``numpy`` and
 ``RNNKIT_NUM_THREADS`` (default: every core; see :func:`_threads_from_environment`), read once
 at the first recurrent call, unless :func:`use` (a context manager, built on a
-:class:`contextvars.ContextVar`) says otherwise for the block. Buffers of the fused loops
-(legend: T time, B batch, H hidden, G gates; the first call of :func:`current` also sets glibc's
-malloc to keep memory between steps, :mod:`rnnkit.cells._malloc`)::
+:class:`contextvars.ContextVar`) says otherwise for the block; reading them also sets glibc's
+malloc to keep memory between steps (:mod:`rnnkit.cells._malloc`). The
+buffers of the fused loops start on cache lines (legend: T time, B batch, H hidden, G gates)::
 
     G   (T, B, G*H)   xw on input; the gate activations after forward; dL/dz after backward
     hs  (T+1, B, H)   hs[0] = h0, hs[t+1] = h_t;  cs likewise (LSTM)
@@ -73,6 +73,7 @@ PRODUCT_FLOPS = 2_000_000  # flops of one product from which it runs on several 
 BLAS_ROWS = 32  # B from which a one-thread loop beside a multi-threaded BLAS hands it each step's product
 VIEW_BYTES = 2**18  # matmul reads a right operand up to this size in place, larger ones copied into panels
 COPY_PARTS = 4  # ... in at most this many parts of its terms (a part at least VIEW_BYTES)
+_LINE = 64  # bytes of a cache line (rnnkit.cells._numba.LINE, without importing numba)
 PACK_STEPS = 8  # time steps from which the loops read packed weight panels (packing costs about one B = 1 step)
 
 
@@ -174,7 +175,9 @@ def _threads_from_environment() -> int:
 @functools.cache
 def _from_environment() -> Kernel:
     """``RNNKIT_KERNEL``'s and ``RNNKIT_NUM_THREADS``' setting, read once, at the first recurrent
-    call (as a process setting)."""
+    call (as a process setting), which also sets the process's malloc for recurring steps
+    (:func:`_malloc`)."""
+    _malloc()
     name = _resolve(os.environ.get(ENV, "auto").strip().lower() or "auto")
     return Kernel(name, _threads_from_environment(), PARALLEL_FLOPS, _blas_threads_from_environment())
 
@@ -187,9 +190,7 @@ def _malloc() -> str:
 
 
 def current() -> Kernel:
-    """The kernel setting of this thread/context: :func:`use`'s, else ``RNNKIT_KERNEL``'s. (The
-    first call also sets the process's malloc for recurring steps: :mod:`rnnkit.cells._malloc`.)"""
-    _malloc()
+    """The kernel setting of this thread/context: :func:`use`'s, else ``RNNKIT_KERNEL``'s."""
     kernel = _selected.get()
     return _from_environment() if kernel is None else kernel
 
@@ -296,10 +297,23 @@ def _dhs(dhs: np.ndarray | None, shape: tuple[int, ...], dtype) -> tuple[np.ndar
     return np.ascontiguousarray(dhs, dtype), True
 
 
-def _initial(K, d: np.ndarray | None, shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
+def _lines(shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
+    """An uninitialised C-contiguous array of like's dtype whose data starts on a cache line, as
+    :func:`rnnkit.cells._numba.empty_lines` makes them inside compiled code (see there why), but
+    from NumPy's allocator, which asks the kernel for huge pages from 4 MiB on (numba's does
+    not: the input projection's output at 128, 512, 1024, 52 MiB, then faulted 4 KiB at a time
+    inside the threads' product)."""
+    dtype = like.dtype
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(size + _LINE, np.uint8)  # (bytes + one line,)
+    start = -raw.ctypes.data % _LINE
+    return raw[start:start + size].view(dtype).reshape(shape)
+
+
+def _initial(d: np.ndarray | None, shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
     """A loop's private, writable copy of an incoming state gradient d, or zeros, on cache lines
-    (:func:`rnnkit.cells._numba.empty_lines`)."""
-    out = K.empty_lines(shape, like)  # shape
+    (:func:`_lines`)."""
+    out = _lines(shape, like)  # shape
     out[...] = 0 if d is None else d
     return out
 
@@ -393,7 +407,7 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.n
     (M, _), N = a.shape, b.shape[1]
     C = K.panel_width(a.dtype)
     bias = np.empty((0, N), a.dtype) if bias is None else np.ascontiguousarray(bias, a.dtype).reshape(1, N)
-    out = K.empty_lines((M, N), a)  # (M, N), on cache lines: the threads write neighbouring rows
+    out = _lines((M, N), a)  # (M, N), on cache lines: the threads write neighbouring rows
     threaded = 2 * M * N * b.shape[0] >= kernel.product_flops and M >= 2 * K.TILE_ROWS
     view = b.strides[1] == b.itemsize and N % C == 0  # b's rows hold whole panels: read in place
     # a large view is copied into contiguous panels (faster to read), a part of the terms at a time
@@ -425,12 +439,12 @@ def lstm_forward(G, h0, c0, W_hh, mask):
     K = _numba()
     T, B, H4 = G.shape
     H = H4 // 4
-    hs = K.empty_lines((T + 1, B, H), G)  # (T+1, B, H)
-    cs = K.empty_lines((T + 1, B, H), G)  # (T+1, B, H)
+    hs = _lines((T + 1, B, H), G)  # (T+1, B, H)
+    cs = _lines((T + 1, B, H), G)  # (T+1, B, H)
     hs[0], cs[0] = h0, c0
     keep, has_mask = _keep(mask, T, B)
     W = np.ascontiguousarray(W_hh)  # (4H, H)
-    Z = K.empty_lines((B, H4), G)  # (B, 4H) h_{t-1} W_hh^T
+    Z = _lines((B, H4), G)  # (B, 4H) h_{t-1} W_hh^T
     if _per_step_blas(B, W):
         for t in range(T):
             np.add(np.dot(hs[t], W.T, Z), G[t], Z)  # (B, 4H) xw_t + h_{t-1} W_hh^T
@@ -455,9 +469,9 @@ def lstm_backward(G, hs, cs, W_hh, mask, dhs, dh_T, dc_T):
     H, dtype = H4 // 4, G.dtype
     keep, has_mask = _keep(mask, T, B)
     dhs, has_dhs = _dhs(dhs, (T, B, H), dtype)
-    dh_rec = _initial(K, dh_T, (B, H), G)  # (B, H) dz_{t+1} W_hh (dh_T to begin)
-    dc = _initial(K, dc_T, (B, H), G)  # (B, H) dL/dc_t
-    carry = _initial(K, None, (B, H), G)  # (B, H) dh passed around the product (masked rows)
+    dh_rec = _initial(dh_T, (B, H), G)  # (B, H) dz_{t+1} W_hh (dh_T to begin)
+    dc = _initial(dc_T, (B, H), G)  # (B, H) dL/dc_t
+    carry = _initial(None, (B, H), G)  # (B, H) dh passed around the product (masked rows)
     if _per_step_blas(B, W_hh):
         for t in range(T - 1, -1, -1):
             K.lstm_bwd_step(G, cs, dhs, dh_rec, carry, dc, keep, t, has_dhs, has_mask, 0, H)
@@ -483,13 +497,13 @@ def gru_forward(G, h0, W_hh, b_hn, mask):
     K = _numba()
     T, B, H3 = G.shape
     H, dtype = H3 // 3, G.dtype
-    hs = K.empty_lines((T + 1, B, H), G)  # (T+1, B, H)
+    hs = _lines((T + 1, B, H), G)  # (T+1, B, H)
     hs[0] = h0
-    hn = K.empty_lines((T, B, H), G)  # (T, B, H)
+    hn = _lines((T, B, H), G)  # (T, B, H)
     b = np.zeros(H, dtype) if b_hn is None else np.ascontiguousarray(b_hn)  # (H,)
     keep, has_mask = _keep(mask, T, B)
     W = np.ascontiguousarray(W_hh)  # (3H, H)
-    Z = K.empty_lines((B, H3), G)  # (B, 3H) h_{t-1} W_hh^T
+    Z = _lines((B, H3), G)  # (B, 3H) h_{t-1} W_hh^T
     if _per_step_blas(B, W):
         for t in range(T):
             np.dot(hs[t], W.T, Z)  # (B, 3H) h_{t-1} W_hh^T
@@ -515,8 +529,8 @@ def gru_backward(G, hs, hn, W_hh, mask, dhs, dh_T):
     H, dtype = H3 // 3, G.dtype
     keep, has_mask = _keep(mask, T, B)
     dhs, has_dhs = _dhs(dhs, (T, B, H), dtype)
-    dh_rec = _initial(K, dh_T, (B, H), G)  # (B, H) dG_{t+1} W_hh (dh_T to begin)
-    carry = _initial(K, None, (B, H), G)  # (B, H) dh z_{t+1}: the direct path
+    dh_rec = _initial(dh_T, (B, H), G)  # (B, H) dG_{t+1} W_hh (dh_T to begin)
+    carry = _initial(None, (B, H), G)  # (B, H) dh z_{t+1}: the direct path
     if _per_step_blas(B, W_hh):
         for t in range(T - 1, -1, -1):
             K.gru_bwd_step(G, hs, hn, dhs, dh_rec, carry, keep, t, has_dhs, has_mask, 0, H)
