@@ -183,7 +183,7 @@ def _pack_columns(V, Wp):
 
 @njit(**_JIT)
 def _pack_into(W, Wp):
-    """Wp[p, k, j] = W[p C + j, k], zero past N: :func:`pack`'s work on W with rows contiguous."""
+    """Wp[p, k, j] = W[p C + j, k], zero past N: :func:`pack`'s work on W read along its rows (any strides)."""
     N, K = W.shape
     P, _, C = Wp.shape
     for p in range(P):
