@@ -21,6 +21,7 @@ from rnnkit._generator import Generator
 from rnnkit._grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from rnnkit._random import get_rng_state, manual_seed, set_rng_state
 from rnnkit._tensor import Size, Tensor, as_tensor, tensor
+from rnnkit._threads import get_num_threads, set_num_threads
 from rnnkit import accelerator, backends, cuda, return_types  # noqa: E402
 from rnnkit import autograd, nn, optim, utils  # noqa: E402  (subpackages need the names above)
 from rnnkit import serialization  # noqa: E402
@@ -34,7 +35,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "Size", "tensor", "as_tensor", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
-    "inference_mode", "manual_seed", "get_rng_state", "set_rng_state", "save", "load", "nn", "optim", "cuda",
+    "inference_mode", "manual_seed", "get_rng_state", "set_rng_state", "set_num_threads", "get_num_threads",
+    "save", "load", "nn", "optim", "cuda",
     "backends", "accelerator", "return_types", "autograd", "utils", "Generator", "device", "dtype", "get_default_dtype", "set_default_dtype",
     "get_default_device", "set_default_device", "float16", "half", "float32", "float", "float64", "double",
     "int8", "int16", "short", "int32", "int", "int64", "long", "uint8", "bool", *_api.__all__,

@@ -60,7 +60,7 @@ from rnnkit.cells import _malloc as _malloc_module
 
 __all__ = ["ENV", "THREADS_ENV", "KERNELS", "TINY_ROWS", "FUSED_ROWS", "PARALLEL_FLOPS", "PRODUCT_FLOPS", "BLAS_ROWS",
            "PACK_STEPS", "VIEW_BYTES", "COPY_PARTS", "Kernel",
-           "current", "active", "describe", "use", "select", "lstm_forward", "lstm_backward", "gru_forward",
+           "current", "active", "describe", "use", "set_threads", "select", "lstm_forward", "lstm_backward", "gru_forward",
            "gru_backward", "fused_forward", "matmul"]
 
 ENV = "RNNKIT_KERNEL"  # environment variable: auto | numba | numpy
@@ -172,6 +172,32 @@ def _threads_from_environment() -> int:
     return threads
 
 
+_threads_set: list[int] = []  # set_threads's count for the whole process, as torch.set_num_threads's (empty: unset)
+
+
+def set_threads(threads: int) -> None:
+    """Set the threads of the compiled loops and of the products on their pool for the whole
+    process from now on, in place of ``RNNKIT_NUM_THREADS`` (``torch.set_num_threads``'s
+    meaning: one process-wide count). A :func:`use` block with its own ``threads`` still runs
+    with those; NumPy's own BLAS keeps its threads. More than numba's pool has
+    (``NUMBA_NUM_THREADS``, fixed when numba starts) runs on the pool's.
+
+    Raises:
+        TypeError: threads is not an int; ValueError: it is below 1.
+    """
+    if not isinstance(threads, int) or isinstance(threads, bool):
+        raise TypeError(f"threads: expected an int >= 1, got {type(threads).__name__} {threads!r}")
+    if threads < 1:
+        raise ValueError(f"threads: expected an int >= 1, got {threads}")
+    _threads_set[:] = [threads]
+    _from_environment.cache_clear()
+
+
+def _default_threads() -> int:
+    """:func:`set_threads`'s count where it was called, else ``RNNKIT_NUM_THREADS``'s."""
+    return _threads_set[0] if _threads_set else _threads_from_environment()
+
+
 @functools.cache
 def _from_environment() -> Kernel:
     """``RNNKIT_KERNEL``'s and ``RNNKIT_NUM_THREADS``' setting, read once, at the first recurrent
@@ -179,7 +205,7 @@ def _from_environment() -> Kernel:
     (:func:`_malloc`)."""
     _malloc()
     name = _resolve(os.environ.get(ENV, "auto").strip().lower() or "auto")
-    return Kernel(name, _threads_from_environment(), PARALLEL_FLOPS, _blas_threads_from_environment())
+    return Kernel(name, _default_threads(), PARALLEL_FLOPS, _blas_threads_from_environment())
 
 
 @functools.cache
@@ -223,7 +249,8 @@ def use(name: str, *, threads: int | None = None, parallel_flops: int = PARALLEL
 
     Args:
         name: the kernel; ``'auto'`` is numba when it imports.
-        threads: threads of the compiled loops (None: ``RNNKIT_NUM_THREADS``'s, default every core).
+        threads: threads of the compiled loops (None: :func:`set_threads`'s, else
+            ``RNNKIT_NUM_THREADS``'s, default every core).
         parallel_flops: recurrent-product flops per step from which the loops use them (0: always;
             the tests run the threaded loops on small sizes this way).
         blas_threads: NumPy's BLAS threads as rnnkit assumes them (None: from the environment).
@@ -241,7 +268,7 @@ def use(name: str, *, threads: int | None = None, parallel_flops: int = PARALLEL
                           ("product_flops", product_flops)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"{option}: expected an int >= 0, got {value!r}")
-    kernel = Kernel(_resolve(name), _threads_from_environment() if threads is None else threads, parallel_flops,
+    kernel = Kernel(_resolve(name), _default_threads() if threads is None else threads, parallel_flops,
                     _blas_threads_from_environment() if blas_threads is None else blas_threads, blas_rows, pack_steps,
                     product_flops)
     token = _selected.set(kernel)

@@ -1,0 +1,42 @@
+"""``torch.set_num_threads`` / ``torch.get_num_threads``: the threads of rnnkit's compiled loops
+and of the large products that run beside them (:mod:`rnnkit.cells.kernels`)."""
+
+from __future__ import annotations
+
+import builtins
+
+from rnnkit.cells import kernels
+
+__all__ = ["set_num_threads", "get_num_threads"]
+
+
+def set_num_threads(int: int) -> None:  # noqa: A002  (torch's parameter name)
+    """Use ``int`` threads for the recurrent loops and the products on their pool, in the whole
+    process from now on, as ``torch.set_num_threads`` (``RNNKIT_NUM_THREADS`` sets the count
+    before; ``rnnkit.cells.kernels.use`` overrides it for a block). NumPy's own BLAS keeps its
+    threads.
+
+    Raises:
+        TypeError: not an int; ValueError: below 1.
+
+    Example:
+        >>> import rnnkit
+        >>> before = rnnkit.get_num_threads()
+        >>> rnnkit.set_num_threads(1)
+        >>> rnnkit.get_num_threads()
+        1
+        >>> rnnkit.set_num_threads(before)
+    """
+    count = int
+    if not isinstance(count, builtins.int) or isinstance(count, bool):
+        raise TypeError(f"set_num_threads: expected an int >= 1, got {type(count).__name__} {count!r}")
+    if count < 1:
+        raise ValueError(f"set_num_threads: expected an int >= 1, got {count}")
+    kernels.set_threads(count)
+
+
+def get_num_threads() -> int:
+    """The threads the recurrent loops use in this thread/context (``torch.get_num_threads``):
+    :func:`set_num_threads`'s count, else ``RNNKIT_NUM_THREADS``'s (default: every core this
+    process may run on)."""
+    return kernels.current().threads
