@@ -475,3 +475,18 @@ def test_a_team_loop_never_waits_for_a_thread_that_does_not_come():
     assert team[1] == K.SHARE
     K._barrier(team, 1, 1)  # one arrival completes a barrier of a team of 1
     assert team[2] == 1
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
+def test_a_loop_takes_threads_by_its_work_and_its_panels():
+    """From PARALLEL_FLOPS a step a loop whose gate blocks are whole panels runs as a team; one
+    whose hidden size cuts a panel (two forks a step) needs PRODUCT_FLOPS."""
+    team = min(2, kernels._numba_pool()) if kernels._parallel_layer() else 1
+    f32 = np.float32
+    with kernels.use("numba", threads=2):
+        assert kernels._threads_for(1, np.zeros((4 * 128, 128), f32)) == team  # 131,072 flops a step
+        assert kernels._threads_for(1, np.zeros((4 * 64, 64), f32)) == 1  # 32,768
+        assert kernels._threads_for(32, np.zeros((4 * 20, 20), f32)) == 1  # 102,400, H = 20 cuts a panel
+        assert kernels._threads_for(128, np.zeros((4 * 48, 48), f32)) == team  # 2.4 M, H = 48 cuts one too
+    with kernels.use("numba", threads=1):
+        assert kernels._threads_for(64, np.zeros((4 * 512, 512), f32)) == 1

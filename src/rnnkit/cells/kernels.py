@@ -355,7 +355,13 @@ def _threads_for(B: int, *weights: np.ndarray) -> int:
     kernel = current()
     if kernel.threads < 2 or not _parallel_layer():
         return 1
-    enough = 2 * B * sum(w.size for w in weights) >= kernel.parallel_flops
+    # A hidden size that is not whole panels (H % 32 in float32) cuts a gate block inside a panel:
+    # such a loop forks the pool twice a step instead of meeting at one barrier, so it takes the
+    # products' threshold (the lab's cells, H = 17-40 at B = 32: `lab adding --paper --cells lstm`
+    # took 234 s with them on two threads, 163 s on one).
+    whole_panels = weights[0].shape[1] % _numba().panel_width(weights[0].dtype) == 0
+    threshold = kernel.parallel_flops if whole_panels else kernel.product_flops
+    enough = 2 * B * sum(w.size for w in weights) >= threshold
     return min(kernel.threads, _numba_pool()) if enough else 1
 
 
