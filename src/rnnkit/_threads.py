@@ -3,8 +3,6 @@ and of the large products that run beside them (:mod:`rnnkit.cells.kernels`)."""
 
 from __future__ import annotations
 
-import builtins
-
 from rnnkit.cells import kernels
 
 __all__ = ["set_num_threads", "get_num_threads"]
@@ -27,12 +25,7 @@ def set_num_threads(int: int) -> None:  # noqa: A002  (torch's parameter name)
         1
         >>> rnnkit.set_num_threads(before)
     """
-    count = int
-    if not isinstance(count, builtins.int) or isinstance(count, bool):
-        raise TypeError(f"set_num_threads: expected an int >= 1, got {type(count).__name__} {count!r}")
-    if count < 1:
-        raise ValueError(f"set_num_threads: expected an int >= 1, got {count}")
-    kernels.set_threads(count)
+    kernels.set_threads(int, name="set_num_threads")
 
 
 def get_num_threads() -> int:

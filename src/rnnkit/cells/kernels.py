@@ -175,7 +175,7 @@ def _threads_from_environment() -> int:
 _threads_set: list[int] = []  # set_threads's count for the whole process, as torch.set_num_threads's (empty: unset)
 
 
-def set_threads(threads: int) -> None:
+def set_threads(threads: int, *, name: str = "threads") -> None:
     """Set the threads of the compiled loops and of the products on their pool for the whole
     process from now on, in place of ``RNNKIT_NUM_THREADS`` (``torch.set_num_threads``'s
     meaning: one process-wide count). A :func:`use` block with its own ``threads`` still runs
@@ -183,12 +183,12 @@ def set_threads(threads: int) -> None:
     (``NUMBA_NUM_THREADS``, fixed when numba starts) runs on the pool's.
 
     Raises:
-        TypeError: threads is not an int; ValueError: it is below 1.
+        TypeError: threads is not an int; ValueError: it is below 1 (messages begin with ``name``).
     """
     if not isinstance(threads, int) or isinstance(threads, bool):
-        raise TypeError(f"threads: expected an int >= 1, got {type(threads).__name__} {threads!r}")
+        raise TypeError(f"{name}: expected an int >= 1, got {type(threads).__name__} {threads!r}")
     if threads < 1:
-        raise ValueError(f"threads: expected an int >= 1, got {threads}")
+        raise ValueError(f"{name}: expected an int >= 1, got {threads}")
     _threads_set[:] = [threads]
     _from_environment.cache_clear()
 
@@ -359,7 +359,7 @@ def _threads_for(B: int, *weights: np.ndarray) -> int:
     # such a loop forks the pool twice a step instead of meeting at one barrier, so it takes the
     # products' threshold (the lab's cells, H = 17-40 at B = 32: `lab adding --paper --cells lstm`
     # took 234 s with them on two threads, 163 s on one).
-    whole_panels = weights[0].shape[1] % _numba().panel_width(weights[0].dtype) == 0
+    whole_panels = weights[0].shape[1] * weights[0].itemsize % _numba().PANEL_BYTES == 0
     threshold = kernel.parallel_flops if whole_panels else kernel.product_flops
     enough = 2 * B * sum(w.size for w in weights) >= threshold
     return min(kernel.threads, _numba_pool()) if enough else 1
