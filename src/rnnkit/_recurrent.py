@@ -15,7 +15,7 @@ import numpy as np
 
 from rnnkit._random import generator
 from rnnkit._tensor import Function, Tensor, array_of, is_grad_enabled
-from rnnkit.cells import scan
+from rnnkit.cells import scan, streaming
 
 __all__ = ["needs_graph", "recurrent"]
 
@@ -67,6 +67,8 @@ def recurrent(
     h0: Tensor | None,
     c0: Tensor | None,
     weights: Sequence[Sequence[Tensor | None]],
+    *,
+    stream: streaming.Stream | None = None,
     **options: Any,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """Run a recurrent layer stack as one differentiable op.
@@ -77,6 +79,9 @@ def recurrent(
         h0: (L*D, B, H_out) or None for zeros; c0: (L*D, B, H) (LSTM) or None.
         weights: per (layer, direction) in PyTorch's order, a tuple
             ``(w_ih, w_hh, b_ih, b_hh, w_hr)`` with None for absent entries.
+        stream: the caller's :class:`~rnnkit.cells.streaming.Stream` for a call with nothing to
+            differentiate (a module keeps one, so that its streaming steps skip the repeated
+            checks), else :func:`~rnnkit.cells.streaming.stream` is asked.
         **options: the fields of :class:`rnnkit.cells.scan.Options` (num_layers, bidirectional,
             proj_size, reset_after, lengths, mask, dropout, training, activation, ...). When
             ``dropout`` > 0 and no ``rng`` is given, rnnkit's global generator is used.
@@ -90,9 +95,9 @@ def recurrent(
     if not is_grad_enabled() or not needs_graph(x, h0, c0, *(w for group in weights for w in group)):
         # Nothing to differentiate (inference, streaming): no graph node, so skip the op's
         # bookkeeping and call the math directly; the outputs are the same plain tensors.
-        arrays = _array(x), _array(h0), _array(c0), [tuple(None if w is None else array_of(w) for w in group)
+        arrays = _array(x), _array(h0), _array(c0), [tuple([None if w is None else array_of(w) for w in group])
                                                      for group in weights]
-        done = scan.stream(mode, *arrays, options)  # a streaming-sized call: straight to the kernel
+        done = (streaming.stream if stream is None else stream)(mode, *arrays, options)  # straight to the kernel
         out, h_n, c_n = done if done is not None else scan.forward(mode, *arrays,
                                                                    scan.Options(**options, need_grad=False))[:3]
         return Tensor._wrap(out), Tensor._wrap(h_n), None if c_n is None else Tensor._wrap(c_n)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from helpers import HAVE_NUMBA, random_case, scan_forward
-from rnnkit.cells import activations, gru, kernels, lstm, scan
+from rnnkit.cells import activations, gru, kernels, lstm, scan, streaming
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -111,7 +111,7 @@ def test_fused_inference_matches_the_training_path(mode, T, B, bidir, bias, H):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("T,B,bias,state", [(1, 1, True, True), (2, 2, False, True), (1, 4, True, False)])
 def test_stream_equals_the_driver(kernel, mode, dtype, T, B, bias, state):
-    """scan.stream (the streaming shortcut) gives the driver's numbers where it applies."""
+    """streaming.stream (the streaming shortcut) gives the driver's numbers where it applies."""
     rng = np.random.default_rng(8)
     x, h0, c0, w = random_case(mode, rng, T=T, B=B, I=6, H=5, bias=bias)
     x, w = x.astype(dtype), tuple(None if a is None else a.astype(dtype) for a in w)
@@ -120,7 +120,7 @@ def test_stream_equals_the_driver(kernel, mode, dtype, T, B, bias, state):
     options = dict(num_layers=1, bidirectional=False, proj_size=0, reset_after=True, lengths=None, dropout=0.0,
                    training=False)
     ref = scan_forward(mode, x, h0, c0, [w], need_grad=False, **options)[:3]
-    streamed = scan.stream(mode, x, h0, c0, [w], options)
+    streamed = streaming.stream(mode, x, h0, c0, [w], options)
     if kernel == "numpy":
         assert streamed is None  # the shortcut is the compiled kernel's
         return
@@ -146,7 +146,54 @@ def test_stream_declines_what_it_does_not_cover(change):
     if isinstance(change, dict):
         options.update(change)
     with kernels.use("numba" if HAVE_NUMBA else "numpy"):
-        assert scan.stream(mode, x, h0, c0, [w], options) is None
+        assert streaming.stream(mode, x, h0, c0, [w], options) is None
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="the shortcut is the compiled kernel's")
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_a_kept_stream_sees_every_change_between_calls(mode):
+    """A Stream keeps its checks between one layer's calls, yet each call gives the driver's
+    numbers for the weights as they are then: updated in place, replaced (checked again), under
+    another kernel setting, another input shape or other options."""
+    rng = np.random.default_rng(10)
+    x, h0, c0, w = random_case(mode, rng, T=1, B=2, I=6, H=5)
+    x, h0, w = x.astype(np.float32), h0.astype(np.float32), [a.astype(np.float32) for a in w[:4]]
+    c0 = None if c0 is None else c0.astype(np.float32)
+    options = dict(num_layers=1, bidirectional=False, reset_after=True, dropout=0.0, training=False)
+    step = streaming.Stream()
+
+    def check(x, w, options=options):
+        B = x.shape[1]
+        h, c = h0[:, :B], None if c0 is None else c0[:, :B]
+        got = step(mode, x, h, c, [tuple(w)], options)
+        ref = scan_forward(mode, x, h, c, [tuple(w)], need_grad=False, **options)[:3]
+        assert got is not None
+        for a, b in zip(got, ref):
+            assert (a is None and b is None) or np.array_equal(a, b)
+
+    with kernels.use("numba"):
+        check(x, w)
+        kept = step._plan
+        check(x, w)
+        w[1] *= 0.5  # W_hh in place
+        w[2][:] = rng.normal(size=w[2].shape)  # b_ih in place
+        check(x, w)
+        assert step._plan is kept  # the same arrays: no check again
+        w[0] = rng.normal(size=w[0].shape).astype(np.float32)  # a replaced W_ih
+        check(x, w)
+        assert step._plan is not kept
+        check(x[:, :1], w)  # another batch
+        check(x, w, dict(options, dropout=0.5))  # dropout without training: still the shortcut
+        bad = list(w)
+        bad[1] = w[1][:, :-1]  # a replaced W_hh of the wrong shape is checked again
+        with pytest.raises(ValueError, match=r"weights\[0\] w_hh: expected an ndarray of shape"):
+            step(mode, x, h0, c0, [tuple(bad)], options)
+        with pytest.raises(ValueError, match=r"weights\[0\] w_ih: expected .* dtype float32"):
+            step(mode, x, h0, c0, [tuple([w[0].astype(np.float64)] + w[1:])], options)
+    with kernels.use("numba", threads=2):
+        check(x, w)  # another setting: decided again
+    with kernels.use("numpy"):
+        assert step(mode, x, h0, c0, [tuple(w)], options) is None  # the NumPy kernel has no shortcut
 
 
 def test_select_is_the_one_decision():

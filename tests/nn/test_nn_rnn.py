@@ -333,3 +333,45 @@ def test_load_state_dict_errors_name_every_key():
     message = str(info.value)
     for word in ["bias_hh_l0", "extra", "weight_ih_l0", "(16, 3)", "(5, 3)"]:
         assert word in message
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "LSTMCell", "GRUCell"])
+def test_streaming_steps_between_training_steps_match_torch(kind):
+    """Online use: a step at a time under no_grad (the streaming shortcut, which keeps its checks
+    between calls), with an optimizer step, a state_dict load and a replaced parameter between
+    the steps. Every step matches torch's for the weights as they are then."""
+    torch.manual_seed(5)
+    theirs = getattr(torch.nn, kind)(4, 6).double()
+    ours = getattr(nn, kind)(4, 6, dtype=np.float64)
+    _copy_into(ours, theirs)
+    opt_t = torch.optim.Adam(theirs.parameters(), lr=0.1)
+    opt_o = rnnkit.optim.Adam(ours.parameters(), lr=0.1)
+    rng = np.random.default_rng(6)
+    cell = kind.endswith("Cell")
+    state_t = state_o = None
+    for t in range(8):
+        x_np = rng.standard_normal((2, 4) if cell else (1, 2, 4))
+        with torch.no_grad():
+            got_t = theirs(torch.tensor(x_np), state_t)
+        with rnnkit.no_grad():
+            got_o = ours(rnnkit.tensor(x_np), state_o)
+        state_t, state_o = (got_t, got_o) if cell else (got_t[1], got_o[1])
+        flat_t = [state_t] if torch.is_tensor(state_t) else list(state_t)
+        flat_o = [state_o] if isinstance(state_o, rnnkit.Tensor) else list(state_o)
+        for a, b in zip(flat_o, flat_t):
+            _close(a.numpy(), b, f"state after step {t}")
+        if t == 2:  # a training step: the optimizer updates every parameter in place
+            for model, opt, lib in ((theirs, opt_t, torch), (ours, opt_o, rnnkit)):
+                out = model(lib.tensor(x_np))
+                out = out[0] if isinstance(out, tuple) else out
+                opt.zero_grad()
+                (out * out).sum().backward()
+                opt.step()
+        if t == 4:  # new weights loaded
+            theirs.load_state_dict({k: v * 0.9 for k, v in theirs.state_dict().items()})
+            _copy_into(ours, theirs)
+        if t == 6:  # a parameter replaced by a new one
+            name = "weight_hh" if cell else "weight_hh_l0"
+            value = rng.standard_normal(tuple(getattr(theirs, name).shape)) * 0.3
+            setattr(theirs, name, torch.nn.Parameter(torch.tensor(value)))
+            setattr(ours, name, nn.Parameter(rnnkit.tensor(value)))

@@ -359,9 +359,10 @@ def _threads_for(B: int, *weights: np.ndarray) -> int:
     # such a loop forks the pool twice a step instead of meeting at one barrier, so it takes the
     # products' threshold (the lab's cells, H = 17-40 at B = 32: `lab adding --paper --cells lstm`
     # took 234 s with them on two threads, 163 s on one).
-    whole_panels = weights[0].shape[1] * weights[0].itemsize % _numba().PANEL_BYTES == 0
+    W = weights[0]
+    whole_panels = W.shape[1] * W.itemsize % _numba().PANEL_BYTES == 0
     threshold = kernel.parallel_flops if whole_panels else kernel.product_flops
-    enough = 2 * B * sum(w.size for w in weights) >= threshold
+    enough = 2 * B * sum([w.size for w in weights]) >= threshold
     return min(kernel.threads, _numba_pool()) if enough else 1
 
 
@@ -581,13 +582,14 @@ def gru_backward(G, hs, hn, W_hh, mask, dhs, dh_T):
 
 
 # -- the fused inference path ------------------------------------------------------------------
-def fused_forward(cell: str, x, W_ih, b, params, state):
+def fused_forward(cell: str, x, W_ih, b, params, state, threads: int | None = None):
     """One layer and direction of an LSTM or GRU, input projection included, in one compiled call.
 
     Args:
         cell: ``'LSTM'`` or ``'GRU'``; x: (T, B, I); W_ih: (G*H, I); b: (G*H,) folded bias or None;
         params: the cell's ``Params`` (W_hh (G*H, H); GRU: b_hn (H,) or None);
-        state: ``(h0,)`` or ``(h0, c0)``, each (B, H).
+        state: ``(h0,)`` or ``(h0, c0)``, each (B, H);
+        threads: the loop's threads as :func:`_threads_for` gives them (None: ask it).
 
     Returns:
         ``(hs, state_T)``: hs (T, B, H) and the final state tuple. No cache: inference only.
@@ -596,7 +598,7 @@ def fused_forward(cell: str, x, W_ih, b, params, state):
     T, B, _ = x.shape
     W_hh = params.W_hh
     N, dtype = W_hh.shape[0], x.dtype
-    threads = _threads_for(B, W_hh, W_ih)
+    threads = _threads_for(B, W_hh, W_ih) if threads is None else threads
     W, W_ih = _layout(W_hh, T), _layout(W_ih, T)
     bias = np.zeros((1, N), dtype) if b is None else np.ascontiguousarray(b).reshape(1, N)  # (1, G*H)
     x = np.ascontiguousarray(x)

@@ -299,57 +299,6 @@ def forward(mode, x, h0, c0, weights, options: Options = Options()):
     return layer_in, finals[0], finals[1] if len(finals) == 2 else None, cache
 
 
-_STREAM_OPTIONS = frozenset({"num_layers", "bidirectional", "proj_size", "reset_after", "lengths", "dropout",
-                             "training"})  # the options :func:`stream` reads (any other: forward)
-
-
-def stream(mode, x, h0, c0, weights, options: dict):
-    """:func:`forward` without a cache for one streaming-sized call, or None where it does not apply.
-
-    The case: one LSTM or GRU layer, one direction, no projection, mask or dropout, the numba
-    kernel, and T * B <= :data:`~rnnkit.cells.kernels.TINY_ROWS` (a step of a model that runs
-    online). Then the whole call is one compiled loop (:func:`~rnnkit.cells.kernels.fused_forward`,
-    the same one :func:`forward` runs there) and the driver's bookkeeping, which costs more
-    than the step itself at this size, is skipped.
-
-    Args:
-        mode, x, h0, c0, weights: as :func:`forward`, with ``weights`` one tuple
-            ``(w_ih, w_hh, b_ih, b_hh)`` or ``(w_ih, w_hh, b_ih, b_hh, None)`` (biases may be None).
-        options: the keyword options of :class:`Options` the caller would pass.
-
-    Returns:
-        ``(out, h_n, c_n)`` as :func:`forward` (c_n None for GRU), or None.
-    """
-    if (mode not in ("LSTM", "GRU") or x.shape[0] * x.shape[1] > kernels.TINY_ROWS or len(weights) != 1
-            or not options.keys() <= _STREAM_OPTIONS or options.get("num_layers", 1) != 1
-            or options.get("bidirectional") or options.get("proj_size") or options.get("lengths") is not None
-            or (options.get("training") and options.get("dropout")) or len(weights[0]) not in (4, 5)
-            or (len(weights[0]) == 5 and weights[0][4] is not None)):
-        return None
-    config, act, ract, reset_after = _setup(mode, None, None, bool(options.get("reset_after", True)))
-    if kernels.select(mode, act, ract, reset_after=reset_after, inference_shape=x.shape[:2]) != "numba-fused":
-        return None
-    if not isinstance(x, np.ndarray) or x.ndim != 3 or x.dtype not in (np.float32, np.float64):
-        return None  # forward says what is wrong
-    cell = CELLS[mode]
-    T, B, I = x.shape
-    w_ih, w_hh, b_ih, b_hh = weights[0][:4]
-    G, dtype = cell.gates, x.dtype
-    H = w_hh.shape[0] // G
-    for name, a, shape in (("w_ih", w_ih, (G * H, I)), ("w_hh", w_hh, (G * H, H)), ("b_ih", b_ih, (G * H,)),
-                           ("b_hh", b_hh, (G * H,))):
-        if a is not None and (not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != dtype):
-            raise ValueError(f"weights[0] {name}: expected an ndarray of shape {shape} and dtype {dtype}, got "
-                             f"{getattr(a, 'shape', type(a).__name__)} {getattr(a, 'dtype', '')}")
-    state = (_state(h0, (1, B, H), dtype, "h0")[0],)  # (B, H)
-    if mode == "LSTM":
-        state += (_state(c0, (1, B, H), dtype, "c0")[0],)  # (B, H)
-    params, b_hh_folded = cell.module.Params.from_weights(w_hh, b_hh, None, config)
-    b = b_hh_folded if b_ih is None else (b_ih if b_hh_folded is None else b_ih + b_hh_folded)  # (G*H,)
-    hs, state_T = kernels.fused_forward(mode, x, w_ih, b, params, state)  # (T, B, H)
-    return hs, state_T[0][None], state_T[1][None] if mode == "LSTM" else None
-
-
 @dataclass
 class _Run:
     """One :func:`forward` call's settings, shared by its layers and directions."""

@@ -21,6 +21,7 @@ from rnnkit._tensor import Tensor, array_of, as_tensor
 from rnnkit import _ops
 from rnnkit._recurrent import needs_graph, recurrent
 from rnnkit._validation import check_dtype, check_size, float_input
+from rnnkit.cells import streaming
 from rnnkit.nn.modules.module import Module, Parameter
 from rnnkit.nn.utils.rnn import PackedSequence, packed_to_padded, padded_to_packed
 
@@ -51,6 +52,7 @@ class RNNBase(Module):
         dtype: Any = np.float32,
     ):
         super().__init__()
+        self._stream = streaming.Stream()  # its streaming calls' checks, kept between them
         self.mode = mode
         self.input_size = check_size("input_size", input_size, 1)
         self.hidden_size = check_size("hidden_size", hidden_size, 1)
@@ -103,7 +105,8 @@ class RNNBase(Module):
 
     # -- helpers -------------------------------------------------------------
     def _weights(self) -> list[tuple[Parameter | None, ...]]:
-        return [tuple(None if n is None else self._parameters[n] for n in names) for names in self._layout]
+        parameters = self._parameters
+        return [tuple([None if n is None else parameters[n] for n in names]) for names in self._layout]
 
     @property
     def all_weights(self) -> list[list[Parameter]]:
@@ -179,9 +182,9 @@ class RNNBase(Module):
                 x = _ops.unsqueeze(x, 1)
             elif batch_first:
                 x = _ops.transpose(x, 0, 1)
-        if x.shape[-1] != self.input_size:
-            raise ValueError(f"input: expected input_size={self.input_size} features, got {x.shape[-1]}")
-        T, B = x.shape[0], x.shape[1]  # float_input checked the dtype
+        T, B, I = x._array.shape  # float_input checked the dtype
+        if I != self.input_size:
+            raise ValueError(f"input: expected input_size={self.input_size} features, got {I}")
         if T == 0:
             raise ValueError("input: expected at least one time step, got a sequence of length 0")
 
@@ -214,7 +217,7 @@ class RNNBase(Module):
             self.mode, x, h0, c0, self._weights(),
             num_layers=self.num_layers, bidirectional=self.bidirectional, proj_size=self.proj_size,
             reset_after=self.reset_after, lengths=lengths,
-            dropout=self.dropout if self.training else 0.0, training=self.training,
+            dropout=self.dropout if self.training else 0.0, training=self.training, stream=self._stream,
         )
 
         if packed is not None:
@@ -339,6 +342,7 @@ class RNNCellBase(Module):
     def __init__(self, mode: str, input_size: int, hidden_size: int, bias: bool = True,
                  reset_after: bool = True, dtype: Any = np.float32):
         super().__init__()
+        self._stream = streaming.Stream()  # its streaming calls' checks, kept between them
         self.mode = mode
         self.input_size = check_size("input_size", input_size, 1)
         self.hidden_size = check_size("hidden_size", hidden_size, 1)
@@ -392,11 +396,11 @@ class RNNCellBase(Module):
             drop = lambda t: _ops.getitem(t, index)  # noqa: E731
         else:
             lift = lambda t: array_of(t).reshape(1, B, -1)  # noqa: E731
-            drop = lambda t: Tensor(array_of(t)[index])  # noqa: E731
+            drop = lambda t: Tensor._wrap(array_of(t)[index])  # noqa: E731
         h0 = lift(states[0]) if states else None
         c0 = lift(states[1]) if len(states) == 2 else None
         _, h_n, c_n = recurrent(self.mode, lift(x), h0, c0, weights, num_layers=1,
-                                bidirectional=False, reset_after=self.reset_after)
+                                bidirectional=False, reset_after=self.reset_after, stream=self._stream)
         return (drop(h_n), drop(c_n)) if self.mode == "LSTM" else drop(h_n)
 
     _check_state = RNNBase._check_state

@@ -1,0 +1,152 @@
+"""The streaming shortcut: one small inference call of one layer, straight to the compiled loop.
+
+A model that runs online (a step per sample, ``nn.LSTM(x_t, state)`` or ``nn.LSTMCell``) calls
+one layer with T * B <= :data:`~rnnkit.cells.kernels.TINY_ROWS` and no gradient. There the
+whole call is one compiled loop (:func:`~rnnkit.cells.kernels.fused_forward`, the same one
+:func:`~rnnkit.cells.scan.forward` runs there), and the driver's bookkeeping would cost more
+than the step itself. :func:`stream` is that call with every check; :class:`Stream` keeps what
+those checks decided between the calls of one layer, so that a step pays for little more than
+the kernel (the Python before a step's kernel runs with the caches cold: the step has just
+streamed all the weights through them).
+
+Shapes: T time, B batch, I input, H hidden, G gates (4 LSTM, 3 GRU).
+
+Example:
+    >>> import numpy as np
+    >>> from rnnkit.cells import kernels, streaming
+    >>> rng = np.random.default_rng(0)
+    >>> w = [tuple(rng.normal(size=s).astype(np.float32) for s in [(16, 3), (16, 4), (16,), (16,)])]
+    >>> step, state = streaming.Stream(), (None, None)
+    >>> for t in range(3):
+    ...     done = step("LSTM", rng.normal(size=(1, 1, 3)).astype(np.float32), *state, w, {})
+    ...     if done is None:  # the NumPy kernel: the caller runs scan.forward
+    ...         break
+    ...     out, *state = done
+    >>> done is None or (out.shape, state[0].shape, state[1].shape) == ((1, 1, 4), (1, 1, 4), (1, 1, 4))
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rnnkit.cells import kernels
+from rnnkit.cells.scan import CELLS, _setup, _state
+
+__all__ = ["Stream", "stream"]
+
+_OPTIONS = frozenset({"num_layers", "bidirectional", "proj_size", "reset_after", "lengths", "dropout",
+                      "training"})  # the options a streaming call may carry (any other: scan.forward)
+_NAMES = ("w_ih", "w_hh", "b_ih", "b_hh")
+
+
+def stream(mode: str, x, h0, c0, weights, options: dict):
+    """:func:`~rnnkit.cells.scan.forward` without a cache for one streaming-sized call, or None
+    where it does not apply.
+
+    The case: one LSTM or GRU layer, one direction, no projection, mask or dropout, the numba
+    kernel, and T * B <= :data:`~rnnkit.cells.kernels.TINY_ROWS`.
+
+    Args:
+        mode, x, h0, c0, weights: as :func:`~rnnkit.cells.scan.forward`, with ``weights`` one
+            tuple ``(w_ih, w_hh, b_ih, b_hh)`` or ``(w_ih, w_hh, b_ih, b_hh, None)`` (biases may
+            be None).
+        options: the keyword options of :class:`~rnnkit.cells.scan.Options` the caller would pass.
+
+    Returns:
+        ``(out, h_n, c_n)`` as :func:`~rnnkit.cells.scan.forward` (c_n None for GRU), or None.
+    """
+    return Stream()(mode, x, h0, c0, weights, options)
+
+
+class Stream:
+    """:func:`stream` for the calls of one layer, its checks and decisions kept between calls.
+
+    A module keeps one and calls it where it would call :func:`stream`. A call that has the
+    same weight arrays as the last (compared by identity: an update in place is seen, a
+    replaced parameter is checked again), the same input shape and dtype, the same options and
+    the same kernel setting (:func:`~rnnkit.cells.kernels.current`, which
+    :func:`~rnnkit.cells.kernels.use` and ``set_num_threads`` replace) reuses them: the kernel
+    choice, the weights' checks and the threads. The states are checked and the biases folded
+    on every call, since their values may change between calls. It holds the last weight
+    arrays until its next call.
+    """
+
+    __slots__ = ("_plan",)
+
+    def __init__(self) -> None:
+        self._plan: _Plan | None = None
+
+    def __call__(self, mode: str, x, h0, c0, weights, options: dict):
+        """As :func:`stream`."""
+        plan = self._plan
+        if plan is None or not plan.fits(mode, x, weights, options):
+            plan = self._plan = _Plan.make(mode, x, weights, options)
+            if plan is None:
+                return None
+        return plan.run(x, h0, c0, weights[0])
+
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """What :func:`stream`'s checks decided for one layer's calls."""
+
+    mode: str  # 'LSTM' or 'GRU'
+    kernel: kernels.Kernel  # the setting in force when it was made
+    options: dict  # the caller's options (a copy)
+    shape: tuple[int, int, int]  # x's (T, B, I)
+    dtype: np.dtype  # x's and every array's
+    weights: tuple  # (w_ih, w_hh, b_ih, b_hh[, None]) as checked, compared by identity
+    config: Any  # the cell's Config
+    threads: int  # the compiled loop's threads (kernels._threads_for)
+
+    @classmethod
+    def make(cls, mode: str, x, weights, options: dict) -> _Plan | None:
+        """Every check of :func:`stream`: a plan, or None where the shortcut does not apply."""
+        if (mode not in ("LSTM", "GRU") or x.shape[0] * x.shape[1] > kernels.TINY_ROWS or len(weights) != 1
+                or not options.keys() <= _OPTIONS or options.get("num_layers", 1) != 1
+                or options.get("bidirectional") or options.get("proj_size") or options.get("lengths") is not None
+                or (options.get("training") and options.get("dropout")) or len(weights[0]) not in (4, 5)
+                or (len(weights[0]) == 5 and weights[0][4] is not None)):
+            return None
+        config, act, ract, reset_after = _setup(mode, None, None, bool(options.get("reset_after", True)))
+        if kernels.select(mode, act, ract, reset_after=reset_after, inference_shape=x.shape[:2]) != "numba-fused":
+            return None
+        if not isinstance(x, np.ndarray) or x.ndim != 3 or x.dtype not in (np.float32, np.float64):
+            return None  # scan.forward says what is wrong
+        T, B, I = x.shape
+        G, dtype = CELLS[mode].gates, x.dtype
+        w_hh = weights[0][1]
+        H = getattr(w_hh, "shape", (0,))[0] // G
+        for name, a, shape in zip(_NAMES, weights[0], [(G * H, I), (G * H, H), (G * H,), (G * H,)]):
+            if a is not None and (not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != dtype):
+                raise ValueError(f"weights[0] {name}: expected an ndarray of shape {shape} and dtype {dtype}, got "
+                                 f"{getattr(a, 'shape', type(a).__name__)} {getattr(a, 'dtype', '')}")
+        threads = kernels._threads_for(B, w_hh, weights[0][0])
+        return cls(mode, kernels.current(), dict(options), (T, B, I), dtype, tuple(weights[0]), config, threads)
+
+    def fits(self, mode: str, x, weights, options: dict) -> bool:
+        """Does a call have what this plan was made for?"""
+        if len(weights) != 1:
+            return False
+        w, s = weights[0], self.weights
+        return (kernels.current() is self.kernel and type(x) is np.ndarray and x.shape == self.shape
+                and x.dtype == self.dtype and len(w) == len(s) and w[0] is s[0]
+                and w[1] is s[1] and w[2] is s[2] and w[3] is s[3] and (len(w) == 4 or w[4] is None)
+                and mode == self.mode and options == self.options)
+
+    def run(self, x, h0, c0, w):
+        """The call: (out (T, B, H), h_n (1, B, H), c_n (1, B, H) or None)."""
+        w_ih, w_hh, b_ih, b_hh = w[:4]
+        _, B, _ = self.shape
+        H, dtype = w_hh.shape[1], self.dtype
+        state = (_state(h0, (1, B, H), dtype, "h0")[0],)  # (B, H)
+        if self.mode == "LSTM":
+            state += (_state(c0, (1, B, H), dtype, "c0")[0],)  # (B, H)
+        params, b_hh_folded = CELLS[self.mode].module.Params.from_weights(w_hh, b_hh, None, self.config)
+        b = b_hh_folded if b_ih is None else (b_ih if b_hh_folded is None else b_ih + b_hh_folded)  # (G*H,)
+        hs, state_T = kernels.fused_forward(self.mode, x, w_ih, b, params, state, self.threads)  # (T, B, H)
+        return hs, state_T[0][None], state_T[1][None] if self.mode == "LSTM" else None
