@@ -326,6 +326,7 @@ def warm_up(cell: str) -> float:
                      blas_threads=setting.blas_threads, blas_rows=setting.blas_rows, pack_steps=1):  # paths, tiny
         logits, _ = model(np.zeros((4, 4), np.int64), None)  # (4, 4, 32): enough rows for the threaded products
         logits.sum().backward()
+        optim.Adam(model.parameters()).step()  # the compiled update of every parameter
         with no_grad():
             model(np.zeros((4, 4), np.int64), None)  # validation's fused inference
     with no_grad():

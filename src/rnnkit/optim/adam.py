@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit.cells import kernels
 from rnnkit.optim.optimizer import Optimizer, _check_nonnegative, _check_range, _lerp_
 
 __all__ = ["Adam", "AdamW", "adam"]
@@ -69,11 +70,18 @@ def adam(
             param *= 1 - lr * weight_decay  # (*P)
         else:
             g = g + weight_decay * param  # (*P)
+    bias_correction1 = 1 - beta1**step  # scalar
+    bias_correction2_sqrt = (1 - beta2**step) ** 0.5  # scalar
+    compiled = None if amsgrad or abs(1 - beta1) >= 0.5 else _compiled(param, g, exp_avg, exp_avg_sq)
+    if compiled is not None:  # the same operations in one compiled pass, to the last bit
+        f = param.dtype.type  # the scalars in the arrays' dtype, as NumPy casts a Python float
+        compiled.adam_moments_update(param.reshape(-1), g.reshape(-1), exp_avg.reshape(-1), exp_avg_sq.reshape(-1),
+                                     f(1 - beta1), f(beta2), f(1 - beta2), f(lr / bias_correction1),
+                                     f(bias_correction2_sqrt), f(eps))
+        return
     _lerp_(exp_avg, g, 1 - beta1)  # (*P)
     exp_avg_sq *= beta2  # (*P)
     exp_avg_sq += (1 - beta2) * g * g  # (*P)
-    bias_correction1 = 1 - beta1**step  # scalar
-    bias_correction2_sqrt = (1 - beta2**step) ** 0.5  # scalar
     if amsgrad:
         np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)  # (*P)
         second = max_exp_avg_sq  # (*P)
@@ -81,6 +89,18 @@ def adam(
         second = exp_avg_sq  # (*P)
     denom = np.sqrt(second) / bias_correction2_sqrt + eps  # (*P)
     param -= (lr / bias_correction1) * (exp_avg / denom)  # (*P)
+
+
+def _compiled(*arrays: np.ndarray):
+    """The compiled update (:mod:`rnnkit.optim._numba_adam`) where the numba kernel is in use
+    (:func:`rnnkit.cells.kernels.current`) and the arrays are C-contiguous, of one float dtype; else None."""
+    dtype = arrays[0].dtype
+    if (kernels.current().name != "numba" or dtype not in (np.float32, np.float64)
+            or not all([a.dtype == dtype and a.flags.c_contiguous for a in arrays])):
+        return None
+    from rnnkit.optim import _numba_adam
+
+    return _numba_adam
 
 
 class Adam(Optimizer):
