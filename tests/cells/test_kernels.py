@@ -153,8 +153,9 @@ def test_stream_declines_what_it_does_not_cover(change):
 @pytest.mark.parametrize("mode", ["LSTM", "GRU"])
 def test_a_kept_stream_sees_every_change_between_calls(mode):
     """A Stream keeps its checks between one layer's calls, yet each call gives the driver's
-    numbers for the weights as they are then: updated in place, replaced (checked again), under
-    another kernel setting, another input shape or other options."""
+    numbers for the weights as they are then: updated in place, replaced, of another layout,
+    under another kernel setting, another input shape or other options, and checks again what
+    it has not checked."""
     rng = np.random.default_rng(10)
     x, h0, c0, w = random_case(mode, rng, T=1, B=2, I=6, H=5)
     x, h0, w = x.astype(np.float32), h0.astype(np.float32), [a.astype(np.float32) for a in w[:4]]
@@ -179,10 +180,13 @@ def test_a_kept_stream_sees_every_change_between_calls(mode):
         w[2][:] = rng.normal(size=w[2].shape)  # b_ih in place
         check(x, w)
         assert step._plan is kept  # the same arrays: no check again
-        w[0] = rng.normal(size=w[0].shape).astype(np.float32)  # a replaced W_ih
+        w[0] = rng.normal(size=w[0].shape).astype(np.float32)  # a replaced W_ih: read, the checks kept
         check(x, w)
+        w[1] = np.asfortranarray(w[1])  # a view of another layout (as a Keras layer's W^T)
+        check(x, w)
+        assert step._plan is kept
+        check(x[:, :1], w)  # another batch: checked again
         assert step._plan is not kept
-        check(x[:, :1], w)  # another batch
         check(x, w, dict(options, dropout=0.5))  # dropout without training: still the shortcut
         bad = list(w)
         bad[1] = w[1][:, :-1]  # a replaced W_hh of the wrong shape is checked again
@@ -194,6 +198,50 @@ def test_a_kept_stream_sees_every_change_between_calls(mode):
         check(x, w)  # another setting: decided again
     with kernels.use("numpy"):
         assert step(mode, x, h0, c0, [tuple(w)], options) is None  # the NumPy kernel has no shortcut
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="the layouts are the compiled loops'")
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+@pytest.mark.parametrize("T,B", [(1, 1), (1, 4), (1, 6), (2, 3), (9, 2)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_transposed_weights_as_keras_holds_them_give_the_contiguous_numbers(mode, T, B, threads):
+    """W_ih and W_hh as transposed views (Keras keeps kernel = W_ih^T): read as panels in place
+    (one step of one row tile), or packed, never copied across their rows; the same outputs
+    and gradients as from contiguous copies (to float32 accuracy: panels and rows sum in other
+    orders), in training and inference (H = 32: whole panels)."""
+    rng = np.random.default_rng(11)
+    x, h0, c0, w = random_case(mode, rng, T=T, B=B, I=24, H=32)
+    x, h0 = x.astype(np.float32), h0.astype(np.float32)
+    c0 = None if c0 is None else c0.astype(np.float32)
+    rows = tuple(a.astype(np.float32) for a in w[:4])
+    views = tuple(np.ascontiguousarray(a.T).T if a.ndim == 2 else a for a in rows)  # (N, K), columns contiguous
+    assert not views[0].flags.c_contiguous and views[0].strides[0] == 4
+    g = rng.normal(size=(T, B, 32)).astype(np.float32)
+    with kernels.use("numba", threads=threads, parallel_flops=0, product_flops=0):
+        for need_grad in (False, True):
+            got, ref = (scan_forward(mode, x, h0, c0, [ws], need_grad=need_grad) for ws in (views, rows))
+            for a, b in zip(got[:3], ref[:3]):  # panels and rows sum in other orders: float32 accuracy
+                assert (a is None and b is None) or np.allclose(a, b, rtol=1e-5, atol=1e-6)
+        grads = [scan.backward(g, None, None, run[3]) for run in (got, ref)]
+    for a, b in zip(grads[0][:3] + tuple(grads[0][3][0]), grads[1][:3] + tuple(grads[1][3][0])):
+        assert (a is None and b is None) or np.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="the layouts are the compiled loops'")
+def test_a_layout_copies_only_where_the_copy_pays():
+    """Rows in place below pack_steps; a transposed view in place for one step of one row tile,
+    else packed (never copied across its rows); panels from pack_steps on."""
+    W = np.random.default_rng(12).normal(size=(64, 40)).astype(np.float32)  # (N, K), N whole panels
+    view = np.ascontiguousarray(W.T).T  # W's values, columns contiguous
+    with kernels.use("numba", pack_steps=8):
+        assert kernels._layout(W, 7) is W
+        in_place = kernels._layout(view, 1, 4)
+        assert in_place.ndim == 3 and np.shares_memory(in_place, view)
+        for T, B in ((1, 5), (2, 1), (8, 1)):
+            packed = kernels._layout(view, T, B)
+            assert packed.ndim == 3 and not np.shares_memory(packed, view) and packed.flags.c_contiguous
+            np.testing.assert_array_equal(packed, in_place)
+        np.testing.assert_array_equal(kernels._layout(W, 8), in_place)
 
 
 def test_select_is_the_one_decision():

@@ -38,8 +38,10 @@ from rnnkit.cells.scan import CELLS, _setup, _state
 
 __all__ = ["Stream", "stream"]
 
-_OPTIONS = frozenset({"num_layers", "bidirectional", "proj_size", "reset_after", "lengths", "dropout",
-                      "training"})  # the options a streaming call may carry (any other: scan.forward)
+_NEUTRAL = dict(num_layers=1, bidirectional=False, proj_size=0, lengths=None, mask=None, input_dropout_masks=None,
+                rec_dropout_masks=None, go_backwards=False)  # options a streaming call may carry at these values only
+_FREE = frozenset({"reset_after", "activation", "recurrent_activation", "dropout", "training",
+                   "masked_output"})  # options it may carry at any value (select decides, or no effect here)
 _NAMES = ("w_ih", "w_hh", "b_ih", "b_hh")
 
 
@@ -65,14 +67,14 @@ def stream(mode: str, x, h0, c0, weights, options: dict):
 class Stream:
     """:func:`stream` for the calls of one layer, its checks and decisions kept between calls.
 
-    A module keeps one and calls it where it would call :func:`stream`. A call that has the
-    same weight arrays as the last (compared by identity: an update in place is seen, a
-    replaced parameter is checked again), the same input shape and dtype, the same options and
-    the same kernel setting (:func:`~rnnkit.cells.kernels.current`, which
-    :func:`~rnnkit.cells.kernels.use` and ``set_num_threads`` replace) reuses them: the kernel
-    choice, the weights' checks and the threads. The states are checked and the biases folded
-    on every call, since their values may change between calls. It holds the last weight
-    arrays until its next call.
+    A module keeps one and calls it where it would call :func:`stream`. A call whose weights
+    would pass the same checks (the same arrays, or arrays of the same shapes and dtype), with
+    the same input shape and dtype, the same options and the same kernel setting
+    (:func:`~rnnkit.cells.kernels.current`, which :func:`~rnnkit.cells.kernels.use` and
+    ``set_num_threads`` replace) reuses them: the kernel choice, the weights' checks and the
+    threads. The states are checked and the biases folded on every call, and the weights are
+    read as they are then (updated in place or replaced). It holds the weight arrays it
+    checked until a call needs other checks.
     """
 
     __slots__ = ("_plan",)
@@ -90,6 +92,19 @@ class Stream:
         return plan.run(x, h0, c0, weights[0])
 
 
+def _like(a, kept) -> bool:
+    """Would a weight pass the checks the kept one passed? The same array, or an ndarray of its
+    shape and dtype (a Keras layer's weights are new transposed views at every call)."""
+    return a is kept or (type(a) is np.ndarray and kept is not None and a.shape == kept.shape
+                         and a.dtype == kept.dtype)
+
+
+def _same(value, kept) -> bool:
+    """Is an option's value the kept one? (Identity or equal scalars; never an array compared
+    element by element: a mask given where the plan had None is another call.)"""
+    return value is kept or (type(value) is type(kept) and not isinstance(value, np.ndarray) and value == kept)
+
+
 @dataclass(frozen=True, eq=False)
 class _Plan:
     """What :func:`stream`'s checks decided for one layer's calls."""
@@ -99,7 +114,7 @@ class _Plan:
     options: dict  # the caller's options (a copy)
     shape: tuple[int, int, int]  # x's (T, B, I)
     dtype: np.dtype  # x's and every array's
-    weights: tuple  # (w_ih, w_hh, b_ih, b_hh[, None]) as checked, compared by identity
+    weights: tuple  # (w_ih, w_hh, b_ih, b_hh[, None]) as checked (a call's are compared by _like)
     config: Any  # the cell's Config
     threads: int  # the compiled loop's threads (kernels._threads_for)
 
@@ -107,12 +122,13 @@ class _Plan:
     def make(cls, mode: str, x, weights, options: dict) -> _Plan | None:
         """Every check of :func:`stream`: a plan, or None where the shortcut does not apply."""
         if (mode not in ("LSTM", "GRU") or x.shape[0] * x.shape[1] > kernels.TINY_ROWS or len(weights) != 1
-                or not options.keys() <= _OPTIONS or options.get("num_layers", 1) != 1
-                or options.get("bidirectional") or options.get("proj_size") or options.get("lengths") is not None
+                or not all([key in _FREE or (key in _NEUTRAL and _same(value, _NEUTRAL[key]))
+                            for key, value in options.items()])
                 or (options.get("training") and options.get("dropout")) or len(weights[0]) not in (4, 5)
                 or (len(weights[0]) == 5 and weights[0][4] is not None)):
             return None
-        config, act, ract, reset_after = _setup(mode, None, None, bool(options.get("reset_after", True)))
+        config, act, ract, reset_after = _setup(mode, options.get("activation"), options.get("recurrent_activation"),
+                                                bool(options.get("reset_after", True)))
         if kernels.select(mode, act, ract, reset_after=reset_after, inference_shape=x.shape[:2]) != "numba-fused":
             return None
         if not isinstance(x, np.ndarray) or x.ndim != 3 or x.dtype not in (np.float32, np.float64):
@@ -134,9 +150,10 @@ class _Plan:
             return False
         w, s = weights[0], self.weights
         return (kernels.current() is self.kernel and type(x) is np.ndarray and x.shape == self.shape
-                and x.dtype == self.dtype and len(w) == len(s) and w[0] is s[0]
-                and w[1] is s[1] and w[2] is s[2] and w[3] is s[3] and (len(w) == 4 or w[4] is None)
-                and mode == self.mode and options == self.options)
+                and x.dtype == self.dtype and len(w) == len(s) and (len(w) == 4 or w[4] is None)
+                and _like(w[0], s[0]) and _like(w[1], s[1]) and _like(w[2], s[2]) and _like(w[3], s[3])
+                and mode == self.mode and options.keys() == self.options.keys()
+                and all([_same(options[key], value) for key, value in self.options.items()]))
 
     def run(self, x, h0, c0, w):
         """The call: (out (T, B, H), h_n (1, B, H), c_n (1, B, H) or None)."""

@@ -51,6 +51,7 @@ from rnnkit import _ops
 from rnnkit._random import dropout_mask, generator
 from rnnkit._tensor import Tensor, array_of
 from rnnkit.cells import activations as _cell_activations
+from rnnkit.cells import streaming
 from rnnkit._recurrent import recurrent
 from rnnkit._validation import check_bool, check_rate, check_size
 from rnnkit.keras import activations, initializers
@@ -114,6 +115,7 @@ class _FusedCell(Layer):
         self.implementation = 1 if self.recurrent_dropout > 0 else int(implementation)
         self.seed = seed
         self._rng = _rng_for(seed)
+        self._stream = streaming.Stream()  # its streaming calls' checks, kept between them
 
     @property
     def state_size(self) -> Any:
@@ -200,7 +202,7 @@ class _FusedCell(Layer):
             self.mode, x_tm, h0, c0, [self.torch_weights()],
             input_dropout_masks=None if in_mask is None else [in_mask],
             rec_dropout_masks=None if rec_mask is None else [rec_mask],
-            **self.op_options(), **options,
+            **self.op_options(), **options, stream=self._stream,
         )
         finals = [_ops.getitem(h_n, 0)] + ([_ops.getitem(c_n, 0)] if self.mode == "LSTM" else [])  # (B, H)
         return out, finals
