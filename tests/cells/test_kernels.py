@@ -395,15 +395,18 @@ def test_the_default_install_runs_the_compiled_kernels():
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("M,K,N", [(37, 13, 50), (130, 300, 96), (8, 64, 64), (1, 5, 3)])
+@pytest.mark.parametrize("M,K,N", [(37, 13, 50), (130, 300, 96), (8, 64, 64), (1, 5, 3), (3, 1100, 64), (1, 40, 96)])
 @pytest.mark.parametrize("layout", ["C", "strided", "F"])
-def test_matmul_on_the_loops_pool_equals_numpy(dtype, M, K, N, layout):
+@pytest.mark.parametrize("b_layout", ["C", "F"])
+def test_matmul_on_the_loops_pool_equals_numpy(dtype, M, K, N, layout, b_layout):
     """kernels.matmul with threaded loops runs the packed kernel (panels read in place or copied,
-    partial panels, any strides of a, with and without bias): NumPy's product within rounding."""
+    partial panels, W's rows for a few rows by W^T, any strides of a and b, with and without
+    bias): NumPy's product within rounding."""
     rng = np.random.default_rng(7)
     a = rng.normal(size=(M, K)).astype(dtype)
     a = {"C": a, "strided": np.repeat(a, 2, axis=1)[:, ::2], "F": np.asfortranarray(a)}[layout]  # F: a transposed view
     b, bias = rng.normal(size=(K, N)).astype(dtype), rng.normal(size=N).astype(dtype)
+    b = b if b_layout == "C" else np.asfortranarray(b)  # F: b = W^T, W's rows contiguous
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     for threads in (2, 1):
         with kernels.use("numba", threads=threads, parallel_flops=0, product_flops=0):

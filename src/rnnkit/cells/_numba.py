@@ -365,19 +365,21 @@ K_BLOCK = 128  # terms of the sum per pass over a row block (a panel's slice, 16
 @njit(**_JIT)
 def _matmul_rows(x, Wp, bias, out, m0, m1):
     """out[m0:m1] = bias + x[m0:m1] Wp^T (bias (M, N) (out itself included), (1, N) or (0, N):
-    none), in blocks of ROW_BLOCK rows by K_BLOCK terms, each pass adding to the last one's out."""
+    none), in blocks of ROW_BLOCK rows by K_BLOCK terms, each pass adding to the last one's out.
+    Wp: panels (P, K, C), or rows (N, K) (C-contiguous) for a product of a few rows."""
     N, K = out.shape[1], Wp.shape[1]
     for r0 in range(m0, m1, ROW_BLOCK):
         r1 = min(r0 + ROW_BLOCK, m1)
         for k0 in range(0, max(K, 1), K_BLOCK):
             k1 = min(k0 + K_BLOCK, K)
             base = (bias[r0:r1] if bias.shape[0] > 1 else bias) if k0 == 0 else out[r0:r1]
-            _matmul_packed(base, x[r0:r1, :0], Wp[:, :0], x[r0:r1, k0:k1], Wp[:, k0:k1], out[r0:r1], 0, N)
+            product(base, x[r0:r1, :0], Wp[:, :0], x[r0:r1, k0:k1], Wp[:, k0:k1], out[r0:r1], 0, N)
 
 
 @njit(**_JIT)
 def matmul(x, Wp, bias, out):
-    """out = bias + x Wp^T on one thread: x (M, K) any strides, Wp (P, K, C) panels, out (M, N)."""
+    """out = bias + x Wp^T on one thread: x (M, K) any strides, Wp (P, K, C) panels or (N, K)
+    rows, out (M, N)."""
     _matmul_rows(x, Wp, bias, out, 0, out.shape[0])
 
 

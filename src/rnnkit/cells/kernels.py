@@ -438,10 +438,8 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.n
 
     Args:
         a: (M, K), any strides (the transposed views of the gradients' operands included).
-        b: (K, N); read as panels in place where its rows are contiguous, N a multiple of the
-            panel width and b small enough (VIEW_BYTES) for its strided panels to stay in cache;
-            else copied into panels, a part of its rows at a time (COPY_PARTS) where it is such a
-            view (a weight gradient's activations), so that the copy holds no more than a part.
+        b: (K, N), any strides: read in place where that pays, else copied into panels, a part
+            of its rows at a time (see :func:`_right_operands`).
         bias: (N,) or None.
 
     Returns:
@@ -463,29 +461,42 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.n
         return out
     K = _numba()
     (M, _), N = a.shape, b.shape[1]
-    C = K.panel_width(a.dtype)
     bias = np.empty((0, N), a.dtype) if bias is None else np.ascontiguousarray(bias, a.dtype).reshape(1, N)
     out = _lines((M, N), a)  # (M, N), on cache lines: the threads write neighbouring rows
     threaded = 2 * M * N * b.shape[0] >= kernel.product_flops and M >= 2 * K.TILE_ROWS
-    view = b.strides[1] == b.itemsize and N % C == 0  # b's rows hold whole panels: read in place
-    # a large view is copied into contiguous panels (faster to read), a part of the terms at a time
-    # so that the copy never holds all of b: at most COPY_PARTS passes over out; but not for a few
-    # rows (a streaming step's projection), which read each panel once or twice: the copy would too
-    terms = b.shape[0]
-    in_place = view and (b.nbytes <= VIEW_BYTES or M <= 2 * K.TILE_ROWS)
-    step = terms if not view or in_place else max(VIEW_BYTES // (N * b.itemsize), -(-terms // COPY_PARTS))
-    for k0 in range(0, max(terms, 1), max(step, 1)):
-        part = b[k0:k0 + step]  # (step, N)
-        if in_place:
-            panels = _panels_in_place(part)  # (P, step, C)
-        else:
-            panels = K.pack(part.T)  # (P, step, C)
+    few = M <= 2 * K.TILE_ROWS and not threaded  # a few rows (a streaming step's): read b once or twice
+    for k0, k1, W in _right_operands(b, few):
         base = bias if k0 == 0 else out
         if threaded:
-            K.matmul_mt(a[:, k0:k0 + step], panels, base, out, kernel.threads)
+            K.matmul_mt(a[:, k0:k1], W, base, out, kernel.threads)
         else:
-            K.matmul(a[:, k0:k0 + step], panels, base, out)
+            K.matmul(a[:, k0:k1], W, base, out)
     return out
+
+
+def _right_operands(b: np.ndarray, few: bool):
+    """b (K, N) as :func:`matmul`'s kernel reads it, one part of its terms at a time:
+    ``(k0, k1, W)`` with W the panels (P, k1 - k0, C) of b[k0:k1]^T, or W's rows (N, K).
+
+    A view whose rows hold whole panels is read in place where it is small (VIEW_BYTES) or read
+    by a few rows; a larger one is copied into contiguous panels (faster to read), a part of the
+    terms at a time so that the copy never holds all of b (at most COPY_PARTS passes over out).
+    For a few rows, b = W^T with W's rows contiguous is read as W's rows in place (a copy of
+    W_ih took 0.13 ms at 1 MiB, more than the product). Anything else is packed whole.
+    """
+    K = _numba()
+    terms, N = b.shape
+    view = b.strides[1] == b.itemsize and N % K.panel_width(b.dtype) == 0  # b's rows hold whole panels
+    if view and (b.nbytes <= VIEW_BYTES or few):
+        yield 0, terms, _panels_in_place(b)
+    elif few and b.T.flags.c_contiguous:
+        yield 0, terms, b.T
+    elif view:
+        step = max(VIEW_BYTES // (N * b.itemsize), -(-terms // COPY_PARTS))
+        for k0 in range(0, terms, step):
+            yield k0, min(k0 + step, terms), K.pack(b[k0:k0 + step].T)  # (P, step, C)
+    else:
+        yield 0, terms, K.pack(b.T)  # (P, K, C)
 
 
 # -- LSTM --------------------------------------------------------------------------------------
