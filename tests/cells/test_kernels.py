@@ -229,19 +229,21 @@ def test_transposed_weights_as_keras_holds_them_give_the_contiguous_numbers(mode
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="the layouts are the compiled loops'")
 def test_a_layout_copies_only_where_the_copy_pays():
-    """Rows in place below pack_steps; a transposed view in place for one step of one row tile,
-    else packed (never copied across its rows); panels from pack_steps on."""
+    """Rows in place below pack_steps; a transposed view in place for one step of one row tile
+    (by its columns), else packed, as one whose rows are padded (never copied across its rows);
+    panels from pack_steps on."""
     W = np.random.default_rng(12).normal(size=(64, 40)).astype(np.float32)  # (N, K), N whole panels
-    view = np.ascontiguousarray(W.T).T  # W's values, columns contiguous
+    view = np.ascontiguousarray(W.T).T  # W's values, columns contiguous (F-contiguous)
+    padded = np.zeros((40, 80), np.float32)[:, :64]  # (K, N) rows padded: its .T has columns contiguous
+    padded[...] = W.T
     with kernels.use("numba", pack_steps=8):
         assert kernels._layout(W, 7) is W
-        in_place = kernels._layout(view, 1, 4)
-        assert in_place.ndim == 3 and np.shares_memory(in_place, view)
-        for T, B in ((1, 5), (2, 1), (8, 1)):
-            packed = kernels._layout(view, T, B)
-            assert packed.ndim == 3 and not np.shares_memory(packed, view) and packed.flags.c_contiguous
-            np.testing.assert_array_equal(packed, in_place)
-        np.testing.assert_array_equal(kernels._layout(W, 8), in_place)
+        assert kernels._layout(view, 1, 4) is view
+        panels = kernels._numba().pack(W)  # (P, K, C)
+        for V, T, B in ((view, 1, 5), (view, 2, 1), (view, 8, 1), (padded.T, 1, 1), (W, 8, 1)):
+            packed = kernels._layout(V, T, B)
+            assert packed.ndim == 3 and not np.shares_memory(packed, V) and packed.flags.c_contiguous
+            np.testing.assert_array_equal(packed, panels)
 
 
 def test_select_is_the_one_decision():
