@@ -233,6 +233,11 @@ class Tensor:
 
     __array_priority__ = 1000  # so ndarray <op> Tensor dispatches to Tensor
     _traced_by: Any = None  # the tracer recording the ops on this tensor (rnnkit.onnx's export), None for others
+    # a new tensor's graph links, read here until set on it (each tensor made pays only for what it sets)
+    _grad: Tensor | None = None  # the accumulated gradient
+    _ctx: Function | None = None  # the op that made it (None: a leaf)
+    _index = 0  # which of that op's outputs it is
+    _base: Tensor | None = None  # the root tensor of a view (None: not a view)
 
     def __init__(self, *data: Any, requires_grad: bool = False, dtype: Any = None, device: Any = None):
         to_device(device)
@@ -257,11 +262,7 @@ class Tensor:
             )
         self._array: np.ndarray = array
         self.requires_grad = bool(requires_grad)
-        self._grad: Tensor | None = None
-        self._ctx: Function | None = None
-        self._index = 0
         self._version = _Version()
-        self._base: Tensor | None = None
 
     def _view_of(self, base: Tensor) -> None:
         """Make this tensor a view of ``base``: one version counter, and the same root tensor."""

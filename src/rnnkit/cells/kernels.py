@@ -400,18 +400,16 @@ def _layout(W: np.ndarray, T: int, B: int = 1) -> np.ndarray:
     columns 36 / 39 us; packed panels 31 / 21 plus the packing; its panels in place, read at a
     row stride of 4 KiB, 182 / 96.)
     """
+    contiguous = W.flags.c_contiguous
+    if contiguous and T < current().pack_steps:  # (first: a streaming step's weights)
+        return W
     K = _numba()
-    columns = W.strides[0] == W.itemsize and not W.flags.c_contiguous  # a transposed view
+    columns = W.strides[0] == W.itemsize and not contiguous  # a transposed view
     if columns and T == 1 and B <= K.TILE_ROWS and W.flags.f_contiguous:
         return W  # read column by column (rnnkit.cells._numba._matmul_columns)
     if columns or T >= current().pack_steps:
         return K.pack(W)
     return np.ascontiguousarray(W)
-
-
-def _form(W: np.ndarray) -> str:
-    """How a loop's product reads laid-out weights (:func:`_layout`): 'panels', 'columns' or 'rows'."""
-    return "panels" if W.ndim == 3 else "columns" if W.flags.f_contiguous and not W.flags.c_contiguous else "rows"
 
 
 def _panels_in_place(V: np.ndarray) -> np.ndarray:
@@ -642,7 +640,7 @@ def fused_forward(cell: str, x, W_ih, b, params, state, threads: int | None = No
     N, dtype = W_hh.shape[0], x.dtype
     threads = _threads_for(B, W_hh, W_ih) if threads is None else threads
     W, W_ih = _layout(W_hh, T, B), _layout(W_ih, T, B)
-    if _form(W) != _form(W_ih):  # one contiguous, one a transposed view: both as panels
+    if W.ndim != W_ih.ndim or W.flags.c_contiguous != W_ih.flags.c_contiguous:  # rows beside columns: panels
         W, W_ih = (w if w.ndim == 3 else K.pack(w) for w in (W, W_ih))
     bias = np.zeros((1, N), dtype) if b is None else np.ascontiguousarray(b).reshape(1, N)  # (1, G*H)
     x = np.ascontiguousarray(x)

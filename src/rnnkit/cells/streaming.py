@@ -99,6 +99,16 @@ def _like(a, kept) -> bool:
                          and a.dtype == kept.dtype)
 
 
+def _same_options(options: dict, kept: dict) -> bool:
+    """Are a call's options the kept ones (whose values are scalars, strings or None)? A dict
+    comparison; an array in the call (a mask where the plan had None) compares False or, when
+    it has several values, raises: another call either way."""
+    try:
+        return options == kept
+    except ValueError:
+        return False
+
+
 def _same(value, kept) -> bool:
     """Is an option's value the kept one? (Identity or equal scalars; never an array compared
     element by element: a mask given where the plan had None is another call.)"""
@@ -151,9 +161,9 @@ class _Plan:
         w, s = weights[0], self.weights
         return (kernels.current() is self.kernel and type(x) is np.ndarray and x.shape == self.shape
                 and x.dtype == self.dtype and len(w) == len(s) and (len(w) == 4 or w[4] is None)
-                and _like(w[0], s[0]) and _like(w[1], s[1]) and _like(w[2], s[2]) and _like(w[3], s[3])
-                and mode == self.mode and options.keys() == self.options.keys()
-                and all([_same(options[key], value) for key, value in self.options.items()]))
+                and (w[0] is s[0] or _like(w[0], s[0])) and (w[1] is s[1] or _like(w[1], s[1]))
+                and (w[2] is s[2] or _like(w[2], s[2])) and (w[3] is s[3] or _like(w[3], s[3]))
+                and mode == self.mode and _same_options(options, self.options))
 
     def run(self, x, h0, c0, w):
         """The call: (out (T, B, H), h_n (1, B, H), c_n (1, B, H) or None)."""
