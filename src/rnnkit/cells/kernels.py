@@ -400,14 +400,14 @@ def _layout(W: np.ndarray, T: int, B: int = 1) -> np.ndarray:
     columns 36 / 39 us; packed panels 31 / 21 plus the packing; its panels in place, read at a
     row stride of 4 KiB, 182 / 96.)
     """
-    contiguous = W.flags.c_contiguous
-    if contiguous and T < current().pack_steps:  # (first: a streaming step's weights)
+    contiguous, packed = W.flags.c_contiguous, T >= current().pack_steps
+    if contiguous and not packed:  # (first: a streaming step's weights)
         return W
     K = _numba()
     columns = W.strides[0] == W.itemsize and not contiguous  # a transposed view
     if columns and T == 1 and B <= K.TILE_ROWS and W.flags.f_contiguous:
         return W  # read column by column (rnnkit.cells._numba._matmul_columns)
-    if columns or T >= current().pack_steps:
+    if columns or packed:
         return K.pack(W)
     return np.ascontiguousarray(W)
 
@@ -517,15 +517,14 @@ def lstm_forward(G, h0, c0, W_hh, mask):
     cs = _lines((T + 1, B, H), G)  # (T+1, B, H)
     hs[0], cs[0] = h0, c0
     keep, has_mask = _keep(mask, T, B)
-    W = W_hh  # (4H, H), any strides (a Keras layer's is a transposed view)
     Z = _lines((B, H4), G)  # (B, 4H) h_{t-1} W_hh^T
-    if _per_step_blas(B, W):
+    if _per_step_blas(B, W_hh):
         for t in range(T):
-            np.add(np.dot(hs[t], W.T, Z), G[t], Z)  # (B, 4H) xw_t + h_{t-1} W_hh^T
+            np.add(np.dot(hs[t], W_hh.T, Z), G[t], Z)  # (B, 4H) xw_t + h_{t-1} W_hh^T
             K.lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, 0, H)
         return hs, cs
-    threads = _threads_for(B, W)
-    W = _layout(W, T, B)  # (4H, H) rows or panels
+    threads = _threads_for(B, W_hh)
+    W = _layout(W_hh, T, B)  # (4H, H) rows, columns or panels (W_hh any strides: a Keras layer's is W^T)
     if threads > 1:
         K.lstm_fwd_loop_mt(G, W, hs, cs, keep, has_mask, Z, *_no_projection(G, W), False, threads)
     else:
@@ -553,7 +552,7 @@ def lstm_backward(G, hs, cs, W_hh, mask, dhs, dh_T, dc_T):
         dh_rec += carry  # (B, H) dL/dh0
         return G, dh_rec, dc
     threads = _threads_for(B, W_hh)
-    W_T = _layout(W_hh.T, T, B)  # (H, 4H) rows or panels: the backward's product reads W_hh's columns
+    W_T = _layout(W_hh.T, T, B)  # (H, 4H) rows, columns or panels: the backward's product reads W_hh's columns
     if threads > 1:
         K.lstm_bwd_loop_mt(G, W_T, cs, dhs, has_dhs, dh_rec, carry, dc, keep, has_mask, threads)
     else:
@@ -576,15 +575,14 @@ def gru_forward(G, h0, W_hh, b_hn, mask):
     hn = _lines((T, B, H), G)  # (T, B, H)
     b = np.zeros(H, dtype) if b_hn is None else np.ascontiguousarray(b_hn)  # (H,)
     keep, has_mask = _keep(mask, T, B)
-    W = W_hh  # (3H, H), any strides (a Keras layer's is a transposed view)
     Z = _lines((B, H3), G)  # (B, 3H) h_{t-1} W_hh^T
-    if _per_step_blas(B, W):
+    if _per_step_blas(B, W_hh):
         for t in range(T):
-            np.dot(hs[t], W.T, Z)  # (B, 3H) h_{t-1} W_hh^T
+            np.dot(hs[t], W_hh.T, Z)  # (B, 3H) h_{t-1} W_hh^T
             K.gru_fwd_step(Z, G, b, hs, hn, keep, t, has_mask, 0, H)
         return hs, hn
-    threads = _threads_for(B, W)
-    W = _layout(W, T, B)  # (3H, H) rows or panels
+    threads = _threads_for(B, W_hh)
+    W = _layout(W_hh, T, B)  # (3H, H) rows, columns or panels (W_hh any strides: a Keras layer's is W^T)
     if threads > 1:
         K.gru_fwd_loop_mt(G, W, b, hs, hn, keep, has_mask, Z, *_no_projection(G, W), False, threads)
     else:
@@ -612,7 +610,7 @@ def gru_backward(G, hs, hn, W_hh, mask, dhs, dh_T):
         dh_rec += carry  # (B, H) dL/dh0
         return G, hn, dh_rec
     threads = _threads_for(B, W_hh)
-    W_T = _layout(W_hh.T, T, B)  # (H, 3H) rows or panels
+    W_T = _layout(W_hh.T, T, B)  # (H, 3H) rows, columns or panels
     if threads > 1:
         K.gru_bwd_loop_mt(G, W_T, hs, hn, dhs, has_dhs, dh_rec, carry, keep, has_mask, threads)
     else:

@@ -13,7 +13,7 @@ Shapes: T time, B batch, I input, H hidden, G gates (4 LSTM, 3 GRU).
 
 Example:
     >>> import numpy as np
-    >>> from rnnkit.cells import kernels, streaming
+    >>> from rnnkit.cells import streaming
     >>> rng = np.random.default_rng(0)
     >>> w = [tuple(rng.normal(size=s).astype(np.float32) for s in [(16, 3), (16, 4), (16,), (16,)])]
     >>> step, state = streaming.Stream(), (None, None)
@@ -93,10 +93,10 @@ class Stream:
 
 
 def _like(a, kept) -> bool:
-    """Would a weight pass the checks the kept one passed? The same array, or an ndarray of its
-    shape and dtype (a Keras layer's weights are new transposed views at every call)."""
-    return a is kept or (type(a) is np.ndarray and kept is not None and a.shape == kept.shape
-                         and a.dtype == kept.dtype)
+    """Would a weight that is not the kept one pass the checks the kept one passed? An ndarray
+    of its shape and dtype (a Keras layer's weights are new transposed views at every call).
+    (:meth:`_Plan.fits` tests identity first, inline: the common case, without a call.)"""
+    return type(a) is np.ndarray and kept is not None and a.shape == kept.shape and a.dtype == kept.dtype
 
 
 def _same_options(options: dict, kept: dict) -> bool:

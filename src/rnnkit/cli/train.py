@@ -322,8 +322,9 @@ def warm_up(cell: str) -> float:
     setting = kernels.current()
     model = CharLM(32, cell, 2, 64, 8)  # H and 4H several panels of 32 columns, as in real models
     model.eval()  # no dropout; gradients still flow
-    with kernels.use(setting.name, threads=setting.threads, parallel_flops=0, product_flops=0,  # the large-size
-                     blas_threads=setting.blas_threads, blas_rows=setting.blas_rows, pack_steps=1):  # paths, tiny
+    # the large-size paths at a tiny size: every threshold at 0, weights packed from the first step
+    with kernels.use(setting.name, threads=setting.threads, parallel_flops=0, product_flops=0,
+                     blas_threads=setting.blas_threads, blas_rows=setting.blas_rows, pack_steps=1):
         logits, _ = model(np.zeros((4, 4), np.int64), None)  # (4, 4, 32): enough rows for the threaded products
         logits.sum().backward()
         optim.Adam(model.parameters()).step()  # the compiled update of every parameter
