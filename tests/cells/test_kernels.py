@@ -450,19 +450,26 @@ def test_linear_and_matmul_ops_on_the_loops_pool_match_torch():
 @pytest.mark.parametrize("mode", ["LSTM", "GRU"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("need_grad", [True, False])
-def test_threads_splitting_whole_panels_of_units_match_numpy(mode, dtype, need_grad):
+@pytest.mark.parametrize("B, lengths", [(5, None), (13, None), (13, [9, 3, 9, 1, 7, 9, 9, 2, 9, 5, 9, 9, 4])])
+def test_threads_splitting_whole_panels_of_units_match_numpy(mode, dtype, need_grad, B, lengths):
     """H = 64: every gate block is whole panels (float32: 2 of 32 columns, float64: 4 of 16), so
-    each thread computes its own units' gate columns in one parallel region per step; forward
-    and every gradient equal the NumPy reference."""
+    at B = 5 each thread computes its own units' gate columns in one parallel region per step;
+    at B = 13 (ROW_SPLIT rows a thread and more) each thread runs every unit of its own rows
+    (4 and 9), with or without lengths (masked rows). Forward and every gradient equal the
+    NumPy reference."""
+    from rnnkit.cells import _numba as K
+
+    assert (B >= K.ROW_SPLIT * 2) == (B == 13)
     rng = np.random.default_rng(11)
-    x, h0, c0, w = random_case(mode, rng, T=9, B=5, I=6, H=64, scale=0.3)
+    x, h0, c0, w = random_case(mode, rng, T=9, B=B, I=6, H=64, scale=0.3)
     cast = lambda a: None if a is None else a.astype(dtype)  # noqa: E731
     x, h0, c0, w = cast(x), cast(h0), cast(c0), tuple(map(cast, w))
-    g = rng.normal(size=(9, 5, 64)).astype(dtype)
+    g = rng.normal(size=(9, B, 64)).astype(dtype)
+    lengths = None if lengths is None else np.array(lengths)
     results = []
     for name, settings in (("numpy", {}), ("numba", dict(threads=2, parallel_flops=0, product_flops=0, pack_steps=1))):
         with kernels.use(name, **settings):
-            out, h_n, c_n, cache = scan_forward(mode, x, h0, c0, [w], need_grad=need_grad)
+            out, h_n, c_n, cache = scan_forward(mode, x, h0, c0, [w], need_grad=need_grad, lengths=lengths)
             grads = scan.backward(g, None, None, cache)[:2] + tuple(scan.backward(g, None, None, cache)[3][0][:4]) \
                 if need_grad else ()
         results.append((out, h_n, *grads))
@@ -520,17 +527,20 @@ def test_the_loops_buffers_start_on_a_cache_line(dtype):
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
 @pytest.mark.parametrize("pool", [2, 1])
-def test_threaded_loops_equal_one_thread_whether_or_not_the_team_forms(pool):
-    """The threaded loops run one parallel region whose threads meet at a barrier each step. With
-    numba's pool at 2 they work as a team; at 1 the two parts run one after the other, so the
-    first runs the whole loop alone and the second leaves (no deadlock). Either way every output
-    equals the one-thread loop's, bit for bit (the same products and gate math per column)."""
+@pytest.mark.parametrize("B", [5, 13])
+def test_threaded_loops_equal_one_thread_whether_or_not_the_team_forms(pool, B):
+    """The threaded loops run one parallel region. At B = 5 its threads split the units and meet
+    at a barrier each step: with numba's pool at 2 they work as a team; at 1 the two parts run
+    one after the other, so the first runs the whole loop alone and the second leaves (no
+    deadlock). At B = 13 they split the rows (4 and 9, whole row tiles) and never meet. Either
+    way every output equals the one-thread loop's, bit for bit (the same products and gate
+    math per element)."""
     import numba
 
     from rnnkit.cells import _numba as K
 
     rng = np.random.default_rng(12)
-    T, B, H = 7, 5, 64
+    T, H = 7, 64
     f = np.float32
     W = K.pack(rng.normal(size=(4 * H, H)).astype(f) * 0.2)  # (P, H, C) W_hh panels
     W_T = K.pack(np.ascontiguousarray(rng.normal(size=(H, 4 * H)).astype(f) * 0.2))  # panels of W_hh^T

@@ -521,7 +521,7 @@ def lstm_forward(G, h0, c0, W_hh, mask):
     if _per_step_blas(B, W_hh):
         for t in range(T):
             np.add(np.dot(hs[t], W_hh.T, Z), G[t], Z)  # (B, 4H) xw_t + h_{t-1} W_hh^T
-            K.lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, 0, H)
+            K.lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, 0, H, 0, B)
         return hs, cs
     threads = _threads_for(B, W_hh)
     W = _layout(W_hh, T, B)  # (4H, H) rows, columns or panels (W_hh any strides: a Keras layer's is W^T)
@@ -547,7 +547,7 @@ def lstm_backward(G, hs, cs, W_hh, mask, dhs, dh_T, dc_T):
     carry = _initial(None, (B, H), G)  # (B, H) dh passed around the product (masked rows)
     if _per_step_blas(B, W_hh):
         for t in range(T - 1, -1, -1):
-            K.lstm_bwd_step(G, cs, dhs, dh_rec, carry, dc, keep, t, has_dhs, has_mask, 0, H)
+            K.lstm_bwd_step(G, cs, dhs, dh_rec, carry, dc, keep, t, has_dhs, has_mask, 0, H, 0, B)
             np.dot(G[t], W_hh, dh_rec)  # (B, H) dz_t W_hh
         dh_rec += carry  # (B, H) dL/dh0
         return G, dh_rec, dc
@@ -579,7 +579,7 @@ def gru_forward(G, h0, W_hh, b_hn, mask):
     if _per_step_blas(B, W_hh):
         for t in range(T):
             np.dot(hs[t], W_hh.T, Z)  # (B, 3H) h_{t-1} W_hh^T
-            K.gru_fwd_step(Z, G, b, hs, hn, keep, t, has_mask, 0, H)
+            K.gru_fwd_step(Z, G, b, hs, hn, keep, t, has_mask, 0, H, 0, B)
         return hs, hn
     threads = _threads_for(B, W_hh)
     W = _layout(W_hh, T, B)  # (3H, H) rows, columns or panels (W_hh any strides: a Keras layer's is W^T)
@@ -605,7 +605,7 @@ def gru_backward(G, hs, hn, W_hh, mask, dhs, dh_T):
     carry = _initial(None, (B, H), G)  # (B, H) dh z_{t+1}: the direct path
     if _per_step_blas(B, W_hh):
         for t in range(T - 1, -1, -1):
-            K.gru_bwd_step(G, hs, hn, dhs, dh_rec, carry, keep, t, has_dhs, has_mask, 0, H)
+            K.gru_bwd_step(G, hs, hn, dhs, dh_rec, carry, keep, t, has_dhs, has_mask, 0, H, 0, B)
             np.dot(G[t], W_hh, dh_rec)  # (B, H) dG_t W_hh
         dh_rec += carry  # (B, H) dL/dh0
         return G, hn, dh_rec
