@@ -557,8 +557,8 @@ def test_threaded_loops_equal_one_thread_whether_or_not_the_team_forms(pool, B):
             Z = np.empty((B, 4 * H), f)
             dh, carry, dc = np.zeros((B, H), f), np.zeros((B, H), f), np.zeros((B, H), f)
             if threads == 1:
-                K.lstm_fwd_loop(G, W, hs, cs, keep, False, Z, *none, False)
-                K.lstm_bwd_loop(G, W_T, cs, dhs, True, dh, carry, dc, keep, False)
+                K.lstm_fwd_loop(G, W, hs, cs, keep, False, Z, *none, False, 0, B)
+                K.lstm_bwd_loop(G, W_T, cs, dhs, True, dh, carry, dc, keep, False, 0, B)
             else:
                 K.lstm_fwd_loop_mt(G, W, hs, cs, keep, False, Z, *none, False, 2)
                 K.lstm_bwd_loop_mt(G, W_T, cs, dhs, True, dh, carry, dc, keep, False, 2)

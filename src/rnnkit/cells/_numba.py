@@ -750,8 +750,9 @@ def lstm_bwd_step(G, cs, dhs, dh_rec, carry, dc, keep, t, has_dhs, has_mask, j0,
 
 
 @njit(**_JIT)
-def lstm_fwd_loop(G, W_hh, hs, cs, keep, has_mask, Z, x, W_ih, bias, project):
-    """All T steps of :func:`lstm_fwd_step` with the products compiled, on one thread.
+def lstm_fwd_loop(G, W_hh, hs, cs, keep, has_mask, Z, x, W_ih, bias, project, b0, b1):
+    """All T steps of :func:`lstm_fwd_step` for the rows [b0, b1) (all B, or a thread's share),
+    with the products compiled, on one thread.
 
     With ``project``: Z = bias + x_t W_ih^T + h_{t-1} W_hh^T (x (T, B, I), W_ih (4H, I), bias
     (1, 4H)), G's input unread. Without: Z = G[t] + h_{t-1} W_hh^T (G holds xw; x (T, B, 0),
@@ -759,8 +760,8 @@ def lstm_fwd_loop(G, W_hh, hs, cs, keep, has_mask, Z, x, W_ih, bias, project):
     """
     N, H = Z.shape[1], hs.shape[2]
     for t in range(hs.shape[0] - 1):
-        product(bias if project else G[t], x[t], W_ih, hs[t], W_hh, Z, 0, N)  # (B, 4H) pre-activations
-        lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, 0, H, 0, hs.shape[1])
+        product(bias if project else G[t, b0:b1], x[t, b0:b1], W_ih, hs[t, b0:b1], W_hh, Z[b0:b1], 0, N)  # (rows, 4H)
+        lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, 0, H, b0, b1)
 
 
 @njit(parallel=True, **_JIT)
@@ -774,9 +775,7 @@ def lstm_fwd_loop_mt(G, W_hh, hs, cs, keep, has_mask, Z, x, W_ih, bias, project,
     if B >= ROW_SPLIT * threads:  # each thread its own rows, every unit: no barrier
         for p in prange(threads):
             b0, b1 = _rows(B, threads, p)
-            for t in range(hs.shape[0] - 1):
-                product(bias if project else G[t, b0:b1], x[t, b0:b1], W_ih, hs[t, b0:b1], W_hh, Z[b0:b1], 0, N)
-                lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, 0, H, b0, b1)
+            lstm_fwd_loop(G, W_hh, hs, cs, keep, has_mask, Z, x, W_ih, bias, project, b0, b1)
         return
     ua = unit_align(W_hh)
     if H % ua != 0:  # gate blocks not whole panels: columns and units split apart, two regions a step
@@ -800,13 +799,13 @@ def lstm_fwd_loop_mt(G, W_hh, hs, cs, keep, has_mask, Z, x, W_ih, bias, project,
 
 
 @njit(**_JIT)
-def lstm_bwd_loop(G, W_T, cs, dhs, has_dhs, dh_rec, carry, dc, keep, has_mask):
-    """All T steps of :func:`lstm_bwd_step`, last to first, with dh_rec = dz W_hh compiled
-    (W_T = W_hh^T, (H, 4H) C-contiguous)."""
+def lstm_bwd_loop(G, W_T, cs, dhs, has_dhs, dh_rec, carry, dc, keep, has_mask, b0, b1):
+    """All T steps of :func:`lstm_bwd_step` for the rows [b0, b1), last to first, with
+    dh_rec = dz W_hh compiled (W_T = W_hh^T, (H, 4H) C-contiguous), on one thread."""
     H = dh_rec.shape[1]
     for t in range(G.shape[0] - 1, -1, -1):
-        lstm_bwd_step(G, cs, dhs, dh_rec, carry, dc, keep, t, has_dhs, has_mask, 0, H, 0, cs.shape[1])
-        product(dh_rec[:0], G[t, :, :0], W_T[:, :0], G[t], W_T, dh_rec, 0, H)  # (B, H) dz_t W_hh
+        lstm_bwd_step(G, cs, dhs, dh_rec, carry, dc, keep, t, has_dhs, has_mask, 0, H, b0, b1)
+        product(dh_rec[:0], G[t, b0:b1, :0], W_T[:, :0], G[t, b0:b1], W_T, dh_rec[b0:b1], 0, H)  # (rows, H) dz_t W_hh
 
 
 @njit(parallel=True, **_JIT)
@@ -819,9 +818,7 @@ def lstm_bwd_loop_mt(G, W_T, cs, dhs, has_dhs, dh_rec, carry, dc, keep, has_mask
     if B >= ROW_SPLIT * threads:
         for p in prange(threads):
             b0, b1 = _rows(B, threads, p)
-            for t in range(G.shape[0] - 1, -1, -1):
-                lstm_bwd_step(G, cs, dhs, dh_rec, carry, dc, keep, t, has_dhs, has_mask, 0, H, b0, b1)
-                product(dh_rec[:0], G[t, b0:b1, :0], W_T[:, :0], G[t, b0:b1], W_T, dh_rec[b0:b1], 0, H)
+            lstm_bwd_loop(G, W_T, cs, dhs, has_dhs, dh_rec, carry, dc, keep, has_mask, b0, b1)
         return
     sync = np.zeros(3, np.int64)
     for p in prange(threads):
@@ -894,16 +891,16 @@ def gru_bwd_step(G, hs, hn, dhs, dh_rec, carry, keep, t, has_dhs, has_mask, j0, 
 
 
 @njit(**_JIT)
-def gru_fwd_loop(G, W_hh, b_hn, hs, hn, keep, has_mask, Z, x, W_ih, bias, project):
-    """All T steps of :func:`gru_fwd_step` with the products compiled, on one thread. With
-    ``project``, G[t] is first set to bias + x_t W_ih^T (x (T, B, I), W_ih (3H, I), bias (1, 3H)):
-    one call for a whole streaming step."""
+def gru_fwd_loop(G, W_hh, b_hn, hs, hn, keep, has_mask, Z, x, W_ih, bias, project, b0, b1):
+    """All T steps of :func:`gru_fwd_step` for the rows [b0, b1) with the products compiled, on
+    one thread. With ``project``, G[t] is first set to bias + x_t W_ih^T (x (T, B, I), W_ih (3H, I),
+    bias (1, 3H)): one call for a whole streaming step."""
     N, H = Z.shape[1], hs.shape[2]
     for t in range(hs.shape[0] - 1):
         if project:
-            product(bias, x[t, :, :0], W_ih[:, :0], x[t], W_ih, G[t % G.shape[0]], 0, N)  # (B, 3H) xw_t
-        product(Z[:0], hs[t, :, :0], W_hh[:, :0], hs[t], W_hh, Z, 0, N)  # (B, 3H) h_{t-1} W_hh^T
-        gru_fwd_step(Z, G, b_hn, hs, hn, keep, t, has_mask, 0, H, 0, hs.shape[1])
+            product(bias, x[t, b0:b1, :0], W_ih[:, :0], x[t, b0:b1], W_ih, G[t % G.shape[0], b0:b1], 0, N)  # of xw_t
+        product(Z[:0], hs[t, b0:b1, :0], W_hh[:, :0], hs[t, b0:b1], W_hh, Z[b0:b1], 0, N)  # (rows, 3H)
+        gru_fwd_step(Z, G, b_hn, hs, hn, keep, t, has_mask, 0, H, b0, b1)
 
 
 @njit(parallel=True, **_JIT)
@@ -913,11 +910,7 @@ def gru_fwd_loop_mt(G, W_hh, b_hn, hs, hn, keep, has_mask, Z, x, W_ih, bias, pro
     if B >= ROW_SPLIT * threads:  # each thread its own rows, every unit: no barrier
         for p in prange(threads):
             b0, b1 = _rows(B, threads, p)
-            for t in range(hs.shape[0] - 1):
-                if project:
-                    product(bias, x[t, b0:b1, :0], W_ih[:, :0], x[t, b0:b1], W_ih, G[t % G.shape[0], b0:b1], 0, N)
-                product(Z[:0], hs[t, b0:b1, :0], W_hh[:, :0], hs[t, b0:b1], W_hh, Z[b0:b1], 0, N)
-                gru_fwd_step(Z, G, b_hn, hs, hn, keep, t, has_mask, 0, H, b0, b1)
+            gru_fwd_loop(G, W_hh, b_hn, hs, hn, keep, has_mask, Z, x, W_ih, bias, project, b0, b1)
         return
     ua = unit_align(W_hh)
     if H % ua != 0:  # gate blocks not whole panels: columns and units split apart, two regions a step
@@ -960,7 +953,7 @@ def lstm_infer(x, W_ih, W_hh, bias, h0, c0, threads):
     if threads > 1:
         lstm_fwd_loop_mt(G, W_hh, hs, cs, keep, False, Z, x, W_ih, bias, True, threads)
     else:
-        lstm_fwd_loop(G, W_hh, hs, cs, keep, False, Z, x, W_ih, bias, True)
+        lstm_fwd_loop(G, W_hh, hs, cs, keep, False, Z, x, W_ih, bias, True, 0, B)
     return hs, cs[T % 2]
 
 
@@ -976,18 +969,18 @@ def gru_infer(x, W_ih, W_hh, bias, b_hn, h0, threads):
     if threads > 1:
         gru_fwd_loop_mt(G, W_hh, b_hn, hs, hn, keep, False, Z, x, W_ih, bias, True, threads)
     else:
-        gru_fwd_loop(G, W_hh, b_hn, hs, hn, keep, False, Z, x, W_ih, bias, True)
+        gru_fwd_loop(G, W_hh, b_hn, hs, hn, keep, False, Z, x, W_ih, bias, True, 0, B)
     return hs
 
 
 @njit(**_JIT)
-def gru_bwd_loop(G, W_T, hs, hn, dhs, has_dhs, dh_rec, carry, keep, has_mask):
-    """All T steps of :func:`gru_bwd_step`, last to first, with dh_rec = dG W_hh compiled
-    (W_T = W_hh^T, (H, 3H) C-contiguous)."""
+def gru_bwd_loop(G, W_T, hs, hn, dhs, has_dhs, dh_rec, carry, keep, has_mask, b0, b1):
+    """All T steps of :func:`gru_bwd_step` for the rows [b0, b1), last to first, with
+    dh_rec = dG W_hh compiled (W_T = W_hh^T, (H, 3H) C-contiguous), on one thread."""
     H = dh_rec.shape[1]
     for t in range(G.shape[0] - 1, -1, -1):
-        gru_bwd_step(G, hs, hn, dhs, dh_rec, carry, keep, t, has_dhs, has_mask, 0, H, 0, hs.shape[1])
-        product(dh_rec[:0], G[t, :, :0], W_T[:, :0], G[t], W_T, dh_rec, 0, H)  # (B, H) dG_t W_hh
+        gru_bwd_step(G, hs, hn, dhs, dh_rec, carry, keep, t, has_dhs, has_mask, 0, H, b0, b1)
+        product(dh_rec[:0], G[t, b0:b1, :0], W_T[:, :0], G[t, b0:b1], W_T, dh_rec[b0:b1], 0, H)  # (rows, H) dG_t W_hh
 
 
 @njit(parallel=True, **_JIT)
@@ -997,9 +990,7 @@ def gru_bwd_loop_mt(G, W_T, hs, hn, dhs, has_dhs, dh_rec, carry, keep, has_mask,
     if B >= ROW_SPLIT * threads:
         for p in prange(threads):
             b0, b1 = _rows(B, threads, p)
-            for t in range(G.shape[0] - 1, -1, -1):
-                gru_bwd_step(G, hs, hn, dhs, dh_rec, carry, keep, t, has_dhs, has_mask, 0, H, b0, b1)
-                product(dh_rec[:0], G[t, b0:b1, :0], W_T[:, :0], G[t, b0:b1], W_T, dh_rec[b0:b1], 0, H)
+            gru_bwd_loop(G, W_T, hs, hn, dhs, has_dhs, dh_rec, carry, keep, has_mask, b0, b1)
         return
     sync = np.zeros(3, np.int64)
     for p in prange(threads):

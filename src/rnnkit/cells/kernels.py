@@ -528,7 +528,7 @@ def lstm_forward(G, h0, c0, W_hh, mask):
     if threads > 1:
         K.lstm_fwd_loop_mt(G, W, hs, cs, keep, has_mask, Z, *_no_projection(G, W), False, threads)
     else:
-        K.lstm_fwd_loop(G, W, hs, cs, keep, has_mask, Z, *_no_projection(G, W), False)
+        K.lstm_fwd_loop(G, W, hs, cs, keep, has_mask, Z, *_no_projection(G, W), False, 0, B)
     return hs, cs
 
 
@@ -556,7 +556,7 @@ def lstm_backward(G, hs, cs, W_hh, mask, dhs, dh_T, dc_T):
     if threads > 1:
         K.lstm_bwd_loop_mt(G, W_T, cs, dhs, has_dhs, dh_rec, carry, dc, keep, has_mask, threads)
     else:
-        K.lstm_bwd_loop(G, W_T, cs, dhs, has_dhs, dh_rec, carry, dc, keep, has_mask)
+        K.lstm_bwd_loop(G, W_T, cs, dhs, has_dhs, dh_rec, carry, dc, keep, has_mask, 0, B)
     dh_rec += carry  # (B, H) dL/dh0
     return G, dh_rec, dc
 
@@ -586,7 +586,7 @@ def gru_forward(G, h0, W_hh, b_hn, mask):
     if threads > 1:
         K.gru_fwd_loop_mt(G, W, b, hs, hn, keep, has_mask, Z, *_no_projection(G, W), False, threads)
     else:
-        K.gru_fwd_loop(G, W, b, hs, hn, keep, has_mask, Z, *_no_projection(G, W), False)
+        K.gru_fwd_loop(G, W, b, hs, hn, keep, has_mask, Z, *_no_projection(G, W), False, 0, B)
     return hs, hn
 
 
@@ -614,7 +614,7 @@ def gru_backward(G, hs, hn, W_hh, mask, dhs, dh_T):
     if threads > 1:
         K.gru_bwd_loop_mt(G, W_T, hs, hn, dhs, has_dhs, dh_rec, carry, keep, has_mask, threads)
     else:
-        K.gru_bwd_loop(G, W_T, hs, hn, dhs, has_dhs, dh_rec, carry, keep, has_mask)
+        K.gru_bwd_loop(G, W_T, hs, hn, dhs, has_dhs, dh_rec, carry, keep, has_mask, 0, B)
     dh_rec += carry  # (B, H) dL/dh0
     return G, hn, dh_rec
 
