@@ -430,22 +430,27 @@ def test_matmul_on_the_loops_pool_equals_numpy(dtype, M, K, N, layout, b_layout)
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
 def test_one_thread_matmul_takes_the_packed_kernel_beside_a_one_thread_blas(monkeypatch):
-    """On one thread, a product of product_flops or more runs on the packed kernel when the BLAS
-    has one thread too (faster here than OpenBLAS on one core); a smaller one, or one beside a
-    multi-threaded BLAS, is NumPy's. Every answer equals NumPy's product within rounding."""
+    """On one thread, a product whose flops lie in ONE_THREAD_FLOPS runs on the packed kernel
+    when the BLAS has one thread too (where that measured faster than OpenBLAS on one core);
+    a smaller or larger one, or one beside a multi-threaded BLAS, is NumPy's. Every answer
+    equals NumPy's product within rounding."""
     from rnnkit.cells import _numba as K
 
+    lo, hi = kernels.ONE_THREAD_FLOPS
+    assert lo <= 2 * 1600 * 128 * 1024 < hi and 2 * 100 * 64 * 512 < lo  # LSTM 16, 128, 256 in; 1, 64, 128 out
     calls = []
     packed = K.matmul
     monkeypatch.setattr(K, "matmul", lambda *args: calls.append(args[0].shape) or packed(*args))
     rng = np.random.default_rng(8)
     a, b = rng.normal(size=(64, 48)).astype(np.float32), rng.normal(size=(48, 96)).astype(np.float32)
     flops = 2 * 64 * 48 * 96
-    for blas_threads, product_flops, expected in ((1, flops, 1), (1, flops + 1, 0), (2, flops, 0)):
+    for blas_threads, window, expected in ((1, (flops, flops + 1), 1), (1, (flops + 1, hi), 0),
+                                           (1, (lo, flops), 0), (2, (flops, flops + 1), 0)):
         calls.clear()
-        with kernels.use("numba", threads=1, blas_threads=blas_threads, product_flops=product_flops):
+        monkeypatch.setattr(kernels, "ONE_THREAD_FLOPS", window)
+        with kernels.use("numba", threads=1, blas_threads=blas_threads):
             np.testing.assert_allclose(kernels.matmul(a, b), a @ b, rtol=1e-4, atol=1e-4)
-        assert len(calls) == expected, (blas_threads, product_flops, calls)
+        assert len(calls) == expected, (blas_threads, window, calls)
 
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
