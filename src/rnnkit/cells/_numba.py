@@ -682,7 +682,7 @@ def _barrier(sync, threads, n):
 # Each row b works on 1-D views (one per gate block) so LLVM sees separate streams and
 # vectorises the loop over units; indexing the blocks of one 2-D row at offsets H, 2H, 3H
 # would look like possible overlap and stay scalar (about 6x slower here). Every step kernel
-# covers the units [j0, j1) (all of them, or one thread's share).
+# covers the units [j0, j1) and the rows [b0, b1) (all of them, or one thread's share).
 @njit(**_JIT)
 def lstm_fwd_step(Z, G, hs, cs, keep, t, has_mask, j0, j1, b0, b1):
     """Step t, units [j0, j1), rows [b0, b1): G[t] = act(Z) (i, f, g, o); c_t = f c_{t-1} + i g; h_t = o tanh(c_t).
