@@ -428,6 +428,56 @@ def test_matmul_on_the_loops_pool_equals_numpy(dtype, M, K, N, layout, b_layout)
                                        rtol=tol["rtol"], atol=tol["atol"] * 100)
 
 
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_layout,N,big", [("columns", "copied", False), ("columns", "in place", False),
+                                           ("rows", "wide", False), ("rows", "wide", True)])
+def test_matmul_blocks_by_layout_and_size_equal_numpy(dtype, x_layout, N, big):
+    """The packed kernel's blocks (_blocks): x read by columns (dz^T) copied into rows block by
+    block for an out of COPY_COLUMNS or more, read in place for a narrower one; x's rows
+    contiguous, by CACHED_ROW_BLOCK rows where the panels fit PANELS_IN_CACHE, by ROW_BLOCK
+    where they do not. Blocks cut at uneven rows and terms, a part panel: NumPy's product
+    within rounding, on one thread and two, through the kernel and through kernels.matmul
+    (which packs in parts); the block copy alone equals its block exactly."""
+    from rnnkit.cells import _numba as K
+
+    rng = np.random.default_rng(9)
+    M = K.ROW_BLOCK + 45
+    N = {"copied": K.COPY_COLUMNS + 40, "in place": K.COPY_COLUMNS // 2 + 40, "wide": K.COPY_COLUMNS + 40}[N]
+    C = K.panel_width(dtype)
+    panel_bytes = -(-N // C) * C * np.dtype(dtype).itemsize  # bytes of panels per term
+    T = K.PANELS_IN_CACHE // panel_bytes + 19 if big else K.K_BLOCK + 2 * K.COPY_TILE + 3
+    x = rng.normal(size=(T, M) if x_layout == "columns" else (M, T)).astype(dtype)
+    x = x.T if x_layout == "columns" else x  # (M, T)
+    h = rng.normal(size=(T, N)).astype(dtype)
+    Wp = K.pack(h.T)  # (P, T, C) whole: kernels.matmul packs it in parts
+    expected = {("columns", True): (K.ROW_BLOCK, K.K_BLOCK, True),
+                ("columns", False): (K.ROW_BLOCK, K.COLUMN_TERMS, False),
+                ("rows", True): (K.ROW_BLOCK, K.K_BLOCK, False),
+                ("rows", False): (K.CACHED_ROW_BLOCK, K.K_BLOCK, False)}
+    key = (x_layout, N >= K.COPY_COLUMNS) if x_layout == "columns" else (x_layout, big)
+    assert K._blocks(x, Wp, N) == expected[key]
+    assert (Wp.nbytes > K.PANELS_IN_CACHE) == big
+    tol = dict(rtol=1e-4, atol=1e-3) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-11)
+    for threads in (2, 1):
+        out = np.full((M, N), np.nan, dtype)
+        if threads == 1:
+            K.matmul(x, Wp, np.empty((0, N), dtype), out)
+        else:
+            K.matmul_mt(x, Wp, np.empty((0, N), dtype), out, threads)
+        np.testing.assert_allclose(out, x @ h, **tol)
+        with kernels.use("numba", threads=threads, parallel_flops=0, product_flops=0):
+            np.testing.assert_allclose(kernels.matmul(x, h), x @ h, **tol)
+    if x_layout == "columns":
+        block = np.zeros((K.ROW_BLOCK, K.K_BLOCK), dtype)
+        xb = x[3:3 + K.ROW_BLOCK - 5, 7:7 + K.K_BLOCK - 3]  # (R, S), R and S not multiples of COPY_TILE
+        rows = K._rows_of_block(xb, block)
+        assert rows.shape == xb.shape and np.shares_memory(rows, block)  # a view of the block: its first R rows, S terms
+        np.testing.assert_array_equal(rows, xb)
+        np.testing.assert_array_equal(block[:xb.shape[0], :xb.shape[1]], xb)
+
+
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
 def test_one_thread_matmul_takes_the_packed_kernel_beside_a_one_thread_blas(monkeypatch):
     """On one thread, a product whose flops lie in ONE_THREAD_FLOPS runs on the packed kernel

@@ -357,25 +357,79 @@ def _matmul_packed(base, x, Wx, y, Wy, out, n0, n1):
                     out[b, c0 + j] = v
 
 
-# Blocks of 256 rows by 128 terms, against 64 by 256 before (each panel slice read from L3 once
-# per 256 rows, and small enough for L1): measured on 2 threads at 128, 512, 1024, the input
-# projection 189 -> 205 GFLOP/s and dW_hh 170 -> 193; at the smaller sizes within +-2 %.
-ROW_BLOCK = 256  # rows of x per block of a large product (the block stays in L2)
-K_BLOCK = 128  # terms of the sum per pass over a row block (a panel's slice, 16 KiB, stays in L1)
+# The blocks, measured on two threads at the products of LSTM training (GFLOP/s, float32; the
+# previous blocks were 256 rows by 128 terms everywhere, x read in place):
+#   x's rows contiguous, panels of 8 MiB or less: 32 rows by 512 terms (out's block stays in
+#   L2, the panels in L3). At 128, 512, 1024 the input projection (12800 x 512 x 4096) 191-200
+#   -> 198-214 and its input gradient (12800 x 4096 x 512) 204-217 -> 217-220; at 64, 256, 512
+#   190 -> 204-215; the smaller products level (221-225). With larger panels, read from memory
+#   once per row block, 32 rows fell to 194 (dW_hh's shape): there 256 rows by 512 terms.
+#   x read by columns (dz^T of dW_hh and dW_ih): 256 rows, copied into rows where out has 1024
+#   columns or more (dW_hh at 128, 512, 1024: 181-188 -> 199-207); dW_ih (512 columns) measured
+#   no better copied, and is read in place by 128 terms as before.
+K_BLOCK = 512  # terms of the sum per pass over a row block
+ROW_BLOCK = 256  # rows of x per block where the panels are larger than PANELS_IN_CACHE
+CACHED_ROW_BLOCK = 32  # rows per block where they are not: out's block stays in L2, the panels in L3
+PANELS_IN_CACHE = 8 * 2**20  # bytes of panels read again for every row block from the L3 cache
+COPY_TILE = 8  # rows and terms per square of the block copy: its lines are read and written whole
+COPY_COLUMNS = 1024  # columns of out from which an x read by columns is copied (the copy is read by N / C panels)
+COLUMN_TERMS = 128  # terms per pass where such an x is read in place
+
+
+@njit(**_JIT)
+def _blocks(x, Wp, N):
+    """(rows, terms, copy) of :func:`_matmul_rows`'s blocks for x (M, K) and panels Wp, out (M, N).
+
+    x's rows contiguous: K_BLOCK terms, by CACHED_ROW_BLOCK rows where the panels stay in the
+    L3 cache (PANELS_IN_CACHE), else by ROW_BLOCK. x read by columns (dz^T): blocks of ROW_BLOCK
+    rows, copied into rows for an out of COPY_COLUMNS or more, else read in place by COLUMN_TERMS
+    (a column's terms lie 4H apart: more of them at once crowd one set of the L1 cache)."""
+    if x.strides[0] >= x.strides[1] or x.shape[0] == 1:
+        return (ROW_BLOCK if Wp.size * Wp.itemsize > PANELS_IN_CACHE else CACHED_ROW_BLOCK), K_BLOCK, False
+    if N >= COPY_COLUMNS:
+        return ROW_BLOCK, K_BLOCK, True
+    return ROW_BLOCK, COLUMN_TERMS, False
 
 
 @njit(**_JIT)
 def _matmul_rows(x, Wp, bias, out, m0, m1):
     """out[m0:m1] = bias + x[m0:m1] Wp^T (bias (M, N) (out itself included), (1, N) or (0, N):
-    none), in blocks of ROW_BLOCK rows by K_BLOCK terms, each pass adding to the last one's out.
-    Wp: panels (P, K, C), or rows (N, K) (C-contiguous) for a product of a few rows."""
+    none), in blocks of rows by terms, each pass adding to the last one's out. Wp: panels
+    (P, K, C), or rows (N, K) (C-contiguous) for a product of a few rows.
+
+    The blocks are :func:`_blocks`'s; an x read by columns for an out of COPY_COLUMNS or more is
+    copied a block at a time into rows (:func:`_rows_of_block`) before the panels read it."""
     N, K = out.shape[1], Wp.shape[1]
-    for r0 in range(m0, m1, ROW_BLOCK):
-        r1 = min(r0 + ROW_BLOCK, m1)
-        for k0 in range(0, max(K, 1), K_BLOCK):
-            k1 = min(k0 + K_BLOCK, K)
+    rows, terms, copy = _blocks(x, Wp, N)
+    block = np.empty((rows if copy else 0, terms), x.dtype)  # (rows, terms) of x, row-major
+    for r0 in range(m0, m1, rows):
+        r1 = min(r0 + rows, m1)
+        for k0 in range(0, max(K, 1), terms):
+            k1 = min(k0 + terms, K)
             base = (bias[r0:r1] if bias.shape[0] > 1 else bias) if k0 == 0 else out[r0:r1]
-            product(base, x[r0:r1, :0], Wp[:, :0], x[r0:r1, k0:k1], Wp[:, k0:k1], out[r0:r1], 0, N)
+            if copy:
+                xb = _rows_of_block(x[r0:r1, k0:k1], block)  # (rows, terms)
+                product(base, xb[:, :0], Wp[:, :0], xb, Wp[:, k0:k1], out[r0:r1], 0, N)
+            else:
+                product(base, x[r0:r1, :0], Wp[:, :0], x[r0:r1, k0:k1], Wp[:, k0:k1], out[r0:r1], 0, N)
+
+
+@njit(**_JIT)
+def _rows_of_block(xb, block):
+    """xb (R, S) read by columns, copied into block[:R, :S] (rows contiguous) in squares of
+    COPY_TILE. Two threads, x = dz^T of dW_hh at 128, 512, 1024: read in place, 148-197 GFLOP/s
+    from run to run (a column's terms lie 16 KiB apart, in one set of the L1 cache); copied,
+    196-207 (205-215 with x's rows contiguous from the start). Where out has fewer columns, the
+    copy is read by too few panels to pay (N = 256: 201 -> 170): see COPY_COLUMNS."""
+    R, S = xb.shape
+    out = block[:R, :S]  # (R, S)
+    for k0 in range(0, S, COPY_TILE):
+        k1 = min(k0 + COPY_TILE, S)
+        for r0 in range(0, R, COPY_TILE):
+            for k in range(k0, k1):
+                for r in range(r0, min(r0 + COPY_TILE, R)):
+                    out[r, k] = xb[r, k]
+    return out
 
 
 @njit(**_JIT)
