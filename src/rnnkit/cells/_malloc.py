@@ -10,10 +10,20 @@ training step, ``benchmarks/bench.py``'s): 6,022 page faults and 16 ms of system
 with the defaults, 1 fault and 0.1 ms with :data:`MMAP_THRESHOLD` and :data:`TRIM_THRESHOLD`;
 46.1 -> 39.8 ms a step (six alternated processes, best of 25 steps each).
 
-So the first recurrent call (:func:`rnnkit.cells.kernels.current`) sets both, once per process:
-blocks below 32 MiB come from the heap, and the heap keeps up to 256 MiB free at its top for the
-next step. The cost is that memory freed by a step stays with the process (up to that much), as
-with the caching allocators of the large frameworks. It is left alone:
+Blocks above glibc's largest mmap threshold (32 MiB) are mapped fresh whatever the threshold:
+the gate buffers of the larger layers (64, 256, 512 and up: 52 MiB and more). Their pages were
+faulted in again at every step, and after another process had used the memory (the benchmark's
+torch worker, between rnnkit's blocks) the first step spent 0.7 s of system time doing it: LSTM
+128, 512, 1024 training on two threads, 3.28 s against 2.72 for the steps after it, with a
+few page faults and 1-7 ms of system time at every step once the heap holds every block (0.02 s
+from then on; the same steps 2.37-2.72 s, torch's 2.54-2.86).
+
+So the first recurrent call (:func:`rnnkit.cells.kernels.current`) sets all three, once per
+process: blocks of every size come from the heap (:data:`MMAP_MAX` mapped blocks: none; below
+32 MiB, should a user allow mapped ones), and the heap keeps up to 256 MiB free at its top for
+the next step. The cost is that memory freed by a step stays with the process (up to that much
+at the top, and any free block below a live one until it is used again), as with the caching
+allocators of the large frameworks. It is left alone:
 
 * where the user has set malloc's own environment (``MALLOC_MMAP_THRESHOLD_``,
   ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_TOP_PAD_``, or ``GLIBC_TUNABLES`` with ``glibc.malloc``);
@@ -27,13 +37,14 @@ import ctypes
 import os
 from typing import Callable, Mapping
 
-__all__ = ["ENV", "MMAP_THRESHOLD", "TRIM_THRESHOLD", "tune"]
+__all__ = ["ENV", "MMAP_MAX", "MMAP_THRESHOLD", "TRIM_THRESHOLD", "tune"]
 
 ENV = "RNNKIT_MALLOC"  # environment variable: 'steps' (default: keep memory between steps) or 'system'
 MMAP_THRESHOLD = 32 * 2**20  # bytes from which a block is mapped on its own (and unmapped on free): glibc's largest
 TRIM_THRESHOLD = 256 * 2**20  # free bytes the heap keeps at its top before it returns memory to the kernel
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
-_USERS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+MMAP_MAX = 0  # blocks malloc may map on their own at once: none, so that blocks above 32 MiB come from the heap too
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4  # mallopt's parameter numbers (malloc.h)
+_USERS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
 
 
 def _glibc_mallopt() -> Callable[[int, int], int] | None:
@@ -51,7 +62,7 @@ def _glibc_mallopt() -> Callable[[int, int], int] | None:
 
 def tune(environ: Mapping[str, str] = os.environ,
          mallopt: Callable[[int, int], int] | None | str = "glibc") -> str:
-    """Set glibc's malloc for recurring steps, unless the environment says otherwise.
+    """Set glibc's malloc for recurring steps (all three settings), unless the environment says otherwise.
 
     Args:
         environ: the environment to read (``RNNKIT_MALLOC``, malloc's own variables).
@@ -68,7 +79,7 @@ def tune(environ: Mapping[str, str] = os.environ,
         >>> calls = []
         >>> tune({"RNNKIT_MALLOC": "steps"}, lambda option, value: calls.append((option, value)) or 1)
         'steps'
-        >>> calls == [(-3, MMAP_THRESHOLD), (-1, TRIM_THRESHOLD)]
+        >>> calls == [(-3, MMAP_THRESHOLD), (-1, TRIM_THRESHOLD), (-4, MMAP_MAX)]
         True
     """
     choice = environ.get(ENV, "steps").strip().lower() or "steps"
@@ -82,6 +93,7 @@ def tune(environ: Mapping[str, str] = os.environ,
         mallopt = _glibc_mallopt()
     if mallopt is None:
         return "not glibc"
-    if not (mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)):
+    if not (mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+            and mallopt(_M_MMAP_MAX, MMAP_MAX)):
         return "not glibc"  # refused: a C library that has mallopt but not these parameters
     return "steps"
