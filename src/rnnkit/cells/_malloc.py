@@ -10,23 +10,27 @@ training step, ``benchmarks/bench.py``'s): 6,022 page faults and 16 ms of system
 with the defaults, 1 fault and 0.1 ms with :data:`MMAP_THRESHOLD` and :data:`TRIM_THRESHOLD`;
 46.1 -> 39.8 ms a step (six alternated processes, best of 25 steps each).
 
-Blocks above glibc's largest mmap threshold (32 MiB) are mapped fresh whatever the threshold:
-the gate buffers of the larger layers (64, 256, 512 and up: 52 MiB and more). Their pages were
-faulted in again at every step, and after another process had used the memory (the benchmark's
-torch worker, between rnnkit's blocks) the first step spent 0.7 s of system time doing it: LSTM
-128, 512, 1024 training on two threads, 3.28 s against 2.72 for the steps after it, with a
-few page faults and 1-7 ms of system time at every step once the heap holds every block (0.02 s
-from then on; the same steps 2.37-2.72 s, torch's 2.54-2.86).
+Blocks above glibc's largest mmap threshold (32 MiB) are mapped fresh whatever the threshold,
+and unmapped on free: the gate buffers of the larger layers (64, 256, 512 and up: 52 MiB and
+more). Their pages were faulted in again at every step, and after another process had used the
+memory (the benchmark's torch worker, between rnnkit's blocks) the first step spent 0.67-0.78 s
+of system time doing it: LSTM 128, 512, 1024 training on two threads, driven through the
+benchmark's own workers, 3.28 s against 2.67-2.94 for the steps after it. With no block mapped,
+the same steps fault 0-1 pages and spend no system time: 2.34-2.60 s, torch's 2.53-2.62.
 
-So the first recurrent call (:func:`rnnkit.cells.kernels.current`) sets all three, once per
-process: blocks of every size come from the heap (:data:`MMAP_MAX` mapped blocks: none; below
-32 MiB, should a user allow mapped ones), and the heap keeps up to 256 MiB free at its top for
-the next step. The cost is that memory freed by a step stays with the process (up to that much
-at the top, and any free block below a live one until it is used again), as with the caching
-allocators of the large frameworks. It is left alone:
+So the first recurrent call (:func:`rnnkit.cells.kernels.current`) sets three of malloc's
+parameters, once per process: it maps no block on its own (:data:`MMAP_MAX`), so blocks of
+every size come from the heap, and the heap keeps up to 256 MiB free at its top for the next
+step (:data:`TRIM_THRESHOLD`); :data:`MMAP_THRESHOLD` (32 MiB, set first) decides only which
+blocks would be mapped, none while MMAP_MAX is 0. The cost is that memory freed by a step stays
+with the process (up to 256 MiB at the top of the heap, and any free block below a live one
+until it is used again: a 2-layer LSTM 64, 256, 512 training loop holds 465 MiB from its
+second step on, against 310-360 with glibc's defaults), as with the caching allocators of the
+large frameworks. It is left alone:
 
 * where the user has set malloc's own environment (``MALLOC_MMAP_THRESHOLD_``,
-  ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_TOP_PAD_``, or ``GLIBC_TUNABLES`` with ``glibc.malloc``);
+  ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_TOP_PAD_``, ``MALLOC_MMAP_MAX_``, or ``GLIBC_TUNABLES`` with
+  ``glibc.malloc``);
 * with ``RNNKIT_MALLOC=system``;
 * where the C library is not glibc.
 """
