@@ -558,11 +558,12 @@ def test_threads_splitting_whole_panels_of_units_match_numpy(mode, dtype, need_g
 @pytest.mark.parametrize("order", ["C", "transposed view", "strided", "strided transposed view"])
 def test_pack_lays_out_panels_by_their_definition(dtype, order):
     """pack(W)[p, k, j] = W[p C + j, k], zero past N, whatever W's strides (the backward packs the
-    transposed view W_hh^T): compared element by element with the definition."""
+    transposed view W_hh^T), on one thread and on several (pack(W, threads)): compared element
+    by element with the definition."""
     from rnnkit.cells import _numba
 
     rng = np.random.default_rng(3)
-    for N, K in ((70, 9), (64, 33), (1, 1)):
+    for N, K in ((70, 9), (64, 33), (1, 1), (200, 37)):
         W = rng.normal(size=(N, K)).astype(dtype)
         W = {"C": W, "transposed view": np.ascontiguousarray(W.T).T, "strided": np.repeat(W, 2, axis=0)[::2],
              "strided transposed view": np.repeat(W.T, 2, axis=0)[::2].T}[order]
@@ -570,9 +571,10 @@ def test_pack_lays_out_panels_by_their_definition(dtype, order):
         expected = np.zeros((-(-N // C), K, C), dtype)
         for n in range(N):
             expected[n // C, :, n % C] = W[n]
-        Wp = _numba.pack(W)
-        assert Wp.dtype == dtype and Wp.flags.c_contiguous
-        np.testing.assert_array_equal(Wp, expected)
+        for threads in (1, 2, 3):  # each thread a share of the panels (fewer panels than threads: one)
+            Wp = _numba.pack(W, threads)
+            assert Wp.dtype == dtype and Wp.flags.c_contiguous
+            np.testing.assert_array_equal(Wp, expected)
 
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")

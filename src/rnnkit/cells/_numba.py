@@ -146,9 +146,12 @@ def panel_width(dtype) -> int:
     return PANEL_BYTES // np.dtype(dtype).itemsize
 
 
-def pack(W: np.ndarray) -> np.ndarray:
+def pack(W: np.ndarray, threads: int = 1) -> np.ndarray:
     """W (N, K) as panels (P, K, C) for the packed kernel: Wp[p, k, j] = W[p C + j, k], the
-    columns past N zero; C = :func:`panel_width`, P = ceil(N / C).
+    columns past N zero; C = :func:`panel_width`, P = ceil(N / C). With ``threads`` > 1 the
+    threads pack a share of the panels each (:func:`_pack_mt`): a product on the loops' pool
+    then has no one-thread pass before it (LSTM 16, 128, 256 training on two threads packed
+    for about 0.8 ms of its 22 on one thread, the other idle).
 
     >>> import numpy as np
     >>> Wp = pack(np.arange(6, dtype=np.float32).reshape(3, 2))  # N 3, K 2
@@ -157,38 +160,44 @@ def pack(W: np.ndarray) -> np.ndarray:
     """
     N, K = W.shape
     C = panel_width(W.dtype)
-    Wp = np.empty((-(-N // C), K, C), W.dtype)  # (P, K, C)
-    if W.strides[0] <= W.strides[1]:  # one compiled pass (NumPy would take three: zeros, copy, transposing copy)
-        _pack_columns(W.T, Wp)  # W's columns contiguous (a transposed view): W^T's rows, in order
+    P = -(-N // C)
+    Wp = np.empty((P, K, C), W.dtype)  # (P, K, C)
+    by_columns = W.strides[0] <= W.strides[1]  # W's columns contiguous (a transposed view): W^T's rows, in order
+    V = W.T if by_columns else W  # one compiled pass (NumPy would take three: zeros, copy, transposing copy)
+    if threads > 1 and P >= threads:
+        _pack_mt(V, Wp, by_columns, threads)
+    elif by_columns:
+        _pack_columns(V, Wp, 0, P)
     else:
-        _pack_into(W, Wp)
+        _pack_into(V, Wp, 0, P)
     return Wp
 
 
 @njit(**_JIT)
-def _pack_columns(V, Wp):
-    """Wp[p, k, j] = V[k, p C + j], zero past N: :func:`pack`'s work on W = V^T (V (K, N) with
-    rows contiguous), read row by row, front to back."""
+def _pack_columns(V, Wp, p0, p1):
+    """Wp[p, k, j] = V[k, p C + j] for the panels p0 <= p < p1, zero past N: :func:`pack`'s
+    work on W = V^T (V (K, N) with rows contiguous), read row by row, front to back."""
     K, N = V.shape
-    P, _, C = Wp.shape
-    full = N // C  # whole panels
+    C = Wp.shape[2]
+    full = min(N // C, p1)  # whole panels
     for k in range(K):
         row = V[k]  # (N,)
-        for p in range(full):
+        for p in range(p0, full):
             panel_row = Wp[p, k]  # (C,)
             for j in range(C):
                 panel_row[j] = row[p * C + j]
-        for p in range(full, P):  # the last panel, part padding
+        for p in range(max(full, p0), p1):  # the last panel, part padding
             for j in range(C):
                 Wp[p, k, j] = V[k, p * C + j] if p * C + j < N else 0.0
 
 
 @njit(**_JIT)
-def _pack_into(W, Wp):
-    """Wp[p, k, j] = W[p C + j, k], zero past N: :func:`pack`'s work on W read along its rows (any strides)."""
+def _pack_into(W, Wp, p0, p1):
+    """Wp[p, k, j] = W[p C + j, k] for the panels p0 <= p < p1, zero past N: :func:`pack`'s
+    work on W read along its rows (any strides)."""
     N, K = W.shape
-    P, _, C = Wp.shape
-    for p in range(P):
+    C = Wp.shape[2]
+    for p in range(p0, p1):
         n0, n1 = p * C, min(p * C + C, N)
         for j in range(n1 - n0):
             for k in range(K):
@@ -196,6 +205,18 @@ def _pack_into(W, Wp):
         for j in range(n1 - n0, C):
             for k in range(K):
                 Wp[p, k, j] = 0.0
+
+
+@njit(parallel=True, **_JIT)
+def _pack_mt(V, Wp, by_columns, threads):
+    """:func:`pack`'s work on ``threads`` threads, each a share of the panels."""
+    P = Wp.shape[0]
+    for q in prange(threads):
+        p0, p1 = P * q // threads, P * (q + 1) // threads
+        if by_columns:
+            _pack_columns(V, Wp, p0, p1)
+        else:
+            _pack_into(V, Wp, p0, p1)
 
 
 def _tile_intrinsic(R: int):

@@ -478,7 +478,7 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.n
     out = _lines((M, N), a)  # (M, N), on cache lines: the threads write neighbouring rows
     threaded = kernel.threads > 1 and big and M >= 2 * K.TILE_ROWS
     few = M <= 2 * K.TILE_ROWS and not threaded  # a few rows (a streaming step's): read b once or twice
-    for k0, k1, W in _right_operands(b, few):
+    for k0, k1, W in _right_operands(b, few, kernel.threads if threaded else 1):
         base = bias if k0 == 0 else out
         if threaded:
             K.matmul_mt(a[:, k0:k1], W, base, out, kernel.threads)
@@ -487,9 +487,10 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.n
     return out
 
 
-def _right_operands(b: np.ndarray, few: bool):
+def _right_operands(b: np.ndarray, few: bool, threads: int = 1):
     """b (K, N) as :func:`matmul`'s kernel reads it, one part of its terms at a time:
-    ``(k0, k1, W)`` with W the panels (P, k1 - k0, C) of b[k0:k1]^T, or W's rows (N, K).
+    ``(k0, k1, W)`` with W the panels (P, k1 - k0, C) of b[k0:k1]^T, or W's rows (N, K);
+    ``threads`` pack them (those of the product that reads them).
 
     A view whose rows hold whole panels is read in place where it is small (VIEW_BYTES) or read
     by a few rows; a larger one is copied into contiguous panels (faster to read), a part of the
@@ -507,9 +508,9 @@ def _right_operands(b: np.ndarray, few: bool):
     elif view:
         step = max(VIEW_BYTES // (N * b.itemsize), -(-terms // COPY_PARTS))
         for k0 in range(0, terms, step):
-            yield k0, min(k0 + step, terms), K.pack(b[k0:k0 + step].T)  # (P, step, C)
+            yield k0, min(k0 + step, terms), K.pack(b[k0:k0 + step].T, threads)  # (P, step, C)
     else:
-        yield 0, terms, K.pack(b.T)  # (P, K, C)
+        yield 0, terms, K.pack(b.T, threads)  # (P, K, C)
 
 
 # -- LSTM --------------------------------------------------------------------------------------
