@@ -15,6 +15,10 @@ import rnnkit
 from rnnkit import nn, optim
 
 TOL = 1e-12
+# The line search's step t comes from a cubic fitted to two (loss, slope) pairs, which amplifies
+# the last bits of the gradients (the frameworks sum in different orders): on an Intel Emerald
+# Rapids core t differed by 1.2e-12 (4e-12 relative) while every parameter still agreed to TOL.
+T_TOL = 1e-10
 
 
 class _CellModel:
@@ -84,7 +88,7 @@ def test_strong_wolfe_lstmcell_matches_torch_step_for_step(torch, kwargs):
         _assert_same(ours.parameters(), theirs.parameters())
     state, tstate = opt.state[ours.parameters()[0]], topt.state[theirs.parameters()[0]]
     assert (state["n_iter"], state["func_evals"]) == (tstate["n_iter"], tstate["func_evals"])
-    assert abs(float(state["t"]) - float(tstate["t"])) <= TOL
+    assert abs(float(state["t"]) - float(tstate["t"])) <= T_TOL
 
 
 def test_strong_wolfe_default_step_with_torch_gradients_matches_torch(torch):

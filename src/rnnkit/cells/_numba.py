@@ -106,13 +106,15 @@ def _one(x):
 # h_{t-1} and W_hh; backward: dz_t and W_hh's transpose), by one of two kernels that
 # :func:`product` picks from the weights' layout:
 #
-# * packed panels (:func:`pack`, weights (P, K, C)): C columns of the output (128 bytes: 32
-#   float32 or 16 float64) laid out row by row along K, so a tile of 4 rows by C columns keeps
-#   16 vector accumulators in registers and each step of the K loop broadcasts one x value per
-#   row and multiplies it into 4 contiguous vectors of weights: no horizontal sums, no
-#   re-packing per step. Measured here (one core, B = 16-128, K = 192-512): 111-115 GFLOP/s,
-#   against 72-87 for dot products along K and 41-85 for OpenBLAS called once per step (which
-#   re-packs W_hh every call). The loops pack their weights once per call.
+# * packed panels (:func:`pack`, weights (P, K, C)): C columns of the output (PANEL_BYTES: four
+#   SIMD vectors, 256 bytes with AVX-512, 128 without) laid out row by row along K, so a tile of
+#   4 rows by C columns keeps 16 vector accumulators in registers and each step of the K loop
+#   broadcasts one x value per row and multiplies it into 4 contiguous vectors of weights: no
+#   horizontal sums, no re-packing per step. Measured on an AMD Zen 4 core (B = 16-128, K =
+#   192-512, 256-bit vectors): 111-115 GFLOP/s, against 72-87 for dot products along K and 41-85
+#   for OpenBLAS called once per step (which re-packs W_hh every call); on an Intel Emerald
+#   Rapids core 115 with 512-bit vectors, 75 with 256-bit ones. The loops pack their weights
+#   once per call.
 # * rows (weights (N, K) as given): dot products along K in tiles of 4 rows by 3 weight rows,
 #   for calls too short to repay packing (streaming: one step of one sequence).
 #
@@ -137,12 +139,31 @@ def empty_lines(shape, like):
     return raw[start:start + n].reshape(shape)
 
 
-PANEL_BYTES = 128  # bytes of output columns per panel: four 8-lane float32 (4-lane float64) vectors
+def _vector_bytes() -> int:
+    """Bytes of the widest SIMD vector of the CPU numba compiles for: 64 with AVX-512, else 32.
+
+    The tile's vectors take this width. On an Intel Xeon with two 512-bit FMA units (Emerald
+    Rapids) 256-bit tiles reached 75 GFLOP/s on one core where 512-bit ones reach 115 (16 x 256 x
+    1024, panels in L2); AMD's Zen 4 splits a 512-bit FMA in two, so there the width changes the
+    instruction count, not the peak. A pure function of numba's target CPU (``NUMBA_CPU_NAME``,
+    ``NUMBA_CPU_FEATURES`` or the host), which numba's cache keys its compiled code by."""
+    from numba.core import config
+
+    if config.CPU_NAME in (None, "host"):
+        import llvmlite.binding as ll
+
+        return 64 if ll.get_host_cpu_features().get("avx512f") else 32
+    return 64 if "+avx512f" in (config.CPU_FEATURES or "") else 32
+
+
+VECTOR_BYTES = _vector_bytes()  # bytes of one SIMD vector of the packed kernel: 64 (AVX-512) or 32
+PANEL_BYTES = 4 * VECTOR_BYTES  # bytes of output columns per panel: four vectors
 TILE_ROWS = 4  # rows of x per register tile of the packed kernel
 
 
 def panel_width(dtype) -> int:
-    """Output columns per packed panel for ``dtype``: 32 for float32, 16 for float64."""
+    """Output columns per packed panel for ``dtype``: PANEL_BYTES of them (float32: 64 with
+    AVX-512, 32 without; float64 half as many)."""
     return PANEL_BYTES // np.dtype(dtype).itemsize
 
 
@@ -155,8 +176,8 @@ def pack(W: np.ndarray, threads: int = 1) -> np.ndarray:
 
     >>> import numpy as np
     >>> Wp = pack(np.arange(6, dtype=np.float32).reshape(3, 2))  # N 3, K 2
-    >>> Wp.shape, Wp[0, :, :4].tolist()
-    ((1, 2, 32), [[0.0, 2.0, 4.0, 0.0], [1.0, 3.0, 5.0, 0.0]])
+    >>> Wp.shape == (1, 2, panel_width(np.float32)), Wp[0, :, :4].tolist()
+    (True, [[0.0, 2.0, 4.0, 0.0], [1.0, 3.0, 5.0, 0.0]])
     """
     N, K = W.shape
     C = panel_width(W.dtype)
@@ -248,13 +269,14 @@ class _Tile:
     def __init__(self, R, context, builder, signature, args):
         self.R, self.context, self.builder, self.signature, self.args = R, context, builder, signature, args
         dtype = signature.args[8].dtype
-        self.L = 8 if dtype == types.float32 else 4  # lanes of a 256-bit vector
-        self.V = PANEL_BYTES // 32  # 256-bit vectors per panel row: 4
+        itemsize = 4 if dtype == types.float32 else 8
+        self.L = VECTOR_BYTES // itemsize  # lanes of a vector
+        self.V = PANEL_BYTES // VECTOR_BYTES  # vectors per panel row: 4
         self.S = 2 if R == 1 else 1  # accumulator sets (one row alone: two, alternating over k, for 8 chains)
         self.vty = ir.VectorType(context.get_value_type(dtype), self.L)
-        self.item = self.const(32 // self.L)  # bytes per element
+        self.item = self.const(itemsize)  # bytes per element
         self.fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(self.vty, [self.vty] * 3),
-                                                  f"llvm.fma.v{self.L}f{256 // self.L}")
+                                                  f"llvm.fma.v{self.L}f{8 * itemsize}")
 
     def const(self, n):
         return ir.Constant(ir.IntType(64), n)
@@ -289,7 +311,7 @@ class _Tile:
             flags = [ir.Constant(ir.IntType(32), n) for n in (0, 3, 1)]  # read, keep in cache, data
             for ptr in base_rows:
                 for line in range(0, PANEL_BYTES, 64):
-                    item_ptr = bld.gep(ptr, [self.const(line * L // 32)])
+                    item_ptr = bld.gep(ptr, [self.const(line * L // VECTOR_BYTES)])
                     bld.call(prefetch, [bld.bitcast(item_ptr, ir.IntType(8).as_pointer())] + flags)
         self.accumulate(4, 5, accs)  # x with Wx
         self.accumulate(6, 7, accs)  # y with Wy
