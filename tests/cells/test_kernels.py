@@ -559,7 +559,7 @@ def test_threads_splitting_whole_panels_of_units_match_numpy(mode, dtype, need_g
 def test_pack_lays_out_panels_by_their_definition(dtype, order):
     """pack(W)[p, k, j] = W[p C + j, k], zero past N, whatever W's strides (the backward packs the
     transposed view W_hh^T), on one thread and on several (pack(W, threads)): compared element
-    by element with the definition."""
+    by element with the definition; the panels start on a cache line (the tile loads whole vectors)."""
     from rnnkit.cells import _numba
 
     rng = np.random.default_rng(3)
@@ -573,7 +573,7 @@ def test_pack_lays_out_panels_by_their_definition(dtype, order):
             expected[n // C, :, n % C] = W[n]
         for threads in (1, 2, 3):  # each thread a share of the panels (fewer panels than threads: one)
             Wp = _numba.pack(W, threads)
-            assert Wp.dtype == dtype and Wp.flags.c_contiguous
+            assert Wp.dtype == dtype and Wp.flags.c_contiguous and Wp.ctypes.data % _numba.LINE == 0  # on a line
             np.testing.assert_array_equal(Wp, expected)
 
 

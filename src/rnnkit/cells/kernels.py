@@ -76,7 +76,6 @@ BLAS_ROWS = 32  # B from which a one-thread loop beside a multi-threaded BLAS ha
 ONE_THREAD_FLOPS = (50_000_000, 2_000_000_000)  # flops [lo, hi) of a product on the packed kernel on one thread (matmul)
 VIEW_BYTES = 2**18  # matmul reads a right operand up to this size in place, larger ones copied into panels
 COPY_PARTS = 4  # ... in at most this many parts of its terms (a part at least VIEW_BYTES)
-_LINE = 64  # bytes of a cache line (rnnkit.cells._numba.LINE, without importing numba)
 PACK_STEPS = 8  # time steps from which the loops read packed weight panels (packing costs about one B = 1 step)
 
 
@@ -328,16 +327,8 @@ def _dhs(dhs: np.ndarray | None, shape: tuple[int, ...], dtype) -> tuple[np.ndar
 
 
 def _lines(shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
-    """An uninitialised C-contiguous array of like's dtype whose data starts on a cache line, as
-    :func:`rnnkit.cells._numba.empty_lines` makes them inside compiled code (see there why), but
-    from NumPy's allocator, which asks the kernel for huge pages from 4 MiB on (numba's does
-    not: the input projection's output at 128, 512, 1024, 52 MiB, then faulted 4 KiB at a time
-    inside the threads' product)."""
-    dtype = like.dtype
-    size = int(np.prod(shape)) * dtype.itemsize
-    raw = np.empty(size + _LINE, np.uint8)  # (bytes + one line,)
-    start = -raw.ctypes.data % _LINE
-    return raw[start:start + size].view(dtype).reshape(shape)
+    """An uninitialised C-contiguous array of like's dtype on a cache line (:func:`rnnkit.cells._numba.lines`)."""
+    return _numba().lines(shape, like.dtype)
 
 
 def _initial(d: np.ndarray | None, shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
