@@ -394,25 +394,35 @@ def _matmul_packed(base, x, Wx, y, Wy, out, n0, n1):
     for p in range(n0 // C, (n1 + C - 1) // C):
         c0 = p * C
         if c0 + C <= N:
-            b = 0
-            while b + TILE_ROWS <= B:
-                _tile4(base, bstride, c0, use, x, Wx, y, Wy, out, c0, b, p)
-                b += TILE_ROWS
-            if B - b == 3:  # the rows left over, in one tile
-                _tile3(base, bstride, c0, use, x, Wx, y, Wy, out, c0, b, p)
-            elif B - b == 2:
-                _tile2(base, bstride, c0, use, x, Wx, y, Wy, out, c0, b, p)
-            elif B - b == 1:
-                _tile1(base, bstride, c0, use, x, Wx, y, Wy, out, c0, b, p)
-        else:  # the last panel, part padding: through a scratch row block
+            _panel(base, bstride, c0, use, x, Wx, y, Wy, out, c0, p)
+        else:  # the last panel, part padding: its tiles into a scratch block, then the columns before N
             part = np.empty((B, C), out.dtype)  # (B, C)
+            _panel(base, 0, 0, 0, x, Wx, y, Wy, part, 0, p)
             for b in range(B):
-                _tile1(base, 0, 0, 0, x, Wx, y, Wy, part, 0, b, p)
                 for j in range(N - c0):
                     v = part[b, j]
                     if use:
                         v += base[b if bstride else 0, c0 + j]
                     out[b, c0 + j] = v
+
+
+@njit(inline="always", **_JIT)
+def _panel(base, bstride, boff, use, x, Wx, y, Wy, out, ooff, p):
+    """Panel p of :func:`_matmul_packed` for every row: tiles of TILE_ROWS rows, the rows left
+    over in one smaller tile. (The last panel of an N that is not whole panels once ran a row at
+    a time: the char model's head, 2048 x 192 x 96 in panels of 64 columns, 74 -> 105 GFLOP/s
+    on one Emerald Rapids core.)"""
+    B = out.shape[0]
+    b = 0
+    while b + TILE_ROWS <= B:
+        _tile4(base, bstride, boff, use, x, Wx, y, Wy, out, ooff, b, p)
+        b += TILE_ROWS
+    if B - b == 3:
+        _tile3(base, bstride, boff, use, x, Wx, y, Wy, out, ooff, b, p)
+    elif B - b == 2:
+        _tile2(base, bstride, boff, use, x, Wx, y, Wy, out, ooff, b, p)
+    elif B - b == 1:
+        _tile1(base, bstride, boff, use, x, Wx, y, Wy, out, ooff, b, p)
 
 
 # The blocks, measured on two threads at the products of LSTM training (GFLOP/s, float32; the
