@@ -349,10 +349,10 @@ def _threads_for(B: int, *weights: np.ndarray) -> int:
     kernel = current()
     if kernel.threads < 2 or not _parallel_layer():
         return 1
-    # A hidden size that is not whole panels (H % 32 in float32) cuts a gate block inside a panel:
-    # such a loop forks the pool twice a step instead of meeting at one barrier, so it takes the
-    # products' threshold (the lab's cells, H = 17-40 at B = 32: `lab adding --paper --cells lstm`
-    # took 234 s with them on two threads, 163 s on one).
+    # A hidden size that is not whole panels (float32: H % 64 with AVX-512, else H % 32) cuts a
+    # gate block inside a panel: such a loop forks the pool twice a step instead of meeting at
+    # one barrier, so it takes the products' threshold (the lab's cells, H = 17-40 at B = 32:
+    # `lab adding --paper --cells lstm` took 234 s with them on two threads, 163 s on one).
     W = weights[0]
     whole_panels = W.shape[1] * W.itemsize % _numba().PANEL_BYTES == 0
     threshold = kernel.parallel_flops if whole_panels else kernel.product_flops
