@@ -553,6 +553,38 @@ def test_threads_splitting_whole_panels_of_units_match_numpy(mode, dtype, need_g
         np.testing.assert_allclose(ours, reference, **tol)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
+def test_packed_kernel_at_256_bit_vectors_on_a_target_without_avx512(tmp_path):
+    """The tile's vectors take the width of numba's target CPU (_numba.VECTOR_BYTES): compiled
+    for a target without AVX-512 (NUMBA_CPU_NAME=haswell, its own cache), the kernel runs at
+    256 bits (panels of 128 bytes) and its products equal NumPy's, rows and columns left over
+    (37 and 39 rows: a 1- and a 3-row tile; N = 101: a part panel) in both precisions. The
+    machine's own width is what every other test runs."""
+    import llvmlite.binding as ll
+
+    if not ll.get_host_cpu_features().get("avx2"):
+        pytest.skip("the host cannot run code compiled for haswell (no AVX2)")
+    code = """
+import numpy as np
+from rnnkit.cells import _numba as K
+rng = np.random.default_rng(0)
+worst = 0.0
+for dtype in (np.float32, np.float64):
+    for M in (37, 39):
+        x, W = rng.normal(size=(M, 70)).astype(dtype), rng.normal(size=(101, 70)).astype(dtype)
+        out = np.empty((M, 101), dtype)
+        K.matmul(x, K.pack(W), np.zeros((0, 101), dtype), out)
+        worst = max(worst, float(np.abs(out - x @ W.T).max() / np.abs(x @ W.T).max()))
+print(K.VECTOR_BYTES, K.PANEL_BYTES, K.panel_width(np.float32), worst)
+"""
+    done = _in_a_fresh_interpreter(code, NUMBA_CPU_NAME="haswell", NUMBA_CACHE_DIR=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    vector, panel, columns, worst = done.stdout.split()
+    assert (int(vector), int(panel), int(columns)) == (32, 128, 32)
+    assert float(worst) < 1e-5
+
+
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("order", ["C", "transposed view", "strided", "strided transposed view"])
