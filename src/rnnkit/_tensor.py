@@ -164,14 +164,18 @@ class Function:
         for x in inputs:  # a tensor being traced (rnnkit.onnx) has the op recorded instead
             if isinstance(x, Tensor) and x._traced_by is not None:
                 return x._traced_by.record(cls, inputs, kwargs)
-        parents = tuple(x if isinstance(x, Tensor) else Tensor._wrap(_to_array(x)) for x in inputs)
-        ctx = cls(*parents)
+        parents = tuple([x if isinstance(x, Tensor) else Tensor._wrap(_to_array(x)) for x in inputs])
+        if is_grad_enabled() and any([p.requires_grad for p in parents]):
+            ctx = cls(*parents)
+        else:  # nothing to record: only what forward may read (the graph's bookkeeping costs microseconds)
+            ctx = cls.__new__(cls)
+            ctx.needs_input_grad, ctx.saved = (False,) * len(parents), ()
         if cls.arithmetic:
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf and nan as values, as torch
                 result = ctx.forward(*(p._array for p in parents), **kwargs)
         else:
             result = ctx.forward(*(p._array for p in parents), **kwargs)
-        track = is_grad_enabled() and any(ctx.needs_input_grad)
+        track = any(ctx.needs_input_grad)  # (all False unless grad mode is on)
         outputs = result if isinstance(result, tuple) else (result,)
         tensors = []
         for index, array in enumerate(outputs):

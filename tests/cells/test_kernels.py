@@ -195,6 +195,11 @@ def test_a_kept_stream_sees_every_change_between_calls(mode):
             step(mode, x, h0, c0, [tuple(bad)], options)
         with pytest.raises(ValueError, match=r"weights\[0\] w_ih: expected .* dtype float32"):
             step(mode, x, h0, c0, [tuple([w[0].astype(np.float64)] + w[1:])], options)
+        h, c = step.step(mode, x[0], h0[0], None if c0 is None else c0[0], [tuple(w)], options)  # a cell's step
+        want = step(mode, x, h0, c0, [tuple(w)], options)
+        assert np.array_equal(h, want[1][0]) and (c is None or np.array_equal(c, want[2][0]))
+        with pytest.raises(ValueError, match=r"h0: expected an ndarray of shape \(2, 5\)"):
+            step.step(mode, x[0], h0[0][:, :-1], None, [tuple(w)], options)
     with kernels.use("numba", threads=2):
         check(x, w)  # another setting: decided again
     with kernels.use("numpy"):

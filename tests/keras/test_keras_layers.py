@@ -420,6 +420,32 @@ def test_stateful_chunks_equal_one_pass_and_reset_restarts(kind):
         whole.reset_states()
 
 
+@pytest.mark.parametrize("kind, kwargs", [("LSTM", {}), ("GRU", {}), ("GRU", dict(reset_after=False)),
+                                           ("LSTM", dict(use_bias=False)), ("SimpleRNN", {})])
+def test_stateful_steps_without_a_graph_equal_the_graph_and_take_the_shortcut(kind, kwargs):
+    """A stateful layer stepped under no_grad (online inference) passes its arrays to the op
+    without the views' ops; every step, output and carried state, equals the same layer's
+    steps with the graph built, and the LSTM and GRU (PyTorch's form) steps reach the compiled
+    shortcut."""
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(2, 6, 3)).astype(np.float32)
+    layers = [getattr(L, kind)(5, return_state=True, stateful=True, **kwargs) for _ in range(2)]
+    layers[0](x[:, :1])
+    layers[1](x[:, :1])
+    layers[1].set_weights(layers[0].get_weights())
+    for layer in layers:
+        layer.reset_states()
+    for t in range(x.shape[1]):
+        with rnnkit.no_grad():
+            fast = _as_list(layers[0](x[:, t:t + 1]))
+        graph = _as_list(layers[1](x[:, t:t + 1]))
+        assert graph[0].requires_grad and not fast[0].requires_grad
+        for a, b in zip(fast, graph):
+            np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-6, atol=1e-7, err_msg=f"step {t}")
+    compiled = kind != "SimpleRNN" and kwargs.get("reset_after", True)  # the fused loops' cells
+    assert (layers[0].cell._stream._plan is not None) == (compiled and rnnkit.cells.kernels.active() == "numba")
+
+
 def test_time_major_unroll_and_implementation_match_default():
     rng = np.random.default_rng(11)
     x = rng.normal(size=(2, 5, 3)).astype(np.float32)

@@ -335,6 +335,39 @@ def test_load_state_dict_errors_name_every_key():
         assert word in message
 
 
+@pytest.mark.parametrize("kind", ["LSTMCell", "GRUCell", "RNNCell"])
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+def test_cell_steps_without_a_graph_match_torch_and_take_the_shortcut(kind, batched, bias):
+    """A cell's step under no_grad goes from the module straight to the compiled step (LSTM and
+    GRU, where the kernel is numba's) for batched and unbatched inputs, with and without a state
+    and biases; every step matches torch's, and a graph step on the same cell still does."""
+    torch.manual_seed(7)
+    theirs = getattr(torch.nn, kind)(3, 5, bias=bias).double()
+    ours = getattr(nn, kind)(3, 5, bias=bias, dtype=np.float64)
+    _copy_into(ours, theirs)
+    rng = np.random.default_rng(8)
+    state_t = state_o = None
+    for t in range(4):
+        x_np = rng.standard_normal((2, 3) if batched else (3,))
+        with torch.no_grad():
+            state_t = theirs(torch.tensor(x_np), state_t)
+        with rnnkit.no_grad():
+            state_o = ours(rnnkit.tensor(x_np), state_o)
+        pairs = zip(state_o, state_t) if kind == "LSTMCell" else [(state_o, state_t)]
+        for a, b in pairs:
+            assert a.shape == tuple(b.shape) and not a.requires_grad
+            _close(a.numpy(), b, f"state after step {t}")
+    shortcut = kind != "RNNCell" and rnnkit.cells.kernels.active() == "numba"
+    assert (ours._stream._plan is not None) == shortcut
+    x_np = rng.standard_normal((2, 3) if batched else (3,))
+    got = ours(rnnkit.tensor(x_np), state_o)  # with the graph: the op, differentiable
+    want = theirs(torch.tensor(x_np), state_t)
+    for a, b in (zip(got, want) if kind == "LSTMCell" else [(got, want)]):
+        assert a.requires_grad
+        _close(a.detach().numpy(), b, "a graph step after the shortcut's")
+
+
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "LSTMCell", "GRUCell"])
 def test_streaming_steps_between_training_steps_match_torch(kind):
     """Online use: a step at a time under no_grad (the streaming shortcut, which keeps its checks

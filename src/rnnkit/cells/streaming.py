@@ -67,7 +67,8 @@ def stream(mode: str, x, h0, c0, weights, options: dict):
 class Stream:
     """:func:`stream` for the calls of one layer, its checks and decisions kept between calls.
 
-    A module keeps one and calls it where it would call :func:`stream`. A call whose weights
+    A module keeps one and calls it where it would call :func:`stream` (a cell: :meth:`step`,
+    on its own (B, I) and (B, H) arrays). A call whose weights
     would pass the same checks (the same arrays, or arrays of the same shapes and dtype), with
     the same input shape and dtype, the same options and the same kernel setting
     (:func:`~rnnkit.cells.kernels.current`, which :func:`~rnnkit.cells.kernels.use` and
@@ -89,7 +90,33 @@ class Stream:
             plan = self._plan = _Plan.make(mode, x, weights, options)
             if plan is None:
                 return None
-        return plan.run(x, h0, c0, weights[0])
+        _, B, _ = plan.shape
+        H = plan.weights[1].shape[1]
+        h0 = None if h0 is None else _state(h0, (1, B, H), plan.dtype, "h0")[0]  # (B, H)
+        c0 = None if c0 is None or mode != "LSTM" else _state(c0, (1, B, H), plan.dtype, "c0")[0]
+        hs, h_T, c_T = plan.run(x, h0, c0, weights[0])
+        return hs, h_T[None], None if c_T is None else c_T[None]
+
+    def step(self, mode: str, x: np.ndarray, h0, c0, weights, options: dict):
+        """One time step of a cell (``nn.LSTMCell``): :meth:`__call__` at T = 1 with x (B, I)
+        and the states (B, H) (or None: zeros), as a cell holds them.
+
+        Returns:
+            ``(h_t, c_t)``, each (B, H) (c_t None for GRU), or None where the shortcut does not
+            apply (then the caller runs the layer's op).
+        """
+        x = x.reshape(1, *x.shape)  # (1, B, I)
+        plan = self._plan
+        if plan is None or not plan.fits(mode, x, weights, options):
+            plan = self._plan = _Plan.make(mode, x, weights, options)
+            if plan is None:
+                return None
+        shape = (x.shape[1], plan.weights[1].shape[1])  # (B, H)
+        if h0 is not None and (type(h0) is not np.ndarray or h0.shape != shape or h0.dtype != plan.dtype):
+            _state(h0, shape, plan.dtype, "h0")  # raises
+        if c0 is not None and (type(c0) is not np.ndarray or c0.shape != shape or c0.dtype != plan.dtype):
+            _state(c0, shape, plan.dtype, "c0")
+        return plan.run(x, h0, c0, weights[0])[1:]
 
 
 def _like(a, kept) -> bool:
@@ -166,14 +193,16 @@ class _Plan:
                 and mode == self.mode and _same_options(options, self.options))
 
     def run(self, x, h0, c0, w):
-        """The call: (out (T, B, H), h_n (1, B, H), c_n (1, B, H) or None)."""
+        """The call: x (T, B, I), h0 and c0 (B, H) checked, or None (zeros) ->
+        (hs (T, B, H), h_T (B, H), c_T (B, H) or None)."""
         w_ih, w_hh, b_ih, b_hh = w[:4]
         _, B, _ = self.shape
         H, dtype = w_hh.shape[1], self.dtype
-        state = (_state(h0, (1, B, H), dtype, "h0")[0],)  # (B, H)
+        h0 = np.zeros((B, H), dtype) if h0 is None else h0
         if self.mode == "LSTM":
-            state += (_state(c0, (1, B, H), dtype, "c0")[0],)  # (B, H)
+            c0 = np.zeros((B, H), dtype) if c0 is None else c0
         params, b_hh_folded = CELLS[self.mode].module.Params.from_weights(w_hh, b_hh, None, self.config)
         b = b_hh_folded if b_ih is None else (b_ih if b_hh_folded is None else b_ih + b_hh_folded)  # (G*H,)
+        state = (h0,) if self.mode == "GRU" else (h0, c0)
         hs, state_T = kernels.fused_forward(self.mode, x, w_ih, b, params, state, self.threads)  # (T, B, H)
-        return hs, state_T[0][None], state_T[1][None] if self.mode == "LSTM" else None
+        return hs, state_T[0], state_T[1] if self.mode == "LSTM" else None

@@ -52,7 +52,7 @@ from rnnkit._random import dropout_mask, generator
 from rnnkit._tensor import Tensor, array_of
 from rnnkit.cells import activations as _cell_activations
 from rnnkit.cells import streaming
-from rnnkit._recurrent import recurrent
+from rnnkit._recurrent import needs_graph, recurrent
 from rnnkit._validation import check_bool, check_rate, check_size
 from rnnkit.keras import activations, initializers
 from rnnkit.keras._registry import LAYERS
@@ -63,6 +63,11 @@ from rnnkit.keras.layers.core import _rng_for
 
 __all__ = ["RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell"]
 
+
+
+def _take(a: np.ndarray, index) -> np.ndarray:
+    """``a[index]``: :func:`rnnkit._ops.getitem` for an ndarray (the weights of a call outside any graph)."""
+    return a[index]
 
 def _scan_activation(argument: str, fn: Any) -> str:
     """The name the fused op knows ``fn`` by; anything else cannot be honoured."""
@@ -147,19 +152,24 @@ class _FusedCell(Layer):
         """Column permutation from Keras's gate blocks to PyTorch's (None when they agree)."""
         return None
 
-    def torch_weights(self) -> tuple:
-        """(w_ih (G*H, I), w_hh (G*H, H), b_ih (G*H,) | None, b_hh (G*H,) | None), differentiable views."""
+    def torch_weights(self, arrays: bool = False) -> tuple:
+        """(w_ih (G*H, I), w_hh (G*H, H), b_ih (G*H,) | None, b_hh (G*H,) | None), differentiable views
+        (with ``arrays``: views of the ndarrays, for a call with nothing to differentiate)."""
         cols = self._columns()
-        kernel, recurrent_kernel = self.kernel, self.recurrent_kernel
+        kernel, recurrent_kernel, bias = self.kernel, self.recurrent_kernel, self.bias
+        take = _ops.getitem
+        if arrays:
+            kernel, recurrent_kernel, bias = (None if w is None else array_of(w) for w in (kernel, recurrent_kernel, bias))
+            take = _take
         if cols is not None:
-            kernel = _ops.getitem(kernel, (slice(None), cols))  # (I, G*H) PyTorch gate order
-            recurrent_kernel = _ops.getitem(recurrent_kernel, (slice(None), cols))  # (H, G*H)
+            kernel = take(kernel, (slice(None), cols))  # (I, G*H) PyTorch gate order
+            recurrent_kernel = take(recurrent_kernel, (slice(None), cols))  # (H, G*H)
         b_ih = b_hh = None
-        if self.bias is not None:
-            if self.bias.ndim == 2:  # GRU reset_after: [input bias; recurrent bias]
-                b_ih, b_hh = (_ops.getitem(self.bias, (row, cols)) for row in (0, 1))  # (3H,) each
+        if bias is not None:
+            if bias.ndim == 2:  # GRU reset_after: [input bias; recurrent bias]
+                b_ih, b_hh = (take(bias, (row, cols)) for row in (0, 1))  # (3H,) each
             else:
-                b_ih = self.bias if cols is None else _ops.getitem(self.bias, cols)  # (G*H,)
+                b_ih = bias if cols is None else take(bias, cols)  # (G*H,)
         return kernel.T, recurrent_kernel.T, b_ih, b_hh
 
     def dropout_masks(self, batch: int, input_dim: int, dtype: np.dtype, training: bool) -> tuple:
@@ -194,17 +204,22 @@ class _FusedCell(Layer):
         """The fused op on a time-major sequence: (out (T, B, H), [final states (B, H)])."""
         T, B, I = x_tm.shape
         in_mask, rec_mask = self.dropout_masks(B, I, x_tm.dtype, training)
-        h0 = c0 = None
-        if states is not None:
-            h0 = _ops.unsqueeze(states[0], 0)  # (1, B, H)
-            c0 = _ops.unsqueeze(states[1], 0) if self.mode == "LSTM" else None
+        states = [] if states is None else states[:2 if self.mode == "LSTM" else 1]
+        # nothing to differentiate (inference, streaming): the arrays go to the op as they are, without
+        # the views' ops (a stateful layer's step is a few microseconds of kernel)
+        graph = needs_graph(x_tm, *states, self.kernel, self.recurrent_kernel, self.bias)
+        if graph:
+            h0, c0 = [_ops.unsqueeze(s, 0) for s in states] + [None] * (2 - len(states))  # (1, B, H) each
+        else:
+            x_tm = array_of(x_tm)
+            h0, c0 = [array_of(s)[None] for s in states] + [None] * (2 - len(states))
         out, h_n, c_n = recurrent(
-            self.mode, x_tm, h0, c0, [self.torch_weights()],
+            self.mode, x_tm, h0, c0, [self.torch_weights(arrays=not graph)],
             input_dropout_masks=None if in_mask is None else [in_mask],
             rec_dropout_masks=None if rec_mask is None else [rec_mask],
             **self.op_options(), **options, stream=self._stream,
         )
-        finals = [_ops.getitem(h_n, 0)] + ([_ops.getitem(c_n, 0)] if self.mode == "LSTM" else [])  # (B, H)
+        finals = [h_n[0]] + ([c_n[0]] if self.mode == "LSTM" else [])  # (B, H) each (a view op in a graph)
         return out, finals
 
     def call(self, inputs, states, training=False):
@@ -445,7 +460,7 @@ class RNN(Layer):
                         f"{self._states[0].shape[0]} (the batch size of its states), got {batch}; call "
                         "reset_states() after changing the batch size"
                     )
-                return [Tensor(s) for s in self._states]
+                return [Tensor._wrap(s) for s in self._states]  # (the layer's own arrays, never written)
             return None
         states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
         if len(states) != n:
@@ -482,14 +497,15 @@ class RNN(Layer):
             raise ValueError(f"{type(self).__name__} '{self.name}': argument inputs has no time steps (shape "
                              f"{tuple(inputs.shape)})")
         states = self._initial_states(initial_state, batch)
-        x_tm = inputs if self.time_major else _ops.transpose(inputs, 0, 1)  # (T, B, I)
+        x_tm = inputs if self.time_major else _ops.transpose(inputs, 0, 1) if inputs.requires_grad else \
+            Tensor._wrap(array_of(inputs).swapaxes(0, 1))  # (T, B, I)
         mask_tm = self._time_major_mask(mask, batch, time)
         if isinstance(self.cell, _FusedCell):
             out, finals = self.cell.run(
                 x_tm, states, bool(training), mask=mask_tm,
                 masked_output="zero" if self.zero_output_for_mask else "carry", go_backwards=self.go_backwards,
             )
-            last = _ops.getitem(out, -1)  # (B, H): Keras's last_output
+            last = out[-1]  # (B, H): Keras's last_output
         else:
             out, last, finals = run_cell(self.cell, x_tm, states or self._cell_initial_state(batch), mask_tm,
                                          bool(training), self.go_backwards, self.zero_output_for_mask)

@@ -28,6 +28,7 @@ from rnnkit.nn.utils.rnn import PackedSequence, packed_to_padded, padded_to_pack
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+_CELL_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")  # a cell's parameters, in the op's order
 
 
 def _init_uniform(shape: tuple[int, ...], bound: float, dtype: np.dtype) -> Parameter:
@@ -389,9 +390,19 @@ class RNNCellBase(Module):
             names = ("hx[0]", "hx[1]") if expected == 2 else ("hx",)
             shape = (B, self.hidden_size) if batched else (self.hidden_size,)
             states = [self._check_state(n, s, shape) for n, s in zip(names, states)]
-        weights = [(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, None)]
+        p = self._parameters  # (read directly: a step is a few microseconds, getattr's search about one)
+        weights = [tuple([p[n] if n in p else getattr(self, n) for n in _CELL_WEIGHTS]) + (None,)]
+        options = dict(num_layers=1, bidirectional=False, reset_after=self.reset_after)  # the op's
+        if not needs_graph(x, *states, *weights[0]):  # streaming: the arrays straight to the compiled step
+            arrays = [tuple([None if w is None else w._array for w in weights[0]])]
+            x2 = x._array if batched else x._array.reshape(1, -1)  # (B, I)
+            h0, c0 = [s._array if batched else s._array.reshape(1, -1) for s in states] + [None] * (2 - len(states))
+            done = self._stream.step(self.mode, x2, h0, c0, arrays, options)
+            if done is not None:
+                h, c = [None if a is None else Tensor._wrap(a if batched else a[0]) for a in done]  # (B, H) or (H,)
+                return (h, c) if self.mode == "LSTM" else h
         # a step is the layer at T = 1: x (B, I) -> (1, B, I), states (B, H) -> (1, B, H); with nothing
-        # to differentiate (streaming) those are plain reshapes of the arrays, else ops in the graph
+        # to differentiate (no compiled step) those are plain reshapes of the arrays, else ops in the graph
         index = 0 if batched else (0, 0)
         if needs_graph(x, *states, *weights[0]):
             lift = lambda t: _ops.unsqueeze(t if batched else _ops.unsqueeze(t, 0), 0)  # noqa: E731
@@ -401,8 +412,7 @@ class RNNCellBase(Module):
             drop = lambda t: Tensor._wrap(array_of(t)[index])  # noqa: E731
         h0 = lift(states[0]) if states else None
         c0 = lift(states[1]) if len(states) == 2 else None
-        _, h_n, c_n = recurrent(self.mode, lift(x), h0, c0, weights, num_layers=1,
-                                bidirectional=False, reset_after=self.reset_after, stream=self._stream)
+        _, h_n, c_n = recurrent(self.mode, lift(x), h0, c0, weights, **options)
         return (drop(h_n), drop(c_n)) if self.mode == "LSTM" else drop(h_n)
 
     _check_state = RNNBase._check_state
