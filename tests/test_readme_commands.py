@@ -57,6 +57,7 @@ def test_the_block_names_only_shipped_files_and_dev_commands():
 
 
 @pytest.mark.slow
+@pytest.mark.e2e  # about 3 of the suite's minutes on 2 cores: run by `./dev test -m e2e`, not by default
 def test_every_command_of_the_block_runs_in_a_fresh_copy(tmp_path):
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("needs the git checkout to know the shipped files")
