@@ -64,10 +64,10 @@ from rnnkit.keras.layers.core import _rng_for
 __all__ = ["RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell"]
 
 
-
 def _take(a: np.ndarray, index) -> np.ndarray:
     """``a[index]``: :func:`rnnkit._ops.getitem` for an ndarray (the weights of a call outside any graph)."""
     return a[index]
+
 
 def _scan_activation(argument: str, fn: Any) -> str:
     """The name the fused op knows ``fn`` by; anything else cannot be honoured."""
@@ -497,8 +497,13 @@ class RNN(Layer):
             raise ValueError(f"{type(self).__name__} '{self.name}': argument inputs has no time steps (shape "
                              f"{tuple(inputs.shape)})")
         states = self._initial_states(initial_state, batch)
-        x_tm = inputs if self.time_major else _ops.transpose(inputs, 0, 1) if inputs.requires_grad else \
-            Tensor._wrap(array_of(inputs).swapaxes(0, 1))  # (T, B, I)
+        if self.time_major:
+            x_tm = inputs  # (T, B, I)
+        elif inputs.requires_grad:
+            x_tm = _ops.transpose(inputs, 0, 1)
+        else:  # no gradient to carry back to the input: a view of its array (sharing its version counter)
+            x_tm = Tensor._wrap(array_of(inputs).swapaxes(0, 1))
+            x_tm._view_of(inputs)
         mask_tm = self._time_major_mask(mask, batch, time)
         if isinstance(self.cell, _FusedCell):
             out, finals = self.cell.run(
