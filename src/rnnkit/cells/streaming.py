@@ -85,15 +85,13 @@ class Stream:
 
     def __call__(self, mode: str, x, h0, c0, weights, options: dict):
         """As :func:`stream`."""
-        plan = self._plan
-        if plan is None or not plan.fits(mode, x, weights, options):
-            plan = self._plan = _Plan.make(mode, x, weights, options)
-            if plan is None:
-                return None
+        plan = self._plan_for(mode, x, weights, options)
+        if plan is None:
+            return None
         _, B, _ = plan.shape
-        H = plan.weights[1].shape[1]
-        h0 = None if h0 is None else _state(h0, (1, B, H), plan.dtype, "h0")[0]  # (B, H)
-        c0 = None if c0 is None or mode != "LSTM" else _state(c0, (1, B, H), plan.dtype, "c0")[0]
+        shape = (1, B, plan.weights[1].shape[1])  # (1, B, H)
+        h0 = None if h0 is None else _state(h0, shape, plan.dtype, "h0")[0]  # (B, H)
+        c0 = None if c0 is None or mode != "LSTM" else _state(c0, shape, plan.dtype, "c0")[0]
         hs, h_T, c_T = plan.run(x, h0, c0, weights[0])
         return hs, h_T[None], None if c_T is None else c_T[None]
 
@@ -105,18 +103,21 @@ class Stream:
             ``(h_t, c_t)``, each (B, H) (c_t None for GRU), or None where the shortcut does not
             apply (then the caller runs the layer's op).
         """
-        x = x.reshape(1, *x.shape)  # (1, B, I)
+        x = x[None]  # (1, B, I)
+        plan = self._plan_for(mode, x, weights, options)
+        if plan is None:
+            return None
+        shape = (x.shape[1], plan.weights[1].shape[1])  # (B, H)
+        h0 = None if h0 is None else _state(h0, shape, plan.dtype, "h0")
+        c0 = None if c0 is None else _state(c0, shape, plan.dtype, "c0")
+        return plan.run(x, h0, c0, weights[0])[1:]
+
+    def _plan_for(self, mode: str, x, weights, options: dict) -> _Plan | None:
+        """The kept plan where the call fits it, else a new one (kept), or None (no shortcut)."""
         plan = self._plan
         if plan is None or not plan.fits(mode, x, weights, options):
             plan = self._plan = _Plan.make(mode, x, weights, options)
-            if plan is None:
-                return None
-        shape = (x.shape[1], plan.weights[1].shape[1])  # (B, H)
-        if h0 is not None and (type(h0) is not np.ndarray or h0.shape != shape or h0.dtype != plan.dtype):
-            _state(h0, shape, plan.dtype, "h0")  # raises
-        if c0 is not None and (type(c0) is not np.ndarray or c0.shape != shape or c0.dtype != plan.dtype):
-            _state(c0, shape, plan.dtype, "c0")
-        return plan.run(x, h0, c0, weights[0])[1:]
+        return plan
 
 
 def _like(a, kept) -> bool:

@@ -393,7 +393,8 @@ class RNNCellBase(Module):
         p = self._parameters  # (read directly: a step is a few microseconds, getattr's search about one)
         weights = [tuple([p[n] if n in p else getattr(self, n) for n in _CELL_WEIGHTS]) + (None,)]
         options = dict(num_layers=1, bidirectional=False, reset_after=self.reset_after)  # the op's
-        if not needs_graph(x, *states, *weights[0]):  # streaming: the arrays straight to the compiled step
+        graph = needs_graph(x, *states, *weights[0])
+        if not graph:  # streaming: the arrays straight to the compiled step
             arrays = [tuple([None if w is None else w._array for w in weights[0]])]
             x2 = x._array if batched else x._array.reshape(1, -1)  # (B, I)
             h0, c0 = [s._array if batched else s._array.reshape(1, -1) for s in states] + [None] * (2 - len(states))
@@ -404,7 +405,7 @@ class RNNCellBase(Module):
         # a step is the layer at T = 1: x (B, I) -> (1, B, I), states (B, H) -> (1, B, H); with nothing
         # to differentiate (no compiled step) those are plain reshapes of the arrays, else ops in the graph
         index = 0 if batched else (0, 0)
-        if needs_graph(x, *states, *weights[0]):
+        if graph:
             lift = lambda t: _ops.unsqueeze(t if batched else _ops.unsqueeze(t, 0), 0)  # noqa: E731
             drop = lambda t: _ops.getitem(t, index)  # noqa: E731
         else:
