@@ -23,7 +23,7 @@ SHORT_RUNS = {
     "adding": ("10", "400", 0.3),
     "reber": ("14", "1500", 0.3),
     "copy": ("10", "700", 0.04),
-    "order": ("20", "200", 0.3),
+    "order": ("30", "200", 0.3),  # at T = 20 a plain RNN can learn it on some CPUs (0.92 seen on AMD Zen 3)
     "lag": ("10", "400", 0.3),
 }
 
