@@ -246,7 +246,7 @@ def test_a_layout_copies_only_where_the_copy_pays():
         assert kernels._layout(W, 7) is W
         assert kernels._layout(view, 1, 4) is view
         panels = kernels._numba().pack(W)  # (P, K, C)
-        for V, T, B in ((view, 1, 5), (view, 2, 1), (view, 8, 1), (padded.T, 1, 1), (W, 8, 1)):
+        for V, T, B in ((view, 1, kernels._numba().TILE_ROWS + 1), (view, 2, 1), (view, 8, 1), (padded.T, 1, 1), (W, 8, 1)):
             packed = kernels._layout(V, T, B)
             assert packed.ndim == 3 and not np.shares_memory(packed, V) and packed.flags.c_contiguous
             np.testing.assert_array_equal(packed, panels)
@@ -561,11 +561,13 @@ def test_threads_splitting_whole_panels_of_units_match_numpy(mode, dtype, need_g
 @pytest.mark.slow
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
 def test_packed_kernel_at_256_bit_vectors_on_a_target_without_avx512(tmp_path):
-    """The tile's vectors take the width of numba's target CPU (_numba.VECTOR_BYTES): compiled
-    for a target without AVX-512 (NUMBA_CPU_NAME=haswell, its own cache), the kernel runs at
-    256 bits (panels of 128 bytes) and its products equal NumPy's, rows and columns left over
-    (37 and 39 rows: a 1- and a 3-row tile; N = 101: a part panel), in float32. The machine's
-    own width is what every other test runs, in both precisions."""
+    """The tile takes the vectors and registers of numba's target CPU (_numba.VECTOR_BYTES):
+    compiled for a target without AVX-512 (NUMBA_CPU_NAME=haswell, its own cache), the kernel
+    runs at 256 bits with 16 vector registers, so 6-row tiles of two vectors (panels of 64
+    bytes: 12 accumulators, two weight vectors and a broadcast), and its products equal
+    NumPy's, every row tile left over (37 to 41 rows: 1 to 5 rows past whole tiles; N = 101: a
+    part panel), in float32. The machine's own width is what every other test runs, in both
+    precisions."""
     import llvmlite.binding as ll
 
     if not ll.get_host_cpu_features().get("avx2"):
@@ -576,17 +578,17 @@ from rnnkit.cells import _numba as K
 rng = np.random.default_rng(0)
 worst = 0.0
 for dtype in (np.float32,):  # one precision: each compiles the kernel again (seconds of the suite)
-    for M in (37, 39):
+    for M in (37, 38, 39, 40, 41):
         x, W = rng.normal(size=(M, 70)).astype(dtype), rng.normal(size=(101, 70)).astype(dtype)
         out = np.empty((M, 101), dtype)
         K.matmul(x, K.pack(W), np.zeros((0, 101), dtype), out)
         worst = max(worst, float(np.abs(out - x @ W.T).max() / np.abs(x @ W.T).max()))
-print(K.VECTOR_BYTES, K.PANEL_BYTES, K.panel_width(np.float32), worst)
+print(K.VECTOR_BYTES, K.PANEL_BYTES, K.panel_width(np.float32), K.TILE_ROWS, worst)
 """
     done = _in_a_fresh_interpreter(code, NUMBA_CPU_NAME="haswell", NUMBA_CACHE_DIR=str(tmp_path))
     assert done.returncode == 0, done.stderr
-    vector, panel, columns, worst = done.stdout.split()
-    assert (int(vector), int(panel), int(columns)) == (32, 128, 32)
+    vector, panel, columns, rows, worst = done.stdout.split()
+    assert (int(vector), int(panel), int(columns), int(rows)) == (32, 64, 16, 6)
     assert float(worst) < 1e-5
 
 
@@ -646,7 +648,8 @@ def test_threaded_loops_equal_one_thread_whether_or_not_the_team_forms(pool, B):
     """The threaded loops run one parallel region. At B = 5 its threads split the units and meet
     at a barrier each step: with numba's pool at 2 they work as a team; at 1 the two parts run
     one after the other, so the first runs the whole loop alone and the second leaves (no
-    deadlock). At B = 13 they split the rows (4 and 9, whole row tiles) and never meet. Either
+    deadlock). At B = 13 they split the rows (whole row tiles: 4 and 9 with the 4-row tile of
+    AVX-512, 6 and 7 with the 6-row tile of AVX2) and never meet. Either
     way every output equals the one-thread loop's, bit for bit (the same products and gate
     math per element)."""
     import numba

@@ -106,15 +106,19 @@ def _one(x):
 # h_{t-1} and W_hh; backward: dz_t and W_hh's transpose), by one of two kernels that
 # :func:`product` picks from the weights' layout:
 #
-# * packed panels (:func:`pack`, weights (P, K, C)): C columns of the output (PANEL_BYTES: four
-#   SIMD vectors, 256 bytes with AVX-512, 128 without) laid out row by row along K, so a tile of
-#   4 rows by C columns keeps 16 vector accumulators in registers and each step of the K loop
-#   broadcasts one x value per row and multiplies it into 4 contiguous vectors of weights: no
-#   horizontal sums, no re-packing per step. Measured on an AMD Zen 4 core (B = 16-128, K =
-#   192-512, 256-bit vectors): 111-115 GFLOP/s, against 72-87 for dot products along K and 41-85
-#   for OpenBLAS called once per step (which re-packs W_hh every call); on an Intel Emerald
-#   Rapids core 115 with 512-bit vectors, 75 with 256-bit ones. The loops pack their weights
-#   once per call.
+# * packed panels (:func:`pack`, weights (P, K, C)): C columns of the output (PANEL_BYTES)
+#   laid out row by row along K, so a tile of TILE_ROWS rows by C columns keeps its vector
+#   accumulators in registers and each step of the K loop broadcasts one x value per row and
+#   multiplies it into the panel's contiguous vectors of weights: no horizontal sums, no
+#   re-packing per step. The tile fits the register file: with AVX-512 (32 vector registers)
+#   4 rows by 4 vectors (16 accumulators, 4 weight vectors, a broadcast); with AVX2 alone (16)
+#   6 rows by 2 vectors (12, 2 and 1), as BLAS kernels for such CPUs do; there the 4 by 4 tile
+#   spilled its accumulators to memory at every step of K (one AMD Zen 3 core, float32: 25-34
+#   GFLOP/s against 83-91 for 6 by 2, OpenBLAS 59-91, at 16-2048 rows, K 192-512). Measured on
+#   an AMD Zen 4 core (B = 16-128, K = 192-512, 256-bit vectors, 4 by 4): 111-115 GFLOP/s,
+#   against 72-87 for dot products along K and 41-85 for OpenBLAS called once per step (which
+#   re-packs W_hh every call); on an Intel Emerald Rapids core 115 with 512-bit vectors, 75
+#   with 256-bit ones. The loops pack their weights once per call.
 # * rows (weights (N, K) as given): dot products along K in tiles of 4 rows by 3 weight rows,
 #   for calls too short to repay packing (streaming: one step of one sequence).
 #
@@ -172,13 +176,13 @@ def _vector_bytes() -> int:
 
 
 VECTOR_BYTES = _vector_bytes()  # bytes of one SIMD vector of the packed kernel: 64 (AVX-512) or 32
-PANEL_BYTES = 4 * VECTOR_BYTES  # bytes of output columns per panel: four vectors
-TILE_ROWS = 4  # rows of x per register tile of the packed kernel
+PANEL_BYTES = (4 if VECTOR_BYTES == 64 else 2) * VECTOR_BYTES  # bytes of output columns per panel: 4 vectors of 32 registers, 2 of 16
+TILE_ROWS = 4 if VECTOR_BYTES == 64 else 6  # rows of x per register tile of the packed kernel
 
 
 def panel_width(dtype) -> int:
     """Output columns per packed panel for ``dtype``: PANEL_BYTES of them (float32: 64 with
-    AVX-512, 32 without; float64 half as many)."""
+    AVX-512, 16 without; float64 half as many)."""
     return PANEL_BYTES // np.dtype(dtype).itemsize
 
 
@@ -286,8 +290,8 @@ class _Tile:
         dtype = signature.args[8].dtype
         itemsize = 4 if dtype == types.float32 else 8
         self.L = VECTOR_BYTES // itemsize  # lanes of a vector
-        self.V = PANEL_BYTES // VECTOR_BYTES  # vectors per panel row: 4
-        self.S = 2 if R == 1 else 1  # accumulator sets (one row alone: two, alternating over k, for 8 chains)
+        self.V = PANEL_BYTES // VECTOR_BYTES  # vectors per panel row: 4 (AVX-512) or 2
+        self.S = max(1, 8 // (R * self.V))  # accumulator sets, taking turns over k: 8 chains of FMAs or more (two units, 4 cycles each)
         self.vty = ir.VectorType(context.get_value_type(dtype), self.L)
         self.item = self.const(itemsize)  # bytes per element
         self.fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(self.vty, [self.vty] * 3),
@@ -376,7 +380,7 @@ class _Tile:
             step(bld.add(bld.mul(pairs, S), loop.index), accs[0])
 
 
-_tile4, _tile3, _tile2, _tile1 = (_tile_intrinsic(R) for R in (4, 3, 2, 1))
+_tile6, _tile5, _tile4, _tile3, _tile2, _tile1 = (_tile_intrinsic(R) for R in (6, 5, 4, 3, 2, 1))
 
 
 @njit(**_JIT)
@@ -415,9 +419,16 @@ def _panel(base, bstride, boff, use, x, Wx, y, Wy, out, ooff, p):
     B = out.shape[0]
     b = 0
     while b + TILE_ROWS <= B:
-        _tile4(base, bstride, boff, use, x, Wx, y, Wy, out, ooff, b, p)
+        if TILE_ROWS == 6:
+            _tile6(base, bstride, boff, use, x, Wx, y, Wy, out, ooff, b, p)
+        else:
+            _tile4(base, bstride, boff, use, x, Wx, y, Wy, out, ooff, b, p)
         b += TILE_ROWS
-    if B - b == 3:
+    if B - b == 5:
+        _tile5(base, bstride, boff, use, x, Wx, y, Wy, out, ooff, b, p)
+    elif B - b == 4:
+        _tile4(base, bstride, boff, use, x, Wx, y, Wy, out, ooff, b, p)
+    elif B - b == 3:
         _tile3(base, bstride, boff, use, x, Wx, y, Wy, out, ooff, b, p)
     elif B - b == 2:
         _tile2(base, bstride, boff, use, x, Wx, y, Wy, out, ooff, b, p)
@@ -780,12 +791,14 @@ def _part(sync, threads, p, H, align):
 # halves. Each thread then reads all of W_hh at every step (its rows' product), which its
 # rows amortise: measured on two threads, the training loops at B 8-128 went 3-15 % faster,
 # at B 4 (two rows each) 25 % slower.
-ROW_SPLIT = TILE_ROWS  # rows per thread from which a threaded loop splits the batch, not the units
+ROW_SPLIT = 4  # rows per thread from which a threaded loop splits the batch, not the units
 
 
 @njit(**_JIT)
 def _rows(B, threads, p):
-    """The batch rows [b0, b1) of thread p in a loop split by rows (:data:`ROW_SPLIT`), whole tiles."""
+    """The batch rows [b0, b1) of thread p in a loop split by rows (:data:`ROW_SPLIT`), whole
+    tiles: every row is then summed by a tile of the same height as on one thread, so the
+    threads' results equal one thread's bit for bit."""
     return _split(B, threads, p, TILE_ROWS)
 
 
