@@ -487,8 +487,9 @@ def test_matmul_blocks_by_layout_and_size_equal_numpy(dtype, x_layout, N, big):
 def test_one_thread_matmul_takes_the_packed_kernel_beside_a_one_thread_blas(monkeypatch):
     """On one thread, a product whose flops lie in ONE_THREAD_FLOPS runs on the packed kernel
     when the BLAS has one thread too (where that measured faster than OpenBLAS on one core);
-    a smaller or larger one, or one beside a multi-threaded BLAS, is NumPy's. Every answer
-    equals NumPy's product within rounding."""
+    a smaller or larger one, one beside a multi-threaded BLAS, or one whose left operand is read
+    by columns (dz^T of a weight gradient, where OpenBLAS measured faster) is NumPy's. Every
+    answer equals NumPy's product within rounding."""
     from rnnkit.cells import _numba as K
 
     lo, hi = kernels.ONE_THREAD_FLOPS
@@ -506,6 +507,12 @@ def test_one_thread_matmul_takes_the_packed_kernel_beside_a_one_thread_blas(monk
         with kernels.use("numba", threads=1, blas_threads=blas_threads):
             np.testing.assert_allclose(kernels.matmul(a, b), a @ b, rtol=1e-4, atol=1e-4)
         assert len(calls) == expected, (blas_threads, window, calls)
+    calls.clear()
+    monkeypatch.setattr(kernels, "ONE_THREAD_FLOPS", (flops, flops + 1))
+    aT = np.asfortranarray(a)  # the same (64, 48) values, read by columns
+    with kernels.use("numba", threads=1, blas_threads=1):
+        np.testing.assert_allclose(kernels.matmul(aT, b), a @ b, rtol=1e-4, atol=1e-4)
+    assert calls == []
 
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")

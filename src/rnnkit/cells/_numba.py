@@ -448,7 +448,7 @@ def _panel(base, bstride, boff, use, x, Wx, y, Wy, out, ooff, p):
 #   no better copied, and is read in place by 128 terms as before.
 K_BLOCK = 512  # terms of the sum per pass over a row block
 ROW_BLOCK = 256  # rows of x per block where the panels are larger than PANELS_IN_CACHE
-CACHED_ROW_BLOCK = 32  # rows per block where they are not: out's block stays in L2, the panels in L3
+CACHED_ROW_BLOCK = 32 if VECTOR_BYTES == 64 else 96  # rows per block where they are not: out's block stays in L2, the panels in L3
 PANELS_IN_CACHE = 8 * 2**20  # bytes of panels read again for every row block from the L3 cache
 COPY_TILE = 8  # rows and terms per square of the block copy: its lines are read and written whole
 COPY_COLUMNS = 1024  # columns of out from which an x read by columns is copied (the copy is read by N / C panels)

@@ -73,7 +73,7 @@ FUSED_ROWS = 4  # or B from which an inference call fuses the input projection i
 PARALLEL_FLOPS = 2**16  # recurrent-product flops per step from which a loop splits across threads (see _threads_for)
 PRODUCT_FLOPS = 2_000_000  # flops of one product from which it is threaded (matmul; a step handed to the BLAS)
 BLAS_ROWS = 32  # B from which a one-thread loop beside a multi-threaded BLAS hands it each step's product
-ONE_THREAD_FLOPS = (50_000_000, 2_000_000_000)  # flops [lo, hi) of a product on the packed kernel on one thread (matmul)
+ONE_THREAD_FLOPS = (50_000_000, 2_000_000_000)  # flops [lo, hi) of a product (a by rows) on the packed kernel on one thread (matmul)
 VIEW_BYTES = 2**18  # matmul reads a right operand up to this size in place, larger ones copied into panels
 COPY_PARTS = 4  # ... in at most this many parts of its terms (a part at least VIEW_BYTES)
 PACK_STEPS = 8  # time steps from which the loops read packed weight panels (packing costs about one B = 1 step)
@@ -432,10 +432,15 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.n
     linear layers and 2-D products around it. Two thread pools on the same cores slow each
     other (an OpenBLAS worker spins for about 0.1 s after each call), so a model whose heavy
     products all run on one pool scales with its cores. On one thread beside a one-thread BLAS,
-    a product of ONE_THREAD_FLOPS runs on the packed kernel too, where it measured faster than
+    a product of ONE_THREAD_FLOPS whose left operand has its rows contiguous (the input
+    projection, the input gradient) runs on the packed kernel too, where it measured faster than
     OpenBLAS on one core (LSTM 16, 128, 256 training 42.6 -> 41.0 ms, the char model's step
-    74.8 -> 71.7; OpenBLAS was faster below, at 1, 64, 128 by 3 %, and above, at 128, 512,
-    1024 by 6 %). Otherwise it is NumPy's ``matmul`` (its BLAS, on the BLAS's own threads).
+    74.8 -> 71.7 on Intel Emerald Rapids; OpenBLAS was faster below, at 1, 64, 128 by 3 %, and
+    above, at 128, 512, 1024 by 6 %). The weight gradients (dz^T x: a left operand read by
+    columns) stay with OpenBLAS there: on one AMD Zen 3 core its dW_hh of LSTM 16, 128, 256 ran
+    at 55-66 GFLOP/s against 31-58 for the packed kernel, and the training step took 86.7-88.6
+    ms with them packed, 75.5-78.5 with OpenBLAS. Otherwise it is NumPy's ``matmul`` (its BLAS,
+    on the BLAS's own threads).
 
     Args:
         a: (M, K), any strides (the transposed views of the gradients' operands included).
@@ -456,7 +461,8 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.n
     kernel = current()
     flops = 2 * a.shape[0] * b.shape[1] * b.shape[0]
     big = flops >= kernel.product_flops
-    one_thread = kernel.blas_threads == 1 and ONE_THREAD_FLOPS[0] <= flops < ONE_THREAD_FLOPS[1]
+    one_thread = (kernel.blas_threads == 1 and ONE_THREAD_FLOPS[0] <= flops < ONE_THREAD_FLOPS[1]
+                  and a.strides[0] >= a.strides[1])  # a's rows contiguous (not dz^T of a weight gradient)
     compiled = kernel.name == "numba" and (_parallel_layer() if kernel.threads > 1 else one_thread)
     if not compiled or a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         out = np.matmul(a, b)  # (M, N)
